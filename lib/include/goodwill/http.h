@@ -1,0 +1,87 @@
+/*
+ * gw_http: an HTTP/1.1 server on a libuv loop (http-parser underneath), shared by the admin
+ * port of every daemon, goodwill-ingest's API and the aggregator's read API.
+ *
+ * Keep-alive, pipelining (responses always leave in request order, even when handlers answer
+ * out of order), chunked request bodies, Expect: 100-continue, a body size limit (413 before
+ * the body is read when Content-Length says so, and as soon as a chunked body exceeds it),
+ * a header size limit (431), a connection limit (new connections past it get 503 and are
+ * closed), an idle / request timeout (408, then close), and graceful close.
+ *
+ * The handler is called once per complete request, on the loop thread. It must answer exactly
+ * once with gw_http_respond, now or later (e.g. after Kafka acknowledged); the request object
+ * stays valid until then. If the client disconnects first, the request is marked aborted
+ * (gw_http_request_aborted) and the later gw_http_respond only releases it.
+ *
+ * Ownership: the server owns requests; strings in a request are borrowed and live as long as
+ * the request. gw_http_server_close stops accepting, lets in-flight requests finish (their
+ * responses are sent) and calls close_cb once every connection is closed; the server is freed
+ * after close_cb returns.
+ */
+#ifndef GOODWILL_HTTP_H
+#define GOODWILL_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "goodwill/log.h"
+
+typedef struct gw_http_server gw_http_server;
+typedef struct gw_http_request gw_http_request;
+
+typedef struct gw_http_header {
+  const char *name;
+  const char *value;
+} gw_http_header;
+
+struct gw_http_request {
+  const char *method; /* "GET", "POST", ... */
+  const char *path;   /* URL path without the query, percent-decoded, e.g. "/v1/events" */
+  const char *query;  /* raw query string without '?', "" when none */
+  const char *body;   /* the whole body (de-chunked), NUL-terminated; "" when none */
+  size_t body_len;
+  const gw_http_header *headers; /* as received; names keep their case */
+  size_t nheaders;
+  uint64_t received_ns; /* uv_hrtime() when the request was complete */
+  void *user;           /* free for the handler */
+};
+
+typedef void (*gw_http_handler)(void *opaque, gw_http_request *req);
+
+typedef struct gw_http_config {
+  const char *host;            /* listen address, e.g. "0.0.0.0" or "127.0.0.1" */
+  int port;                    /* 0: any free port, see gw_http_server_port */
+  size_t max_body_bytes;       /* 413 past it */
+  size_t max_header_bytes;     /* 431 past it (whole request head) */
+  size_t max_connections;      /* 503 and close past it */
+  uint64_t request_timeout_ms; /* 408 when a request is not complete in time; also idle limit */
+  const char *server_name;     /* Server: header value */
+  const gw_log *log;           /* borrowed */
+} gw_http_config;
+
+int gw_http_server_start(gw_http_server **out, uv_loop_t *loop, const gw_http_config *cfg,
+                         gw_http_handler handler, void *opaque);
+int gw_http_server_port(const gw_http_server *s); /* the bound port */
+size_t gw_http_server_connections(const gw_http_server *s);
+void gw_http_server_close(gw_http_server *s, void (*close_cb)(void *opaque), void *opaque);
+
+/* Case-insensitive header lookup; NULL when absent. */
+const char *gw_http_request_header(const gw_http_request *req, const char *name);
+/* The value of a query parameter, percent-decoded into a buffer owned by the request; NULL
+ * when absent. */
+const char *gw_http_request_query(gw_http_request *req, const char *name);
+bool gw_http_request_aborted(const gw_http_request *req);
+
+/*
+ * Answers req (exactly once). body is copied; extra headers (may be NULL) are copied too.
+ * Content-Length, Date, Server and Connection are added by the server.
+ */
+void gw_http_respond(gw_http_request *req, int status, const char *content_type, const char *body,
+                     size_t body_len, const gw_http_header *extra, size_t nextra);
+
+/* The reason phrase of a status code ("Accepted" for 202). */
+const char *gw_http_status_text(int status);
+
+#endif

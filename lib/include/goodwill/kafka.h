@@ -1,0 +1,173 @@
+/*
+ * gw_kafka: the only module that speaks to librdkafka. A producer and a consumer driven by a
+ * libuv loop, and the embedded Kafka-protocol cluster used by goodwill-devkafka and tests.
+ *
+ * Loop integration: librdkafka's queues signal an eventfd/pipe watched by uv_poll; every
+ * wake-up drains the queue (bounded per turn, the rest is scheduled on an idle handle),
+ * because the fd is written only when a queue goes from empty to non-empty.
+ *
+ * Threading: every function must be called on the loop thread, and every callback runs on it.
+ *
+ * Configuration pass-through: `properties` are "name=value" strings handed to librdkafka
+ * unchanged (security.protocol, sasl.*, ssl.*, ...), applied after goodwill's own defaults
+ * so an operator can override them. An invalid property fails creation with librdkafka's
+ * message in err.
+ */
+#ifndef GOODWILL_KAFKA_H
+#define GOODWILL_KAFKA_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "goodwill/log.h"
+
+typedef struct gw_kafka_header {
+  const char *name;
+  const void *value;
+  size_t value_len;
+} gw_kafka_header;
+
+/* ---------------------------------------------------------------- producer */
+
+typedef struct gw_kafka_producer gw_kafka_producer;
+
+typedef struct gw_kafka_producer_config {
+  const char *bootstrap; /* "host:port,host:port" */
+  const char *client_id;
+  const char *const *properties; /* nproperties "name=value", may be NULL */
+  size_t nproperties;
+  uint64_t delivery_timeout_ms; /* message.timeout.ms: report failure after this */
+  size_t queue_max_messages;    /* queue.buffering.max.messages */
+  uint64_t linger_ms;           /* linger.ms */
+  const gw_log *log;            /* borrowed */
+} gw_kafka_producer_config;
+
+/*
+ * Delivery report: status 0 when the record is acknowledged by the brokers (acks=all, the
+ * producer is idempotent), otherwise a negative code (-ETIMEDOUT: not delivered within
+ * delivery_timeout_ms; -EIO: other failure) with librdkafka's reason in errstr.
+ * partition/offset are those assigned on success (-1 otherwise).
+ */
+typedef void (*gw_kafka_delivery_cb)(void *opaque, int status, const char *errstr,
+                                     int32_t partition, int64_t offset);
+
+int gw_kafka_producer_new(gw_kafka_producer **out, uv_loop_t *loop,
+                          const gw_kafka_producer_config *cfg, char *err, size_t errlen);
+
+/*
+ * Queues one record (key and value are copied). Returns 0 and calls cb exactly once later, or
+ * fails synchronously without calling cb: -ENOBUFS when the local queue is full, -EINVAL for
+ * an invalid topic, -ESHUTDOWN after close began.
+ */
+int gw_kafka_produce(gw_kafka_producer *p, const char *topic, const void *key, size_t key_len,
+                     const void *value, size_t value_len, const gw_kafka_header *headers,
+                     size_t nheaders, gw_kafka_delivery_cb cb, void *opaque);
+
+/* Records queued or in flight (awaiting their delivery report). */
+size_t gw_kafka_producer_queue_len(const gw_kafka_producer *p);
+
+/* True once the producer has fetched metadata from a broker (for /readyz). */
+bool gw_kafka_producer_connected(const gw_kafka_producer *p);
+
+/*
+ * Flushes (waits up to timeout_ms for outstanding delivery reports, all of which are
+ * delivered through their callbacks, as failures if they time out), then destroys the
+ * producer and calls close_cb. Does not block the loop.
+ */
+void gw_kafka_producer_close(gw_kafka_producer *p, uint64_t timeout_ms,
+                             void (*close_cb)(void *opaque), void *opaque);
+
+/* ---------------------------------------------------------------- consumer */
+
+typedef struct gw_kafka_consumer gw_kafka_consumer;
+
+typedef struct gw_kafka_message {
+  const char *topic;
+  int32_t partition;
+  int64_t offset;
+  const void *key;
+  size_t key_len;
+  const void *value;
+  size_t value_len;
+  int64_t timestamp_ms; /* record timestamp, -1 when absent */
+} gw_kafka_message;
+
+typedef struct gw_kafka_partition {
+  const char *topic;
+  int32_t partition;
+} gw_kafka_partition;
+
+typedef struct gw_kafka_consumer_handlers {
+  /* One record, borrowed for the duration of the call. */
+  void (*on_message)(void *opaque, const gw_kafka_message *m);
+  /* Partitions newly assigned / about to be revoked. After on_revoke returns, offsets of
+   * those partitions can no longer be stored. Either may be NULL. */
+  void (*on_assign)(void *opaque, const gw_kafka_partition *parts, size_t nparts);
+  void (*on_revoke)(void *opaque, const gw_kafka_partition *parts, size_t nparts);
+} gw_kafka_consumer_handlers;
+
+typedef struct gw_kafka_consumer_config {
+  const char *bootstrap;
+  const char *group_id;
+  const char *client_id;
+  const char *const *topics; /* ntopics names */
+  size_t ntopics;
+  const char *const *properties; /* pass-through, see above */
+  size_t nproperties;
+  uint64_t session_timeout_ms; /* session.timeout.ms */
+  uint64_t commit_interval_ms; /* auto.commit.interval.ms for stored offsets */
+  const gw_log *log;
+} gw_kafka_consumer_config;
+
+/*
+ * Subscribes with enable.auto.offset.store=false and auto.offset.reset=earliest: nothing is
+ * committed that the caller has not stored with gw_kafka_consumer_store.
+ */
+int gw_kafka_consumer_new(gw_kafka_consumer **out, uv_loop_t *loop,
+                          const gw_kafka_consumer_config *cfg,
+                          const gw_kafka_consumer_handlers *handlers, void *opaque, char *err,
+                          size_t errlen);
+
+/* Stores next_offset (the offset of the next record to read, i.e. last done + 1) for commit.
+ * -ESRCH when the partition is no longer assigned (normal after a rebalance). */
+int gw_kafka_consumer_store(gw_kafka_consumer *c, const char *topic, int32_t partition,
+                            int64_t next_offset);
+
+/* Commits the stored offsets now (asynchronously). */
+int gw_kafka_consumer_commit(gw_kafka_consumer *c);
+
+/* Stops / restarts delivery of messages (backpressure); assignment is kept. */
+void gw_kafka_consumer_pause(gw_kafka_consumer *c);
+void gw_kafka_consumer_resume(gw_kafka_consumer *c);
+
+/* True when the consumer has joined its group and holds an assignment (maybe empty). */
+bool gw_kafka_consumer_assigned(const gw_kafka_consumer *c);
+
+/* Commits stored offsets, leaves the group (rd_kafka_consumer_close_queue) and calls
+ * close_cb; no more handler calls after close_cb. Does not block the loop. */
+void gw_kafka_consumer_close(gw_kafka_consumer *c, void (*close_cb)(void *opaque), void *opaque);
+
+/* ---------------------------------------------------------------- embedded cluster */
+
+typedef struct gw_devkafka gw_devkafka;
+
+/*
+ * Starts librdkafka's mock cluster with nbrokers brokers on 127.0.0.1 (its own threads) and
+ * creates each topic with npartitions partitions and replication factor min(3, nbrokers).
+ * The cluster speaks the Kafka protocol over TCP; any Kafka client can use it.
+ */
+int gw_devkafka_start(gw_devkafka **out, int nbrokers, int npartitions, const char *const *topics,
+                      size_t ntopics, char *err, size_t errlen);
+const char *gw_devkafka_bootstrap(const gw_devkafka *d); /* "127.0.0.1:p1,127.0.0.1:p2,..." */
+/* Fault injection for tests: take broker (1-based id) down or up. */
+int gw_devkafka_broker_set_up(gw_devkafka *d, int broker_id, bool up);
+void gw_devkafka_stop(gw_devkafka *d);
+
+/* The goodwill topics (DESIGN.md). */
+#define GW_TOPIC_INTERACTIONS "goodwill.interactions.v1"
+#define GW_TOPIC_SCORED       "goodwill.scored.v1"
+#define GW_TOPIC_DLQ          "goodwill.dlq.v1"
+
+#endif
