@@ -1,0 +1,96 @@
+/*
+ * gw_event: InteractionEvents as clients send them. Parses request bodies (one JSON object,
+ * a JSON array of objects, or NDJSON lines) into goodwill.v1.InteractionEvent, validates
+ * events from any source with one set of rules (goodwill-ingest and goodwill-scorer apply the
+ * same checks), assigns deterministic event ids, and builds the Kafka record.
+ *
+ * Pure: no I/O, any thread. The JSON schema is documented in docs/API.md.
+ *
+ * Errors are per item: the 0-based index of the item in the body, the 1-based line (NDJSON:
+ * the line of the item; JSON: the line where a syntax error was found, else 0), the field as a
+ * dotted path ("closed.transcript[3].speaker", "" for the whole item) and the reason in words
+ * ("missing", "must be a string", "out of range 0..10: 11", "invalid UTF-8", ...). Valid items
+ * of a body are kept even when other items are rejected.
+ */
+#ifndef GOODWILL_EVENT_H
+#define GOODWILL_EVENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "goodwill/buf.h"
+#include "goodwill/v1/events.pb-c.h"
+
+typedef struct gw_event_limits {
+  size_t max_events;     /* items per body; more is a whole-body error (-E2BIG) */
+  size_t max_turns;      /* turns per transcript */
+  size_t max_text_bytes; /* bytes per text / comment */
+  size_t max_id_bytes;   /* bytes per id field (event, tenant, team, agent, interaction) */
+  int64_t max_future_ms; /* occurred_at later than now + this is rejected */
+  int64_t max_past_ms;   /* occurred_at earlier than now - this is rejected */
+} gw_event_limits;
+
+/* Defaults: 10000 events, 2000 turns, 16 KiB text, 128-byte ids, 5 min future, 400 d past. */
+void gw_event_limits_default(gw_event_limits *lim);
+
+typedef struct gw_event_error {
+  size_t index;   /* 0-based item index within the body */
+  size_t line;    /* 1-based line, 0 when not known */
+  char field[96]; /* dotted path, "" for the whole item */
+  char reason[192];
+} gw_event_error;
+
+typedef enum gw_event_format {
+  GW_EVENT_FORMAT_AUTO,   /* '[' -> array, one object -> single, several lines -> NDJSON */
+  GW_EVENT_FORMAT_JSON,   /* one object or an array */
+  GW_EVENT_FORMAT_NDJSON, /* one object per non-empty line */
+} gw_event_format;
+
+typedef struct gw_event_batch {
+  Goodwill__V1__InteractionEvent **events; /* valid events, owned by the batch */
+  size_t *event_index;                     /* item index of each valid event */
+  size_t nevents;
+  gw_event_error *errors; /* rejected items, owned by the batch */
+  size_t nerrors;
+  size_t nitems; /* items seen (valid + rejected) */
+} gw_event_batch;
+
+/*
+ * Parses and validates a body. Every valid event gets received_at_ms = now_ms and, when the
+ * client gave none, a derived event_id (gw_event_assign_id). Returns 0 (the batch may hold
+ * errors), -E2BIG when the body has more than max_events items (batch->errors says so), or
+ * -EINVAL when the body as a whole is unreadable (batch->errors[0] has line and reason).
+ * The batch must be released with gw_event_batch_free in every case.
+ */
+int gw_event_parse_json(const char *body, size_t len, gw_event_format format,
+                        const gw_event_limits *lim, int64_t now_ms, gw_event_batch *batch);
+void gw_event_batch_free(gw_event_batch *batch);
+
+/*
+ * Validates one event from any source (JSON, protobuf from a client, a record read from
+ * Kafka): ids present, well-formed (1..max_id_bytes of [A-Za-z0-9._@-], since tenant and
+ * team become parts of Redis hash tags), channel known, occurred_at within limits, exactly
+ * one body, speaker known, likelihood 0..10 and present, texts valid UTF-8 and within limits.
+ * Returns 0 or -EINVAL with err filled (index and line left 0).
+ */
+int gw_event_validate(const Goodwill__V1__InteractionEvent *ev, const gw_event_limits *lim,
+                      int64_t now_ms, gw_event_error *err);
+
+/* Sets ev->event_id, when empty, to a digest of the event's content (everything but
+ * received_at_ms), so a retried request yields the same id. id_storage must outlive ev's use
+ * of it (the batch owns it for parsed events). */
+void gw_event_assign_id(Goodwill__V1__InteractionEvent *ev, char id_storage[33]);
+
+/* The Kafka key of an input event: "tenant_id/interaction_id". */
+void gw_event_kafka_key(const Goodwill__V1__InteractionEvent *ev, gw_buf *out);
+
+/* Packs ev into out (appends). */
+void gw_event_pack(const Goodwill__V1__InteractionEvent *ev, gw_buf *out);
+
+/* Channel and speaker names as in the JSON API ("voice", "customer"); NULL when unknown. */
+const char *gw_event_channel_name(Goodwill__V1__Channel c);
+int gw_event_channel_parse(const char *s, Goodwill__V1__Channel *out);
+const char *gw_event_speaker_name(Goodwill__V1__Speaker s);
+int gw_event_speaker_parse(const char *s, Goodwill__V1__Speaker *out);
+
+#endif

@@ -1,0 +1,82 @@
+/*
+ * gw_feeling: the feeling model. Reads the valence (-1..1) and the feeling categories of an
+ * utterance from its words, and the feeling of a whole interaction from its turns: how the
+ * customer felt at the start, at the end, the change, and the agent's empathy signal.
+ *
+ * Pure: no I/O apart from gw_feeling_model_load reading the lexicon file; no libuv, Kafka or
+ * Redis. A loaded model is immutable: any number of threads may score with it at once.
+ * Formulas and rules: docs/FEELING_MODEL.md.
+ */
+#ifndef GOODWILL_FEELING_H
+#define GOODWILL_FEELING_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef struct gw_feeling_model gw_feeling_model;
+
+typedef enum gw_feeling_category {
+  GW_FEELING_ANGER,
+  GW_FEELING_FRUSTRATION,
+  GW_FEELING_CONFUSION,
+  GW_FEELING_ANXIETY,
+  GW_FEELING_SADNESS,
+  GW_FEELING_GRATITUDE,
+  GW_FEELING_RELIEF,
+  GW_FEELING_SATISFACTION,
+  GW_FEELING_DELIGHT,
+  GW_FEELING_COUNT
+} gw_feeling_category;
+
+typedef enum gw_polarity {
+  GW_POLARITY_NEGATIVE = -1,
+  GW_POLARITY_NEUTRAL = 0,
+  GW_POLARITY_POSITIVE = 1,
+} gw_polarity;
+
+typedef struct gw_utterance_score {
+  double valence;                    /* -1..1 */
+  double feelings[GW_FEELING_COUNT]; /* intensity 0..1 per category */
+  double empathy;                    /* 0..1, meaningful for agent turns */
+} gw_utterance_score;
+
+typedef enum gw_speaker_role {
+  GW_SPEAKER_CUSTOMER,
+  GW_SPEAKER_AGENT,
+  GW_SPEAKER_BOT
+} gw_speaker_role;
+
+typedef struct gw_turn_text {
+  gw_speaker_role speaker;
+  const char *text; /* UTF-8, borrowed */
+  size_t len;
+} gw_turn_text;
+
+typedef struct gw_interaction_feeling {
+  double start, end, change; /* valences; change = end - start */
+  gw_polarity start_polarity, end_polarity;
+  bool recovered, soured;
+  bool has_customer_turns; /* false: start/end are 0 and neutral */
+  double start_feelings[GW_FEELING_COUNT];
+  double end_feelings[GW_FEELING_COUNT];
+  double empathy; /* agent empathy / validation, 0..1 */
+  unsigned customer_turns, agent_turns;
+} gw_interaction_feeling;
+
+/* Loads a lexicon (the project's format, VADER-style or AFINN-style, detected), or the
+ * built-in default lexicon when path is NULL. Errors name the line and reason in err. */
+int gw_feeling_model_load(gw_feeling_model **out, const char *path, char *err, size_t errlen);
+void gw_feeling_model_free(gw_feeling_model *m);
+/* "<model>-<version>+lex.<8 hex digits of the lexicon hash>" */
+const char *gw_feeling_model_version(const gw_feeling_model *m);
+
+void gw_feeling_score_utterance(const gw_feeling_model *m, const char *text, size_t len,
+                                gw_utterance_score *out);
+void gw_feeling_score_interaction(const gw_feeling_model *m, const gw_turn_text *turns,
+                                  size_t nturns, gw_interaction_feeling *out);
+
+gw_polarity gw_feeling_polarity(double valence);             /* thresholds -0.05 / +0.05 */
+const char *gw_feeling_category_name(gw_feeling_category c); /* "anger", ... */
+const char *gw_polarity_name(gw_polarity p);                 /* "negative", ... */
+
+#endif
