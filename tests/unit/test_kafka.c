@@ -1,0 +1,391 @@
+/*
+ * gw_kafka against the in-process mock cluster (gw_devkafka): delivery reports, consumer
+ * groups with stored and committed offsets, resumption by a second member, local queue
+ * limits, and delivery failure when the brokers are down.
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include "goodwill/kafka.h"
+#include "goodwill/log.h"
+#include "gw_test.h"
+
+#define TOPIC      "test.kafka.v1"
+#define NPART      2
+#define NBROKERS   3
+#define FIRST_N    40
+#define SECOND_N   10
+#define MAX_VALUES (FIRST_N + SECOND_N)
+
+typedef struct fixture {
+  uv_loop_t loop;
+  gw_log log;
+  gw_devkafka *dk;
+} fixture;
+
+static fixture fx;
+
+static void on_tick(uv_timer_t *t) {}
+
+/* Turns the loop until cond holds or timeout_ms passes; a 10 ms tick re-checks the
+ * condition even when nothing else wakes the loop. Returns whether cond held. */
+static bool run_until(bool (*cond)(void *), void *arg, uint64_t timeout_ms) {
+  uv_timer_t tick;
+  uv_timer_init(&fx.loop, &tick);
+  uv_timer_start(&tick, on_tick, 10, 10);
+  uv_update_time(&fx.loop);
+  uint64_t deadline = uv_now(&fx.loop) + timeout_ms;
+  bool ok;
+  while (!(ok = cond(arg)) && uv_now(&fx.loop) < deadline) {
+    uv_run(&fx.loop, UV_RUN_ONCE);
+  }
+  uv_close((uv_handle_t *)&tick, NULL);
+  uv_run(&fx.loop, UV_RUN_NOWAIT);
+  return ok;
+}
+
+static bool flag_is_set(void *arg) {
+  return *(bool *)arg;
+}
+
+/* ------------------------------------------------------------- delivery bookkeeping */
+
+typedef struct deliveries {
+  int ok, failed, calls;
+  int last_status;
+  char last_err[256];
+  int64_t next_offset[NPART]; /* highest delivered offset + 1 per partition */
+} deliveries;
+
+static void on_delivery(void *opaque, int status, const char *errstr, int32_t partition,
+                        int64_t offset) {
+  deliveries *d = opaque;
+  d->calls++;
+  d->last_status = status;
+  if (status == 0) {
+    d->ok++;
+    if (partition >= 0 && partition < NPART && offset + 1 > d->next_offset[partition]) {
+      d->next_offset[partition] = offset + 1;
+    }
+  } else {
+    d->failed++;
+    snprintf(d->last_err, sizeof d->last_err, "%s", errstr != NULL ? errstr : "(null)");
+  }
+}
+
+typedef struct wait_count {
+  const int *counter;
+  int target;
+} wait_count;
+
+static bool count_reached(void *arg) {
+  wait_count *w = arg;
+  return *w->counter >= w->target;
+}
+
+static int produce_range(gw_kafka_producer *p, deliveries *d, int from, int to) {
+  for (int i = from; i < to; i++) {
+    char key[32], value[32];
+    int klen = snprintf(key, sizeof key, "key-%d", i);
+    int vlen = snprintf(value, sizeof value, "value-%d", i);
+    gw_kafka_header h = {"goodwill-test", "yes", 3};
+    int rc =
+        gw_kafka_produce(p, TOPIC, key, (size_t)klen, value, (size_t)vlen, &h, 1, on_delivery, d);
+    if (rc != 0) {
+      return rc;
+    }
+  }
+  return 0;
+}
+
+static gw_kafka_producer *new_producer(uint64_t delivery_timeout_ms, size_t queue_max) {
+  gw_kafka_producer_config pc = {
+      .bootstrap = gw_devkafka_bootstrap(fx.dk),
+      .client_id = "test-producer",
+      .delivery_timeout_ms = delivery_timeout_ms,
+      .queue_max_messages = queue_max,
+      .linger_ms = 5,
+      .log = &fx.log,
+  };
+  char err[256] = "";
+  gw_kafka_producer *p = NULL;
+  int rc = gw_kafka_producer_new(&p, &fx.loop, &pc, err, sizeof err);
+  if (rc != 0) {
+    fprintf(stderr, "producer: %s\n", err);
+  }
+  return p;
+}
+
+static void on_closed(void *opaque) {
+  *(bool *)opaque = true;
+}
+
+static bool close_producer(gw_kafka_producer *p, uint64_t timeout_ms) {
+  bool closed = false;
+  gw_kafka_producer_close(p, timeout_ms, on_closed, &closed);
+  return run_until(flag_is_set, &closed, timeout_ms + 10000);
+}
+
+/* ------------------------------------------------------------- consumer bookkeeping */
+
+typedef struct consumed {
+  gw_kafka_consumer *c;
+  int count;
+  int seen[MAX_VALUES]; /* times each value-<i> was read */
+  int64_t min_offset[NPART];
+  int store_failures;
+  int assigns;
+  bool bad_header_or_key;
+} consumed;
+
+static void on_message(void *opaque, const gw_kafka_message *m) {
+  consumed *s = opaque;
+  s->count++;
+  char value[64];
+  size_t n = m->value_len < sizeof value - 1 ? m->value_len : sizeof value - 1;
+  memcpy(value, m->value, n);
+  value[n] = '\0';
+  int i = -1;
+  if (sscanf(value, "value-%d", &i) == 1 && i >= 0 && i < MAX_VALUES) {
+    s->seen[i]++;
+    char key[32];
+    int klen = snprintf(key, sizeof key, "key-%d", i);
+    if (m->key_len != (size_t)klen || memcmp(m->key, key, (size_t)klen) != 0) {
+      s->bad_header_or_key = true;
+    }
+  }
+  if (m->partition >= 0 && m->partition < NPART &&
+      (s->min_offset[m->partition] < 0 || m->offset < s->min_offset[m->partition])) {
+    s->min_offset[m->partition] = m->offset;
+  }
+  if (strcmp(m->topic, TOPIC) != 0 || m->timestamp_ms <= 0) {
+    s->bad_header_or_key = true;
+  }
+  /* Everything read is "done" at once: store it for commit. */
+  if (gw_kafka_consumer_store(s->c, m->topic, m->partition, m->offset + 1) != 0) {
+    s->store_failures++;
+  }
+}
+
+static void on_assign(void *opaque, const gw_kafka_partition *parts, size_t n) {
+  consumed *s = opaque;
+  s->assigns++;
+}
+
+static gw_kafka_consumer *new_consumer(consumed *s, const char *group) {
+  memset(s, 0, sizeof *s);
+  for (int i = 0; i < NPART; i++) {
+    s->min_offset[i] = -1;
+  }
+  static const char *const topics[] = {TOPIC};
+  gw_kafka_consumer_config cc = {
+      .bootstrap = gw_devkafka_bootstrap(fx.dk),
+      .group_id = group,
+      .client_id = "test-consumer",
+      .topics = topics,
+      .ntopics = 1,
+      .session_timeout_ms = 6000,
+      .commit_interval_ms = 200,
+      .log = &fx.log,
+  };
+  gw_kafka_consumer_handlers h = {.on_message = on_message, .on_assign = on_assign};
+  char err[256] = "";
+  int rc = gw_kafka_consumer_new(&s->c, &fx.loop, &cc, &h, s, err, sizeof err);
+  if (rc != 0) {
+    fprintf(stderr, "consumer: %s\n", err);
+  }
+  return s->c;
+}
+
+static bool close_consumer(gw_kafka_consumer *c) {
+  bool closed = false;
+  gw_kafka_consumer_close(c, on_closed, &closed);
+  return run_until(flag_is_set, &closed, 20000);
+}
+
+/* ------------------------------------------------------------------------ tests */
+
+static void test_produce_consume_commit_resume(void) {
+  deliveries d;
+  memset(&d, 0, sizeof d);
+  gw_kafka_producer *p = new_producer(10000, 1000);
+  CHECK(p != NULL);
+  if (p == NULL) {
+    return;
+  }
+  CHECK_INT_EQ(produce_range(p, &d, 0, FIRST_N), 0);
+  CHECK_INT_EQ(gw_kafka_producer_queue_len(p), FIRST_N);
+  wait_count w = {&d.calls, FIRST_N};
+  CHECK(run_until(count_reached, &w, 15000));
+  CHECK_INT_EQ(d.ok, FIRST_N);
+  CHECK_INT_EQ(d.failed, 0);
+  CHECK_INT_EQ(gw_kafka_producer_queue_len(p), 0);
+  CHECK(gw_kafka_producer_connected(p));
+  CHECK_INT_EQ(d.next_offset[0] + d.next_offset[1], FIRST_N);
+  int64_t first_end[NPART] = {d.next_offset[0], d.next_offset[1]};
+
+  /* First member: reads everything once, stores each offset, commits, leaves. */
+  consumed s1;
+  gw_kafka_consumer *c1 = new_consumer(&s1, "test-group");
+  CHECK(c1 != NULL);
+  if (c1 == NULL) {
+    return;
+  }
+  wait_count w1 = {&s1.count, FIRST_N};
+  CHECK(run_until(count_reached, &w1, 25000));
+  CHECK(gw_kafka_consumer_assigned(c1));
+  CHECK(s1.assigns >= 1);
+  CHECK_INT_EQ(s1.count, FIRST_N);
+  for (int i = 0; i < FIRST_N; i++) {
+    CHECK_INT_EQ(s1.seen[i], 1);
+  }
+  CHECK(!s1.bad_header_or_key);
+  CHECK_INT_EQ(s1.store_failures, 0);
+  CHECK_INT_EQ(gw_kafka_consumer_commit(c1), 0);
+  CHECK(close_consumer(c1));
+
+  /* More records while nobody consumes. */
+  CHECK_INT_EQ(produce_range(p, &d, FIRST_N, FIRST_N + SECOND_N), 0);
+  wait_count w2 = {&d.calls, FIRST_N + SECOND_N};
+  CHECK(run_until(count_reached, &w2, 15000));
+  CHECK_INT_EQ(d.ok, FIRST_N + SECOND_N);
+
+  /* Second member of the same group: starts exactly at the committed offsets. Re-read old
+   * records would arrive before the new ones of their partition, so once all new ones are
+   * in, any replay would show in the counts. */
+  consumed s2;
+  gw_kafka_consumer *c2 = new_consumer(&s2, "test-group");
+  CHECK(c2 != NULL);
+  if (c2 == NULL) {
+    return;
+  }
+  wait_count w3 = {&s2.count, SECOND_N};
+  CHECK(run_until(count_reached, &w3, 25000));
+  CHECK_INT_EQ(s2.count, SECOND_N);
+  for (int i = 0; i < FIRST_N; i++) {
+    CHECK_INT_EQ(s2.seen[i], 0);
+  }
+  for (int i = FIRST_N; i < FIRST_N + SECOND_N; i++) {
+    CHECK_INT_EQ(s2.seen[i], 1);
+  }
+  for (int part = 0; part < NPART; part++) {
+    if (s2.min_offset[part] >= 0) {
+      CHECK_INT_EQ(s2.min_offset[part], first_end[part]);
+    }
+  }
+  CHECK(close_consumer(c2));
+  CHECK(close_producer(p, 5000));
+}
+
+static void test_queue_full_is_enobufs(void) {
+  deliveries d;
+  memset(&d, 0, sizeof d);
+  gw_kafka_producer *p = new_producer(10000, 5);
+  CHECK(p != NULL);
+  if (p == NULL) {
+    return;
+  }
+  /* The loop does not turn in between, so no delivery report frees a slot. */
+  int accepted = 0, rc = 0;
+  for (int i = 0; i < 10 && rc == 0; i++) {
+    rc = gw_kafka_produce(p, TOPIC, "k", 1, "v", 1, NULL, 0, on_delivery, &d);
+    if (rc == 0) {
+      accepted++;
+    }
+  }
+  CHECK_INT_EQ(rc, -ENOBUFS);
+  CHECK_INT_EQ(accepted, 5);
+  CHECK_INT_EQ(d.calls, 0); /* a synchronous failure never calls back */
+  /* Close flushes: each accepted record is reported exactly once, all delivered. */
+  CHECK(close_producer(p, 10000));
+  CHECK_INT_EQ(d.calls, 5);
+  CHECK_INT_EQ(d.ok, 5);
+}
+
+static void test_produce_after_close_is_eshutdown(void) {
+  deliveries d;
+  memset(&d, 0, sizeof d);
+  gw_kafka_producer *p = new_producer(10000, 100);
+  CHECK(p != NULL);
+  if (p == NULL) {
+    return;
+  }
+  bool closed = false;
+  gw_kafka_producer_close(p, 1000, on_closed, &closed);
+  CHECK_INT_EQ(gw_kafka_produce(p, TOPIC, "k", 1, "v", 1, NULL, 0, on_delivery, &d), -ESHUTDOWN);
+  CHECK(run_until(flag_is_set, &closed, 10000));
+  CHECK_INT_EQ(d.calls, 0);
+}
+
+static void test_invalid_property_names_it(void) {
+  const char *props[] = {"no-equals-sign"};
+  gw_kafka_producer_config pc = {
+      .bootstrap = gw_devkafka_bootstrap(fx.dk),
+      .properties = props,
+      .nproperties = 1,
+      .log = &fx.log,
+  };
+  char err[256] = "";
+  gw_kafka_producer *p = NULL;
+  CHECK_INT_EQ(gw_kafka_producer_new(&p, &fx.loop, &pc, err, sizeof err), -EINVAL);
+  CHECK(p == NULL);
+  CHECK_STR_CONTAINS(err, "no-equals-sign");
+
+  const char *props2[] = {"not.a.real.property=1"};
+  pc.properties = props2;
+  CHECK_INT_EQ(gw_kafka_producer_new(&p, &fx.loop, &pc, err, sizeof err), -EINVAL);
+  CHECK_STR_CONTAINS(err, "not.a.real.property");
+}
+
+static void test_delivery_fails_when_brokers_down(void) {
+  for (int b = 1; b <= NBROKERS; b++) {
+    CHECK_INT_EQ(gw_devkafka_broker_set_up(fx.dk, b, false), 0);
+  }
+  CHECK_INT_EQ(gw_devkafka_broker_set_up(fx.dk, NBROKERS + 1, false), -EINVAL);
+  deliveries d;
+  memset(&d, 0, sizeof d);
+  gw_kafka_producer *p = new_producer(1500, 100);
+  CHECK(p != NULL);
+  if (p != NULL) {
+    CHECK_INT_EQ(produce_range(p, &d, 0, 3), 0);
+    wait_count w = {&d.calls, 3};
+    CHECK(run_until(count_reached, &w, 10000));
+    CHECK_INT_EQ(d.failed, 3);
+    CHECK_INT_EQ(d.last_status, -ETIMEDOUT);
+    CHECK(d.last_err[0] != '\0');
+    CHECK(!gw_kafka_producer_connected(p));
+    CHECK(close_producer(p, 500));
+    CHECK_INT_EQ(d.calls, 3);
+  }
+  for (int b = 1; b <= NBROKERS; b++) {
+    CHECK_INT_EQ(gw_devkafka_broker_set_up(fx.dk, b, true), 0);
+  }
+}
+
+int main(void) {
+  uv_loop_init(&fx.loop);
+  gw_log_init(&fx.log, "test_kafka", GW_LOG_WARN);
+  static const char *const topics[] = {TOPIC};
+  char err[256] = "";
+  if (gw_devkafka_start(&fx.dk, NBROKERS, NPART, topics, 1, err, sizeof err) != 0) {
+    fprintf(stderr, "devkafka: %s\n", err);
+    return 1;
+  }
+  GW_RUN(test_invalid_property_names_it);
+  GW_RUN(test_produce_consume_commit_resume);
+  GW_RUN(test_queue_full_is_enobufs);
+  GW_RUN(test_produce_after_close_is_eshutdown);
+  GW_RUN(test_delivery_fails_when_brokers_down);
+  gw_devkafka_stop(fx.dk);
+  uv_run(&fx.loop, UV_RUN_NOWAIT);
+  int rc = gw_test_finish();
+  /* Every handle of every client must be closed by now. */
+  if (uv_loop_close(&fx.loop) != 0) {
+    fprintf(stderr, "FAIL: handles left open on the loop\n");
+    rc = 1;
+  }
+  return rc;
+}
