@@ -1,0 +1,724 @@
+/*
+ * Increments, key names, the apply/read Lua scripts and summary rows (see aggregates.h and
+ * docs/REDIS_SCHEMA.md for every formula).
+ */
+#include "goodwill/aggregates.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const field_names[GW_AGG_FIELD_COUNT] = {
+    [GW_AGG_N] = "n",
+    [GW_AGG_START_SUM] = "start_sum",
+    [GW_AGG_END_SUM] = "end_sum",
+    [GW_AGG_CHANGE_SUM] = "change_sum",
+    [GW_AGG_START_SQ] = "start_sq",
+    [GW_AGG_END_SQ] = "end_sq",
+    [GW_AGG_CHANGE_SQ] = "change_sq",
+    [GW_AGG_START_END] = "start_end",
+    [GW_AGG_IMPROVED] = "improved",
+    [GW_AGG_WORSENED] = "worsened",
+    [GW_AGG_RECOVERED] = "recovered",
+    [GW_AGG_SOURED] = "soured",
+    [GW_AGG_START_NEG] = "start_neg",
+    [GW_AGG_START_NEU] = "start_neu",
+    [GW_AGG_START_POS] = "start_pos",
+    [GW_AGG_END_NEG] = "end_neg",
+    [GW_AGG_END_NEU] = "end_neu",
+    [GW_AGG_END_POS] = "end_pos",
+    [GW_AGG_T_NN] = "t_nn",
+    [GW_AGG_T_NU] = "t_nu",
+    [GW_AGG_T_NP] = "t_np",
+    [GW_AGG_T_UN] = "t_un",
+    [GW_AGG_T_UU] = "t_uu",
+    [GW_AGG_T_UP] = "t_up",
+    [GW_AGG_T_PN] = "t_pn",
+    [GW_AGG_T_PU] = "t_pu",
+    [GW_AGG_T_PP] = "t_pp",
+    [GW_AGG_HANDLE_SUM] = "handle_sum",
+    [GW_AGG_HANDLE_SQ] = "handle_sq",
+    [GW_AGG_WAIT_SUM] = "wait_sum",
+    [GW_AGG_WAIT_SQ] = "wait_sq",
+    [GW_AGG_TRANSFERS_SUM] = "transfers_sum",
+    [GW_AGG_RESOLVED] = "resolved",
+    [GW_AGG_RESOLVED_KNOWN] = "resolved_known",
+    [GW_AGG_EMPATHY_SUM] = "empathy_sum",
+    [GW_AGG_EMPATHY_SQ] = "empathy_sq",
+    [GW_AGG_CHANGE_EMPATHY] = "change_empathy",
+    [GW_AGG_CHANGE_HANDLE] = "change_handle",
+    [GW_AGG_S] = "s",
+    [GW_AGG_PROMOTERS] = "promoters",
+    [GW_AGG_PASSIVES] = "passives",
+    [GW_AGG_DETRACTORS] = "detractors",
+    [GW_AGG_LTR_SUM] = "ltr_sum",
+    [GW_AGG_LTR_SQ] = "ltr_sq",
+    [GW_AGG_COMMENT_N] = "comment_n",
+    [GW_AGG_COMMENT_SUM] = "comment_sum",
+    [GW_AGG_COMMENT_SQ] = "comment_sq",
+};
+
+const char *gw_agg_field_name(gw_agg_field f) {
+  return (unsigned)f < GW_AGG_FIELD_COUNT ? field_names[f] : "?";
+}
+
+int gw_agg_field_lookup(const char *name, size_t len) {
+  for (int i = 0; i < GW_AGG_FIELD_COUNT; i++)
+    if (strlen(field_names[i]) == len && memcmp(field_names[i], name, len) == 0)
+      return i;
+  return -1;
+}
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...) {
+  if (err == NULL || errlen == 0)
+    return;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(err, errlen, fmt, ap);
+  va_end(ap);
+}
+
+static bool id_char(char c, bool record_id) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+         c == '_' || c == '@' || c == '-' || (record_id && c == ':');
+}
+
+static bool valid_id(const char *s, bool record_id) {
+  size_t n = 0;
+  if (s == NULL)
+    return false;
+  for (; s[n] != '\0'; n++)
+    if (n >= GW_AGG_ID_MAX || !id_char(s[n], record_id))
+      return false;
+  return n > 0;
+}
+
+bool gw_agg_valid_id(const char *s) {
+  return valid_id(s, false);
+}
+
+static int copy_ids(gw_agg_record *out, const char *record_id, const char *tenant, const char *team,
+                    int64_t occurred_at_ms, char *err, size_t errlen) {
+  if (!valid_id(record_id, true)) {
+    set_err(err, errlen, "record_id: empty, longer than %d or not [A-Za-z0-9._@:-]", GW_AGG_ID_MAX);
+    return -EINVAL;
+  }
+  if (!valid_id(tenant, false)) {
+    set_err(err, errlen, "tenant_id: empty, longer than %d or not [A-Za-z0-9._@-]", GW_AGG_ID_MAX);
+    return -EINVAL;
+  }
+  if (!valid_id(team, false)) {
+    set_err(err, errlen, "team_id: empty, longer than %d or not [A-Za-z0-9._@-]", GW_AGG_ID_MAX);
+    return -EINVAL;
+  }
+  if (occurred_at_ms <= 0) {
+    set_err(err, errlen, "occurred_at_ms: missing or not after 1970 (%" PRId64 ")", occurred_at_ms);
+    return -EINVAL;
+  }
+  snprintf(out->record_id, sizeof(out->record_id), "%s", record_id);
+  snprintf(out->tenant, sizeof(out->tenant), "%s", tenant);
+  snprintf(out->team, sizeof(out->team), "%s", team);
+  out->event_s = occurred_at_ms / 1000;
+  return 0;
+}
+
+/* Index 0..2 of negative / neutral / positive, or -1 when the scorer left it unspecified. */
+static int polarity_index(Goodwill__V1__Polarity p) {
+  switch (p) {
+  case GOODWILL__V1__POLARITY__POLARITY_NEGATIVE:
+    return 0;
+  case GOODWILL__V1__POLARITY__POLARITY_NEUTRAL:
+    return 1;
+  case GOODWILL__V1__POLARITY__POLARITY_POSITIVE:
+    return 2;
+  default:
+    return -1;
+  }
+}
+
+static bool valence_ok(int32_t v) {
+  return v >= -1000 && v <= 1000;
+}
+
+/* Seconds, rounded to nearest, for the squares (see GW_AGG_HANDLE_SQ). */
+static int64_t ms_to_s(uint64_t ms) {
+  return (int64_t)((ms + 500) / 1000);
+}
+
+static int from_interaction(const Goodwill__V1__ScoredInteraction *si, gw_agg_record *out,
+                            char *err, size_t errlen) {
+  int rc =
+      copy_ids(out, si->record_id, si->tenant_id, si->team_id, si->occurred_at_ms, err, errlen);
+  if (rc < 0)
+    return rc;
+  int64_t s = si->start_valence_milli, e = si->end_valence_milli, c = si->change_valence_milli;
+  if (!valence_ok(si->start_valence_milli) || !valence_ok(si->end_valence_milli) || c < -2000 ||
+      c > 2000) {
+    set_err(err, errlen,
+            "start/end/change_valence_milli: %" PRId64 "/%" PRId64 "/%" PRId64
+            " outside -1000..1000 (change -2000..2000)",
+            s, e, c);
+    return -EINVAL;
+  }
+  if (si->empathy_milli < 0 || si->empathy_milli > 1000) {
+    set_err(err, errlen, "empathy_milli: %d outside 0..1000", (int)si->empathy_milli);
+    return -EINVAL;
+  }
+  if (si->handle_ms > GW_AGG_DURATION_MAX_MS || si->wait_ms > GW_AGG_DURATION_MAX_MS) {
+    set_err(err, errlen, "handle_ms/wait_ms: %" PRIu64 "/%" PRIu64 " above 7 days", si->handle_ms,
+            si->wait_ms);
+    return -EINVAL;
+  }
+  int64_t *v = out->inc;
+  int64_t emp = si->empathy_milli, handle_s = ms_to_s(si->handle_ms);
+  v[GW_AGG_N] = 1;
+  v[GW_AGG_START_SUM] = s;
+  v[GW_AGG_END_SUM] = e;
+  v[GW_AGG_CHANGE_SUM] = c;
+  v[GW_AGG_START_SQ] = s * s;
+  v[GW_AGG_END_SQ] = e * e;
+  v[GW_AGG_CHANGE_SQ] = c * c;
+  v[GW_AGG_START_END] = s * e;
+  v[GW_AGG_IMPROVED] = c > 0;
+  v[GW_AGG_WORSENED] = c < 0;
+  v[GW_AGG_RECOVERED] = si->recovered ? 1 : 0;
+  v[GW_AGG_SOURED] = si->soured ? 1 : 0;
+  int ps = polarity_index(si->start_polarity), pe = polarity_index(si->end_polarity);
+  if (ps >= 0)
+    v[GW_AGG_START_NEG + ps] = 1;
+  if (pe >= 0)
+    v[GW_AGG_END_NEG + pe] = 1;
+  if (ps >= 0 && pe >= 0)
+    v[GW_AGG_T_NN + ps * 3 + pe] = 1;
+  v[GW_AGG_HANDLE_SUM] = (int64_t)si->handle_ms;
+  v[GW_AGG_HANDLE_SQ] = handle_s * handle_s;
+  v[GW_AGG_WAIT_SUM] = (int64_t)si->wait_ms;
+  v[GW_AGG_WAIT_SQ] = ms_to_s(si->wait_ms) * ms_to_s(si->wait_ms);
+  v[GW_AGG_TRANSFERS_SUM] = si->transfers;
+  if (si->resolved_presence_case == GOODWILL__V1__SCORED_INTERACTION__RESOLVED_PRESENCE_RESOLVED) {
+    v[GW_AGG_RESOLVED_KNOWN] = 1;
+    v[GW_AGG_RESOLVED] = si->resolved ? 1 : 0;
+  }
+  v[GW_AGG_EMPATHY_SUM] = emp;
+  v[GW_AGG_EMPATHY_SQ] = emp * emp;
+  v[GW_AGG_CHANGE_EMPATHY] = c * emp;
+  v[GW_AGG_CHANGE_HANDLE] = c * handle_s;
+  return 0;
+}
+
+static int from_survey(const Goodwill__V1__ScoredSurvey *ss, gw_agg_record *out, char *err,
+                       size_t errlen) {
+  int rc =
+      copy_ids(out, ss->record_id, ss->tenant_id, ss->team_id, ss->occurred_at_ms, err, errlen);
+  if (rc < 0)
+    return rc;
+  if (ss->likelihood_to_recommend > 10) {
+    set_err(err, errlen, "likelihood_to_recommend: %u outside 0..10",
+            (unsigned)ss->likelihood_to_recommend);
+    return -EINVAL;
+  }
+  int64_t ltr = ss->likelihood_to_recommend;
+  int64_t *v = out->inc;
+  v[GW_AGG_S] = 1;
+  /* The category follows from the score (9-10 promoter, 7-8 passive, 0-6 detractor); it is
+   * recomputed rather than trusted so the three counts always add up to s. */
+  if (ltr >= 9)
+    v[GW_AGG_PROMOTERS] = 1;
+  else if (ltr >= 7)
+    v[GW_AGG_PASSIVES] = 1;
+  else
+    v[GW_AGG_DETRACTORS] = 1;
+  v[GW_AGG_LTR_SUM] = ltr;
+  v[GW_AGG_LTR_SQ] = ltr * ltr;
+  if (ss->comment_presence_case ==
+      GOODWILL__V1__SCORED_SURVEY__COMMENT_PRESENCE_COMMENT_VALENCE_MILLI) {
+    if (!valence_ok(ss->comment_valence_milli)) {
+      set_err(err, errlen, "comment_valence_milli: %d outside -1000..1000",
+              (int)ss->comment_valence_milli);
+      return -EINVAL;
+    }
+    int64_t cv = ss->comment_valence_milli;
+    v[GW_AGG_COMMENT_N] = 1;
+    v[GW_AGG_COMMENT_SUM] = cv;
+    v[GW_AGG_COMMENT_SQ] = cv * cv;
+  }
+  return 0;
+}
+
+int gw_agg_record_from_scored(const Goodwill__V1__ScoredRecord *rec, gw_agg_record *out, char *err,
+                              size_t errlen) {
+  memset(out, 0, sizeof(*out));
+  if (rec == NULL) {
+    set_err(err, errlen, "record: missing");
+    return -EINVAL;
+  }
+  if (rec->record_case == GOODWILL__V1__SCORED_RECORD__RECORD_INTERACTION &&
+      rec->interaction != NULL)
+    return from_interaction(rec->interaction, out, err, errlen);
+  if (rec->record_case == GOODWILL__V1__SCORED_RECORD__RECORD_SURVEY && rec->survey != NULL)
+    return from_survey(rec->survey, out, err, errlen);
+  set_err(err, errlen, "record: neither interaction nor survey");
+  return -EINVAL;
+}
+
+gw_agg_verdict gw_agg_classify(int64_t event_s, int64_t now_s, bool retained[GW_RES_COUNT]) {
+  bool any = false;
+  bool local[GW_RES_COUNT];
+  if (retained == NULL)
+    retained = local;
+  for (int r = 0; r < GW_RES_COUNT; r++) {
+    retained[r] = gw_window_bucket_retained((gw_resolution)r, gw_window_floor(event_s, r), now_s) &&
+                  event_s <= now_s + GW_WINDOW_FUTURE_S;
+    any = any || retained[r];
+  }
+  if (event_s > now_s + GW_WINDOW_FUTURE_S)
+    return GW_AGG_FUTURE;
+  /* The dedupe set outlives every bucket, so "any bucket retained" implies "dedupe
+   * possible"; checked anyway in case the retentions are ever changed. */
+  int64_t day = gw_window_floor(event_s, GW_RES_1D);
+  if (!any || now_s >= day + GW_AGG_SEEN_RETENTION_S)
+    return GW_AGG_TOO_LATE;
+  return GW_AGG_APPLY;
+}
+
+const char *gw_agg_verdict_name(gw_agg_verdict v) {
+  switch (v) {
+  case GW_AGG_APPLY:
+    return "apply";
+  case GW_AGG_TOO_LATE:
+    return "too_late";
+  case GW_AGG_FUTURE:
+    return "future";
+  }
+  return "?";
+}
+
+void gw_agg_key_bucket(gw_buf *out, const char *tenant, const char *team, gw_resolution r,
+                       int64_t bucket_start_s) {
+  gw_buf_printf(out, "gw:{%s:%s}:b:%s:%" PRId64, tenant, team, gw_res_name(r), bucket_start_s);
+}
+
+void gw_agg_key_seen(gw_buf *out, const char *tenant, const char *team, int64_t day_start_s) {
+  gw_buf_printf(out, "gw:{%s:%s}:seen:%" PRId64, tenant, team, day_start_s);
+}
+
+void gw_agg_key_teams(gw_buf *out, const char *tenant) {
+  gw_buf_printf(out, "gw:{%s}:teams", tenant);
+}
+
+/*
+ * ARGV of the apply script:
+ *   ARGV[1]             format version "1"
+ *   ARGV[2 .. 1+#KEYS]  the EXPIREAT unix time of each key
+ *   then per record:    id, seen key index, nb, nb bucket key indexes,
+ *                       nf, nf pairs (field number 1..F, increment)
+ * Increments of one batch are summed per (key, field) in Lua first, so Redis sees one HINCRBY
+ * per touched counter. Lua numbers are doubles: the sums stay exact because every batch sum is
+ * below 2^53 (GW_AGG_BATCH_MAX records of bounded increments), and they are handed to HINCRBY
+ * as "%d" strings, never in Lua's exponent notation.
+ */
+static const char apply_script_body[] =
+    "if ARGV[1] ~= '1' then\n"
+    "  return redis.error_reply('ERR goodwill apply: unknown format ' .. tostring(ARGV[1]))\n"
+    "end\n"
+    "local nk = #KEYS\n"
+    "local p = nk + 2\n"
+    "local applied, dups = 0, 0\n"
+    "local acc = {}\n"
+    "while p <= #ARGV do\n"
+    "  local id = ARGV[p]\n"
+    "  local seen = KEYS[tonumber(ARGV[p + 1])]\n"
+    "  local nb = tonumber(ARGV[p + 2])\n"
+    "  local b0 = p + 3\n"
+    "  local fp = b0 + nb\n"
+    "  local nf = tonumber(ARGV[fp])\n"
+    "  p = fp + 1 + 2 * nf\n"
+    "  if redis.call('SADD', seen, id) == 1 then\n"
+    "    applied = applied + 1\n"
+    "    for i = 0, nb - 1 do\n"
+    "      local k = tonumber(ARGV[b0 + i])\n"
+    "      local a = acc[k]\n"
+    "      if a == nil then a = {}; acc[k] = a end\n"
+    "      for j = 0, nf - 1 do\n"
+    "        local f = tonumber(ARGV[fp + 1 + 2 * j])\n"
+    "        a[f] = (a[f] or 0) + tonumber(ARGV[fp + 2 + 2 * j])\n"
+    "      end\n"
+    "    end\n"
+    "  else\n"
+    "    dups = dups + 1\n"
+    "  end\n"
+    "end\n"
+    "for k, a in pairs(acc) do\n"
+    "  for f, v in pairs(a) do\n"
+    "    if v ~= 0 then redis.call('HINCRBY', KEYS[k], F[f], string.format('%d', v)) end\n"
+    "  end\n"
+    "end\n"
+    "for i = 1, nk do redis.call('EXPIREAT', KEYS[i], ARGV[1 + i]) end\n"
+    "return {applied, dups}\n";
+
+void gw_agg_apply_script(gw_buf *out) {
+  gw_buf_puts(out, "-- goodwill apply v1 (lib/aggregates.c, docs/REDIS_SCHEMA.md)\nlocal F = {");
+  for (int i = 0; i < GW_AGG_FIELD_COUNT; i++)
+    gw_buf_printf(out, "%s'%s'", i ? "," : "", field_names[i]);
+  gw_buf_puts(out, "}\n");
+  gw_buf_puts(out, apply_script_body);
+}
+
+void gw_agg_read_script(gw_buf *out) {
+  /* One round trip and one consistent snapshot of every bucket of the window. */
+  gw_buf_puts(out, "-- goodwill read v1\n"
+                   "local r = {}\n"
+                   "for i = 1, #KEYS do r[i] = redis.call('HGETALL', KEYS[i]) end\n"
+                   "return r\n");
+}
+
+/* ------------------------------------------------------------------ batches */
+
+typedef struct strvec {
+  char **items;
+  size_t *lens;
+  size_t count, cap;
+} strvec;
+
+static void strvec_push(strvec *v, const char *s, size_t len) {
+  if (v->count == v->cap) {
+    size_t ncap = v->cap ? v->cap * 2 : 64;
+    char **ni = realloc(v->items, ncap * sizeof(*ni));
+    size_t *nl = realloc(v->lens, ncap * sizeof(*nl));
+    if (ni == NULL || nl == NULL)
+      abort(); /* small bounded growth: allocation failure is fatal, as buf.h does */
+    v->items = ni;
+    v->lens = nl;
+    v->cap = ncap;
+  }
+  char *copy = malloc(len + 1);
+  if (copy == NULL)
+    abort();
+  memcpy(copy, s, len);
+  copy[len] = '\0';
+  v->items[v->count] = copy;
+  v->lens[v->count] = len;
+  v->count++;
+}
+
+static void strvec_clear(strvec *v) {
+  for (size_t i = 0; i < v->count; i++)
+    free(v->items[i]);
+  v->count = 0;
+}
+
+static void strvec_free(strvec *v) {
+  strvec_clear(v);
+  free(v->items);
+  free(v->lens);
+  memset(v, 0, sizeof(*v));
+}
+
+struct gw_agg_batch {
+  char tenant[GW_AGG_ID_MAX + 1];
+  char team[GW_AGG_ID_MAX + 1];
+  strvec keys;   /* KEYS */
+  strvec expire; /* EXPIREAT of each key, as text */
+  strvec recs;   /* the per-record part of ARGV */
+  strvec args;   /* the assembled ARGV, built by gw_agg_batch_call */
+  size_t nrecords;
+  gw_buf tmp;
+};
+
+int gw_agg_batch_new(gw_agg_batch **out, const char *tenant, const char *team) {
+  if (!gw_agg_valid_id(tenant) || !gw_agg_valid_id(team))
+    return -EINVAL;
+  gw_agg_batch *b = calloc(1, sizeof(*b));
+  if (b == NULL)
+    return -ENOMEM;
+  snprintf(b->tenant, sizeof(b->tenant), "%s", tenant);
+  snprintf(b->team, sizeof(b->team), "%s", team);
+  *out = b;
+  return 0;
+}
+
+void gw_agg_batch_clear(gw_agg_batch *b) {
+  strvec_clear(&b->keys);
+  strvec_clear(&b->expire);
+  strvec_clear(&b->recs);
+  strvec_clear(&b->args);
+  b->nrecords = 0;
+}
+
+void gw_agg_batch_free(gw_agg_batch *b) {
+  if (b == NULL)
+    return;
+  strvec_free(&b->keys);
+  strvec_free(&b->expire);
+  strvec_free(&b->recs);
+  strvec_free(&b->args);
+  gw_buf_free(&b->tmp);
+  free(b);
+}
+
+size_t gw_agg_batch_records(const gw_agg_batch *b) {
+  return b->nrecords;
+}
+
+/* The 1-based index of the key in b->tmp, added with its expiry when new. A flush touches
+ * few distinct keys (a team's records cluster in time), and the newest keys are the likeliest
+ * matches, so the scan runs backwards. */
+static size_t key_index(gw_agg_batch *b, int64_t expire_at) {
+  for (size_t i = b->keys.count; i > 0; i--)
+    if (b->keys.lens[i - 1] == b->tmp.len &&
+        memcmp(b->keys.items[i - 1], b->tmp.data, b->tmp.len) == 0)
+      return i;
+  strvec_push(&b->keys, b->tmp.data, b->tmp.len);
+  char num[32];
+  int n = snprintf(num, sizeof(num), "%" PRId64, expire_at);
+  strvec_push(&b->expire, num, (size_t)n);
+  return b->keys.count;
+}
+
+static void push_num(strvec *v, int64_t x) {
+  char num[32];
+  int n = snprintf(num, sizeof(num), "%" PRId64, x);
+  strvec_push(v, num, (size_t)n);
+}
+
+int gw_agg_batch_add(gw_agg_batch *b, const gw_agg_record *r, int64_t now_s) {
+  if (strcmp(r->tenant, b->tenant) != 0 || strcmp(r->team, b->team) != 0)
+    return -EINVAL;
+  if (b->nrecords >= GW_AGG_BATCH_MAX)
+    return -ENOBUFS;
+  bool retained[GW_RES_COUNT];
+  gw_agg_verdict v = gw_agg_classify(r->event_s, now_s, retained);
+  if (v != GW_AGG_APPLY)
+    return (int)v;
+
+  int64_t day = gw_window_floor(r->event_s, GW_RES_1D);
+  gw_buf_reset(&b->tmp);
+  gw_agg_key_seen(&b->tmp, b->tenant, b->team, day);
+  size_t seen = key_index(b, day + GW_AGG_SEEN_RETENTION_S);
+  size_t bidx[GW_RES_COUNT];
+  int nb = 0;
+  for (int res = 0; res < GW_RES_COUNT; res++) {
+    if (!retained[res])
+      continue;
+    int64_t start = gw_window_floor(r->event_s, (gw_resolution)res);
+    gw_buf_reset(&b->tmp);
+    gw_agg_key_bucket(&b->tmp, b->tenant, b->team, (gw_resolution)res, start);
+    bidx[nb++] = key_index(b, start + gw_res_retention_s((gw_resolution)res));
+  }
+  strvec_push(&b->recs, r->record_id, strlen(r->record_id));
+  push_num(&b->recs, (int64_t)seen);
+  push_num(&b->recs, nb);
+  for (int i = 0; i < nb; i++)
+    push_num(&b->recs, (int64_t)bidx[i]);
+  int nf = 0;
+  for (int f = 0; f < GW_AGG_FIELD_COUNT; f++)
+    nf += r->inc[f] != 0;
+  push_num(&b->recs, nf);
+  for (int f = 0; f < GW_AGG_FIELD_COUNT; f++) {
+    if (r->inc[f] == 0)
+      continue;
+    push_num(&b->recs, f + 1);
+    push_num(&b->recs, r->inc[f]);
+  }
+  b->nrecords++;
+  return GW_AGG_APPLY;
+}
+
+void gw_agg_batch_call(gw_agg_batch *b, gw_agg_call *out) {
+  strvec_clear(&b->args);
+  strvec_push(&b->args, "1", 1);
+  for (size_t i = 0; i < b->expire.count; i++)
+    strvec_push(&b->args, b->expire.items[i], b->expire.lens[i]);
+  for (size_t i = 0; i < b->recs.count; i++)
+    strvec_push(&b->args, b->recs.items[i], b->recs.lens[i]);
+  out->nkeys = (int)b->keys.count;
+  out->keys = (const char *const *)b->keys.items;
+  out->keylens = b->keys.lens;
+  out->nargs = (int)b->args.count;
+  out->args = (const char *const *)b->args.items;
+  out->arglens = b->args.lens;
+}
+
+/* ------------------------------------------------------------------ reading */
+
+static bool parse_i64(const char *s, size_t len, int64_t *out) {
+  if (len == 0 || len > 20)
+    return false;
+  size_t i = 0;
+  bool neg = false;
+  if (s[0] == '-') {
+    neg = true;
+    i = 1;
+    if (len == 1)
+      return false;
+  }
+  uint64_t v = 0;
+  for (; i < len; i++) {
+    if (s[i] < '0' || s[i] > '9')
+      return false;
+    uint64_t d = (uint64_t)(s[i] - '0');
+    if (v > (UINT64_MAX - d) / 10)
+      return false;
+    v = v * 10 + d;
+  }
+  if (v > (uint64_t)INT64_MAX + (neg ? 1u : 0u))
+    return false;
+  *out = neg ? (int64_t)(0 - v) : (int64_t)v;
+  return true;
+}
+
+int gw_agg_totals_add_hash(gw_agg_totals *t, const char *const *strs, const size_t *lens,
+                           size_t n) {
+  if (n % 2 != 0)
+    return -EINVAL;
+  for (size_t i = 0; i < n; i += 2) {
+    int f = gw_agg_field_lookup(strs[i], lens[i]);
+    if (f < 0)
+      continue;
+    int64_t v;
+    if (!parse_i64(strs[i + 1], lens[i + 1], &v))
+      return -EINVAL;
+    t->v[f] += v;
+  }
+  return 0;
+}
+
+void gw_agg_summarize(const gw_agg_totals *t, gw_agg_summary *out) {
+  memset(out, 0, sizeof(*out));
+  const int64_t *v = t->v;
+  out->interactions = v[GW_AGG_N];
+  out->recovered = v[GW_AGG_RECOVERED];
+  out->soured = v[GW_AGG_SOURED];
+  out->surveys = v[GW_AGG_S];
+  out->promoters = v[GW_AGG_PROMOTERS];
+  out->passives = v[GW_AGG_PASSIVES];
+  out->detractors = v[GW_AGG_DETRACTORS];
+  if (v[GW_AGG_N] > 0) {
+    double n = (double)v[GW_AGG_N];
+    out->has_interactions = true;
+    out->start_mean = (double)v[GW_AGG_START_SUM] / n / 1000.0;
+    out->end_mean = (double)v[GW_AGG_END_SUM] / n / 1000.0;
+    out->change_mean = (double)v[GW_AGG_CHANGE_SUM] / n / 1000.0;
+    out->improved_share = (double)v[GW_AGG_IMPROVED] / n;
+    out->handle_ms_mean = (double)v[GW_AGG_HANDLE_SUM] / n;
+    out->wait_ms_mean = (double)v[GW_AGG_WAIT_SUM] / n;
+  }
+  if (v[GW_AGG_S] > 0) {
+    /* NPS = 100 (P - D) / s. A response scores +1 (promoter), 0 or -1 (detractor); its
+     * variance is (p + d) - (p - d)^2 with p = P/s, d = D/s, so the standard error of the
+     * NPS is 100 sqrt(var / s) and the 95 % margin of error 1.96 times that. */
+    double s = (double)v[GW_AGG_S];
+    double p = (double)v[GW_AGG_PROMOTERS] / s, d = (double)v[GW_AGG_DETRACTORS] / s;
+    double var = (p + d) - (p - d) * (p - d);
+    if (var < 0)
+      var = 0; /* rounding only */
+    out->has_surveys = true;
+    out->nps = 100.0 * (p - d);
+    out->nps_moe = 1.96 * 100.0 * sqrt(var / s);
+  }
+}
+
+static void json_num(gw_buf *out, bool defined, double x) {
+  if (!defined || !isfinite(x))
+    gw_buf_puts(out, "null");
+  else
+    gw_buf_printf(out, "%.10g", x);
+}
+
+void gw_agg_row_json(gw_buf *out, const gw_agg_row_meta *m, const gw_agg_summary *s) {
+  char from[GW_ISO_LEN], to[GW_ISO_LEN];
+  gw_window_format_iso(m->from_s, from);
+  gw_window_format_iso(m->to_s, to);
+  gw_buf_puts(out, "{\"tenant\":");
+  gw_buf_json_string(out, m->tenant);
+  gw_buf_puts(out, ",\"team\":");
+  gw_buf_json_string(out, m->team);
+  gw_buf_puts(out, ",\"window\":");
+  gw_buf_json_string(out, m->window);
+  gw_buf_printf(out, ",\"from\":\"%s\",\"to\":\"%s\"", from, to);
+  gw_buf_printf(out, ",\"interactions\":%" PRId64, s->interactions);
+  gw_buf_puts(out, ",\"start_mean\":");
+  json_num(out, s->has_interactions, s->start_mean);
+  gw_buf_puts(out, ",\"end_mean\":");
+  json_num(out, s->has_interactions, s->end_mean);
+  gw_buf_puts(out, ",\"change_mean\":");
+  json_num(out, s->has_interactions, s->change_mean);
+  gw_buf_puts(out, ",\"improved_share\":");
+  json_num(out, s->has_interactions, s->improved_share);
+  gw_buf_printf(out,
+                ",\"recovered\":%" PRId64 ",\"soured\":%" PRId64 ",\"surveys\":%" PRId64
+                ",\"promoters\":%" PRId64 ",\"passives\":%" PRId64 ",\"detractors\":%" PRId64,
+                s->recovered, s->soured, s->surveys, s->promoters, s->passives, s->detractors);
+  gw_buf_puts(out, ",\"nps\":");
+  json_num(out, s->has_surveys, s->nps);
+  gw_buf_puts(out, ",\"nps_moe\":");
+  json_num(out, s->has_surveys, s->nps_moe);
+  gw_buf_puts(out, ",\"handle_ms_mean\":");
+  json_num(out, s->has_interactions, s->handle_ms_mean);
+  gw_buf_puts(out, ",\"wait_ms_mean\":");
+  json_num(out, s->has_interactions, s->wait_ms_mean);
+  gw_buf_putc(out, '}');
+}
+
+void gw_agg_csv_header(gw_buf *out) {
+  gw_buf_puts(out, "tenant,team,window,from,to,interactions,start_mean,end_mean,change_mean,"
+                   "improved_share,recovered,soured,surveys,promoters,passives,detractors,nps,"
+                   "nps_moe,handle_ms_mean,wait_ms_mean\r\n");
+}
+
+static void csv_text(gw_buf *out, const char *s) {
+  /* Ids are restricted upstream, but quote defensively (RFC 4180) anything that needs it, and
+   * prefix text a spreadsheet would run as a formula. */
+  bool quote = strpbrk(s, ",\"\r\n") != NULL || strchr("=+-@", s[0]) != NULL;
+  if (s[0] == '\0')
+    quote = false;
+  if (!quote) {
+    gw_buf_puts(out, s);
+    return;
+  }
+  gw_buf_putc(out, '"');
+  if (strchr("=+-@", s[0]) != NULL)
+    gw_buf_putc(out, '\'');
+  for (; *s; s++) {
+    if (*s == '"')
+      gw_buf_putc(out, '"');
+    gw_buf_putc(out, *s);
+  }
+  gw_buf_putc(out, '"');
+}
+
+static void csv_num(gw_buf *out, bool defined, double x) {
+  gw_buf_putc(out, ',');
+  if (defined && isfinite(x))
+    gw_buf_printf(out, "%.10g", x);
+}
+
+void gw_agg_row_csv(gw_buf *out, const gw_agg_row_meta *m, const gw_agg_summary *s) {
+  char from[GW_ISO_LEN], to[GW_ISO_LEN];
+  gw_window_format_iso(m->from_s, from);
+  gw_window_format_iso(m->to_s, to);
+  csv_text(out, m->tenant);
+  gw_buf_putc(out, ',');
+  csv_text(out, m->team);
+  gw_buf_putc(out, ',');
+  csv_text(out, m->window);
+  gw_buf_printf(out, ",%s,%s,%" PRId64, from, to, s->interactions);
+  csv_num(out, s->has_interactions, s->start_mean);
+  csv_num(out, s->has_interactions, s->end_mean);
+  csv_num(out, s->has_interactions, s->change_mean);
+  csv_num(out, s->has_interactions, s->improved_share);
+  gw_buf_printf(out, ",%" PRId64 ",%" PRId64 ",%" PRId64 ",%" PRId64 ",%" PRId64 ",%" PRId64,
+                s->recovered, s->soured, s->surveys, s->promoters, s->passives, s->detractors);
+  csv_num(out, s->has_surveys, s->nps);
+  csv_num(out, s->has_surveys, s->nps_moe);
+  csv_num(out, s->has_interactions, s->handle_ms_mean);
+  csv_num(out, s->has_interactions, s->wait_ms_mean);
+  gw_buf_puts(out, "\r\n");
+}
