@@ -65,6 +65,7 @@ def main():
         p.produce(g.TOPIC_DLQ, value=value, key=key, on_delivery=lambda err, msg: err and errors.append(err))
         g.check(p.flush(20) == 0, "confluent_kafka: the record was not delivered within 20 s")
         g.check(not errors, "confluent_kafka: delivery failed: %s" % errors)
+        del p  # closes the producer now, not after the cluster is gone (no reconnect noise)
 
         c = Consumer({"bootstrap.servers": bootstrap, "group.id": "gw-systest-devkafka",
                       "auto.offset.reset": "earliest", "session.timeout.ms": 6000})
