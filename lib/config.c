@@ -473,6 +473,47 @@ static int load_defaults(loader *l) {
   return 0;
 }
 
+/*
+ * Kubernetes injects variables for every Service in the namespace ("service links"): for a
+ * Service goodwill-redis, GOODWILL_REDIS_SERVICE_HOST, GOODWILL_REDIS_SERVICE_PORT[_NAME],
+ * GOODWILL_REDIS_PORT=tcp://..., GOODWILL_REDIS_PORT_6379_TCP[_PROTO|_PORT|_ADDR]. They are
+ * not settings, so an unknown name of exactly that shape is skipped rather than refused.
+ */
+static bool is_service_link(const char *name, size_t nlen, const char *value) {
+  char n[256];
+  if (nlen >= sizeof n) {
+    return false;
+  }
+  memcpy(n, name, nlen);
+  n[nlen] = '\0';
+  if (strstr(n, "_SERVICE_HOST") != NULL && strcmp(n + nlen - 13, "_SERVICE_HOST") == 0) {
+    return true;
+  }
+  if (strstr(n, "_SERVICE_PORT") != NULL) {
+    return true;
+  }
+  const char *port = strstr(n, "_PORT");
+  while (port != NULL) {
+    const char *rest = port + 5;
+    if (*rest == '\0') {
+      return strncmp(value, "tcp://", 6) == 0 || strncmp(value, "udp://", 6) == 0 ||
+             strncmp(value, "sctp://", 7) == 0;
+    }
+    if (rest[0] == '_' && isdigit((unsigned char)rest[1])) {
+      rest++;
+      while (isdigit((unsigned char)*rest)) {
+        rest++;
+      }
+      if (strncmp(rest, "_TCP", 4) == 0 || strncmp(rest, "_UDP", 4) == 0 ||
+          strncmp(rest, "_SCTP", 5) == 0) {
+        return true;
+      }
+    }
+    port = strstr(port + 1, "_PORT");
+  }
+  return false;
+}
+
 static int load_env(loader *l, char *const *envp) {
   size_t plen = strlen(ENV_PREFIX);
   for (size_t e = 0; envp != NULL && envp[e] != NULL; e++) {
@@ -493,6 +534,9 @@ static int load_env(loader *l, char *const *envp) {
         found = i;
         break;
       }
+    }
+    if (found == SIZE_MAX && is_service_link(entry, nlen, eq + 1)) {
+      continue;
     }
     if (found == SIZE_MAX) {
       return fail(l, "%.*s: unknown variable (no setting of that name; see --help)", (int)nlen,

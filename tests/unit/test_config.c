@@ -283,6 +283,36 @@ static void test_bad_key_table(void) {
   gw_config_free(&v);
 }
 
+/* Variables Kubernetes injects for Services named goodwill-* are not settings: skipped. A
+ * real setting of a similar shape is still parsed, and a typo is still refused. */
+static void test_kubernetes_service_links_ignored(void) {
+  test_cfg c;
+  gw_config_values v;
+  char err[256];
+  const char *env[] = {"GOODWILL_AGGREGATOR_SERVICE_HOST=10.0.0.7",
+                       "GOODWILL_AGGREGATOR_SERVICE_PORT=8080",
+                       "GOODWILL_AGGREGATOR_SERVICE_PORT_HTTP=8080",
+                       "GOODWILL_AGGREGATOR_PORT=tcp://10.0.0.7:8080",
+                       "GOODWILL_AGGREGATOR_PORT_8080_TCP=tcp://10.0.0.7:8080",
+                       "GOODWILL_AGGREGATOR_PORT_8080_TCP_PROTO=tcp",
+                       "GOODWILL_AGGREGATOR_PORT_8080_TCP_PORT=8080",
+                       "GOODWILL_AGGREGATOR_PORT_8080_TCP_ADDR=10.0.0.7",
+                       "GOODWILL_REDIS_PORT=6380",
+                       "GOODWILL_KAFKA_BOOTSTRAP=k:1",
+                       NULL};
+  int rc = load(&c, &v, err, NULL, env);
+  CHECK_INT_EQ(rc, 0);
+  if (rc != 0) {
+    fprintf(stderr, "  %s\n", err);
+  }
+  CHECK_INT_EQ(c.port, 6380);
+  gw_config_free(&v);
+  const char *typo[] = {"GOODWILL_KAFKA_BOOTSTRAP=k:1", "GOODWILL_METRICS_PORT=9100", NULL};
+  CHECK_INT_EQ(load(&c, &v, err, NULL, typo), -EINVAL);
+  CHECK_STR_CONTAINS(err, "GOODWILL_METRICS_PORT: unknown variable");
+  gw_config_free(&v);
+}
+
 int main(void) {
   GW_RUN(test_defaults);
   GW_RUN(test_flag_forms_and_precedence);
@@ -295,5 +325,6 @@ int main(void) {
   GW_RUN(test_help);
   GW_RUN(test_usage_lists_every_key);
   GW_RUN(test_bad_key_table);
+  GW_RUN(test_kubernetes_service_links_ignored);
   return gw_test_finish();
 }
