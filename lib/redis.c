@@ -35,6 +35,7 @@
 #include <hiredis/hiredis.h>
 
 #define GW_REDIS_DEFAULT_RECONNECT_MIN_MS 100
+#define GW_REDIS_DEFAULT_MAX_IN_FLIGHT    1024
 #define GW_REDIS_SHA1_HEX_LEN             40
 
 typedef struct gw_redis_conn gw_redis_conn;
@@ -933,12 +934,25 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
     maybe_finish_close(r);
     return;
   }
+  /* A name may have several addresses (IPv6 and IPv4, several replicas behind one name):
+   * successive failed attempts walk through them instead of insisting on the first. */
   char ip[64] = "";
   if (status == 0) {
+    unsigned count = 0;
+    for (struct addrinfo *ai = res; ai != NULL; ai = ai->ai_next) {
+      count += ai->ai_family == AF_INET || ai->ai_family == AF_INET6;
+    }
+    unsigned pick = count > 0 ? r->attempt % count : 0;
     for (struct addrinfo *ai = res; ai != NULL && ip[0] == '\0'; ai = ai->ai_next) {
+      if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6) {
+        continue;
+      }
+      if (pick-- > 0) {
+        continue;
+      }
       if (ai->ai_family == AF_INET) {
         uv_ip4_name((const struct sockaddr_in *)ai->ai_addr, ip, sizeof ip);
-      } else if (ai->ai_family == AF_INET6) {
+      } else {
         uv_ip6_name((const struct sockaddr_in6 *)ai->ai_addr, ip, sizeof ip);
       }
     }
@@ -1060,7 +1074,9 @@ int gw_redis_new(gw_redis **out, uv_loop_t *loop, const gw_redis_config *cfg) {
       cfg->reconnect_min_ms > 0 ? cfg->reconnect_min_ms : GW_REDIS_DEFAULT_RECONNECT_MIN_MS;
   r->reconnect_max_ms =
       cfg->reconnect_max_ms >= r->reconnect_min_ms ? cfg->reconnect_max_ms : r->reconnect_min_ms;
-  r->max_in_flight = cfg->max_in_flight;
+  /* hiredis' output buffer has no bound of its own, so "no limit" is not offered: 0 means the
+   * default cap. */
+  r->max_in_flight = cfg->max_in_flight > 0 ? cfg->max_in_flight : GW_REDIS_DEFAULT_MAX_IN_FLIGHT;
   r->log = cfg->log;
   r->rng = (uv_hrtime() ^ (uint64_t)(uintptr_t)r) | 1;
   unsigned char addr[sizeof(struct in6_addr)];
@@ -1098,7 +1114,7 @@ static int admit(const gw_redis *r) {
   if (!gw_redis_connected(r)) {
     return -ENOTCONN;
   }
-  if (r->max_in_flight > 0 && r->user_in_flight >= r->max_in_flight) {
+  if (r->user_in_flight >= r->max_in_flight) {
     return -EAGAIN;
   }
   return 0;

@@ -885,6 +885,68 @@ static void test_close_from_reply_callback(void) {
   stop_server(&srv);
 }
 
+/* A peer that completes the TCP handshake (the kernel does it) but never says a word: the
+ * handshake (AUTH) hangs, and only the connect timeout can end the attempt. */
+static void test_connect_timeout_on_silent_peer(void) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in a;
+  memset(&a, 0, sizeof a);
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t alen = sizeof a;
+  CHECK(fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 && listen(fd, 16) == 0 &&
+        getsockname(fd, (struct sockaddr *)&a, &alen) == 0);
+  captured_log cl;
+  captured_log_init(&cl);
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  gw_redis_config cfg = base_config(ntohs(a.sin_port), &cl.log);
+  cfg.password = "pw";
+  cfg.connect_timeout_ms = 100;
+  cfg.command_timeout_ms = 0; /* only the connect timeout may fire */
+  gw_redis *r = NULL;
+  CHECK_INT_EQ(gw_redis_new(&r, &loop, &cfg), 0);
+  run_for(&loop, 450);
+  CHECK(!gw_redis_connected(r));
+  char *text = captured_log_text(&cl);
+  CHECK(count_occurrences(text, "redis connect timed out") >= 2);
+  free(text);
+  close_client(&loop, r);
+  finish_loop(&loop);
+  close(fd);
+  fclose(cl.f);
+}
+
+/* A host name goes through the loop's resolver rather than a blocking getaddrinfo. */
+static void test_host_name_and_bad_config(void) {
+  int port = free_port();
+  server srv = start_server(port, NULL);
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  gw_redis_config cfg = base_config(port, NULL);
+  cfg.host = "localhost";
+  gw_redis *r = NULL;
+  CHECK_INT_EQ(gw_redis_new(&r, &loop, &cfg), 0);
+  CHECK(run_until(&loop, is_connected, r, 3000));
+  result res;
+  CHECK_STR_EQ(do_cmd(&loop, r, &res, "PING", NULL), "+PONG");
+  close_client(&loop, r);
+
+  /* Closing while the name is being resolved waits for the resolver before freeing. */
+  CHECK_INT_EQ(gw_redis_new(&r, &loop, &cfg), 0);
+  close_client(&loop, r);
+
+  gw_redis_config bad = cfg;
+  bad.port = 0;
+  CHECK_INT_EQ(gw_redis_new(&r, &loop, &bad), -EINVAL);
+  CHECK(r == NULL);
+  bad = cfg;
+  bad.host = "";
+  CHECK_INT_EQ(gw_redis_new(&r, &loop, &bad), -EINVAL);
+  finish_loop(&loop);
+  stop_server(&srv);
+}
+
 int main(void) {
   const char *base = getenv("GW_BUILD_DIR");
   snprintf(scratch_dir, sizeof scratch_dir, "%s/test_redis.XXXXXX", base ? base : "/tmp");
@@ -910,5 +972,7 @@ int main(void) {
   GW_RUN(test_auth_and_select);
   GW_RUN(test_close_fails_in_flight);
   GW_RUN(test_close_from_reply_callback);
+  GW_RUN(test_connect_timeout_on_silent_peer);
+  GW_RUN(test_host_name_and_bad_config);
   return gw_test_finish();
 }
