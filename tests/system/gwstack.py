@@ -163,6 +163,15 @@ def api_counts(api_url, tenant, window="7d"):
     return out
 
 
+def api_counts_or_none(api_url, tenant, window="7d"):
+    """api_counts, or None while the read API refuses connections (e.g. the aggregator is
+    being restarted)."""
+    try:
+        return api_counts(api_url, tenant, window)
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
+        return None
+
+
 def redis_counts(redis_url, tenant):
     """Per team sums of fields n and s over the team's 1d buckets, read from Redis directly."""
     import redis
@@ -395,7 +404,9 @@ def wait_for_counts(api_url, tenant, expected, timeout_s, settle_s=2.0):
     last = {"seen": None}
 
     def probe():
-        got = api_counts(api_url, tenant)
+        got = api_counts_or_none(api_url, tenant)
+        if got is None:
+            return False, "read API not answering (aggregator restarting?)"
         tot = totals(got)
         if tot != last["seen"]:
             log("read API totals (interactions, surveys) = %s, expected %s" % (tot, want))

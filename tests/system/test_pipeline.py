@@ -34,13 +34,22 @@ def main():
 
     with g.Stack(session_timeout="6s") as st:
         accepted_ids = []
+
+        def counted():
+            got = g.api_counts_or_none(st.api, TENANT)
+            return (0, 0) if got is None else g.totals(got)
+
         for i, batch in enumerate(batches):
-            if i == kill_scorer_at:
-                st.kill("scorer", "KILL")
-                st.start("scorer", wait=False)
-            if i == kill_aggregator_at:
-                st.kill("aggregator", "KILL")
-                st.start("aggregator", wait=False)
+            # Each kill happens while records flow: the pipeline has counted some of what was
+            # posted so far (so the victim has work in progress and uncommitted offsets), and
+            # the posting goes on while it is down and rejoining its consumer group.
+            if i in (kill_scorer_at, kill_aggregator_at):
+                victim = "scorer" if i == kill_scorer_at else "aggregator"
+                before = sum(counted())
+                g.wait_until(lambda: (sum(counted()) > before, counted()), 60,
+                             "the pipeline to count more events before killing the %s (had %d)" % (victim, before))
+                st.kill(victim, "KILL")
+                st.start(victim, wait=False)
             status, doc = g.post_events(st.ingest, batch)
             g.check(status == 202, "batch %d: ingest answered %d (expected 202): %s" % (i, status, doc))
             g.check(doc.get("accepted") == len(batch) and doc.get("rejected", 0) == 0,
