@@ -522,6 +522,7 @@ struct gw_kafka_consumer {
   uv_loop_t *loop;
   const gw_log *log;
   rd_kafka_t *rk;
+  rd_kafka_t *dying_rk;     /* being destroyed on the thread pool: no more calls */
   rd_kafka_queue_t *cq;     /* the consumer queue (main queue forwarded into it) */
   rd_kafka_queue_t *closeq; /* where close forwards everything */
   gw_kafka_pump pump;
@@ -668,7 +669,30 @@ static void consumer_deliver(gw_kafka_consumer *c, rd_kafka_message_t *m) {
       .value_len = m->len,
       .timestamp_ms = tstype == RD_KAFKA_TIMESTAMP_NOT_AVAILABLE ? -1 : ts,
   };
+  rd_kafka_headers_t *hdrs = NULL;
+  gw_kafka_header *hv = NULL;
+  if (rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR && hdrs != NULL) {
+    size_t n = rd_kafka_header_cnt(hdrs);
+    hv = calloc(n > 0 ? n : 1, sizeof *hv);
+    if (hv == NULL) {
+      abort();
+    }
+    for (size_t i = 0; i < n; i++) {
+      const char *name = NULL;
+      const void *value = NULL;
+      size_t size = 0;
+      if (rd_kafka_header_get_all(hdrs, i, &name, &value, &size) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        break;
+      }
+      hv[gm.nheaders].name = name;
+      hv[gm.nheaders].value = value != NULL ? value : "";
+      hv[gm.nheaders].value_len = value != NULL ? size : 0;
+      gm.nheaders++;
+    }
+    gm.headers = hv;
+  }
   c->h.on_message(c->opaque, &gm);
+  free(hv);
 }
 
 static bool consumer_serve(void *self);
@@ -928,12 +952,12 @@ bool gw_kafka_consumer_assigned(const gw_kafka_consumer *c) {
 
 static void consumer_destroy_work(uv_work_t *w) {
   gw_kafka_consumer *c = w->data;
-  rd_kafka_destroy(c->rk);
+  rd_kafka_destroy(c->dying_rk);
 }
 
 static void consumer_destroy_done(uv_work_t *w, int status) {
   gw_kafka_consumer *c = w->data;
-  c->rk = NULL;
+  c->dying_rk = NULL;
   pump_close(&c->pump);
 }
 
@@ -947,6 +971,9 @@ static void consumer_finish_close(gw_kafka_consumer *c) {
   c->closeq = NULL;
   rd_kafka_queue_destroy(c->cq);
   c->cq = NULL;
+  /* From here on every entry point sees rk == NULL and does nothing. */
+  c->dying_rk = c->rk;
+  c->rk = NULL;
   c->destroy_work.data = c;
   if (uv_queue_work(c->loop, &c->destroy_work, consumer_destroy_work, consumer_destroy_done) != 0) {
     consumer_destroy_work(&c->destroy_work);

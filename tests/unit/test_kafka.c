@@ -161,6 +161,10 @@ static void on_message(void *opaque, const gw_kafka_message *m) {
       (s->min_offset[m->partition] < 0 || m->offset < s->min_offset[m->partition])) {
     s->min_offset[m->partition] = m->offset;
   }
+  if (m->nheaders != 1 || strcmp(m->headers[0].name, "goodwill-test") != 0 ||
+      m->headers[0].value_len != 3 || memcmp(m->headers[0].value, "yes", 3) != 0) {
+    s->bad_header_or_key = true;
+  }
   if (strcmp(m->topic, TOPIC) != 0 || m->timestamp_ms <= 0) {
     s->bad_header_or_key = true;
   }

@@ -92,6 +92,9 @@ typedef struct gw_kafka_message {
   const void *value;
   size_t value_len;
   int64_t timestamp_ms; /* record timestamp, -1 when absent */
+  /* Record headers in order (names NUL-terminated, values not), borrowed like the rest. */
+  const gw_kafka_header *headers;
+  size_t nheaders;
 } gw_kafka_message;
 
 typedef struct gw_kafka_partition {
