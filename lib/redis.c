@@ -12,7 +12,7 @@
  * the connection's FIFO while a reply is awaited, which is what the command timeout and the
  * "fail everything in flight" paths walk; Redis answers in order, so the head is the oldest.
  *
- * hiredis 0.14.1 facts this relies on (checked against its async.c):
+ * hiredis 0.14.1 behaviour this relies on (from its async.c; test_redis drives each path):
  *  - __redisAsyncFree runs every pending reply callback with a NULL reply, then the ev.cleanup
  *    hook, then onDisconnect (only if it had connected), then frees the context. This is the
  *    path of redisAsyncFree and of every error inside hiredis (EOF, read/write error, failed
@@ -708,7 +708,9 @@ static void conn_drop(gw_redis_conn *conn, int status, const char *reason) {
   uv_timer_stop(&r->command_timer);
   uv_timer_stop(&r->connect_timer);
   if (!r->closing) {
-    GW_LOG(r->log, was_ready ? GW_LOG_WARN : GW_LOG_INFO,
+    /* A failed attempt was already logged where its cause was seen (connect failed, timed
+     * out, AUTH rejected); only losing a ready connection is news at this point. */
+    GW_LOG(r->log, was_ready ? GW_LOG_WARN : GW_LOG_DEBUG,
            was_ready ? "redis connection lost" : "redis connection attempt failed",
            GW_LS("host", r->host), GW_LI("port", r->port), GW_LS("reason", reason),
            GW_LS("error", uv_strerror(status)));
