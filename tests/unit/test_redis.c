@@ -906,7 +906,7 @@ static void test_connect_timeout_on_silent_peer(void) {
   cfg.command_timeout_ms = 0; /* only the connect timeout may fire */
   gw_redis *r = NULL;
   CHECK_INT_EQ(gw_redis_new(&r, &loop, &cfg), 0);
-  run_for(&loop, 450);
+  run_for(&loop, 700);
   CHECK(!gw_redis_connected(r));
   char *text = captured_log_text(&cl);
   CHECK(count_occurrences(text, "redis connect timed out") >= 2);
