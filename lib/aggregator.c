@@ -1,0 +1,1135 @@
+/*
+ * goodwill-aggregator: Kafka -> per-team batches -> one Lua apply per team -> commit; and the
+ * read API (see aggregator.h).
+ */
+#include "goodwill/aggregator.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "goodwill/admin.h"
+#include "goodwill/aggregates.h"
+#include "goodwill/buf.h"
+#include "goodwill/http.h"
+#include "goodwill/kafka.h"
+#include "goodwill/metrics.h"
+#include "goodwill/offsets.h"
+#include "goodwill/redis.h"
+#include "goodwill/window.h"
+
+#define TEAM_HASH_SIZE 4096
+#define RETRY_MIN_MS   100
+#define RETRY_MAX_MS   5000
+/* Teams of one list request read concurrently (the Redis client caps commands in flight). */
+#define LIST_CONCURRENCY 16
+/* The most teams one list request reads. */
+#define LIST_MAX_TEAMS 10000
+/* Team entries idle for this many flush ticks are freed, so a flood of one-off team ids does
+ * not keep memory. */
+#define TEAM_IDLE_TICKS 200
+
+typedef struct rec_ref {
+  int32_t partition;
+  int64_t offset;
+} rec_ref;
+
+/* One script call's worth of records of a team, with the Kafka positions it settles. */
+typedef struct batch_node {
+  struct batch_node *next;
+  gw_agg_batch *batch;
+  rec_ref *refs; /* every record added, applied or not, in arrival order */
+  size_t nrefs, cap;
+  bool sealed; /* sent at least once: its content must not change any more */
+} batch_node;
+
+typedef struct team {
+  struct team *hnext;
+  struct gw_aggregator *agg;
+  char tenant[GW_AGG_ID_MAX + 1];
+  char team[GW_AGG_ID_MAX + 1];
+  batch_node *head, *tail; /* head is the next (or current) batch sent */
+  bool in_flight;
+  bool registered; /* SADDs of the team and tenant index sets acknowledged */
+  int cmds_outstanding;
+  bool cmds_failed;
+  uint64_t sent_ns;
+  uint64_t retry_at_ms;
+  uint64_t backoff_ms;
+  unsigned idle_ticks;
+} team;
+
+/* A record on its way to the DLQ; it owns copies of the original bytes. */
+typedef struct dlq_item {
+  struct dlq_item *next;
+  struct gw_aggregator *agg;
+  int32_t partition;
+  int64_t offset;
+  char *key;
+  size_t key_len;
+  char *value;
+  size_t value_len;
+  const char *reason; /* static string */
+  char error[200];
+} dlq_item;
+
+struct gw_aggregator {
+  uv_loop_t *loop;
+  gw_aggregator_config cfg;
+  const gw_log *log;
+  gw_metrics *metrics;
+  gw_admin *admin;
+  gw_http_server *api;
+  gw_redis *redis;
+  char *redis_storage;
+  gw_redis_script *apply_script, *read_script;
+  gw_kafka_consumer *consumer;
+  gw_kafka_producer *producer;
+  gw_offsets *offsets;
+  uv_timer_t tick;
+  uv_timer_t grace;
+  team *teams[TEAM_HASH_SIZE];
+  size_t nteams;
+  dlq_item *dlq_retry; /* DLQ writes that failed, resent on the next tick */
+  size_t pending;      /* records consumed and not yet done */
+  size_t dlq_in_flight;
+  size_t reads_in_flight;
+  bool paused;
+  bool stopping;
+  bool closing;
+  bool consumer_closing; /* no more offset stores */
+  int stop_status;
+  int handles_open;
+  void (*done)(void *opaque, int status);
+  void *done_opaque;
+
+  gw_metric *m_consumed, *m_applied, *m_duplicate, *m_late, *m_flushes, *m_redis_errors;
+  gw_metric *m_flush_seconds, *m_pending;
+  gw_metric_family *f_dlq;
+};
+
+static const char *const topic_scored = GW_TOPIC_SCORED;
+
+static uint64_t now_ms(const gw_aggregator *a) {
+  return uv_now(a->loop);
+}
+
+static int64_t wall_s(void) {
+  return (int64_t)time(NULL);
+}
+
+/* ------------------------------------------------------------------ offsets */
+
+static void settle(gw_aggregator *a, int32_t partition, int64_t offset) {
+  int64_t next;
+  if (gw_offsets_done(a->offsets, topic_scored, partition, offset, &next) && !a->consumer_closing) {
+    int rc = gw_kafka_consumer_store(a->consumer, topic_scored, partition, next);
+    if (rc < 0 && rc != -ESRCH)
+      GW_LOG(a->log, GW_LOG_WARN, "offset store failed", GW_LI("partition", partition),
+             GW_LI("offset", next), GW_LI("error", rc));
+  }
+  if (a->pending > 0)
+    a->pending--;
+  if (a->paused && !a->stopping && a->pending <= a->cfg.max_pending / 2) {
+    a->paused = false;
+    gw_kafka_consumer_resume(a->consumer);
+    GW_LOG(a->log, GW_LOG_INFO, "consumer resumed", GW_LI("pending", a->pending));
+  }
+}
+
+/* ------------------------------------------------------------------ DLQ */
+
+static void dlq_free(dlq_item *d) {
+  free(d->key);
+  free(d->value);
+  free(d);
+}
+
+static void dlq_send(gw_aggregator *a, dlq_item *d);
+
+static void dlq_delivered(void *opaque, int status, const char *errstr, int32_t partition,
+                          int64_t offset) {
+  dlq_item *d = opaque;
+  gw_aggregator *a = d->agg;
+  a->dlq_in_flight--;
+  if (status == 0) {
+    const char *labels[] = {d->reason};
+    gw_metric_add(gw_metrics_series(a->f_dlq, labels), 1);
+    settle(a, d->partition, d->offset);
+    dlq_free(d);
+    return;
+  }
+  GW_LOG(a->log, GW_LOG_WARN, "dlq write failed, will retry", GW_LS("reason", d->reason),
+         GW_LS("error", errstr ? errstr : ""));
+  d->next = a->dlq_retry;
+  a->dlq_retry = d;
+}
+
+static void dlq_send(gw_aggregator *a, dlq_item *d) {
+  char part[16], off[24];
+  snprintf(part, sizeof(part), "%" PRId32, d->partition);
+  snprintf(off, sizeof(off), "%" PRId64, d->offset);
+  gw_kafka_header h[] = {
+      {"goodwill-reason", d->reason, strlen(d->reason)},
+      {"goodwill-error", d->error, strlen(d->error)},
+      {"goodwill-source-topic", topic_scored, strlen(topic_scored)},
+      {"goodwill-source-partition", part, strlen(part)},
+      {"goodwill-source-offset", off, strlen(off)},
+      {"goodwill-component", "aggregator", 10},
+  };
+  int rc = gw_kafka_produce(a->producer, GW_TOPIC_DLQ, d->key, d->key_len, d->value, d->value_len,
+                            h, sizeof(h) / sizeof(h[0]), dlq_delivered, d);
+  if (rc < 0) {
+    d->next = a->dlq_retry;
+    a->dlq_retry = d;
+    return;
+  }
+  a->dlq_in_flight++;
+}
+
+static void to_dlq(gw_aggregator *a, const gw_kafka_message *m, const char *reason,
+                   const char *error) {
+  dlq_item *d = calloc(1, sizeof(*d));
+  if (d == NULL)
+    abort();
+  d->agg = a;
+  d->partition = m->partition;
+  d->offset = m->offset;
+  d->reason = reason;
+  snprintf(d->error, sizeof(d->error), "%s", error);
+  d->key = malloc(m->key_len + 1);
+  d->value = malloc(m->value_len + 1);
+  if (d->key == NULL || d->value == NULL)
+    abort();
+  if (m->key_len)
+    memcpy(d->key, m->key, m->key_len);
+  if (m->value_len)
+    memcpy(d->value, m->value, m->value_len);
+  d->key_len = m->key_len;
+  d->value_len = m->value_len;
+  GW_LOG(a->log, GW_LOG_WARN, "record to dlq", GW_LS("reason", reason), GW_LS("error", error),
+         GW_LI("partition", m->partition), GW_LI("offset", m->offset));
+  dlq_send(a, d);
+}
+
+/* ------------------------------------------------------------------ teams and batches */
+
+static uint32_t team_hash(const char *tenant, const char *teamid) {
+  uint32_t h = 2166136261u; /* FNV-1a 32 */
+  for (const char *p = tenant; *p; p++)
+    h = (h ^ (uint8_t)*p) * 16777619u;
+  h = (h ^ 0xff) * 16777619u;
+  for (const char *p = teamid; *p; p++)
+    h = (h ^ (uint8_t)*p) * 16777619u;
+  return h % TEAM_HASH_SIZE;
+}
+
+static batch_node *node_new(team *t) {
+  batch_node *n = calloc(1, sizeof(*n));
+  if (n == NULL || gw_agg_batch_new(&n->batch, t->tenant, t->team) != 0)
+    abort(); /* ids were validated before; only allocation can fail */
+  return n;
+}
+
+static void node_free(batch_node *n) {
+  gw_agg_batch_free(n->batch);
+  free(n->refs);
+  free(n);
+}
+
+static team *team_get(gw_aggregator *a, const char *tenant, const char *teamid) {
+  uint32_t h = team_hash(tenant, teamid);
+  for (team *t = a->teams[h]; t; t = t->hnext)
+    if (strcmp(t->tenant, tenant) == 0 && strcmp(t->team, teamid) == 0)
+      return t;
+  team *t = calloc(1, sizeof(*t));
+  if (t == NULL)
+    abort();
+  t->agg = a;
+  snprintf(t->tenant, sizeof(t->tenant), "%s", tenant);
+  snprintf(t->team, sizeof(t->team), "%s", teamid);
+  t->hnext = a->teams[h];
+  a->teams[h] = t;
+  a->nteams++;
+  return t;
+}
+
+static void team_send(team *t);
+
+static void team_finish(team *t) {
+  gw_aggregator *a = t->agg;
+  batch_node *n = t->head;
+  t->in_flight = false;
+  if (t->cmds_failed) {
+    gw_metric_add(a->m_redis_errors, 1);
+    t->backoff_ms = t->backoff_ms ? t->backoff_ms * 2 : RETRY_MIN_MS;
+    if (t->backoff_ms > RETRY_MAX_MS)
+      t->backoff_ms = RETRY_MAX_MS;
+    t->retry_at_ms = now_ms(a) + t->backoff_ms;
+    return;
+  }
+  t->backoff_ms = 0;
+  t->registered = true;
+  gw_metric_add(a->m_flushes, 1);
+  gw_metric_observe(a->m_flush_seconds, (double)(uv_hrtime() - t->sent_ns) / 1e9);
+  for (size_t i = 0; i < n->nrefs; i++)
+    settle(a, n->refs[i].partition, n->refs[i].offset);
+  t->head = n->next;
+  if (t->tail == n)
+    t->tail = NULL;
+  node_free(n);
+  /* A full batch waiting behind this one goes now rather than at the next tick. */
+  if (t->head && t->head->nrefs >= a->cfg.max_batch && !a->closing)
+    team_send(t);
+}
+
+static void sub_done(team *t) {
+  if (--t->cmds_outstanding == 0)
+    team_finish(t);
+}
+
+static void on_sadd(void *opaque, int status, const gw_redis_reply *reply) {
+  team *t = opaque;
+  if (status < 0 || reply == NULL || reply->type == GW_REDIS_ERROR) {
+    t->cmds_failed = true;
+    GW_LOG(t->agg->log, GW_LOG_WARN, "team index update failed", GW_LS("team", t->team),
+           GW_LS("error", reply && reply->str ? reply->str : ""), GW_LI("status", status));
+  }
+  sub_done(t);
+}
+
+static void on_apply(void *opaque, int status, const gw_redis_reply *reply) {
+  team *t = opaque;
+  gw_aggregator *a = t->agg;
+  if (status < 0 || reply == NULL || reply->type != GW_REDIS_ARRAY || reply->nelements != 2 ||
+      reply->elements[0].type != GW_REDIS_INTEGER || reply->elements[1].type != GW_REDIS_INTEGER) {
+    t->cmds_failed = true;
+    GW_LOG(a->log, GW_LOG_WARN, "apply failed, batch kept for retry", GW_LS("tenant", t->tenant),
+           GW_LS("team", t->team), GW_LI("status", status),
+           GW_LS("error", reply && reply->type == GW_REDIS_ERROR ? reply->str : ""));
+  } else {
+    gw_metric_add(a->m_applied, (double)reply->elements[0].integer);
+    gw_metric_add(a->m_duplicate, (double)reply->elements[1].integer);
+  }
+  sub_done(t);
+}
+
+/* Sends the head batch of t (sealing it). Every command either fails synchronously or calls
+ * back once; the batch settles when all of them answered. */
+static void team_send(team *t) {
+  gw_aggregator *a = t->agg;
+  batch_node *n = t->head;
+  if (n == NULL || t->in_flight)
+    return;
+  n->sealed = true;
+  if (t->tail == n)
+    t->tail = NULL; /* new records start a new batch */
+  t->in_flight = true;
+  t->cmds_failed = false;
+  t->cmds_outstanding = 1; /* held by this function until every command is issued */
+  t->sent_ns = uv_hrtime();
+  t->idle_ticks = 0;
+  if (!t->registered) {
+    gw_buf key = GW_BUF_INIT;
+    gw_agg_key_teams(&key, t->tenant);
+    const char *argv1[] = {"SADD", key.data, t->team};
+    const char *argv2[] = {"SADD", GW_AGG_KEY_TENANTS, t->tenant};
+    t->cmds_outstanding++;
+    if (gw_redis_command(a->redis, 3, argv1, NULL, on_sadd, t) < 0) {
+      t->cmds_outstanding--;
+      t->cmds_failed = true;
+    }
+    t->cmds_outstanding++;
+    if (gw_redis_command(a->redis, 3, argv2, NULL, on_sadd, t) < 0) {
+      t->cmds_outstanding--;
+      t->cmds_failed = true;
+    }
+    gw_buf_free(&key);
+  }
+  if (gw_agg_batch_records(n->batch) > 0 && !t->cmds_failed) {
+    gw_agg_call c;
+    gw_agg_batch_call(n->batch, &c);
+    t->cmds_outstanding++;
+    int rc = gw_redis_eval(a->redis, a->apply_script, c.nkeys, c.keys, c.keylens, c.nargs, c.args,
+                           c.arglens, on_apply, t);
+    if (rc < 0) {
+      t->cmds_outstanding--;
+      t->cmds_failed = true;
+    }
+  }
+  sub_done(t);
+}
+
+/* ------------------------------------------------------------------ consuming */
+
+static void on_message(void *opaque, const gw_kafka_message *m) {
+  gw_aggregator *a = opaque;
+  gw_metric_add(a->m_consumed, 1);
+  if (gw_offsets_begin(a->offsets, m->topic, m->partition, m->offset) < 0) {
+    GW_LOG(a->log, GW_LOG_WARN, "offset out of order, ignored", GW_LI("partition", m->partition),
+           GW_LI("offset", m->offset));
+    return;
+  }
+  a->pending++;
+  if (!a->paused && a->pending > a->cfg.max_pending) {
+    a->paused = true;
+    gw_kafka_consumer_pause(a->consumer);
+    GW_LOG(a->log, GW_LOG_INFO, "consumer paused", GW_LI("pending", a->pending));
+  }
+  Goodwill__V1__ScoredRecord *rec =
+      goodwill__v1__scored_record__unpack(NULL, m->value_len, (const uint8_t *)m->value);
+  if (rec == NULL) {
+    to_dlq(a, m, "undecodable", "not a goodwill.v1.ScoredRecord protobuf");
+    return;
+  }
+  gw_agg_record r;
+  char err[200];
+  int rc = gw_agg_record_from_scored(rec, &r, err, sizeof(err));
+  goodwill__v1__scored_record__free_unpacked(rec, NULL);
+  if (rc < 0) {
+    to_dlq(a, m, "invalid", err);
+    return;
+  }
+  gw_agg_verdict v = gw_agg_classify(r.event_s, wall_s(), NULL);
+  if (v != GW_AGG_APPLY) {
+    char when[GW_ISO_LEN];
+    gw_window_format_iso(r.event_s, when);
+    snprintf(err, sizeof(err), "occurred_at %s is %s", when,
+             v == GW_AGG_TOO_LATE ? "older than every retained bucket"
+                                  : "more than 5 minutes in the future");
+    if (v == GW_AGG_TOO_LATE)
+      gw_metric_add(a->m_late, 1);
+    to_dlq(a, m, gw_agg_verdict_name(v), err);
+    return;
+  }
+  team *t = team_get(a, r.tenant, r.team);
+  if (t->tail == NULL || t->tail->sealed || t->tail->nrefs >= a->cfg.max_batch) {
+    batch_node *n = node_new(t);
+    if (t->tail && !t->tail->sealed)
+      t->tail->next = n;
+    else {
+      /* Append after the last node of the list, sealed or not. */
+      batch_node **pp = &t->head;
+      while (*pp)
+        pp = &(*pp)->next;
+      *pp = n;
+    }
+    t->tail = n;
+  }
+  batch_node *n = t->tail;
+  rc = gw_agg_batch_add(n->batch, &r, wall_s());
+  if (rc != GW_AGG_APPLY) {
+    /* The verdict changed within this call (a bucket expired at this very second). */
+    to_dlq(a, m, rc == GW_AGG_FUTURE ? "future" : "too_late", "expired while being added");
+    return;
+  }
+  if (n->nrefs == n->cap) {
+    n->cap = n->cap ? n->cap * 2 : 64;
+    n->refs = realloc(n->refs, n->cap * sizeof(*n->refs));
+    if (n->refs == NULL)
+      abort();
+  }
+  n->refs[n->nrefs++] = (rec_ref){m->partition, m->offset};
+  if (n->nrefs >= a->cfg.max_batch && !t->in_flight && t->head == n && t->retry_at_ms <= now_ms(a))
+    team_send(t);
+}
+
+static void on_assign(void *opaque, const gw_kafka_partition *parts, size_t nparts) {
+  gw_aggregator *a = opaque;
+  GW_LOG(a->log, GW_LOG_INFO, "partitions assigned", GW_LI("count", nparts));
+}
+
+static void on_revoke(void *opaque, const gw_kafka_partition *parts, size_t nparts) {
+  gw_aggregator *a = opaque;
+  /* Records of these partitions still pending are applied anyway (harmless: the new owner's
+   * replay is deduplicated), but their offsets are no longer ours to store. */
+  for (size_t i = 0; i < nparts; i++)
+    gw_offsets_forget(a->offsets, parts[i].topic, parts[i].partition);
+  GW_LOG(a->log, GW_LOG_INFO, "partitions revoked", GW_LI("count", nparts));
+}
+
+/* ------------------------------------------------------------------ the flush tick */
+
+static void close_all(gw_aggregator *a);
+
+static bool drained(const gw_aggregator *a) {
+  return a->pending == 0 && a->dlq_in_flight == 0 && a->dlq_retry == NULL;
+}
+
+static void on_tick(uv_timer_t *h) {
+  gw_aggregator *a = h->data;
+  uint64_t now = now_ms(a);
+  dlq_item *retry = a->dlq_retry;
+  a->dlq_retry = NULL;
+  while (retry) {
+    dlq_item *d = retry;
+    retry = d->next;
+    dlq_send(a, d);
+  }
+  for (size_t i = 0; i < TEAM_HASH_SIZE; i++) {
+    team **pp = &a->teams[i];
+    while (*pp) {
+      team *t = *pp;
+      if (!t->in_flight && t->head != NULL && t->retry_at_ms <= now)
+        team_send(t);
+      if (!t->in_flight && t->head == NULL && ++t->idle_ticks > TEAM_IDLE_TICKS) {
+        *pp = t->hnext;
+        a->nteams--;
+        free(t);
+        continue;
+      }
+      pp = &t->hnext;
+    }
+  }
+  if (a->stopping && !a->closing && drained(a))
+    close_all(a);
+}
+
+/* ------------------------------------------------------------------ read API */
+
+typedef struct read_team {
+  char team[GW_AGG_ID_MAX + 1];
+  gw_agg_totals totals;
+} read_team;
+
+typedef struct read_req {
+  gw_aggregator *agg;
+  gw_http_request *req;
+  char tenant[GW_AGG_ID_MAX + 1];
+  char window[32];
+  bool csv;
+  bool list;
+  int64_t from_s, to_s;
+  gw_window_composition *comp;
+  read_team *teams;
+  size_t nteams, next, done, outstanding;
+  int failed; /* 0, or the HTTP status to answer */
+  char error[256];
+} read_req;
+
+static void respond_error(gw_http_request *req, int status, const char *msg) {
+  gw_buf b = GW_BUF_INIT;
+  gw_buf_puts(&b, "{\"error\":");
+  gw_buf_json_string(&b, msg);
+  gw_buf_puts(&b, "}\n");
+  gw_http_respond(req, status, "application/json", b.data, b.len, NULL, 0);
+  gw_buf_free(&b);
+}
+
+static void read_free(read_req *r) {
+  r->agg->reads_in_flight--;
+  free(r->comp);
+  free(r->teams);
+  free(r);
+}
+
+static void read_render(read_req *r) {
+  gw_buf b = GW_BUF_INIT;
+  gw_agg_row_meta meta = {r->tenant, NULL, r->window, r->comp->from_s, r->comp->to_s};
+  gw_agg_summary s;
+  if (r->csv)
+    gw_agg_csv_header(&b);
+  if (r->list && !r->csv) {
+    char from[GW_ISO_LEN], to[GW_ISO_LEN];
+    gw_window_format_iso(meta.from_s, from);
+    gw_window_format_iso(meta.to_s, to);
+    gw_buf_puts(&b, "{\"tenant\":");
+    gw_buf_json_string(&b, r->tenant);
+    gw_buf_puts(&b, ",\"window\":");
+    gw_buf_json_string(&b, r->window);
+    gw_buf_printf(&b, ",\"from\":\"%s\",\"to\":\"%s\",\"teams\":[", from, to);
+  }
+  for (size_t i = 0; i < r->nteams; i++) {
+    meta.team = r->teams[i].team;
+    gw_agg_summarize(&r->teams[i].totals, &s);
+    if (r->csv) {
+      gw_agg_row_csv(&b, &meta, &s);
+    } else {
+      if (i > 0)
+        gw_buf_putc(&b, ',');
+      gw_agg_row_json(&b, &meta, &s);
+    }
+  }
+  if (r->list && !r->csv)
+    gw_buf_puts(&b, "]}");
+  if (!r->csv)
+    gw_buf_putc(&b, '\n');
+  gw_http_respond(r->req, 200, r->csv ? "text/csv; charset=utf-8" : "application/json", b.data,
+                  b.len, NULL, 0);
+  gw_buf_free(&b);
+}
+
+static void read_next(read_req *r);
+
+static void read_finish_one(read_req *r) {
+  r->outstanding--;
+  r->done++;
+  if (r->failed == 0 && r->next < r->nteams) {
+    read_next(r);
+    return;
+  }
+  if (r->outstanding > 0)
+    return;
+  if (r->failed)
+    respond_error(r->req, r->failed, r->error);
+  else
+    read_render(r);
+  read_free(r);
+}
+
+typedef struct read_cb_ctx {
+  read_req *r;
+  size_t index;
+} read_cb_ctx;
+
+static void on_read(void *opaque, int status, const gw_redis_reply *reply) {
+  read_cb_ctx *c = opaque;
+  read_req *r = c->r;
+  read_team *rt = &r->teams[c->index];
+  free(c);
+  if (status < 0 || reply == NULL || reply->type != GW_REDIS_ARRAY) {
+    gw_metric_add(r->agg->m_redis_errors, 1);
+    if (!r->failed) {
+      r->failed = 503;
+      snprintf(r->error, sizeof(r->error), "aggregates store unavailable: %s",
+               reply && reply->type == GW_REDIS_ERROR ? reply->str : "no reply");
+    }
+    read_finish_one(r);
+    return;
+  }
+  for (size_t i = 0; i < reply->nelements && !r->failed; i++) {
+    const gw_redis_reply *h = &reply->elements[i];
+    if (h->type != GW_REDIS_ARRAY)
+      continue;
+    const char *strs[256];
+    size_t lens[256];
+    size_t n = h->nelements < 256 ? h->nelements : 256;
+    for (size_t j = 0; j < n; j++) {
+      strs[j] = h->elements[j].str ? h->elements[j].str : "";
+      lens[j] = h->elements[j].str ? h->elements[j].len : 0;
+    }
+    if (gw_agg_totals_add_hash(&rt->totals, strs, lens, n & ~(size_t)1) < 0) {
+      r->failed = 500;
+      snprintf(r->error, sizeof(r->error), "a bucket of team %s holds a non-integer counter",
+               rt->team);
+    }
+  }
+  read_finish_one(r);
+}
+
+/* Starts reads up to the concurrency limit. */
+static void read_next(read_req *r) {
+  gw_aggregator *a = r->agg;
+  while (r->next < r->nteams && r->outstanding < LIST_CONCURRENCY && !r->failed) {
+    size_t i = r->next++;
+    gw_buf *keys = calloc(r->comp->nbuckets ? r->comp->nbuckets : 1, sizeof(gw_buf));
+    const char **kp = calloc(r->comp->nbuckets ? r->comp->nbuckets : 1, sizeof(char *));
+    if (keys == NULL || kp == NULL)
+      abort();
+    for (size_t k = 0; k < r->comp->nbuckets; k++) {
+      gw_agg_key_bucket(&keys[k], r->tenant, r->teams[i].team, r->comp->buckets[k].res,
+                        r->comp->buckets[k].start_s);
+      kp[k] = keys[k].data;
+    }
+    read_cb_ctx *c = malloc(sizeof(*c));
+    if (c == NULL)
+      abort();
+    c->r = r;
+    c->index = i;
+    r->outstanding++;
+    int rc = gw_redis_eval(a->redis, a->read_script, (int)r->comp->nbuckets, kp, NULL, 0, NULL,
+                           NULL, on_read, c);
+    for (size_t k = 0; k < r->comp->nbuckets; k++)
+      gw_buf_free(&keys[k]);
+    free(keys);
+    free(kp);
+    if (rc < 0) {
+      free(c);
+      r->outstanding--;
+      r->failed = 503;
+      snprintf(r->error, sizeof(r->error), "aggregates store unavailable (%s)",
+               rc == -EAGAIN ? "busy" : "not connected");
+    }
+  }
+  if (r->outstanding == 0) {
+    if (r->failed)
+      respond_error(r->req, r->failed, r->error);
+    else
+      read_render(r);
+    read_free(r);
+  }
+}
+
+static int compare_teams(const void *x, const void *y) {
+  return strcmp(((const read_team *)x)->team, ((const read_team *)y)->team);
+}
+
+static void on_members(void *opaque, int status, const gw_redis_reply *reply) {
+  read_req *r = opaque;
+  if (status < 0 || reply == NULL || reply->type != GW_REDIS_ARRAY) {
+    gw_metric_add(r->agg->m_redis_errors, 1);
+    respond_error(r->req, 503, "aggregates store unavailable");
+    read_free(r);
+    return;
+  }
+  size_t n = reply->nelements < LIST_MAX_TEAMS ? reply->nelements : LIST_MAX_TEAMS;
+  r->teams = calloc(n ? n : 1, sizeof(*r->teams));
+  if (r->teams == NULL)
+    abort();
+  for (size_t i = 0; i < n; i++) {
+    const gw_redis_reply *e = &reply->elements[i];
+    if (e->type != GW_REDIS_STRING || e->str == NULL || !gw_agg_valid_id(e->str))
+      continue; /* not written by goodwill: skip */
+    snprintf(r->teams[r->nteams].team, sizeof(r->teams[0].team), "%s", e->str);
+    r->nteams++;
+  }
+  qsort(r->teams, r->nteams, sizeof(*r->teams), compare_teams);
+  read_next(r);
+}
+
+static void api_handler(void *opaque, gw_http_request *req) {
+  gw_aggregator *a = opaque;
+  const char *path = req->path;
+  bool list = strcmp(path, "/v1/teams") == 0 || strcmp(path, "/v1/teams/") == 0;
+  char teamid[GW_AGG_ID_MAX + 2] = "";
+  if (!list) {
+    const char *prefix = "/v1/teams/", *suffix = "/summary";
+    size_t pl = strlen(prefix), sl = strlen(suffix), len = strlen(path);
+    if (len <= pl + sl || strncmp(path, prefix, pl) != 0 || strcmp(path + len - sl, suffix) != 0) {
+      respond_error(req, 404, "unknown route (GET /v1/teams or /v1/teams/{team}/summary)");
+      return;
+    }
+    size_t tl = len - pl - sl;
+    if (tl > GW_AGG_ID_MAX) {
+      respond_error(req, 400, "team: longer than 128 characters");
+      return;
+    }
+    memcpy(teamid, path + pl, tl);
+    teamid[tl] = '\0';
+    if (!gw_agg_valid_id(teamid)) {
+      respond_error(req, 400, "team: must be 1..128 of [A-Za-z0-9._@-]");
+      return;
+    }
+  }
+  if (strcmp(req->method, "GET") != 0) {
+    gw_http_header allow = {"Allow", "GET"};
+    gw_http_respond(req, 405, "application/json", "{\"error\":\"method: only GET\"}\n", 28, &allow,
+                    1);
+    return;
+  }
+  const char *tenant = gw_http_request_query(req, "tenant");
+  if (tenant == NULL || *tenant == '\0') {
+    respond_error(req, 400, "tenant: required");
+    return;
+  }
+  if (!gw_agg_valid_id(tenant)) {
+    respond_error(req, 400, "tenant: must be 1..128 of [A-Za-z0-9._@-]");
+    return;
+  }
+  const char *format = gw_http_request_query(req, "format");
+  bool csv = false;
+  if (format != NULL && *format != '\0') {
+    if (strcmp(format, "csv") == 0)
+      csv = true;
+    else if (strcmp(format, "json") != 0) {
+      respond_error(req, 400, "format: must be json or csv");
+      return;
+    }
+  }
+  const char *window = gw_http_request_query(req, "window");
+  int64_t now = wall_s(), from_s, to_s;
+  char err[200];
+  if (gw_window_resolve(window, gw_http_request_query(req, "from"),
+                        gw_http_request_query(req, "to"), now, &from_s, &to_s, err,
+                        sizeof(err)) < 0) {
+    respond_error(req, 400, err);
+    return;
+  }
+  if (!gw_redis_connected(a->redis)) {
+    respond_error(req, 503, "aggregates store unavailable (not connected)");
+    return;
+  }
+  read_req *r = calloc(1, sizeof(*r));
+  if (r == NULL)
+    abort();
+  r->comp = malloc(sizeof(*r->comp));
+  if (r->comp == NULL)
+    abort();
+  a->reads_in_flight++;
+  r->agg = a;
+  r->req = req;
+  r->csv = csv;
+  r->list = list;
+  snprintf(r->tenant, sizeof(r->tenant), "%s", tenant);
+  snprintf(r->window, sizeof(r->window), "%s", window && *window ? window : "custom");
+  gw_window_compose(from_s, to_s, now, r->comp);
+  if (!list) {
+    r->teams = calloc(1, sizeof(*r->teams));
+    if (r->teams == NULL)
+      abort();
+    snprintf(r->teams[0].team, sizeof(r->teams[0].team), "%s", teamid);
+    r->nteams = 1;
+    read_next(r);
+    return;
+  }
+  gw_buf key = GW_BUF_INIT;
+  gw_agg_key_teams(&key, tenant);
+  const char *argv[] = {"SMEMBERS", key.data};
+  int rc = gw_redis_command(a->redis, 2, argv, NULL, on_members, r);
+  gw_buf_free(&key);
+  if (rc < 0) {
+    respond_error(req, 503, "aggregates store unavailable");
+    read_free(r);
+  }
+}
+
+/* ------------------------------------------------------------------ admin, metrics */
+
+static bool ready_cb(void *opaque, char *reason, size_t reason_len) {
+  gw_aggregator *a = opaque;
+  if (!gw_redis_connected(a->redis)) {
+    snprintf(reason, reason_len, "redis not connected");
+    return false;
+  }
+  if (!gw_kafka_consumer_assigned(a->consumer)) {
+    snprintf(reason, reason_len, "kafka consumer not assigned");
+    return false;
+  }
+  if (a->stopping) {
+    snprintf(reason, reason_len, "stopping");
+    return false;
+  }
+  return true;
+}
+
+static void collect(void *opaque) {
+  gw_aggregator *a = opaque;
+  gw_metric_set(a->m_pending, (double)a->pending);
+}
+
+static int register_metrics(gw_aggregator *a) {
+  struct {
+    const char *name, *help;
+    gw_metric_type type;
+    gw_metric **out;
+  } defs[] = {
+      {"goodwill_aggregator_records_consumed_total", "Records read from goodwill.scored.v1.",
+       GW_METRIC_COUNTER, &a->m_consumed},
+      {"goodwill_aggregator_records_applied_total",
+       "Records whose increments Redis applied (first time seen).", GW_METRIC_COUNTER,
+       &a->m_applied},
+      {"goodwill_aggregator_records_duplicate_total",
+       "Records Redis had already applied (replays), skipped by the dedupe set.", GW_METRIC_COUNTER,
+       &a->m_duplicate},
+      {"goodwill_aggregator_records_late_total",
+       "Records older than every retained bucket (sent to the DLQ).", GW_METRIC_COUNTER,
+       &a->m_late},
+      {"goodwill_aggregator_flushes_total", "Team batches applied in Redis.", GW_METRIC_COUNTER,
+       &a->m_flushes},
+      {"goodwill_aggregator_redis_errors_total",
+       "Failed Redis calls (timeouts, broken connections, error replies).", GW_METRIC_COUNTER,
+       &a->m_redis_errors},
+      {"goodwill_aggregator_pending_records", "Records consumed and not yet done.", GW_METRIC_GAUGE,
+       &a->m_pending},
+  };
+  for (size_t i = 0; i < sizeof(defs) / sizeof(defs[0]); i++) {
+    gw_metric_family_def d = {defs[i].name, defs[i].help, defs[i].type, NULL, 0, NULL, 0, 0};
+    gw_metric_family *f;
+    int rc = gw_metrics_register(a->metrics, &d, &f);
+    if (rc < 0)
+      return rc;
+    *defs[i].out = gw_metrics_series(f, NULL);
+  }
+  gw_metric_family_def h = {"goodwill_aggregator_flush_duration_seconds",
+                            "Time from sending a team batch to Redis's acknowledgement.",
+                            GW_METRIC_HISTOGRAM,
+                            NULL,
+                            0,
+                            gw_metrics_latency_buckets_s,
+                            gw_metrics_latency_buckets_count,
+                            0};
+  gw_metric_family *f;
+  int rc = gw_metrics_register(a->metrics, &h, &f);
+  if (rc < 0)
+    return rc;
+  a->m_flush_seconds = gw_metrics_series(f, NULL);
+  static const char *const reason_label[] = {"reason"};
+  gw_metric_family_def dl = {"goodwill_aggregator_records_dlq_total",
+                             "Records sent to goodwill.dlq.v1, by reason.",
+                             GW_METRIC_COUNTER,
+                             reason_label,
+                             1,
+                             NULL,
+                             0,
+                             0};
+  rc = gw_metrics_register(a->metrics, &dl, &a->f_dlq);
+  if (rc < 0)
+    return rc;
+  /* Show the known reasons at 0 from the start, so rate() works from the first scrape. */
+  static const char *const reasons[] = {"undecodable", "invalid", "too_late", "future"};
+  for (size_t i = 0; i < 4; i++)
+    gw_metrics_series(a->f_dlq, &reasons[i]);
+  return gw_metrics_on_collect(a->metrics, collect, a);
+}
+
+/* ------------------------------------------------------------------ start and stop */
+
+static void finish(gw_aggregator *a) {
+  for (size_t i = 0; i < TEAM_HASH_SIZE; i++) {
+    while (a->teams[i]) {
+      team *t = a->teams[i];
+      a->teams[i] = t->hnext;
+      while (t->head) {
+        batch_node *n = t->head;
+        t->head = n->next;
+        node_free(n);
+      }
+      free(t);
+    }
+  }
+  while (a->dlq_retry) {
+    dlq_item *d = a->dlq_retry;
+    a->dlq_retry = d->next;
+    dlq_free(d);
+  }
+  gw_redis_script_free(a->apply_script);
+  gw_redis_script_free(a->read_script);
+  gw_offsets_free(a->offsets);
+  gw_metrics_free(a->metrics);
+  free(a->redis_storage);
+  void (*done)(void *, int) = a->done;
+  void *opaque = a->done_opaque;
+  int status = a->stop_status;
+  free(a);
+  if (done)
+    done(opaque, status);
+}
+
+static void one_closed(void *opaque) {
+  gw_aggregator *a = opaque;
+  if (--a->handles_open == 0)
+    finish(a);
+}
+
+static void timer_closed(uv_handle_t *h) {
+  one_closed(h->data);
+}
+
+static void consumer_closed(void *opaque) {
+  one_closed(opaque);
+}
+
+static void producer_closed(void *opaque) {
+  gw_aggregator *a = opaque;
+  /* The consumer goes last: its close commits the offsets stored up to here. */
+  a->consumer_closing = true;
+  if (a->consumer)
+    gw_kafka_consumer_close(a->consumer, consumer_closed, a);
+  else
+    consumer_closed(a);
+  one_closed(a);
+}
+
+static void redis_closed(void *opaque) {
+  gw_aggregator *a = opaque;
+  /* The producer's final delivery reports may still settle DLQ records and store offsets. */
+  if (a->producer)
+    gw_kafka_producer_close(a->producer, 5000, producer_closed, a);
+  else
+    producer_closed(a);
+  one_closed(a);
+}
+
+/* Closes everything; each part calls one_closed once. Redis first (batches still in flight
+ * fail and stay uncommitted, to be replayed), then the DLQ producer, then the consumer. */
+static void close_all(gw_aggregator *a) {
+  a->closing = true;
+  if (!drained(a))
+    a->stop_status = -ETIMEDOUT;
+  GW_LOG(a->log, GW_LOG_INFO, "closing", GW_LI("pending", a->pending));
+  a->handles_open = 1;  /* held until every close below is started */
+  a->handles_open += 2; /* tick and grace timers */
+  uv_close((uv_handle_t *)&a->tick, timer_closed);
+  uv_close((uv_handle_t *)&a->grace, timer_closed);
+  if (a->admin) {
+    a->handles_open++;
+    gw_admin_close(a->admin, one_closed, a);
+  }
+  if (a->api) {
+    a->handles_open++;
+    gw_http_server_close(a->api, one_closed, a);
+  }
+  a->handles_open += 3; /* the redis -> producer -> consumer chain */
+  if (a->redis)
+    gw_redis_close(a->redis, redis_closed, a);
+  else
+    redis_closed(a);
+  one_closed(a);
+}
+
+static void on_grace(uv_timer_t *h) {
+  gw_aggregator *a = h->data;
+  if (!a->closing) {
+    GW_LOG(a->log, GW_LOG_WARN, "shutdown grace over with records pending; they will be replayed",
+           GW_LI("pending", a->pending));
+    close_all(a);
+  }
+}
+
+void gw_aggregator_stop(gw_aggregator *a, void (*done)(void *opaque, int status), void *opaque) {
+  if (a->stopping)
+    return;
+  a->stopping = true;
+  a->done = done;
+  a->done_opaque = opaque;
+  GW_LOG(a->log, GW_LOG_INFO, "stopping", GW_LI("pending", a->pending));
+  if (a->consumer && !a->paused)
+    gw_kafka_consumer_pause(a->consumer);
+  a->paused = true;
+  uv_timer_start(&a->grace, on_grace, a->cfg.shutdown_grace_ms, 0);
+  /* Flush what is pending now rather than at the next tick. */
+  for (size_t i = 0; i < TEAM_HASH_SIZE; i++)
+    for (team *t = a->teams[i]; t; t = t->hnext)
+      if (!t->in_flight && t->head)
+        team_send(t);
+  if (drained(a))
+    close_all(a);
+}
+
+int gw_aggregator_api_port(const gw_aggregator *a) {
+  return gw_http_server_port(a->api);
+}
+
+int gw_aggregator_admin_port(const gw_aggregator *a) {
+  return gw_admin_port(a->admin);
+}
+
+/* Tears down a partially started aggregator synchronously where possible; used only when
+ * start fails, before the loop ran any callback of ours. */
+static void abort_start(gw_aggregator *a) {
+  a->done = NULL;
+  close_all(a);
+}
+
+int gw_aggregator_start(uv_loop_t *loop, const gw_aggregator_config *cfg, gw_aggregator **out) {
+  gw_aggregator *a = calloc(1, sizeof(*a));
+  if (a == NULL)
+    return -ENOMEM;
+  a->loop = loop;
+  a->cfg = *cfg;
+  a->log = cfg->log;
+  if (a->cfg.max_batch == 0 || a->cfg.max_batch > GW_AGG_BATCH_MAX)
+    a->cfg.max_batch = GW_AGG_BATCH_MAX;
+  if (a->cfg.max_pending == 0)
+    a->cfg.max_pending = 1;
+  if (a->cfg.flush_interval_ms == 0)
+    a->cfg.flush_interval_ms = 1;
+  char err[512];
+  int rc;
+
+  uv_timer_init(loop, &a->tick);
+  uv_timer_init(loop, &a->grace);
+  a->tick.data = a;
+  a->grace.data = a;
+  if ((rc = gw_metrics_new(&a->metrics)) < 0 || (rc = register_metrics(a)) < 0 ||
+      (rc = gw_offsets_new(&a->offsets)) < 0)
+    goto fail;
+
+  gw_buf src = GW_BUF_INIT;
+  gw_agg_apply_script(&src);
+  rc = gw_redis_script_new(&a->apply_script, src.data);
+  gw_buf_reset(&src);
+  gw_agg_read_script(&src);
+  if (rc == 0)
+    rc = gw_redis_script_new(&a->read_script, src.data);
+  gw_buf_free(&src);
+  if (rc < 0)
+    goto fail;
+
+  gw_redis_config rcfg = {0};
+  rc = gw_redis_parse_url(cfg->redis_url, &rcfg, &a->redis_storage, err, sizeof(err));
+  if (rc < 0) {
+    GW_LOG(a->log, GW_LOG_ERROR, "invalid --redis-url", GW_LS("error", err));
+    goto fail;
+  }
+  rcfg.connect_timeout_ms = 2000;
+  rcfg.command_timeout_ms = 5000;
+  rcfg.reconnect_min_ms = 100;
+  rcfg.reconnect_max_ms = 5000;
+  rcfg.max_in_flight = 1024;
+  rcfg.log = cfg->log;
+  if ((rc = gw_redis_new(&a->redis, loop, &rcfg)) < 0) {
+    GW_LOG(a->log, GW_LOG_ERROR, "redis client", GW_LI("error", rc));
+    goto fail;
+  }
+
+  gw_kafka_producer_config pcfg = {
+      .bootstrap = cfg->kafka_bootstrap,
+      .client_id = "goodwill-aggregator-dlq",
+      .properties = cfg->kafka_properties,
+      .nproperties = cfg->nkafka_properties,
+      .delivery_timeout_ms = 30000,
+      .queue_max_messages = 100000,
+      .linger_ms = 5,
+      .log = cfg->log,
+  };
+  if ((rc = gw_kafka_producer_new(&a->producer, loop, &pcfg, err, sizeof(err))) < 0) {
+    GW_LOG(a->log, GW_LOG_ERROR, "kafka producer", GW_LS("error", err));
+    goto fail;
+  }
+  const char *topics[] = {GW_TOPIC_SCORED};
+  gw_kafka_consumer_config ccfg = {
+      .bootstrap = cfg->kafka_bootstrap,
+      .group_id = cfg->group,
+      .client_id = "goodwill-aggregator",
+      .topics = topics,
+      .ntopics = 1,
+      .properties = cfg->kafka_properties,
+      .nproperties = cfg->nkafka_properties,
+      .session_timeout_ms = cfg->session_timeout_ms,
+      .commit_interval_ms = 1000,
+      .log = cfg->log,
+  };
+  gw_kafka_consumer_handlers handlers = {on_message, on_assign, on_revoke};
+  if ((rc = gw_kafka_consumer_new(&a->consumer, loop, &ccfg, &handlers, a, err, sizeof(err))) < 0) {
+    GW_LOG(a->log, GW_LOG_ERROR, "kafka consumer", GW_LS("error", err));
+    goto fail;
+  }
+
+  gw_http_config hcfg = {
+      .host = cfg->api_host,
+      .port = cfg->api_port,
+      .max_body_bytes = 4096,
+      .max_header_bytes = 16384,
+      .max_connections = 512,
+      .request_timeout_ms = 30000,
+      .server_name = "goodwill-aggregator",
+      .log = cfg->log,
+  };
+  if ((rc = gw_http_server_start(&a->api, loop, &hcfg, api_handler, a)) < 0) {
+    GW_LOG(a->log, GW_LOG_ERROR, "read API listen failed", GW_LS("host", cfg->api_host),
+           GW_LI("port", cfg->api_port), GW_LI("error", rc));
+    goto fail;
+  }
+  gw_admin_config acfg = {cfg->admin_host, cfg->admin_port, a->metrics, cfg->log, ready_cb, a};
+  if ((rc = gw_admin_start(&a->admin, loop, &acfg)) < 0) {
+    GW_LOG(a->log, GW_LOG_ERROR, "admin listen failed", GW_LS("host", cfg->admin_host),
+           GW_LI("port", cfg->admin_port), GW_LI("error", rc));
+    goto fail;
+  }
+  uv_timer_start(&a->tick, on_tick, cfg->flush_interval_ms ? cfg->flush_interval_ms : 1,
+                 cfg->flush_interval_ms ? cfg->flush_interval_ms : 1);
+  GW_LOG(a->log, GW_LOG_INFO, "listening", GW_LS("api_host", cfg->api_host),
+         GW_LI("api_port", gw_http_server_port(a->api)), GW_LS("admin_host", cfg->admin_host),
+         GW_LI("admin_port", gw_admin_port(a->admin)));
+  *out = a;
+  return 0;
+
+fail:
+  a->stopping = true;
+  abort_start(a);
+  return rc < 0 ? rc : -EINVAL;
+}

@@ -1,0 +1,68 @@
+/*
+ * gw_aggregator: the goodwill-aggregator daemon as a library object. It consumes
+ * goodwill.scored.v1 (consumer group cfg->group), groups the records per team, and applies
+ * each team's batch with one Lua script call (aggregates.h: dedupe by record id, increments,
+ * EXPIREAT) every flush_interval_ms or as soon as a team holds max_batch records. Only after
+ * Redis acknowledged a batch are its records marked done (offsets.h) and the committable
+ * offsets stored for the consumer's commits: a crash replays, and the replay is deduplicated.
+ *
+ * Records that can never be applied (undecodable, invalid, older than every retained bucket,
+ * too far in the future) go to goodwill.dlq.v1 with a goodwill-reason header; their offsets
+ * are done once the DLQ write is acknowledged. Redis failures keep the batch and retry it with
+ * exponential backoff; more than max_pending records not yet done pause the consumer, which
+ * resumes below half of that.
+ *
+ * It also serves the read API on api_host:api_port (docs/API-read.md):
+ *   GET /v1/teams/{team}/summary?tenant=T&window=1h | &from=ISO&to=ISO [&format=csv]
+ *   GET /v1/teams?tenant=T&window=1h [&format=csv]
+ * and the admin port (metrics goodwill_aggregator_*, /readyz: Redis connected and the
+ * consumer assigned).
+ *
+ * Loop thread only. The config's strings, log and property list are borrowed and must outlive
+ * the aggregator. Errors of gw_aggregator_start are negative errno codes with the reason
+ * logged; nothing is left running on failure.
+ */
+#ifndef GOODWILL_AGGREGATOR_H
+#define GOODWILL_AGGREGATOR_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "goodwill/log.h"
+
+typedef struct gw_aggregator gw_aggregator;
+
+typedef struct gw_aggregator_config {
+  const char *admin_host;
+  int admin_port; /* 0: any free port */
+  const char *api_host;
+  int api_port; /* 0: any free port */
+  const char *kafka_bootstrap;
+  const char *const *kafka_properties; /* "name=value" pass-through, may be NULL */
+  size_t nkafka_properties;
+  const char *group; /* "goodwill-aggregator" */
+  const char *redis_url;
+  uint64_t flush_interval_ms;
+  size_t max_batch;   /* records per team per script call (at most GW_AGG_BATCH_MAX) */
+  size_t max_pending; /* records consumed and not yet done before the consumer pauses */
+  uint64_t session_timeout_ms;
+  uint64_t shutdown_grace_ms; /* how long stop waits for pending batches */
+  const gw_log *log;
+} gw_aggregator_config;
+
+int gw_aggregator_start(uv_loop_t *loop, const gw_aggregator_config *cfg, gw_aggregator **out);
+
+/* The bound ports (useful when 0 was asked). */
+int gw_aggregator_api_port(const gw_aggregator *a);
+int gw_aggregator_admin_port(const gw_aggregator *a);
+
+/*
+ * Stops consuming, flushes every pending batch (waiting at most shutdown_grace_ms), stores and
+ * commits the offsets of what Redis acknowledged, closes every connection and handle, frees the
+ * aggregator and calls done exactly once with 0, or -ETIMEDOUT when records were still pending
+ * at the end of the grace period (they will be replayed by the next consumer).
+ */
+void gw_aggregator_stop(gw_aggregator *a, void (*done)(void *opaque, int status), void *opaque);
+
+#endif
