@@ -280,6 +280,10 @@ int gw_redis_parse_url(const char *url, gw_redis_config *cfg, char **storage, ch
                        size_t errlen) {
   static const char scheme[] = "redis://";
   *storage = NULL;
+  if (url != NULL && strncmp(url, "rediss://", 9) == 0) {
+    snprintf(err, errlen, "redis url: TLS (rediss://) is not supported (hiredis 0.14 has no TLS)");
+    return -EINVAL;
+  }
   if (url == NULL || strncmp(url, scheme, sizeof scheme - 1) != 0) {
     snprintf(err, errlen, "redis url: must start with \"redis://\"");
     return -EINVAL;

@@ -407,6 +407,8 @@ static void test_parse_url(void) {
   CHECK_INT_EQ(gw_redis_parse_url("http://x", &cfg, &storage, err, sizeof err), -EINVAL);
   CHECK_STR_CONTAINS(err, "redis://");
   CHECK(storage == NULL);
+  CHECK_INT_EQ(gw_redis_parse_url("rediss://h", &cfg, &storage, err, sizeof err), -EINVAL);
+  CHECK_STR_CONTAINS(err, "TLS");
   CHECK_INT_EQ(gw_redis_parse_url("redis://h:99999", &cfg, &storage, err, sizeof err), -EINVAL);
   CHECK_STR_CONTAINS(err, "port");
   CHECK_INT_EQ(gw_redis_parse_url("redis://h:6379/x", &cfg, &storage, err, sizeof err), -EINVAL);
