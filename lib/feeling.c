@@ -98,10 +98,14 @@ typedef struct gw_rule_word {
 } gw_rule_word;
 
 static const char *const gw_negators[] = {
-    "not",     "no",     "never",   "nothing", "nobody",   "none",      "nor",       "neither",
-    "without", "cannot", "dont",    "cant",    "wont",     "didnt",     "doesnt",    "isnt",
-    "wasnt",   "arent",  "werent",  "couldnt", "shouldnt", "wouldnt",   "havent",    "hasnt",
-    "hadnt",   "aint",   "nowhere", "no one",  "not even", "no longer", "not at all"};
+    "not",      "no",        "never",      "nothing", "nobody",  "none",     "nor",
+    "neither",  "without",   "cannot",     "dont",    "cant",    "wont",     "didnt",
+    "doesnt",   "isnt",      "wasnt",      "arent",   "werent",  "couldnt",  "shouldnt",
+    "wouldnt",  "havent",    "hasnt",      "hadnt",   "aint",    "nowhere",  "no one",
+    "not even", "no longer", "not at all", "don't",   "can't",   "won't",    "didn't",
+    "doesn't",  "isn't",     "wasn't",     "aren't",  "weren't", "couldn't", "shouldn't",
+    "wouldn't", "haven't",   "hasn't",     "hadn't",  "ain't",   "mustn't",  "needn't",
+    "mightn't", "shan't"};
 
 static const gw_rule_word gw_boosters[] = {
     {"very", 0.3f},           {"really", 0.3f},        {"so", 0.3f},         {"so much", 0.3f},
@@ -1231,7 +1235,12 @@ static void gw_score_detail(const gw_feeling_model *m, const char *text, size_t 
       if (p->kind & K_NEGATOR)
         negated = 1;
       else if (p->kind & K_BOOST)
-        boost += p->boost * decay[k - 1];
+        /* "sooo good", "VERY good": an emphasised modifier modifies more. */
+        boost +=
+            p->boost * decay[k - 1] *
+            ((items[j - k].flags & T_ELONG) || (caps_differential && (items[j - k].flags & T_CAPS))
+                 ? 1.5
+                 : 1.0);
     }
     if (boost < -0.8)
       boost = -0.8;

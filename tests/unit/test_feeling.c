@@ -1,0 +1,550 @@
+/*
+ * The feeling model: every rule with the direction it must move a score and why, the
+ * tokenizer's edge cases, the lexicon loaders (goodwill, VADER-style, AFINN-style, broken
+ * files with line numbers) and the interaction rules.
+ */
+#include "goodwill/feeling.h"
+#include "gw_test.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+static gw_feeling_model *model;
+
+static double val(const char *text) {
+  gw_utterance_score s;
+  gw_feeling_score_utterance(model, text, strlen(text), &s);
+  return s.valence;
+}
+
+static gw_utterance_score score(const char *text) {
+  gw_utterance_score s;
+  gw_feeling_score_utterance(model, text, strlen(text), &s);
+  return s;
+}
+
+#define CHECK_LT(a, b)                                                                             \
+  do {                                                                                             \
+    double gw_x_ = (a), gw_y_ = (b);                                                               \
+    if (!(gw_x_ < gw_y_)) {                                                                        \
+      fprintf(stderr, "%s:%d: CHECK failed: %s < %s (%.4f >= %.4f)\n", __FILE__, __LINE__, #a, #b, \
+              gw_x_, gw_y_);                                                                       \
+      gw_test_failed_checks++;                                                                     \
+    }                                                                                              \
+  } while (0)
+
+/* Writes content to a fresh temporary file; the caller unlinks path. */
+static void write_tmp(char path[64], const char *content) {
+  strcpy(path, "/tmp/gw-test-lexicon-XXXXXX");
+  int fd = mkstemp(path);
+  CHECK(fd >= 0);
+  if (fd < 0)
+    return;
+  size_t n = strlen(content);
+  CHECK(write(fd, content, n) == (ssize_t)n);
+  close(fd);
+}
+
+static int load_text(const char *content, gw_feeling_model **out, char *err, size_t errlen) {
+  char path[64];
+  write_tmp(path, content);
+  int rc = gw_feeling_model_load(out, path, err, errlen);
+  unlink(path);
+  return rc;
+}
+
+/* --- polarity and basic direction --- */
+
+static void test_polarity_thresholds(void) {
+  CHECK_INT_EQ(gw_feeling_polarity(-0.05), GW_POLARITY_NEGATIVE);
+  CHECK_INT_EQ(gw_feeling_polarity(-0.0499), GW_POLARITY_NEUTRAL);
+  CHECK_INT_EQ(gw_feeling_polarity(0.0499), GW_POLARITY_NEUTRAL);
+  CHECK_INT_EQ(gw_feeling_polarity(0.05), GW_POLARITY_POSITIVE);
+  CHECK_STR_EQ(gw_polarity_name(GW_POLARITY_NEGATIVE), "negative");
+  CHECK_STR_EQ(gw_polarity_name(GW_POLARITY_NEUTRAL), "neutral");
+  CHECK_STR_EQ(gw_polarity_name(GW_POLARITY_POSITIVE), "positive");
+  CHECK_STR_EQ(gw_feeling_category_name(GW_FEELING_ANGER), "anger");
+  CHECK_STR_EQ(gw_feeling_category_name(GW_FEELING_DELIGHT), "delight");
+}
+
+static void test_plain_words_have_their_sign(void) {
+  CHECK(val("The agent was helpful") > 0.05);
+  CHECK(val("The agent was rude") < -0.05);
+  /* No sentiment words at all: exactly neutral, not a small bias. */
+  CHECK(val("My account number is 12345") == 0.0);
+  CHECK(val("") == 0.0);
+  CHECK(val("   \n\t ") == 0.0);
+}
+
+static void test_valence_is_bounded(void) {
+  const char *t = "AMAZING amazing amazing wonderful fantastic perfect excellent brilliant "
+                  "superb love love love!!!!!!!!";
+  double v = val(t);
+  CHECK(v > 0.9 && v <= 1.0);
+  v = val("terrible awful horrible worst useless pathetic disgraceful!!!!!!");
+  CHECK(v < -0.9 && v >= -1.0);
+}
+
+/* --- rules --- */
+
+static void test_negation_flips(void) {
+  /* "not good" reads negative; "not bad" is litotes: positive, but milder than "good". */
+  CHECK(val("the fix was good") > 0.05);
+  CHECK(val("the fix was not good") < -0.05);
+  CHECK(val("the fix was not bad") > 0.05);
+  CHECK_LT(val("the fix was not bad"), val("the fix was good"));
+  /* Contractions and apostrophe-less spellings negate too. */
+  CHECK(val("it isn't good") < -0.05);
+  CHECK(val("it isnt good") < -0.05);
+  CHECK(val("it is never good") < -0.05);
+  /* The window is three items: a negator four words back does not reach. */
+  CHECK(val("not that the food here was good") > 0.05);
+  /* Clause punctuation ends the negation's scope. */
+  CHECK(val("no, it was good") > 0.05);
+}
+
+static void test_negated_feeling_is_not_expressed(void) {
+  gw_utterance_score s = score("I am not angry");
+  CHECK(s.feelings[GW_FEELING_ANGER] == 0.0);
+  s = score("I am angry");
+  CHECK(s.feelings[GW_FEELING_ANGER] > 0.3);
+}
+
+static void test_phrases_beat_word_rules(void) {
+  /* "no problem" is a positive phrase, not "no" negating "problem". */
+  CHECK(val("no problem") > 0.05);
+  CHECK(val("not a problem") > 0.05);
+  /* "still not working" is stronger than "not working", both negative. */
+  CHECK(val("it is not working") < -0.05);
+  CHECK_LT(val("it is still not working"), val("it is not working"));
+  CHECK(val("this is the third time calling") < -0.3);
+  CHECK(val("I've been on hold for an hour") < -0.2);
+  CHECK(val("I want to speak to a supervisor") < -0.2);
+  CHECK(val("I want to cancel my account") < -0.2);
+  CHECK(val("that fixed it") > 0.3);
+  CHECK(val("you're a lifesaver") > 0.5);
+  /* A phrase does not cross clause punctuation: "hold. For" is not "hold for". */
+  gw_utterance_score a = score("no problem"), b = score("no. problem");
+  CHECK(a.valence > 0 && b.valence <= 0);
+}
+
+static void test_intensifiers_and_dampeners(void) {
+  double base = val("the service was good");
+  CHECK_LT(base, val("the service was very good"));
+  CHECK_LT(val("the service was very good"), val("the service was extremely good"));
+  CHECK_LT(val("the service was slightly good"), base);
+  CHECK_LT(val("the service was kind of good"), base);
+  CHECK(val("the service was kind of good") > 0.05);
+  /* Intensifiers strengthen negatives too (more negative). */
+  CHECK_LT(val("the wait was really bad"), val("the wait was bad"));
+  CHECK_LT(val("the wait was bad"), val("the wait was a bit bad"));
+  /* An intensifier alone carries no sentiment. */
+  CHECK(val("very") == 0.0);
+}
+
+static void test_contrast_weighs_the_after_clause(void) {
+  /* The clause after "but" decides: polite opening, negative verdict. */
+  CHECK(val("the agent was nice but the problem is still not fixed") < -0.05);
+  CHECK(val("the wait was long but the agent was wonderful") > 0.05);
+  CHECK(val("the agent was nice however the wait was terrible") < -0.05);
+  /* Against the same words without contrast, "but" moves the score toward the after-clause. */
+  CHECK_LT(val("the agent was nice but the wait was terrible"),
+           val("the agent was nice and the wait was terrible"));
+}
+
+static void test_caps_emphasis_needs_contrast(void) {
+  CHECK_LT(val("this is bad"), 0);
+  CHECK_LT(val("this is BAD"), val("this is bad"));
+  /* A fully shouted sentence has no differential: same as lower case. */
+  CHECK(val("THIS IS BAD") == val("this is bad"));
+}
+
+static void test_exclamation_and_questions_emphasise(void) {
+  CHECK_LT(val("great"), val("great!"));
+  CHECK_LT(val("great!"), val("great!!!"));
+  /* Beyond four marks nothing more is added. */
+  CHECK(val("great!!!!") == val("great!!!!!!!!"));
+  CHECK_LT(val("why is this broken??"), val("why is this broken"));
+  /* Punctuation alone is not a feeling. */
+  CHECK(val("!!!") == 0.0);
+}
+
+static void test_elongation(void) {
+  /* "sooo goood" is found as "so good" and emphasised. */
+  CHECK(val("goooood") > 0.05);
+  CHECK_LT(val("good"), val("goooood"));
+  CHECK_LT(val("so good"), val("sooo good"));
+  /* An elongated non-word stays unknown. */
+  CHECK(val("zzzzz") == 0.0);
+}
+
+static void test_emoticons_and_emoji(void) {
+  CHECK(val("ok :)") > 0.05);
+  CHECK(val("ok :(") < -0.05);
+  CHECK(val("thanks :-)") > val("thanks"));
+  CHECK(val("<3") > 0.05);
+  /* An emoticon followed by sentence punctuation is still recognised. */
+  CHECK(val("see you :).") > 0.05);
+  CHECK(val("\xf0\x9f\x98\xa1") < -0.3); /* U+1F621 pouting face */
+  CHECK(val("\xf0\x9f\x91\x8d") > 0.05); /* U+1F44D thumbs up */
+  /* A skin-tone modifier does not hide the emoji. */
+  CHECK(val("\xf0\x9f\x91\x8d\xf0\x9f\x8f\xbd") == val("\xf0\x9f\x91\x8d"));
+  /* Emoji glued to a word are split from it. */
+  CHECK(val("thanks\xf0\x9f\x99\x8f") > val("thanks"));
+}
+
+static void test_tokenizer_utf8(void) {
+  /* Typographic apostrophes are apostrophes. */
+  CHECK(val("it doesn\xe2\x80\x99t work") == val("it doesn't work"));
+  /* Invalid UTF-8 is skipped, never read past the end. */
+  const char bad[] = {'g', 'o', 'o', 'd', ' ', (char)0xff, (char)0xc3, ' ', 'o', 'k', (char)0xe2};
+  gw_utterance_score s;
+  gw_feeling_score_utterance(model, bad, sizeof(bad), &s);
+  CHECK(s.valence > 0.05);
+  /* Length is honoured: a NUL-free prefix of a longer buffer. */
+  gw_feeling_score_utterance(model, "bad good", 3, &s);
+  CHECK(s.valence < -0.05);
+  /* Non-Latin text is not mistaken for anything. */
+  CHECK(val("\xd0\xbf\xd1\x80\xd0\xb8\xd0\xb2\xd0\xb5\xd1\x82") == 0.0);
+  /* A very long input is scored without trouble (tokens beyond the cap are ignored). */
+  size_t n = 200000;
+  char *big = malloc(n + 1);
+  for (size_t i = 0; i < n; i++)
+    big[i] = (i % 5 == 4) ? ' ' : "good"[i % 5];
+  big[n] = 0;
+  CHECK(val(big) > 0.9);
+  free(big);
+}
+
+static void test_feeling_categories(void) {
+  gw_utterance_score s = score("I'm furious, this is the third time calling");
+  CHECK(s.feelings[GW_FEELING_ANGER] > 0.5);
+  CHECK(s.feelings[GW_FEELING_FRUSTRATION] > 0.3);
+  CHECK(s.feelings[GW_FEELING_DELIGHT] == 0.0);
+  s = score("thank you so much, that fixed it");
+  CHECK(s.feelings[GW_FEELING_GRATITUDE] > 0.5);
+  CHECK(s.feelings[GW_FEELING_RELIEF] > 0.3);
+  CHECK(s.feelings[GW_FEELING_ANGER] == 0.0);
+  s = score("I'm confused, this makes no sense");
+  CHECK(s.feelings[GW_FEELING_CONFUSION] > 0.5);
+  s = score("I'm really worried about my account being hacked");
+  CHECK(s.feelings[GW_FEELING_ANXIETY] > 0.5);
+  s = score("so disappointed");
+  CHECK(s.feelings[GW_FEELING_SADNESS] > 0.3);
+  s = score("perfect, very satisfied");
+  CHECK(s.feelings[GW_FEELING_SATISFACTION] > 0.5);
+  s = score("wow amazing, I'm thrilled");
+  CHECK(s.feelings[GW_FEELING_DELIGHT] > 0.5);
+  for (int c = 0; c < GW_FEELING_COUNT; c++)
+    CHECK(s.feelings[c] >= 0.0 && s.feelings[c] <= 1.0);
+}
+
+static void test_agent_empathy(void) {
+  CHECK(score("Your order number is 5512.").empathy == 0.0);
+  double one = score("I'm sorry about that.").empathy;
+  double many = score("I'm so sorry about that, I completely understand how frustrating that "
+                      "is. I'll take care of it and I'll make sure it's fixed. Thank you for "
+                      "your patience.")
+                    .empathy;
+  CHECK(one > 0.1);
+  CHECK_LT(one, many);
+  CHECK(many <= 1.0 && many > 0.8);
+  /* Repeating one behaviour does not inflate the signal. */
+  CHECK(score("sorry sorry sorry sorry sorry").empathy == score("sorry").empathy);
+}
+
+/* --- interactions --- */
+
+static void test_interaction_recovered(void) {
+  gw_turn_text t[] = {
+      {GW_SPEAKER_CUSTOMER, "This is the third time calling and it's still not working!", 0},
+      {GW_SPEAKER_AGENT, "I'm so sorry about that. Let me fix it for you right now.", 0},
+      {GW_SPEAKER_CUSTOMER, "ok", 0},
+      {GW_SPEAKER_AGENT, "I've reset the line, can you try again?", 0},
+      {GW_SPEAKER_CUSTOMER, "That fixed it, thank you so much!", 0},
+      {GW_SPEAKER_CUSTOMER, "ok bye", 0},
+  };
+  for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
+    t[i].len = strlen(t[i].text);
+  gw_interaction_feeling f;
+  gw_feeling_score_interaction(model, t, 6, &f);
+  CHECK(f.has_customer_turns);
+  CHECK_INT_EQ(f.customer_turns, 4);
+  CHECK_INT_EQ(f.agent_turns, 2);
+  CHECK_INT_EQ(f.start_polarity, GW_POLARITY_NEGATIVE);
+  CHECK_INT_EQ(f.end_polarity, GW_POLARITY_POSITIVE);
+  CHECK(f.recovered && !f.soured);
+  CHECK(f.change > 0.5);
+  CHECK(f.change == f.end - f.start);
+  CHECK(f.start_feelings[GW_FEELING_FRUSTRATION] > 0.3);
+  CHECK(f.end_feelings[GW_FEELING_GRATITUDE] > 0.3);
+  CHECK(f.empathy > 0.2);
+}
+
+static void test_interaction_soured_and_trailing_closing(void) {
+  gw_turn_text t[] = {
+      {GW_SPEAKER_CUSTOMER, "Hi, I'd like to upgrade my plan please, sounds great", 0},
+      {GW_SPEAKER_AGENT, "That will be an extra 20 a month.", 0},
+      {GW_SPEAKER_CUSTOMER, "That's ridiculous, nobody told me about hidden fees", 0},
+      {GW_SPEAKER_CUSTOMER, "thanks", 0},
+  };
+  for (size_t i = 0; i < 4; i++)
+    t[i].len = strlen(t[i].text);
+  gw_interaction_feeling f;
+  gw_feeling_score_interaction(model, t, 4, &f);
+  /* The trailing "thanks" is a low-information closing: it must not turn the end positive. */
+  CHECK_INT_EQ(f.start_polarity, GW_POLARITY_POSITIVE);
+  CHECK_INT_EQ(f.end_polarity, GW_POLARITY_NEGATIVE);
+  CHECK(f.soured && !f.recovered);
+  CHECK(f.change < 0);
+}
+
+static void test_interaction_edge_cases(void) {
+  gw_interaction_feeling f;
+  /* Nothing at all. */
+  gw_feeling_score_interaction(model, NULL, 0, &f);
+  CHECK(!f.has_customer_turns && f.start == 0 && f.end == 0 && !f.recovered && !f.soured);
+  CHECK_INT_EQ(f.start_polarity, GW_POLARITY_NEUTRAL);
+  /* Only the agent spoke: no customer feeling, but the empathy is measured. */
+  gw_turn_text agent[] = {{GW_SPEAKER_AGENT, "I'm sorry, I understand. I'll take care of it.", 0}};
+  agent[0].len = strlen(agent[0].text);
+  gw_feeling_score_interaction(model, agent, 1, &f);
+  CHECK(!f.has_customer_turns && f.customer_turns == 0 && f.agent_turns == 1);
+  CHECK(f.empathy > 0.3);
+  CHECK(f.start == 0 && f.end == 0);
+  /* One customer turn: start == end, no change. */
+  gw_turn_text one[] = {{GW_SPEAKER_CUSTOMER, "this is awful", 0}};
+  one[0].len = strlen(one[0].text);
+  gw_feeling_score_interaction(model, one, 1, &f);
+  CHECK(f.has_customer_turns && f.start == f.end && f.change == 0 && f.start < -0.05);
+  CHECK(!f.recovered && !f.soured);
+  /* Bot turns are ignored for feeling: a cheerful bot does not make the customer happy. */
+  gw_turn_text bot[] = {
+      {GW_SPEAKER_BOT, "Hi! Great to see you! Wonderful day! :)", 0},
+      {GW_SPEAKER_CUSTOMER, "my internet is down again", 0},
+      {GW_SPEAKER_BOT, "Awesome, thanks!", 0},
+  };
+  for (size_t i = 0; i < 3; i++)
+    bot[i].len = strlen(bot[i].text);
+  gw_feeling_score_interaction(model, bot, 3, &f);
+  CHECK_INT_EQ(f.customer_turns, 1);
+  CHECK_INT_EQ(f.agent_turns, 0);
+  CHECK(f.start < 0 && f.end < 0);
+  /* Only closings: they are all the customer said, so they count fully. */
+  gw_turn_text closings[] = {{GW_SPEAKER_CUSTOMER, "ok thanks", 0}};
+  closings[0].len = strlen(closings[0].text);
+  gw_feeling_score_interaction(model, closings, 1, &f);
+  CHECK(f.has_customer_turns && f.end > 0.05);
+}
+
+/* --- loaders --- */
+
+static void test_default_model_matches_the_data_file(void) {
+  const char *src = getenv("GW_SOURCE_DIR");
+  CHECK(src != NULL);
+  if (!src)
+    return;
+  char path[1024];
+  snprintf(path, sizeof(path), "%s/data/lexicon/goodwill-cx.tsv", src);
+  gw_feeling_model *m = NULL;
+  char err[256];
+  int rc = gw_feeling_model_load(&m, path, err, sizeof(err));
+  CHECK_INT_EQ(rc, 0);
+  if (rc == 0) {
+    /* Same bytes embedded and on disk: same version string. */
+    CHECK_STR_EQ(gw_feeling_model_version(m), gw_feeling_model_version(model));
+    gw_feeling_model_free(m);
+  }
+  const char *v = gw_feeling_model_version(model);
+  CHECK(strncmp(v, "gw-feeling-0.1+lex.", 19) == 0 && strlen(v) == 27);
+  for (size_t i = 19; v[i]; i++)
+    CHECK((v[i] >= '0' && v[i] <= '9') || (v[i] >= 'a' && v[i] <= 'f'));
+}
+
+static void test_goodwill_format(void) {
+  gw_feeling_model *m = NULL;
+  char err[256];
+  int rc = load_text("# goodwill-lexicon 1\n"
+                     "\n"
+                     "zorp\t3.5\tdelight:1\n"
+                     "blarg\t-2\tanger:0.5,frustration:1\r\n"
+                     "zorp it up\t-1.5\n"
+                     ":-]\t2\n",
+                     &m, err, sizeof(err));
+  CHECK_INT_EQ(rc, 0);
+  if (rc != 0) {
+    fprintf(stderr, "  %s\n", err);
+    return;
+  }
+  gw_utterance_score s;
+  gw_feeling_score_utterance(m, "zorp", 4, &s);
+  CHECK(s.valence > 0.5 && s.feelings[GW_FEELING_DELIGHT] > 0.5);
+  gw_feeling_score_utterance(m, "BLARG", 5, &s);
+  CHECK(s.valence < -0.3 && s.feelings[GW_FEELING_ANGER] > 0 &&
+        s.feelings[GW_FEELING_DELIGHT] == 0);
+  gw_feeling_score_utterance(m, "zorp it up", 10, &s);
+  CHECK(s.valence < -0.05); /* the phrase wins over its first word */
+  gw_feeling_score_utterance(m, "nice :-]", 8, &s);
+  CHECK(s.valence > 0.3); /* "nice" is not in this lexicon; the emoticon is */
+  /* Another lexicon, another version hash. */
+  CHECK(strcmp(gw_feeling_model_version(m), gw_feeling_model_version(model)) != 0);
+  gw_feeling_model_free(m);
+}
+
+static void test_vader_format(void) {
+  gw_feeling_model *m = NULL;
+  char err[256];
+  int rc = load_text("$:\t-1.5\t0.80623\t[-1, -1, -1, -1, -3, -1, -3, -1, -2, -1]\n"
+                     "(-:\t1.6\t0.66332\t[2, 2, 1, 2, 1, 2, 2, 1, 2, 1]\n"
+                     "#-)\t-0.5\t0.5\t[0, -1, 0, -1, 0, -1, 0, 0, -1, 0]\n"
+                     "adorable\t2.2\t0.6\t[3, 2, 2, 3, 2, 2, 1, 3, 2, 2]\n"
+                     "adorable\t9.9\t0.6\t[3]\n",
+                     &m, err, sizeof(err));
+  /* Foreign files keep the first of a duplicate; the second line is not even range-checked
+   * against the first, but it is checked on its own: 9.9 is out of range. */
+  CHECK_INT_EQ(rc, -EINVAL);
+  CHECK_STR_CONTAINS(err, ":5:");
+  CHECK_STR_CONTAINS(err, "-4..4");
+  rc = load_text("$:\t-1.5\t0.80623\t[-1, -1, -1, -1, -3, -1, -3, -1, -2, -1]\n"
+                 "(-:\t1.6\t0.66332\t[2, 2, 1, 2, 1, 2, 2, 1, 2, 1]\n"
+                 "#-)\t-0.5\t0.5\t[0, -1, 0, -1, 0, -1, 0, 0, -1, 0]\n"
+                 "adorable\t2.2\t0.6\t[3, 2, 2, 3, 2, 2, 1, 3, 2, 2]\n"
+                 "adorable\t1.0\t0.6\t[1]\n",
+                 &m, err, sizeof(err));
+  CHECK_INT_EQ(rc, 0);
+  if (rc != 0) {
+    fprintf(stderr, "  %s\n", err);
+    return;
+  }
+  gw_utterance_score s;
+  gw_feeling_score_utterance(m, "so adorable", 11, &s);
+  CHECK(s.valence > 0.4);
+  gw_feeling_score_utterance(m, "(-: yes", 7, &s);
+  CHECK(s.valence > 0.3);
+  gw_feeling_score_utterance(m, "hmm #-)", 7, &s);
+  CHECK(s.valence < -0.05);
+  gw_feeling_model_free(m);
+  /* A line with the wrong shape names its line. */
+  rc = load_text("good\t1.9\t0.5\t[2, 2]\nbad\t-2.5\n", &m, err, sizeof(err));
+  CHECK_INT_EQ(rc, -EINVAL);
+  CHECK_STR_CONTAINS(err, ":2:");
+  CHECK_STR_CONTAINS(err, "VADER");
+}
+
+static void test_afinn_format(void) {
+  gw_feeling_model *m = NULL;
+  char err[256];
+  int rc = load_text("abandon\t-2\nsuperb\t5\ndoes not work\t-3\n", &m, err, sizeof(err));
+  CHECK_INT_EQ(rc, 0);
+  if (rc != 0) {
+    fprintf(stderr, "  %s\n", err);
+    return;
+  }
+  gw_utterance_score s;
+  gw_feeling_score_utterance(m, "superb", 6, &s);
+  double superb = s.valence;
+  CHECK(superb > 0.5);
+  gw_feeling_score_utterance(m, "it does not work", 16, &s);
+  CHECK(s.valence < -0.3);
+  gw_feeling_model_free(m);
+  /* AFINN's -5..5 is mapped onto -4..4: an AFINN 5 equals a goodwill 4. */
+  rc = load_text("superb\t4\tdelight:1\n", &m, err, sizeof(err));
+  CHECK_INT_EQ(rc, 0);
+  if (rc == 0) {
+    gw_feeling_score_utterance(m, "superb", 6, &s);
+    CHECK(s.valence > superb - 1e-6 && s.valence < superb + 1e-6);
+    gw_feeling_model_free(m);
+  }
+  rc = load_text("good\t2\nbad\t-7\n", &m, err, sizeof(err));
+  CHECK_INT_EQ(rc, -EINVAL);
+  CHECK_STR_CONTAINS(err, ":2:");
+  CHECK_STR_CONTAINS(err, "-5..5");
+  rc = load_text("good\t2\nbad\t-2.5\n", &m, err, sizeof(err));
+  CHECK_INT_EQ(rc, -EINVAL);
+  CHECK_STR_CONTAINS(err, ":2:");
+}
+
+static void test_malformed_files(void) {
+  gw_feeling_model *m = (gw_feeling_model *)&m; /* must be reset to NULL on failure */
+  char err[256];
+  struct {
+    const char *text;
+    const char *where;
+    const char *why;
+  } cases[] = {
+      {"# goodwill-lexicon 1\ngood\t1\nbad\tminus two\n", ":3:", "valence"},
+      {"# goodwill-lexicon 1\ngood\t1\nbad\t-9\n", ":3:", "-4..4"},
+      {"# goodwill-lexicon 1\ngood\t1\nbad\t-2\tfury:0.5\n", ":3:", "unknown category"},
+      {"# goodwill-lexicon 1\ngood\t1\nbad\t-2\tanger:1.5\n", ":3:", "0..1"},
+      {"# goodwill-lexicon 1\ngood\t1\nbad\t-2\tanger\n", ":3:", "intensity"},
+      {"# goodwill-lexicon 1\ngood\t1\nGood\t2\n", ":3:", "duplicate"},
+      {"# goodwill-lexicon 1\ngood\t1\na b c d e f\t2\n", ":3:", "longer than 5 words"},
+      {"# goodwill-lexicon 1\ngood\t1\nlonely\n", ":3:", "found 1"},
+      {"# goodwill-lexicon 1\ngood\t1\n!! ??\t1\n", ":3:", "no words"},
+      {"one\ttwo\tthree\tfour\tfive\tsix\n", ":1:", "too many"},
+      {"good\n", ":1:", "cannot tell the lexicon format"},
+  };
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    int rc = load_text(cases[i].text, &m, err, sizeof(err));
+    CHECK_INT_EQ(rc, -EINVAL);
+    CHECK(m == NULL);
+    CHECK_STR_CONTAINS(err, cases[i].where);
+    CHECK_STR_CONTAINS(err, cases[i].why);
+  }
+}
+
+static void test_empty_and_missing_files(void) {
+  gw_feeling_model *m = NULL;
+  char err[256];
+  CHECK_INT_EQ(load_text("", &m, err, sizeof(err)), -EINVAL);
+  CHECK_STR_CONTAINS(err, "no entries");
+  CHECK_INT_EQ(load_text("# only a comment\n\n", &m, err, sizeof(err)), -EINVAL);
+  CHECK_STR_CONTAINS(err, "no entries");
+  CHECK(m == NULL);
+  CHECK_INT_EQ(gw_feeling_model_load(&m, "/nonexistent/lexicon.tsv", err, sizeof(err)), -ENOENT);
+  CHECK_STR_CONTAINS(err, "/nonexistent/lexicon.tsv");
+  CHECK(m == NULL);
+}
+
+static void test_scoring_is_deterministic(void) {
+  const char *t = "I've been on hold FOREVER, but the agent was lovely :) thanks!!";
+  gw_utterance_score a = score(t), b = score(t);
+  CHECK(memcmp(&a, &b, sizeof(a)) == 0);
+}
+
+int main(void) {
+  char err[256];
+  int rc = gw_feeling_model_load(&model, NULL, err, sizeof(err));
+  if (rc != 0) {
+    fprintf(stderr, "cannot load the default lexicon: %s\n", err);
+    return 1;
+  }
+  GW_RUN(test_polarity_thresholds);
+  GW_RUN(test_plain_words_have_their_sign);
+  GW_RUN(test_valence_is_bounded);
+  GW_RUN(test_negation_flips);
+  GW_RUN(test_negated_feeling_is_not_expressed);
+  GW_RUN(test_phrases_beat_word_rules);
+  GW_RUN(test_intensifiers_and_dampeners);
+  GW_RUN(test_contrast_weighs_the_after_clause);
+  GW_RUN(test_caps_emphasis_needs_contrast);
+  GW_RUN(test_exclamation_and_questions_emphasise);
+  GW_RUN(test_elongation);
+  GW_RUN(test_emoticons_and_emoji);
+  GW_RUN(test_tokenizer_utf8);
+  GW_RUN(test_feeling_categories);
+  GW_RUN(test_agent_empathy);
+  GW_RUN(test_interaction_recovered);
+  GW_RUN(test_interaction_soured_and_trailing_closing);
+  GW_RUN(test_interaction_edge_cases);
+  GW_RUN(test_default_model_matches_the_data_file);
+  GW_RUN(test_goodwill_format);
+  GW_RUN(test_vader_format);
+  GW_RUN(test_afinn_format);
+  GW_RUN(test_malformed_files);
+  GW_RUN(test_empty_and_missing_files);
+  GW_RUN(test_scoring_is_deterministic);
+  gw_feeling_model_free(model);
+  return gw_test_finish();
+}
