@@ -1,0 +1,97 @@
+/*
+ * gw_scorer: the goodwill-scorer daemon as a library. Consumes InteractionEvents from
+ * goodwill.interactions.v1 (consumer group "goodwill-scorer"), validates them with the same
+ * rules as ingest (gw_event_validate), scores them (gw_scoring_score_event) and writes the
+ * ScoredRecord to goodwill.scored.v1 with the key the scoring gives ("tenant/team").
+ *
+ * A record that cannot be decoded, is invalid, or that this version does not score (a live
+ * Turn) goes to goodwill.dlq.v1 with its original key and value and the headers
+ * goodwill-reason (the field and the reason in words), goodwill-source-topic,
+ * goodwill-source-partition and goodwill-source-offset. Nothing is dropped silently.
+ *
+ * At least once: an input offset is stored for commit only after the record it produced
+ * (scored or DLQ) was acknowledged by Kafka, and only over the contiguous done prefix of its
+ * partition (gw_offsets). A failed delivery is retried with exponential backoff while the
+ * consumer is paused; the input is never stored before its output is durable. Records in
+ * flight are bounded: above max_in_flight the consumer pauses, below half it resumes. A
+ * replayed input yields the same record id (gw_ids), so downstream dedupes replays.
+ *
+ * Threading: loop thread only; every callback runs on the loop. Ownership: the config's
+ * strings, metrics and log are borrowed and must outlive the scorer; the scorer owns its
+ * Kafka clients, the feeling model and (when admin_port >= 0) its admin server.
+ */
+#ifndef GOODWILL_SCORER_H
+#define GOODWILL_SCORER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "goodwill/event.h"
+#include "goodwill/log.h"
+#include "goodwill/metrics.h"
+
+typedef struct gw_scorer gw_scorer;
+
+typedef struct gw_scorer_config {
+  const char *kafka_bootstrap;         /* "host:port,..." (required) */
+  const char *const *kafka_properties; /* "name=value" pass-through, may be NULL */
+  size_t nkafka_properties;
+  const char *group_id;          /* NULL: "goodwill-scorer" */
+  const char *client_id;         /* NULL: "goodwill-scorer" */
+  const char *input_topic;       /* NULL: GW_TOPIC_INTERACTIONS */
+  const char *scored_topic;      /* NULL: GW_TOPIC_SCORED */
+  const char *dlq_topic;         /* NULL: GW_TOPIC_DLQ */
+  const char *lexicon_path;      /* NULL or "": the built-in lexicon */
+  size_t max_in_flight;          /* 0: 10000 */
+  uint64_t session_timeout_ms;   /* 0: 10000 */
+  uint64_t commit_interval_ms;   /* 0: 1000 */
+  uint64_t delivery_timeout_ms;  /* one produce attempt; 0: 30000 */
+  uint64_t retry_backoff_ms;     /* first retry delay; 0: 200 */
+  uint64_t retry_backoff_max_ms; /* 0: 10000 */
+  uint64_t shutdown_grace_ms;    /* drain time on stop; 0: 20000 */
+  const char *admin_host;        /* NULL: "0.0.0.0" */
+  int admin_port;                /* 0: any free port; < 0: no admin server */
+  const gw_event_limits *limits; /* NULL: gw_event_limits_default */
+  gw_metrics *metrics;           /* borrowed; NULL: the scorer keeps its own */
+  const gw_log *log;             /* borrowed, required */
+} gw_scorer_config;
+
+/*
+ * Loads the lexicon, registers the goodwill_scorer_* metrics, starts the admin server, the
+ * producer and the consumer. Returns 0, or a negative code with the reason logged (-EINVAL:
+ * bad configuration or lexicon, -EEXIST: metrics already registered in cfg->metrics, libuv
+ * codes for the admin listener). Nothing is left running on failure.
+ */
+int gw_scorer_start(uv_loop_t *loop, const gw_scorer_config *cfg, gw_scorer **out);
+
+/*
+ * Drains and stops: stops consuming, waits up to shutdown_grace_ms for outstanding deliveries
+ * (retrying failed ones), stores and commits the offsets of everything delivered, leaves the
+ * group, closes the producer and the admin server, frees the scorer and calls done_cb once.
+ * status is 0 when everything consumed was delivered, -ETIMEDOUT when the grace expired with
+ * records outstanding (their offsets were not committed: the next owner reads them again).
+ * A second call is ignored.
+ */
+void gw_scorer_stop(gw_scorer *s, void (*done_cb)(void *opaque, int status), void *opaque);
+
+/* The admin port actually bound (useful with admin_port 0); -1 without an admin server. */
+int gw_scorer_admin_port(const gw_scorer *s);
+
+/* True when the consumer holds an assignment and the producer reached the cluster;
+ * otherwise writes the reason (the /readyz body). */
+bool gw_scorer_ready(const gw_scorer *s, char *reason, size_t reason_len);
+
+typedef struct gw_scorer_stats {
+  uint64_t consumed;          /* records read from the input topic */
+  uint64_t scored;            /* ScoredRecords acknowledged by Kafka */
+  uint64_t dlq;               /* DLQ records acknowledged by Kafka */
+  uint64_t delivery_failures; /* failed produce attempts (each was retried) */
+  size_t in_flight;           /* records consumed and not yet done */
+  bool paused;                /* consumer paused (backpressure, retry or stop) */
+} gw_scorer_stats;
+
+void gw_scorer_get_stats(const gw_scorer *s, gw_scorer_stats *out);
+
+#endif

@@ -1,0 +1,732 @@
+/*
+ * gw_scorer: consume, validate, score, produce, store after delivery. See goodwill/scorer.h.
+ *
+ * Each consumed record becomes a job holding the output it must write (the ScoredRecord, or
+ * the original record for the DLQ with its reason headers). A job ends only when Kafka
+ * acknowledged that output; then its input offset is marked done in gw_offsets, and when the
+ * partition's contiguous done prefix moves, the new commit point is stored in the consumer
+ * (auto-commit writes stored offsets only). A failed delivery puts the job on the retry list,
+ * which pauses the consumer until the list is empty again, so nothing is skipped and the
+ * backlog does not grow while Kafka is unavailable.
+ */
+#include "goodwill/scorer.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "goodwill/admin.h"
+#include "goodwill/buf.h"
+#include "goodwill/feeling.h"
+#include "goodwill/kafka.h"
+#include "goodwill/offsets.h"
+#include "goodwill/scoring.h"
+#include "goodwill/v1/events.pb-c.h"
+
+typedef enum job_kind { JOB_SCORED, JOB_DLQ } job_kind;
+
+typedef enum dlq_class { DLQ_DECODE, DLQ_INVALID, DLQ_UNSUPPORTED, DLQ_NCLASSES } dlq_class;
+
+static const char *const dlq_class_names[DLQ_NCLASSES] = {"decode", "invalid", "unsupported"};
+
+typedef struct job {
+  gw_scorer *s;
+  int32_t partition;
+  int64_t offset;
+  job_kind kind;
+  dlq_class dlq;
+  int scored_kind; /* 0 interaction, 1 survey (JOB_SCORED) */
+  gw_buf key, value;
+  char reason[320];
+  char partition_text[16], offset_text[24];
+  unsigned attempts;
+  struct job *next_retry;
+} job;
+
+struct gw_scorer {
+  uv_loop_t *loop;
+  const gw_log *log;
+  char *bootstrap, *group_id, *client_id, *input_topic, *scored_topic, *dlq_topic;
+  gw_event_limits limits;
+  size_t max_in_flight;
+  uint64_t retry_backoff_ms, retry_backoff_max_ms, current_backoff_ms;
+  uint64_t shutdown_grace_ms;
+
+  gw_feeling_model *model;
+  gw_offsets *offsets;
+  gw_kafka_producer *producer;
+  gw_kafka_consumer *consumer;
+  gw_admin *admin;
+  gw_metrics *metrics;
+  bool own_metrics;
+
+  size_t jobs; /* jobs alive (in flight, including the retry list) */
+  job *retry_head, *retry_tail;
+  size_t nretry;
+  uv_timer_t retry_timer, grace_timer;
+  int open_timers;
+
+  bool backpressure; /* paused because in flight went over the bound */
+  bool paused;       /* what the consumer was last told */
+  bool stopping, grace_expired, consumer_closed, producer_closed, admin_closed;
+  void (*done_cb)(void *opaque, int status);
+  void *done_opaque;
+
+  gw_scorer_stats stats;
+  gw_metric *m_consumed, *m_scored[2], *m_dlq[DLQ_NCLASSES], *m_in_flight, *m_duration,
+      *m_delivery_failures[2], *m_paused;
+};
+
+static uint64_t wall_clock_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static char *dup_or(const char *s, const char *fallback) {
+  const char *v = (s != NULL && s[0] != '\0') ? s : fallback;
+  char *d = strdup(v);
+  if (d == NULL) {
+    abort();
+  }
+  return d;
+}
+
+/* ------------------------------------------------------------------ flow control */
+
+/* Pauses or resumes the consumer as backpressure, retries and stopping require. */
+static void update_flow(gw_scorer *s) {
+  if (s->jobs >= s->max_in_flight) {
+    s->backpressure = true;
+  } else if (s->jobs <= s->max_in_flight / 2) {
+    s->backpressure = false;
+  }
+  bool want = s->backpressure || s->nretry > 0 || s->stopping;
+  if (s->consumer != NULL && want != s->paused) {
+    s->paused = want;
+    if (want) {
+      gw_kafka_consumer_pause(s->consumer);
+    } else {
+      gw_kafka_consumer_resume(s->consumer);
+    }
+    gw_metric_set(s->m_paused, want ? 1 : 0);
+    GW_LOG(s->log, GW_LOG_DEBUG, want ? "consumer paused" : "consumer resumed",
+           GW_LI("in_flight", s->jobs), GW_LI("retrying", s->nretry));
+  }
+  gw_metric_set(s->m_in_flight, (double)s->jobs);
+}
+
+static void maybe_finish_stop(gw_scorer *s);
+
+static void job_free(job *j) {
+  gw_buf_free(&j->key);
+  gw_buf_free(&j->value);
+  free(j);
+}
+
+/* The job's output is durable (or the job is abandoned at shutdown): account and release. */
+static void job_finish(job *j, bool delivered) {
+  gw_scorer *s = j->s;
+  if (delivered) {
+    int64_t next = 0;
+    if (gw_offsets_done(s->offsets, s->input_topic, j->partition, j->offset, &next) &&
+        s->consumer != NULL) {
+      int rc = gw_kafka_consumer_store(s->consumer, s->input_topic, j->partition, next);
+      if (rc != 0 && rc != -ESRCH) {
+        GW_LOG(s->log, GW_LOG_WARN, "cannot store offset", GW_LI("partition", j->partition),
+               GW_LI("offset", next), GW_LI("rc", rc));
+      }
+    }
+  }
+  s->jobs--;
+  job_free(j);
+  update_flow(s);
+  maybe_finish_stop(s);
+}
+
+/* ------------------------------------------------------------------ producing */
+
+static int job_produce(job *j);
+
+static void retry_push(gw_scorer *s, job *j) {
+  j->next_retry = NULL;
+  if (s->retry_tail != NULL) {
+    s->retry_tail->next_retry = j;
+  } else {
+    s->retry_head = j;
+  }
+  s->retry_tail = j;
+  s->nretry++;
+}
+
+static void on_retry_timer(uv_timer_t *t);
+
+static void schedule_retry(gw_scorer *s, job *j) {
+  retry_push(s, j);
+  uv_timer_stop(&s->retry_timer);
+  uv_timer_start(&s->retry_timer, on_retry_timer, s->current_backoff_ms, 0);
+  update_flow(s);
+}
+
+static void on_retry_timer(uv_timer_t *t) {
+  gw_scorer *s = t->data;
+  job *list = s->retry_head;
+  s->retry_head = s->retry_tail = NULL;
+  s->nretry = 0;
+  /* Back off further for the next failure; a success resets it. */
+  s->current_backoff_ms *= 2;
+  if (s->current_backoff_ms > s->retry_backoff_max_ms) {
+    s->current_backoff_ms = s->retry_backoff_max_ms;
+  }
+  while (list != NULL) {
+    job *j = list;
+    list = j->next_retry;
+    if (job_produce(j) != 0) {
+      retry_push(s, j);
+    }
+  }
+  if (s->nretry > 0) {
+    uv_timer_stop(&s->retry_timer);
+    uv_timer_start(&s->retry_timer, on_retry_timer, s->current_backoff_ms, 0);
+  }
+  update_flow(s);
+}
+
+static void on_delivery(void *opaque, int status, const char *errstr, int32_t partition,
+                        int64_t offset) {
+  job *j = opaque;
+  gw_scorer *s = j->s;
+  int out = j->kind == JOB_SCORED ? 0 : 1;
+  if (status == 0) {
+    s->current_backoff_ms = s->retry_backoff_ms;
+    if (j->kind == JOB_SCORED) {
+      s->stats.scored++;
+      gw_metric_add(s->m_scored[j->scored_kind], 1);
+    } else {
+      s->stats.dlq++;
+      gw_metric_add(s->m_dlq[j->dlq], 1);
+    }
+    job_finish(j, true);
+    return;
+  }
+  s->stats.delivery_failures++;
+  gw_metric_add(s->m_delivery_failures[out], 1);
+  GW_LOG(s->log, GW_LOG_WARN, "delivery failed, will retry",
+         GW_LS("topic", j->kind == JOB_SCORED ? s->scored_topic : s->dlq_topic),
+         GW_LI("source_partition", j->partition), GW_LI("source_offset", j->offset),
+         GW_LI("attempt", j->attempts), GW_LS("reason", errstr != NULL ? errstr : ""));
+  if (s->producer_closed || s->grace_expired) {
+    /* Shutting down past the grace: the input stays uncommitted and is read again. */
+    job_finish(j, false);
+    return;
+  }
+  schedule_retry(s, j);
+}
+
+static int job_produce(job *j) {
+  gw_scorer *s = j->s;
+  if (s->producer == NULL) {
+    return -ESHUTDOWN;
+  }
+  j->attempts++;
+  int rc;
+  if (j->kind == JOB_SCORED) {
+    rc = gw_kafka_produce(s->producer, s->scored_topic, j->key.data, j->key.len, j->value.data,
+                          j->value.len, NULL, 0, on_delivery, j);
+  } else {
+    gw_kafka_header h[4] = {
+        {"goodwill-reason", j->reason, strlen(j->reason)},
+        {"goodwill-source-topic", s->input_topic, strlen(s->input_topic)},
+        {"goodwill-source-partition", j->partition_text, strlen(j->partition_text)},
+        {"goodwill-source-offset", j->offset_text, strlen(j->offset_text)},
+    };
+    rc = gw_kafka_produce(s->producer, s->dlq_topic, j->key.data, j->key.len, j->value.data,
+                          j->value.len, h, 4, on_delivery, j);
+  }
+  if (rc != 0) {
+    s->stats.delivery_failures++;
+    gw_metric_add(s->m_delivery_failures[j->kind == JOB_SCORED ? 0 : 1], 1);
+    GW_LOG(s->log, GW_LOG_WARN, "produce refused, will retry", GW_LI("rc", rc),
+           GW_LI("source_partition", j->partition), GW_LI("source_offset", j->offset));
+  }
+  return rc;
+}
+
+/* ------------------------------------------------------------------ consuming */
+
+/* Fills j for the DLQ: the original key and value, and the reason. */
+static void job_to_dlq(job *j, const gw_kafka_message *m, dlq_class cls, const char *reason) {
+  j->kind = JOB_DLQ;
+  j->dlq = cls;
+  gw_buf_reset(&j->key);
+  gw_buf_reset(&j->value);
+  if (m->key_len > 0) {
+    gw_buf_append(&j->key, m->key, m->key_len);
+  }
+  if (m->value_len > 0) {
+    gw_buf_append(&j->value, m->value, m->value_len);
+  }
+  snprintf(j->reason, sizeof j->reason, "%s: %s", dlq_class_names[cls], reason);
+}
+
+static void score_message(gw_scorer *s, job *j, const gw_kafka_message *m) {
+  Goodwill__V1__InteractionEvent *ev = goodwill__v1__interaction_event__unpack(
+      NULL, m->value_len, (const uint8_t *)(m->value != NULL ? m->value : ""));
+  if (ev == NULL) {
+    job_to_dlq(j, m, DLQ_DECODE, "value is not a goodwill.v1.InteractionEvent protobuf");
+    return;
+  }
+  gw_event_error verr;
+  memset(&verr, 0, sizeof verr);
+  if (gw_event_validate(ev, &s->limits, (int64_t)wall_clock_ms(), &verr) != 0) {
+    char reason[300];
+    snprintf(reason, sizeof reason, "%s: %s", verr.field[0] != '\0' ? verr.field : "event",
+             verr.reason);
+    job_to_dlq(j, m, DLQ_INVALID, reason);
+    goodwill__v1__interaction_event__free_unpacked(ev, NULL);
+    return;
+  }
+  char record_id[GW_ID_HEX_LEN + 1];
+  uint64_t t0 = uv_hrtime();
+  int rc = gw_scoring_score_event(s->model, ev, &j->value, &j->key, record_id);
+  gw_metric_observe(s->m_duration, (double)(uv_hrtime() - t0) / 1e9);
+  if (rc == 0) {
+    j->kind = JOB_SCORED;
+    j->scored_kind = ev->body_case == GOODWILL__V1__INTERACTION_EVENT__BODY_SURVEY ? 1 : 0;
+  } else if (rc == -ENOTSUP) {
+    job_to_dlq(j, m, DLQ_UNSUPPORTED,
+               ev->body_case == GOODWILL__V1__INTERACTION_EVENT__BODY_TURN
+                   ? "turn: live turns are not scored by this version (send InteractionClosed)"
+                   : "body: not scored by this version");
+  } else {
+    job_to_dlq(j, m, DLQ_INVALID, rc == -EINVAL ? "body: missing" : "scoring failed");
+  }
+  goodwill__v1__interaction_event__free_unpacked(ev, NULL);
+}
+
+static void on_message(void *opaque, const gw_kafka_message *m) {
+  gw_scorer *s = opaque;
+  if (s->stopping) {
+    /* Not begun, so never stored: whoever owns the partition next reads it again. */
+    return;
+  }
+  if (strcmp(m->topic, s->input_topic) != 0) {
+    GW_LOG(s->log, GW_LOG_WARN, "record from an unexpected topic ignored",
+           GW_LS("topic", m->topic));
+    return;
+  }
+  s->stats.consumed++;
+  gw_metric_add(s->m_consumed, 1);
+  if (gw_offsets_begin(s->offsets, s->input_topic, m->partition, m->offset) != 0) {
+    /* Out of order for gw_offsets (a replay after a seek): treat the record as new. */
+    gw_offsets_forget(s->offsets, s->input_topic, m->partition);
+    gw_offsets_begin(s->offsets, s->input_topic, m->partition, m->offset);
+  }
+  job *j = calloc(1, sizeof *j);
+  if (j == NULL) {
+    abort();
+  }
+  j->s = s;
+  j->partition = m->partition;
+  j->offset = m->offset;
+  snprintf(j->partition_text, sizeof j->partition_text, "%" PRId32, m->partition);
+  snprintf(j->offset_text, sizeof j->offset_text, "%" PRId64, m->offset);
+  s->jobs++;
+  score_message(s, j, m);
+  if (j->kind == JOB_DLQ) {
+    GW_LOG(s->log, GW_LOG_INFO, "record sent to the DLQ", GW_LI("partition", m->partition),
+           GW_LI("offset", m->offset), GW_LS("reason", j->reason));
+  }
+  if (job_produce(j) != 0) {
+    schedule_retry(s, j);
+    return;
+  }
+  update_flow(s);
+}
+
+static void on_assign(void *opaque, const gw_kafka_partition *parts, size_t n) {
+  gw_scorer *s = opaque;
+  GW_LOG(s->log, GW_LOG_INFO, "partitions assigned", GW_LI("count", n));
+}
+
+static void on_revoke(void *opaque, const gw_kafka_partition *parts, size_t n) {
+  gw_scorer *s = opaque;
+  /* Records of these partitions still in flight finish (their outputs are written), but
+   * their offsets are no longer ours to store. */
+  for (size_t i = 0; i < n; i++) {
+    gw_offsets_forget(s->offsets, parts[i].topic, parts[i].partition);
+  }
+  GW_LOG(s->log, GW_LOG_INFO, "partitions revoked", GW_LI("count", n));
+}
+
+/* ------------------------------------------------------------------ metrics, admin */
+
+static bool ready_cb(void *opaque, char *reason, size_t reason_len) {
+  return gw_scorer_ready(opaque, reason, reason_len);
+}
+
+static void collect_cb(void *opaque) {
+  gw_scorer *s = opaque;
+  gw_metric_set(s->m_in_flight, (double)s->jobs);
+}
+
+static int register_metrics(gw_scorer *s) {
+  static const char *const kind_label[] = {"kind"};
+  static const char *const reason_label[] = {"reason"};
+  static const char *const output_label[] = {"output"};
+  gw_metric_family *f;
+  int rc;
+  gw_metric_family_def d;
+
+  memset(&d, 0, sizeof d);
+  d.name = "goodwill_scorer_records_consumed_total";
+  d.help = "Records read from the input topic (replays after a rebalance or crash included).";
+  d.type = GW_METRIC_COUNTER;
+  if ((rc = gw_metrics_register(s->metrics, &d, &f)) != 0) {
+    return rc;
+  }
+  s->m_consumed = gw_metrics_series(f, NULL);
+
+  memset(&d, 0, sizeof d);
+  d.name = "goodwill_scorer_records_scored_total";
+  d.help = "ScoredRecords written to the scored topic and acknowledged, by kind.";
+  d.type = GW_METRIC_COUNTER;
+  d.label_names = kind_label;
+  d.nlabels = 1;
+  if ((rc = gw_metrics_register(s->metrics, &d, &f)) != 0) {
+    return rc;
+  }
+  s->m_scored[0] = gw_metrics_series(f, (const char *const[]){"interaction"});
+  s->m_scored[1] = gw_metrics_series(f, (const char *const[]){"survey"});
+
+  memset(&d, 0, sizeof d);
+  d.name = "goodwill_scorer_records_dlq_total";
+  d.help = "Input records written to the DLQ and acknowledged, by reason class.";
+  d.type = GW_METRIC_COUNTER;
+  d.label_names = reason_label;
+  d.nlabels = 1;
+  if ((rc = gw_metrics_register(s->metrics, &d, &f)) != 0) {
+    return rc;
+  }
+  for (int i = 0; i < DLQ_NCLASSES; i++) {
+    s->m_dlq[i] = gw_metrics_series(f, (const char *const[]){dlq_class_names[i]});
+  }
+
+  memset(&d, 0, sizeof d);
+  d.name = "goodwill_scorer_delivery_failures_total";
+  d.help = "Failed or refused produce attempts (each is retried), by output.";
+  d.type = GW_METRIC_COUNTER;
+  d.label_names = output_label;
+  d.nlabels = 1;
+  if ((rc = gw_metrics_register(s->metrics, &d, &f)) != 0) {
+    return rc;
+  }
+  s->m_delivery_failures[0] = gw_metrics_series(f, (const char *const[]){"scored"});
+  s->m_delivery_failures[1] = gw_metrics_series(f, (const char *const[]){"dlq"});
+
+  memset(&d, 0, sizeof d);
+  d.name = "goodwill_scorer_in_flight_records";
+  d.help = "Records consumed whose output is not yet acknowledged.";
+  d.type = GW_METRIC_GAUGE;
+  if ((rc = gw_metrics_register(s->metrics, &d, &f)) != 0) {
+    return rc;
+  }
+  s->m_in_flight = gw_metrics_series(f, NULL);
+
+  memset(&d, 0, sizeof d);
+  d.name = "goodwill_scorer_consumer_paused";
+  d.help = "1 while consumption is paused (backpressure, delivery retries or shutdown).";
+  d.type = GW_METRIC_GAUGE;
+  if ((rc = gw_metrics_register(s->metrics, &d, &f)) != 0) {
+    return rc;
+  }
+  s->m_paused = gw_metrics_series(f, NULL);
+
+  memset(&d, 0, sizeof d);
+  d.name = "goodwill_scorer_scoring_duration_seconds";
+  d.help = "Time to score one validated event.";
+  d.type = GW_METRIC_HISTOGRAM;
+  d.buckets = gw_metrics_latency_buckets_s;
+  d.nbuckets = gw_metrics_latency_buckets_count;
+  if ((rc = gw_metrics_register(s->metrics, &d, &f)) != 0) {
+    return rc;
+  }
+  s->m_duration = gw_metrics_series(f, NULL);
+  return gw_metrics_on_collect(s->metrics, collect_cb, s);
+}
+
+/* ------------------------------------------------------------------ lifecycle */
+
+static void scorer_free(gw_scorer *s) {
+  if (s->offsets != NULL) {
+    gw_offsets_free(s->offsets);
+  }
+  if (s->model != NULL) {
+    gw_feeling_model_free(s->model);
+  }
+  if (s->own_metrics && s->metrics != NULL) {
+    gw_metrics_free(s->metrics);
+  }
+  free(s->bootstrap);
+  free(s->group_id);
+  free(s->client_id);
+  free(s->input_topic);
+  free(s->scored_topic);
+  free(s->dlq_topic);
+  free(s);
+}
+
+static void on_timer_closed(uv_handle_t *h) {
+  gw_scorer *s = h->data;
+  if (--s->open_timers > 0) {
+    return;
+  }
+  void (*cb)(void *, int) = s->done_cb;
+  void *opaque = s->done_opaque;
+  int status = s->grace_expired ? -ETIMEDOUT : 0;
+  GW_LOG(s->log, GW_LOG_INFO, "scorer stopped", GW_LB("drained", !s->grace_expired));
+  scorer_free(s);
+  if (cb != NULL) {
+    cb(opaque, status);
+  }
+}
+
+static void close_timers(gw_scorer *s) {
+  uv_close((uv_handle_t *)&s->retry_timer, on_timer_closed);
+  uv_close((uv_handle_t *)&s->grace_timer, on_timer_closed);
+}
+
+static void on_admin_closed(void *opaque) {
+  gw_scorer *s = opaque;
+  s->admin = NULL;
+  s->admin_closed = true;
+  close_timers(s);
+}
+
+static void on_producer_closed(void *opaque) {
+  gw_scorer *s = opaque;
+  s->producer = NULL;
+  /* Jobs whose reports the producer failed at close were released in on_delivery; the retry
+   * list is abandoned (inputs uncommitted, read again by the next owner). */
+  while (s->retry_head != NULL) {
+    job *j = s->retry_head;
+    s->retry_head = j->next_retry;
+    s->nretry--;
+    s->jobs--;
+    job_free(j);
+  }
+  s->retry_tail = NULL;
+  if (s->admin != NULL) {
+    gw_admin_close(s->admin, on_admin_closed, s);
+  } else {
+    on_admin_closed(s);
+  }
+}
+
+static void on_consumer_closed(void *opaque) {
+  gw_scorer *s = opaque;
+  s->consumer = NULL;
+  s->consumer_closed = true;
+  s->producer_closed = true;
+  uv_timer_stop(&s->retry_timer);
+  /* Nothing is outstanding unless the grace expired; then give the producer a moment only. */
+  gw_kafka_producer_close(s->producer, s->jobs > 0 ? 1000 : 100, on_producer_closed, s);
+}
+
+/* Once nothing is in flight (or the grace expired), commit and close the consumer. */
+static void maybe_finish_stop(gw_scorer *s) {
+  if (!s->stopping || s->consumer == NULL || s->consumer_closed) {
+    return;
+  }
+  if (s->jobs > 0 && !s->grace_expired) {
+    return;
+  }
+  uv_timer_stop(&s->grace_timer);
+  gw_kafka_consumer *c = s->consumer;
+  s->consumer_closed = true; /* closing: no second close from a later job_finish */
+  gw_kafka_consumer_commit(c);
+  gw_kafka_consumer_close(c, on_consumer_closed, s);
+}
+
+static void on_grace_timer(uv_timer_t *t) {
+  gw_scorer *s = t->data;
+  GW_LOG(s->log, GW_LOG_WARN, "shutdown grace expired with records in flight",
+         GW_LI("in_flight", s->jobs), GW_LI("retrying", s->nretry));
+  s->grace_expired = true;
+  maybe_finish_stop(s);
+}
+
+void gw_scorer_stop(gw_scorer *s, void (*done_cb)(void *opaque, int status), void *opaque) {
+  if (s->stopping) {
+    return;
+  }
+  s->stopping = true;
+  s->done_cb = done_cb;
+  s->done_opaque = opaque;
+  GW_LOG(s->log, GW_LOG_INFO, "scorer stopping", GW_LI("in_flight", s->jobs));
+  update_flow(s);
+  uv_timer_start(&s->grace_timer, on_grace_timer, s->shutdown_grace_ms, 0);
+  maybe_finish_stop(s);
+}
+
+int gw_scorer_start(uv_loop_t *loop, const gw_scorer_config *cfg, gw_scorer **out) {
+  *out = NULL;
+  const gw_log *log = cfg->log;
+  if (cfg->kafka_bootstrap == NULL || cfg->kafka_bootstrap[0] == '\0') {
+    GW_LOG(log, GW_LOG_ERROR, "kafka-bootstrap is required");
+    return -EINVAL;
+  }
+  gw_scorer *s = calloc(1, sizeof *s);
+  if (s == NULL) {
+    abort();
+  }
+  s->loop = loop;
+  s->log = log;
+  s->bootstrap = dup_or(cfg->kafka_bootstrap, "");
+  s->group_id = dup_or(cfg->group_id, "goodwill-scorer");
+  s->client_id = dup_or(cfg->client_id, "goodwill-scorer");
+  s->input_topic = dup_or(cfg->input_topic, GW_TOPIC_INTERACTIONS);
+  s->scored_topic = dup_or(cfg->scored_topic, GW_TOPIC_SCORED);
+  s->dlq_topic = dup_or(cfg->dlq_topic, GW_TOPIC_DLQ);
+  if (cfg->limits != NULL) {
+    s->limits = *cfg->limits;
+  } else {
+    gw_event_limits_default(&s->limits);
+  }
+  s->max_in_flight = cfg->max_in_flight > 0 ? cfg->max_in_flight : 10000;
+  s->retry_backoff_ms = cfg->retry_backoff_ms > 0 ? cfg->retry_backoff_ms : 200;
+  s->retry_backoff_max_ms = cfg->retry_backoff_max_ms > 0 ? cfg->retry_backoff_max_ms : 10000;
+  if (s->retry_backoff_max_ms < s->retry_backoff_ms) {
+    s->retry_backoff_max_ms = s->retry_backoff_ms;
+  }
+  s->current_backoff_ms = s->retry_backoff_ms;
+  s->shutdown_grace_ms = cfg->shutdown_grace_ms > 0 ? cfg->shutdown_grace_ms : 20000;
+
+  char err[512] = "";
+  const char *lexicon =
+      cfg->lexicon_path != NULL && cfg->lexicon_path[0] != '\0' ? cfg->lexicon_path : NULL;
+  int rc = gw_feeling_model_load(&s->model, lexicon, err, sizeof err);
+  if (rc != 0) {
+    GW_LOG(log, GW_LOG_ERROR, "cannot load the lexicon", GW_LS("path", lexicon ? lexicon : ""),
+           GW_LS("reason", err));
+    scorer_free(s);
+    return -EINVAL;
+  }
+  if ((rc = gw_offsets_new(&s->offsets)) != 0) {
+    scorer_free(s);
+    return rc;
+  }
+  if (cfg->metrics != NULL) {
+    s->metrics = cfg->metrics;
+  } else {
+    if ((rc = gw_metrics_new(&s->metrics)) != 0) {
+      scorer_free(s);
+      return rc;
+    }
+    s->own_metrics = true;
+  }
+  if ((rc = register_metrics(s)) != 0) {
+    GW_LOG(log, GW_LOG_ERROR, "cannot register the scorer metrics", GW_LI("rc", rc));
+    scorer_free(s);
+    return rc;
+  }
+
+  gw_kafka_producer_config pc = {
+      .bootstrap = s->bootstrap,
+      .client_id = s->client_id,
+      .properties = cfg->kafka_properties,
+      .nproperties = cfg->nkafka_properties,
+      .delivery_timeout_ms = cfg->delivery_timeout_ms > 0 ? cfg->delivery_timeout_ms : 30000,
+      /* Room for every record in flight, so the bound is ours and ENOBUFS is exceptional. */
+      .queue_max_messages = s->max_in_flight * 2 + 1000,
+      .linger_ms = 5,
+      .log = log,
+  };
+  rc = gw_kafka_producer_new(&s->producer, loop, &pc, err, sizeof err);
+  if (rc != 0) {
+    GW_LOG(log, GW_LOG_ERROR, "cannot create the kafka producer", GW_LS("reason", err));
+    scorer_free(s);
+    return rc;
+  }
+
+  uv_timer_init(loop, &s->retry_timer);
+  uv_timer_init(loop, &s->grace_timer);
+  s->retry_timer.data = s->grace_timer.data = s;
+  s->open_timers = 2;
+
+  const char *topics[] = {s->input_topic};
+  gw_kafka_consumer_config cc = {
+      .bootstrap = s->bootstrap,
+      .group_id = s->group_id,
+      .client_id = s->client_id,
+      .topics = topics,
+      .ntopics = 1,
+      .properties = cfg->kafka_properties,
+      .nproperties = cfg->nkafka_properties,
+      .session_timeout_ms = cfg->session_timeout_ms > 0 ? cfg->session_timeout_ms : 10000,
+      .commit_interval_ms = cfg->commit_interval_ms > 0 ? cfg->commit_interval_ms : 1000,
+      .log = log,
+  };
+  gw_kafka_consumer_handlers h = {
+      .on_message = on_message, .on_assign = on_assign, .on_revoke = on_revoke};
+  rc = gw_kafka_consumer_new(&s->consumer, loop, &cc, &h, s, err, sizeof err);
+  if (rc != 0) {
+    GW_LOG(log, GW_LOG_ERROR, "cannot create the kafka consumer", GW_LS("reason", err));
+    /* Unwind through the normal close path, without a consumer. */
+    s->stopping = s->consumer_closed = true;
+    gw_kafka_producer_close(s->producer, 0, on_producer_closed, s);
+    return rc;
+  }
+
+  if (cfg->admin_port >= 0) {
+    gw_admin_config ac = {
+        .host = cfg->admin_host != NULL && cfg->admin_host[0] != '\0' ? cfg->admin_host : "0.0.0.0",
+        .port = cfg->admin_port,
+        .metrics = s->metrics,
+        .log = log,
+        .ready = ready_cb,
+        .ready_opaque = s,
+    };
+    rc = gw_admin_start(&s->admin, loop, &ac);
+    if (rc != 0) {
+      GW_LOG(log, GW_LOG_ERROR, "cannot start the admin server", GW_LS("host", ac.host),
+             GW_LI("port", ac.port), GW_LS("reason", uv_strerror(rc)));
+      s->admin = NULL;
+      gw_scorer_stop(s, NULL, NULL);
+      return rc;
+    }
+  }
+  GW_LOG(log, GW_LOG_INFO, "scorer started", GW_LS("group", s->group_id),
+         GW_LS("input", s->input_topic), GW_LS("model", gw_feeling_model_version(s->model)),
+         GW_LI("max_in_flight", s->max_in_flight));
+  *out = s;
+  return 0;
+}
+
+int gw_scorer_admin_port(const gw_scorer *s) {
+  return s->admin != NULL ? gw_admin_port(s->admin) : -1;
+}
+
+bool gw_scorer_ready(const gw_scorer *s, char *reason, size_t reason_len) {
+  const char *why = NULL;
+  if (s->stopping) {
+    why = "stopping";
+  } else if (s->consumer == NULL || !gw_kafka_consumer_assigned(s->consumer)) {
+    why = "kafka consumer has not joined its group yet";
+  } else if (s->producer == NULL || !gw_kafka_producer_connected(s->producer)) {
+    why = "kafka producer is not connected";
+  }
+  if (why != NULL && reason != NULL && reason_len > 0) {
+    snprintf(reason, reason_len, "%s", why);
+  }
+  return why == NULL;
+}
+
+void gw_scorer_get_stats(const gw_scorer *s, gw_scorer_stats *out) {
+  *out = s->stats;
+  out->in_flight = s->jobs;
+  out->paused = s->paused;
+}

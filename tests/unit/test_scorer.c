@@ -1,0 +1,412 @@
+/*
+ * gw_scorer in-process against the mock cluster: valid events become ScoredRecords keyed
+ * tenant/team, undecodable, invalid and unsupported records go to the DLQ with their reason
+ * and source headers, a tiny in-flight bound still lets everything through (pause/resume),
+ * and after a drained stop a second scorer of the same group reads only what came later.
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <uv.h>
+
+#include "goodwill/buf.h"
+#include "goodwill/event.h"
+#include "goodwill/kafka.h"
+#include "goodwill/log.h"
+#include "goodwill/scorer.h"
+#include "goodwill/v1/scored.pb-c.h"
+#include "gw_test.h"
+
+typedef struct fixture {
+  uv_loop_t loop;
+  gw_log log;
+  gw_devkafka *dk;
+  gw_kafka_producer *producer;
+} fixture;
+
+static fixture fx;
+
+static void on_tick(uv_timer_t *t) {}
+
+/* Turns the loop until cond holds or timeout_ms passes (a 10 ms tick re-checks it). */
+static bool run_until(bool (*cond)(void *), void *arg, uint64_t timeout_ms) {
+  uv_timer_t tick;
+  uv_timer_init(&fx.loop, &tick);
+  uv_timer_start(&tick, on_tick, 10, 10);
+  uv_update_time(&fx.loop);
+  uint64_t deadline = uv_now(&fx.loop) + timeout_ms;
+  bool ok;
+  while (!(ok = cond(arg)) && uv_now(&fx.loop) < deadline) {
+    uv_run(&fx.loop, UV_RUN_ONCE);
+  }
+  uv_close((uv_handle_t *)&tick, NULL);
+  uv_run(&fx.loop, UV_RUN_NOWAIT);
+  return ok;
+}
+
+typedef struct wait_count {
+  const int *counter;
+  int target;
+} wait_count;
+
+static bool count_reached(void *arg) {
+  wait_count *w = arg;
+  return *w->counter >= w->target;
+}
+
+static int64_t now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ------------------------------------------------------------- input records */
+
+static int delivered, delivery_failed;
+
+static void on_input_delivery(void *opaque, int status, const char *errstr, int32_t partition,
+                              int64_t offset) {
+  if (status == 0) {
+    delivered++;
+  } else {
+    delivery_failed++;
+  }
+}
+
+static void produce_raw(const char *key, const void *value, size_t len) {
+  int rc = gw_kafka_produce(fx.producer, GW_TOPIC_INTERACTIONS, key, strlen(key), value, len, NULL,
+                            0, on_input_delivery, NULL);
+  CHECK_INT_EQ(rc, 0);
+}
+
+static void produce_event(const Goodwill__V1__InteractionEvent *ev) {
+  gw_buf value = GW_BUF_INIT, key = GW_BUF_INIT;
+  gw_event_pack(ev, &value);
+  gw_event_kafka_key(ev, &key);
+  produce_raw(key.data, value.data, value.len);
+  gw_buf_free(&value);
+  gw_buf_free(&key);
+}
+
+static void fill_envelope(Goodwill__V1__InteractionEvent *ev, const char *event_id,
+                          const char *team) {
+  ev->event_id = (char *)event_id;
+  ev->tenant_id = "acme";
+  ev->team_id = (char *)team;
+  ev->agent_id = "agent-7";
+  ev->interaction_id = (char *)event_id;
+  ev->channel = GOODWILL__V1__CHANNEL__CHANNEL_CHAT;
+  ev->occurred_at_ms = now_ms() - 3600 * 1000;
+  ev->received_at_ms = now_ms();
+}
+
+static void produce_closed(const char *event_id, const char *team) {
+  Goodwill__V1__InteractionEvent ev = GOODWILL__V1__INTERACTION_EVENT__INIT;
+  Goodwill__V1__InteractionClosed closed = GOODWILL__V1__INTERACTION_CLOSED__INIT;
+  Goodwill__V1__Turn t1 = GOODWILL__V1__TURN__INIT, t2 = GOODWILL__V1__TURN__INIT,
+                     t3 = GOODWILL__V1__TURN__INIT;
+  Goodwill__V1__Turn *turns[] = {&t1, &t2, &t3};
+  fill_envelope(&ev, event_id, team);
+  t1.seq = 1;
+  t1.speaker = GOODWILL__V1__SPEAKER__SPEAKER_CUSTOMER;
+  t1.text = "This is the third time calling and it is still not working!";
+  t2.seq = 2;
+  t2.speaker = GOODWILL__V1__SPEAKER__SPEAKER_AGENT;
+  t2.text = "I am so sorry about that, I understand. Let me fix it right now.";
+  t3.seq = 3;
+  t3.speaker = GOODWILL__V1__SPEAKER__SPEAKER_CUSTOMER;
+  t3.text = "That fixed it, thank you so much!";
+  closed.handle_ms = 300000;
+  closed.wait_ms = 20000;
+  closed.n_transcript = 3;
+  closed.transcript = turns;
+  ev.body_case = GOODWILL__V1__INTERACTION_EVENT__BODY_CLOSED;
+  ev.closed = &closed;
+  produce_event(&ev);
+}
+
+static void produce_survey(const char *event_id) {
+  Goodwill__V1__InteractionEvent ev = GOODWILL__V1__INTERACTION_EVENT__INIT;
+  Goodwill__V1__SurveyResponse survey = GOODWILL__V1__SURVEY_RESPONSE__INIT;
+  fill_envelope(&ev, event_id, "team-b");
+  survey.likelihood_presence_case =
+      GOODWILL__V1__SURVEY_RESPONSE__LIKELIHOOD_PRESENCE_LIKELIHOOD_TO_RECOMMEND;
+  survey.likelihood_to_recommend = 9;
+  survey.comment = "great help";
+  ev.body_case = GOODWILL__V1__INTERACTION_EVENT__BODY_SURVEY;
+  ev.survey = &survey;
+  produce_event(&ev);
+}
+
+static void produce_turn(const char *event_id) {
+  Goodwill__V1__InteractionEvent ev = GOODWILL__V1__INTERACTION_EVENT__INIT;
+  Goodwill__V1__Turn turn = GOODWILL__V1__TURN__INIT;
+  fill_envelope(&ev, event_id, "team-a");
+  turn.seq = 1;
+  turn.speaker = GOODWILL__V1__SPEAKER__SPEAKER_CUSTOMER;
+  turn.text = "hello?";
+  ev.body_case = GOODWILL__V1__INTERACTION_EVENT__BODY_TURN;
+  ev.turn = &turn;
+  produce_event(&ev);
+}
+
+static void produce_missing_tenant(const char *event_id) {
+  Goodwill__V1__InteractionEvent ev = GOODWILL__V1__INTERACTION_EVENT__INIT;
+  Goodwill__V1__SurveyResponse survey = GOODWILL__V1__SURVEY_RESPONSE__INIT;
+  fill_envelope(&ev, event_id, "team-b");
+  ev.tenant_id = "";
+  survey.likelihood_presence_case =
+      GOODWILL__V1__SURVEY_RESPONSE__LIKELIHOOD_PRESENCE_LIKELIHOOD_TO_RECOMMEND;
+  survey.likelihood_to_recommend = 3;
+  ev.body_case = GOODWILL__V1__INTERACTION_EVENT__BODY_SURVEY;
+  ev.survey = &survey;
+  produce_event(&ev);
+}
+
+/* ------------------------------------------------------------- output reader */
+
+typedef struct outputs {
+  gw_kafka_consumer *c;
+  int scored, dlq;
+  int interactions, surveys;
+  int bad_key;
+  int dlq_decode, dlq_invalid, dlq_unsupported;
+  int dlq_headers_ok;
+  char invalid_reason[256];
+} outputs;
+
+static const char *header(const gw_kafka_message *m, const char *name, char *buf, size_t len) {
+  for (size_t i = 0; i < m->nheaders; i++) {
+    if (strcmp(m->headers[i].name, name) == 0) {
+      size_t n = m->headers[i].value_len < len - 1 ? m->headers[i].value_len : len - 1;
+      memcpy(buf, m->headers[i].value, n);
+      buf[n] = '\0';
+      return buf;
+    }
+  }
+  return NULL;
+}
+
+static void on_output(void *opaque, const gw_kafka_message *m) {
+  outputs *o = opaque;
+  if (strcmp(m->topic, GW_TOPIC_SCORED) == 0) {
+    o->scored++;
+    Goodwill__V1__ScoredRecord *r =
+        goodwill__v1__scored_record__unpack(NULL, m->value_len, m->value);
+    if (r == NULL) {
+      o->bad_key++;
+      return;
+    }
+    const char *tenant = NULL, *team = NULL;
+    if (r->record_case == GOODWILL__V1__SCORED_RECORD__RECORD_INTERACTION) {
+      o->interactions++;
+      tenant = r->interaction->tenant_id;
+      team = r->interaction->team_id;
+    } else if (r->record_case == GOODWILL__V1__SCORED_RECORD__RECORD_SURVEY) {
+      o->surveys++;
+      tenant = r->survey->tenant_id;
+      team = r->survey->team_id;
+    }
+    char want[128];
+    int n = snprintf(want, sizeof want, "%s/%s", tenant ? tenant : "?", team ? team : "?");
+    if (m->key_len != (size_t)n || memcmp(m->key, want, (size_t)n) != 0) {
+      o->bad_key++;
+    }
+    goodwill__v1__scored_record__free_unpacked(r, NULL);
+  } else {
+    o->dlq++;
+    char reason[256], src_topic[128], src_part[16], src_off[32];
+    if (header(m, "goodwill-reason", reason, sizeof reason) == NULL) {
+      return;
+    }
+    if (strncmp(reason, "decode", 6) == 0) {
+      o->dlq_decode++;
+    } else if (strncmp(reason, "invalid", 7) == 0) {
+      o->dlq_invalid++;
+      snprintf(o->invalid_reason, sizeof o->invalid_reason, "%s", reason);
+    } else if (strncmp(reason, "unsupported", 11) == 0) {
+      o->dlq_unsupported++;
+    }
+    if (header(m, "goodwill-source-topic", src_topic, sizeof src_topic) != NULL &&
+        strcmp(src_topic, GW_TOPIC_INTERACTIONS) == 0 &&
+        header(m, "goodwill-source-partition", src_part, sizeof src_part) != NULL &&
+        header(m, "goodwill-source-offset", src_off, sizeof src_off) != NULL &&
+        strtoll(src_off, NULL, 10) >= 0 && m->key_len > 0) {
+      o->dlq_headers_ok++;
+    }
+  }
+}
+
+static gw_kafka_consumer *new_output_reader(outputs *o) {
+  memset(o, 0, sizeof *o);
+  static const char *const topics[] = {GW_TOPIC_SCORED, GW_TOPIC_DLQ};
+  gw_kafka_consumer_config cc = {
+      .bootstrap = gw_devkafka_bootstrap(fx.dk),
+      .group_id = "test-scorer-verify",
+      .topics = topics,
+      .ntopics = 2,
+      .session_timeout_ms = 6000,
+      .commit_interval_ms = 500,
+      .log = &fx.log,
+  };
+  gw_kafka_consumer_handlers h = {.on_message = on_output};
+  char err[256];
+  int rc = gw_kafka_consumer_new(&o->c, &fx.loop, &cc, &h, o, err, sizeof err);
+  CHECK_INT_EQ(rc, 0);
+  return o->c;
+}
+
+/* ------------------------------------------------------------- scorer lifecycle */
+
+typedef struct stop_state {
+  bool done;
+  int status;
+} stop_state;
+
+static void on_stopped(void *opaque, int status) {
+  stop_state *st = opaque;
+  st->done = true;
+  st->status = status;
+}
+
+static bool stop_done(void *arg) {
+  return ((stop_state *)arg)->done;
+}
+
+static gw_scorer *start_scorer(size_t max_in_flight) {
+  gw_scorer_config cfg = {
+      .kafka_bootstrap = gw_devkafka_bootstrap(fx.dk),
+      .group_id = "test-scorer",
+      .max_in_flight = max_in_flight,
+      .session_timeout_ms = 6000,
+      .commit_interval_ms = 200,
+      .shutdown_grace_ms = 10000,
+      .admin_host = "127.0.0.1",
+      .admin_port = 0,
+      .log = &fx.log,
+  };
+  gw_scorer *s = NULL;
+  CHECK_INT_EQ(gw_scorer_start(&fx.loop, &cfg, &s), 0);
+  return s;
+}
+
+typedef struct stats_wait {
+  gw_scorer *s;
+  uint64_t consumed, done;
+} stats_wait;
+
+static bool scorer_reached(void *arg) {
+  stats_wait *w = arg;
+  gw_scorer_stats st;
+  gw_scorer_get_stats(w->s, &st);
+  return st.consumed >= w->consumed && st.scored + st.dlq >= w->done && st.in_flight == 0;
+}
+
+static bool scorer_ready(void *arg) {
+  return gw_scorer_ready(arg, NULL, 0);
+}
+
+static void test_scores_and_routes_to_dlq(void) {
+  /* 5 closed + 1 survey scored; garbage, invalid and a live turn to the DLQ. */
+  produce_closed("ev-1", "team-a");
+  produce_closed("ev-2", "team-a");
+  produce_closed("ev-3", "team-b");
+  produce_raw("acme/garbage", "\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff", 11);
+  produce_closed("ev-4", "team-c");
+  produce_survey("ev-5");
+  produce_missing_tenant("ev-6");
+  produce_turn("ev-7");
+  produce_closed("ev-8", "team-a");
+  wait_count w = {&delivered, 9};
+  CHECK(run_until(count_reached, &w, 15000));
+
+  gw_scorer *s = start_scorer(2);
+  if (s == NULL) {
+    return;
+  }
+  CHECK(gw_scorer_admin_port(s) > 0);
+  char reason[128] = "";
+  CHECK(!gw_scorer_ready(s, reason, sizeof reason));
+  CHECK(reason[0] != '\0');
+  stats_wait sw = {s, 9, 9};
+  CHECK(run_until(scorer_reached, &sw, 30000));
+  CHECK(run_until(scorer_ready, s, 10000));
+  gw_scorer_stats st;
+  gw_scorer_get_stats(s, &st);
+  CHECK_INT_EQ(st.consumed, 9);
+  CHECK_INT_EQ(st.scored, 6);
+  CHECK_INT_EQ(st.dlq, 3);
+  CHECK_INT_EQ(st.in_flight, 0);
+  CHECK(!st.paused);
+
+  outputs o;
+  gw_kafka_consumer *reader = new_output_reader(&o);
+  wait_count wo = {&o.scored, 6};
+  CHECK(run_until(count_reached, &wo, 30000));
+  wait_count wd = {&o.dlq, 3};
+  CHECK(run_until(count_reached, &wd, 10000));
+  CHECK_INT_EQ(o.interactions, 5);
+  CHECK_INT_EQ(o.surveys, 1);
+  CHECK_INT_EQ(o.bad_key, 0);
+  CHECK_INT_EQ(o.dlq_decode, 1);
+  CHECK_INT_EQ(o.dlq_invalid, 1);
+  CHECK_INT_EQ(o.dlq_unsupported, 1);
+  CHECK_INT_EQ(o.dlq_headers_ok, 3);
+  CHECK_STR_CONTAINS(o.invalid_reason, "tenant");
+
+  /* A drained stop commits everything; the next member of the group starts after it. */
+  stop_state stop = {false, -1};
+  gw_scorer_stop(s, on_stopped, &stop);
+  CHECK(run_until(stop_done, &stop, 30000));
+  CHECK_INT_EQ(stop.status, 0);
+
+  gw_scorer *s2 = start_scorer(100);
+  if (s2 != NULL) {
+    CHECK(run_until(scorer_ready, s2, 20000));
+    produce_closed("ev-9", "team-a");
+    /* The input topic has one partition: a replay of the first nine would come first. */
+    stats_wait sw2 = {s2, 1, 1};
+    CHECK(run_until(scorer_reached, &sw2, 20000));
+    gw_scorer_get_stats(s2, &st);
+    CHECK_INT_EQ(st.consumed, 1);
+    CHECK_INT_EQ(st.scored, 1);
+    stop_state stop2 = {false, -1};
+    gw_scorer_stop(s2, on_stopped, &stop2);
+    CHECK(run_until(stop_done, &stop2, 30000));
+    CHECK_INT_EQ(stop2.status, 0);
+  }
+  /* Closed by the final loop run in main(). */
+  gw_kafka_consumer_close(reader, NULL, NULL);
+}
+
+int main(void) {
+  uv_loop_init(&fx.loop);
+  gw_log_init(&fx.log, "test_scorer", GW_LOG_WARN);
+  static const char *const topics[] = {GW_TOPIC_INTERACTIONS, GW_TOPIC_SCORED, GW_TOPIC_DLQ};
+  char err[256] = "";
+  if (gw_devkafka_start(&fx.dk, 1, 1, topics, 3, err, sizeof err) != 0) {
+    fprintf(stderr, "devkafka: %s\n", err);
+    return 1;
+  }
+  gw_kafka_producer_config pc = {
+      .bootstrap = gw_devkafka_bootstrap(fx.dk),
+      .delivery_timeout_ms = 10000,
+      .log = &fx.log,
+  };
+  if (gw_kafka_producer_new(&fx.producer, &fx.loop, &pc, err, sizeof err) != 0) {
+    fprintf(stderr, "producer: %s\n", err);
+    return 1;
+  }
+  GW_RUN(test_scores_and_routes_to_dlq);
+  gw_kafka_producer_close(fx.producer, 5000, NULL, NULL);
+  uv_run(&fx.loop, UV_RUN_DEFAULT);
+  gw_devkafka_stop(fx.dk);
+  int rc = gw_test_finish();
+  if (uv_loop_close(&fx.loop) != 0) {
+    fprintf(stderr, "FAIL: handles left open on the loop\n");
+    rc = 1;
+  }
+  return rc;
+}
