@@ -1,0 +1,768 @@
+/*
+ * gw_ingest: POST /v1/events -> Kafka, answered after acknowledgement (see goodwill/ingest.h).
+ *
+ * One request is one ingest_call. The handler parses and validates the body, produces every
+ * valid event and counts the delivery reports it waits for; the answer is built when the last
+ * report arrived. A produce that fails synchronously with a full queue answers 503 at once; the
+ * call then lives on, unanswered, until the reports of the events already queued came back
+ * (they may be acknowledged: a retried request yields the same event ids, and the pipeline
+ * dedupes by id).
+ *
+ * Live `turn` bodies are rejected in this version: the scorer needs whole interactions
+ * (closed.transcript), and per-turn state is not built yet.
+ */
+#include "goodwill/ingest.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "goodwill/admin.h"
+#include "goodwill/buf.h"
+#include "goodwill/http.h"
+
+#define GW_INGEST_DEFAULT_MAX_BODY_BYTES (8u * 1024u * 1024u)
+#define GW_INGEST_DEFAULT_PRODUCE_MS     30000u
+#define GW_INGEST_RETRY_AFTER_FAILED     "5"
+#define GW_INGEST_RETRY_AFTER_QUEUE_FULL "1"
+#define GW_INGEST_MAX_REASON_SERIES      128
+
+static const char live_turn_reason[] =
+    "live turns are not supported yet; send the whole interaction as closed.transcript";
+
+typedef enum route { ROUTE_EVENTS, ROUTE_HEALTH, ROUTE_OTHER, ROUTE_COUNT } route;
+static const char *const route_names[ROUTE_COUNT] = {"/v1/events", "/v1/health", "other"};
+
+struct gw_ingest {
+  uv_loop_t *loop;
+  const gw_log *log;
+  gw_http_server *http;
+  gw_admin *admin;
+  gw_kafka_producer *producer;
+  gw_event_limits limits;
+  uint64_t produce_timeout_ms;
+  int port, admin_port;
+  char *bootstrap; /* for the not-ready reason */
+
+  gw_metrics *metrics;
+  bool own_metrics;
+  gw_metric_family *m_requests; /* {route,status} */
+  gw_metric_family *m_duration; /* {route} */
+  gw_metric_family *m_rejected; /* {reason} */
+  gw_metric *m_accepted;
+  gw_metric *m_bytes;
+  gw_metric *m_queue;
+  gw_metric *m_delivery;
+  gw_metric *m_connections;
+
+  size_t calls_in_flight;
+  bool draining;
+  void (*done)(void *opaque);
+  void *done_opaque;
+};
+
+typedef struct ingest_error {
+  size_t index;
+  size_t line;
+  char field[96];
+  char reason[192];
+} ingest_error;
+
+typedef struct ingest_call {
+  gw_ingest *ing;
+  gw_http_request *req; /* NULL once answered */
+  gw_event_batch batch;
+  bool *skipped;        /* per valid event: not produced (live turn, too large) */
+  ingest_error *errors; /* every rejected item, batch errors included */
+  size_t nerrors;
+  size_t nproduced; /* produce calls that took the event */
+  size_t pending;   /* delivery reports outstanding */
+  size_t nfailed;   /* failed delivery reports */
+  bool producing;   /* still inside the produce loop */
+  uint64_t produced_ns;
+  char failure[256]; /* the first delivery failure */
+} ingest_call;
+
+/* ------------------------------------------------------------------ answers */
+
+static int64_t wall_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void respond(gw_ingest *ing, gw_http_request *req, route r, int status, const gw_buf *body,
+                    const gw_http_header *extra, size_t nextra) {
+  char status_s[8];
+  snprintf(status_s, sizeof(status_s), "%d", status);
+  const char *labels[2] = {route_names[r], status_s};
+  gw_metric_add(gw_metrics_series(ing->m_requests, labels), 1);
+  const char *dlabels[1] = {route_names[r]};
+  gw_metric_observe(gw_metrics_series(ing->m_duration, dlabels),
+                    (double)(uv_hrtime() - req->received_ns) / 1e9);
+  gw_http_respond(req, status, "application/json", body->data ? body->data : "", body->len, extra,
+                  nextra);
+}
+
+/* {"error":"<msg>"} answers for requests that never reach Kafka. */
+static void respond_error(gw_ingest *ing, gw_http_request *req, route r, int status,
+                          const char *msg, const gw_http_header *extra, size_t nextra) {
+  gw_buf b = GW_BUF_INIT;
+  gw_buf_puts(&b, "{\"error\":");
+  gw_buf_json_string(&b, msg);
+  gw_buf_puts(&b, "}\n");
+  respond(ing, req, r, status, &b, extra, nextra);
+  gw_buf_free(&b);
+}
+
+static void append_errors(gw_buf *b, const ingest_error *errs, size_t n) {
+  gw_buf_puts(b, ",\"errors\":[");
+  for (size_t i = 0; i < n; i++) {
+    gw_buf_printf(b, "%s{\"index\":%zu,\"line\":%zu,\"field\":", i ? "," : "", errs[i].index,
+                  errs[i].line);
+    gw_buf_json_string(b, errs[i].field);
+    gw_buf_puts(b, ",\"reason\":");
+    gw_buf_json_string(b, errs[i].reason);
+    gw_buf_putc(b, '}');
+  }
+  gw_buf_putc(b, ']');
+}
+
+static size_t call_accepted(const ingest_call *c) {
+  return c->nproduced;
+}
+
+static void call_free(ingest_call *c) {
+  gw_event_batch_free(&c->batch);
+  free(c->skipped);
+  free(c->errors);
+  c->ing->calls_in_flight--;
+  free(c);
+}
+
+/* Every delivery report is in: answer (unless the 503 already left) and release the call. */
+static void call_finish(ingest_call *c) {
+  gw_ingest *ing = c->ing;
+  if (c->req != NULL) {
+    gw_buf b = GW_BUF_INIT;
+    if (c->nfailed > 0) {
+      gw_buf_printf(&b,
+                    "{\"error\":\"%zu of %zu events were not acknowledged by Kafka; retry the "
+                    "request\",\"reason\":",
+                    c->nfailed, c->nproduced);
+      gw_buf_json_string(&b, c->failure);
+      gw_buf_printf(&b, ",\"accepted\":0,\"rejected\":%zu", c->nerrors);
+      append_errors(&b, c->errors, c->nerrors);
+      gw_buf_puts(&b, "}\n");
+      const gw_http_header h = {"Retry-After", GW_INGEST_RETRY_AFTER_FAILED};
+      respond(ing, c->req, ROUTE_EVENTS, 503, &b, &h, 1);
+    } else {
+      gw_buf_printf(&b, "{\"accepted\":%zu,\"rejected\":%zu,\"events\":[", call_accepted(c),
+                    c->nerrors);
+      bool first = true;
+      for (size_t i = 0; i < c->batch.nevents; i++) {
+        if (c->skipped[i]) {
+          continue;
+        }
+        gw_buf_printf(&b, "%s{\"index\":%zu,\"event_id\":", first ? "" : ",",
+                      c->batch.event_index[i]);
+        gw_buf_json_string(&b, c->batch.events[i]->event_id);
+        gw_buf_putc(&b, '}');
+        first = false;
+      }
+      gw_buf_putc(&b, ']');
+      if (c->nerrors > 0) {
+        append_errors(&b, c->errors, c->nerrors);
+      }
+      gw_buf_puts(&b, "}\n");
+      respond(ing, c->req, ROUTE_EVENTS, c->nerrors > 0 ? 400 : 202, &b, NULL, 0);
+    }
+    gw_buf_free(&b);
+    c->req = NULL;
+  }
+  call_free(c);
+}
+
+static void on_delivery(void *opaque, int status, const char *errstr, int32_t partition,
+                        int64_t offset) {
+  ingest_call *c = opaque;
+  gw_ingest *ing = c->ing;
+  (void)partition;
+  (void)offset;
+  gw_metric_observe(ing->m_delivery, (double)(uv_hrtime() - c->produced_ns) / 1e9);
+  if (status == 0) {
+    gw_metric_add(ing->m_accepted, 1);
+  } else {
+    if (c->nfailed == 0) {
+      snprintf(c->failure, sizeof(c->failure), "%s",
+               errstr && errstr[0] ? errstr : (status == -ETIMEDOUT ? "timed out" : "failed"));
+      GW_LOG(ing->log, GW_LOG_WARN, "kafka delivery failed", GW_LS("reason", c->failure),
+             GW_LI("status", status));
+    }
+    c->nfailed++;
+  }
+  c->pending--;
+  if (c->pending == 0 && !c->producing) {
+    call_finish(c);
+  }
+}
+
+/* ------------------------------------------------------------------ rejections */
+
+/* The reason label of a rejection: the field path with list indices dropped
+ * ("closed.transcript[3].speaker" -> "closed.transcript[].speaker"), so the label set is
+ * bounded by the schema, plus "body" for errors about a whole item. */
+static void reason_label(const char *field, char *out, size_t out_len) {
+  size_t o = 0;
+  if (field[0] == '\0') {
+    snprintf(out, out_len, "item");
+    return;
+  }
+  for (size_t i = 0; field[i] != '\0' && o + 1 < out_len; i++) {
+    out[o++] = field[i];
+    if (field[i] == '[') {
+      while (field[i + 1] != '\0' && field[i + 1] != ']') {
+        i++;
+      }
+    }
+  }
+  out[o] = '\0';
+}
+
+static void count_rejection(gw_ingest *ing, const char *field) {
+  char label[96];
+  reason_label(field, label, sizeof(label));
+  const char *labels[1] = {label};
+  gw_metric_add(gw_metrics_series(ing->m_rejected, labels), 1);
+}
+
+static int error_cmp(const void *a, const void *b) {
+  const ingest_error *x = a, *y = b;
+  return x->index < y->index ? -1 : x->index > y->index;
+}
+
+/* The 1-based line of item index in an NDJSON body (items are the non-blank lines); 0 when the
+ * body is a JSON array, whose items have no line of their own. */
+static size_t item_line(const char *body, size_t len, size_t index) {
+  size_t i = 0;
+  while (i < len && isspace((unsigned char)body[i])) {
+    i++;
+  }
+  if (i < len && body[i] == '[') {
+    return 0;
+  }
+  size_t line = 1, item = 0;
+  bool blank = true;
+  for (i = 0; i < len; i++) {
+    char ch = body[i];
+    if (ch == '\n') {
+      if (!blank) {
+        if (item == index) {
+          return line;
+        }
+        item++;
+      }
+      line++;
+      blank = true;
+    } else if (!isspace((unsigned char)ch)) {
+      blank = false;
+    }
+  }
+  return !blank && item == index ? line : 0;
+}
+
+static void add_error(ingest_call *c, size_t index, size_t line, const char *field,
+                      const char *reason) {
+  ingest_error *e = &c->errors[c->nerrors++];
+  e->index = index;
+  e->line = line;
+  snprintf(e->field, sizeof(e->field), "%s", field);
+  snprintf(e->reason, sizeof(e->reason), "%s", reason);
+  count_rejection(c->ing, field);
+}
+
+/* ------------------------------------------------------------------ POST /v1/events */
+
+/* Maps Content-Type to a body format; -1 for a type this version does not read. */
+static int body_format(const char *content_type, gw_event_format *out) {
+  if (content_type == NULL) {
+    *out = GW_EVENT_FORMAT_AUTO;
+    return 0;
+  }
+  while (*content_type == ' ' || *content_type == '\t') {
+    content_type++;
+  }
+  size_t n = strcspn(content_type, ";");
+  while (n > 0 && (content_type[n - 1] == ' ' || content_type[n - 1] == '\t')) {
+    n--;
+  }
+  if (n == 0) {
+    *out = GW_EVENT_FORMAT_AUTO;
+    return 0;
+  }
+  if (n == 16 && strncasecmp(content_type, "application/json", n) == 0) {
+    *out = GW_EVENT_FORMAT_JSON;
+    return 0;
+  }
+  if ((n == 20 && strncasecmp(content_type, "application/x-ndjson", n) == 0) ||
+      (n == 18 && strncasecmp(content_type, "application/ndjson", n) == 0)) {
+    *out = GW_EVENT_FORMAT_NDJSON;
+    return 0;
+  }
+  return -1;
+}
+
+static void handle_events(gw_ingest *ing, gw_http_request *req) {
+  if (strcmp(req->method, "POST") != 0) {
+    const gw_http_header allow = {"Allow", "POST"};
+    respond_error(ing, req, ROUTE_EVENTS, 405, "use POST to send events to /v1/events", &allow, 1);
+    return;
+  }
+  gw_metric_add(ing->m_bytes, (double)req->body_len);
+  gw_event_format fmt;
+  const char *ctype = gw_http_request_header(req, "Content-Type");
+  if (body_format(ctype, &fmt) != 0) {
+    gw_buf msg = GW_BUF_INIT;
+    gw_buf_printf(&msg,
+                  "Content-Type %.100s is not supported; send application/json or "
+                  "application/x-ndjson",
+                  ctype);
+    respond_error(ing, req, ROUTE_EVENTS, 415, msg.data, NULL, 0);
+    gw_buf_free(&msg);
+    return;
+  }
+
+  ingest_call *c = calloc(1, sizeof(*c));
+  if (c == NULL) {
+    abort();
+  }
+  c->ing = ing;
+  c->req = req;
+  ing->calls_in_flight++;
+  int rc = gw_event_parse_json(req->body, req->body_len, fmt, &ing->limits, wall_ms(), &c->batch);
+  if (rc == -E2BIG || rc == -EINVAL) {
+    int status = rc == -E2BIG ? 413 : 400;
+    gw_buf b = GW_BUF_INIT;
+    if (rc == -E2BIG) {
+      gw_buf_printf(&b, "{\"error\":\"too many events: at most %zu per request\"",
+                    ing->limits.max_events);
+    } else {
+      gw_buf_puts(&b, "{\"error\":\"the body is not readable as JSON or NDJSON events\"");
+    }
+    gw_buf_printf(&b, ",\"accepted\":0,\"rejected\":%zu,\"events\":[]",
+                  c->batch.nerrors ? c->batch.nerrors : 1);
+    ingest_error *errs = calloc(c->batch.nerrors ? c->batch.nerrors : 1, sizeof(*errs));
+    if (errs == NULL) {
+      abort();
+    }
+    size_t n = 0;
+    for (; n < c->batch.nerrors; n++) {
+      errs[n].index = c->batch.errors[n].index;
+      errs[n].line = c->batch.errors[n].line;
+      snprintf(errs[n].field, sizeof(errs[n].field), "%s", c->batch.errors[n].field);
+      snprintf(errs[n].reason, sizeof(errs[n].reason), "%s", c->batch.errors[n].reason);
+    }
+    if (n == 0) {
+      snprintf(errs[0].reason, sizeof(errs[0].reason),
+               rc == -E2BIG ? "too many events" : "unreadable body");
+      n = 1;
+    }
+    count_rejection(ing, "");
+    append_errors(&b, errs, n);
+    gw_buf_puts(&b, "}\n");
+    respond(ing, req, ROUTE_EVENTS, status, &b, NULL, 0);
+    gw_buf_free(&b);
+    free(errs);
+    c->req = NULL;
+    call_free(c);
+    return;
+  }
+  if (rc != 0 || c->batch.nitems == 0) {
+    respond_error(ing, req, ROUTE_EVENTS, 400, "the body holds no events", NULL, 0);
+    c->req = NULL;
+    call_free(c);
+    return;
+  }
+
+  c->errors = calloc(c->batch.nerrors + c->batch.nevents + 1, sizeof(ingest_error));
+  c->skipped = calloc(c->batch.nevents + 1, sizeof(bool));
+  if (c->errors == NULL || c->skipped == NULL) {
+    abort(); /* sized by nitems, which max_events bounds */
+  }
+  for (size_t i = 0; i < c->batch.nerrors; i++) {
+    const gw_event_error *e = &c->batch.errors[i];
+    add_error(c, e->index, e->line, e->field, e->reason);
+  }
+  for (size_t i = 0; i < c->batch.nevents; i++) {
+    if (c->batch.events[i]->body_case == GOODWILL__V1__INTERACTION_EVENT__BODY_TURN) {
+      c->skipped[i] = true;
+      add_error(c, c->batch.event_index[i],
+                item_line(req->body, req->body_len, c->batch.event_index[i]), "turn",
+                live_turn_reason);
+    }
+  }
+
+  /* Produce every remaining event; the answer waits for all their delivery reports. */
+  gw_buf key = GW_BUF_INIT, value = GW_BUF_INIT;
+  c->producing = true;
+  c->produced_ns = uv_hrtime();
+  bool queue_full = false;
+  int fatal = 0;
+  for (size_t i = 0; i < c->batch.nevents && !queue_full && fatal == 0; i++) {
+    if (c->skipped[i]) {
+      continue;
+    }
+    const Goodwill__V1__InteractionEvent *ev = c->batch.events[i];
+    gw_buf_reset(&key);
+    gw_buf_reset(&value);
+    gw_event_kafka_key(ev, &key);
+    gw_event_pack(ev, &value);
+    rc = gw_kafka_produce(ing->producer, GW_TOPIC_INTERACTIONS, key.data, key.len, value.data,
+                          value.len, NULL, 0, on_delivery, c);
+    if (rc == 0) {
+      c->nproduced++;
+      c->pending++;
+    } else if (rc == -EMSGSIZE) {
+      c->skipped[i] = true;
+      add_error(c, c->batch.event_index[i],
+                item_line(req->body, req->body_len, c->batch.event_index[i]), "",
+                "event too large for a Kafka record (message.max.bytes)");
+    } else if (rc == -ENOBUFS) {
+      queue_full = true;
+    } else {
+      fatal = rc;
+    }
+  }
+  gw_buf_free(&key);
+  gw_buf_free(&value);
+  c->producing = false;
+  qsort(c->errors, c->nerrors, sizeof(ingest_error), error_cmp);
+
+  if (queue_full || fatal != 0) {
+    /* Answer now; the call lives on until the reports of what was queued came back. */
+    const gw_http_header h = {"Retry-After", queue_full ? GW_INGEST_RETRY_AFTER_QUEUE_FULL
+                                                        : GW_INGEST_RETRY_AFTER_FAILED};
+    const char *msg = queue_full ? "the Kafka producer queue is full; retry shortly"
+                                 : "Kafka is not accepting events (shutting down?); retry";
+    GW_LOG(ing->log, GW_LOG_WARN, "events refused", GW_LS("reason", msg), GW_LI("error", fatal));
+    respond_error(ing, req, ROUTE_EVENTS, 503, msg, &h, 1);
+    c->req = NULL;
+  }
+  if (c->pending == 0) {
+    call_finish(c);
+  }
+}
+
+static void handle(void *opaque, gw_http_request *req) {
+  gw_ingest *ing = opaque;
+  if (strcmp(req->path, "/v1/events") == 0) {
+    handle_events(ing, req);
+    return;
+  }
+  if (strcmp(req->path, "/v1/health") == 0) {
+    if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0) {
+      const gw_http_header allow = {"Allow", "GET, HEAD"};
+      respond_error(ing, req, ROUTE_HEALTH, 405, "use GET for /v1/health", &allow, 1);
+      return;
+    }
+    gw_buf b = GW_BUF_INIT;
+    gw_buf_puts(&b, "{\"status\":\"ok\"}\n");
+    respond(ing, req, ROUTE_HEALTH, 200, &b, NULL, 0);
+    gw_buf_free(&b);
+    return;
+  }
+  gw_buf msg = GW_BUF_INIT;
+  gw_buf_printf(&msg, "no such path: %.200s (try POST /v1/events or GET /v1/health)", req->path);
+  respond_error(ing, req, ROUTE_OTHER, 404, msg.data, NULL, 0);
+  gw_buf_free(&msg);
+}
+
+/* ------------------------------------------------------------------ readiness, metrics */
+
+static bool ready(void *opaque, char *reason, size_t reason_len) {
+  gw_ingest *ing = opaque;
+  if (ing->draining) {
+    snprintf(reason, reason_len, "draining");
+    return false;
+  }
+  if (ing->producer == NULL || !gw_kafka_producer_connected(ing->producer)) {
+    snprintf(reason, reason_len, "kafka producer has not reached a broker yet (bootstrap %s)",
+             ing->bootstrap);
+    return false;
+  }
+  return true;
+}
+
+static void collect(void *opaque) {
+  gw_ingest *ing = opaque;
+  gw_metric_set(ing->m_queue,
+                ing->producer ? (double)gw_kafka_producer_queue_len(ing->producer) : 0.0);
+  gw_metric_set(ing->m_connections, ing->http ? (double)gw_http_server_connections(ing->http) : 0);
+}
+
+static int register_metrics(gw_ingest *ing) {
+  static const char *const route_status[] = {"route", "status"};
+  static const char *const route_only[] = {"route"};
+  static const char *const reason[] = {"reason"};
+  gw_metric_family *f = NULL;
+  int rc;
+#define GW_REG(def, out)                                                                           \
+  do {                                                                                             \
+    gw_metric_family_def d_ = def;                                                                 \
+    if ((rc = gw_metrics_register(ing->metrics, &d_, &(out))) != 0) {                              \
+      return rc;                                                                                   \
+    }                                                                                              \
+  } while (0)
+  GW_REG(((gw_metric_family_def){.name = "goodwill_ingest_requests_total",
+                                 .help = "HTTP requests answered by the ingest API.",
+                                 .type = GW_METRIC_COUNTER,
+                                 .label_names = route_status,
+                                 .nlabels = 2}),
+         ing->m_requests);
+  GW_REG(((gw_metric_family_def){.name = "goodwill_ingest_request_duration_seconds",
+                                 .help = "Time from a complete request to its answer (includes "
+                                         "waiting for Kafka acknowledgements).",
+                                 .type = GW_METRIC_HISTOGRAM,
+                                 .label_names = route_only,
+                                 .nlabels = 1,
+                                 .buckets = gw_metrics_latency_buckets_s,
+                                 .nbuckets = gw_metrics_latency_buckets_count}),
+         ing->m_duration);
+  GW_REG(((gw_metric_family_def){.name = "goodwill_ingest_events_accepted_total",
+                                 .help = "Events acknowledged by Kafka.",
+                                 .type = GW_METRIC_COUNTER}),
+         f);
+  ing->m_accepted = gw_metrics_series(f, NULL);
+  GW_REG(((gw_metric_family_def){.name = "goodwill_ingest_events_rejected_total",
+                                 .help = "Items rejected, by the field at fault (\"item\": the "
+                                         "whole item or body).",
+                                 .type = GW_METRIC_COUNTER,
+                                 .label_names = reason,
+                                 .nlabels = 1,
+                                 .max_series = GW_INGEST_MAX_REASON_SERIES}),
+         ing->m_rejected);
+  GW_REG(((gw_metric_family_def){.name = "goodwill_ingest_bytes_received_total",
+                                 .help = "Request body bytes received on /v1/events.",
+                                 .type = GW_METRIC_COUNTER}),
+         f);
+  ing->m_bytes = gw_metrics_series(f, NULL);
+  GW_REG(((gw_metric_family_def){.name = "goodwill_ingest_producer_queue_records",
+                                 .help = "Records queued or in flight in the Kafka producer.",
+                                 .type = GW_METRIC_GAUGE}),
+         f);
+  ing->m_queue = gw_metrics_series(f, NULL);
+  GW_REG(((gw_metric_family_def){.name = "goodwill_ingest_delivery_duration_seconds",
+                                 .help = "Time from produce to the Kafka delivery report.",
+                                 .type = GW_METRIC_HISTOGRAM,
+                                 .buckets = gw_metrics_latency_buckets_s,
+                                 .nbuckets = gw_metrics_latency_buckets_count}),
+         f);
+  ing->m_delivery = gw_metrics_series(f, NULL);
+  GW_REG(((gw_metric_family_def){.name = "goodwill_ingest_http_connections",
+                                 .help = "Open connections on the ingest API port.",
+                                 .type = GW_METRIC_GAUGE}),
+         f);
+  ing->m_connections = gw_metrics_series(f, NULL);
+#undef GW_REG
+  return gw_metrics_on_collect(ing->metrics, collect, ing);
+}
+
+/* ------------------------------------------------------------------ start, stop */
+
+static void ingest_free(gw_ingest *ing) {
+  if (ing->own_metrics) {
+    gw_metrics_free(ing->metrics);
+  }
+  free(ing->bootstrap);
+  free(ing);
+}
+
+/* Start failed after some parts were up: close them, then free (the caller already got the
+ * error; nothing is reported). */
+static void abort_start_step(void *opaque);
+
+static void abort_start_step(void *opaque) {
+  gw_ingest *ing = opaque;
+  if (ing->http != NULL) {
+    gw_http_server *h = ing->http;
+    ing->http = NULL;
+    gw_http_server_close(h, abort_start_step, ing);
+    return;
+  }
+  if (ing->admin != NULL) {
+    gw_admin *a = ing->admin;
+    ing->admin = NULL;
+    gw_admin_close(a, abort_start_step, ing);
+    return;
+  }
+  if (ing->producer != NULL) {
+    gw_kafka_producer *p = ing->producer;
+    ing->producer = NULL;
+    gw_kafka_producer_close(p, 0, abort_start_step, ing);
+    return;
+  }
+  ingest_free(ing);
+}
+
+int gw_ingest_start(uv_loop_t *loop, const gw_ingest_config *cfg, gw_ingest **out) {
+  *out = NULL;
+  if (loop == NULL || cfg == NULL || cfg->log == NULL) {
+    return -EINVAL;
+  }
+  if (cfg->listen_host == NULL || cfg->listen_port < 0 || cfg->listen_port > 65535 ||
+      (cfg->admin_port >= 0 && cfg->admin_host == NULL) || cfg->admin_port > 65535) {
+    GW_LOG(cfg->log, GW_LOG_ERROR, "invalid ingest configuration",
+           GW_LS("reason", "listen/admin host and port (0..65535) are required"));
+    return -EINVAL;
+  }
+  if (cfg->producer.bootstrap == NULL || cfg->producer.bootstrap[0] == '\0') {
+    GW_LOG(cfg->log, GW_LOG_ERROR, "invalid ingest configuration",
+           GW_LS("reason", "kafka bootstrap servers are required"));
+    return -EINVAL;
+  }
+  gw_ingest *ing = calloc(1, sizeof(*ing));
+  if (ing == NULL) {
+    return -ENOMEM;
+  }
+  ing->loop = loop;
+  ing->log = cfg->log;
+  ing->limits = cfg->limits;
+  if (ing->limits.max_events == 0) {
+    gw_event_limits_default(&ing->limits);
+  }
+  ing->produce_timeout_ms =
+      cfg->produce_timeout_ms ? cfg->produce_timeout_ms : GW_INGEST_DEFAULT_PRODUCE_MS;
+  ing->bootstrap = strdup(cfg->producer.bootstrap);
+  ing->admin_port = -1;
+  ing->metrics = cfg->metrics;
+  if (ing->metrics == NULL) {
+    ing->own_metrics = true;
+    if (gw_metrics_new(&ing->metrics) != 0) {
+      abort();
+    }
+  }
+  int rc = register_metrics(ing);
+  if (rc != 0) {
+    GW_LOG(cfg->log, GW_LOG_ERROR, "ingest metrics could not be registered",
+           GW_LS("reason", rc == -EEXIST ? "a goodwill_ingest_* family already exists in the "
+                                           "registry"
+                                         : "invalid family"));
+    ingest_free(ing);
+    return rc;
+  }
+
+  gw_kafka_producer_config pc = cfg->producer;
+  pc.delivery_timeout_ms = ing->produce_timeout_ms;
+  if (pc.client_id == NULL || pc.client_id[0] == '\0') {
+    pc.client_id = "goodwill-ingest";
+  }
+  if (pc.log == NULL) {
+    pc.log = cfg->log;
+  }
+  char err[512] = "";
+  rc = gw_kafka_producer_new(&ing->producer, loop, &pc, err, sizeof(err));
+  if (rc != 0) {
+    GW_LOG(cfg->log, GW_LOG_ERROR, "kafka producer could not be created", GW_LS("reason", err));
+    ingest_free(ing);
+    return rc;
+  }
+
+  gw_http_config hc = {
+      .host = cfg->listen_host,
+      .port = cfg->listen_port,
+      .max_body_bytes =
+          cfg->max_body_bytes ? cfg->max_body_bytes : GW_INGEST_DEFAULT_MAX_BODY_BYTES,
+      .max_header_bytes = cfg->max_header_bytes,
+      .max_connections = cfg->max_connections,
+      .request_timeout_ms = cfg->request_timeout_ms,
+      .server_name = "goodwill-ingest",
+      .log = cfg->log,
+  };
+  rc = gw_http_server_start(&ing->http, loop, &hc, handle, ing);
+  if (rc != 0) {
+    GW_LOG(cfg->log, GW_LOG_ERROR, "ingest API port could not be opened",
+           GW_LS("host", cfg->listen_host), GW_LI("port", cfg->listen_port),
+           GW_LS("reason", uv_strerror(rc)));
+    ing->http = NULL;
+    abort_start_step(ing);
+    return rc;
+  }
+  ing->port = gw_http_server_port(ing->http);
+  if (cfg->admin_port >= 0) {
+    gw_admin_config ac = {.host = cfg->admin_host,
+                          .port = cfg->admin_port,
+                          .metrics = ing->metrics,
+                          .log = cfg->log,
+                          .ready = ready,
+                          .ready_opaque = ing};
+    rc = gw_admin_start(&ing->admin, loop, &ac);
+    if (rc != 0) {
+      GW_LOG(cfg->log, GW_LOG_ERROR, "ingest admin port could not be opened",
+             GW_LS("host", cfg->admin_host), GW_LI("port", cfg->admin_port),
+             GW_LS("reason", uv_strerror(rc)));
+      ing->admin = NULL;
+      abort_start_step(ing);
+      return rc;
+    }
+    ing->admin_port = gw_admin_port(ing->admin);
+  }
+  *out = ing;
+  return 0;
+}
+
+int gw_ingest_port(const gw_ingest *ing) {
+  return ing->port;
+}
+
+int gw_ingest_admin_port(const gw_ingest *ing) {
+  return ing->admin_port;
+}
+
+static void stop_step(void *opaque);
+
+/* Drain order: the API (in-flight calls finish as their reports arrive), then the producer
+ * (flush), then the admin port, which answered /readyz 503 "draining" all along. */
+static void stop_step(void *opaque) {
+  gw_ingest *ing = opaque;
+  if (ing->http != NULL) {
+    gw_http_server *h = ing->http;
+    ing->http = NULL;
+    gw_http_server_close(h, stop_step, ing);
+    return;
+  }
+  if (ing->producer != NULL) {
+    gw_kafka_producer *p = ing->producer;
+    ing->producer = NULL;
+    GW_LOG(ing->log, GW_LOG_INFO, "flushing the kafka producer",
+           GW_LI("queued", gw_kafka_producer_queue_len(p)));
+    gw_kafka_producer_close(p, ing->produce_timeout_ms, stop_step, ing);
+    return;
+  }
+  if (ing->admin != NULL) {
+    gw_admin *a = ing->admin;
+    ing->admin = NULL;
+    gw_admin_close(a, stop_step, ing);
+    return;
+  }
+  void (*done)(void *) = ing->done;
+  void *done_opaque = ing->done_opaque;
+  GW_LOG(ing->log, GW_LOG_INFO, "ingest stopped");
+  ingest_free(ing);
+  if (done != NULL) {
+    done(done_opaque);
+  }
+}
+
+void gw_ingest_stop(gw_ingest *ing, void (*done)(void *opaque), void *opaque) {
+  if (ing == NULL || ing->draining) {
+    return;
+  }
+  ing->draining = true;
+  ing->done = done;
+  ing->done_opaque = opaque;
+  GW_LOG(ing->log, GW_LOG_INFO, "ingest draining", GW_LI("calls_in_flight", ing->calls_in_flight));
+  stop_step(ing);
+}
