@@ -79,6 +79,13 @@ def main():
                                                                             len(accepted_ids)))
         g.check(not missing, "%d accepted events are not in %s, e.g. %s"
                 % (len(missing), g.TOPIC_INTERACTIONS, sorted(missing)[:5]))
+        # Not asserted (it depends on timing), but shows whether the kills made Kafka
+        # redeliver records that the dedupe then had to catch.
+        for name, metric in (("scorer", "goodwill_scorer_records_consumed_total"),
+                             ("aggregator", "goodwill_aggregator_records_duplicate_total")):
+            code, _, body = g.http("GET", st.admin(name) + "/metrics", timeout_s=5)
+            if code == 200:
+                g.log("%s: %s = %s (since its restart)" % (name, metric, g.metric_sum(body.decode(), metric)))
         g.log("Kafka: %s holds %d records, every accepted event id among them" % (g.TOPIC_INTERACTIONS, len(values)))
 
 
