@@ -1,0 +1,124 @@
+#!/usr/bin/python3
+"""goodwill-score end to end: spawns the built binary and checks its JSON-lines contract.
+
+One output line per input line, in order; input fields kept; scores added; unreadable lines
+answered with {"line": N, "error": ...}; exit 0 whatever the lines hold; --lexicon and --help.
+"""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+BUILD = os.environ.get("GW_BUILD_DIR")
+if not BUILD:
+    sys.exit("GW_BUILD_DIR is not set (run through ctest)")
+BIN = os.path.join(BUILD, "goodwill-score")
+failures = []
+
+
+def check(cond, what):
+    if not cond:
+        failures.append(what)
+        print("FAIL:", what, file=sys.stderr)
+
+
+def run(stdin, *args, timeout=20):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GOODWILL_")}
+    p = subprocess.run([BIN, *args], input=stdin.encode(), capture_output=True,
+                       timeout=timeout, env=env)
+    return p.returncode, p.stdout.decode(), p.stderr.decode()
+
+
+lines = [
+    json.dumps({"id": "a", "text": "This is the third time calling and it's STILL not working!!",
+                "team": "t1"}),
+    json.dumps({"id": "b", "text": "That fixed it, thank you so much :)"}),
+    json.dumps({"id": "c", "turns": [
+        {"speaker": "customer", "text": "I've been on hold for an hour, this is ridiculous"},
+        {"speaker": "agent", "text": "I'm so sorry about that, let me fix it right now."},
+        {"speaker": "customer", "text": "ok that worked, thanks a lot!"},
+        {"speaker": "customer", "text": "bye"}]}),
+    "this is not json",
+    "[1, 2, 3]",
+    "",
+    json.dumps({"id": "d"}),
+    json.dumps({"id": "e", "turns": [{"speaker": "robot", "text": "hi"}]}),
+    json.dumps({"id": "f", "text": 42}),
+    json.dumps({"id": "g", "text": "caf\u00e9 was great \U0001F44D"}, ensure_ascii=False),
+]
+rc, out, err = run("\n".join(lines) + "\n")
+check(rc == 0, f"exit status 0 (got {rc}, stderr {err!r})")
+outs = out.splitlines()
+check(len(outs) == len(lines), f"one output line per input line ({len(outs)} != {len(lines)})")
+rows = [json.loads(o) for o in outs]
+
+a, b, c = rows[0], rows[1], rows[2]
+check(a["id"] == "a" and a["team"] == "t1" and a["text"].startswith("This"),
+      "input fields are kept")
+check(a["valence"] < -0.5 and a["polarity"] == "negative", f"angry text is negative: {a}")
+check(a["feelings"].get("frustration", 0) > 0.3, "frustration is reported")
+check(all(v > 0 for v in a["feelings"].values()), "feelings lists only non-zero categories")
+check(-1 <= a["valence"] <= 1 and -1 <= b["valence"] <= 1, "valence is within -1..1")
+check(b["valence"] > 0.5 and b["polarity"] == "positive", f"thanks is positive: {b}")
+check(b["feelings"].get("gratitude", 0) > 0.3, "gratitude is reported")
+for k in ("start", "end", "change", "start_polarity", "end_polarity", "recovered", "soured",
+          "empathy", "customer_turns", "agent_turns", "start_feelings", "end_feelings"):
+    check(k in c, f"interaction output has {k}")
+check(c["start_polarity"] == "negative" and c["end_polarity"] == "positive",
+      f"the call recovered: {c}")
+check(c["recovered"] is True and c["soured"] is False, "recovered flag")
+check(abs(c["change"] - (c["end"] - c["start"])) < 0.0015, "change = end - start")
+check(c["customer_turns"] == 3 and c["agent_turns"] == 1, "turn counts")
+check(c["empathy"] > 0.2, "the agent's apology and ownership count as empathy")
+check(rows[3] == {"line": 4, "error": rows[3].get("error")} and "JSON" in rows[3]["error"],
+      f"a non-JSON line gets line and error: {rows[3]}")
+check(rows[4]["line"] == 5 and "object" in rows[4]["error"], "an array is not an object")
+check(rows[5]["line"] == 6 and "error" in rows[5], "an empty line is answered")
+check(rows[6]["id"] == "d" and "text" in rows[6]["error"], "no text or turns: error kept with id")
+check(rows[7]["id"] == "e" and "turns[0].speaker" in rows[7]["error"], "bad speaker named")
+check(rows[8]["id"] == "f" and "string" in rows[8]["error"], "non-string text")
+check(rows[9]["valence"] > 0.3 and rows[9]["text"] == "caf\u00e9 was great \U0001F44D",
+      "UTF-8 text kept and scored")
+
+# Order and streaming: many lines, same answers as one by one.
+many = [json.dumps({"id": i, "text": t}) for i, t in
+        enumerate(["good", "bad", "not bad", "no problem", "meh"] * 200)]
+rc, out, _ = run("\n".join(many))  # no trailing newline on the last line
+outs = [json.loads(o) for o in out.splitlines()]
+check(rc == 0 and len(outs) == 1000, "1000 lines in, 1000 out (last line without newline)")
+check([o["id"] for o in outs] == list(range(1000)), "output keeps input order")
+check(len({(o["text"], o["valence"]) for o in outs}) == 5, "same text, same score")
+
+# Invalid UTF-8 is an error line, not a crash.
+p = subprocess.run([BIN], input=b'{"id":1,"text":"\xff\xfe"}\n{"id":2,"text":"ok"}\n',
+                   capture_output=True, timeout=20)
+outs = p.stdout.decode().splitlines()
+check(p.returncode == 0 and len(outs) == 2 and "error" in json.loads(outs[0]),
+      f"invalid UTF-8 gives an error line: {outs}")
+
+# --lexicon with an AFINN-style file, and a broken lexicon is a usage error with the line.
+with tempfile.TemporaryDirectory() as d:
+    lex = os.path.join(d, "afinn.txt")
+    with open(lex, "w") as f:
+        f.write("zorp\t5\nblarg\t-5\n")
+    rc, out, err = run(json.dumps({"text": "zorp"}) + "\n" + json.dumps({"text": "good"}) + "\n",
+                       "--lexicon", lex)
+    rows = [json.loads(o) for o in out.splitlines()]
+    check(rc == 0 and rows[0]["valence"] > 0.5 and rows[1]["valence"] == 0,
+          f"--lexicon replaces the default lexicon: {rows} {err}")
+    bad = os.path.join(d, "bad.tsv")
+    with open(bad, "w") as f:
+        f.write("# goodwill-lexicon 1\ngood\t1\nbad\tnope\n")
+    rc, out, err = run("", f"--lexicon={bad}")
+    check(rc == 2 and ":3:" in err, f"broken lexicon: exit 2 naming line 3 ({rc}, {err!r})")
+
+rc, out, err = run("", "--help")
+check(rc == 0 and "--lexicon" in out, f"--help lists --lexicon ({rc}, {out!r})")
+rc, out, err = run("", "--no-such-flag")
+check(rc == 2 and "no-such-flag" in err, f"unknown flag is a usage error ({rc}, {err!r})")
+
+if failures:
+    print(f"{len(failures)} check(s) failed", file=sys.stderr)
+    sys.exit(1)
+print("goodwill-score: all checks passed")
