@@ -1108,6 +1108,14 @@ int gw_devkafka_broker_set_up(gw_devkafka *d, int broker_id, bool up) {
   return e == RD_KAFKA_RESP_ERR_NO_ERROR ? 0 : -EIO;
 }
 
+int gw_devkafka_fail_produce(gw_devkafka *d, size_t count) {
+  /* ApiKey 0 is Produce in the Kafka protocol. */
+  for (size_t i = 0; i < count; i++) {
+    rd_kafka_mock_push_request_errors(d->mc, 0, 1, RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED);
+  }
+  return 0;
+}
+
 void gw_devkafka_stop(gw_devkafka *d) {
   if (d == NULL) {
     return;

@@ -283,6 +283,8 @@ static gw_scorer *start_scorer(size_t max_in_flight) {
       .session_timeout_ms = 6000,
       .commit_interval_ms = 200,
       .shutdown_grace_ms = 10000,
+      .retry_backoff_ms = 100,
+      .retry_backoff_max_ms = 800,
       .admin_host = "127.0.0.1",
       .admin_port = 0,
       .log = &fx.log,
@@ -381,6 +383,33 @@ static void test_scores_and_routes_to_dlq(void) {
   gw_kafka_consumer_close(reader, NULL, NULL);
 }
 
+/* Produce requests fail for a while: the scorer retries, stores nothing before delivery, and
+ * ends with every output written and nothing in flight. */
+static void test_retries_failed_deliveries(void) {
+  int before = delivered;
+  produce_closed("ev-10", "team-r");
+  produce_survey("ev-11");
+  wait_count w = {&delivered, before + 2};
+  CHECK(run_until(count_reached, &w, 15000));
+  CHECK_INT_EQ(gw_devkafka_fail_produce(fx.dk, 1), 0);
+  gw_scorer *s = start_scorer(100);
+  if (s == NULL) {
+    return;
+  }
+  stats_wait sw = {s, 2, 2};
+  CHECK(run_until(scorer_reached, &sw, 30000));
+  gw_scorer_stats st;
+  gw_scorer_get_stats(s, &st);
+  CHECK_INT_EQ(st.consumed, 2);
+  CHECK_INT_EQ(st.scored, 2);
+  CHECK(st.delivery_failures >= 1);
+  CHECK_INT_EQ(st.in_flight, 0);
+  stop_state stop = {false, -1};
+  gw_scorer_stop(s, on_stopped, &stop);
+  CHECK(run_until(stop_done, &stop, 30000));
+  CHECK_INT_EQ(stop.status, 0);
+}
+
 int main(void) {
   uv_loop_init(&fx.loop);
   gw_log_init(&fx.log, "test_scorer", GW_LOG_WARN);
@@ -400,6 +429,7 @@ int main(void) {
     return 1;
   }
   GW_RUN(test_scores_and_routes_to_dlq);
+  GW_RUN(test_retries_failed_deliveries);
   gw_kafka_producer_close(fx.producer, 5000, NULL, NULL);
   uv_run(&fx.loop, UV_RUN_DEFAULT);
   gw_devkafka_stop(fx.dk);

@@ -166,6 +166,10 @@ int gw_devkafka_start(gw_devkafka **out, int nbrokers, int npartitions, const ch
 const char *gw_devkafka_bootstrap(const gw_devkafka *d); /* "127.0.0.1:p1,127.0.0.1:p2,..." */
 /* Fault injection for tests: take broker (1-based id) down or up. */
 int gw_devkafka_broker_set_up(gw_devkafka *d, int broker_id, bool up);
+/* Fault injection for tests: the next count Produce requests to the cluster fail with a
+ * non-retriable error (TOPIC_AUTHORIZATION_FAILED), so the records of those requests are
+ * reported as failed deliveries (-EIO). */
+int gw_devkafka_fail_produce(gw_devkafka *d, size_t count);
 void gw_devkafka_stop(gw_devkafka *d);
 
 /* The goodwill topics (DESIGN.md). */
