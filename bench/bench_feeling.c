@@ -1,0 +1,104 @@
+/*
+ * bench_feeling: utterances scored per CPU-second by the feeling model alone (no I/O in the
+ * timed part). Reads the texts of a TSV file whose last column is the text, such as
+ * eval/vader/tweets_GroundTruth.tsv (id, mean, text), then scores them over and over for at
+ * least two CPU-seconds.
+ *
+ *   bench_feeling PATH [--lexicon FILE]
+ */
+#include "goodwill/feeling.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static double cpu_seconds(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2) {
+    fprintf(stderr, "usage: %s TEXTS.tsv [--lexicon FILE]\n", argv[0]);
+    return 2;
+  }
+  const char *lexicon = argc >= 4 && strcmp(argv[2], "--lexicon") == 0 ? argv[3] : NULL;
+  FILE *f = fopen(argv[1], "r");
+  if (!f) {
+    perror(argv[1]);
+    return 1;
+  }
+  char **texts = NULL;
+  size_t *lens = NULL, n = 0, cap = 0, bytes = 0;
+  char *line = NULL;
+  size_t lcap = 0;
+  ssize_t len;
+  int first = 1;
+  while ((len = getline(&line, &lcap, f)) >= 0) {
+    if (first) { /* header */
+      first = 0;
+      continue;
+    }
+    while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+      line[--len] = 0;
+    char *tab = strrchr(line, '\t');
+    const char *t = tab ? tab + 1 : line;
+    if (n == cap) {
+      cap = cap ? cap * 2 : 1024;
+      texts = realloc(texts, cap * sizeof(*texts));
+      lens = realloc(lens, cap * sizeof(*lens));
+      if (!texts || !lens)
+        return 1;
+    }
+    texts[n] = strdup(t);
+    lens[n] = strlen(t);
+    bytes += lens[n];
+    n++;
+  }
+  free(line);
+  fclose(f);
+  if (n == 0) {
+    fprintf(stderr, "%s: no texts\n", argv[1]);
+    return 1;
+  }
+
+  char err[256];
+  gw_feeling_model *m;
+  double t0 = cpu_seconds();
+  if (gw_feeling_model_load(&m, lexicon, err, sizeof(err)) != 0) {
+    fprintf(stderr, "%s\n", err);
+    return 1;
+  }
+  double load_s = cpu_seconds() - t0;
+
+  size_t scored = 0, rounds = 0;
+  double sink = 0;
+  t0 = cpu_seconds();
+  double elapsed;
+  do {
+    for (size_t i = 0; i < n; i++) {
+      gw_utterance_score s;
+      gw_feeling_score_utterance(m, texts[i], lens[i], &s);
+      sink += s.valence;
+    }
+    scored += n;
+    rounds++;
+    elapsed = cpu_seconds() - t0;
+  } while (elapsed < 2.0);
+
+  printf("model            %s\n", gw_feeling_model_version(m));
+  printf("lexicon load     %.2f ms CPU\n", load_s * 1e3);
+  printf("texts            %zu (mean %.0f bytes)\n", n, (double)bytes / (double)n);
+  printf("scored           %zu in %.2f CPU-s (%zu rounds)\n", scored, elapsed, rounds);
+  printf("utterances/CPU-s %.0f\n", (double)scored / elapsed);
+  printf("MB/CPU-s         %.1f\n", (double)bytes * (double)rounds / elapsed / 1e6);
+  printf("(checksum %.3f)\n", sink);
+  gw_feeling_model_free(m);
+  for (size_t i = 0; i < n; i++)
+    free(texts[i]);
+  free(texts);
+  free(lens);
+  return 0;
+}
