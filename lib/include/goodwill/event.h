@@ -34,7 +34,7 @@ typedef struct gw_event_limits {
  * wait_ms, talk_ms, hold_ms, offset_ms) at most 30 days, transfers at most 1000, so that sums
  * and sums of squares in the aggregates stay far from overflow. */
 #define GW_EVENT_MAX_DURATION_MS 2592000000LL
-#define GW_EVENT_MAX_TRANSFERS 1000
+#define GW_EVENT_MAX_TRANSFERS   1000
 
 /* Defaults: 10000 events, 2000 turns, 16 KiB text, 128-byte ids, 5 min future, 400 d past. */
 void gw_event_limits_default(gw_event_limits *lim);
