@@ -204,6 +204,8 @@ struct gw_kafka_producer {
   gw_kafka_pending pending; /* list head: records awaiting their delivery report */
   size_t npending;
   bool all_brokers_down;
+  bool probe_running, probe_ok; /* metadata probe on the thread pool, see producer_probe */
+  uv_work_t probe_work;
   bool closing, purged;
   uint64_t close_deadline_ms, purge_deadline_ms;
   uv_work_t destroy_work;
@@ -261,9 +263,58 @@ static void client_error_cb(rd_kafka_t *rk, int err, const char *reason, void *o
          GW_LS("error", rd_kafka_err2name((rd_kafka_resp_err_t)err)), GW_LS("reason", reason));
 }
 
+/*
+ * librdkafka says when all brokers went down, but not when one is back. While down, a
+ * Metadata request (blocking, so on the thread pool) is tried every second; its success
+ * clears the flag, so readiness recovers even when nothing is being produced.
+ */
+#define GW_KAFKA_PROBE_INTERVAL_MS 1000
+
+static void producer_probe_work(uv_work_t *w) {
+  gw_kafka_producer *p = w->data;
+  const struct rd_kafka_metadata *md = NULL;
+  p->probe_ok = rd_kafka_metadata(p->rk, 0, NULL, &md, 2000) == RD_KAFKA_RESP_ERR_NO_ERROR;
+  if (md != NULL) {
+    rd_kafka_metadata_destroy(md);
+  }
+}
+
+static void producer_probe_done(uv_work_t *w, int status) {
+  gw_kafka_producer *p = w->data;
+  p->probe_running = false;
+  if (p->probe_ok && p->all_brokers_down) {
+    p->all_brokers_down = false;
+    GW_LOG(p->log, GW_LOG_INFO, "kafka brokers reachable again",
+           GW_LS("client", rd_kafka_name(p->rk)));
+  }
+  if (!p->closing && !p->all_brokers_down) {
+    uv_timer_stop(&p->pump.timer);
+  }
+}
+
+static void producer_probe_tick(uv_timer_t *t) {
+  gw_kafka_producer *p = ((gw_kafka_pump *)t->data)->self;
+  if (!p->all_brokers_down) {
+    uv_timer_stop(t);
+    return;
+  }
+  if (!p->probe_running) {
+    p->probe_running = true;
+    p->probe_work.data = p;
+    if (uv_queue_work(p->loop, &p->probe_work, producer_probe_work, producer_probe_done) != 0) {
+      p->probe_running = false;
+    }
+  }
+}
+
 static void producer_error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque) {
   gw_kafka_producer *p = opaque;
   client_error_cb(rk, err, reason, opaque, p->log, &p->all_brokers_down);
+  /* The close driver owns the timer once close began. */
+  if (p->all_brokers_down && !p->closing && !uv_is_active((uv_handle_t *)&p->pump.timer)) {
+    uv_timer_start(&p->pump.timer, producer_probe_tick, GW_KAFKA_PROBE_INTERVAL_MS,
+                   GW_KAFKA_PROBE_INTERVAL_MS);
+  }
 }
 
 /* The log_cb of every client (defined after both client structs). */
@@ -488,6 +539,9 @@ static void producer_finish_close(gw_kafka_producer *p) {
 static void producer_close_tick(uv_timer_t *t) {
   gw_kafka_producer *p = ((gw_kafka_pump *)t->data)->self;
   producer_serve(p);
+  if (p->probe_running) {
+    return; /* the probe uses the handle: destroy only after it returned */
+  }
   if (p->npending == 0) {
     producer_finish_close(p);
     return;

@@ -369,6 +369,57 @@ static void test_delivery_fails_when_brokers_down(void) {
   }
 }
 
+static bool producer_is_connected(void *arg) {
+  return gw_kafka_producer_connected(arg);
+}
+
+static bool producer_is_disconnected(void *arg) {
+  return !gw_kafka_producer_connected(arg);
+}
+
+/* Readiness follows the brokers: down when all are down, up again without any traffic. */
+static void test_connected_recovers_after_outage(void) {
+  const char *props[] = {"reconnect.backoff.ms=100", "reconnect.backoff.max.ms=500"};
+  gw_kafka_producer_config pc = {
+      .bootstrap = gw_devkafka_bootstrap(fx.dk),
+      .properties = props,
+      .nproperties = 2,
+      .delivery_timeout_ms = 1000,
+      .log = &fx.log,
+  };
+  char err[256] = "";
+  gw_kafka_producer *p = NULL;
+  CHECK_INT_EQ(gw_kafka_producer_new(&p, &fx.loop, &pc, err, sizeof err), 0);
+  if (p == NULL) {
+    return;
+  }
+  CHECK(run_until(producer_is_connected, p, 10000));
+  for (int b = 1; b <= NBROKERS; b++) {
+    gw_devkafka_broker_set_up(fx.dk, b, false);
+  }
+  bool down = false;
+  deliveries d; /* reported at the latest by close_producer below */
+  memset(&d, 0, sizeof d);
+  int produced = 0;
+  for (int i = 0; i < 2 && !down; i++) {
+    /* A connection is noticed as gone when it is used: a record makes sure it is. */
+    if (gw_kafka_produce(p, TOPIC, "k", 1, "v", 1, NULL, 0, on_delivery, &d) == 0) {
+      produced++;
+    }
+    down = run_until(producer_is_disconnected, p, 8000);
+  }
+  CHECK(down);
+  /* Every record has failed before the brokers return, so only the probe can see them. */
+  wait_count w = {&d.calls, produced};
+  CHECK(run_until(count_reached, &w, 10000));
+  CHECK_INT_EQ(gw_kafka_producer_queue_len(p), 0);
+  for (int b = 1; b <= NBROKERS; b++) {
+    gw_devkafka_broker_set_up(fx.dk, b, true);
+  }
+  CHECK(run_until(producer_is_connected, p, 15000));
+  CHECK(close_producer(p, 5000));
+}
+
 int main(void) {
   uv_loop_init(&fx.loop);
   gw_log_init(&fx.log, "test_kafka", GW_LOG_WARN);
@@ -383,6 +434,7 @@ int main(void) {
   GW_RUN(test_queue_full_is_enobufs);
   GW_RUN(test_produce_after_close_is_eshutdown);
   GW_RUN(test_delivery_fails_when_brokers_down);
+  GW_RUN(test_connected_recovers_after_outage);
   gw_devkafka_stop(fx.dk);
   uv_run(&fx.loop, UV_RUN_NOWAIT);
   int rc = gw_test_finish();
