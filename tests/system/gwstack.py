@@ -300,6 +300,8 @@ class Stack:
     def _run(self, *args, timeout_s=180):
         env = {k: v for k, v in os.environ.items() if not k.startswith("GOODWILL_")}
         env["GW_BUILD_DIR"] = BUILD_DIR
+        # The machines running the tests may be busy (sanitizer builds, parallel jobs).
+        env.setdefault("GW_DEVSTACK_READY_TIMEOUT", "90")
         if self.session_timeout:
             env["GW_DEVSTACK_SESSION_TIMEOUT"] = self.session_timeout
         env.update(self.extra_env)
