@@ -442,9 +442,19 @@ def run(main):
     """Runs a test's main(); prints PASS or the failure, and exits 0 or 1."""
     name = os.path.basename(sys.argv[0])
     t0 = time.monotonic()
+
+    def terminated(signum, frame):
+        raise KeyboardInterrupt("signal %d" % signum)
+
+    # ctest stops a test that runs over its timeout with SIGTERM: turn it into an exception
+    # so the stack is still torn down by the context managers and finally blocks.
+    signal.signal(signal.SIGTERM, terminated)
     try:
         require_modules()
         main()
+    except KeyboardInterrupt as e:
+        print("FAIL %s: interrupted (%s); the stack was torn down" % (name, e or "SIGINT"), flush=True)
+        sys.exit(1)
     except TestFailure as e:
         print("FAIL %s: %s" % (name, e), flush=True)
         sys.exit(1)
