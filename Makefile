@@ -36,7 +36,7 @@ test-asan: bootstrap
 fuzz: bootstrap
 	@if [ -d fuzz ]; then \
 	  CC=clang cmake -S . -B $(FUZZ) -DGW_FUZZ=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null && \
-	  cmake --build $(FUZZ) -j $(JOBS) && scripts/fuzz-run $(FUZZ); \
+	  cmake --build $(FUZZ) -j $(JOBS) --target fuzzers && scripts/fuzz-run $(FUZZ); \
 	fi
 
 format:

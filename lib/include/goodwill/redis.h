@@ -49,14 +49,14 @@ typedef void (*gw_redis_reply_cb)(void *opaque, int status, const gw_redis_reply
 typedef struct gw_redis_config {
   const char *host;
   int port;
-  const char *password; /* AUTH on connect when non-empty; never logged */
-  int db;               /* SELECT on connect when non-zero */
-  uint64_t connect_timeout_ms;
+  const char *password;        /* AUTH on connect when non-empty; never logged */
+  int db;                      /* SELECT on connect when non-zero */
+  uint64_t connect_timeout_ms; /* 0: no timeout */
   uint64_t command_timeout_ms; /* a reply later than this fails every command in flight
-                                  with -ETIMEDOUT and drops the connection */
-  uint64_t reconnect_min_ms;   /* backoff: min, doubling up to max */
+                                  with -ETIMEDOUT and drops the connection; 0: no timeout */
+  uint64_t reconnect_min_ms;   /* backoff: min (0: 100 ms), doubling up to max */
   uint64_t reconnect_max_ms;
-  size_t max_in_flight;
+  size_t max_in_flight; /* 0: 1024 (hiredis' output buffer has no bound of its own) */
   const gw_log *log;
 } gw_redis_config;
 
@@ -80,7 +80,8 @@ int gw_redis_command(gw_redis *r, int argc, const char *const *argv, const size_
                      gw_redis_reply_cb cb, void *opaque);
 
 /* A Lua script, loaded once per connection and run with EVALSHA; NOSCRIPT reloads and
- * retries once. The script object owns a copy of the source and its SHA1. */
+ * retries once. The script object owns a copy of the source and its SHA1. It is borrowed by
+ * gw_redis_eval: it must outlive every eval still in flight (the retry reads its source). */
 typedef struct gw_redis_script gw_redis_script;
 int gw_redis_script_new(gw_redis_script **out, const char *source);
 void gw_redis_script_free(gw_redis_script *s);
@@ -91,7 +92,7 @@ int gw_redis_eval(gw_redis *r, const gw_redis_script *s, int nkeys, const char *
                   gw_redis_reply_cb cb, void *opaque);
 
 /* Fails commands still in flight with -ECONNRESET, disconnects, and calls close_cb; the
- * client is freed after close_cb returns. */
+ * client is freed after close_cb returns. A second close is ignored. */
 void gw_redis_close(gw_redis *r, void (*close_cb)(void *opaque), void *opaque);
 
 #endif
