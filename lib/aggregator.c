@@ -694,7 +694,7 @@ static void api_handler(void *opaque, gw_http_request *req) {
   gw_aggregator *a = opaque;
   const char *path = req->path;
   bool list = strcmp(path, "/v1/teams") == 0 || strcmp(path, "/v1/teams/") == 0;
-  char teamid[GW_AGG_ID_MAX + 2] = "";
+  char teamid[GW_AGG_ID_MAX + 1] = "";
   if (!list) {
     const char *prefix = "/v1/teams/", *suffix = "/summary";
     size_t pl = strlen(prefix), sl = strlen(suffix), len = strlen(path);
