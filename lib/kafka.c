@@ -30,6 +30,7 @@
 #define GW_KAFKA_DRAIN_BUDGET 256
 /* Period of the timer that drives producer and consumer close. */
 #define GW_KAFKA_CLOSE_TICK_MS 20
+#define GW_KAFKA_KEEPALIVE_MS  1000
 /* After purging at close, how long to wait for librdkafka to report the purged records. */
 #define GW_KAFKA_PURGE_GRACE_MS 2000
 
@@ -761,6 +762,16 @@ static void consumer_all_closed(void *self) {
   }
 }
 
+/*
+ * librdkafka counts a consumer as stuck, leaves the group and rebalances when the application
+ * has not polled for max.poll.interval.ms (300 s). The eventfd only signals new events, so on
+ * a quiet topic nothing would poll: this tick polls (and serves what is queued) regardless.
+ * Close takes the timer over with its own tick.
+ */
+static void consumer_keepalive_tick(uv_timer_t *t) {
+  pump_run(t->data);
+}
+
 int gw_kafka_consumer_new(gw_kafka_consumer **out, uv_loop_t *loop,
                           const gw_kafka_consumer_config *cfg,
                           const gw_kafka_consumer_handlers *handlers, void *opaque, char *err,
@@ -866,6 +877,8 @@ int gw_kafka_consumer_new(gw_kafka_consumer **out, uv_loop_t *loop,
   c->cq = rd_kafka_queue_get_consumer(c->rk);
   rd_kafka_queue_io_event_enable(c->cq, c->pump.efd, &pump_payload, sizeof pump_payload);
   pump_start(&c->pump);
+  uv_timer_start(&c->pump.timer, consumer_keepalive_tick, GW_KAFKA_KEEPALIVE_MS,
+                 GW_KAFKA_KEEPALIVE_MS);
   pump_run(&c->pump);
   *out = c;
   return 0;

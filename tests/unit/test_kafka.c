@@ -138,6 +138,7 @@ typedef struct consumed {
   int64_t min_offset[NPART];
   int store_failures;
   int assigns;
+  int revokes;
   bool bad_header_or_key;
 } consumed;
 
@@ -179,7 +180,13 @@ static void on_assign(void *opaque, const gw_kafka_partition *parts, size_t n) {
   s->assigns++;
 }
 
-static gw_kafka_consumer *new_consumer(consumed *s, const char *group) {
+static void on_revoke(void *opaque, const gw_kafka_partition *parts, size_t n) {
+  consumed *s = opaque;
+  s->revokes++;
+}
+
+static gw_kafka_consumer *new_consumer_with(consumed *s, const char *group,
+                                            const char *const *properties, size_t nproperties) {
   memset(s, 0, sizeof *s);
   for (int i = 0; i < NPART; i++) {
     s->min_offset[i] = -1;
@@ -191,17 +198,24 @@ static gw_kafka_consumer *new_consumer(consumed *s, const char *group) {
       .client_id = "test-consumer",
       .topics = topics,
       .ntopics = 1,
+      .properties = properties,
+      .nproperties = nproperties,
       .session_timeout_ms = 6000,
       .commit_interval_ms = 200,
       .log = &fx.log,
   };
-  gw_kafka_consumer_handlers h = {.on_message = on_message, .on_assign = on_assign};
+  gw_kafka_consumer_handlers h = {
+      .on_message = on_message, .on_assign = on_assign, .on_revoke = on_revoke};
   char err[256] = "";
   int rc = gw_kafka_consumer_new(&s->c, &fx.loop, &cc, &h, s, err, sizeof err);
   if (rc != 0) {
     fprintf(stderr, "consumer: %s\n", err);
   }
   return s->c;
+}
+
+static gw_kafka_consumer *new_consumer(consumed *s, const char *group) {
+  return new_consumer_with(s, group, NULL, 0);
 }
 
 static bool close_consumer(gw_kafka_consumer *c) {
@@ -282,6 +296,36 @@ static void test_produce_consume_commit_resume(void) {
   }
   CHECK(close_consumer(c2));
   CHECK(close_producer(p, 5000));
+}
+
+static bool has_assignment(void *arg) {
+  return ((consumed *)arg)->assigns > 0;
+}
+
+static bool was_revoked(void *arg) {
+  return ((consumed *)arg)->revokes > 0;
+}
+
+/*
+ * librdkafka evicts a member that has not polled for max.poll.interval.ms. A consumer on a
+ * quiet topic gets no queue events to wake the loop, so the module must poll on its own:
+ * with a 6 s interval, an idle member keeps its assignment well past 6 s.
+ */
+static void test_idle_consumer_keeps_its_assignment(void) {
+  static const char *const props[] = {"max.poll.interval.ms=6000"};
+  consumed s;
+  gw_kafka_consumer *c = new_consumer_with(&s, "test-idle-group", props, 1);
+  CHECK(c != NULL);
+  if (c == NULL) {
+    return;
+  }
+  CHECK(run_until(has_assignment, &s, 25000));
+  /* The condition should never hold: the wait ends at its bound, 9 s of idleness. */
+  CHECK(!run_until(was_revoked, &s, 9000));
+  CHECK_INT_EQ(s.revokes, 0);
+  CHECK_INT_EQ(s.assigns, 1);
+  CHECK(gw_kafka_consumer_assigned(c));
+  CHECK(close_consumer(c));
 }
 
 static void test_queue_full_is_enobufs(void) {
@@ -431,6 +475,7 @@ int main(void) {
   }
   GW_RUN(test_invalid_property_names_it);
   GW_RUN(test_produce_consume_commit_resume);
+  GW_RUN(test_idle_consumer_keeps_its_assignment);
   GW_RUN(test_queue_full_is_enobufs);
   GW_RUN(test_produce_after_close_is_eshutdown);
   GW_RUN(test_delivery_fails_when_brokers_down);
