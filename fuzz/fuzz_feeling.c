@@ -1,0 +1,120 @@
+/*
+ * Fuzz target for the feeling model: any bytes are scored as one utterance, and split into
+ * turns (one per line, the first byte of a line choosing the speaker) as an interaction, with
+ * the built-in default lexicon, as goodwill-score and the scorer do with outside text.
+ *
+ * Besides crashes and sanitizer reports (the model must never read past `len`: libFuzzer's
+ * buffer is not NUL-terminated), it checks the model's documented ranges and invariants,
+ * aborting when one fails: valence in -1..1, intensities and empathy in 0..1, no NaN,
+ * change = end - start, polarities and the recovered / soured flags agree with the valences,
+ * the turn counts, and that scoring is deterministic.
+ */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "goodwill/feeling.h"
+
+#define GW_FUZZ_MAX_TURNS 64
+
+/* libFuzzer calls LLVMFuzzerInitialize once; the model is immutable after loading, so the
+ * fuzz target keeps it for the whole run (loading per input would hide the scorer's cost). */
+static gw_feeling_model *gw_fuzz_model;
+
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerInitialize(int *argc, char ***argv) {
+  (void)argc;
+  (void)argv;
+  char err[256];
+  if (gw_feeling_model_load(&gw_fuzz_model, NULL, err, sizeof(err)) != 0)
+    abort(); /* the built-in lexicon must always load */
+  return 0;
+}
+
+static int gw_in_range(double v, double lo, double hi) {
+  return !isnan(v) && v >= lo && v <= hi;
+}
+
+static void check_utterance(const gw_utterance_score *s) {
+  if (!gw_in_range(s->valence, -1, 1) || !gw_in_range(s->empathy, 0, 1))
+    abort();
+  for (int c = 0; c < GW_FEELING_COUNT; c++)
+    if (!gw_in_range(s->feelings[c], 0, 1))
+      abort();
+}
+
+static void check_interaction(const gw_interaction_feeling *f, unsigned customers,
+                              unsigned agents) {
+  if (!gw_in_range(f->start, -1, 1) || !gw_in_range(f->end, -1, 1) ||
+      !gw_in_range(f->empathy, 0, 1))
+    abort();
+  if (fabs(f->change - (f->end - f->start)) > 1e-12)
+    abort();
+  if (f->start_polarity != gw_feeling_polarity(f->start) ||
+      f->end_polarity != gw_feeling_polarity(f->end))
+    abort();
+  int start_neg = f->start_polarity == GW_POLARITY_NEGATIVE;
+  int end_neg = f->end_polarity == GW_POLARITY_NEGATIVE;
+  if (f->recovered != (f->has_customer_turns && start_neg && !end_neg))
+    abort();
+  if (f->soured != (f->has_customer_turns && !start_neg && end_neg))
+    abort();
+  if (f->customer_turns != customers || f->agent_turns != agents)
+    abort();
+  if (!f->has_customer_turns && (f->start != 0 || f->end != 0))
+    abort();
+  for (int c = 0; c < GW_FEELING_COUNT; c++)
+    if (!gw_in_range(f->start_feelings[c], 0, 1) || !gw_in_range(f->end_feelings[c], 0, 1))
+      abort();
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  const gw_feeling_model *m = gw_fuzz_model;
+  const char *text = (const char *)data;
+
+  /* The whole input as one utterance, twice: the same text always scores the same. */
+  gw_utterance_score a, b;
+  gw_feeling_score_utterance(m, text, size, &a);
+  check_utterance(&a);
+  gw_feeling_score_utterance(m, text, size, &b);
+  if (memcmp(&a, &b, sizeof(a)) != 0)
+    abort();
+
+  /* Lines as turns: the first byte of a line picks the speaker (customer, agent, bot), the
+   * rest is the text. */
+  gw_turn_text turns[GW_FUZZ_MAX_TURNS];
+  size_t n = 0;
+  unsigned customers = 0, agents = 0;
+  for (size_t i = 0; i < size && n < GW_FUZZ_MAX_TURNS;) {
+    const uint8_t *nl = memchr(data + i, '\n', size - i);
+    size_t end = nl ? (size_t)(nl - data) : size;
+    size_t len = end - i;
+    gw_speaker_role role = len ? (gw_speaker_role)(data[i] % 3) : GW_SPEAKER_CUSTOMER;
+    turns[n].speaker = role;
+    turns[n].text = len ? text + i + 1 : text + i;
+    turns[n].len = len ? len - 1 : 0;
+    customers += role == GW_SPEAKER_CUSTOMER;
+    agents += role == GW_SPEAKER_AGENT;
+    n++;
+    i = end + 1;
+  }
+  gw_interaction_feeling f, g;
+  gw_feeling_score_interaction(m, turns, n, &f);
+  check_interaction(&f, customers, agents);
+  gw_feeling_score_interaction(m, turns, n, &g);
+  if (memcmp(&f, &g, sizeof(f)) != 0)
+    abort();
+
+  /* A single turn: start and end are the same turn, so nothing changed. */
+  if (size > 0) {
+    gw_turn_text one = {GW_SPEAKER_CUSTOMER, text, size};
+    gw_feeling_score_interaction(m, &one, 1, &f);
+    check_interaction(&f, 1, 0);
+    if (f.change != 0)
+      abort();
+  }
+  return 0;
+}
