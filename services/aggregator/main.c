@@ -1,17 +1,16 @@
 /*
  * goodwill-aggregator: consumes goodwill.scored.v1, keeps per-team aggregates in Redis and
  * serves them over HTTP (see lib/include/goodwill/aggregator.h). Flags and GOODWILL_*
- * variables are parsed here; everything else is the library. SIGTERM or SIGINT: flush pending
+ * variables are described here and run by services/daemon.c; everything else is the library.
+ * SIGTERM or SIGINT: flush pending
  * batches, commit, exit 0 (also when the grace period ended with records pending: they are
  * not lost, the next consumer of their partitions replays them, and the replay is deduped).
  */
-#include <signal.h>
-#include <stdbool.h>
 #include <stddef.h>
-#include <stdio.h>
+#include <stdint.h>
 #include <string.h>
-#include <uv.h>
 
+#include "daemon.h"
 #include "goodwill/aggregator.h"
 #include "goodwill/config.h"
 #include "goodwill/log.h"
@@ -64,94 +63,63 @@ static const gw_config_key keys[] = {
      offsetof(aggregator_flags, shutdown_grace_ms), "how long SIGTERM waits for pending batches"},
 };
 
-typedef struct app {
-  uv_loop_t loop;
-  uv_signal_t sigterm, sigint;
-  gw_aggregator *agg;
-  gw_log log;
-  bool stopping;
-  int status;
-} app;
+static int start_aggregator(gw_daemon *d) {
+  const aggregator_flags *f = d->flags;
+  gw_aggregator **agg = d->app;
+  gw_aggregator_config cfg = {
+      .admin_host = f->admin_host,
+      .admin_port = (int)f->admin_port,
+      .api_host = f->api_host,
+      .api_port = (int)f->api_port,
+      .kafka_bootstrap = f->kafka_bootstrap,
+      .kafka_properties = (const char *const *)f->kafka_property.items,
+      .nkafka_properties = f->kafka_property.count,
+      .group = f->group,
+      .redis_url = f->redis_url,
+      .flush_interval_ms = (uint64_t)f->flush_interval_ms,
+      .max_batch = (size_t)f->max_batch,
+      .max_pending = (size_t)f->max_pending,
+      .session_timeout_ms = (uint64_t)f->session_timeout_ms,
+      .shutdown_grace_ms = (uint64_t)f->shutdown_grace_ms,
+      .log = &d->log,
+  };
+  /* gw_aggregator_start logs the "listening" line with the ports it bound. */
+  int rc = gw_aggregator_start(&d->loop, &cfg, agg);
+  if (rc < 0) {
+    GW_LOG(&d->log, GW_LOG_ERROR, "cannot start", GW_LI("error", rc));
+    return rc;
+  }
+  return 0;
+}
 
 static void on_stopped(void *opaque, int status) {
-  app *ap = opaque;
-  ap->status = status;
-  GW_LOG(&ap->log, GW_LOG_INFO, "stopped", GW_LI("status", status));
-  uv_close((uv_handle_t *)&ap->sigterm, NULL);
-  uv_close((uv_handle_t *)&ap->sigint, NULL);
+  gw_daemon *d = opaque;
+  /* Records still pending at the end of the grace (status < 0) are not lost: the next consumer
+   * of their partitions replays them and the replay is deduped, so the exit is still 0. */
+  GW_LOG(&d->log, GW_LOG_INFO, "stopped", GW_LI("status", status));
+  gw_daemon_stopped(d);
 }
 
-static void on_signal(uv_signal_t *h, int signum) {
-  app *ap = h->data;
-  if (ap->stopping)
-    return;
-  ap->stopping = true;
-  GW_LOG(&ap->log, GW_LOG_INFO, "signal, stopping", GW_LI("signal", signum));
-  gw_aggregator_stop(ap->agg, on_stopped, ap);
+static void stop_aggregator(gw_daemon *d) {
+  gw_aggregator **agg = d->app;
+  gw_aggregator_stop(*agg, on_stopped, d);
 }
+
+static const gw_daemon_def aggregator_daemon = {
+    .program = "goodwill-aggregator",
+    .component = "aggregator",
+    .summary = "Applies scored records to per-team aggregates in Redis and serves them.",
+    .keys = keys,
+    .nkeys = sizeof(keys) / sizeof(keys[0]),
+    .log_level_offset = offsetof(aggregator_flags, log_level),
+    .stop_message = "signal, stopping",
+    .start = start_aggregator,
+    .stop = stop_aggregator,
+};
 
 int main(int argc, char **argv) {
-  extern char **environ;
   aggregator_flags f;
   memset(&f, 0, sizeof(f));
-  gw_config_values values = {0};
-  char err[512];
-  size_t nkeys = sizeof(keys) / sizeof(keys[0]);
-  int rc = gw_config_load(keys, nkeys, &f, &values, argc, argv, environ, err, sizeof(err));
-  if (rc == GW_CONFIG_HELP) {
-    gw_config_usage("goodwill-aggregator",
-                    "Applies scored records to per-team aggregates in Redis and serves them.", keys,
-                    nkeys, stdout);
-    gw_config_free(&values);
-    return 0;
-  }
-  if (rc != 0) {
-    fprintf(stderr, "goodwill-aggregator: %s\n", err);
-    gw_config_free(&values);
-    return 2;
-  }
-  static app ap; /* large enough to keep off the stack; main's only instance */
-  gw_log_level level;
-  if (gw_log_level_parse(f.log_level, &level) != 0) {
-    fprintf(stderr, "goodwill-aggregator: --log-level: unknown level \"%s\"\n", f.log_level);
-    gw_config_free(&values);
-    return 2;
-  }
-  gw_log_init(&ap.log, "aggregator", level);
-
-  gw_aggregator_config cfg = {
-      .admin_host = f.admin_host,
-      .admin_port = (int)f.admin_port,
-      .api_host = f.api_host,
-      .api_port = (int)f.api_port,
-      .kafka_bootstrap = f.kafka_bootstrap,
-      .kafka_properties = (const char *const *)f.kafka_property.items,
-      .nkafka_properties = f.kafka_property.count,
-      .group = f.group,
-      .redis_url = f.redis_url,
-      .flush_interval_ms = (uint64_t)f.flush_interval_ms,
-      .max_batch = (size_t)f.max_batch,
-      .max_pending = (size_t)f.max_pending,
-      .session_timeout_ms = (uint64_t)f.session_timeout_ms,
-      .shutdown_grace_ms = (uint64_t)f.shutdown_grace_ms,
-      .log = &ap.log,
-  };
-  uv_loop_init(&ap.loop);
-  rc = gw_aggregator_start(&ap.loop, &cfg, &ap.agg);
-  if (rc < 0) {
-    GW_LOG(&ap.log, GW_LOG_ERROR, "cannot start", GW_LI("error", rc));
-    uv_run(&ap.loop, UV_RUN_DEFAULT); /* lets the partial start close its handles */
-    uv_loop_close(&ap.loop);
-    gw_config_free(&values);
-    return 1;
-  }
-  uv_signal_init(&ap.loop, &ap.sigterm);
-  uv_signal_init(&ap.loop, &ap.sigint);
-  ap.sigterm.data = ap.sigint.data = &ap;
-  uv_signal_start(&ap.sigterm, on_signal, SIGTERM);
-  uv_signal_start(&ap.sigint, on_signal, SIGINT);
-  uv_run(&ap.loop, UV_RUN_DEFAULT);
-  uv_loop_close(&ap.loop);
-  gw_config_free(&values);
-  return 0;
+  gw_aggregator *agg = NULL;
+  return gw_daemon_main(argc, argv, &aggregator_daemon, &f, &agg);
 }
