@@ -4,10 +4,11 @@
  */
 #include "goodwill/aggregates.h"
 
+#include "goodwill/buf.h"
+
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,18 +74,6 @@ int gw_agg_field_lookup(const char *name, size_t len) {
   return -1;
 }
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...) {
-  if (err == NULL || errlen == 0)
-    return;
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(err, errlen, fmt, ap);
-  va_end(ap);
-}
-
 static bool id_char(char c, bool record_id) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
          c == '_' || c == '@' || c == '-' || (record_id && c == ':');
@@ -107,19 +96,19 @@ bool gw_agg_valid_id(const char *s) {
 static int copy_ids(gw_agg_record *out, const char *record_id, const char *tenant, const char *team,
                     int64_t occurred_at_ms, char *err, size_t errlen) {
   if (!valid_id(record_id, true)) {
-    set_err(err, errlen, "record_id: empty, longer than %d or not [A-Za-z0-9._@:-]", GW_AGG_ID_MAX);
+    gw_errf(err, errlen, "record_id: empty, longer than %d or not [A-Za-z0-9._@:-]", GW_AGG_ID_MAX);
     return -EINVAL;
   }
   if (!valid_id(tenant, false)) {
-    set_err(err, errlen, "tenant_id: empty, longer than %d or not [A-Za-z0-9._@-]", GW_AGG_ID_MAX);
+    gw_errf(err, errlen, "tenant_id: empty, longer than %d or not [A-Za-z0-9._@-]", GW_AGG_ID_MAX);
     return -EINVAL;
   }
   if (!valid_id(team, false)) {
-    set_err(err, errlen, "team_id: empty, longer than %d or not [A-Za-z0-9._@-]", GW_AGG_ID_MAX);
+    gw_errf(err, errlen, "team_id: empty, longer than %d or not [A-Za-z0-9._@-]", GW_AGG_ID_MAX);
     return -EINVAL;
   }
   if (occurred_at_ms <= 0) {
-    set_err(err, errlen, "occurred_at_ms: missing or not after 1970 (%" PRId64 ")", occurred_at_ms);
+    gw_errf(err, errlen, "occurred_at_ms: missing or not after 1970 (%" PRId64 ")", occurred_at_ms);
     return -EINVAL;
   }
   snprintf(out->record_id, sizeof(out->record_id), "%s", record_id);
@@ -161,18 +150,18 @@ static int from_interaction(const Goodwill__V1__ScoredInteraction *si, gw_agg_re
   int64_t s = si->start_valence_milli, e = si->end_valence_milli, c = si->change_valence_milli;
   if (!valence_ok(si->start_valence_milli) || !valence_ok(si->end_valence_milli) || c < -2000 ||
       c > 2000) {
-    set_err(err, errlen,
+    gw_errf(err, errlen,
             "start/end/change_valence_milli: %" PRId64 "/%" PRId64 "/%" PRId64
             " outside -1000..1000 (change -2000..2000)",
             s, e, c);
     return -EINVAL;
   }
   if (si->empathy_milli < 0 || si->empathy_milli > 1000) {
-    set_err(err, errlen, "empathy_milli: %d outside 0..1000", (int)si->empathy_milli);
+    gw_errf(err, errlen, "empathy_milli: %d outside 0..1000", (int)si->empathy_milli);
     return -EINVAL;
   }
   if (si->handle_ms > GW_AGG_DURATION_MAX_MS || si->wait_ms > GW_AGG_DURATION_MAX_MS) {
-    set_err(err, errlen, "handle_ms/wait_ms: %" PRIu64 "/%" PRIu64 " above 7 days", si->handle_ms,
+    gw_errf(err, errlen, "handle_ms/wait_ms: %" PRIu64 "/%" PRIu64 " above 7 days", si->handle_ms,
             si->wait_ms);
     return -EINVAL;
   }
@@ -220,7 +209,7 @@ static int from_survey(const Goodwill__V1__ScoredSurvey *ss, gw_agg_record *out,
   if (rc < 0)
     return rc;
   if (ss->likelihood_to_recommend > 10) {
-    set_err(err, errlen, "likelihood_to_recommend: %u outside 0..10",
+    gw_errf(err, errlen, "likelihood_to_recommend: %u outside 0..10",
             (unsigned)ss->likelihood_to_recommend);
     return -EINVAL;
   }
@@ -240,7 +229,7 @@ static int from_survey(const Goodwill__V1__ScoredSurvey *ss, gw_agg_record *out,
   if (ss->comment_presence_case ==
       GOODWILL__V1__SCORED_SURVEY__COMMENT_PRESENCE_COMMENT_VALENCE_MILLI) {
     if (!valence_ok(ss->comment_valence_milli)) {
-      set_err(err, errlen, "comment_valence_milli: %d outside -1000..1000",
+      gw_errf(err, errlen, "comment_valence_milli: %d outside -1000..1000",
               (int)ss->comment_valence_milli);
       return -EINVAL;
     }
@@ -256,7 +245,7 @@ int gw_agg_record_from_scored(const Goodwill__V1__ScoredRecord *rec, gw_agg_reco
                               size_t errlen) {
   memset(out, 0, sizeof(*out));
   if (rec == NULL) {
-    set_err(err, errlen, "record: missing");
+    gw_errf(err, errlen, "record: missing");
     return -EINVAL;
   }
   if (rec->record_case == GOODWILL__V1__SCORED_RECORD__RECORD_INTERACTION &&
@@ -264,7 +253,7 @@ int gw_agg_record_from_scored(const Goodwill__V1__ScoredRecord *rec, gw_agg_reco
     return from_interaction(rec->interaction, out, err, errlen);
   if (rec->record_case == GOODWILL__V1__SCORED_RECORD__RECORD_SURVEY && rec->survey != NULL)
     return from_survey(rec->survey, out, err, errlen);
-  set_err(err, errlen, "record: neither interaction nor survey");
+  gw_errf(err, errlen, "record: neither interaction nor survey");
   return -EINVAL;
 }
 

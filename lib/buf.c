@@ -202,3 +202,13 @@ void gw_buf_free(gw_buf *b) {
   b->len = 0;
   b->cap = 0;
 }
+
+void gw_errf(char *err, size_t errlen, const char *fmt, ...) {
+  if (err == NULL || errlen == 0) {
+    return;
+  }
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(err, errlen, fmt, ap);
+  va_end(ap);
+}

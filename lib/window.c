@@ -3,8 +3,9 @@
  */
 #include "goodwill/window.h"
 
+#include "goodwill/buf.h"
+
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -129,21 +130,9 @@ int gw_window_compose(int64_t from_s, int64_t to_s, int64_t now_s, gw_window_com
   return 0;
 }
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...) {
-  if (err == NULL || errlen == 0)
-    return;
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(err, errlen, fmt, ap);
-  va_end(ap);
-}
-
 int gw_window_parse_duration(const char *s, int64_t *out_s, char *err, size_t errlen) {
   if (s == NULL || *s == '\0') {
-    set_err(err, errlen, "empty duration (use e.g. 15m, 24h, 30d)");
+    gw_errf(err, errlen, "empty duration (use e.g. 15m, 24h, 30d)");
     return -EINVAL;
   }
   int64_t n = 0;
@@ -151,14 +140,14 @@ int gw_window_parse_duration(const char *s, int64_t *out_s, char *err, size_t er
   while (*p >= '0' && *p <= '9') {
     n = n * 10 + (*p - '0');
     if (n > GW_WINDOW_MAX_S) {
-      set_err(err, errlen, "\"%s\" is longer than the 400 days kept", s);
+      gw_errf(err, errlen, "\"%s\" is longer than the 400 days kept", s);
       return -EINVAL;
     }
     p++;
   }
   int64_t unit = 0;
   if (p == s || p[0] == '\0' || p[1] != '\0') {
-    set_err(err, errlen, "\"%s\" is not <n>m, <n>h or <n>d (e.g. 15m, 24h, 30d)", s);
+    gw_errf(err, errlen, "\"%s\" is not <n>m, <n>h or <n>d (e.g. 15m, 24h, 30d)", s);
     return -EINVAL;
   }
   switch (p[0]) {
@@ -172,15 +161,15 @@ int gw_window_parse_duration(const char *s, int64_t *out_s, char *err, size_t er
     unit = 86400;
     break;
   default:
-    set_err(err, errlen, "\"%s\" has an unknown unit (use m, h or d)", s);
+    gw_errf(err, errlen, "\"%s\" has an unknown unit (use m, h or d)", s);
     return -EINVAL;
   }
   if (n < 1) {
-    set_err(err, errlen, "\"%s\" must be at least 1", s);
+    gw_errf(err, errlen, "\"%s\" must be at least 1", s);
     return -EINVAL;
   }
   if (n * unit > GW_WINDOW_MAX_S) {
-    set_err(err, errlen, "\"%s\" is longer than the 400 days kept", s);
+    gw_errf(err, errlen, "\"%s\" is longer than the 400 days kept", s);
     return -EINVAL;
   }
   *out_s = n * unit;
@@ -232,12 +221,12 @@ int gw_window_parse_iso(const char *s, int64_t *out_s, char *err, size_t errlen)
   int y, mo, d, h = 0, mi = 0, se = 0;
   if (s == NULL || strlen(s) < 10 || !digits(s, 4, &y) || s[4] != '-' || !digits(s + 5, 2, &mo) ||
       s[7] != '-' || !digits(s + 8, 2, &d)) {
-    set_err(err, errlen, ISO_BAD, s ? s : "");
+    gw_errf(err, errlen, ISO_BAD, s ? s : "");
     return -EINVAL;
   }
   static const int mdays[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
   if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] + (mo == 2 && leap(y))) {
-    set_err(err, errlen, "\"%s\" is not a valid date (years from 1970)", s);
+    gw_errf(err, errlen, "\"%s\" is not a valid date (years from 1970)", s);
     return -EINVAL;
   }
   const char *p = s + 10;
@@ -245,20 +234,20 @@ int gw_window_parse_iso(const char *s, int64_t *out_s, char *err, size_t errlen)
   if (*p != '\0') {
     if ((*p != 'T' && *p != 't' && *p != ' ') || !digits(p + 1, 2, &h) || p[3] != ':' ||
         !digits(p + 4, 2, &mi)) {
-      set_err(err, errlen, ISO_BAD, s);
+      gw_errf(err, errlen, ISO_BAD, s);
       return -EINVAL;
     }
     p += 6;
     if (*p == ':') {
       if (!digits(p + 1, 2, &se)) {
-        set_err(err, errlen, ISO_BAD, s);
+        gw_errf(err, errlen, ISO_BAD, s);
         return -EINVAL;
       }
       p += 3;
       if (*p == '.' || *p == ',') {
         p++;
         if (*p < '0' || *p > '9') {
-          set_err(err, errlen, ISO_BAD, s);
+          gw_errf(err, errlen, ISO_BAD, s);
           return -EINVAL;
         }
         while (*p >= '0' && *p <= '9')
@@ -266,7 +255,7 @@ int gw_window_parse_iso(const char *s, int64_t *out_s, char *err, size_t errlen)
       }
     }
     if (h > 23 || mi > 59 || se > 60) {
-      set_err(err, errlen, "\"%s\" has an invalid time of day", s);
+      gw_errf(err, errlen, "\"%s\" has an invalid time of day", s);
       return -EINVAL;
     }
     if (se == 60)
@@ -276,17 +265,17 @@ int gw_window_parse_iso(const char *s, int64_t *out_s, char *err, size_t errlen)
     } else if (*p == '+' || *p == '-') {
       int oh, om;
       if (!digits(p + 1, 2, &oh) || p[3] != ':' || !digits(p + 4, 2, &om) || oh > 23 || om > 59) {
-        set_err(err, errlen, "\"%s\" has an invalid zone offset (use Z or +HH:MM)", s);
+        gw_errf(err, errlen, "\"%s\" has an invalid zone offset (use Z or +HH:MM)", s);
         return -EINVAL;
       }
       offset_s = (int64_t)(oh * 3600 + om * 60) * (*p == '+' ? 1 : -1);
       p += 6;
     } else {
-      set_err(err, errlen, "\"%s\" needs a zone: Z or +HH:MM", s);
+      gw_errf(err, errlen, "\"%s\" needs a zone: Z or +HH:MM", s);
       return -EINVAL;
     }
     if (*p != '\0') {
-      set_err(err, errlen, ISO_BAD, s);
+      gw_errf(err, errlen, ISO_BAD, s);
       return -EINVAL;
     }
   }
@@ -325,14 +314,14 @@ int gw_window_resolve(const char *window, const char *from, const char *to, int6
   char inner[160];
   int rc;
   if (present(window) && (present(from) || present(to))) {
-    set_err(err, errlen, "window: give either window or from/to, not both");
+    gw_errf(err, errlen, "window: give either window or from/to, not both");
     return -EINVAL;
   }
   if (present(window)) {
     int64_t dur;
     rc = gw_window_parse_duration(window, &dur, inner, sizeof(inner));
     if (rc < 0) {
-      set_err(err, errlen, "%s: %s", "window", inner);
+      gw_errf(err, errlen, "%s: %s", "window", inner);
       return rc;
     }
     *to_s = gw_window_floor(now_s, GW_RES_1M) + 60;
@@ -340,29 +329,29 @@ int gw_window_resolve(const char *window, const char *from, const char *to, int6
     return 0;
   }
   if (!present(from)) {
-    set_err(err, errlen, "window: required (e.g. window=24h, or from=2026-11-23T00:00:00Z)");
+    gw_errf(err, errlen, "window: required (e.g. window=24h, or from=2026-11-23T00:00:00Z)");
     return -EINVAL;
   }
   rc = gw_window_parse_iso(from, from_s, inner, sizeof(inner));
   if (rc < 0) {
-    set_err(err, errlen, "%s: %s", "from", inner);
+    gw_errf(err, errlen, "%s: %s", "from", inner);
     return rc;
   }
   if (present(to)) {
     rc = gw_window_parse_iso(to, to_s, inner, sizeof(inner));
     if (rc < 0) {
-      set_err(err, errlen, "%s: %s", "to", inner);
+      gw_errf(err, errlen, "%s: %s", "to", inner);
       return rc;
     }
   } else {
     *to_s = now_s;
   }
   if (*to_s <= *from_s) {
-    set_err(err, errlen, "to: must be later than from");
+    gw_errf(err, errlen, "to: must be later than from");
     return -EINVAL;
   }
   if (*to_s - *from_s > GW_WINDOW_MAX_S + 86400) {
-    set_err(err, errlen, "from: the range is longer than the 400 days kept");
+    gw_errf(err, errlen, "from: the range is longer than the 400 days kept");
     return -EINVAL;
   }
   return 0;

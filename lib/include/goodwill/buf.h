@@ -34,4 +34,9 @@ void gw_buf_json_string(gw_buf *b, const char *s);
 void gw_buf_reset(gw_buf *b); /* len = 0, keeps the memory */
 void gw_buf_free(gw_buf *b);
 
+/* Formats an error message into the caller's err[errlen] (truncated to fit, always
+ * NUL-terminated); does nothing when err is NULL or errlen is 0, so that callers may pass no
+ * error buffer. */
+void gw_errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 #endif
