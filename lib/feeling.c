@@ -74,13 +74,19 @@ typedef struct gw_lex_entry {
   float cats[GW_FEELING_COUNT];
   float empathy; /* 0..1 strength for K_EMPATHY */
   uint8_t kind;
+  uint8_t prefix_kinds; /* kinds of the longer phrases that start with this key */
   uint8_t empathy_kind;
   uint8_t ntokens;
 } gw_lex_entry;
 
+/* The table is split so that lookups stay in cache: probing reads only the packed hashes
+ * (8 bytes a slot), and the entries themselves lie densely in insertion order. */
 struct gw_feeling_model {
-  gw_lex_entry *slots;
-  size_t cap; /* power of two */
+  gw_lex_entry *entries; /* count of them, in insertion order */
+  size_t entries_cap;
+  uint64_t *hashes; /* per slot: the entry's hash, 0 for an empty slot */
+  uint32_t *index;  /* per slot: the entry's position in entries */
+  size_t cap;       /* slots, a power of two */
   size_t count;
   char *keys; /* arena of keys, not NUL-terminated */
   size_t keys_len, keys_cap;
@@ -243,48 +249,74 @@ static const gw_empathy_phrase gw_empathy_phrases[] = {
 /* ---------------------------------------------------------------------------------------- */
 /* Hash table: open addressing with linear probing over FNV-1a 64 of the key bytes. */
 
-static uint64_t gw_key_hash(const char *s, size_t n) {
-  uint64_t h = 0xcbf29ce484222325ULL;
+#define GW_FNV_OFFSET 0xcbf29ce484222325ULL
+
+/* FNV-1a is a stream hash: a phrase's hash continues its first words' state, so phrase
+ * matching extends a key word by word without hashing it again. */
+static uint64_t gw_fnv_more(uint64_t h, const char *s, size_t n) {
   for (size_t i = 0; i < n; i++) {
     h ^= (unsigned char)s[i];
     h *= 0x100000001b3ULL;
   }
-  return h ? h : 1; /* 0 marks an empty slot */
+  return h;
 }
 
-static const gw_lex_entry *gw_lex_find(const gw_feeling_model *m, const char *key, size_t n) {
-  uint64_t h = gw_key_hash(key, n);
+/* The stored form of a hash state: 0 marks an empty slot. */
+static uint64_t gw_hash_final(uint64_t h) {
+  return h ? h : 1;
+}
+
+static uint64_t gw_key_hash(const char *s, size_t n) {
+  return gw_hash_final(gw_fnv_more(GW_FNV_OFFSET, s, n));
+}
+
+/* Finds key, whose stream hash state is `state`. */
+static const gw_lex_entry *gw_lex_find_h(const gw_feeling_model *m, uint64_t state, const char *key,
+                                         size_t n) {
+  uint64_t h = gw_hash_final(state);
   size_t mask = m->cap - 1;
   for (size_t i = (size_t)h & mask;; i = (i + 1) & mask) {
-    const gw_lex_entry *e = &m->slots[i];
-    if (e->hash == 0)
+    uint64_t sh = m->hashes[i];
+    if (sh == 0)
       return NULL;
-    if (e->hash == h && e->key_len == n && memcmp(m->keys + e->key_off, key, n) == 0)
+    if (sh != h)
+      continue;
+    const gw_lex_entry *e = &m->entries[m->index[i]];
+    if (e->key_len == n && memcmp(m->keys + e->key_off, key, n) == 0)
       return e;
   }
 }
 
+static const gw_lex_entry *gw_lex_find(const gw_feeling_model *m, const char *key, size_t n) {
+  return gw_lex_find_h(m, gw_fnv_more(GW_FNV_OFFSET, key, n), key, n);
+}
+
 static int gw_lex_grow(gw_feeling_model *m) {
   size_t ncap = m->cap ? m->cap * 2 : 1024;
-  gw_lex_entry *ns = calloc(ncap, sizeof(*ns));
-  if (!ns)
+  uint64_t *nh = calloc(ncap, sizeof(*nh));
+  uint32_t *ni = calloc(ncap, sizeof(*ni));
+  if (!nh || !ni) {
+    free(nh);
+    free(ni);
     return -ENOMEM;
-  for (size_t i = 0; i < m->cap; i++) {
-    gw_lex_entry *e = &m->slots[i];
-    if (e->hash == 0)
-      continue;
-    size_t j = (size_t)e->hash & (ncap - 1);
-    while (ns[j].hash != 0)
-      j = (j + 1) & (ncap - 1);
-    ns[j] = *e;
   }
-  free(m->slots);
-  m->slots = ns;
+  for (size_t k = 0; k < m->count; k++) {
+    size_t j = (size_t)m->entries[k].hash & (ncap - 1);
+    while (nh[j] != 0)
+      j = (j + 1) & (ncap - 1);
+    nh[j] = m->entries[k].hash;
+    ni[j] = (uint32_t)k;
+  }
+  free(m->hashes);
+  free(m->index);
+  m->hashes = nh;
+  m->index = ni;
   m->cap = ncap;
   return 0;
 }
 
-/* Finds or inserts key; *created tells which. The table stays at most half full. */
+/* Finds or inserts key; *created tells which. The table stays at most half full. Entry
+ * pointers are valid until the next insertion. */
 static int gw_lex_upsert(gw_feeling_model *m, const char *key, size_t n, unsigned ntokens,
                          gw_lex_entry **out, int *created) {
   if ((m->count + 1) * 2 > m->cap) {
@@ -296,14 +328,22 @@ static int gw_lex_upsert(gw_feeling_model *m, const char *key, size_t n, unsigne
   size_t mask = m->cap - 1;
   size_t i = (size_t)h & mask;
   for (;; i = (i + 1) & mask) {
-    gw_lex_entry *e = &m->slots[i];
-    if (e->hash == 0)
+    if (m->hashes[i] == 0)
       break;
-    if (e->hash == h && e->key_len == n && memcmp(m->keys + e->key_off, key, n) == 0) {
+    gw_lex_entry *e = &m->entries[m->index[i]];
+    if (m->hashes[i] == h && e->key_len == n && memcmp(m->keys + e->key_off, key, n) == 0) {
       *out = e;
       *created = 0;
       return 0;
     }
+  }
+  if (m->count == m->entries_cap) {
+    size_t ncap = m->entries_cap ? m->entries_cap * 2 : 512;
+    gw_lex_entry *ne = realloc(m->entries, ncap * sizeof(*ne));
+    if (!ne)
+      return -ENOMEM;
+    m->entries = ne;
+    m->entries_cap = ncap;
   }
   if (m->keys_len + n > m->keys_cap) {
     size_t ncap = m->keys_cap ? m->keys_cap : 16384;
@@ -316,12 +356,14 @@ static int gw_lex_upsert(gw_feeling_model *m, const char *key, size_t n, unsigne
     m->keys_cap = ncap;
   }
   memcpy(m->keys + m->keys_len, key, n);
-  gw_lex_entry *e = &m->slots[i];
+  gw_lex_entry *e = &m->entries[m->count];
   memset(e, 0, sizeof(*e));
   e->hash = h;
   e->key_off = (uint32_t)m->keys_len;
   e->key_len = (uint32_t)n;
   e->ntokens = (uint8_t)ntokens;
+  m->hashes[i] = h;
+  m->index[i] = (uint32_t)m->count;
   m->keys_len += n;
   m->count++;
   if (ntokens > m->max_tokens)
@@ -344,6 +386,8 @@ enum {
 };
 
 typedef struct gw_token {
+  const gw_lex_entry *e; /* the token's own entry (any kind), looked up once; NULL: none */
+  uint64_t state;        /* FNV-1a stream state of text, for phrase keys */
   char text[GW_TOKEN_MAX_BYTES];
   uint8_t len;
   uint8_t flags;
@@ -358,7 +402,10 @@ typedef struct gw_tokens {
 } gw_tokens;
 
 static void gw_tokens_init(gw_tokens *t) {
-  memset(t, 0, sizeof(*t));
+  /* The inline tokens are written before they are read: clearing them would cost more than
+   * scoring a short utterance. */
+  t->n = 0;
+  t->excl = t->quest = t->pending_boundary = 0;
   t->v = t->inline_v;
   t->cap = GW_NELEM(t->inline_v);
 }
@@ -386,6 +433,8 @@ static gw_token *gw_tokens_push(gw_tokens *t) {
   }
   gw_token *tok = &t->v[t->n++];
   tok->len = 0;
+  tok->e = NULL;
+  tok->state = GW_FNV_OFFSET;
   tok->flags = t->pending_boundary ? T_BOUNDARY : 0;
   t->pending_boundary = 0;
   return tok;
@@ -420,6 +469,14 @@ static size_t gw_utf8_decode(const unsigned char *s, size_t n, uint32_t *cp) {
     return 0;
   *cp = v;
   return len;
+}
+
+static int gw_is_ascii_alnum(unsigned char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+static int gw_is_ascii_space(unsigned char c) {
+  return c == ' ' || (c >= '\t' && c <= '\r');
 }
 
 static int gw_is_space_cp(uint32_t cp) {
@@ -464,6 +521,7 @@ static int gw_is_word_cp(uint32_t cp) {
 typedef struct gw_word {
   char text[GW_TOKEN_MAX_BYTES];
   size_t len;
+  uint64_t state; /* FNV-1a stream state of text[0..len) */
   unsigned letters, upper;
   int too_long;
   int elong;
@@ -493,13 +551,24 @@ static void gw_word_add(gw_word *w, const unsigned char *s, size_t n, uint32_t c
     }
     w->last = c;
     w->text[w->len++] = c;
+    w->state = (w->state ^ (unsigned char)c) * 0x100000001b3ULL;
   } else {
     w->letters++;
     w->last = 0;
     w->run = 0;
     memcpy(w->text + w->len, s, n);
     w->len += n;
+    w->state = gw_fnv_more(w->state, (const char *)s, n);
   }
+}
+
+static void gw_word_reset(gw_word *w) {
+  w->len = 0;
+  w->state = GW_FNV_OFFSET;
+  w->letters = w->upper = 0;
+  w->too_long = w->elong = 0;
+  w->last = 0;
+  w->run = 0;
 }
 
 /* Collapses runs of three or more equal letters to at most `keep` letters. */
@@ -518,8 +587,17 @@ static size_t gw_collapse_runs(const char *in, size_t n, unsigned keep, char *ou
   return o;
 }
 
+/* Whether the lexicon or the rules know the key as a word of their own (a phrase prefix alone
+ * does not count). */
 static int gw_lex_has(const gw_feeling_model *m, const char *s, size_t n) {
-  return m && gw_lex_find(m, s, n) != NULL;
+  const gw_lex_entry *e = m ? gw_lex_find(m, s, n) : NULL;
+  return e && e->kind != 0;
+}
+
+/* Looks the finished token up once: every later rule uses tok->e and tok->state. */
+static void gw_token_lookup(gw_token *tok, const gw_feeling_model *m) {
+  tok->state = gw_fnv_more(GW_FNV_OFFSET, tok->text, tok->len);
+  tok->e = m && tok->len ? gw_lex_find_h(m, tok->state, tok->text, tok->len) : NULL;
 }
 
 static void gw_word_flush(gw_tokens *t, gw_word *w, const gw_feeling_model *m) {
@@ -536,6 +614,7 @@ static void gw_word_flush(gw_tokens *t, gw_word *w, const gw_feeling_model *m) {
   }
   memcpy(tok->text, w->text, w->len);
   tok->len = (uint8_t)w->len;
+  int changed = 0;
   if (w->letters > 0)
     tok->flags |= T_LETTERS;
   if (w->letters >= 2 && w->upper == w->letters)
@@ -556,13 +635,22 @@ static void gw_word_flush(gw_tokens *t, gw_word *w, const gw_feeling_model *m) {
         memcpy(tok->text, two, n2);
         tok->len = (uint8_t)n2;
       }
+      changed = 1;
     }
   }
+  if (changed) {
+    gw_token_lookup(tok, m);
+  } else {
+    /* The word's hash was computed while it was read. */
+    tok->state = w->state;
+    tok->e = m && tok->len ? gw_lex_find_h(m, tok->state, tok->text, tok->len) : NULL;
+  }
 reset:
-  memset(w, 0, sizeof(*w));
+  gw_word_reset(w);
 }
 
-static void gw_push_bytes_token(gw_tokens *t, const char *s, size_t n, uint8_t flags) {
+static void gw_push_bytes_token(gw_tokens *t, const char *s, size_t n, uint8_t flags,
+                                const gw_feeling_model *m) {
   if (n >= GW_TOKEN_MAX_BYTES)
     return;
   gw_token *tok = gw_tokens_push(t);
@@ -571,6 +659,7 @@ static void gw_push_bytes_token(gw_tokens *t, const char *s, size_t n, uint8_t f
   memcpy(tok->text, s, n);
   tok->len = (uint8_t)n;
   tok->flags |= flags;
+  gw_token_lookup(tok, m);
 }
 
 static void gw_count_punct(gw_tokens *t, unsigned char c) {
@@ -584,9 +673,16 @@ static void gw_count_punct(gw_tokens *t, unsigned char c) {
 static void gw_tokenize_chunk(gw_tokens *t, const unsigned char *s, size_t n,
                               const gw_feeling_model *m) {
   gw_word w;
-  memset(&w, 0, sizeof(w));
+  gw_word_reset(&w);
   for (size_t i = 0; i < n;) {
     uint32_t cp;
+    unsigned char c = s[i];
+    if (gw_is_ascii_alnum(c)) {
+      /* Most bytes are ASCII letters: add them without decoding or classifying. */
+      gw_word_add(&w, s + i, 1, c);
+      i++;
+      continue;
+    }
     size_t l = gw_utf8_decode(s + i, n - i, &cp);
     if (l == 0) {
       /* Invalid UTF-8: the byte separates words and is otherwise ignored. */
@@ -608,7 +704,7 @@ static void gw_tokenize_chunk(gw_tokens *t, const unsigned char *s, size_t n,
     } else {
       gw_word_flush(t, &w, m);
       if (gw_is_emoji_cp(cp)) {
-        gw_push_bytes_token(t, (const char *)s + i, l, T_EMOJI);
+        gw_push_bytes_token(t, (const char *)s + i, l, T_EMOJI, m);
       } else if (cp == '!' || cp == '?') {
         gw_count_punct(t, (unsigned char)cp);
         t->pending_boundary = 1;
@@ -625,6 +721,21 @@ static int gw_is_trailing_punct(unsigned char c) {
   return c == '.' || c == ',' || c == '!' || c == '?' || c == ';';
 }
 
+/* Whether a chunk could be a symbol entry: one made of ASCII letters and digits with only
+ * sentence punctuation after them tokenizes to itself, so the loader never makes it a
+ * symbol (gw_entry_key); most chunks are such words and need no symbol lookup. */
+static int gw_may_be_symbol(const unsigned char *s, size_t n) {
+  size_t i = 0;
+  while (i < n && ((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+                   (s[i] >= '0' && s[i] <= '9')))
+    i++;
+  if (i == 0)
+    return 1;
+  while (i < n && gw_is_trailing_punct(s[i]))
+    i++;
+  return i < n;
+}
+
 /* Tokenizes text. With a model, a whitespace-separated chunk that is a symbol entry of the
  * lexicon (an emoticon such as ":-)" or "</3") becomes one token, also when sentence
  * punctuation follows it; without a model (lexicon keys) only words are produced. */
@@ -633,20 +744,31 @@ static void gw_tokenize(gw_tokens *t, const char *text, size_t len, const gw_fee
   size_t i = 0;
   while (i < len) {
     uint32_t cp;
-    size_t l = gw_utf8_decode(s + i, len - i, &cp);
-    if (l > 0 && gw_is_space_cp(cp)) {
+    size_t l;
+    if (s[i] < 0x80) {
+      if (gw_is_ascii_space(s[i])) {
+        i++;
+        continue;
+      }
+    } else if ((l = gw_utf8_decode(s + i, len - i, &cp)) > 0 && gw_is_space_cp(cp)) {
       i += l;
       continue;
     }
     size_t start = i;
     while (i < len) {
+      if (s[i] < 0x80) {
+        if (gw_is_ascii_space(s[i]))
+          break;
+        i++;
+        continue;
+      }
       l = gw_utf8_decode(s + i, len - i, &cp);
       if (l > 0 && gw_is_space_cp(cp))
         break;
       i += l ? l : 1;
     }
     size_t clen = i - start;
-    if (m) {
+    if (m && gw_may_be_symbol(s + start, clen)) {
       size_t core = clen;
       while (core > 1 && gw_is_trailing_punct(s[start + core - 1]))
         core--;
@@ -659,7 +781,7 @@ static void gw_tokenize(gw_tokens *t, const char *text, size_t len, const gw_fee
                (e->kind & K_SYMBOL))
         used = core;
       if (used) {
-        gw_push_bytes_token(t, (const char *)s + start, used, T_SYMBOL);
+        gw_push_bytes_token(t, (const char *)s + start, used, T_SYMBOL, m);
         for (size_t k = start + used; k < start + clen; k++)
           gw_count_punct(t, s[k]);
         if (used < clen)
@@ -687,22 +809,44 @@ static size_t gw_phrase_key(const gw_tokens *t, size_t i, size_t k, char *out) {
   return o;
 }
 
-/* Longest entry of one of the kinds in mask starting at token i; *ntok gets its length. */
+/* Longest entry of one of the kinds in mask starting at token i; *ntok gets its length. Every
+ * proper prefix of a phrase is in the table (prefix_kinds), so the match grows word by word and
+ * stops at the first key that no phrase starts with: one lookup per word in the common case. */
 static const gw_lex_entry *gw_match(const gw_feeling_model *m, const gw_tokens *t, size_t i,
                                     unsigned mask, size_t *ntok) {
-  char key[GW_PHRASE_KEY_BYTES];
-  size_t maxk = m->max_tokens < t->n - i ? m->max_tokens : t->n - i;
-  for (size_t k = maxk; k >= 1; k--) {
-    size_t n = gw_phrase_key(t, i, k, key);
-    if (n == 0)
-      continue;
-    const gw_lex_entry *e = gw_lex_find(m, key, n);
-    if (e && (e->kind & mask)) {
-      *ntok = k;
-      return e;
-    }
+  const gw_token *tok = &t->v[i];
+  const gw_lex_entry *e = tok->e, *best = NULL;
+  if (!e)
+    return NULL;
+  if (e->kind & mask) {
+    best = e;
+    *ntok = 1;
   }
-  return NULL;
+  if (!(e->prefix_kinds & mask))
+    return best;
+  char key[GW_PHRASE_KEY_BYTES];
+  size_t n = tok->len;
+  uint64_t h = tok->state;
+  memcpy(key, tok->text, n);
+  for (size_t j = i + 1; j < t->n && j - i < GW_PHRASE_MAX_TOKENS; j++) {
+    const gw_token *nt = &t->v[j];
+    if (nt->len == 0 || (nt->flags & T_BOUNDARY))
+      break;
+    key[n++] = ' ';
+    memcpy(key + n, nt->text, nt->len);
+    h = gw_fnv_more(h, key + n - 1, (size_t)nt->len + 1);
+    n += nt->len;
+    e = gw_lex_find_h(m, h, key, n);
+    if (!e)
+      break;
+    if (e->kind & mask) {
+      best = e;
+      *ntok = j - i + 1;
+    }
+    if (!(e->prefix_kinds & mask))
+      break;
+  }
+  return best;
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -866,6 +1010,25 @@ static int gw_parse_categories(gw_loader *L, size_t line, const char *s, size_t 
   return 0;
 }
 
+/* Marks every proper prefix of a phrase key ("third time" of "third time calling") so that
+ * gw_match knows when to read on. Call after the last use of the phrase's own entry pointer:
+ * inserting may grow the table. */
+static int gw_lex_add_prefixes(gw_feeling_model *m, const char *key, size_t keylen, unsigned kind) {
+  unsigned words = 1;
+  for (size_t i = 0; i < keylen; i++) {
+    if (key[i] != ' ')
+      continue;
+    gw_lex_entry *p;
+    int created;
+    int rc = gw_lex_upsert(m, key, i, words, &p, &created);
+    if (rc < 0)
+      return rc;
+    p->prefix_kinds |= (uint8_t)kind;
+    words++;
+  }
+  return 0;
+}
+
 static int gw_load_line(gw_loader *L, gw_lex_format *fmt, size_t line, const char *s, size_t n,
                         size_t *first_line_of_dup) {
   const char *f[5];
@@ -967,6 +1130,8 @@ static int gw_load_line(gw_loader *L, gw_lex_format *fmt, size_t line, const cha
   e->line = (uint32_t)line;
   e->valence = (float)valence;
   memcpy(e->cats, cats, sizeof(cats));
+  if (!symbol && gw_lex_add_prefixes(L->m, key, keylen, K_SENTIMENT) < 0)
+    return gw_load_fail(L, line, "out of memory");
   return 0;
 }
 
@@ -990,6 +1155,8 @@ static int gw_load_rule(gw_feeling_model *m, const char *k, unsigned kind, float
     e->empathy = value;
     e->empathy_kind = (uint8_t)ek;
   }
+  if (!symbol && (rc = gw_lex_add_prefixes(m, key, keylen, kind)) < 0)
+    return rc;
   return 0;
 }
 
@@ -1124,7 +1291,9 @@ int gw_feeling_model_load(gw_feeling_model **out, const char *path, char *err, s
 void gw_feeling_model_free(gw_feeling_model *m) {
   if (!m)
     return;
-  free(m->slots);
+  free(m->entries);
+  free(m->hashes);
+  free(m->index);
   free(m->keys);
   free(m);
 }
@@ -1168,13 +1337,16 @@ static void gw_score_detail(const gw_feeling_model *m, const char *text, size_t 
 
   /* Caps emphasis needs a contrast: a shouted word among normal ones. */
   size_t words = 0, caps = 0, closings = 0;
+  unsigned empathy_kinds = 0;
   for (size_t i = 0; i < t.n; i++) {
     if (t.v[i].flags & T_LETTERS) {
       words++;
       if (t.v[i].flags & T_CAPS)
         caps++;
     }
-    const gw_lex_entry *e = t.v[i].len ? gw_lex_find(m, t.v[i].text, t.v[i].len) : NULL;
+    const gw_lex_entry *e = t.v[i].e;
+    if (e)
+      empathy_kinds |= (e->kind | e->prefix_kinds) & K_EMPATHY;
     if (e && (e->kind & K_CLOSING))
       closings++;
   }
@@ -1280,7 +1452,7 @@ static void gw_score_detail(const gw_feeling_model *m, const char *text, size_t 
 
   /* Empathy phrases, matched on their own so that "i'm sorry" is both a (negative) sentiment
    * phrase and an apology. */
-  for (size_t i = 0; i < t.n;) {
+  for (size_t i = 0; empathy_kinds && i < t.n;) {
     size_t k = 1;
     const gw_lex_entry *e = gw_match(m, &t, i, K_EMPATHY, &k);
     if (e && e->empathy > d->empathy_kind[e->empathy_kind])
