@@ -5,12 +5,15 @@
  *   bench_ingest --port N --events FILE [--host 127.0.0.1] [--path /v1/events]
  *                [--events-per-request 1] [--content-type T] [--connections 16]
  *                [--duration 5] [--warmup 1] [--rate 0] [--cpu-pid PID] [--label NAME]
+ *                [--protobuf]
  *
  * FILE holds NDJSON events (one per line, e.g. from goodwill-gen). Each request carries
  * --events-per-request consecutive lines, cycling through the file: one line alone is sent as
  * a JSON object (Content-Type application/json), several as NDJSON (application/x-ndjson),
- * unless --content-type says otherwise. Every connection is keep-alive with one request in
- * flight.
+ * unless --content-type says otherwise. With --protobuf the lines of each request are parsed
+ * and validated by the library (gw_event_parse_json) and sent as one packed
+ * goodwill.v1.InteractionEventBatch (application/x-protobuf). Every connection is keep-alive
+ * with one request in flight.
  *
  * --rate 0 is closed-loop: every connection sends its next request as soon as the answer
  * arrived. --rate R is open-loop: request i is due at start + i/R seconds whatever the server
@@ -34,7 +37,10 @@
 #include <strings.h>
 #include <sys/resource.h>
 #include <unistd.h>
+#include <time.h>
 #include <uv.h>
+
+#include "goodwill/event.h"
 
 /* Due requests beyond this many waiting for a connection are dropped and counted: the
  * server is then so far behind that the latency figures are meaningless anyway. */
@@ -55,6 +61,7 @@ typedef struct bench_opts {
   double warmup_s;
   double rate_per_s;
   long cpu_pid;
+  int protobuf;
 } bench_opts;
 
 typedef struct bench_request {
@@ -401,6 +408,38 @@ static void on_connect(uv_connect_t *req, int status) {
   }
 }
 
+/* Replaces an NDJSON body by the packed InteractionEventBatch of its events. */
+static int ndjson_to_protobuf(char **body, size_t *len, size_t first_line) {
+  gw_event_limits lim;
+  gw_event_limits_default(&lim);
+  gw_event_batch batch;
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  int64_t now_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+  int rc = gw_event_parse_json(*body, *len, GW_EVENT_FORMAT_NDJSON, &lim, now_ms, &batch);
+  if (rc != 0 || batch.nerrors != 0) {
+    const gw_event_error *e = batch.nerrors ? &batch.errors[0] : NULL;
+    fprintf(stderr, "bench_ingest: --protobuf: event %zu of the request from line %zu: %s: %s\n",
+            e ? e->index : 0, first_line + 1, e ? e->field : "", e ? e->reason : "unreadable");
+    gw_event_batch_free(&batch);
+    return -1;
+  }
+  Goodwill__V1__InteractionEventBatch msg = GOODWILL__V1__INTERACTION_EVENT_BATCH__INIT;
+  msg.n_events = batch.nevents;
+  msg.events = batch.events;
+  size_t n = goodwill__v1__interaction_event_batch__get_packed_size(&msg);
+  char *out = malloc(n ? n : 1);
+  if (out == NULL) {
+    abort();
+  }
+  goodwill__v1__interaction_event_batch__pack(&msg, (uint8_t *)out);
+  gw_event_batch_free(&batch);
+  free(*body);
+  *body = out;
+  *len = n;
+  return 0;
+}
+
 /* Builds the distinct requests from the events file (consecutive lines per request). */
 static int load_requests(bench *b) {
   FILE *f = fopen(b->opts.events_file, "r");
@@ -438,17 +477,41 @@ static int load_requests(bench *b) {
     return -1;
   }
   const char *ctype = b->opts.content_type != NULL      ? b->opts.content_type
+                      : b->opts.protobuf                ? "application/x-protobuf"
                       : b->opts.events_per_request == 1 ? "application/json"
                                                         : "application/x-ndjson";
   size_t per = (size_t)b->opts.events_per_request;
   b->nrequests =
       nlines / per < BENCH_DISTINCT_REQUESTS ? (nlines + per - 1) / per : BENCH_DISTINCT_REQUESTS;
   b->requests = calloc(b->nrequests, sizeof *b->requests);
+  if (b->requests == NULL) {
+    abort();
+  }
   size_t li = 0;
+  int rc = 0;
   for (size_t r = 0; r < b->nrequests; r++) {
     size_t body_len = 0;
     for (size_t k = 0; k < per; k++) {
-      body_len += strlen(lines[(li + k) % nlines]) + (per > 1 ? 1 : 0);
+      body_len += strlen(lines[(li + k) % nlines]) + (per > 1 || b->opts.protobuf ? 1 : 0);
+    }
+    char *body = malloc(body_len + 1);
+    if (body == NULL) {
+      abort();
+    }
+    size_t off = 0;
+    for (size_t k = 0; k < per; k++) {
+      const char *l = lines[(li + k) % nlines];
+      size_t n = strlen(l);
+      memcpy(body + off, l, n);
+      off += n;
+      if (per > 1 || b->opts.protobuf) {
+        body[off++] = '\n';
+      }
+    }
+    if (b->opts.protobuf && ndjson_to_protobuf(&body, &body_len, li) != 0) {
+      free(body);
+      rc = -1;
+      break;
     }
     char head[512];
     int hl = snprintf(head, sizeof head,
@@ -456,29 +519,21 @@ static int load_requests(bench *b) {
                       "Content-Length: %zu\r\n\r\n",
                       b->opts.path, b->opts.host, b->opts.port, ctype, body_len);
     char *d = malloc((size_t)hl + body_len);
-    if (b->requests == NULL || d == NULL) {
+    if (d == NULL) {
       abort();
     }
     memcpy(d, head, (size_t)hl);
-    size_t off = (size_t)hl;
-    for (size_t k = 0; k < per; k++) {
-      const char *l = lines[(li + k) % nlines];
-      size_t n = strlen(l);
-      memcpy(d + off, l, n);
-      off += n;
-      if (per > 1) {
-        d[off++] = '\n';
-      }
-    }
+    memcpy(d + hl, body, body_len);
+    free(body);
     b->requests[r].data = d;
-    b->requests[r].len = off;
+    b->requests[r].len = (size_t)hl + body_len;
     li = (li + per) % nlines;
   }
   for (size_t i = 0; i < nlines; i++) {
     free(lines[i]);
   }
   free(lines);
-  return 0;
+  return rc;
 }
 
 static int cmp_u64(const void *a, const void *b) {
@@ -525,13 +580,18 @@ static void print_figures(bench *b) {
 static int usage(void) {
   fprintf(stderr, "usage: bench_ingest --port N --events FILE [--host H] [--path P]\n"
                   "         [--events-per-request N] [--content-type T] [--connections N]\n"
-                  "         [--duration S] [--warmup S] [--rate R] [--cpu-pid PID] [--label L]\n");
+                  "         [--duration S] [--warmup S] [--rate R] [--cpu-pid PID] [--label L]\n"
+                  "         [--protobuf]\n");
   return 2;
 }
 
 static int parse_args(bench_opts *o, int argc, char **argv) {
   for (int i = 1; i < argc; i++) {
     const char *k = argv[i];
+    if (strcmp(k, "--protobuf") == 0) {
+      o->protobuf = 1;
+      continue;
+    }
     if (i + 1 >= argc) {
       fprintf(stderr, "bench_ingest: %s needs a value\n", k);
       return -1;

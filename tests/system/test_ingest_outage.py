@@ -37,7 +37,7 @@ PRODUCE_TIMEOUT_S = 3
 # librdkafka scans for timed-out messages once a second, and the machine may be loaded: a
 # request may take the produce timeout plus this long before it counts as hanging.
 HANG_MARGIN_S = 6
-OUTAGE_S = 8
+OUTAGE_S = 10
 WORKERS = 4
 PRE_OUTAGE_ACKED = 100  # requests answered 202 before the outage starts
 POST_OUTAGE_ACKED = 40  # requests answered 202 after it, to call ingest recovered
