@@ -14,7 +14,6 @@
 #include "goodwill/kafka.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,21 +35,11 @@
 
 /* ---------------------------------------------------------------- shared helpers */
 
-__attribute__((format(printf, 3, 4))) static void set_err(char *err, size_t errlen, const char *fmt,
-                                                          ...) {
-  if (err != NULL && errlen > 0) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-  }
-}
-
 static int conf_set(rd_kafka_conf_t *conf, const char *name, const char *value, char *err,
                     size_t errlen) {
   char rderr[512];
   if (rd_kafka_conf_set(conf, name, value, rderr, sizeof rderr) != RD_KAFKA_CONF_OK) {
-    set_err(err, errlen, "kafka property %s: %s", name, rderr);
+    gw_errf(err, errlen, "kafka property %s: %s", name, rderr);
     return -EINVAL;
   }
   return 0;
@@ -69,7 +58,7 @@ static int conf_apply_properties(rd_kafka_conf_t *conf, const char *const *props
   for (size_t i = 0; i < n; i++) {
     const char *eq = props[i] != NULL ? strchr(props[i], '=') : NULL;
     if (eq == NULL || eq == props[i]) {
-      set_err(err, errlen, "kafka property \"%s\": expected name=value",
+      gw_errf(err, errlen, "kafka property \"%s\": expected name=value",
               props[i] != NULL ? props[i] : "");
       return -EINVAL;
     }
@@ -347,7 +336,7 @@ int gw_kafka_producer_new(gw_kafka_producer **out, uv_loop_t *loop,
                           const gw_kafka_producer_config *cfg, char *err, size_t errlen) {
   *out = NULL;
   if (cfg->bootstrap == NULL || cfg->bootstrap[0] == '\0') {
-    set_err(err, errlen, "kafka bootstrap servers are required");
+    gw_errf(err, errlen, "kafka bootstrap servers are required");
     return -EINVAL;
   }
   gw_kafka_producer *p = calloc(1, sizeof *p);
@@ -400,7 +389,7 @@ int gw_kafka_producer_new(gw_kafka_producer **out, uv_loop_t *loop,
   p->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, rderr, sizeof rderr);
   if (p->rk == NULL) {
     rd_kafka_conf_destroy(conf);
-    set_err(err, errlen, "kafka producer: %s", rderr);
+    gw_errf(err, errlen, "kafka producer: %s", rderr);
     free(p);
     return -EINVAL;
   }
@@ -408,7 +397,7 @@ int gw_kafka_producer_new(gw_kafka_producer **out, uv_loop_t *loop,
   rc = pump_init(&p->pump, loop, producer_serve, p, producer_all_closed);
   if (rc != 0) {
     rd_kafka_destroy(p->rk);
-    set_err(err, errlen, "kafka producer: %s", uv_strerror(rc));
+    gw_errf(err, errlen, "kafka producer: %s", uv_strerror(rc));
     free(p);
     return rc;
   }
@@ -778,15 +767,15 @@ int gw_kafka_consumer_new(gw_kafka_consumer **out, uv_loop_t *loop,
                           size_t errlen) {
   *out = NULL;
   if (cfg->bootstrap == NULL || cfg->bootstrap[0] == '\0') {
-    set_err(err, errlen, "kafka bootstrap servers are required");
+    gw_errf(err, errlen, "kafka bootstrap servers are required");
     return -EINVAL;
   }
   if (cfg->group_id == NULL || cfg->group_id[0] == '\0') {
-    set_err(err, errlen, "kafka consumer group id is required");
+    gw_errf(err, errlen, "kafka consumer group id is required");
     return -EINVAL;
   }
   if (cfg->ntopics == 0) {
-    set_err(err, errlen, "kafka consumer needs at least one topic");
+    gw_errf(err, errlen, "kafka consumer needs at least one topic");
     return -EINVAL;
   }
   gw_kafka_consumer *c = calloc(1, sizeof *c);
@@ -848,7 +837,7 @@ int gw_kafka_consumer_new(gw_kafka_consumer **out, uv_loop_t *loop,
   c->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, rderr, sizeof rderr);
   if (c->rk == NULL) {
     rd_kafka_conf_destroy(conf);
-    set_err(err, errlen, "kafka consumer: %s", rderr);
+    gw_errf(err, errlen, "kafka consumer: %s", rderr);
     free(c);
     return -EINVAL;
   }
@@ -862,14 +851,14 @@ int gw_kafka_consumer_new(gw_kafka_consumer **out, uv_loop_t *loop,
   rd_kafka_resp_err_t e = rd_kafka_subscribe(c->rk, topics);
   rd_kafka_topic_partition_list_destroy(topics);
   if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    set_err(err, errlen, "kafka subscribe: %s", rd_kafka_err2str(e));
+    gw_errf(err, errlen, "kafka subscribe: %s", rd_kafka_err2str(e));
     rd_kafka_destroy(c->rk);
     free(c);
     return -EINVAL;
   }
   rc = pump_init(&c->pump, loop, consumer_serve, c, consumer_all_closed);
   if (rc != 0) {
-    set_err(err, errlen, "kafka consumer: %s", uv_strerror(rc));
+    gw_errf(err, errlen, "kafka consumer: %s", uv_strerror(rc));
     rd_kafka_destroy(c->rk);
     free(c);
     return rc;
@@ -1110,11 +1099,11 @@ int gw_devkafka_start(gw_devkafka **out, int nbrokers, int npartitions, const ch
                       size_t ntopics, char *err, size_t errlen) {
   *out = NULL;
   if (nbrokers < 1 || nbrokers > 9) {
-    set_err(err, errlen, "brokers must be within 1..9");
+    gw_errf(err, errlen, "brokers must be within 1..9");
     return -EINVAL;
   }
   if (npartitions < 1 || npartitions > 1000) {
-    set_err(err, errlen, "partitions must be within 1..1000");
+    gw_errf(err, errlen, "partitions must be within 1..1000");
     return -EINVAL;
   }
   rd_kafka_conf_t *conf = rd_kafka_conf_new();
@@ -1128,20 +1117,20 @@ int gw_devkafka_start(gw_devkafka **out, int nbrokers, int npartitions, const ch
   rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, rderr, sizeof rderr);
   if (rk == NULL) {
     rd_kafka_conf_destroy(conf);
-    set_err(err, errlen, "devkafka: %s", rderr);
+    gw_errf(err, errlen, "devkafka: %s", rderr);
     return -EIO;
   }
   rd_kafka_mock_cluster_t *mc = rd_kafka_mock_cluster_new(rk, nbrokers);
   if (mc == NULL) {
     rd_kafka_destroy(rk);
-    set_err(err, errlen, "devkafka: could not start the mock cluster");
+    gw_errf(err, errlen, "devkafka: could not start the mock cluster");
     return -EIO;
   }
   int rf = nbrokers < 3 ? nbrokers : 3;
   for (size_t i = 0; i < ntopics; i++) {
     rd_kafka_resp_err_t e = rd_kafka_mock_topic_create(mc, topics[i], npartitions, rf);
     if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      set_err(err, errlen, "devkafka: creating topic %s: %s", topics[i], rd_kafka_err2str(e));
+      gw_errf(err, errlen, "devkafka: creating topic %s: %s", topics[i], rd_kafka_err2str(e));
       rd_kafka_mock_cluster_destroy(mc);
       rd_kafka_destroy(rk);
       return -EIO;
