@@ -2,9 +2,10 @@
  * bench_feeling: utterances scored per CPU-second by the feeling model alone (no I/O in the
  * timed part). Reads the texts of a TSV file whose last column is the text, such as
  * eval/vader/tweets_GroundTruth.tsv (id, mean, text), then scores them over and over for at
- * least two CPU-seconds.
+ * least two CPU-seconds, or exactly N times over with --rounds N (for instruction counts under
+ * `valgrind --tool=callgrind`, which are repeatable where CPU time on a shared machine is not).
  *
- *   bench_feeling PATH [--lexicon FILE]
+ *   bench_feeling PATH [--lexicon FILE] [--rounds N]
  */
 #include "goodwill/feeling.h"
 
@@ -21,10 +22,21 @@ static double cpu_seconds(void) {
 
 int main(int argc, char **argv) {
   if (argc < 2) {
-    fprintf(stderr, "usage: %s TEXTS.tsv [--lexicon FILE]\n", argv[0]);
+    fprintf(stderr, "usage: %s TEXTS.tsv [--lexicon FILE] [--rounds N]\n", argv[0]);
     return 2;
   }
-  const char *lexicon = argc >= 4 && strcmp(argv[2], "--lexicon") == 0 ? argv[3] : NULL;
+  const char *lexicon = NULL;
+  long fixed_rounds = 0;
+  for (int a = 2; a + 1 < argc; a += 2) {
+    if (strcmp(argv[a], "--lexicon") == 0) {
+      lexicon = argv[a + 1];
+    } else if (strcmp(argv[a], "--rounds") == 0) {
+      fixed_rounds = strtol(argv[a + 1], NULL, 10);
+    } else {
+      fprintf(stderr, "unknown option %s\n", argv[a]);
+      return 2;
+    }
+  }
   FILE *f = fopen(argv[1], "r");
   if (!f) {
     perror(argv[1]);
@@ -86,7 +98,7 @@ int main(int argc, char **argv) {
     scored += n;
     rounds++;
     elapsed = cpu_seconds() - t0;
-  } while (elapsed < 2.0);
+  } while (fixed_rounds > 0 ? (long)rounds < fixed_rounds : elapsed < 2.0);
 
   printf("model            %s\n", gw_feeling_model_version(m));
   printf("lexicon load     %.2f ms CPU\n", load_s * 1e3);

@@ -65,32 +65,38 @@ typedef enum gw_empathy_kind {
 /* How much each kind of empathy behaviour adds to the 0..1 empathy signal; sums to 1. */
 static const double gw_empathy_kind_weight[E_COUNT] = {0.25, 0.25, 0.2, 0.2, 0.1};
 
+/* One cache line per entry (entries are 64-byte aligned), the fields every lookup reads first:
+ * a scored word costs one line, not two. */
 typedef struct gw_lex_entry {
-  uint64_t hash; /* 0: empty slot */
-  uint32_t key_off, key_len;
-  uint32_t line; /* lexicon line that set the sentiment, 0 for built-in rules */
-  float valence; /* -4..4 */
-  float boost;   /* scalar for K_BOOST */
-  float cats[GW_FEELING_COUNT];
-  float empathy; /* 0..1 strength for K_EMPATHY */
   uint8_t kind;
   uint8_t prefix_kinds; /* kinds of the longer phrases that start with this key */
   uint8_t empathy_kind;
   uint8_t ntokens;
+  uint32_t key_off, key_len;
+  float valence; /* -4..4 */
+  float boost;   /* scalar for K_BOOST */
+  float empathy; /* 0..1 strength for K_EMPATHY */
+  float cats[GW_FEELING_COUNT];
+  uint32_t line; /* lexicon line that set the sentiment, 0 for built-in rules */
 } gw_lex_entry;
 
-/* The table is split so that lookups stay in cache: probing reads only the packed hashes
- * (8 bytes a slot), and the entries themselves lie densely in insertion order. */
+_Static_assert(sizeof(gw_lex_entry) == 64, "a lexicon entry fills one cache line");
+
+/* The table is split so that lookups stay in cache: probing reads only packed 32-bit hash tags
+ * (4 bytes a slot), and the entries themselves lie densely in insertion order. */
 struct gw_feeling_model {
-  gw_lex_entry *entries; /* count of them, in insertion order */
+  gw_lex_entry *entries; /* count of them, in insertion order, 64-byte aligned */
+  uint64_t *entry_hash;  /* per entry: its key's hash, for growing and inserting */
   size_t entries_cap;
-  uint64_t *hashes; /* per slot: the entry's hash, 0 for an empty slot */
-  uint32_t *index;  /* per slot: the entry's position in entries */
-  size_t cap;       /* slots, a power of two */
+  uint32_t *tags;  /* per slot: gw_hash_tag of the entry's hash, 0 for an empty slot */
+  uint32_t *index; /* per slot: the entry's position in entries */
+  size_t cap;      /* slots, a power of two */
   size_t count;
   char *keys; /* arena of keys, not NUL-terminated */
   size_t keys_len, keys_cap;
   unsigned max_tokens; /* longest key in tokens */
+  /* First bytes of the symbol entries: most chunks cannot be a symbol and need no lookup. */
+  uint8_t symbol_first[256];
   char version[64];
 };
 
@@ -261,6 +267,12 @@ static uint64_t gw_fnv_more(uint64_t h, const char *s, size_t n) {
   return h;
 }
 
+/* The probe array holds 32 bits of each hash (never 0, which marks an empty slot): half the
+ * cache footprint of full hashes; the key comparison decides. */
+static uint32_t gw_hash_tag(uint64_t h) {
+  return (uint32_t)(h >> 32) | 1u;
+}
+
 /* The stored form of a hash state: 0 marks an empty slot. */
 static uint64_t gw_hash_final(uint64_t h) {
   return h ? h : 1;
@@ -274,12 +286,13 @@ static uint64_t gw_key_hash(const char *s, size_t n) {
 static const gw_lex_entry *gw_lex_find_h(const gw_feeling_model *m, uint64_t state, const char *key,
                                          size_t n) {
   uint64_t h = gw_hash_final(state);
+  uint32_t tag = gw_hash_tag(h);
   size_t mask = m->cap - 1;
   for (size_t i = (size_t)h & mask;; i = (i + 1) & mask) {
-    uint64_t sh = m->hashes[i];
-    if (sh == 0)
+    uint32_t st = m->tags[i];
+    if (st == 0)
       return NULL;
-    if (sh != h)
+    if (st != tag)
       continue;
     const gw_lex_entry *e = &m->entries[m->index[i]];
     if (e->key_len == n && memcmp(m->keys + e->key_off, key, n) == 0)
@@ -293,7 +306,7 @@ static const gw_lex_entry *gw_lex_find(const gw_feeling_model *m, const char *ke
 
 static int gw_lex_grow(gw_feeling_model *m) {
   size_t ncap = m->cap ? m->cap * 2 : 1024;
-  uint64_t *nh = calloc(ncap, sizeof(*nh));
+  uint32_t *nh = calloc(ncap, sizeof(*nh));
   uint32_t *ni = calloc(ncap, sizeof(*ni));
   if (!nh || !ni) {
     free(nh);
@@ -301,15 +314,15 @@ static int gw_lex_grow(gw_feeling_model *m) {
     return -ENOMEM;
   }
   for (size_t k = 0; k < m->count; k++) {
-    size_t j = (size_t)m->entries[k].hash & (ncap - 1);
+    size_t j = (size_t)m->entry_hash[k] & (ncap - 1);
     while (nh[j] != 0)
       j = (j + 1) & (ncap - 1);
-    nh[j] = m->entries[k].hash;
+    nh[j] = gw_hash_tag(m->entry_hash[k]);
     ni[j] = (uint32_t)k;
   }
-  free(m->hashes);
+  free(m->tags);
   free(m->index);
-  m->hashes = nh;
+  m->tags = nh;
   m->index = ni;
   m->cap = ncap;
   return 0;
@@ -328,10 +341,11 @@ static int gw_lex_upsert(gw_feeling_model *m, const char *key, size_t n, unsigne
   size_t mask = m->cap - 1;
   size_t i = (size_t)h & mask;
   for (;; i = (i + 1) & mask) {
-    if (m->hashes[i] == 0)
+    if (m->tags[i] == 0)
       break;
     gw_lex_entry *e = &m->entries[m->index[i]];
-    if (m->hashes[i] == h && e->key_len == n && memcmp(m->keys + e->key_off, key, n) == 0) {
+    if (m->entry_hash[m->index[i]] == h && e->key_len == n &&
+        memcmp(m->keys + e->key_off, key, n) == 0) {
       *out = e;
       *created = 0;
       return 0;
@@ -339,9 +353,17 @@ static int gw_lex_upsert(gw_feeling_model *m, const char *key, size_t n, unsigne
   }
   if (m->count == m->entries_cap) {
     size_t ncap = m->entries_cap ? m->entries_cap * 2 : 512;
-    gw_lex_entry *ne = realloc(m->entries, ncap * sizeof(*ne));
-    if (!ne)
+    gw_lex_entry *ne = aligned_alloc(64, ncap * sizeof(*ne));
+    uint64_t *nh = realloc(m->entry_hash, ncap * sizeof(*nh));
+    if (nh)
+      m->entry_hash = nh;
+    if (!ne || !nh) {
+      free(ne);
       return -ENOMEM;
+    }
+    if (m->count)
+      memcpy(ne, m->entries, m->count * sizeof(*ne));
+    free(m->entries);
     m->entries = ne;
     m->entries_cap = ncap;
   }
@@ -358,11 +380,11 @@ static int gw_lex_upsert(gw_feeling_model *m, const char *key, size_t n, unsigne
   memcpy(m->keys + m->keys_len, key, n);
   gw_lex_entry *e = &m->entries[m->count];
   memset(e, 0, sizeof(*e));
-  e->hash = h;
+  m->entry_hash[m->count] = h;
   e->key_off = (uint32_t)m->keys_len;
   e->key_len = (uint32_t)n;
   e->ntokens = (uint8_t)ntokens;
-  m->hashes[i] = h;
+  m->tags[i] = gw_hash_tag(h);
   m->index[i] = (uint32_t)m->count;
   m->keys_len += n;
   m->count++;
@@ -562,6 +584,41 @@ static void gw_word_add(gw_word *w, const unsigned char *s, size_t n, uint32_t c
   }
 }
 
+/* gw_word_add for a run of ASCII letters and digits, the common case, in one tight loop. */
+static void gw_word_add_ascii(gw_word *w, const unsigned char *s, size_t n) {
+  if (w->len + n >= GW_TOKEN_MAX_BYTES) {
+    w->too_long = 1;
+    return;
+  }
+  uint64_t h = w->state;
+  char last = w->last;
+  unsigned run = w->run;
+  for (size_t i = 0; i < n; i++) {
+    char c = (char)s[i];
+    if (c >= 'A' && c <= 'Z') {
+      w->upper++;
+      c = (char)(c - 'A' + 'a');
+    }
+    if (c >= 'a' && c <= 'z') {
+      w->letters++;
+      if (c == last) {
+        if (++run >= 3)
+          w->elong = 1;
+      } else {
+        run = 1;
+      }
+    } else {
+      run = 1;
+    }
+    last = c;
+    w->text[w->len++] = c;
+    h = (h ^ (unsigned char)c) * 0x100000001b3ULL;
+  }
+  w->state = h;
+  w->last = last;
+  w->run = run;
+}
+
 static void gw_word_reset(gw_word *w) {
   w->len = 0;
   w->state = GW_FNV_OFFSET;
@@ -678,9 +735,12 @@ static void gw_tokenize_chunk(gw_tokens *t, const unsigned char *s, size_t n,
     uint32_t cp;
     unsigned char c = s[i];
     if (gw_is_ascii_alnum(c)) {
-      /* Most bytes are ASCII letters: add them without decoding or classifying. */
-      gw_word_add(&w, s + i, 1, c);
-      i++;
+      /* Most bytes are ASCII letters: add the run without decoding or classifying. */
+      size_t j = i + 1;
+      while (j < n && gw_is_ascii_alnum(s[j]))
+        j++;
+      gw_word_add_ascii(&w, s + i, j - i);
+      i = j;
       continue;
     }
     size_t l = gw_utf8_decode(s + i, n - i, &cp);
@@ -721,19 +781,35 @@ static int gw_is_trailing_punct(unsigned char c) {
   return c == '.' || c == ',' || c == '!' || c == '?' || c == ';';
 }
 
-/* Whether a chunk could be a symbol entry: one made of ASCII letters and digits with only
- * sentence punctuation after them tokenizes to itself, so the loader never makes it a
- * symbol (gw_entry_key); most chunks are such words and need no symbol lookup. */
-static int gw_may_be_symbol(const unsigned char *s, size_t n) {
+/* A chunk of ASCII letters and digits with only sentence punctuation after them tokenizes to
+ * itself, so the loader never makes it a symbol (gw_entry_key): most chunks are such words and
+ * need no symbol lookup (`shape` in gw_tokenize). */
+
+/* The common chunk in one pass: an ASCII word of letters and digits, shorter than a token,
+ * with only sentence punctuation after it. Returns the bytes used, or 0 when the chunk is
+ * anything else (then the general path reads it from its start). Same tokens as
+ * gw_tokenize_chunk. */
+static size_t gw_tokenize_ascii_word(gw_tokens *t, const unsigned char *s, size_t len,
+                                     const gw_feeling_model *m) {
+  gw_word w;
+  gw_word_reset(&w);
   size_t i = 0;
-  while (i < n && ((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
-                   (s[i] >= '0' && s[i] <= '9')))
+  while (i < len && gw_is_ascii_alnum(s[i]))
     i++;
-  if (i == 0)
-    return 1;
-  while (i < n && gw_is_trailing_punct(s[i]))
+  if (i >= GW_TOKEN_MAX_BYTES)
+    return 0;
+  size_t wl = i;
+  while (i < len && gw_is_trailing_punct(s[i]))
     i++;
-  return i < n;
+  if (i < len && !gw_is_ascii_space(s[i]))
+    return 0;
+  gw_word_add_ascii(&w, s, wl);
+  gw_word_flush(t, &w, m);
+  for (size_t k = wl; k < i; k++) {
+    gw_count_punct(t, s[k]);
+    t->pending_boundary = 1;
+  }
+  return i;
 }
 
 /* Tokenizes text. With a model, a whitespace-separated chunk that is a symbol entry of the
@@ -755,20 +831,38 @@ static void gw_tokenize(gw_tokens *t, const char *text, size_t len, const gw_fee
       continue;
     }
     size_t start = i;
+    if (gw_is_ascii_alnum(s[i])) {
+      size_t used = gw_tokenize_ascii_word(t, s + i, len - i, m);
+      if (used) {
+        i += used;
+        continue;
+      }
+    }
+    /* While finding the chunk's end, tell plain words from possible symbols (shape):
+     * 0 letters and digits so far, 1 sentence punctuation after them, 2 anything else. */
+    int shape = gw_is_ascii_alnum(s[i]) ? 0 : 2;
     while (i < len) {
-      if (s[i] < 0x80) {
-        if (gw_is_ascii_space(s[i]))
+      unsigned char c = s[i];
+      if (c < 0x80) {
+        if (gw_is_ascii_space(c))
           break;
+        if (gw_is_ascii_alnum(c))
+          shape = shape == 1 ? 2 : shape;
+        else if (gw_is_trailing_punct(c))
+          shape = shape == 0 ? 1 : shape;
+        else
+          shape = 2;
         i++;
         continue;
       }
+      shape = 2;
       l = gw_utf8_decode(s + i, len - i, &cp);
       if (l > 0 && gw_is_space_cp(cp))
         break;
       i += l ? l : 1;
     }
     size_t clen = i - start;
-    if (m && gw_may_be_symbol(s + start, clen)) {
+    if (m && shape == 2 && m->symbol_first[s[start]]) {
       size_t core = clen;
       while (core > 1 && gw_is_trailing_punct(s[start + core - 1]))
         core--;
@@ -1127,6 +1221,8 @@ static int gw_load_line(gw_loader *L, gw_lex_format *fmt, size_t line, const cha
     return 0;
   }
   e->kind |= K_SENTIMENT | (symbol ? K_SYMBOL : 0);
+  if (symbol)
+    L->m->symbol_first[(unsigned char)key[0]] = 1;
   e->line = (uint32_t)line;
   e->valence = (float)valence;
   memcpy(e->cats, cats, sizeof(cats));
@@ -1292,7 +1388,8 @@ void gw_feeling_model_free(gw_feeling_model *m) {
   if (!m)
     return;
   free(m->entries);
-  free(m->hashes);
+  free(m->entry_hash);
+  free(m->tags);
   free(m->index);
   free(m->keys);
   free(m);
@@ -1364,7 +1461,12 @@ static void gw_score_detail(const gw_feeling_model *m, const char *text, size_t 
   }
   for (size_t i = 0; i < t.n;) {
     size_t k = 1;
-    const gw_lex_entry *e = gw_match(m, &t, i, K_SENTIMENT | K_MODIFIER, &k);
+    const gw_lex_entry *e = t.v[i].e;
+    /* Most words start no phrase: only those that do need gw_match. */
+    if (e && (e->prefix_kinds & (K_SENTIMENT | K_MODIFIER)))
+      e = gw_match(m, &t, i, K_SENTIMENT | K_MODIFIER, &k);
+    else if (e && !(e->kind & (K_SENTIMENT | K_MODIFIER)))
+      e = NULL;
     uint8_t fl = t.v[i].flags;
     for (size_t j = i + 1; j < i + k; j++)
       fl |= (uint8_t)(t.v[j].flags & ~T_BOUNDARY);
@@ -1454,7 +1556,12 @@ static void gw_score_detail(const gw_feeling_model *m, const char *text, size_t 
    * phrase and an apology. */
   for (size_t i = 0; empathy_kinds && i < t.n;) {
     size_t k = 1;
-    const gw_lex_entry *e = gw_match(m, &t, i, K_EMPATHY, &k);
+    const gw_lex_entry *e = t.v[i].e;
+    if (!e || !((e->kind | e->prefix_kinds) & K_EMPATHY)) {
+      i++;
+      continue;
+    }
+    e = gw_match(m, &t, i, K_EMPATHY, &k);
     if (e && e->empathy > d->empathy_kind[e->empathy_kind])
       d->empathy_kind[e->empathy_kind] = e->empathy;
     i += e ? k : 1;
