@@ -82,15 +82,19 @@ typedef struct gw_lex_entry {
 
 _Static_assert(sizeof(gw_lex_entry) == 64, "a lexicon entry fills one cache line");
 
-/* The table is split so that lookups stay in cache: probing reads only packed 32-bit hash tags
- * (4 bytes a slot), and the entries themselves lie densely in insertion order. */
+typedef struct gw_lex_slot {
+  uint32_t tag;   /* gw_hash_tag of the entry's hash, 0 for an empty slot */
+  uint32_t index; /* the entry's position in entries */
+} gw_lex_slot;
+
+/* The table is split so that lookups stay in cache: probing reads only 8-byte slots (a 32-bit
+ * hash tag and the entry's position), and the entries lie densely in insertion order. */
 struct gw_feeling_model {
   gw_lex_entry *entries; /* count of them, in insertion order, 64-byte aligned */
   uint64_t *entry_hash;  /* per entry: its key's hash, for growing and inserting */
   size_t entries_cap;
-  uint32_t *tags;  /* per slot: gw_hash_tag of the entry's hash, 0 for an empty slot */
-  uint32_t *index; /* per slot: the entry's position in entries */
-  size_t cap;      /* slots, a power of two */
+  gw_lex_slot *slots; /* probe array, at most a quarter full */
+  size_t cap;         /* slots, a power of two */
   size_t count;
   char *keys; /* arena of keys, not NUL-terminated */
   size_t keys_len, keys_cap;
@@ -289,12 +293,12 @@ static const gw_lex_entry *gw_lex_find_h(const gw_feeling_model *m, uint64_t sta
   uint32_t tag = gw_hash_tag(h);
   size_t mask = m->cap - 1;
   for (size_t i = (size_t)h & mask;; i = (i + 1) & mask) {
-    uint32_t st = m->tags[i];
+    uint32_t st = m->slots[i].tag;
     if (st == 0)
       return NULL;
     if (st != tag)
       continue;
-    const gw_lex_entry *e = &m->entries[m->index[i]];
+    const gw_lex_entry *e = &m->entries[m->slots[i].index];
     if (e->key_len == n && memcmp(m->keys + e->key_off, key, n) == 0)
       return e;
   }
@@ -306,33 +310,28 @@ static const gw_lex_entry *gw_lex_find(const gw_feeling_model *m, const char *ke
 
 static int gw_lex_grow(gw_feeling_model *m) {
   size_t ncap = m->cap ? m->cap * 2 : 1024;
-  uint32_t *nh = calloc(ncap, sizeof(*nh));
-  uint32_t *ni = calloc(ncap, sizeof(*ni));
-  if (!nh || !ni) {
-    free(nh);
-    free(ni);
+  gw_lex_slot *ns = calloc(ncap, sizeof(*ns));
+  if (!ns)
     return -ENOMEM;
-  }
   for (size_t k = 0; k < m->count; k++) {
     size_t j = (size_t)m->entry_hash[k] & (ncap - 1);
-    while (nh[j] != 0)
+    while (ns[j].tag != 0)
       j = (j + 1) & (ncap - 1);
-    nh[j] = gw_hash_tag(m->entry_hash[k]);
-    ni[j] = (uint32_t)k;
+    ns[j].tag = gw_hash_tag(m->entry_hash[k]);
+    ns[j].index = (uint32_t)k;
   }
-  free(m->tags);
-  free(m->index);
-  m->tags = nh;
-  m->index = ni;
+  free(m->slots);
+  m->slots = ns;
   m->cap = ncap;
   return 0;
 }
 
-/* Finds or inserts key; *created tells which. The table stays at most half full. Entry
+/* Finds or inserts key; *created tells which. The table stays at most a quarter full: most
+ * words of a text are not in the lexicon, and a miss ends at the first empty slot. Entry
  * pointers are valid until the next insertion. */
 static int gw_lex_upsert(gw_feeling_model *m, const char *key, size_t n, unsigned ntokens,
                          gw_lex_entry **out, int *created) {
-  if ((m->count + 1) * 2 > m->cap) {
+  if ((m->count + 1) * 4 > m->cap) {
     int rc = gw_lex_grow(m);
     if (rc < 0)
       return rc;
@@ -341,10 +340,10 @@ static int gw_lex_upsert(gw_feeling_model *m, const char *key, size_t n, unsigne
   size_t mask = m->cap - 1;
   size_t i = (size_t)h & mask;
   for (;; i = (i + 1) & mask) {
-    if (m->tags[i] == 0)
+    if (m->slots[i].tag == 0)
       break;
-    gw_lex_entry *e = &m->entries[m->index[i]];
-    if (m->entry_hash[m->index[i]] == h && e->key_len == n &&
+    gw_lex_entry *e = &m->entries[m->slots[i].index];
+    if (m->entry_hash[m->slots[i].index] == h && e->key_len == n &&
         memcmp(m->keys + e->key_off, key, n) == 0) {
       *out = e;
       *created = 0;
@@ -384,8 +383,8 @@ static int gw_lex_upsert(gw_feeling_model *m, const char *key, size_t n, unsigne
   e->key_off = (uint32_t)m->keys_len;
   e->key_len = (uint32_t)n;
   e->ntokens = (uint8_t)ntokens;
-  m->tags[i] = gw_hash_tag(h);
-  m->index[i] = (uint32_t)m->count;
+  m->slots[i].tag = gw_hash_tag(h);
+  m->slots[i].index = (uint32_t)m->count;
   m->keys_len += n;
   m->count++;
   if (ntokens > m->max_tokens)
@@ -493,8 +492,16 @@ static size_t gw_utf8_decode(const unsigned char *s, size_t n, uint32_t *cp) {
   return len;
 }
 
+/* ASCII letters and digits, by byte: the tokenizer's innermost test. */
+static const uint8_t gw_ascii_alnum[128] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0,
+    0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0,
+    0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0,
+};
+
 static int gw_is_ascii_alnum(unsigned char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+  return c < 128 && gw_ascii_alnum[c];
 }
 
 static int gw_is_ascii_space(unsigned char c) {
@@ -657,6 +664,37 @@ static void gw_token_lookup(gw_token *tok, const gw_feeling_model *m) {
   tok->e = m && tok->len ? gw_lex_find_h(m, tok->state, tok->text, tok->len) : NULL;
 }
 
+/* Sets a word token's flags and entry once its text (lower-cased, len bytes) is in place.
+ * `state` is the FNV-1a state of that text, computed while it was read. */
+static void gw_token_finish(gw_token *tok, unsigned letters, unsigned upper, int elong,
+                            uint64_t state, const gw_feeling_model *m) {
+  if (letters > 0)
+    tok->flags |= T_LETTERS;
+  if (letters >= 2 && upper == letters)
+    tok->flags |= T_CAPS;
+  if (elong) {
+    tok->flags |= T_ELONG;
+    /* "goooood" -> "good", "sooo" -> "so": the as-written form, then runs cut to two, then to
+     * one, whichever the lexicon knows (the two-letter form when none does). */
+    if (m && !gw_lex_has(m, tok->text, tok->len)) {
+      char two[GW_TOKEN_MAX_BYTES], one[GW_TOKEN_MAX_BYTES];
+      size_t n2 = gw_collapse_runs(tok->text, tok->len, 2, two);
+      size_t n1 = gw_collapse_runs(tok->text, tok->len, 1, one);
+      if (!gw_lex_has(m, two, n2) && gw_lex_has(m, one, n1)) {
+        memcpy(tok->text, one, n1);
+        tok->len = (uint8_t)n1;
+      } else {
+        memcpy(tok->text, two, n2);
+        tok->len = (uint8_t)n2;
+      }
+      gw_token_lookup(tok, m);
+      return;
+    }
+  }
+  tok->state = state;
+  tok->e = m && tok->len ? gw_lex_find_h(m, state, tok->text, tok->len) : NULL;
+}
+
 static void gw_word_flush(gw_tokens *t, gw_word *w, const gw_feeling_model *m) {
   if (w->len == 0 && !w->too_long)
     goto reset;
@@ -671,37 +709,7 @@ static void gw_word_flush(gw_tokens *t, gw_word *w, const gw_feeling_model *m) {
   }
   memcpy(tok->text, w->text, w->len);
   tok->len = (uint8_t)w->len;
-  int changed = 0;
-  if (w->letters > 0)
-    tok->flags |= T_LETTERS;
-  if (w->letters >= 2 && w->upper == w->letters)
-    tok->flags |= T_CAPS;
-  if (w->elong)
-    tok->flags |= T_ELONG;
-  if (w->elong && m) {
-    /* "goooood" -> "good", "sooo" -> "so": the as-written form, then runs cut to two, then to
-     * one, whichever the lexicon knows (the two-letter form when none does). */
-    if (!gw_lex_has(m, w->text, w->len)) {
-      char two[GW_TOKEN_MAX_BYTES], one[GW_TOKEN_MAX_BYTES];
-      size_t n2 = gw_collapse_runs(w->text, w->len, 2, two);
-      size_t n1 = gw_collapse_runs(w->text, w->len, 1, one);
-      if (!gw_lex_has(m, two, n2) && gw_lex_has(m, one, n1)) {
-        memcpy(tok->text, one, n1);
-        tok->len = (uint8_t)n1;
-      } else {
-        memcpy(tok->text, two, n2);
-        tok->len = (uint8_t)n2;
-      }
-      changed = 1;
-    }
-  }
-  if (changed) {
-    gw_token_lookup(tok, m);
-  } else {
-    /* The word's hash was computed while it was read. */
-    tok->state = w->state;
-    tok->e = m && tok->len ? gw_lex_find_h(m, tok->state, tok->text, tok->len) : NULL;
-  }
+  gw_token_finish(tok, w->letters, w->upper, w->elong, w->state, m);
 reset:
   gw_word_reset(w);
 }
@@ -791,8 +799,6 @@ static int gw_is_trailing_punct(unsigned char c) {
  * gw_tokenize_chunk. */
 static size_t gw_tokenize_ascii_word(gw_tokens *t, const unsigned char *s, size_t len,
                                      const gw_feeling_model *m) {
-  gw_word w;
-  gw_word_reset(&w);
   size_t i = 0;
   while (i < len && gw_is_ascii_alnum(s[i]))
     i++;
@@ -803,8 +809,29 @@ static size_t gw_tokenize_ascii_word(gw_tokens *t, const unsigned char *s, size_
     i++;
   if (i < len && !gw_is_ascii_space(s[i]))
     return 0;
-  gw_word_add_ascii(&w, s, wl);
-  gw_word_flush(t, &w, m);
+  gw_token *tok = gw_tokens_push(t);
+  if (tok) {
+    /* Lower-case into the token, hashing and counting as gw_word_add does. */
+    uint64_t h = GW_FNV_OFFSET;
+    unsigned letters = 0, upper = 0, run = 0;
+    int elong = 0;
+    unsigned char last = 0;
+    for (size_t k = 0; k < wl; k++) {
+      unsigned char c = s[k];
+      unsigned is_upper = (unsigned)(c - 'A') < 26u;
+      c = (unsigned char)(c | (is_upper << 5));
+      unsigned is_letter = (unsigned)(c - 'a') < 26u;
+      upper += is_upper;
+      letters += is_letter;
+      run = is_letter && c == last ? run + 1 : 1;
+      elong |= run >= 3;
+      last = c;
+      tok->text[k] = (char)c;
+      h = (h ^ c) * 0x100000001b3ULL;
+    }
+    tok->len = (uint8_t)wl;
+    gw_token_finish(tok, letters, upper, elong, h, m);
+  }
   for (size_t k = wl; k < i; k++) {
     gw_count_punct(t, s[k]);
     t->pending_boundary = 1;
@@ -1389,8 +1416,7 @@ void gw_feeling_model_free(gw_feeling_model *m) {
     return;
   free(m->entries);
   free(m->entry_hash);
-  free(m->tags);
-  free(m->index);
+  free(m->slots);
   free(m->keys);
   free(m);
 }
