@@ -3,6 +3,7 @@
 
     /usr/bin/python3 bench/ingest_bench.py [--build DIR] [--runs 5] [--duration 5]
                                            [--out results.json] [--only NAME,...]
+                                           [--ingest-arg ARG ...] [--kcat-events N]
 
 Starts goodwill-devkafka (3 brokers, 6 partitions, as scripts/devstack does) and
 goodwill-ingest (--log-level warn) on loopback, and nginx from a generated configuration in a
@@ -22,7 +23,9 @@ Scenarios (bench_ingest is the C load generator of bench/bench_ingest.c):
   ingest-protobuf100 the same 100 events per request as one packed InteractionEventBatch
                     (application/x-protobuf); skipped, with a note, when ingest answers 415
   kcat-produce      kcat -P producing the same events (JSON lines, keyed tenant/interaction,
-                    acks=all, idempotent) to devkafka: the Kafka ceiling, events/s by wall time
+                    acks=all, idempotent), --kcat-events of them (default a million) fed on
+                    stdin, to devkafka: the Kafka ceiling, events/s by wall time (kcat exits
+                    once every record is acknowledged)
   nginx-rate5000    open loop at 5,000 requests/s, 64 connections: p99 latency
   ingest-rate5000
 
@@ -213,14 +216,25 @@ def run_wrk(port, bodies, conns, duration, cpu_pid):
     return res
 
 
-def run_kcat(bootstrap, kcat_file, events):
+def run_kcat(bootstrap, keyed_lines, events):
+    """Feeds events keyed lines (cycling through keyed_lines) to kcat -P on stdin from memory,
+    so that a run of a million events needs no file of a gigabyte."""
+    block = b"".join(keyed_lines)
+    full, rest = divmod(events, len(keyed_lines))
     ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.monotonic()
-    with open(kcat_file, "rb") as f:
-        p = subprocess.Popen(["kcat", "-P", "-b", bootstrap, "-t", TOPIC, "-K", "\t", "-z", "none",
-                              "-X", "acks=all", "-X", "enable.idempotence=true"],
-                             stdin=f, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        _, err = p.communicate(timeout=300)
+    p = subprocess.Popen(["kcat", "-P", "-b", bootstrap, "-t", TOPIC, "-K", "\t", "-z", "none",
+                          "-X", "acks=all", "-X", "enable.idempotence=true"],
+                         stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        for _ in range(full):
+            p.stdin.write(block)
+        p.stdin.write(b"".join(keyed_lines[:rest]))
+        p.stdin.close()
+    except BrokenPipeError:
+        pass
+    err = p.stderr.read()
+    p.wait(300)
     wall = time.monotonic() - t0
     ru = resource.getrusage(resource.RUSAGE_CHILDREN)
     if p.returncode != 0:
@@ -238,7 +252,10 @@ def main():
     ap.add_argument("--out", default="")
     ap.add_argument("--only", default="", help="comma-separated scenario names")
     ap.add_argument("--interactions", type=int, default=2000, help="goodwill-gen interactions (events ~1.45x)")
-    ap.add_argument("--kcat-events", type=int, default=200000)
+    ap.add_argument("--ingest-arg", action="append", default=[],
+                    help="extra goodwill-ingest argument, repeatable (e.g. --ingest-arg=--kafka-property "
+                         "--ingest-arg=linger.ms=1)")
+    ap.add_argument("--kcat-events", type=int, default=1000000)
     args = ap.parse_args()
 
     build = os.path.abspath(args.build)
@@ -263,12 +280,11 @@ def main():
         with open(events_file, "rb") as f:
             lines = [l for l in f.read().split(b"\n") if l.strip()]
         avg_bytes = sum(len(l) for l in lines) / len(lines)
-        # kcat's input: the same events, keyed like ingest keys them, repeated to kcat-events.
-        kcat_file = os.path.join(tmp, "kcat.tsv")
-        with open(kcat_file, "wb") as f:
-            for i in range(args.kcat_events):
-                ev = json.loads(lines[i % len(lines)])
-                f.write(("%s/%s\t" % (ev["tenant_id"], ev["interaction_id"])).encode() + lines[i % len(lines)] + b"\n")
+        # kcat's input: the same events, keyed like ingest keys them (tenant_id/interaction_id).
+        keyed = []
+        for l in lines:
+            ev = json.loads(l)
+            keyed.append(("%s/%s\t" % (ev["tenant_id"], ev["interaction_id"])).encode() + l + b"\n")
         lua = os.path.join(tmp, "post.lua")
         with open(lua, "w") as f:
             f.write(WRK_LUA)
@@ -283,7 +299,8 @@ def main():
         ing_port, admin_port, nginx_port = free_ports(3)
         ing = procs.start("ingest", [os.path.join(build, "goodwill-ingest"), "--log-level", "warn", "--listen-host",
                                      "127.0.0.1", "--listen-port", str(ing_port), "--admin-host", "127.0.0.1",
-                                     "--admin-port", str(admin_port), "--kafka-bootstrap", bootstrap], env=env)
+                                     "--admin-port", str(admin_port), "--kafka-bootstrap", bootstrap] + args.ingest_arg,
+                          env=env)
         wait_for(lambda: procs.check_alive() or http_status("http://127.0.0.1:%d/readyz" % admin_port) == 200, 90,
                  "goodwill-ingest /readyz")
 
@@ -333,7 +350,7 @@ def main():
             ("ingest-ndjson100", bench("ingest-ndjson100", ing_port, ing.pid, 100, 8)),
         ] + ([("ingest-protobuf100", bench("ingest-protobuf100", ing_port, ing.pid, 100, 8, extra=["--protobuf"]))]
              if protobuf_ok else []) + [
-            ("kcat-produce", lambda: run_kcat(bootstrap, kcat_file, args.kcat_events)),
+            ("kcat-produce", lambda: run_kcat(bootstrap, keyed, args.kcat_events)),
             ("nginx-rate5000", bench("nginx-rate5000", nginx_port, None, 1, 64, 5000)),
             ("ingest-rate5000", bench("ingest-rate5000", ing_port, ing.pid, 1, 64, 5000)),
         ]
