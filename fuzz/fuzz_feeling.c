@@ -8,12 +8,16 @@
  * aborting when one fails: valence in -1..1, intensities and empathy in 0..1, no NaN,
  * change = end - start, polarities and the recovered / soured flags agree with the valences,
  * the turn counts, and that scoring is deterministic.
+ *
+ * The same bytes are also one input line of goodwill-score (gw_feeling_json_line): its fast
+ * path for flat objects must write exactly the bytes of the general jansson path.
  */
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "goodwill/buf.h"
 #include "goodwill/feeling.h"
 
 #define GW_FUZZ_MAX_TURNS 64
@@ -107,6 +111,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   gw_feeling_score_interaction(m, turns, n, &g);
   if (memcmp(&f, &g, sizeof(f)) != 0)
     abort();
+
+  /* goodwill-score: fast path and jansson path agree byte for byte. */
+  gw_buf fast = GW_BUF_INIT, slow = GW_BUF_INIT;
+  if (gw_feeling_json_line(m, text, size, 7, 0, &fast) != 0 ||
+      gw_feeling_json_line(m, text, size, 7, GW_FEELING_JSON_NO_FAST_PATH, &slow) != 0)
+    abort();
+  if (fast.len != slow.len || memcmp(fast.data, slow.data, fast.len) != 0)
+    abort();
+  gw_buf_free(&fast);
+  gw_buf_free(&slow);
 
   /* A single turn: start and end are the same turn, so nothing changed. */
   if (size > 0) {

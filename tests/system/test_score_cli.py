@@ -113,6 +113,28 @@ with tempfile.TemporaryDirectory() as d:
     rc, out, err = run("", f"--lexicon={bad}")
     check(rc == 2 and ":3:" in err, f"broken lexicon: exit 2 naming line 3 ({rc}, {err!r})")
 
+# A line over 1 MiB is answered with its number and the reason; the next line is scored.
+big = json.dumps({"id": "big", "text": "a" * (1024 * 1024 + 10)})
+rc, out, _ = run(big + "\n" + json.dumps({"id": "after", "text": "great"}) + "\n")
+rows = [json.loads(o) for o in out.splitlines()]
+check(rc == 0 and len(rows) == 2 and rows[0].get("line") == 1 and "longer" in rows[0]["error"]
+      and rows[1]["id"] == "after" and rows[1]["valence"] > 0,
+      f"an over-long line is an error line and the next is scored: {[r.get('error') for r in rows]}")
+
+# Talking through pipes line by line: each answer arrives before stdin is closed.
+import select
+p = subprocess.Popen([BIN], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+answers = []
+for i, t in enumerate(["good", "awful"]):
+    p.stdin.write((json.dumps({"id": i, "text": t}) + "\n").encode())
+    p.stdin.flush()
+    ready, _, _ = select.select([p.stdout], [], [], 10)
+    answers.append(json.loads(p.stdout.readline()) if ready else None)
+p.stdin.close()
+p.wait(timeout=10)
+check(answers[0] is not None and answers[0]["valence"] > 0 and answers[1] is not None
+      and answers[1]["valence"] < 0, f"answers come line by line within 10 s: {answers}")
+
 rc, out, err = run("", "--help")
 check(rc == 0 and "--lexicon" in out, f"--help lists --lexicon ({rc}, {out!r})")
 rc, out, err = run("", "--no-such-flag")

@@ -3,6 +3,7 @@
  * tokenizer's edge cases, the lexicon loaders (goodwill, VADER-style, AFINN-style, broken
  * files with line numbers) and the interaction rules.
  */
+#include "goodwill/buf.h"
 #include "goodwill/feeling.h"
 #include "gw_test.h"
 
@@ -513,6 +514,46 @@ static void test_scoring_is_deterministic(void) {
   CHECK(memcmp(&a, &b, sizeof(a)) == 0);
 }
 
+/* goodwill-score's line contract: the fast path for flat objects writes exactly what the
+ * jansson path writes, and the lines it declines still get the contract's answers. */
+static void test_json_line_fast_path_matches_jansson(void) {
+  static const char *const lines[] = {
+      "{\"id\":\"a\",\"text\":\"That fixed it, thank you so much :)\",\"n\":7,\"ok\":true}",
+      "{ \"id\" : 2 , \"text\" : \"caf\xc3\xa9 was GREAT \xf0\x9f\x91\x8d!!\" }  ",
+      "{\"text\":\"meh\",\"x\":null,\"y\":false,\"z\":-12,\"w\":0}",
+      "{\"text\":\"\"}",
+      "{\"text\":\"still not working\",\"n\":1.5}", /* real: jansson path */
+      "{\"text\":\"she said \\\"no\\\"\"}",         /* escape: jansson path */
+      "{\"text\":\"a\",\"text\":\"terrible\"}",     /* duplicate: last wins */
+      "{\"text\":\"good\",\"valence\":9}",          /* replaced in place */
+      "{\"text\":\"bad\xff\"}",                     /* invalid UTF-8 */
+      "{\"text\":\"ok\",\"m\":-0}",                 /* -0 dumps as 0 */
+      "{\"text\":42}",
+      "{}",
+      "[1,2]",
+      "",
+      "not json",
+      "{\"id\":1,\"turns\":[{\"speaker\":\"customer\",\"text\":\"awful\"}]}",
+  };
+  for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
+    gw_buf fast = GW_BUF_INIT, slow = GW_BUF_INIT;
+    CHECK_INT_EQ(gw_feeling_json_line(model, lines[i], strlen(lines[i]), i + 1, 0, &fast), 0);
+    CHECK_INT_EQ(gw_feeling_json_line(model, lines[i], strlen(lines[i]), i + 1,
+                                      GW_FEELING_JSON_NO_FAST_PATH, &slow),
+                 0);
+    CHECK_STR_EQ(fast.data ? fast.data : "", slow.data ? slow.data : "");
+    gw_buf_free(&fast);
+    gw_buf_free(&slow);
+  }
+  /* The exact bytes of a fast-path answer: members kept in order, scores appended. */
+  gw_buf out = GW_BUF_INIT;
+  const char *line = "{\"id\": 1, \"text\": \"\", \"team\": \"t\"}";
+  CHECK_INT_EQ(gw_feeling_json_line(model, line, strlen(line), 1, 0, &out), 0);
+  CHECK_STR_EQ(out.data, "{\"id\":1,\"text\":\"\",\"team\":\"t\",\"valence\":0.0,"
+                         "\"polarity\":\"neutral\",\"feelings\":{},\"empathy\":0.0}");
+  gw_buf_free(&out);
+}
+
 int main(void) {
   char err[256];
   int rc = gw_feeling_model_load(&model, NULL, err, sizeof(err));
@@ -545,6 +586,7 @@ int main(void) {
   GW_RUN(test_malformed_files);
   GW_RUN(test_empty_and_missing_files);
   GW_RUN(test_scoring_is_deterministic);
+  GW_RUN(test_json_line_fast_path_matches_jansson);
   gw_feeling_model_free(model);
   return gw_test_finish();
 }

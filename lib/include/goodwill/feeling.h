@@ -75,6 +75,19 @@ void gw_feeling_score_utterance(const gw_feeling_model *m, const char *text, siz
 void gw_feeling_score_interaction(const gw_feeling_model *m, const gw_turn_text *turns,
                                   size_t nturns, gw_interaction_feeling *out);
 
+/* goodwill-score's JSON-lines contract (docs/FEELING_MODEL.md, "goodwill-score"), in memory so
+ * that it can be tested and fuzzed: scores one input line (without its newline) and appends
+ * exactly one JSON line (without newline) to out. Any bytes are accepted; what cannot be scored
+ * is answered with an "error" member, as the contract says. A flat object with a "text" takes a
+ * fast path that writes the same bytes as the general jansson path, which
+ * GW_FEELING_JSON_NO_FAST_PATH forces (for differential tests). Returns 0, or -ENOMEM. */
+#define GW_FEELING_JSON_MAX_LINE_BYTES (1024 * 1024)
+#define GW_FEELING_JSON_MAX_TURNS      10000
+#define GW_FEELING_JSON_NO_FAST_PATH   1u
+struct gw_buf;
+int gw_feeling_json_line(const gw_feeling_model *m, const char *line, size_t len, size_t lineno,
+                         unsigned flags, struct gw_buf *out);
+
 gw_polarity gw_feeling_polarity(double valence);             /* thresholds -0.05 / +0.05 */
 const char *gw_feeling_category_name(gw_feeling_category c); /* "anger", ... */
 const char *gw_polarity_name(gw_polarity p);                 /* "negative", ... */
