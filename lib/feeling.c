@@ -1299,6 +1299,78 @@ static int gw_load_rules(gw_feeling_model *m) {
   return rc;
 }
 
+static int gw_is_vowel(char c) {
+  return c == 'a' || c == 'e' || c == 'i' || c == 'o' || c == 'u';
+}
+
+/* Writes w[0..n-cut) + suffix into out; returns its length. */
+static size_t gw_inflect(const char *w, size_t n, size_t cut, const char *suffix, char *out) {
+  size_t sl = strlen(suffix);
+  memcpy(out, w, n - cut);
+  memcpy(out + n - cut, suffix, sl);
+  return n - cut + sl;
+}
+
+/* The regular inflections of the goodwill lexicon's plain words (-s, -ed, -ing, -ly, with the
+ * usual spelling changes: "worries", "worried", "loving", "terribly"), added after the file with
+ * the word's valence and categories unless the key is already known in any role. The lexicon
+ * lists the irregular and the meaning-changing forms itself ("patients" 0 stops "patient"
+ * from making it positive). Forms that are not English words cost memory only. */
+static int gw_lex_add_inflections(gw_feeling_model *m) {
+  size_t n0 = m->count;
+  for (size_t k = 0; k < n0; k++) {
+    gw_lex_entry base = m->entries[k]; /* a copy: inserting may move the entries */
+    if (!(base.kind & K_SENTIMENT) || (base.kind & K_SYMBOL) || base.ntokens != 1 ||
+        base.line == 0 || base.valence == 0)
+      continue;
+    size_t n = base.key_len;
+    if (n < 3 || n + 4 >= GW_TOKEN_MAX_BYTES)
+      continue;
+    char w[GW_TOKEN_MAX_BYTES];
+    memcpy(w, m->keys + base.key_off, n);
+    int plain = 1;
+    for (size_t i = 0; i < n; i++)
+      plain &= w[i] >= 'a' && w[i] <= 'z';
+    if (!plain)
+      continue;
+    char last = w[n - 1], prev = w[n - 2];
+    int cons_y = last == 'y' && !gw_is_vowel(prev);
+    char forms[4][GW_TOKEN_MAX_BYTES];
+    size_t fl[4];
+    if (last == 's' || last == 'x' || last == 'z' || (last == 'h' && (prev == 'c' || prev == 's')))
+      fl[0] = gw_inflect(w, n, 0, "es", forms[0]);
+    else
+      fl[0] = cons_y ? gw_inflect(w, n, 1, "ies", forms[0]) : gw_inflect(w, n, 0, "s", forms[0]);
+    if (last == 'e')
+      fl[1] = gw_inflect(w, n, 0, "d", forms[1]);
+    else
+      fl[1] = cons_y ? gw_inflect(w, n, 1, "ied", forms[1]) : gw_inflect(w, n, 0, "ed", forms[1]);
+    fl[2] = last == 'e' && prev != 'e' ? gw_inflect(w, n, 1, "ing", forms[2])
+                                       : gw_inflect(w, n, 0, "ing", forms[2]);
+    if (last == 'y')
+      fl[3] = gw_inflect(w, n, 1, "ily", forms[3]);
+    else if (last == 'e' && prev == 'l')
+      fl[3] = gw_inflect(w, n, 1, "y", forms[3]);
+    else if (last == 'c')
+      fl[3] = gw_inflect(w, n, 0, "ally", forms[3]);
+    else
+      fl[3] = gw_inflect(w, n, 0, "ly", forms[3]);
+    for (int f = 0; f < 4; f++) {
+      gw_lex_entry *e;
+      int created;
+      int rc = gw_lex_upsert(m, forms[f], fl[f], 1, &e, &created);
+      if (rc < 0)
+        return rc;
+      if (e->kind != 0)
+        continue; /* known: as an entry, a rule word or a derived form of another word */
+      e->kind = K_SENTIMENT;
+      e->valence = base.valence;
+      memcpy(e->cats, base.cats, sizeof(e->cats));
+    }
+  }
+  return 0;
+}
+
 static int gw_load_bytes(gw_feeling_model *m, const char *src, const char *data, size_t len,
                          char *err, size_t errlen) {
   gw_loader L = {m, src, err, errlen};
@@ -1342,6 +1414,9 @@ static int gw_load_bytes(gw_feeling_model *m, const char *src, const char *data,
   }
   if (entries == 0)
     return gw_load_fail(&L, 0, "the lexicon has no entries");
+  /* Only the project's own format: a plugged-in VADER or AFINN file scores as written. */
+  if (fmt == FMT_GOODWILL && gw_lex_add_inflections(m) < 0)
+    return gw_load_fail(&L, 0, "out of memory");
   gw_id_hasher h;
   char hex[GW_ID_HEX_LEN + 1];
   gw_id_init(&h);
