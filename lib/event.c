@@ -6,6 +6,9 @@
 #include "goodwill/event.h"
 
 #include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -131,4 +134,217 @@ void gw_event_batch_free(gw_event_batch *batch) {
   free(batch->event_index);
   free(batch->errors);
   memset(batch, 0, sizeof(*batch));
+}
+
+/* ---- protobuf bodies ---- */
+
+/* A cursor over protobuf wire format (https://protobuf.dev/programming-guides/encoding/). */
+typedef struct gw_wire {
+  const uint8_t *p;
+  size_t len;
+  size_t pos;
+} gw_wire;
+
+static bool gw_wire_varint(gw_wire *w, uint64_t *out) {
+  uint64_t v = 0;
+  for (unsigned shift = 0; shift < 64; shift += 7) {
+    if (w->pos >= w->len) {
+      return false;
+    }
+    uint8_t b = w->p[w->pos++];
+    v |= (uint64_t)(b & 0x7f) << shift;
+    if ((b & 0x80) == 0) {
+      *out = v;
+      return true;
+    }
+  }
+  return false;
+}
+
+/* Reads the next field's tag and, for length-delimited fields, the payload's bounds; skips
+ * the value of every other wire type. Groups (wire types 3, 4) are refused: proto3 has none. */
+static bool gw_wire_field(gw_wire *w, uint32_t *field, unsigned *wire_type, size_t *payload,
+                          size_t *payload_len) {
+  uint64_t key;
+  if (!gw_wire_varint(w, &key) || (key >> 3) == 0 || (key >> 3) > 0x1fffffff) {
+    return false;
+  }
+  *field = (uint32_t)(key >> 3);
+  *wire_type = (unsigned)(key & 7);
+  uint64_t v;
+  switch (*wire_type) {
+  case 0:
+    return gw_wire_varint(w, &v);
+  case 1:
+    if (w->len - w->pos < 8) {
+      return false;
+    }
+    w->pos += 8;
+    return true;
+  case 5:
+    if (w->len - w->pos < 4) {
+      return false;
+    }
+    w->pos += 4;
+    return true;
+  case 2:
+    if (!gw_wire_varint(w, &v) || v > w->len - w->pos) {
+      return false;
+    }
+    *payload = w->pos;
+    *payload_len = (size_t)v;
+    w->pos += (size_t)v;
+    return true;
+  default:
+    return false;
+  }
+}
+
+/* Turns in an encoded InteractionEvent: occurrences of transcript (10) inside every closed
+ * (11) field. False when the event is not well-formed wire data. */
+static bool gw_wire_count_turns(const uint8_t *p, size_t len, size_t *turns) {
+  gw_wire w = {p, len, 0};
+  *turns = 0;
+  while (w.pos < w.len) {
+    uint32_t field;
+    unsigned wt;
+    size_t off = 0, n = 0;
+    if (!gw_wire_field(&w, &field, &wt, &off, &n)) {
+      return false;
+    }
+    if (field != 11 || wt != 2) {
+      continue;
+    }
+    gw_wire c = {p + off, n, 0};
+    while (c.pos < c.len) {
+      uint32_t cf;
+      unsigned cwt;
+      size_t coff = 0, cn = 0;
+      if (!gw_wire_field(&c, &cf, &cwt, &coff, &cn)) {
+        return false;
+      }
+      *turns += cf == 10 && cwt == 2;
+    }
+  }
+  return true;
+}
+
+static void gw_pb_error(gw_event_batch *b, size_t index, const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void gw_pb_error(gw_event_batch *b, size_t index, const char *field, const char *fmt, ...) {
+  gw_event_error *e = &b->errors[b->nerrors++];
+  memset(e, 0, sizeof(*e));
+  e->index = index;
+  snprintf(e->field, sizeof(e->field), "%s", field);
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(e->reason, sizeof(e->reason), fmt, ap);
+  va_end(ap);
+}
+
+int gw_event_parse_protobuf(const void *body, size_t len, const gw_event_limits *lim,
+                            int64_t now_ms, gw_event_batch *batch) {
+  memset(batch, 0, sizeof(*batch));
+  gw_event_limits defaults;
+  if (lim == NULL) {
+    gw_event_limits_default(&defaults);
+    lim = &defaults;
+  }
+  const uint8_t *p = body;
+  if (body == NULL) {
+    len = 0;
+  }
+  /* First pass: the body is well-formed and holds at most max_events events. Unknown
+   * top-level fields are skipped, as protobuf readers do. */
+  gw_wire w = {p, len, 0};
+  size_t count = 0;
+  while (w.pos < w.len) {
+    size_t at = w.pos, off, n;
+    uint32_t field;
+    unsigned wt;
+    if (!gw_wire_field(&w, &field, &wt, &off, &n)) {
+      batch->errors = calloc(1, sizeof(*batch->errors));
+      if (batch->errors == NULL) {
+        abort();
+      }
+      gw_pb_error(batch, 0, "",
+                  "invalid protobuf at byte %zu: not a goodwill.v1.InteractionEventBatch", at);
+      return -EINVAL;
+    }
+    count += field == 1 && wt == 2;
+  }
+  size_t nalloc = count ? count : 1;
+  batch->errors = calloc(nalloc, sizeof(*batch->errors));
+  if (batch->errors == NULL) {
+    abort();
+  }
+  if (count == 0) {
+    gw_pb_error(batch, 0, "", "empty body: an InteractionEventBatch without events");
+    return -EINVAL;
+  }
+  if (count > lim->max_events) {
+    batch->nitems = count;
+    gw_pb_error(batch, lim->max_events, "", "too many events: %zu, at most %zu", count,
+                lim->max_events);
+    return -E2BIG;
+  }
+  /* nalloc is bounded by max_events, checked just above. */
+  batch->events = calloc(nalloc, sizeof(*batch->events));
+  batch->event_index = calloc(nalloc, sizeof(*batch->event_index));
+  if (batch->events == NULL || batch->event_index == NULL) {
+    abort();
+  }
+  /* Second pass: each event on its own, so that one bad event does not spoil the batch. */
+  w.pos = 0;
+  while (w.pos < w.len) {
+    size_t off = 0, n = 0;
+    uint32_t field;
+    unsigned wt;
+    (void)gw_wire_field(&w, &field, &wt, &off, &n); /* checked by the first pass */
+    if (field != 1 || wt != 2) {
+      continue;
+    }
+    size_t index = batch->nitems++;
+    size_t turns;
+    if (!gw_wire_count_turns(p + off, n, &turns)) {
+      gw_pb_error(batch, index, "", "not a valid goodwill.v1.InteractionEvent message");
+      continue;
+    }
+    if (turns > lim->max_turns) {
+      gw_pb_error(batch, index, "closed.transcript", "too many turns: %zu, at most %zu", turns,
+                  lim->max_turns);
+      continue;
+    }
+    Goodwill__V1__InteractionEvent *ev = goodwill__v1__interaction_event__unpack(NULL, n, p + off);
+    if (ev == NULL) {
+      gw_pb_error(batch, index, "", "not a valid goodwill.v1.InteractionEvent message");
+      continue;
+    }
+    ev->received_at_ms = now_ms;
+    if (ev->event_id == NULL || ev->event_id[0] == '\0') {
+      char *id = malloc(GW_ID_HEX_LEN + 1);
+      if (id == NULL) {
+        abort();
+      }
+      /* An explicit "" on the wire is an allocation of its own; the default "" is
+       * protobuf-c's shared empty string, never freed. The new id is freed with the event. */
+      if (ev->event_id != NULL && ev->event_id != protobuf_c_empty_string) {
+        free(ev->event_id);
+      }
+      ev->event_id = (char *)protobuf_c_empty_string;
+      gw_event_assign_id(ev, id);
+    }
+    gw_event_error e;
+    memset(&e, 0, sizeof(e));
+    if (gw_event_validate(ev, lim, now_ms, &e) != 0) {
+      gw_pb_error(batch, index, e.field, "%s", e.reason);
+      goodwill__v1__interaction_event__free_unpacked(ev, NULL);
+      continue;
+    }
+    batch->events[batch->nevents] = ev;
+    batch->event_index[batch->nevents] = index;
+    batch->nevents++;
+  }
+  return 0;
 }

@@ -1,6 +1,7 @@
 /*
  * gw_event: InteractionEvents as clients send them. Parses request bodies (one JSON object,
- * a JSON array of objects, or NDJSON lines) into goodwill.v1.InteractionEvent, validates
+ * a JSON array of objects, NDJSON lines, or a protobuf InteractionEventBatch) into
+ * goodwill.v1.InteractionEvent, validates
  * events from any source with one set of rules (goodwill-ingest and goodwill-scorer apply the
  * same checks), assigns deterministic event ids, and builds the Kafka record.
  *
@@ -71,6 +72,19 @@ typedef struct gw_event_batch {
 int gw_event_parse_json(const char *body, size_t len, gw_event_format format,
                         const gw_event_limits *lim, int64_t now_ms, gw_event_batch *batch);
 void gw_event_batch_free(gw_event_batch *batch);
+
+/*
+ * Parses and validates an application/x-protobuf body: one goodwill.v1.InteractionEventBatch.
+ * Same results as gw_event_parse_json: every event is an item (index = its position in
+ * `events`, line 0) and is decoded and validated on its own, so one undecodable or invalid
+ * event is an item error and the others are kept. Counts are checked on the wire before
+ * anything is decoded: more than max_events events is -E2BIG, a transcript of more than
+ * max_turns turns an item error, so a small body cannot make the decoder allocate without
+ * bound. -EINVAL when the body is not a protobuf message at all (errors[0] says at which
+ * byte), or is empty.
+ */
+int gw_event_parse_protobuf(const void *body, size_t len, const gw_event_limits *lim,
+                            int64_t now_ms, gw_event_batch *batch);
 
 /*
  * Validates one event from any source (JSON, protobuf from a client, a record read from
