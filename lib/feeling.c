@@ -50,6 +50,7 @@ enum {
   K_CLOSING = 1u << 4,
   K_EMPATHY = 1u << 5,
   K_SYMBOL = 1u << 6, /* matched against a whole whitespace-separated chunk, case kept */
+  K_ECHO = 1u << 7,   /* "just" in the sarcastic echo "great, just great" */
 };
 #define K_MODIFIER (K_NEGATOR | K_BOOST | K_CONTRAST)
 
@@ -121,25 +122,94 @@ static const char *const gw_negators[] = {
     "not even", "no longer", "not at all", "don't",   "can't",   "won't",    "didn't",
     "doesn't",  "isn't",     "wasn't",     "aren't",  "weren't", "couldn't", "shouldn't",
     "wouldn't", "haven't",   "hasn't",     "hadn't",  "ain't",   "mustn't",  "needn't",
-    "mightn't", "shan't"};
+    "mightn't", "shan't",    "rarely",     "seldom",  "least"};
 
 static const gw_rule_word gw_boosters[] = {
-    {"very", 0.3f},           {"really", 0.3f},        {"so", 0.3f},         {"so much", 0.3f},
-    {"extremely", 0.45f},     {"incredibly", 0.45f},   {"absolutely", 0.4f}, {"totally", 0.35f},
-    {"completely", 0.35f},    {"utterly", 0.4f},       {"super", 0.3f},      {"truly", 0.3f},
-    {"seriously", 0.3f},      {"highly", 0.3f},        {"too", 0.2f},        {"such", 0.2f},
-    {"especially", 0.25f},    {"exceptionally", 0.4f}, {"remarkably", 0.3f}, {"pretty", 0.15f},
-    {"way too", 0.4f},        {"the most", 0.3f},      {"so so", 0.4f},      {"insanely", 0.45f},
-    {"ridiculously", 0.4f},   {"beyond", 0.3f},        {"deeply", 0.35f},    {"hugely", 0.4f},
-    {"massively", 0.4f},      {"entirely", 0.3f},      {"thoroughly", 0.3f}, {"genuinely", 0.25f},
-    {"slightly", -0.4f},      {"somewhat", -0.3f},     {"kind of", -0.3f},   {"sort of", -0.3f},
-    {"kinda", -0.3f},         {"sorta", -0.3f},        {"a bit", -0.3f},     {"a little", -0.3f},
-    {"a little bit", -0.35f}, {"a tad", -0.35f},       {"barely", -0.5f},    {"hardly", -0.5f},
-    {"marginally", -0.4f},    {"partly", -0.3f},       {"partially", -0.3f}, {"fairly", -0.15f},
-    {"mildly", -0.4f},        {"a touch", -0.3f},
+    {"very", 0.3f},
+    {"really", 0.3f},
+    {"so", 0.3f},
+    {"so much", 0.3f},
+    {"extremely", 0.45f},
+    {"incredibly", 0.45f},
+    {"absolutely", 0.4f},
+    {"totally", 0.35f},
+    {"completely", 0.35f},
+    {"utterly", 0.4f},
+    {"super", 0.3f},
+    {"truly", 0.3f},
+    {"seriously", 0.3f},
+    {"highly", 0.3f},
+    {"too", 0.2f},
+    {"such", 0.2f},
+    {"especially", 0.25f},
+    {"exceptionally", 0.4f},
+    {"remarkably", 0.3f},
+    {"pretty", 0.15f},
+    {"way too", 0.4f},
+    {"the most", 0.3f},
+    {"so so", 0.4f},
+    {"insanely", 0.45f},
+    {"ridiculously", 0.4f},
+    {"beyond", 0.3f},
+    {"deeply", 0.35f},
+    {"hugely", 0.4f},
+    {"massively", 0.4f},
+    {"entirely", 0.3f},
+    {"thoroughly", 0.3f},
+    {"genuinely", 0.25f},
+    {"slightly", -0.4f},
+    {"somewhat", -0.3f},
+    {"kind of", -0.3f},
+    {"sort of", -0.3f},
+    {"kinda", -0.3f},
+    {"sorta", -0.3f},
+    {"a bit", -0.3f},
+    {"a little", -0.3f},
+    {"a little bit", -0.35f},
+    {"a tad", -0.35f},
+    {"barely", -0.5f},
+    {"hardly", -0.5f},
+    {"marginally", -0.4f},
+    {"partly", -0.3f},
+    {"partially", -0.3f},
+    {"fairly", -0.15f},
+    {"mildly", -0.4f},
+    {"a touch", -0.3f},
+    /* Swearing as emphasis ("fucking awesome"), and colloquial boosters. */
+    {"fucking", 0.4f},
+    {"fuckin", 0.4f},
+    {"freaking", 0.35f},
+    {"freakin", 0.35f},
+    {"frickin", 0.35f},
+    {"friggin", 0.35f},
+    {"hella", 0.35f},
+    {"soo", 0.35f},
+    {"rly", 0.3f},
+    {"realy", 0.3f},
+    {"enormously", 0.4f},
+    {"tremendously", 0.4f},
+    {"unbelievably", 0.4f},
+    {"immensely", 0.4f},
+    {"intensely", 0.35f},
+    {"exceedingly", 0.4f},
+    {"wildly", 0.35f},
+    {"particularly", 0.2f},
+    {"fully", 0.25f},
+    {"most", 0.2f},
+    {"almost", -0.3f},
+    {"nearly", -0.3f},
+    {"relatively", -0.2f},
+    {"moderately", -0.3f},
+    {"occasionally", -0.3f},
+    {"scarcely", -0.5f},
+    /* "at least" is not the negator "least" ("least favourite"): a modifier of no strength. */
+    {"at least", 0.0f},
+    {"the very least", 0.0f},
 };
 
 static const char *const gw_contrasts[] = {"but", "however"};
+
+static const char *const gw_echoes[] = {"just"};
 
 /* Short low-information replies ("ok.", "thanks", "great, bye"): see the interaction rules. */
 static const char *const gw_closings[] = {
@@ -664,6 +734,29 @@ static void gw_token_lookup(gw_token *tok, const gw_feeling_model *m) {
   tok->e = m && tok->len ? gw_lex_find_h(m, tok->state, tok->text, tok->len) : NULL;
 }
 
+/* Laughter has no fixed length: "hahahaha", "hehehe", "lololol" score as the lexicon's
+ * "haha" / "lol" when it has them. */
+static void gw_token_laughter(gw_token *tok, const gw_feeling_model *m) {
+  const char *w = tok->text;
+  size_t n = tok->len;
+  const char *as = NULL;
+  if (w[0] == 'h' && (w[1] == 'a' || w[1] == 'e')) {
+    size_t i = 0;
+    while (i + 1 < n && w[i] == 'h' && w[i + 1] == w[1])
+      i += 2;
+    if (i == n || (i + 1 == n && w[i] == 'h'))
+      as = "haha";
+  } else if (w[0] == 'l' && w[1] == 'o') {
+    size_t i = 1;
+    while (i + 1 < n && w[i] == 'o' && w[i + 1] == 'l')
+      i += 2;
+    if (i == n)
+      as = "lol";
+  }
+  if (as)
+    tok->e = gw_lex_find(m, as, strlen(as));
+}
+
 /* Sets a word token's flags and entry once its text (lower-cased, len bytes) is in place.
  * `state` is the FNV-1a state of that text, computed while it was read. */
 static void gw_token_finish(gw_token *tok, unsigned letters, unsigned upper, int elong,
@@ -693,6 +786,8 @@ static void gw_token_finish(gw_token *tok, unsigned letters, unsigned upper, int
   }
   tok->state = state;
   tok->e = m && tok->len ? gw_lex_find_h(m, state, tok->text, tok->len) : NULL;
+  if (!tok->e && m && tok->len >= 5)
+    gw_token_laughter(tok, m);
 }
 
 static void gw_word_flush(gw_tokens *t, gw_word *w, const gw_feeling_model *m) {
@@ -1291,6 +1386,8 @@ static int gw_load_rules(gw_feeling_model *m) {
     rc = gw_load_rule(m, gw_boosters[i].key, K_BOOST, gw_boosters[i].value, 0);
   for (size_t i = 0; i < GW_NELEM(gw_contrasts) && rc == 0; i++)
     rc = gw_load_rule(m, gw_contrasts[i], K_CONTRAST, 0, 0);
+  for (size_t i = 0; i < GW_NELEM(gw_echoes) && rc == 0; i++)
+    rc = gw_load_rule(m, gw_echoes[i], K_ECHO, 0, 0);
   for (size_t i = 0; i < GW_NELEM(gw_closings) && rc == 0; i++)
     rc = gw_load_rule(m, gw_closings[i], K_CLOSING, 0, 0);
   for (size_t i = 0; i < GW_NELEM(gw_empathy_phrases) && rc == 0; i++)
@@ -1505,8 +1602,18 @@ const char *gw_feeling_model_version(const gw_feeling_model *m) {
 
 typedef struct gw_item {
   const gw_lex_entry *e; /* NULL: a word with no entry */
+  const gw_lex_entry *w; /* the entry of its first token in any role ("just": K_ECHO) */
   uint8_t flags;         /* OR of its tokens' flags; T_BOUNDARY of its first token */
 } gw_item;
+
+/* The sarcastic echo "great, just great": a positive item repeated after a clause break and
+ * "just", ending its clause, says the opposite of the word ("good, just good enough" does
+ * not). */
+static int gw_is_echo(const gw_item *items, size_t nitems, size_t a) {
+  return a + 2 < nitems && items[a].e && items[a].e->valence > 0 && items[a + 2].e == items[a].e &&
+         items[a + 1].w && (items[a + 1].w->kind & K_ECHO) && (items[a + 1].flags & T_BOUNDARY) &&
+         (a + 3 == nitems || (items[a + 3].flags & T_BOUNDARY));
+}
 
 static double gw_sign(double x) {
   return x > 0 ? 1.0 : x < 0 ? -1.0 : 0.0;
@@ -1573,6 +1680,7 @@ static void gw_score_detail(const gw_feeling_model *m, const char *text, size_t 
       fl |= (uint8_t)(t.v[j].flags & ~T_BOUNDARY);
     items[nitems].e = e;
     items[nitems].flags = fl;
+    items[nitems].w = t.v[i].e;
     nitems++;
     i += k;
   }
@@ -1622,6 +1730,8 @@ static void gw_score_detail(const gw_feeling_model *m, const char *text, size_t 
     if (boost > 1.0)
       boost = 1.0;
     v *= 1.0 + boost;
+    if (gw_is_echo(items, nitems, j) || (j >= 2 && gw_is_echo(items, nitems, j - 2)))
+      negated = 1;
     if (negated)
       v *= v > 0 ? GW_NEG_FLIP_POS : GW_NEG_FLIP_NEG;
     if (contrast_at < nitems)

@@ -554,6 +554,67 @@ static void test_json_line_fast_path_matches_jansson(void) {
   gw_buf_free(&out);
 }
 
+/* Rules of the second model: each moves the score the way a reader would. */
+static void test_idioms_sarcasm_laughter_and_colloquial_modifiers(void) {
+  /* Negated comparatives praise: "never been happier" is the happiest, not unhappy. */
+  CHECK(val("I have never been happier") > 0.3);
+  CHECK(val("never been better") > 0.3);
+  /* The sarcastic echo turns the word around; a plain "just great" stays positive, and a
+   * lukewarm "good, just good enough" is no echo. */
+  CHECK(val("great, just great") < -0.3);
+  CHECK(val("Wonderful. Just wonderful.") < -0.3);
+  CHECK(val("just great") > 0.3);
+  CHECK(val("good, just good enough") > 0.05);
+  /* Laughter of any length counts like "haha" / "lol". */
+  CHECK(val("hahahaha") > 0.2);
+  CHECK(val("lololol") > 0.2);
+  CHECK(val("hahaha") > 0.2);
+  /* Swearing as emphasis boosts instead of souring. */
+  CHECK_LT(val("this is awesome"), val("this is fucking awesome"));
+  CHECK_LT(val("that was freaking terrible"), val("that was terrible"));
+  /* "least" negates, "at least" does not. */
+  CHECK(val("my least favorite part") < -0.05);
+  CHECK(val("at least it works") > 0.05);
+  /* "rarely"/"seldom" negate like "never". */
+  CHECK(val("I rarely enjoy these") < -0.05);
+}
+
+/* The loader derives regular inflections of the project's own format, not of foreign ones,
+ * and an explicit entry (valence 0 included) wins over a derived form. */
+static void test_inflections_are_derived(void) {
+  char path[64];
+  write_tmp(path, "# goodwill-lexicon 1\nzorp\t2.5\nblarg\t-2.5\nzorps\t0\nfuzzy\t1.5\n");
+  gw_feeling_model *m = NULL;
+  char err[256];
+  CHECK_INT_EQ(gw_feeling_model_load(&m, path, err, sizeof(err)), 0);
+  unlink(path);
+  gw_utterance_score s;
+  const char *pos[] = {"zorped", "zorping", "zorply", "fuzzily", "fuzzies", "fuzzied"};
+  for (size_t i = 0; m && i < sizeof(pos) / sizeof(pos[0]); i++) {
+    gw_feeling_score_utterance(m, pos[i], strlen(pos[i]), &s);
+    CHECK(s.valence > 0.3);
+  }
+  const char *neg[] = {"blarged", "blarging", "blargs"};
+  for (size_t i = 0; m && i < sizeof(neg) / sizeof(neg[0]); i++) {
+    gw_feeling_score_utterance(m, neg[i], strlen(neg[i]), &s);
+    CHECK(s.valence < -0.3);
+  }
+  if (m) {
+    gw_feeling_score_utterance(m, "zorps", 5, &s);
+    CHECK(s.valence == 0);
+  }
+  gw_feeling_model_free(m);
+  /* AFINN-style: scored as written, nothing derived. */
+  write_tmp(path, "zorp\t4\n");
+  CHECK_INT_EQ(gw_feeling_model_load(&m, path, err, sizeof(err)), 0);
+  unlink(path);
+  if (m) {
+    gw_feeling_score_utterance(m, "zorped", 6, &s);
+    CHECK(s.valence == 0);
+  }
+  gw_feeling_model_free(m);
+}
+
 int main(void) {
   char err[256];
   int rc = gw_feeling_model_load(&model, NULL, err, sizeof(err));
@@ -587,6 +648,8 @@ int main(void) {
   GW_RUN(test_empty_and_missing_files);
   GW_RUN(test_scoring_is_deterministic);
   GW_RUN(test_json_line_fast_path_matches_jansson);
+  GW_RUN(test_idioms_sarcasm_laughter_and_colloquial_modifiers);
+  GW_RUN(test_inflections_are_derived);
   gw_feeling_model_free(model);
   return gw_test_finish();
 }
