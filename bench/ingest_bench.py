@@ -291,8 +291,8 @@ def main():
         bodies = {"lines_file": events_file, "lua": lua}
 
         dk_port_file = os.path.join(tmp, "bootstrap")
-        dk = procs.start("devkafka", [os.path.join(build, "goodwill-devkafka"), "--brokers", "3", "--partitions",
-                                      "6", "--bootstrap-file", dk_port_file], env=env)
+        procs.start("devkafka", [os.path.join(build, "goodwill-devkafka"), "--brokers", "3", "--partitions", "6",
+                                 "--bootstrap-file", dk_port_file], env=env)
         wait_for(lambda: procs.check_alive() or os.path.exists(dk_port_file), 60, "devkafka's bootstrap file")
         bootstrap = open(dk_port_file).read().strip()
 
