@@ -16,13 +16,19 @@ keeps it), then thawed with SIGCONT. Checks:
   that was answered 202 (events of 503'd requests may or may not be there: both are fine);
 - goodwill_ingest_events_accepted_total counts at least the acknowledged events, and
   ingest still drains and exits 0 on SIGTERM.
+
+When goodwill-ingest has --tokens-file (bearer tokens), the test writes a tokens file with one
+token for its tenant and sends it with every request.
 """
 
+import hashlib
 import http.client
 import json
 import os
 import shutil
+import secrets
 import signal
+import subprocess
 import sys
 import tempfile
 import threading
@@ -61,12 +67,27 @@ def event(eid, n):
     return json.dumps(base, separators=(",", ":"))
 
 
+def auth_setup(tmp):
+    """(extra ingest flags, request headers): a tokens file with one fresh token for TENANT
+    when this goodwill-ingest authenticates with bearer tokens, else nothing."""
+    proc = subprocess.run([g.binary("ingest"), "--help"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          timeout=30)
+    if b"--tokens-file" not in proc.stdout:
+        return [], {}
+    token = "outage-" + secrets.token_hex(16)
+    path = os.path.join(tmp, "tokens")
+    with open(path, "w") as f:
+        f.write("%s\t%s\ttest_ingest_outage\n" % (hashlib.sha256(token.encode()).hexdigest(), TENANT))
+    return ["--tokens-file", path], {"Authorization": "Bearer " + token}
+
+
 class Load:
     """WORKERS threads posting until stop is set; results is a list of dicts (appended under
     the GIL, one per request)."""
 
-    def __init__(self, port):
+    def __init__(self, port, headers):
         self.port = port
+        self.headers = dict(headers, **{"Content-Type": "application/x-ndjson"})
         self.stop = threading.Event()
         self.results = []
         self.lock = threading.Lock()
@@ -100,7 +121,7 @@ class Load:
             try:
                 if conn is None:
                     conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=CLIENT_TIMEOUT_S)
-                conn.request("POST", "/v1/events", body, {"Content-Type": "application/x-ndjson"})
+                conn.request("POST", "/v1/events", body, self.headers)
                 resp = conn.getresponse()
                 data = resp.read()
                 rec["status"] = resp.status
@@ -158,9 +179,10 @@ def main():
         with open(bootstrap_file) as f:
             bootstrap = f.read().strip()
 
+        auth_args, headers = auth_setup(tmp)
         ing = g.popen_logged([g.binary("ingest"), "--listen-host", "127.0.0.1", "--listen-port", "0",
                               "--admin-host", "127.0.0.1", "--admin-port", "0", "--kafka-bootstrap", bootstrap,
-                              "--produce-timeout", "%ds" % PRODUCE_TIMEOUT_S, "--shutdown-grace", "30s"],
+                              "--produce-timeout", "%ds" % PRODUCE_TIMEOUT_S, "--shutdown-grace", "30s"] + auth_args,
                              ing_log, env=env)
 
         def ports():
@@ -187,9 +209,10 @@ def main():
             return status == 200, "%d %r" % (status, body[:100])
 
         g.wait_until(ready, 90, "goodwill-ingest /readyz to answer 200")
-        g.log("devkafka %s (pid %d), ingest port %d (pid %d)" % (bootstrap, dk.pid, port, ing.pid))
+        g.log("devkafka %s (pid %d), ingest port %d (pid %d)%s" % (bootstrap, dk.pid, port, ing.pid,
+                                                                  ", bearer token" if headers else ""))
 
-        load = Load(port)
+        load = Load(port, headers)
         t_begin = time.monotonic()
         load.start()
         try:
