@@ -83,6 +83,8 @@ typedef struct gw_lex_entry {
 
 _Static_assert(sizeof(gw_lex_entry) == 64, "a lexicon entry fills one cache line");
 
+#define GW_BLOOM_WORDS 4096 /* 32 KiB */
+
 typedef struct gw_lex_slot {
   uint32_t tag;   /* gw_hash_tag of the entry's hash, 0 for an empty slot */
   uint32_t index; /* the entry's position in entries */
@@ -94,8 +96,11 @@ struct gw_feeling_model {
   gw_lex_entry *entries; /* count of them, in insertion order, 64-byte aligned */
   uint64_t *entry_hash;  /* per entry: its key's hash, for growing and inserting */
   size_t entries_cap;
-  gw_lex_slot *slots; /* probe array, at most a quarter full */
-  size_t cap;         /* slots, a power of two */
+  gw_lex_slot *slots; /* probe array, at most half full */
+  /* A blocked Bloom filter of every key (two bits in one word per key): most words of a
+   * text are in no table, and 32 KiB answer that from the first-level cache. */
+  uint64_t bloom[GW_BLOOM_WORDS];
+  size_t cap; /* slots, a power of two */
   size_t count;
   char *keys; /* arena of keys, not NUL-terminated */
   size_t keys_len, keys_cap;
@@ -347,6 +352,11 @@ static uint32_t gw_hash_tag(uint64_t h) {
   return (uint32_t)(h >> 32) | 1u;
 }
 
+/* The two bits of a key in its Bloom word. */
+static uint64_t gw_bloom_bits(uint64_t h) {
+  return (1ULL << ((h >> 40) & 63)) | (1ULL << ((h >> 46) & 63));
+}
+
 /* The stored form of a hash state: 0 marks an empty slot. */
 static uint64_t gw_hash_final(uint64_t h) {
   return h ? h : 1;
@@ -360,6 +370,9 @@ static uint64_t gw_key_hash(const char *s, size_t n) {
 static const gw_lex_entry *gw_lex_find_h(const gw_feeling_model *m, uint64_t state, const char *key,
                                          size_t n) {
   uint64_t h = gw_hash_final(state);
+  uint64_t bits = m->bloom[(h >> 20) & (GW_BLOOM_WORDS - 1)];
+  if ((bits & gw_bloom_bits(h)) != gw_bloom_bits(h))
+    return NULL;
   uint32_t tag = gw_hash_tag(h);
   size_t mask = m->cap - 1;
   for (size_t i = (size_t)h & mask;; i = (i + 1) & mask) {
@@ -396,12 +409,11 @@ static int gw_lex_grow(gw_feeling_model *m) {
   return 0;
 }
 
-/* Finds or inserts key; *created tells which. The table stays at most a quarter full: most
- * words of a text are not in the lexicon, and a miss ends at the first empty slot. Entry
+/* Finds or inserts key; *created tells which. The table stays at most half full. Entry
  * pointers are valid until the next insertion. */
 static int gw_lex_upsert(gw_feeling_model *m, const char *key, size_t n, unsigned ntokens,
                          gw_lex_entry **out, int *created) {
-  if ((m->count + 1) * 4 > m->cap) {
+  if ((m->count + 1) * 2 > m->cap) {
     int rc = gw_lex_grow(m);
     if (rc < 0)
       return rc;
@@ -454,6 +466,7 @@ static int gw_lex_upsert(gw_feeling_model *m, const char *key, size_t n, unsigne
   e->key_len = (uint32_t)n;
   e->ntokens = (uint8_t)ntokens;
   m->slots[i].tag = gw_hash_tag(h);
+  m->bloom[(h >> 20) & (GW_BLOOM_WORDS - 1)] |= gw_bloom_bits(h);
   m->slots[i].index = (uint32_t)m->count;
   m->keys_len += n;
   m->count++;
