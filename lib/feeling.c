@@ -1018,6 +1018,33 @@ static void gw_tokenize(gw_tokens *t, const char *text, size_t len, const gw_fee
         continue;
       }
     }
+    if (m && shape == 2) {
+      /* An emoticon glued to the word before it ("great:)", "sad:-("): the words, then the
+       * symbol. The suffix starts at punctuation that can begin a symbol entry. */
+      size_t core = clen;
+      while (core > 1 && gw_is_trailing_punct(s[start + core - 1]))
+        core--;
+      size_t cut = 0;
+      for (size_t p = 1; p < core && !cut; p++) {
+        unsigned char c = s[start + p];
+        if (c < 0x80 && !gw_is_ascii_alnum(c) && m->symbol_first[c] &&
+            core - p < GW_TOKEN_MAX_BYTES) {
+          const gw_lex_entry *e = gw_lex_find(m, (const char *)s + start + p, core - p);
+          if (e && (e->kind & K_SYMBOL))
+            cut = p;
+        }
+      }
+      if (cut) {
+        gw_tokenize_chunk(t, s + start, cut, m);
+        t->pending_boundary = 1;
+        gw_push_bytes_token(t, (const char *)s + start + cut, core - cut, T_SYMBOL, m);
+        for (size_t k = start + core; k < start + clen; k++)
+          gw_count_punct(t, s[k]);
+        if (core < clen)
+          t->pending_boundary = 1;
+        continue;
+      }
+    }
     gw_tokenize_chunk(t, s + start, clen, m);
   }
 }

@@ -575,6 +575,9 @@ static void test_idioms_sarcasm_laughter_and_colloquial_modifiers(void) {
   /* "least" negates, "at least" does not. */
   CHECK(val("my least favorite part") < -0.05);
   CHECK(val("at least it works") > 0.05);
+  /* An emoticon glued to the word before it still counts. */
+  CHECK_LT(val("that was great"), val("that was great:)"));
+  CHECK(val("so tired:-(") < val("so tired"));
   /* "rarely"/"seldom" negate like "never". */
   CHECK(val("I rarely enjoy these") < -0.05);
 }
