@@ -5,15 +5,16 @@
  *   bench_ingest --port N --events FILE [--host 127.0.0.1] [--path /v1/events]
  *                [--events-per-request 1] [--content-type T] [--connections 16]
  *                [--duration 5] [--warmup 1] [--rate 0] [--cpu-pid PID] [--label NAME]
- *                [--protobuf]
+ *                [--protobuf] [--header 'Name: value' ...]
  *
  * FILE holds NDJSON events (one per line, e.g. from goodwill-gen). Each request carries
  * --events-per-request consecutive lines, cycling through the file: one line alone is sent as
  * a JSON object (Content-Type application/json), several as NDJSON (application/x-ndjson),
  * unless --content-type says otherwise. With --protobuf the lines of each request are parsed
  * and validated by the library (gw_event_parse_json) and sent as one packed
- * goodwill.v1.InteractionEventBatch (application/x-protobuf). Every connection is keep-alive
- * with one request in flight.
+ * goodwill.v1.InteractionEventBatch (application/x-protobuf). --header adds a request header
+ * (e.g. Authorization: Bearer ...), up to BENCH_MAX_HEADERS of them. Every connection is
+ * keep-alive with one request in flight.
  *
  * --rate 0 is closed-loop: every connection sends its next request as soon as the answer
  * arrived. --rate R is open-loop: request i is due at start + i/R seconds whatever the server
@@ -47,6 +48,7 @@
 #define BENCH_BACKLOG_MAX       (1u << 20)
 #define BENCH_DISTINCT_REQUESTS 512
 #define BENCH_READ_MAX_BYTES    (1u << 20)
+#define BENCH_MAX_HEADERS       8
 
 typedef struct bench_opts {
   const char *host;
@@ -62,6 +64,8 @@ typedef struct bench_opts {
   double rate_per_s;
   long cpu_pid;
   int protobuf;
+  const char *headers[BENCH_MAX_HEADERS];
+  int nheaders;
 } bench_opts;
 
 typedef struct bench_request {
@@ -513,11 +517,21 @@ static int load_requests(bench *b) {
       rc = -1;
       break;
     }
-    char head[512];
-    int hl = snprintf(head, sizeof head,
-                      "POST %s HTTP/1.1\r\nHost: %s:%d\r\nContent-Type: %s\r\n"
-                      "Content-Length: %zu\r\n\r\n",
-                      b->opts.path, b->opts.host, b->opts.port, ctype, body_len);
+    char head[8192];
+    int hl = snprintf(head, sizeof head, "POST %s HTTP/1.1\r\nHost: %s:%d\r\nContent-Type: %s\r\n",
+                      b->opts.path, b->opts.host, b->opts.port, ctype);
+    for (int h = 0; h < b->opts.nheaders && hl > 0 && (size_t)hl < sizeof head; h++) {
+      hl += snprintf(head + hl, sizeof head - (size_t)hl, "%s\r\n", b->opts.headers[h]);
+    }
+    if (hl > 0 && (size_t)hl < sizeof head) {
+      hl += snprintf(head + hl, sizeof head - (size_t)hl, "Content-Length: %zu\r\n\r\n", body_len);
+    }
+    if (hl < 0 || (size_t)hl >= sizeof head) {
+      fprintf(stderr, "bench_ingest: the request head is longer than %zu bytes\n", sizeof head);
+      free(body);
+      rc = -1;
+      break;
+    }
     char *d = malloc((size_t)hl + body_len);
     if (d == NULL) {
       abort();
@@ -581,7 +595,7 @@ static int usage(void) {
   fprintf(stderr, "usage: bench_ingest --port N --events FILE [--host H] [--path P]\n"
                   "         [--events-per-request N] [--content-type T] [--connections N]\n"
                   "         [--duration S] [--warmup S] [--rate R] [--cpu-pid PID] [--label L]\n"
-                  "         [--protobuf]\n");
+                  "         [--protobuf] [--header 'Name: value' ...]\n");
   return 2;
 }
 
@@ -608,6 +622,12 @@ static int parse_args(bench_opts *o, int argc, char **argv) {
       o->events_file = v;
     } else if (strcmp(k, "--content-type") == 0) {
       o->content_type = v;
+    } else if (strcmp(k, "--header") == 0) {
+      if (o->nheaders == BENCH_MAX_HEADERS || strchr(v, ':') == NULL || strpbrk(v, "\r\n")) {
+        fprintf(stderr, "bench_ingest: --header \"Name: value\", at most %d\n", BENCH_MAX_HEADERS);
+        return -1;
+      }
+      o->headers[o->nheaders++] = v;
     } else if (strcmp(k, "--label") == 0) {
       o->label = v;
     } else if (strcmp(k, "--events-per-request") == 0) {

@@ -29,15 +29,21 @@ Scenarios (bench_ingest is the C load generator of bench/bench_ingest.c):
   nginx-rate5000    open loop at 5,000 requests/s, 64 connections: p99 latency
   ingest-rate5000
 
+When goodwill-ingest authenticates with bearer tokens (it has --tokens-file), the script
+writes a tokens file with one token for the events' tenant, and every request of every
+scenario (nginx's too, so the bytes are the same) carries it.
+
 The CPU figures come from /proc/<pid>/stat (utime + stime of all threads) over the counted
 seconds only. The load generator runs on the same 2-core machine and takes CPU from the
 server: compare ratios measured in the same run rather than absolute figures across runs.
 """
 
 import argparse
+import hashlib
 import json
 import os
 import resource
+import secrets
 import shutil
 import signal
 import socket
@@ -56,9 +62,13 @@ WRK_LUA = r"""
 local bodies = {}
 local i = 0
 init = function(args)
+  local headers = {["Content-Type"] = "application/json", ["Host"] = "127.0.0.1"}
+  local auth = os.getenv("GW_WRK_AUTHORIZATION")
+  if auth ~= nil and auth ~= "" then
+    headers["Authorization"] = auth
+  end
   for line in io.lines(os.getenv("GW_WRK_BODIES")) do
-    bodies[#bodies + 1] = wrk.format("POST", "/v1/events",
-      {["Content-Type"] = "application/json", ["Host"] = "127.0.0.1"}, line)
+    bodies[#bodies + 1] = wrk.format("POST", "/v1/events", headers, line)
   end
 end
 request = function()
@@ -185,7 +195,7 @@ def proc_cpu_s(pid):
 
 
 def run_wrk(port, bodies, conns, duration, cpu_pid):
-    env = dict(os.environ, GW_WRK_BODIES=bodies["lines_file"])
+    env = dict(os.environ, GW_WRK_BODIES=bodies["lines_file"], GW_WRK_AUTHORIZATION=bodies["authorization"])
     # wrk has no warm-up option: a 1 s run first, not counted.
     subprocess.run(["wrk", "-t1", "-c%d" % conns, "-d1s", "-s", bodies["lua"], "http://127.0.0.1:%d" % port],
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, timeout=60)
@@ -288,7 +298,18 @@ def main():
         lua = os.path.join(tmp, "post.lua")
         with open(lua, "w") as f:
             f.write(WRK_LUA)
-        bodies = {"lines_file": events_file, "lua": lua}
+        # Bearer tokens, when this ingest has them: one token for the events' tenant.
+        auth_args, authorization = [], ""
+        ingest_help = subprocess.run([os.path.join(build, "goodwill-ingest"), "--help"], stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, timeout=30).stdout
+        if b"--tokens-file" in ingest_help:
+            token = "bench-" + secrets.token_hex(16)
+            tokens = os.path.join(tmp, "tokens")
+            with open(tokens, "w") as f:
+                f.write("%s\tbench\tingest_bench\n" % hashlib.sha256(token.encode()).hexdigest())
+            auth_args = ["--tokens-file", tokens]
+            authorization = "Bearer " + token
+        bodies = {"lines_file": events_file, "lua": lua, "authorization": authorization}
 
         dk_port_file = os.path.join(tmp, "bootstrap")
         procs.start("devkafka", [os.path.join(build, "goodwill-devkafka"), "--brokers", "3", "--partitions", "6",
@@ -299,7 +320,7 @@ def main():
         ing_port, admin_port, nginx_port = free_ports(3)
         ing = procs.start("ingest", [os.path.join(build, "goodwill-ingest"), "--log-level", "warn", "--listen-host",
                                      "127.0.0.1", "--listen-port", str(ing_port), "--admin-host", "127.0.0.1",
-                                     "--admin-port", str(admin_port), "--kafka-bootstrap", bootstrap] + args.ingest_arg,
+                                     "--admin-port", str(admin_port), "--kafka-bootstrap", bootstrap] + auth_args + args.ingest_arg,
                           env=env)
         wait_for(lambda: procs.check_alive() or http_status("http://127.0.0.1:%d/readyz" % admin_port) == 200, 90,
                  "goodwill-ingest /readyz")
@@ -321,22 +342,25 @@ def main():
               % (bootstrap, ing_port, ing.pid, nginx_port, ngx.pid, len(lines), avg_bytes), flush=True)
         rev = subprocess.run(["git", "-C", REPO, "describe", "--always", "--dirty"], stdout=subprocess.PIPE,
                              stderr=subprocess.DEVNULL).stdout.decode().strip()
-        print("# source %s, %d CPUs, load average %.2f at start" % (rev or "?", os.cpu_count(), os.getloadavg()[0]),
+        print("# source %s, %d CPUs, load average %.2f at start; bearer token: %s"
+              % (rev or "?", os.cpu_count(), os.getloadavg()[0], "yes" if authorization else "no (ingest has none)"),
               flush=True)
 
         gen = os.path.join(build, "bench_ingest")
 
+        auth_header = ["--header", "Authorization: " + authorization] if authorization else []
+
         def bench(label, port, pid, per, conns, rate=0, extra=()):
             cmd = [gen, "--port", str(port), "--events", events_file, "--events-per-request", str(per),
                    "--connections", str(conns), "--duration", str(args.duration), "--warmup", "1",
-                   "--rate", str(rate), "--label", label] + list(extra)
+                   "--rate", str(rate), "--label", label] + auth_header + list(extra)
             if pid:
                 cmd += ["--cpu-pid", str(pid)]
             return lambda: run_json(cmd)
 
         # Protobuf bodies come with a later ingest: probe before measuring them.
         probe = run_json([gen, "--port", str(ing_port), "--events", events_file, "--events-per-request", "100",
-                          "--protobuf", "--connections", "1", "--duration", "0.3", "--warmup", "0"])
+                          "--protobuf", "--connections", "1", "--duration", "2", "--warmup", "0"] + auth_header)
         protobuf_ok = probe["ok"] > 0 and set(probe["status"]) == {"202"}
         if not protobuf_ok:
             print("# protobuf batches: ingest answered %s to application/x-protobuf; ingest-protobuf100 skipped"
