@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define GW_FEELING_MODEL_NAME "gw-feeling-0.1"
+#define GW_FEELING_MODEL_NAME "gw-feeling-0.2"
 
 /* Limits of the model. Entries and tokens longer than GW_TOKEN_MAX_BYTES cannot match. */
 #define GW_TOKEN_MAX_BYTES   48
