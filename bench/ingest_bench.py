@@ -320,8 +320,8 @@ def main():
         ing_port, admin_port, nginx_port = free_ports(3)
         ing = procs.start("ingest", [os.path.join(build, "goodwill-ingest"), "--log-level", "warn", "--listen-host",
                                      "127.0.0.1", "--listen-port", str(ing_port), "--admin-host", "127.0.0.1",
-                                     "--admin-port", str(admin_port), "--kafka-bootstrap", bootstrap] + auth_args + args.ingest_arg,
-                          env=env)
+                                     "--admin-port", str(admin_port), "--kafka-bootstrap", bootstrap]
+                          + auth_args + args.ingest_arg, env=env)
         wait_for(lambda: procs.check_alive() or http_status("http://127.0.0.1:%d/readyz" % admin_port) == 200, 90,
                  "goodwill-ingest /readyz")
 

@@ -10,7 +10,7 @@ keeps it), then thawed with SIGCONT. Checks:
 - every answer is 202 or 503; no request fails at the connection level, and none takes
   longer than the produce timeout plus a margin (a stopped Kafka must not hang clients);
 - every 503 carries Retry-After; every request that started and ended inside the outage got
-  503; no request that started inside the outage got 202 before Kafka came back;
+  503 (a 202 there would be an answer before Kafka could acknowledge anything);
 - ingest recovers: after SIGCONT, requests get 202 again within a bounded time;
 - read back with an independent client (confluent_kafka), the topic holds every event id
   that was answered 202 (events of 503'd requests may or may not be there: both are fine);
@@ -48,6 +48,9 @@ WORKERS = 4
 PRE_OUTAGE_ACKED = 100  # requests answered 202 before the outage starts
 POST_OUTAGE_ACKED = 40  # requests answered 202 after it, to call ingest recovered
 CLIENT_TIMEOUT_S = 30
+# kill() returns once SIGSTOP is queued; the broker threads stop a moment later. Requests that
+# started within this margin after it are not judged as "during the outage".
+STOP_MARGIN_S = 0.05
 
 
 def event(eid, n):
@@ -248,15 +251,13 @@ def main():
                                    HANG_MARGIN_S))
         no_retry = [r for r in results if r["status"] == 503 and not r["retry_after"]]
         g.check(not no_retry, "%d answers 503 lack Retry-After" % len(no_retry))
-        inside = [r for r in results if r["start"] > t_stop and r["end"] < t_cont]
+        inside = [r for r in results if r["start"] > t_stop + STOP_MARGIN_S and r["end"] < t_cont]
         g.check(inside, "no request both started and ended within the %d s outage: the produce timeout did not "
                 "answer in time" % OUTAGE_S)
+        # A 202 here would mean an answer before Kafka could have acknowledged anything.
         wrong = [r for r in inside if r["status"] != 503]
-        g.check(not wrong, "%d requests made during the outage got %s instead of 503"
+        g.check(not wrong, "%d requests made and answered while Kafka was frozen got %s instead of 503"
                 % (len(wrong), sorted({r["status"] for r in wrong})))
-        early = [r for r in results if r["start"] > t_stop and r["status"] == 202 and r["end"] < t_cont]
-        g.check(not early, "%d requests sent while Kafka was frozen were answered 202 before it came back"
-                % len(early))
         n503 = sum(1 for r in results if r["status"] == 503)
         acked = {eid for r in results if r["status"] == 202 for eid in r["ids"]}
         refused = {eid for r in results if r["status"] == 503 for eid in r["ids"]}
