@@ -106,6 +106,7 @@ typedef struct bench {
   int stopping;
   /* Figures of the counted part. */
   uint64_t answers, ok, events_ok, errors, dropped, connect_failures;
+  int connects_done; /* connection attempts finished, failed or not */
   uint64_t status_counts[600];
   uint64_t *lat_ns;
   size_t nlat, lat_cap;
@@ -402,7 +403,7 @@ static void on_connect(uv_connect_t *req, int status) {
     uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
   }
   /* The clock starts once every connection attempt has finished. */
-  if (connected_count(b) + (int)b->connect_failures == b->opts.connections) {
+  if (++b->connects_done == b->opts.connections) {
     if (connected_count(b) == 0) {
       b->stopping = 1;
       uv_close((uv_handle_t *)&b->tick, NULL);
@@ -571,14 +572,15 @@ static void print_figures(bench *b) {
                      : -1;
   printf("{\"label\":\"%s\",\"connections\":%d,\"events_per_request\":%d,\"rate_per_s\":%.0f,"
          "\"seconds\":%.2f,\"answers\":%llu,\"ok\":%llu,\"errors\":%llu,\"dropped\":%llu,"
+         "\"connect_failures\":%llu,"
          "\"requests_per_s\":%.1f,\"events_per_s\":%.1f,\"p50_ms\":%.3f,\"p90_ms\":%.3f,"
          "\"p99_ms\":%.3f,\"max_ms\":%.3f,\"server_cpu_s\":%.2f,\"server_cpu_us_per_event\":%.2f,"
          "\"generator_cpu_s\":%.2f,\"status\":{",
          b->opts.label, b->opts.connections, b->opts.events_per_request, b->opts.rate_per_s, secs,
          (unsigned long long)b->answers, (unsigned long long)b->ok, (unsigned long long)b->errors,
-         (unsigned long long)b->dropped, (double)b->answers / secs, (double)b->events_ok / secs,
-         percentile_ms(b, 0.50), percentile_ms(b, 0.90), percentile_ms(b, 0.99),
-         percentile_ms(b, 1.0), cpu_s,
+         (unsigned long long)b->dropped, (unsigned long long)b->connect_failures,
+         (double)b->answers / secs, (double)b->events_ok / secs, percentile_ms(b, 0.50),
+         percentile_ms(b, 0.90), percentile_ms(b, 0.99), percentile_ms(b, 1.0), cpu_s,
          cpu_s >= 0 && b->events_ok > 0 ? cpu_s * 1e6 / (double)b->events_ok : -1,
          now_cpu_self_s() - b->self_cpu_start_s);
   const char *sep = "";

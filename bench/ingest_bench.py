@@ -388,6 +388,10 @@ def main():
                 res = fn()
                 results[name].append(res)
                 print("run %d %-18s %s" % (r + 1, name, json.dumps(res, separators=(",", ":"))), flush=True)
+                bad = {k: res[k] for k in ("errors", "dropped", "connect_failures", "non2xx") if res.get(k)}
+                if bad or any(st[0] != "2" for st in res.get("status", {})):
+                    print("WARNING: %s run %d had failures %s, statuses %s: its figures are not comparable"
+                          % (name, r + 1, bad, res.get("status")), flush=True)
 
         def med(name, key):
             vals = [x[key] for x in results.get(name, []) if x.get(key) is not None]
