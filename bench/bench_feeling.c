@@ -9,6 +9,7 @@
  */
 #include "goodwill/feeling.h"
 
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,12 +79,15 @@ int main(int argc, char **argv) {
 
   char err[256];
   gw_feeling_model *m;
+  /* The loaded model's heap bytes, as glibc's allocator counts them (mallinfo2). */
+  size_t heap0 = mallinfo2().uordblks;
   double t0 = cpu_seconds();
   if (gw_feeling_model_load(&m, lexicon, err, sizeof(err)) != 0) {
     fprintf(stderr, "%s\n", err);
     return 1;
   }
   double load_s = cpu_seconds() - t0;
+  size_t model_bytes = mallinfo2().uordblks - heap0;
 
   size_t scored = 0, rounds = 0;
   double sink = 0;
@@ -102,6 +106,7 @@ int main(int argc, char **argv) {
 
   printf("model            %s\n", gw_feeling_model_version(m));
   printf("lexicon load     %.2f ms CPU\n", load_s * 1e3);
+  printf("lexicon memory   %.0f KiB (heap of the loaded model)\n", (double)model_bytes / 1024.0);
   printf("texts            %zu (mean %.0f bytes)\n", n, (double)bytes / (double)n);
   printf("scored           %zu in %.2f CPU-s (%zu rounds)\n", scored, elapsed, rounds);
   printf("utterances/CPU-s %.0f\n", (double)scored / elapsed);
