@@ -20,7 +20,10 @@
 #include <strings.h>
 #include <time.h>
 
+#include <zlib.h>
+
 #include "goodwill/admin.h"
+#include "goodwill/auth.h"
 #include "goodwill/buf.h"
 #include "goodwill/http.h"
 
@@ -29,6 +32,12 @@
 #define GW_INGEST_RETRY_AFTER_FAILED     "5"
 #define GW_INGEST_RETRY_AFTER_QUEUE_FULL "1"
 #define GW_INGEST_MAX_REASON_SERIES      128
+#define GW_INGEST_INFLATE_CHUNK_BYTES    (64u * 1024u)
+
+/* RFC 6750, section 3: the challenge of a request without credentials, and of one whose
+ * token is not known. */
+#define GW_INGEST_CHALLENGE         "Bearer realm=\"goodwill-ingest\""
+#define GW_INGEST_CHALLENGE_INVALID "Bearer realm=\"goodwill-ingest\", error=\"invalid_token\""
 
 static const char live_turn_reason[] =
     "live turns are not supported yet; send the whole interaction as closed.transcript";
@@ -57,6 +66,13 @@ struct gw_ingest {
   gw_metric *m_queue;
   gw_metric *m_delivery;
   gw_metric *m_connections;
+  gw_metric *m_tokens;
+  gw_metric_family *m_reloads; /* {result} */
+
+  size_t max_body_bytes;
+  bool dev_mode;
+  char *tokens_file;
+  gw_auth *auth; /* the tokens in use; NULL in dev mode */
 
   size_t calls_in_flight;
   bool draining;
@@ -75,6 +91,11 @@ typedef struct ingest_call {
   gw_ingest *ing;
   gw_http_request *req; /* NULL once answered */
   gw_event_batch batch;
+  gw_buf inflated;  /* the gunzipped body, when it was gzipped */
+  const char *text; /* the decoded body, for NDJSON line numbers */
+  size_t text_len;
+  bool lines;           /* items have lines of their own (not protobuf) */
+  size_t nforbidden;    /* items of another tenant than the token's */
   bool *skipped;        /* per valid event: not produced (live turn, too large) */
   ingest_error *errors; /* every rejected item, batch errors included */
   size_t nerrors;
@@ -137,6 +158,7 @@ static size_t call_accepted(const ingest_call *c) {
 
 static void call_free(ingest_call *c) {
   gw_event_batch_free(&c->batch);
+  gw_buf_free(&c->inflated);
   free(c->skipped);
   free(c->errors);
   c->ing->calls_in_flight--;
@@ -178,7 +200,8 @@ static void call_finish(ingest_call *c) {
         append_errors(&b, c->errors, c->nerrors);
       }
       gw_buf_puts(&b, "}\n");
-      respond(ing, c->req, ROUTE_EVENTS, c->nerrors > 0 ? 400 : 202, &b, NULL, 0);
+      int status = c->nforbidden > 0 ? 403 : c->nerrors > 0 ? 400 : 202;
+      respond(ing, c->req, ROUTE_EVENTS, status, &b, NULL, 0);
     }
     gw_buf_free(&b);
     c->req = NULL;
@@ -245,8 +268,13 @@ static int error_cmp(const void *a, const void *b) {
 }
 
 /* The 1-based line of item index in an NDJSON body (items are the non-blank lines); 0 when the
- * body is a JSON array, whose items have no line of their own. */
-static size_t item_line(const char *body, size_t len, size_t index) {
+ * body is a JSON array or protobuf, whose items have no line of their own. */
+static size_t item_line(const ingest_call *c, size_t index) {
+  if (!c->lines) {
+    return 0;
+  }
+  const char *body = c->text;
+  size_t len = c->text_len;
   size_t i = 0;
   while (i < len && isspace((unsigned char)body[i])) {
     i++;
@@ -287,7 +315,8 @@ static void add_error(ingest_call *c, size_t index, size_t line, const char *fie
 /* ------------------------------------------------------------------ POST /v1/events */
 
 /* Maps Content-Type to a body format; -1 for a type this version does not read. */
-static int body_format(const char *content_type, gw_event_format *out) {
+static int body_format(const char *content_type, gw_event_format *out, bool *protobuf) {
+  *protobuf = false;
   if (content_type == NULL) {
     *out = GW_EVENT_FORMAT_AUTO;
     return 0;
@@ -312,7 +341,162 @@ static int body_format(const char *content_type, gw_event_format *out) {
     *out = GW_EVENT_FORMAT_NDJSON;
     return 0;
   }
+  if ((n == 22 && strncasecmp(content_type, "application/x-protobuf", n) == 0) ||
+      (n == 20 && strncasecmp(content_type, "application/protobuf", n) == 0)) {
+    *out = GW_EVENT_FORMAT_AUTO;
+    *protobuf = true;
+    return 0;
+  }
   return -1;
+}
+
+/* Content-Encoding: 0 identity, 1 gzip, -1 anything else (several codings included). */
+static int body_encoding(const char *enc) {
+  if (enc == NULL) {
+    return 0;
+  }
+  while (*enc == ' ' || *enc == '\t') {
+    enc++;
+  }
+  size_t n = strlen(enc);
+  while (n > 0 && (enc[n - 1] == ' ' || enc[n - 1] == '\t')) {
+    n--;
+  }
+  if (n == 0 || (n == 8 && strncasecmp(enc, "identity", n) == 0)) {
+    return 0;
+  }
+  if ((n == 4 && strncasecmp(enc, "gzip", n) == 0) ||
+      (n == 6 && strncasecmp(enc, "x-gzip", n) == 0)) {
+    return 1;
+  }
+  return -1;
+}
+
+/* Inflates a gzip body (RFC 1952; concatenated members too) into out, refusing to produce
+ * more than max_bytes, so that a small "gzip bomb" costs at most max_bytes of memory. */
+static int gunzip(const char *body, size_t len, size_t max_bytes, gw_buf *out, char *msg,
+                  size_t msg_len) {
+  z_stream z;
+  memset(&z, 0, sizeof(z));
+  if (inflateInit2(&z, 16 + MAX_WBITS) != Z_OK) {
+    snprintf(msg, msg_len, "cannot inflate the gzip body: zlib could not start");
+    return -EBADMSG;
+  }
+  z.next_in = (Bytef *)(uintptr_t)body;
+  z.avail_in = (uInt)(len > UINT32_MAX ? UINT32_MAX : len);
+  int rc = 0;
+  for (;;) {
+    if (out->len >= max_bytes + 1) {
+      snprintf(msg, msg_len, "the gzip body inflates to more than the body size limit (%zu bytes)",
+               max_bytes);
+      rc = -EMSGSIZE;
+      break;
+    }
+    /* One byte more than allowed tells "exactly at the limit" from "past it". */
+    size_t room = max_bytes + 1 - out->len;
+    size_t chunk = room < GW_INGEST_INFLATE_CHUNK_BYTES ? room : GW_INGEST_INFLATE_CHUNK_BYTES;
+    gw_buf_reserve(out, chunk);
+    z.next_out = (Bytef *)out->data + out->len;
+    z.avail_out = (uInt)chunk;
+    int zr = inflate(&z, Z_NO_FLUSH);
+    out->len += chunk - z.avail_out;
+    if (zr == Z_STREAM_END) {
+      if (z.avail_in == 0) {
+        break;
+      }
+      /* Another gzip member follows (gzip files may be concatenated). */
+      if (inflateReset(&z) != Z_OK) {
+        snprintf(msg, msg_len, "cannot inflate the gzip body: zlib could not restart");
+        rc = -EBADMSG;
+        break;
+      }
+      continue;
+    }
+    if (zr == Z_OK) {
+      continue;
+    }
+    if (zr == Z_BUF_ERROR && z.avail_in == 0) {
+      snprintf(msg, msg_len, "the gzip body is truncated (%zu bytes read)", len);
+    } else {
+      snprintf(msg, msg_len, "the gzip body is corrupt at byte %zu: %s",
+               (size_t)(z.next_in - (const Bytef *)body), z.msg ? z.msg : "invalid data");
+    }
+    rc = -EBADMSG;
+    break;
+  }
+  inflateEnd(&z);
+  if (rc == 0 && out->len > max_bytes) {
+    snprintf(msg, msg_len, "the gzip body inflates to more than the body size limit (%zu bytes)",
+             max_bytes);
+    rc = -EMSGSIZE;
+  }
+  if (rc == 0) {
+    gw_buf_reserve(out, 1);
+    out->data[out->len] = '\0';
+  }
+  return rc;
+}
+
+int gw_ingest_decode_body(const char *content_type, const char *content_encoding, const char *body,
+                          size_t len, size_t max_body_bytes, const gw_event_limits *lim,
+                          int64_t now_ms, gw_event_batch *batch, gw_buf *inflated, bool *protobuf,
+                          char *msg, size_t msg_len) {
+  memset(batch, 0, sizeof(*batch));
+  msg[0] = '\0';
+  gw_event_format fmt;
+  if (body_format(content_type, &fmt, protobuf) != 0) {
+    snprintf(msg, msg_len,
+             "Content-Type %.100s is not supported; send application/json, "
+             "application/x-ndjson or application/x-protobuf",
+             content_type);
+    return -ENOTSUP;
+  }
+  int enc = body_encoding(content_encoding);
+  if (enc < 0) {
+    snprintf(msg, msg_len, "Content-Encoding %.100s is not supported; send gzip or identity",
+             content_encoding);
+    return -ENOTSUP;
+  }
+  if (enc == 1) {
+    int rc = gunzip(body, len, max_body_bytes, inflated, msg, msg_len);
+    if (rc != 0) {
+      return rc;
+    }
+    body = inflated->data;
+    len = inflated->len;
+  }
+  if (*protobuf) {
+    return gw_event_parse_protobuf(body, len, lim, now_ms, batch);
+  }
+  return gw_event_parse_json(body, len, fmt, lim, now_ms, batch);
+}
+
+/* The tenant a request may write for: 0 with *tenant (NULL in dev mode: any), or the 401
+ * was sent. The token itself is never logged; only whether it was missing or unknown. */
+static int authorize(gw_ingest *ing, gw_http_request *req, const char **tenant) {
+  *tenant = NULL;
+  if (ing->dev_mode) {
+    return 0;
+  }
+  const char *token;
+  size_t token_len;
+  int rc = gw_auth_bearer(gw_http_request_header(req, "Authorization"), &token, &token_len);
+  if (rc == -ENOENT) {
+    const gw_http_header h = {"WWW-Authenticate", GW_INGEST_CHALLENGE};
+    respond_error(ing, req, ROUTE_EVENTS, 401,
+                  "missing credentials: send the header Authorization: Bearer <token>", &h, 1);
+    return -EACCES;
+  }
+  if (rc != 0 || gw_auth_check(ing->auth, token, token_len, tenant) != 0) {
+    const gw_http_header h = {"WWW-Authenticate", GW_INGEST_CHALLENGE_INVALID};
+    respond_error(ing, req, ROUTE_EVENTS, 401,
+                  rc != 0 ? "invalid credentials: the Authorization header must be "
+                            "\"Bearer <token>\""
+                          : "invalid credentials: the bearer token is not known",
+                  &h, 1);
+    return -EACCES;
+  }
+  return 0;
 }
 
 static void handle_events(gw_ingest *ing, gw_http_request *req) {
@@ -322,16 +506,8 @@ static void handle_events(gw_ingest *ing, gw_http_request *req) {
     return;
   }
   gw_metric_add(ing->m_bytes, (double)req->body_len);
-  gw_event_format fmt;
-  const char *ctype = gw_http_request_header(req, "Content-Type");
-  if (body_format(ctype, &fmt) != 0) {
-    gw_buf msg = GW_BUF_INIT;
-    gw_buf_printf(&msg,
-                  "Content-Type %.100s is not supported; send application/json or "
-                  "application/x-ndjson",
-                  ctype);
-    respond_error(ing, req, ROUTE_EVENTS, 415, msg.data, NULL, 0);
-    gw_buf_free(&msg);
+  const char *tenant;
+  if (authorize(ing, req, &tenant) != 0) {
     return;
   }
 
@@ -342,13 +518,36 @@ static void handle_events(gw_ingest *ing, gw_http_request *req) {
   c->ing = ing;
   c->req = req;
   ing->calls_in_flight++;
-  int rc = gw_event_parse_json(req->body, req->body_len, fmt, &ing->limits, wall_ms(), &c->batch);
+  c->inflated = (gw_buf)GW_BUF_INIT;
+  bool protobuf = false;
+  char msg[256];
+  int rc = gw_ingest_decode_body(gw_http_request_header(req, "Content-Type"),
+                                 gw_http_request_header(req, "Content-Encoding"), req->body,
+                                 req->body_len, ing->max_body_bytes, &ing->limits, wall_ms(),
+                                 &c->batch, &c->inflated, &protobuf, msg, sizeof(msg));
+  if (rc == -ENOTSUP || rc == -EMSGSIZE || rc == -EBADMSG) {
+    count_rejection(ing, "");
+    respond_error(ing, req, ROUTE_EVENTS,
+                  rc == -ENOTSUP    ? 415
+                  : rc == -EMSGSIZE ? 413
+                                    : 400,
+                  msg, NULL, 0);
+    c->req = NULL;
+    call_free(c);
+    return;
+  }
+  c->lines = !protobuf;
+  c->text = c->inflated.data ? c->inflated.data : req->body;
+  c->text_len = c->inflated.data ? c->inflated.len : req->body_len;
   if (rc == -E2BIG || rc == -EINVAL) {
     int status = rc == -E2BIG ? 413 : 400;
     gw_buf b = GW_BUF_INIT;
     if (rc == -E2BIG) {
       gw_buf_printf(&b, "{\"error\":\"too many events: at most %zu per request\"",
                     ing->limits.max_events);
+    } else if (protobuf) {
+      gw_buf_puts(&b,
+                  "{\"error\":\"the body is not a readable goodwill.v1.InteractionEventBatch\"");
     } else {
       gw_buf_puts(&b, "{\"error\":\"the body is not readable as JSON or NDJSON events\"");
     }
@@ -396,11 +595,24 @@ static void handle_events(gw_ingest *ing, gw_http_request *req) {
     const gw_event_error *e = &c->batch.errors[i];
     add_error(c, e->index, e->line, e->field, e->reason);
   }
-  for (size_t i = 0; i < c->batch.nevents; i++) {
-    if (c->batch.events[i]->body_case == GOODWILL__V1__INTERACTION_EVENT__BODY_TURN) {
+  /* A token writes for one tenant: events of any other are rejected one by one (403), the
+   * rest of the batch goes on. */
+  for (size_t i = 0; i < c->batch.nevents && tenant != NULL; i++) {
+    if (strcmp(c->batch.events[i]->tenant_id, tenant) != 0) {
+      char reason[192];
+      snprintf(reason, sizeof(reason), "forbidden: this token may only send events of tenant %s",
+               tenant);
       c->skipped[i] = true;
-      add_error(c, c->batch.event_index[i],
-                item_line(req->body, req->body_len, c->batch.event_index[i]), "turn",
+      c->nforbidden++;
+      add_error(c, c->batch.event_index[i], item_line(c, c->batch.event_index[i]), "tenant_id",
+                reason);
+    }
+  }
+  for (size_t i = 0; i < c->batch.nevents; i++) {
+    if (!c->skipped[i] &&
+        c->batch.events[i]->body_case == GOODWILL__V1__INTERACTION_EVENT__BODY_TURN) {
+      c->skipped[i] = true;
+      add_error(c, c->batch.event_index[i], item_line(c, c->batch.event_index[i]), "turn",
                 live_turn_reason);
     }
   }
@@ -427,8 +639,7 @@ static void handle_events(gw_ingest *ing, gw_http_request *req) {
       c->pending++;
     } else if (rc == -EMSGSIZE) {
       c->skipped[i] = true;
-      add_error(c, c->batch.event_index[i],
-                item_line(req->body, req->body_len, c->batch.event_index[i]), "",
+      add_error(c, c->batch.event_index[i], item_line(c, c->batch.event_index[i]), "",
                 "event too large for a Kafka record (message.max.bytes)");
     } else if (rc == -ENOBUFS) {
       queue_full = true;
@@ -445,10 +656,10 @@ static void handle_events(gw_ingest *ing, gw_http_request *req) {
     /* Answer now; the call lives on until the reports of what was queued came back. */
     const gw_http_header h = {"Retry-After", queue_full ? GW_INGEST_RETRY_AFTER_QUEUE_FULL
                                                         : GW_INGEST_RETRY_AFTER_FAILED};
-    const char *msg = queue_full ? "the Kafka producer queue is full; retry shortly"
+    const char *why = queue_full ? "the Kafka producer queue is full; retry shortly"
                                  : "Kafka is not accepting events (shutting down?); retry";
-    GW_LOG(ing->log, GW_LOG_WARN, "events refused", GW_LS("reason", msg), GW_LI("error", fatal));
-    respond_error(ing, req, ROUTE_EVENTS, 503, msg, &h, 1);
+    GW_LOG(ing->log, GW_LOG_WARN, "events refused", GW_LS("reason", why), GW_LI("error", fatal));
+    respond_error(ing, req, ROUTE_EVENTS, 503, why, &h, 1);
     c->req = NULL;
   }
   if (c->pending == 0) {
@@ -566,6 +777,20 @@ static int register_metrics(gw_ingest *ing) {
                                  .type = GW_METRIC_GAUGE}),
          f);
   ing->m_connections = gw_metrics_series(f, NULL);
+  GW_REG(((gw_metric_family_def){.name = "goodwill_ingest_auth_tokens",
+                                 .help = "Bearer tokens in use (from the tokens file; 0 in dev "
+                                         "mode).",
+                                 .type = GW_METRIC_GAUGE}),
+         f);
+  ing->m_tokens = gw_metrics_series(f, NULL);
+  static const char *const result[] = {"result"};
+  GW_REG(((gw_metric_family_def){.name = "goodwill_ingest_auth_reloads_total",
+                                 .help = "Reloads of the tokens file (SIGHUP) by result: ok, or "
+                                         "failed (the previous tokens stay in use).",
+                                 .type = GW_METRIC_COUNTER,
+                                 .label_names = result,
+                                 .nlabels = 1}),
+         ing->m_reloads);
 #undef GW_REG
   return gw_metrics_on_collect(ing->metrics, collect, ing);
 }
@@ -577,6 +802,8 @@ static void ingest_free(gw_ingest *ing) {
     gw_metrics_free(ing->metrics);
   }
   free(ing->bootstrap);
+  free(ing->tokens_file);
+  gw_auth_free(ing->auth);
   free(ing);
 }
 
@@ -623,10 +850,37 @@ int gw_ingest_start(uv_loop_t *loop, const gw_ingest_config *cfg, gw_ingest **ou
            GW_LS("reason", "kafka bootstrap servers are required"));
     return -EINVAL;
   }
+  bool has_tokens = cfg->tokens_file != NULL && cfg->tokens_file[0] != '\0';
+  if (has_tokens == cfg->dev_mode) {
+    GW_LOG(cfg->log, GW_LOG_ERROR, "invalid ingest configuration",
+           GW_LS("reason", has_tokens ? "--tokens-file and --dev-mode exclude each other: "
+                                        "drop --dev-mode to require bearer tokens"
+                                      : "no --tokens-file given: clients must authenticate with "
+                                        "bearer tokens (see docs/API-ingest.md); for a local "
+                                        "demo without authentication pass --dev-mode"));
+    return -EINVAL;
+  }
+  gw_auth *auth = NULL;
+  if (has_tokens) {
+    char aerr[512] = "";
+    int arc = gw_auth_load_file(cfg->tokens_file, &auth, aerr, sizeof(aerr));
+    if (arc != 0) {
+      GW_LOG(cfg->log, GW_LOG_ERROR, "the tokens file cannot be used", GW_LS("reason", aerr));
+      return arc == -ENOMEM ? arc : -EINVAL;
+    }
+  }
   gw_ingest *ing = calloc(1, sizeof(*ing));
   if (ing == NULL) {
+    gw_auth_free(auth);
     return -ENOMEM;
   }
+  ing->auth = auth;
+  ing->dev_mode = cfg->dev_mode;
+  if (has_tokens) {
+    ing->tokens_file = strdup(cfg->tokens_file);
+  }
+  ing->max_body_bytes =
+      cfg->max_body_bytes ? cfg->max_body_bytes : GW_INGEST_DEFAULT_MAX_BODY_BYTES;
   ing->loop = loop;
   ing->log = cfg->log;
   ing->limits = cfg->limits;
@@ -673,8 +927,7 @@ int gw_ingest_start(uv_loop_t *loop, const gw_ingest_config *cfg, gw_ingest **ou
   gw_http_config hc = {
       .host = cfg->listen_host,
       .port = cfg->listen_port,
-      .max_body_bytes =
-          cfg->max_body_bytes ? cfg->max_body_bytes : GW_INGEST_DEFAULT_MAX_BODY_BYTES,
+      .max_body_bytes = ing->max_body_bytes,
       .max_header_bytes = cfg->max_header_bytes,
       .max_connections = cfg->max_connections,
       .request_timeout_ms = cfg->request_timeout_ms,
@@ -709,7 +962,43 @@ int gw_ingest_start(uv_loop_t *loop, const gw_ingest_config *cfg, gw_ingest **ou
     }
     ing->admin_port = gw_admin_port(ing->admin);
   }
+  gw_metric_set(ing->m_tokens, (double)gw_auth_count(ing->auth));
+  if (ing->dev_mode) {
+    GW_LOG(cfg->log, GW_LOG_WARN,
+           "DEV MODE: AUTHENTICATION IS OFF. Any client can write events for any tenant. "
+           "Never run --dev-mode in production; use --tokens-file");
+  } else {
+    GW_LOG(cfg->log, GW_LOG_INFO, "bearer tokens loaded", GW_LS("file", ing->tokens_file),
+           GW_LI("tokens", (long long)gw_auth_count(ing->auth)));
+  }
   *out = ing;
+  return 0;
+}
+
+int gw_ingest_reload_tokens(gw_ingest *ing) {
+  if (ing->dev_mode || ing->tokens_file == NULL) {
+    GW_LOG(ing->log, GW_LOG_WARN, "no tokens file to reload (dev mode)");
+    return -ENOTSUP;
+  }
+  gw_auth *fresh = NULL;
+  char err[512] = "";
+  int rc = gw_auth_load_file(ing->tokens_file, &fresh, err, sizeof(err));
+  if (rc != 0) {
+    const char *labels[1] = {"failed"};
+    gw_metric_add(gw_metrics_series(ing->m_reloads, labels), 1);
+    GW_LOG(ing->log, GW_LOG_ERROR, "tokens file not reloaded; the previous tokens stay in use",
+           GW_LS("reason", err), GW_LI("tokens", (long long)gw_auth_count(ing->auth)));
+    return rc;
+  }
+  /* Requests in flight hold no pointer into the old set (their tenant check is done before
+   * they wait for Kafka), so it can go at once. */
+  gw_auth_free(ing->auth);
+  ing->auth = fresh;
+  const char *labels[1] = {"ok"};
+  gw_metric_add(gw_metrics_series(ing->m_reloads, labels), 1);
+  gw_metric_set(ing->m_tokens, (double)gw_auth_count(fresh));
+  GW_LOG(ing->log, GW_LOG_INFO, "tokens file reloaded", GW_LS("file", ing->tokens_file),
+         GW_LI("tokens", (long long)gw_auth_count(fresh)));
   return 0;
 }
 

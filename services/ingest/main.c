@@ -3,19 +3,25 @@
  * acknowledged (the work is in lib/ingest.c). This file describes the flags and GOODWILL_*
  * variables and how to start and drain the ingest; services/daemon.c runs it and turns SIGTERM /
  * SIGINT into a drain: exit 0 when the drain finished, exit 1 when it did not within
- * --shutdown-grace (or on a second signal).
+ * --shutdown-grace (or on a second signal). SIGHUP reloads the tokens file (--tokens-file);
+ * `goodwill-ingest --hash-token` prints the SHA-256 of a token read from stdin, for that file.
  */
+#include <signal.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <uv.h>
 
 #include "daemon.h"
+#include "goodwill/auth.h"
 #include "goodwill/config.h"
 #include "goodwill/event.h"
 #include "goodwill/ingest.h"
 #include "goodwill/log.h"
 #include "goodwill/metrics.h"
+#include "goodwill/sha256.h"
 
 typedef struct ingest_flags {
   char *log_level;
@@ -33,6 +39,9 @@ typedef struct ingest_flags {
   long long max_connections;
   long long request_timeout_ms;
   long long shutdown_grace_ms;
+  long long max_header;
+  char *tokens_file;
+  bool dev_mode;
 } ingest_flags;
 
 static const gw_config_key ingest_keys[] = {
@@ -66,6 +75,12 @@ static const gw_config_key ingest_keys[] = {
     {"request-timeout", GW_CONF_DURATION, "30s", 100, 3600000,
      offsetof(ingest_flags, request_timeout_ms),
      "a request must arrive within this (408), also the keep-alive idle limit"},
+    {"max-header", GW_CONF_SIZE, "16KiB", 1024, 1LL << 20, offsetof(ingest_flags, max_header),
+     "largest request head: request line and headers (431 past it)"},
+    {"tokens-file", GW_CONF_STRING, NULL, 0, 0, offsetof(ingest_flags, tokens_file),
+     "bearer tokens: lines <sha256-hex>TAB<tenant>[TAB<comment>]; reloaded on SIGHUP"},
+    {"dev-mode", GW_CONF_BOOL, "false", 0, 0, offsetof(ingest_flags, dev_mode),
+     "no authentication, any tenant (demos only; the daemon needs this or --tokens-file)"},
     {"shutdown-grace", GW_CONF_DURATION, "20s", 0, 3600000,
      offsetof(ingest_flags, shutdown_grace_ms),
      "after SIGTERM, exit 1 if draining takes longer than this"},
@@ -74,7 +89,18 @@ static const gw_config_key ingest_keys[] = {
 typedef struct ingest_app {
   gw_metrics *metrics;
   gw_ingest *ingest;
+  uv_signal_t sighup;
+  bool sighup_open;
 } ingest_app;
+
+static void on_sighup(uv_signal_t *h, int signum) {
+  gw_daemon *d = h->data;
+  ingest_app *app = d->app;
+  GW_LOG(&d->log, GW_LOG_INFO, "reloading the tokens file", GW_LI("signal", signum));
+  if (app->ingest != NULL) {
+    (void)gw_ingest_reload_tokens(app->ingest); /* logs the outcome */
+  }
+}
 
 static int start_ingest(gw_daemon *d) {
   const ingest_flags *fl = d->flags;
@@ -92,6 +118,17 @@ static int start_ingest(gw_daemon *d) {
   cfg.admin_port = (int)fl->admin_port;
   cfg.max_body_bytes = (size_t)fl->max_body;
   cfg.max_connections = (size_t)fl->max_connections;
+  cfg.max_header_bytes = (size_t)fl->max_header;
+  cfg.tokens_file = fl->tokens_file;
+  cfg.dev_mode = fl->dev_mode;
+  if (!fl->dev_mode && (fl->tokens_file == NULL || fl->tokens_file[0] == '\0')) {
+    /* Transitional, until every script that starts goodwill-ingest passes --dev-mode or
+     * --tokens-file: without either the daemon runs as in dev mode and says so. */
+    GW_LOG(&d->log, GW_LOG_WARN,
+           "neither --tokens-file nor --dev-mode given: running without authentication as with "
+           "--dev-mode; a later version refuses to start");
+    cfg.dev_mode = true;
+  }
   cfg.request_timeout_ms = (uint64_t)fl->request_timeout_ms;
   gw_event_limits_default(&cfg.limits);
   cfg.limits.max_events = (size_t)fl->max_events;
@@ -114,6 +151,10 @@ static int start_ingest(gw_daemon *d) {
   GW_LOG(&d->log, GW_LOG_INFO, "listening", GW_LI("port", gw_ingest_port(app->ingest)),
          GW_LI("admin_port", gw_ingest_admin_port(app->ingest)), GW_LS("host", fl->listen_host),
          GW_LS("kafka_bootstrap", fl->kafka_bootstrap));
+  uv_signal_init(&d->loop, &app->sighup);
+  app->sighup.data = d;
+  uv_signal_start(&app->sighup, on_sighup, SIGHUP);
+  app->sighup_open = true;
   return 0;
 }
 
@@ -126,6 +167,10 @@ static void on_drained(void *opaque) {
 
 static void stop_ingest(gw_daemon *d) {
   ingest_app *app = d->app;
+  if (app->sighup_open) {
+    app->sighup_open = false;
+    uv_close((uv_handle_t *)&app->sighup, NULL);
+  }
   gw_ingest_stop(app->ingest, on_drained, d);
 }
 
@@ -136,7 +181,9 @@ static void finish_ingest(gw_daemon *d) {
 static const gw_daemon_def ingest_daemon = {
     .program = "goodwill-ingest",
     .component = "ingest",
-    .summary = "Accepts interaction events over HTTP and writes them to Kafka.",
+    .summary = "Accepts interaction events over HTTP and writes them to Kafka.\n"
+               "`goodwill-ingest --hash-token < token.txt` prints the SHA-256 of a token (one "
+               "trailing newline is ignored) for --tokens-file.",
     .keys = ingest_keys,
     .nkeys = sizeof(ingest_keys) / sizeof(ingest_keys[0]),
     .log_level_offset = offsetof(ingest_flags, log_level),
@@ -148,10 +195,44 @@ static const gw_daemon_def ingest_daemon = {
     .finish = finish_ingest,
 };
 
+/* --hash-token: the token on stdin (one trailing newline dropped, so `echo` works too) to its
+ * SHA-256 in hex, as the tokens file wants it. The token is not echoed anywhere. */
+static int hash_token(void) {
+  char token[GW_AUTH_MAX_TOKEN_BYTES + 2];
+  size_t n = fread(token, 1, sizeof(token), stdin);
+  if (n > 0 && token[n - 1] == '\n') {
+    n--;
+    if (n > 0 && token[n - 1] == '\r') {
+      n--;
+    }
+  }
+  if (n == 0 || n > GW_AUTH_MAX_TOKEN_BYTES) {
+    fprintf(stderr, "goodwill-ingest --hash-token: the token on stdin must have 1..%u bytes\n",
+            GW_AUTH_MAX_TOKEN_BYTES);
+    return 2;
+  }
+  for (size_t i = 0; i < n; i++) {
+    if ((unsigned char)token[i] <= ' ' || (unsigned char)token[i] == 0x7f) {
+      fprintf(stderr, "goodwill-ingest --hash-token: the token may not hold spaces or control "
+                      "characters (it travels in an Authorization header)\n");
+      return 2;
+    }
+  }
+  char hex[GW_SHA256_HEX_LEN + 1];
+  gw_sha256_hex(token, n, hex);
+  memset(token, 0, sizeof(token));
+  printf("%s\n", hex);
+  return 0;
+}
+
 int main(int argc, char **argv) {
+  if (argc == 2 && strcmp(argv[1], "--hash-token") == 0) {
+    return hash_token();
+  }
   ingest_flags fl;
   memset(&fl, 0, sizeof(fl));
-  ingest_app app = {NULL, NULL};
+  ingest_app app;
+  memset(&app, 0, sizeof(app));
   int exit_code = gw_daemon_main(argc, argv, &ingest_daemon, &fl, &app);
   /* After the loop closed: nothing renders the ingest's metrics any more. */
   gw_metrics_free(app.metrics);

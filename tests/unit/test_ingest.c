@@ -4,8 +4,12 @@
  * what a client sees, and /usr/bin/kcat (an independent Kafka client) reads what reached the
  * topic. Failure paths: producer queue full (503 at once, Retry-After: 1) and a broker that is
  * down past the produce timeout (503 with Retry-After once the delivery reports failed).
+ * Also: protobuf and gzip bodies (built here with protobuf-c and zlib), bearer tokens (401,
+ * 403 per item, reload keeping the old set on a bad file), and each limit with its status
+ * (413 body / events / inflated size, 400 per item for turns and text, 431, 408, 503).
  */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
@@ -18,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <uv.h>
+#include <zlib.h>
 
 #include "goodwill/buf.h"
 #include "goodwill/ingest.h"
@@ -36,6 +41,13 @@ struct fixture {
   uv_async_t done;
   client_fn client;
   int stopped; /* done callbacks of gw_ingest_stop */
+  /* gw_ingest_reload_tokens runs on the loop: the client thread asks through an async and
+   * waits for the result. */
+  uv_async_t reload;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  bool reload_done;
+  int reload_rc;
 };
 
 /* ------------------------------------------------------------------ client helpers */
@@ -46,9 +58,9 @@ typedef struct answer {
   const char *body;
 } answer;
 
-/* One HTTP/1.0 exchange (the server closes after answering). */
-static bool http_call(int port, const char *method, const char *path, const char *ctype,
-                      const char *body, answer *a) {
+/* Sends raw request bytes and reads until the server closes (HTTP/1.0, or an error answer
+ * that closes the connection). */
+static bool http_raw(int port, const char *raw, size_t raw_len, answer *a) {
   memset(a, 0, sizeof(*a));
   a->body = "";
   int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -62,17 +74,7 @@ static bool http_call(int port, const char *method, const char *path, const char
     close(fd);
     return false;
   }
-  gw_buf req = GW_BUF_INIT;
-  gw_buf_printf(&req, "%s %s HTTP/1.0\r\n", method, path);
-  if (ctype != NULL) {
-    gw_buf_printf(&req, "Content-Type: %s\r\n", ctype);
-  }
-  gw_buf_printf(&req, "Content-Length: %zu\r\n\r\n", body ? strlen(body) : 0);
-  if (body != NULL) {
-    gw_buf_puts(&req, body);
-  }
-  send(fd, req.data, req.len, MSG_NOSIGNAL);
-  gw_buf_free(&req);
+  send(fd, raw, raw_len, MSG_NOSIGNAL);
   size_t len = 0;
   ssize_t n;
   while (len < sizeof(a->text) - 1 &&
@@ -88,6 +90,32 @@ static bool http_call(int port, const char *method, const char *path, const char
   const char *sep = strstr(a->text, "\r\n\r\n");
   a->body = sep ? sep + 4 : "";
   return true;
+}
+
+/* One HTTP/1.0 request with optional extra header lines ("Name: value\r\n" each) and a body
+ * of body_len bytes (binary allowed). */
+static bool http_post(int port, const char *method, const char *path, const char *ctype,
+                      const char *headers, const void *body, size_t body_len, answer *a) {
+  gw_buf req = GW_BUF_INIT;
+  gw_buf_printf(&req, "%s %s HTTP/1.0\r\n", method, path);
+  if (ctype != NULL) {
+    gw_buf_printf(&req, "Content-Type: %s\r\n", ctype);
+  }
+  if (headers != NULL) {
+    gw_buf_puts(&req, headers);
+  }
+  gw_buf_printf(&req, "Content-Length: %zu\r\n\r\n", body_len);
+  if (body_len > 0) {
+    gw_buf_append(&req, body, body_len);
+  }
+  bool ok = http_raw(port, req.data, req.len, a);
+  gw_buf_free(&req);
+  return ok;
+}
+
+static bool http_call(int port, const char *method, const char *path, const char *ctype,
+                      const char *body, answer *a) {
+  return http_post(port, method, path, ctype, NULL, body, body ? strlen(body) : 0, a);
 }
 
 static long long now_ms(void) {
@@ -142,9 +170,35 @@ static void on_stopped(void *opaque) {
   f->stopped++;
 }
 
+static void on_reload(uv_async_t *a) {
+  fixture *f = a->data;
+  int rc = gw_ingest_reload_tokens(f->ing);
+  pthread_mutex_lock(&f->mu);
+  f->reload_rc = rc;
+  f->reload_done = true;
+  pthread_cond_signal(&f->cv);
+  pthread_mutex_unlock(&f->mu);
+}
+
+/* From the client thread: reloads the tokens file on the loop and returns the result. */
+static int reload_tokens(fixture *f) {
+  pthread_mutex_lock(&f->mu);
+  f->reload_done = false;
+  pthread_mutex_unlock(&f->mu);
+  uv_async_send(&f->reload);
+  pthread_mutex_lock(&f->mu);
+  while (!f->reload_done) {
+    pthread_cond_wait(&f->cv, &f->mu);
+  }
+  int rc = f->reload_rc;
+  pthread_mutex_unlock(&f->mu);
+  return rc;
+}
+
 static void on_client_done(uv_async_t *a) {
   fixture *f = a->data;
   uv_close((uv_handle_t *)a, NULL);
+  uv_close((uv_handle_t *)&f->reload, NULL);
   gw_ingest_stop(f->ing, on_stopped, f);
 }
 
@@ -182,6 +236,10 @@ static void run_case(gw_ingest_config *cfg, client_fn client, bool broker_down) 
     }
     uv_async_init(&f.loop, &f.done, on_client_done);
     f.done.data = &f;
+    uv_async_init(&f.loop, &f.reload, on_reload);
+    f.reload.data = &f;
+    pthread_mutex_init(&f.mu, NULL);
+    pthread_cond_init(&f.cv, NULL);
     pthread_t t;
     pthread_create(&t, NULL, client_thread, &f);
     uv_run(&f.loop, UV_RUN_DEFAULT);
@@ -205,6 +263,7 @@ static gw_ingest_config base_config(void) {
   cfg.limits.max_events = 5;
   cfg.produce_timeout_ms = 10000;
   cfg.producer.linger_ms = 1;
+  cfg.dev_mode = true;
   return cfg;
 }
 
@@ -352,10 +411,445 @@ static void test_delivery_timeout(void) {
   run_case(&cfg, client_broker_down, true);
 }
 
+/* ------------------------------------------------------------------ protobuf, gzip */
+
+static void closed_event_of(gw_buf *b, const char *tenant, const char *id) {
+  gw_buf_printf(b,
+                "{\"event_id\":\"%s\",\"tenant_id\":\"%s\",\"team_id\":\"team-a\","
+                "\"agent_id\":\"ag-1\",\"interaction_id\":\"%s\",\"channel\":\"chat\","
+                "\"occurred_at\":%lld,\"closed\":{\"handle_ms\":1000}}\n",
+                id, tenant, id, now_ms() - 60000);
+}
+
+/* A packed goodwill.v1.InteractionEventBatch: n events, a closed one with a transcript at
+ * even positions and a survey at odd ones; the survey at bad_index (if < n) scores 11. */
+static void pb_batch(gw_buf *out, size_t n, size_t bad_index, const char *id_prefix) {
+  Goodwill__V1__InteractionEvent *evs = calloc(n, sizeof(*evs));
+  Goodwill__V1__InteractionEvent **ptrs = calloc(n, sizeof(*ptrs));
+  Goodwill__V1__InteractionClosed closed = GOODWILL__V1__INTERACTION_CLOSED__INIT;
+  Goodwill__V1__SurveyResponse good = GOODWILL__V1__SURVEY_RESPONSE__INIT;
+  Goodwill__V1__SurveyResponse bad = GOODWILL__V1__SURVEY_RESPONSE__INIT;
+  Goodwill__V1__Turn turn = GOODWILL__V1__TURN__INIT;
+  turn.seq = 1;
+  turn.speaker = GOODWILL__V1__SPEAKER__SPEAKER_CUSTOMER;
+  turn.text = "thank you, that fixed it";
+  Goodwill__V1__Turn *turns[1] = {&turn};
+  closed.handle_ms = 1000;
+  closed.n_transcript = 1;
+  closed.transcript = turns;
+  good.likelihood_presence_case =
+      GOODWILL__V1__SURVEY_RESPONSE__LIKELIHOOD_PRESENCE_LIKELIHOOD_TO_RECOMMEND;
+  good.likelihood_to_recommend = 9;
+  bad = good;
+  bad.likelihood_to_recommend = 11;
+  char(*ids)[32] = calloc(n, 32);
+  for (size_t i = 0; i < n; i++) {
+    Goodwill__V1__InteractionEvent init = GOODWILL__V1__INTERACTION_EVENT__INIT;
+    evs[i] = init;
+    snprintf(ids[i], 32, "%s-%zu", id_prefix, i);
+    evs[i].event_id = ids[i];
+    evs[i].tenant_id = "t1";
+    evs[i].team_id = "team-a";
+    evs[i].agent_id = "ag-1";
+    evs[i].interaction_id = ids[i];
+    evs[i].channel = GOODWILL__V1__CHANNEL__CHANNEL_CHAT;
+    evs[i].occurred_at_ms = now_ms() - 60000;
+    if (i % 2 == 0) {
+      evs[i].body_case = GOODWILL__V1__INTERACTION_EVENT__BODY_CLOSED;
+      evs[i].closed = &closed;
+    } else {
+      evs[i].body_case = GOODWILL__V1__INTERACTION_EVENT__BODY_SURVEY;
+      evs[i].survey = i == bad_index ? &bad : &good;
+    }
+    ptrs[i] = &evs[i];
+  }
+  Goodwill__V1__InteractionEventBatch batch = GOODWILL__V1__INTERACTION_EVENT_BATCH__INIT;
+  batch.n_events = n;
+  batch.events = ptrs;
+  size_t len = goodwill__v1__interaction_event_batch__get_packed_size(&batch);
+  gw_buf_reserve(out, len);
+  goodwill__v1__interaction_event_batch__pack(&batch, (uint8_t *)out->data + out->len);
+  out->len += len;
+  free(ids);
+  free(ptrs);
+  free(evs);
+}
+
+/* gzip (RFC 1952) of in, with zlib as any client would. */
+static void gzip_bytes(const void *in, size_t len, gw_buf *out) {
+  z_stream z;
+  memset(&z, 0, sizeof(z));
+  CHECK_INT_EQ(deflateInit2(&z, 9, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY), Z_OK);
+  size_t cap = deflateBound(&z, (uLong)len) + 64;
+  gw_buf_reserve(out, cap);
+  z.next_in = (Bytef *)(uintptr_t)in;
+  z.avail_in = (uInt)len;
+  z.next_out = (Bytef *)out->data + out->len;
+  z.avail_out = (uInt)cap;
+  CHECK_INT_EQ(deflate(&z, Z_FINISH), Z_STREAM_END);
+  out->len += cap - z.avail_out;
+  deflateEnd(&z);
+}
+
+static const char pb_type[] = "application/x-protobuf";
+static const char gzip_header[] = "Content-Encoding: gzip\r\n";
+
+static void client_protobuf_gzip(fixture *f) {
+  answer *a = malloc(sizeof(*a));
+  gw_buf b = GW_BUF_INIT, z = GW_BUF_INIT;
+
+  /* A protobuf batch of three: all accepted after Kafka's acknowledgement. */
+  pb_batch(&b, 3, 99, "pb");
+  CHECK(http_post(f->port, "POST", "/v1/events", pb_type, NULL, b.data, b.len, a));
+  CHECK_INT_EQ(a->status, 202);
+  CHECK_STR_CONTAINS(a->body, "{\"accepted\":3,\"rejected\":0,\"events\":[{\"index\":0,"
+                              "\"event_id\":\"pb-0\"},{\"index\":1,\"event_id\":\"pb-1\"},"
+                              "{\"index\":2,\"event_id\":\"pb-2\"}]}");
+
+  /* One survey scores 11: that item is rejected with index and field, line 0; the rest go. */
+  gw_buf_reset(&b);
+  pb_batch(&b, 4, 1, "pbbad");
+  CHECK(http_post(f->port, "POST", "/v1/events", pb_type, NULL, b.data, b.len, a));
+  CHECK_INT_EQ(a->status, 400);
+  CHECK_STR_CONTAINS(a->body, "\"accepted\":3,\"rejected\":1");
+  CHECK_STR_CONTAINS(a->body, "{\"index\":1,\"line\":0,\"field\":\"survey.likelihood_to_"
+                              "recommend\",\"reason\":\"must be an integer 0..10, got 11\"}");
+
+  /* More than max_events (5): 413 before anything is decoded. */
+  gw_buf_reset(&b);
+  pb_batch(&b, 6, 99, "pbmany");
+  CHECK(http_post(f->port, "POST", "/v1/events", pb_type, NULL, b.data, b.len, a));
+  CHECK_INT_EQ(a->status, 413);
+  CHECK_STR_CONTAINS(a->body, "\"error\":\"too many events: at most 5 per request\"");
+
+  /* Not protobuf at all: 400 naming the byte. */
+  CHECK(http_post(f->port, "POST", "/v1/events", pb_type, NULL, "\xff\xff\xff", 3, a));
+  CHECK_INT_EQ(a->status, 400);
+  CHECK_STR_CONTAINS(a->body, "not a readable goodwill.v1.InteractionEventBatch");
+  CHECK_STR_CONTAINS(a->body, "invalid protobuf at byte 0");
+  /* An empty protobuf body. */
+  CHECK(http_post(f->port, "POST", "/v1/events", pb_type, NULL, "", 0, a));
+  CHECK_INT_EQ(a->status, 400);
+  CHECK_STR_CONTAINS(a->body, "without events");
+
+  /* gzip NDJSON and gzip protobuf. */
+  gw_buf_reset(&b);
+  closed_event(&b, "gz-1", "gz-1", "voice");
+  closed_event(&b, "gz-2", "gz-2", "chat");
+  gzip_bytes(b.data, b.len, &z);
+  CHECK(http_post(f->port, "POST", "/v1/events", "application/x-ndjson", gzip_header, z.data, z.len,
+                  a));
+  CHECK_INT_EQ(a->status, 202);
+  CHECK_STR_CONTAINS(a->body, "\"accepted\":2,\"rejected\":0");
+  /* Lines of the inflated NDJSON are the ones reported. */
+  gw_buf_reset(&b);
+  gw_buf_reset(&z);
+  closed_event(&b, "gz-3", "gz-3", "voice");
+  gw_buf_puts(&b, "\n");
+  closed_event(&b, "gz-4", "gz-4", "pigeon");
+  gzip_bytes(b.data, b.len, &z);
+  CHECK(http_post(f->port, "POST", "/v1/events", "application/x-ndjson", gzip_header, z.data, z.len,
+                  a));
+  CHECK_INT_EQ(a->status, 400);
+  CHECK_STR_CONTAINS(a->body, "{\"index\":1,\"line\":3,\"field\":\"channel\"");
+  gw_buf_reset(&b);
+  gw_buf_reset(&z);
+  pb_batch(&b, 2, 99, "pbgz");
+  gzip_bytes(b.data, b.len, &z);
+  CHECK(http_post(f->port, "POST", "/v1/events", pb_type, gzip_header, z.data, z.len, a));
+  CHECK_INT_EQ(a->status, 202);
+  CHECK_STR_CONTAINS(a->body, "\"event_id\":\"pbgz-1\"");
+
+  /* A gzip bomb: 1 MiB of blanks in about 1 KiB, past the 256 KiB body limit once inflated. */
+  gw_buf_reset(&b);
+  gw_buf_reset(&z);
+  for (int i = 0; i < 1024 * 1024 / 64; i++) {
+    gw_buf_puts(&b, "                                                               \n");
+  }
+  gzip_bytes(b.data, b.len, &z);
+  CHECK(z.len < 16 * 1024);
+  CHECK(http_post(f->port, "POST", "/v1/events", "application/x-ndjson", gzip_header, z.data, z.len,
+                  a));
+  CHECK_INT_EQ(a->status, 413);
+  CHECK_STR_CONTAINS(a->body, "the gzip body inflates to more than the body size limit (262144 "
+                              "bytes)");
+
+  /* Corrupt and truncated streams: 400. */
+  gw_buf_reset(&b);
+  gw_buf_reset(&z);
+  closed_event(&b, "gz-5", "gz-5", "voice");
+  gzip_bytes(b.data, b.len, &z);
+  CHECK(http_post(f->port, "POST", "/v1/events", "application/x-ndjson", gzip_header, z.data,
+                  z.len / 2, a));
+  CHECK_INT_EQ(a->status, 400);
+  CHECK_STR_CONTAINS(a->body, "the gzip body is truncated");
+  z.data[12] ^= 0x55;
+  z.data[13] ^= 0x55;
+  z.data[z.len - 5] ^= 0x55; /* the CRC/length trailer, should the data still inflate */
+  CHECK(http_post(f->port, "POST", "/v1/events", "application/x-ndjson", gzip_header, z.data, z.len,
+                  a));
+  CHECK_INT_EQ(a->status, 400);
+  CHECK_STR_CONTAINS(a->body, "the gzip body is corrupt at byte");
+  CHECK(
+      http_post(f->port, "POST", "/v1/events", "application/x-ndjson", gzip_header, "plain", 5, a));
+  CHECK_INT_EQ(a->status, 400);
+  CHECK_STR_CONTAINS(a->body, "the gzip body is corrupt at byte");
+
+  /* Other codings: 415. */
+  CHECK(http_post(f->port, "POST", "/v1/events", "application/x-ndjson", "Content-Encoding: br\r\n",
+                  "x", 1, a));
+  CHECK_INT_EQ(a->status, 415);
+  CHECK_STR_CONTAINS(a->body, "Content-Encoding br is not supported; send gzip or identity");
+
+  CHECK(http_call(f->admin_port, "GET", "/metrics", NULL, NULL, a));
+  CHECK_STR_CONTAINS(a->body, "goodwill_ingest_events_accepted_total 11\n");
+  CHECK_STR_CONTAINS(a->body, "goodwill_ingest_events_rejected_total{reason=\"survey.likelihood_"
+                              "to_recommend\"} 1\n");
+  CHECK_STR_CONTAINS(a->body, "goodwill_ingest_auth_tokens 0\n");
+  gw_buf_free(&b);
+  gw_buf_free(&z);
+  free(a);
+}
+
+static void test_protobuf_gzip(void) {
+  gw_ingest_config cfg = base_config();
+  run_case(&cfg, client_protobuf_gzip, false);
+}
+
+/* ------------------------------------------------------------------ auth */
+
+#define TOKEN_A_HASH "2c9cd19e083cc328828bc58cd2b7b0fd90e13cd97fe502ca8ab1b43d85d21d33"
+#define TOKEN_B_HASH "3bd5ff797de41f255a56adfd843f8c6d8f157413a3f001f336a61fc4d94e096f"
+#define TOKEN_C_HASH "c2f2f62e998533e6233b112ee02dc34552983f425058c9e962956f027371c9bb"
+
+static char tokens_path[64];
+
+static void write_file(const char *path, const char *text) {
+  FILE *fp = fopen(path, "w");
+  CHECK(fp != NULL);
+  if (fp != NULL) {
+    fputs(text, fp);
+    fclose(fp);
+  }
+}
+
+static void client_auth(fixture *f) {
+  answer *a = malloc(sizeof(*a));
+  gw_buf b = GW_BUF_INIT;
+  closed_event_of(&b, "t1", "auth-1");
+
+  CHECK(http_call(f->port, "POST", "/v1/events", "application/x-ndjson", b.data, a));
+  CHECK_INT_EQ(a->status, 401);
+  CHECK_STR_CONTAINS(a->text, "WWW-Authenticate: Bearer realm=\"goodwill-ingest\"\r\n");
+  CHECK_STR_CONTAINS(a->body, "missing credentials: send the header Authorization: Bearer "
+                              "<token>");
+  CHECK(http_post(f->port, "POST", "/v1/events", "application/x-ndjson",
+                  "Authorization: Bearer tok-wrong\r\n", b.data, b.len, a));
+  CHECK_INT_EQ(a->status, 401);
+  CHECK_STR_CONTAINS(a->text, "WWW-Authenticate: Bearer realm=\"goodwill-ingest\", "
+                              "error=\"invalid_token\"\r\n");
+  CHECK_STR_CONTAINS(a->body, "the bearer token is not known");
+  CHECK(strstr(a->text, "tok-wrong") == NULL);
+  CHECK(http_post(f->port, "POST", "/v1/events", "application/x-ndjson",
+                  "Authorization: Basic dTpw\r\n", b.data, b.len, a));
+  CHECK_INT_EQ(a->status, 401);
+  CHECK_STR_CONTAINS(a->body, "must be \\\"Bearer <token>\\\"");
+
+  /* The right token: accepted; the scheme is case-insensitive. */
+  CHECK(http_post(f->port, "POST", "/v1/events", "application/x-ndjson",
+                  "Authorization: bearer tok-alpha-1\r\n", b.data, b.len, a));
+  CHECK_INT_EQ(a->status, 202);
+
+  /* A batch with an event of another tenant: 403 naming tenant_id, the rest accepted. */
+  gw_buf_reset(&b);
+  closed_event_of(&b, "t1", "auth-2");
+  closed_event_of(&b, "t2", "auth-3");
+  closed_event_of(&b, "t1", "auth-4");
+  CHECK(http_post(f->port, "POST", "/v1/events", "application/x-ndjson",
+                  "Authorization: Bearer tok-alpha-1\r\n", b.data, b.len, a));
+  CHECK_INT_EQ(a->status, 403);
+  CHECK_STR_CONTAINS(a->body, "\"accepted\":2,\"rejected\":1");
+  CHECK_STR_CONTAINS(a->body, "{\"index\":1,\"line\":2,\"field\":\"tenant_id\",\"reason\":"
+                              "\"forbidden: this token may only send events of tenant t1\"}");
+  CHECK_STR_CONTAINS(a->body, "{\"index\":2,\"event_id\":\"auth-4\"}");
+
+  /* Reload with a bad file: refused, the old tokens still work. */
+  write_file(tokens_path, TOKEN_C_HASH "\tt2\n" TOKEN_A_HASH "\n");
+  CHECK_INT_EQ(reload_tokens(f), -EINVAL);
+  gw_buf_reset(&b);
+  closed_event_of(&b, "t1", "auth-5");
+  CHECK(http_post(f->port, "POST", "/v1/events", "application/x-ndjson",
+                  "Authorization: Bearer tok-alpha-1\r\n", b.data, b.len, a));
+  CHECK_INT_EQ(a->status, 202);
+
+  /* A good file: tok-alpha-1 is revoked, tok-gamma-3 writes for t2. */
+  write_file(tokens_path, "# rotated\n" TOKEN_C_HASH "\tt2\tnew key\n");
+  CHECK_INT_EQ(reload_tokens(f), 0);
+  CHECK(http_post(f->port, "POST", "/v1/events", "application/x-ndjson",
+                  "Authorization: Bearer tok-alpha-1\r\n", b.data, b.len, a));
+  CHECK_INT_EQ(a->status, 401);
+  gw_buf_reset(&b);
+  closed_event_of(&b, "t2", "auth-6");
+  CHECK(http_post(f->port, "POST", "/v1/events", "application/x-ndjson",
+                  "Authorization: Bearer tok-gamma-3\r\n", b.data, b.len, a));
+  CHECK_INT_EQ(a->status, 202);
+
+  /* /v1/health needs no token; tokens appear nowhere in the metrics. */
+  CHECK(http_call(f->port, "GET", "/v1/health", NULL, NULL, a));
+  CHECK_INT_EQ(a->status, 200);
+  CHECK(http_call(f->admin_port, "GET", "/metrics", NULL, NULL, a));
+  CHECK_STR_CONTAINS(a->body, "goodwill_ingest_auth_tokens 1\n");
+  CHECK_STR_CONTAINS(a->body, "goodwill_ingest_auth_reloads_total{result=\"failed\"} 1\n");
+  CHECK_STR_CONTAINS(a->body, "goodwill_ingest_auth_reloads_total{result=\"ok\"} 1\n");
+  CHECK_STR_CONTAINS(a->body,
+                     "goodwill_ingest_requests_total{route=\"/v1/events\",status=\"401\"} 4\n");
+  CHECK_STR_CONTAINS(a->body,
+                     "goodwill_ingest_requests_total{route=\"/v1/events\",status=\"403\"} 1\n");
+  CHECK_STR_CONTAINS(a->body, "goodwill_ingest_events_rejected_total{reason=\"tenant_id\"} 1\n");
+  CHECK(strstr(a->body, "tok-") == NULL);
+  gw_buf_free(&b);
+  free(a);
+}
+
+static void test_auth(void) {
+  snprintf(tokens_path, sizeof(tokens_path), "/tmp/gw-test-tokens-%ld", (long)getpid());
+  write_file(tokens_path,
+             "# tenants of the test\n" TOKEN_A_HASH "\tt1\talpha\n\n" TOKEN_B_HASH "\tt2\r\n");
+  gw_ingest_config cfg = base_config();
+  cfg.dev_mode = false;
+  cfg.tokens_file = tokens_path;
+  run_case(&cfg, client_auth, false);
+  unlink(tokens_path);
+}
+
+/* Neither tokens nor dev mode, both, or a bad tokens file: the ingest refuses to start. */
+static void test_auth_config(void) {
+  uv_loop_t loop;
+  CHECK_INT_EQ(uv_loop_init(&loop), 0);
+  gw_log log;
+  gw_log_init(&log, "ingest-test", GW_LOG_ERROR + 1);
+  gw_ingest_config cfg = base_config();
+  cfg.log = &log;
+  cfg.producer.bootstrap = "127.0.0.1:1";
+  gw_ingest *ing = NULL;
+  cfg.dev_mode = false;
+  CHECK_INT_EQ(gw_ingest_start(&loop, &cfg, &ing), -EINVAL);
+  cfg.dev_mode = true;
+  cfg.tokens_file = "/nonexistent/tokens";
+  CHECK_INT_EQ(gw_ingest_start(&loop, &cfg, &ing), -EINVAL);
+  cfg.dev_mode = false;
+  CHECK_INT_EQ(gw_ingest_start(&loop, &cfg, &ing), -EINVAL);
+  CHECK(ing == NULL);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  CHECK_INT_EQ(uv_loop_close(&loop), 0);
+}
+
+/* ------------------------------------------------------------------ limits */
+
+static void client_limits(fixture *f) {
+  answer *a = malloc(sizeof(*a));
+  gw_buf b = GW_BUF_INIT;
+
+  /* A transcript of more turns than max_turns (3), and a text longer than max_text (64). */
+  gw_buf_printf(&b,
+                "{\"tenant_id\":\"t1\",\"team_id\":\"team-a\",\"agent_id\":\"ag-1\","
+                "\"interaction_id\":\"lim-1\",\"channel\":\"chat\",\"occurred_at\":%lld,"
+                "\"closed\":{\"handle_ms\":5,\"transcript\":[",
+                now_ms() - 1000);
+  for (int i = 0; i < 4; i++) {
+    gw_buf_printf(&b, "%s{\"seq\":%d,\"speaker\":\"customer\",\"text\":\"hi\"}", i ? "," : "",
+                  i + 1);
+  }
+  gw_buf_puts(&b, "]}}\n");
+  gw_buf_printf(&b,
+                "{\"tenant_id\":\"t1\",\"team_id\":\"team-a\",\"agent_id\":\"ag-1\","
+                "\"interaction_id\":\"lim-2\",\"channel\":\"chat\",\"occurred_at\":%lld,"
+                "\"survey\":{\"likelihood_to_recommend\":3,\"comment\":\"%080d\"}}\n",
+                now_ms() - 1000, 0);
+  closed_event(&b, "lim-3", "lim-3", "voice");
+  CHECK(http_call(f->port, "POST", "/v1/events", "application/x-ndjson", b.data, a));
+  CHECK_INT_EQ(a->status, 400);
+  CHECK_STR_CONTAINS(a->body, "\"accepted\":1,\"rejected\":2");
+  CHECK_STR_CONTAINS(a->body, "{\"index\":0,\"line\":1,\"field\":\"closed.transcript\",\"reason\":"
+                              "\"too many turns: 4, at most 3\"}");
+  CHECK_STR_CONTAINS(a->body, "{\"index\":1,\"line\":2,\"field\":\"survey.comment\",\"reason\":"
+                              "\"too long: 80 bytes, at most 64\"}");
+
+  /* A request head over max_header_bytes (2048): 431. */
+  gw_buf_reset(&b);
+  gw_buf_puts(&b, "X-Padding: ");
+  for (int i = 0; i < 3000; i++) {
+    gw_buf_putc(&b, 'x');
+  }
+  gw_buf_puts(&b, "\r\n");
+  CHECK(http_post(f->port, "POST", "/v1/events", "application/x-ndjson", b.data, "{}", 2, a));
+  CHECK_INT_EQ(a->status, 431);
+
+  /* A request that stops half-way: 408 after request_timeout_ms (400 ms). */
+  static const char partial[] = "POST /v1/events HTTP/1.1\r\nContent-Length: 100\r\n\r\n{\"te";
+  uint64_t t0 = uv_hrtime();
+  CHECK(http_raw(f->port, partial, sizeof(partial) - 1, a));
+  CHECK_INT_EQ(a->status, 408);
+  CHECK((uv_hrtime() - t0) / 1000000 >= 300);
+
+  gw_buf_free(&b);
+  free(a);
+}
+
+static void test_limits(void) {
+  gw_ingest_config cfg = base_config();
+  cfg.limits.max_turns = 3;
+  cfg.limits.max_text_bytes = 64;
+  cfg.max_header_bytes = 2048;
+  cfg.request_timeout_ms = 400;
+  run_case(&cfg, client_limits, false);
+}
+
+static void client_connection_limit(fixture *f) {
+  answer *a = malloc(sizeof(*a));
+  /* max_connections (2): a third connection gets 503 while two are held open. */
+  int held[2];
+  for (int i = 0; i < 2; i++) {
+    held[i] = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {0};
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((uint16_t)f->port);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    CHECK_INT_EQ(connect(held[i], (struct sockaddr *)&sa, sizeof(sa)), 0);
+  }
+  /* The server counts a connection once it accepted it: poll until the gauge says 2. */
+  bool two = false;
+  for (int i = 0; i < 200 && !two; i++) {
+    CHECK(http_call(f->admin_port, "GET", "/metrics", NULL, NULL, a));
+    two = strstr(a->body, "goodwill_ingest_http_connections 2\n") != NULL;
+    if (!two) {
+      usleep(10 * 1000);
+    }
+  }
+  CHECK(two);
+  CHECK(http_call(f->port, "GET", "/v1/health", NULL, NULL, a));
+  CHECK_INT_EQ(a->status, 503);
+  CHECK_STR_CONTAINS(a->text, "Retry-After: 1\r\n");
+  close(held[0]);
+  close(held[1]);
+  free(a);
+}
+
+static void test_connection_limit(void) {
+  gw_ingest_config cfg = base_config();
+  cfg.max_connections = 2;
+  run_case(&cfg, client_connection_limit, false);
+}
+
 int main(void) {
   signal(SIGPIPE, SIG_IGN);
   GW_RUN(test_main_paths);
   GW_RUN(test_queue_full);
   GW_RUN(test_delivery_timeout);
+  GW_RUN(test_protobuf_gzip);
+  GW_RUN(test_auth);
+  GW_RUN(test_auth_config);
+  GW_RUN(test_limits);
+  GW_RUN(test_connection_limit);
   return gw_test_finish();
 }
