@@ -34,6 +34,7 @@
 #define GW_EXCL_MAX         4
 #define GW_QUEST_ADD        0.15 /* per '?' up to GW_QUEST_MAX, only when there are >= 2 */
 #define GW_QUEST_MAX        3
+#define GW_QUESTION_WEIGHT  0.5 /* sentiment inside a question that asks ("is it good?") */
 #define GW_CONTRAST_BEFORE  0.5
 #define GW_CONTRAST_AFTER   1.5
 #define GW_MOD_WINDOW       3
@@ -487,6 +488,8 @@ enum {
   T_SYMBOL = 1u << 3,   /* emoticon chunk matched as a whole: ":-)" */
   T_EMOJI = 1u << 4,
   T_LETTERS = 1u << 5, /* has a letter: counts as a word for caps and low-information */
+  T_QEND = 1u << 6,    /* the last token before a '?' */
+  T_SEND = 1u << 7,    /* the last token before a '.' or '!' */
 };
 
 typedef struct gw_token {
@@ -835,11 +838,14 @@ static void gw_push_bytes_token(gw_tokens *t, const char *s, size_t n, uint8_t f
   gw_token_lookup(tok, m);
 }
 
+/* Counts emphasis and marks where sentences end (for the question rule). */
 static void gw_count_punct(gw_tokens *t, unsigned char c) {
   if (c == '!')
     t->excl++;
   else if (c == '?')
     t->quest++;
+  if (t->n > 0 && (c == '!' || c == '?' || c == '.'))
+    t->v[t->n - 1].flags |= c == '?' ? T_QEND : T_SEND;
 }
 
 /* Splits one whitespace-free chunk into words, emoji and punctuation. */
@@ -885,6 +891,7 @@ static void gw_tokenize_chunk(gw_tokens *t, const unsigned char *s, size_t n,
         gw_count_punct(t, (unsigned char)cp);
         t->pending_boundary = 1;
       } else if (gw_is_boundary_cp(cp)) {
+        gw_count_punct(t, cp == '.' || cp == 0x2026 || cp == 0x3002 ? '.' : ',');
         t->pending_boundary = 1;
       }
     }
@@ -1644,7 +1651,37 @@ typedef struct gw_item {
   const gw_lex_entry *e; /* NULL: a word with no entry */
   const gw_lex_entry *w; /* the entry of its first token in any role ("just": K_ECHO) */
   uint8_t flags;         /* OR of its tokens' flags; T_BOUNDARY of its first token */
+  uint8_t question;      /* in a question that asks rather than states (see gw_questions) */
 } gw_item;
+
+/* Words that open a question asking whether something is so ("is it any good?", "did the
+ * refund go through?", "why is this so slow?" keeps its complaint: see gw_questions). */
+static const char *const gw_question_openers[] = {
+    "is",   "are",   "was",    "were", "do",  "does", "did",    "can",  "could",
+    "will", "would", "should", "have", "has", "any",  "anyone", "shall"};
+
+/* Marks the tokens of every sentence that ends in '?' and opens with an auxiliary verb: such a
+ * question asks about a feeling rather than expressing it, so its sentiment counts half.
+ * Questions opened by "why", "how" or "what" often carry a complaint and are left alone. */
+static void gw_questions(const gw_tokens *t, uint8_t *q) {
+  size_t start = 0;
+  for (size_t i = 0; i < t->n; i++) {
+    q[i] = 0;
+    uint8_t f = t->v[i].flags;
+    if (!(f & (T_QEND | T_SEND)))
+      continue;
+    if ((f & T_QEND) && !(f & T_SEND)) {
+      const gw_token *first = &t->v[start];
+      int opener = 0;
+      for (size_t k = 0; k < GW_NELEM(gw_question_openers) && !opener; k++)
+        opener = strlen(gw_question_openers[k]) == first->len &&
+                 memcmp(gw_question_openers[k], first->text, first->len) == 0;
+      for (size_t k = start; opener && k <= i; k++)
+        q[k] = 1;
+    }
+    start = i + 1;
+  }
+}
 
 /* The sarcastic echo "great, just great": a positive item repeated after a clause break and
  * "just", ending its clause, says the opposite of the word ("good, just good enough" does
@@ -1707,6 +1744,13 @@ static void gw_score_detail(const gw_feeling_model *m, const char *text, size_t 
     gw_tokens_free(&t);
     return;
   }
+  uint8_t inline_q[64];
+  uint8_t *q = NULL;
+  if (t.quest > 0) {
+    q = t.n <= sizeof(inline_q) ? inline_q : malloc(t.n);
+    if (q)
+      gw_questions(&t, q);
+  }
   for (size_t i = 0; i < t.n;) {
     size_t k = 1;
     const gw_lex_entry *e = t.v[i].e;
@@ -1721,6 +1765,7 @@ static void gw_score_detail(const gw_feeling_model *m, const char *text, size_t 
     items[nitems].e = e;
     items[nitems].flags = fl;
     items[nitems].w = t.v[i].e;
+    items[nitems].question = q ? q[i] : 0;
     nitems++;
     i += k;
   }
@@ -1774,6 +1819,8 @@ static void gw_score_detail(const gw_feeling_model *m, const char *text, size_t 
       negated = 1;
     if (negated)
       v *= v > 0 ? GW_NEG_FLIP_POS : GW_NEG_FLIP_NEG;
+    if (items[j].question)
+      v *= GW_QUESTION_WEIGHT;
     if (contrast_at < nitems)
       v *= j < contrast_at ? GW_CONTRAST_BEFORE : GW_CONTRAST_AFTER;
     sum += v;
@@ -1784,6 +1831,8 @@ static void gw_score_detail(const gw_feeling_model *m, const char *text, size_t 
   }
   if (items != inline_items)
     free(items);
+  if (q != inline_q)
+    free(q);
 
   unsigned excl = t.excl < GW_EXCL_MAX ? t.excl : GW_EXCL_MAX;
   unsigned quest = t.quest < GW_QUEST_MAX ? t.quest : GW_QUEST_MAX;

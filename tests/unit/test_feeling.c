@@ -578,6 +578,12 @@ static void test_idioms_sarcasm_laughter_and_colloquial_modifiers(void) {
   /* An emoticon glued to the word before it still counts. */
   CHECK_LT(val("that was great"), val("that was great:)"));
   CHECK(val("so tired:-(") < val("so tired"));
+  /* A question that asks ("is it any good?") states less than the statement; one that
+   * complains ("why is this so terrible?") keeps its complaint. */
+  CHECK(val("is it any good?") > 0.05);
+  CHECK_LT(val("is it any good?"), val("it is any good"));
+  CHECK_LT(val("Is the refund approved?"), val("The refund is approved."));
+  CHECK(val("why is this so terrible?") < val("is this so terrible?"));
   /* "rarely"/"seldom" negate like "never". */
   CHECK(val("I rarely enjoy these") < -0.05);
 }
