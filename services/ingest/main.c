@@ -121,14 +121,6 @@ static int start_ingest(gw_daemon *d) {
   cfg.max_header_bytes = (size_t)fl->max_header;
   cfg.tokens_file = fl->tokens_file;
   cfg.dev_mode = fl->dev_mode;
-  if (!fl->dev_mode && (fl->tokens_file == NULL || fl->tokens_file[0] == '\0')) {
-    /* Transitional, until every script that starts goodwill-ingest passes --dev-mode or
-     * --tokens-file: without either the daemon runs as in dev mode and says so. */
-    GW_LOG(&d->log, GW_LOG_WARN,
-           "neither --tokens-file nor --dev-mode given: running without authentication as with "
-           "--dev-mode; a later version refuses to start");
-    cfg.dev_mode = true;
-  }
   cfg.request_timeout_ms = (uint64_t)fl->request_timeout_ms;
   gw_event_limits_default(&cfg.limits);
   cfg.limits.max_events = (size_t)fl->max_events;
