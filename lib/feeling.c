@@ -367,6 +367,14 @@ static uint64_t gw_key_hash(const char *s, size_t n) {
   return gw_hash_final(gw_fnv_more(GW_FNV_OFFSET, s, n));
 }
 
+/* Keys are short words: a byte loop beats a call to memcmp. */
+static int gw_key_equal(const char *a, const char *b, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if (a[i] != b[i])
+      return 0;
+  return 1;
+}
+
 /* Finds key, whose stream hash state is `state`. */
 static const gw_lex_entry *gw_lex_find_h(const gw_feeling_model *m, uint64_t state, const char *key,
                                          size_t n) {
@@ -383,7 +391,7 @@ static const gw_lex_entry *gw_lex_find_h(const gw_feeling_model *m, uint64_t sta
     if (st != tag)
       continue;
     const gw_lex_entry *e = &m->entries[m->slots[i].index];
-    if (e->key_len == n && memcmp(m->keys + e->key_off, key, n) == 0)
+    if (e->key_len == n && gw_key_equal(m->keys + e->key_off, key, n))
       return e;
   }
 }
@@ -522,22 +530,28 @@ static void gw_tokens_free(gw_tokens *t) {
     free(t->v);
 }
 
+/* Doubles the token array (the slow path of gw_tokens_push); NULL at the token limit or when
+ * memory is short. */
+static gw_token *gw_tokens_grow(gw_tokens *t) {
+  if (t->cap >= GW_UTTERANCE_MAX_TOK)
+    return NULL;
+  size_t ncap = t->cap * 2;
+  gw_token *nv = malloc(ncap * sizeof(*nv));
+  if (!nv)
+    return NULL;
+  memcpy(nv, t->v, t->n * sizeof(*nv));
+  if (t->v != t->inline_v)
+    free(t->v);
+  t->v = nv;
+  t->cap = ncap;
+  return t->v;
+}
+
 /* Returns a new token slot, or NULL when the utterance is over the token limit or memory is
  * short: the rest of the text is then not scored (documented), never a crash. */
-static gw_token *gw_tokens_push(gw_tokens *t) {
-  if (t->n == t->cap) {
-    if (t->cap >= GW_UTTERANCE_MAX_TOK)
-      return NULL;
-    size_t ncap = t->cap * 2;
-    gw_token *nv = malloc(ncap * sizeof(*nv));
-    if (!nv)
-      return NULL;
-    memcpy(nv, t->v, t->n * sizeof(*nv));
-    if (t->v != t->inline_v)
-      free(t->v);
-    t->v = nv;
-    t->cap = ncap;
-  }
+static inline gw_token *gw_tokens_push(gw_tokens *t) {
+  if (t->n == t->cap && !gw_tokens_grow(t))
+    return NULL;
   gw_token *tok = &t->v[t->n++];
   tok->len = 0;
   tok->e = NULL;
@@ -578,16 +592,22 @@ static size_t gw_utf8_decode(const unsigned char *s, size_t n, uint32_t *cp) {
   return len;
 }
 
-/* ASCII letters and digits, by byte: the tokenizer's innermost test. */
-static const uint8_t gw_ascii_alnum[128] = {
+/* Byte classes for the tokenizer's innermost loops: 1 ASCII letter or digit, 2 ASCII letter,
+ * 4 ASCII upper case. Bytes from 0x80 are none of these. */
+enum { C_ALNUM = 1, C_LETTER = 2, C_UPPER = 4 };
+static const uint8_t gw_byte_class[256] = {
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0,
-    0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0,
-    0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0,
+    0, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 0, 0, 0, 0, 0,
+    0, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
 };
 
 static int gw_is_ascii_alnum(unsigned char c) {
-  return c < 128 && gw_ascii_alnum[c];
+  return gw_byte_class[c] & C_ALNUM;
 }
 
 static int gw_is_ascii_space(unsigned char c) {
@@ -933,9 +953,9 @@ static size_t gw_tokenize_ascii_word(gw_tokens *t, const unsigned char *s, size_
     unsigned char last = 0;
     for (size_t k = 0; k < wl; k++) {
       unsigned char c = s[k];
-      unsigned is_upper = (unsigned)(c - 'A') < 26u;
+      unsigned cls = gw_byte_class[c];
+      unsigned is_upper = (cls >> 2) & 1u, is_letter = (cls >> 1) & 1u;
       c = (unsigned char)(c | (is_upper << 5));
-      unsigned is_letter = (unsigned)(c - 'a') < 26u;
       upper += is_upper;
       letters += is_letter;
       run = is_letter && c == last ? run + 1 : 1;
