@@ -211,6 +211,11 @@ static const gw_rule_word gw_boosters[] = {
     /* "at least" is not the negator "least" ("least favourite"): a modifier of no strength. */
     {"at least", 0.0f},
     {"the very least", 0.0f},
+    /* Disbelief emphasises, it does not negate: "I can't believe how good this is". */
+    {"can't believe", 0.3f},
+    {"cant believe", 0.3f},
+    {"cannot believe", 0.3f},
+    {"couldn't believe", 0.3f},
 };
 
 static const char *const gw_contrasts[] = {"but", "however"};

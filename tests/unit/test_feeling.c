@@ -559,6 +559,10 @@ static void test_idioms_sarcasm_laughter_and_colloquial_modifiers(void) {
   /* Negated comparatives praise: "never been happier" is the happiest, not unhappy. */
   CHECK(val("I have never been happier") > 0.3);
   CHECK(val("never been better") > 0.3);
+  /* Disbelief emphasises ("can't believe how good"); a wish for better is a complaint. */
+  CHECK(val("I can't believe how good this is") > 0.3);
+  CHECK(val("I can't believe how bad this is") < -0.3);
+  CHECK(val("could have been better") < -0.05);
   /* The sarcastic echo turns the word around; a plain "just great" stays positive, and a
    * lukewarm "good, just good enough" is no echo. */
   CHECK(val("great, just great") < -0.3);
