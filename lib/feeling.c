@@ -381,8 +381,8 @@ static int gw_key_equal(const char *a, const char *b, size_t n) {
 }
 
 /* Finds key, whose stream hash state is `state`. */
-static const gw_lex_entry *gw_lex_find_h(const gw_feeling_model *m, uint64_t state, const char *key,
-                                         size_t n) {
+static inline const gw_lex_entry *gw_lex_find_h(const gw_feeling_model *m, uint64_t state,
+                                                const char *key, size_t n) {
   uint64_t h = gw_hash_final(state);
   uint64_t bits = m->bloom[(h >> 20) & (GW_BLOOM_WORDS - 1)];
   if ((bits & gw_bloom_bits(h)) != gw_bloom_bits(h))
@@ -800,8 +800,8 @@ static void gw_token_laughter(gw_token *tok, const gw_feeling_model *m) {
 
 /* Sets a word token's flags and entry once its text (lower-cased, len bytes) is in place.
  * `state` is the FNV-1a state of that text, computed while it was read. */
-static void gw_token_finish(gw_token *tok, unsigned letters, unsigned upper, int elong,
-                            uint64_t state, const gw_feeling_model *m) {
+static inline void gw_token_finish(gw_token *tok, unsigned letters, unsigned upper, int elong,
+                                   uint64_t state, const gw_feeling_model *m) {
   if (letters > 0)
     tok->flags |= T_LETTERS;
   if (letters >= 2 && upper == letters)
