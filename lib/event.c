@@ -272,7 +272,17 @@ int gw_event_parse_protobuf(const void *body, size_t len, const gw_event_limits 
                   "invalid protobuf at byte %zu: not a goodwill.v1.InteractionEventBatch", at);
       return -EINVAL;
     }
-    count += field == 1 && wt == 2;
+    if (field == 1 && wt != 2) {
+      /* A reader that skipped it would drop an event without a word. */
+      batch->errors = calloc(1, sizeof(*batch->errors));
+      if (batch->errors == NULL) {
+        abort();
+      }
+      gw_pb_error(batch, 0, "",
+                  "invalid protobuf at byte %zu: field 1 (events) must be length-delimited", at);
+      return -EINVAL;
+    }
+    count += field == 1;
   }
   size_t nalloc = count ? count : 1;
   batch->errors = calloc(nalloc, sizeof(*batch->errors));

@@ -527,6 +527,10 @@ static void client_protobuf_gzip(fixture *f) {
   CHECK_INT_EQ(a->status, 400);
   CHECK_STR_CONTAINS(a->body, "not a readable goodwill.v1.InteractionEventBatch");
   CHECK_STR_CONTAINS(a->body, "invalid protobuf at byte 0");
+  /* events (field 1) as a varint: refused whole, not skipped. */
+  CHECK(http_post(f->port, "POST", "/v1/events", pb_type, NULL, "\x08\x01", 2, a));
+  CHECK_INT_EQ(a->status, 400);
+  CHECK_STR_CONTAINS(a->body, "field 1 (events) must be length-delimited");
   /* An empty protobuf body. */
   CHECK(http_post(f->port, "POST", "/v1/events", pb_type, NULL, "", 0, a));
   CHECK_INT_EQ(a->status, 400);
