@@ -8,6 +8,10 @@
  * (they may be acknowledged: a retried request yields the same event ids, and the pipeline
  * dedupes by id).
  *
+ * Before anything of the body is read the bearer token is checked (authorize); the body is
+ * then decoded by gw_ingest_decode_body (gzip inflation capped by the body limit, then JSON,
+ * NDJSON or protobuf), and events of another tenant than the token's become item errors.
+ *
  * Live `turn` bodies are rejected in this version: the scorer needs whole interactions
  * (closed.transcript), and per-turn state is not built yet.
  */

@@ -52,9 +52,9 @@ static void test_sha256_vectors(void) {
   free(a);
 }
 
-#define HASH_A "2c9cd19e083cc328828bc58cd2b7b0fd90e13cd97fe502ca8ab1b43d85d21d33" /* tok-alpha-1   \
-                                                                                   */
-#define HASH_B "3BD5FF797DE41F255A56ADFD843F8C6D8F157413A3F001F336A61FC4D94E096F" /* tok-beta-2 */
+/* The SHA-256 of "tok-alpha-1" and of "tok-beta-2" (sha256sum), the second in upper case. */
+#define HASH_A "2c9cd19e083cc328828bc58cd2b7b0fd90e13cd97fe502ca8ab1b43d85d21d33"
+#define HASH_B "3BD5FF797DE41F255A56ADFD843F8C6D8F157413A3F001F336A61FC4D94E096F"
 
 static int parse(const char *text, gw_auth **out, char *err, size_t errlen) {
   return gw_auth_parse(text, strlen(text), "tokens.tsv", out, err, errlen);
