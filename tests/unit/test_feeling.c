@@ -628,6 +628,50 @@ static void test_inflections_are_derived(void) {
   gw_feeling_model_free(m);
 }
 
+/* Big lexicons: many entries load (a user's own file may be large), a file over the 16 MiB
+ * limit and a line over 4096 bytes are refused with the reason and, for the line, its
+ * number. */
+static void test_huge_lexicons(void) {
+  gw_feeling_model *m = NULL;
+  char err[256];
+  size_t n = 200000;
+  gw_buf b = GW_BUF_INIT;
+  gw_buf_puts(&b, "# goodwill-lexicon 1\n");
+  for (size_t i = 0; i < n; i++)
+    gw_buf_printf(&b, "w%zu\t%d\n", i, (int)(i % 9) - 4);
+  gw_buf_puts(&b, "w7x\t3.5\n");
+  CHECK_INT_EQ(load_text(b.data, &m, err, sizeof(err)), 0);
+  if (m) {
+    gw_utterance_score sc;
+    gw_feeling_score_utterance(m, "w7x", 3, &sc);
+    CHECK(sc.valence > 0.5);
+    gw_feeling_score_utterance(m, "w4", 2, &sc); /* 4 % 9 - 4 = 0: neutral */
+    CHECK(sc.valence == 0);
+    gw_feeling_score_utterance(m, "w199999", 7, &sc); /* 199999 % 9 - 4 = -3 */
+    CHECK(sc.valence < -0.5);
+  }
+  gw_feeling_model_free(m);
+  m = NULL;
+
+  gw_buf_reset(&b);
+  gw_buf_puts(&b, "good\t2\n");
+  for (int i = 0; i < 5000; i++)
+    gw_buf_putc(&b, 'x');
+  gw_buf_puts(&b, "\t1\n");
+  CHECK_INT_EQ(load_text(b.data, &m, err, sizeof(err)), -EINVAL);
+  CHECK_STR_CONTAINS(err, ":2:");
+  CHECK_STR_CONTAINS(err, "longer than 4096");
+  CHECK(m == NULL);
+
+  gw_buf_reset(&b);
+  while (b.len <= 16u * 1024u * 1024u)
+    gw_buf_puts(&b, "# padding line of a lexicon that is too big to load at all\n");
+  CHECK_INT_EQ(load_text(b.data, &m, err, sizeof(err)), -EFBIG);
+  CHECK_STR_CONTAINS(err, "larger than");
+  CHECK(m == NULL);
+  gw_buf_free(&b);
+}
+
 int main(void) {
   char err[256];
   int rc = gw_feeling_model_load(&model, NULL, err, sizeof(err));
@@ -663,6 +707,7 @@ int main(void) {
   GW_RUN(test_json_line_fast_path_matches_jansson);
   GW_RUN(test_idioms_sarcasm_laughter_and_colloquial_modifiers);
   GW_RUN(test_inflections_are_derived);
+  GW_RUN(test_huge_lexicons);
   gw_feeling_model_free(model);
   return gw_test_finish();
 }
