@@ -19,7 +19,7 @@ Scenarios (bench_ingest is the C load generator of bench/bench_ingest.c):
   ingest-single     the same against goodwill-ingest; CPU per event of the ingest process
   nginx-single-wrk  wrk -t1 -c256 with a Lua script posting the same bodies (a cross-check
   ingest-single-wrk that bench_ingest itself is not the bottleneck)
-  ingest-ndjson100  NDJSON batches of 100 events, closed loop, 8 connections
+  ingest-ndjson100  NDJSON batches of 100 events, closed loop, 32 connections (--batch-connections)
   ingest-protobuf100 the same 100 events per request as one packed InteractionEventBatch
                     (application/x-protobuf); skipped, with a note, when ingest answers 415
   kcat-produce      kcat -P producing the same events (JSON lines, keyed tenant/interaction,
@@ -265,6 +265,7 @@ def main():
     ap.add_argument("--ingest-arg", action="append", default=[],
                     help="extra goodwill-ingest argument, repeatable (e.g. --ingest-arg=--kafka-property "
                          "--ingest-arg=linger.ms=1)")
+    ap.add_argument("--batch-connections", type=int, default=32, help="connections of the batch scenarios")
     ap.add_argument("--kcat-events", type=int, default=1000000)
     args = ap.parse_args()
 
@@ -371,8 +372,9 @@ def main():
             ("ingest-single", bench("ingest-single", ing_port, ing.pid, 1, 256)),
             ("nginx-single-wrk", lambda: run_wrk(nginx_port, bodies, 256, args.duration, None)),
             ("ingest-single-wrk", lambda: run_wrk(ing_port, bodies, 256, args.duration, ing.pid)),
-            ("ingest-ndjson100", bench("ingest-ndjson100", ing_port, ing.pid, 100, 8)),
-        ] + ([("ingest-protobuf100", bench("ingest-protobuf100", ing_port, ing.pid, 100, 8, extra=["--protobuf"]))]
+            ("ingest-ndjson100", bench("ingest-ndjson100", ing_port, ing.pid, 100, args.batch_connections)),
+        ] + ([("ingest-protobuf100", bench("ingest-protobuf100", ing_port, ing.pid, 100, args.batch_connections,
+                                                  extra=["--protobuf"]))]
              if protobuf_ok else []) + [
             ("kcat-produce", lambda: run_kcat(bootstrap, keyed, args.kcat_events)),
             ("nginx-rate5000", bench("nginx-rate5000", nginx_port, None, 1, 64, 5000)),
