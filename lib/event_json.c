@@ -85,21 +85,58 @@ static void gw_field_join(char out[96], const char *prefix, const char *key) {
   gw_copy_printable(out, 96, joined);
 }
 
-static int gw_unknown(gw_event_error *e, const char *prefix, const char *key) {
-  char field[96];
-  gw_field_join(field, prefix, key);
-  return gw_jfail(e, field, "unknown field");
+/*
+ * Where a value sits in an event ("closed.transcript[2].text"). The dotted path is only needed
+ * for an error message, so it is kept in parts and rendered by gw_jfail_at on failure: building
+ * it for every field of every valid event cost more than parsing some of the fields.
+ */
+typedef struct gw_jpath {
+  const char *base; /* "", "turn", "closed", "survey" or "closed.transcript" */
+  long index;       /* >= 0: base is followed by "[index]" */
+  const char *key;  /* NULL: the path is base[index] itself */
+} gw_jpath;
+
+static void gw_jpath_render(const gw_jpath *p, char out[96]) {
+  char head[48];
+  if (p->index >= 0) {
+    snprintf(head, sizeof(head), "%s[%ld]", p->base, p->index);
+  } else {
+    snprintf(head, sizeof(head), "%s", p->base);
+  }
+  if (p->key == NULL) {
+    gw_copy_printable(out, 96, head);
+    return;
+  }
+  char prefix[64];
+  snprintf(prefix, sizeof(prefix), "%s%s", head, head[0] != '\0' ? "." : "");
+  gw_field_join(out, prefix, p->key);
+}
+
+static int gw_jfail_at(gw_event_error *e, const gw_jpath *p, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int gw_jfail_at(gw_event_error *e, const gw_jpath *p, const char *fmt, ...) {
+  gw_jpath_render(p, e->field);
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(e->reason, sizeof(e->reason), fmt, ap);
+  va_end(ap);
+  return -EINVAL;
+}
+
+static int gw_unknown(gw_event_error *e, const gw_jpath *p) {
+  return gw_jfail_at(e, p, "unknown field");
 }
 
 /* ---- values ---- */
 
-static int gw_json_string(const char *field, json_t *v, bool nullable, char **out,
+static int gw_json_string(const gw_jpath *field, json_t *v, bool nullable, char **out,
                           gw_event_error *e) {
   if (nullable && json_is_null(v)) {
     return 0;
   }
   if (!json_is_string(v)) {
-    return gw_jfail(e, field, "must be a string");
+    return gw_jfail_at(e, field, "must be a string");
   }
   /* An empty string stays protobuf's default: absent and empty mean the same in proto3, and
    * gw_event_validate reports a required one as "missing or empty". */
@@ -117,14 +154,14 @@ static int gw_json_string(const char *field, json_t *v, bool nullable, char **ou
   return 0;
 }
 
-static int gw_json_uint(const char *field, json_t *v, long long max, uint64_t *out,
+static int gw_json_uint(const gw_jpath *field, json_t *v, long long max, uint64_t *out,
                         gw_event_error *e) {
   if (!json_is_integer(v)) {
-    return gw_jfail(e, field, "must be an integer 0..%lld", max);
+    return gw_jfail_at(e, field, "must be an integer 0..%lld", max);
   }
   json_int_t x = json_integer_value(v);
   if (x < 0 || x > max) {
-    return gw_jfail(e, field, "must be an integer 0..%lld, got %" JSON_INTEGER_FORMAT, max, x);
+    return gw_jfail_at(e, field, "must be an integer 0..%lld, got %" JSON_INTEGER_FORMAT, max, x);
   }
   *out = (uint64_t)x;
   return 0;
@@ -232,10 +269,12 @@ static int gw_json_time(json_t *v, int64_t *out_ms, gw_event_error *e) {
 
 /* ---- objects ---- */
 
-static int gw_json_turn(const char *path, json_t *obj, Goodwill__V1__Turn **out,
+/* base and index name the turn: "turn", or "closed.transcript" and its index. */
+static int gw_json_turn(const char *base, long index, json_t *obj, Goodwill__V1__Turn **out,
                         gw_event_error *e) {
+  gw_jpath field = {.base = base, .index = index, .key = NULL};
   if (!json_is_object(obj)) {
-    return gw_jfail(e, path, "must be an object");
+    return gw_jfail_at(e, &field, "must be an object");
   }
   Goodwill__V1__Turn *t = malloc(sizeof(*t));
   if (t == NULL) {
@@ -243,31 +282,28 @@ static int gw_json_turn(const char *path, json_t *obj, Goodwill__V1__Turn **out,
   }
   goodwill__v1__turn__init(t);
   *out = t; /* owned by the caller's message from here on, also on error */
-  char prefix[64];
-  snprintf(prefix, sizeof(prefix), "%s.", path);
-  char field[96];
   const char *key;
   json_t *v;
   json_object_foreach(obj, key, v) {
-    gw_field_join(field, prefix, key);
+    field.key = key;
     uint64_t x;
     int rc = 0;
     if (strcmp(key, "seq") == 0) {
-      if ((rc = gw_json_uint(field, v, UINT32_MAX, &x, e)) == 0) {
+      if ((rc = gw_json_uint(&field, v, UINT32_MAX, &x, e)) == 0) {
         t->seq = (uint32_t)x;
       }
     } else if (strcmp(key, "speaker") == 0) {
       if (!json_is_string(v) || gw_event_speaker_parse(json_string_value(v), &t->speaker) != 0) {
-        rc = gw_jfail(e, field, "must be one of customer, agent, bot");
+        rc = gw_jfail_at(e, &field, "must be one of customer, agent, bot");
       }
     } else if (strcmp(key, "text") == 0) {
-      rc = gw_json_string(field, v, false, &t->text, e);
+      rc = gw_json_string(&field, v, false, &t->text, e);
     } else if (strcmp(key, "offset_ms") == 0) {
-      if ((rc = gw_json_uint(field, v, GW_EVENT_MAX_DURATION_MS, &x, e)) == 0) {
+      if ((rc = gw_json_uint(&field, v, GW_EVENT_MAX_DURATION_MS, &x, e)) == 0) {
         t->offset_ms = x;
       }
     } else {
-      rc = gw_unknown(e, prefix, key);
+      rc = gw_unknown(e, &field);
     }
     if (rc != 0) {
       return rc;
@@ -280,21 +316,21 @@ static int gw_json_closed(json_t *obj, const gw_event_limits *lim,
                           Goodwill__V1__InteractionClosed *c, gw_event_error *e) {
   const char *key;
   json_t *v;
-  char field[96];
+  gw_jpath field = {.base = "closed", .index = -1, .key = NULL};
   json_object_foreach(obj, key, v) {
-    gw_field_join(field, "closed.", key);
+    field.key = key;
     uint64_t x;
     int rc = 0;
     if (strcmp(key, "handle_ms") == 0) {
-      rc = gw_json_uint(field, v, GW_EVENT_MAX_DURATION_MS, &c->handle_ms, e);
+      rc = gw_json_uint(&field, v, GW_EVENT_MAX_DURATION_MS, &c->handle_ms, e);
     } else if (strcmp(key, "wait_ms") == 0) {
-      rc = gw_json_uint(field, v, GW_EVENT_MAX_DURATION_MS, &c->wait_ms, e);
+      rc = gw_json_uint(&field, v, GW_EVENT_MAX_DURATION_MS, &c->wait_ms, e);
     } else if (strcmp(key, "talk_ms") == 0) {
-      rc = gw_json_uint(field, v, GW_EVENT_MAX_DURATION_MS, &c->talk_ms, e);
+      rc = gw_json_uint(&field, v, GW_EVENT_MAX_DURATION_MS, &c->talk_ms, e);
     } else if (strcmp(key, "hold_ms") == 0) {
-      rc = gw_json_uint(field, v, GW_EVENT_MAX_DURATION_MS, &c->hold_ms, e);
+      rc = gw_json_uint(&field, v, GW_EVENT_MAX_DURATION_MS, &c->hold_ms, e);
     } else if (strcmp(key, "transfers") == 0) {
-      if ((rc = gw_json_uint(field, v, GW_EVENT_MAX_TRANSFERS, &x, e)) == 0) {
+      if ((rc = gw_json_uint(&field, v, GW_EVENT_MAX_TRANSFERS, &x, e)) == 0) {
         c->transfers = (uint32_t)x;
       }
     } else if (strcmp(key, "resolved") == 0) {
@@ -302,15 +338,15 @@ static int gw_json_closed(json_t *obj, const gw_event_limits *lim,
         c->resolved_presence_case = GOODWILL__V1__INTERACTION_CLOSED__RESOLVED_PRESENCE_RESOLVED;
         c->resolved = json_is_true(v);
       } else if (!json_is_null(v)) {
-        rc = gw_jfail(e, field, "must be true or false");
+        rc = gw_jfail_at(e, &field, "must be true or false");
       }
     } else if (strcmp(key, "transcript") == 0) {
       if (!json_is_array(v)) {
-        rc = gw_jfail(e, field, "must be an array of turns");
+        rc = gw_jfail_at(e, &field, "must be an array of turns");
       } else if (json_array_size(v) > lim->max_turns) {
         /* Checked before allocating anything for the turns. */
-        rc = gw_jfail(e, field, "too many turns: %zu, at most %zu", json_array_size(v),
-                      lim->max_turns);
+        rc = gw_jfail_at(e, &field, "too many turns: %zu, at most %zu", json_array_size(v),
+                         lim->max_turns);
       } else if (json_array_size(v) > 0) {
         size_t n = json_array_size(v);
         c->transcript = calloc(n, sizeof(*c->transcript));
@@ -318,16 +354,15 @@ static int gw_json_closed(json_t *obj, const gw_event_limits *lim,
           abort();
         }
         for (size_t i = 0; i < n && rc == 0; i++) {
-          char path[48];
-          snprintf(path, sizeof(path), "closed.transcript[%zu]", i);
-          rc = gw_json_turn(path, json_array_get(v, i), &c->transcript[i], e);
+          rc = gw_json_turn("closed.transcript", (long)i, json_array_get(v, i), &c->transcript[i],
+                            e);
           if (c->transcript[i] != NULL) {
             c->n_transcript = i + 1;
           }
         }
       }
     } else {
-      rc = gw_unknown(e, "closed.", key);
+      rc = gw_unknown(e, &field);
     }
     if (rc != 0) {
       return rc;
@@ -339,21 +374,21 @@ static int gw_json_closed(json_t *obj, const gw_event_limits *lim,
 static int gw_json_survey(json_t *obj, Goodwill__V1__SurveyResponse *s, gw_event_error *e) {
   const char *key;
   json_t *v;
-  char field[96];
+  gw_jpath field = {.base = "survey", .index = -1, .key = NULL};
   json_object_foreach(obj, key, v) {
-    gw_field_join(field, "survey.", key);
+    field.key = key;
     int rc = 0;
     if (strcmp(key, "likelihood_to_recommend") == 0) {
       uint64_t x;
-      if ((rc = gw_json_uint(field, v, 10, &x, e)) == 0) {
+      if ((rc = gw_json_uint(&field, v, 10, &x, e)) == 0) {
         s->likelihood_presence_case =
             GOODWILL__V1__SURVEY_RESPONSE__LIKELIHOOD_PRESENCE_LIKELIHOOD_TO_RECOMMEND;
         s->likelihood_to_recommend = (uint32_t)x;
       }
     } else if (strcmp(key, "comment") == 0) {
-      rc = gw_json_string(field, v, true, &s->comment, e);
+      rc = gw_json_string(&field, v, true, &s->comment, e);
     } else {
-      rc = gw_unknown(e, "survey.", key);
+      rc = gw_unknown(e, &field);
     }
     if (rc != 0) {
       return rc;
@@ -369,7 +404,7 @@ static int gw_json_body(const char *key, json_t *v, const gw_event_limits *lim,
   }
   if (strcmp(key, "turn") == 0) {
     ev->body_case = GOODWILL__V1__INTERACTION_EVENT__BODY_TURN;
-    return gw_json_turn("turn", v, &ev->turn, e);
+    return gw_json_turn("turn", -1, v, &ev->turn, e);
   }
   if (!json_is_object(v)) {
     return gw_jfail(e, key, "must be an object");
@@ -396,18 +431,20 @@ static int gw_json_event(json_t *obj, const gw_event_limits *lim,
                          Goodwill__V1__InteractionEvent *ev, gw_event_error *e) {
   const char *key;
   json_t *v;
+  gw_jpath field = {.base = "", .index = -1, .key = NULL};
   json_object_foreach(obj, key, v) {
     int rc = 0;
+    field.key = key;
     if (strcmp(key, "event_id") == 0) {
-      rc = gw_json_string(key, v, true, &ev->event_id, e);
+      rc = gw_json_string(&field, v, true, &ev->event_id, e);
     } else if (strcmp(key, "tenant_id") == 0) {
-      rc = gw_json_string(key, v, false, &ev->tenant_id, e);
+      rc = gw_json_string(&field, v, false, &ev->tenant_id, e);
     } else if (strcmp(key, "team_id") == 0) {
-      rc = gw_json_string(key, v, false, &ev->team_id, e);
+      rc = gw_json_string(&field, v, false, &ev->team_id, e);
     } else if (strcmp(key, "agent_id") == 0) {
-      rc = gw_json_string(key, v, false, &ev->agent_id, e);
+      rc = gw_json_string(&field, v, false, &ev->agent_id, e);
     } else if (strcmp(key, "interaction_id") == 0) {
-      rc = gw_json_string(key, v, false, &ev->interaction_id, e);
+      rc = gw_json_string(&field, v, false, &ev->interaction_id, e);
     } else if (strcmp(key, "channel") == 0) {
       if (!json_is_string(v) || gw_event_channel_parse(json_string_value(v), &ev->channel) != 0) {
         rc = gw_jfail(e, key, "must be one of voice, chat, email, messaging, social");
@@ -418,7 +455,7 @@ static int gw_json_event(json_t *obj, const gw_event_limits *lim,
                strcmp(key, "turn") == 0) {
       rc = gw_json_body(key, v, lim, ev, e);
     } else {
-      rc = gw_unknown(e, "", key);
+      rc = gw_unknown(e, &field);
     }
     if (rc != 0) {
       return rc;
