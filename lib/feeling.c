@@ -597,18 +597,53 @@ static size_t gw_utf8_decode(const unsigned char *s, size_t n, uint32_t *cp) {
   return len;
 }
 
-/* Byte classes for the tokenizer's innermost loops: 1 ASCII letter or digit, 2 ASCII letter,
- * 4 ASCII upper case. Bytes from 0x80 are none of these. */
-enum { C_ALNUM = 1, C_LETTER = 2, C_UPPER = 4 };
+/* Byte classes for the tokenizer's innermost loops: ASCII letter or digit, ASCII letter, ASCII
+ * upper case (the top bit of the three, so that `cls >> 2` is 0 or 1), sentence punctuation that
+ * may trail a word, ASCII white space. Bytes from 0x80 are none of these. */
+enum { C_ALNUM = 1, C_LETTER = 2, C_UPPER = 4, C_TRAIL = 8, C_SPACE = 16 };
 static const uint8_t gw_byte_class[256] = {
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0,
-    0, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 0, 0, 0, 0, 0,
-    0, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0,  0, 0, 0, 0, 0, 16, 16, 16, 16, 16, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 16, 8, 0, 0, 0, 0, 0,  0,  0,  0,  0,  0, 8, 0, 8, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    0, 8, 0, 0,  0, 8, 0, 7, 7, 7,  7,  7,  7,  7,  7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7,
+    7, 7, 7, 7,  0, 0, 0, 0, 0, 0,  3,  3,  3,  3,  3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3,
+    3, 3, 3, 3,  3, 3, 3, 0, 0, 0,  0,  0,  0,  0,  0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0,  0, 0, 0, 0, 0, 0,  0,  0,  0,  0,  0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0,  0, 0, 0, 0, 0, 0,  0,  0,  0,  0,  0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0,  0, 0, 0, 0, 0, 0,  0,  0,  0,  0,  0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0,  0, 0, 0, 0, 0, 0,  0,  0,  0,  0,  0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+};
+
+/* The word loop's view of a byte: bits 0-7 the lower-cased ASCII letter or digit (0 for every
+ * other byte), bit 8 set for a letter, bit 16 for an upper-case one. Shifted right by 8 and
+ * summed over a word it counts letters in bits 0-7 and upper-case letters in bits 8-15 (a word
+ * has fewer than 256 bytes). */
+static const uint32_t gw_byte_fold[256] = {
+    0,       0,       0,       0,       0,       0,       0,       0,       0,       0,
+    0,       0,       0,       0,       0,       0,       0,       0,       0,       0,
+    0,       0,       0,       0,       0,       0,       0,       0,       0,       0,
+    0,       0,       0,       0,       0,       0,       0,       0,       0,       0,
+    0,       0,       0,       0,       0,       0,       0,       0,       0x30,    0x31,
+    0x32,    0x33,    0x34,    0x35,    0x36,    0x37,    0x38,    0x39,    0,       0,
+    0,       0,       0,       0,       0,       0x10161, 0x10162, 0x10163, 0x10164, 0x10165,
+    0x10166, 0x10167, 0x10168, 0x10169, 0x1016a, 0x1016b, 0x1016c, 0x1016d, 0x1016e, 0x1016f,
+    0x10170, 0x10171, 0x10172, 0x10173, 0x10174, 0x10175, 0x10176, 0x10177, 0x10178, 0x10179,
+    0x1017a, 0,       0,       0,       0,       0,       0,       0x161,   0x162,   0x163,
+    0x164,   0x165,   0x166,   0x167,   0x168,   0x169,   0x16a,   0x16b,   0x16c,   0x16d,
+    0x16e,   0x16f,   0x170,   0x171,   0x172,   0x173,   0x174,   0x175,   0x176,   0x177,
+    0x178,   0x179,   0x17a,   0,       0,       0,       0,       0,       0,       0,
+    0,       0,       0,       0,       0,       0,       0,       0,       0,       0,
+    0,       0,       0,       0,       0,       0,       0,       0,       0,       0,
+    0,       0,       0,       0,       0,       0,       0,       0,       0,       0,
+    0,       0,       0,       0,       0,       0,       0,       0,       0,       0,
+    0,       0,       0,       0,       0,       0,       0,       0,       0,       0,
+    0,       0,       0,       0,       0,       0,       0,       0,       0,       0,
+    0,       0,       0,       0,       0,       0,       0,       0,       0,       0,
+    0,       0,       0,       0,       0,       0,       0,       0,       0,       0,
+    0,       0,       0,       0,       0,       0,       0,       0,       0,       0,
+    0,       0,       0,       0,       0,       0,       0,       0,       0,       0,
+    0,       0,       0,       0,       0,       0,       0,       0,       0,       0,
+    0,       0,       0,       0,       0,       0,       0,       0,       0,       0,
+    0,       0,       0,       0,       0,       0,
 };
 
 static int gw_is_ascii_alnum(unsigned char c) {
@@ -616,7 +651,7 @@ static int gw_is_ascii_alnum(unsigned char c) {
 }
 
 static int gw_is_ascii_space(unsigned char c) {
-  return c == ' ' || (c >= '\t' && c <= '\r');
+  return gw_byte_class[c] & C_SPACE;
 }
 
 static int gw_is_space_cp(uint32_t cp) {
@@ -798,6 +833,30 @@ static void gw_token_laughter(gw_token *tok, const gw_feeling_model *m) {
     tok->e = gw_lex_find(m, as, strlen(as));
 }
 
+/* The elongated word's entry: "goooood" -> "good", "sooo" -> "so": the as-written form, then
+ * runs cut to two, then to one, whichever the lexicon knows (the two-letter form when none
+ * does). Rare, so kept out of gw_token_finish, which the word loops inline. */
+static void gw_token_elong(gw_token *tok, uint64_t state, const gw_feeling_model *m) {
+  if (!gw_lex_has(m, tok->text, tok->len)) {
+    char two[GW_TOKEN_MAX_BYTES], one[GW_TOKEN_MAX_BYTES];
+    size_t n2 = gw_collapse_runs(tok->text, tok->len, 2, two);
+    size_t n1 = gw_collapse_runs(tok->text, tok->len, 1, one);
+    if (!gw_lex_has(m, two, n2) && gw_lex_has(m, one, n1)) {
+      memcpy(tok->text, one, n1);
+      tok->len = (uint8_t)n1;
+    } else {
+      memcpy(tok->text, two, n2);
+      tok->len = (uint8_t)n2;
+    }
+    gw_token_lookup(tok, m);
+    return;
+  }
+  tok->state = state;
+  tok->e = tok->len ? gw_lex_find_h(m, state, tok->text, tok->len) : NULL;
+  if (!tok->e && tok->len >= 5)
+    gw_token_laughter(tok, m);
+}
+
 /* Sets a word token's flags and entry once its text (lower-cased, len bytes) is in place.
  * `state` is the FNV-1a state of that text, computed while it was read. */
 static inline void gw_token_finish(gw_token *tok, unsigned letters, unsigned upper, int elong,
@@ -808,20 +867,8 @@ static inline void gw_token_finish(gw_token *tok, unsigned letters, unsigned upp
     tok->flags |= T_CAPS;
   if (elong) {
     tok->flags |= T_ELONG;
-    /* "goooood" -> "good", "sooo" -> "so": the as-written form, then runs cut to two, then to
-     * one, whichever the lexicon knows (the two-letter form when none does). */
-    if (m && !gw_lex_has(m, tok->text, tok->len)) {
-      char two[GW_TOKEN_MAX_BYTES], one[GW_TOKEN_MAX_BYTES];
-      size_t n2 = gw_collapse_runs(tok->text, tok->len, 2, two);
-      size_t n1 = gw_collapse_runs(tok->text, tok->len, 1, one);
-      if (!gw_lex_has(m, two, n2) && gw_lex_has(m, one, n1)) {
-        memcpy(tok->text, one, n1);
-        tok->len = (uint8_t)n1;
-      } else {
-        memcpy(tok->text, two, n2);
-        tok->len = (uint8_t)n2;
-      }
-      gw_token_lookup(tok, m);
+    if (m) {
+      gw_token_elong(tok, state, m);
       return;
     }
   }
@@ -926,7 +973,7 @@ static void gw_tokenize_chunk(gw_tokens *t, const unsigned char *s, size_t n,
 }
 
 static int gw_is_trailing_punct(unsigned char c) {
-  return c == '.' || c == ',' || c == '!' || c == '?' || c == ';';
+  return gw_byte_class[c] & C_TRAIL;
 }
 
 /* A chunk of ASCII letters and digits with only sentence punctuation after them tokenizes to
@@ -939,44 +986,55 @@ static int gw_is_trailing_punct(unsigned char c) {
  * gw_tokenize_chunk. */
 static size_t gw_tokenize_ascii_word(gw_tokens *t, const unsigned char *s, size_t len,
                                      const gw_feeling_model *m) {
+  /* One pass over the word's bytes: classify, lower-case, count, detect elongation and hash
+   * while copying into the token. The token is taken first and given back when the chunk turns
+   * out not to be a plain word; at the token limit the bytes go to a scratch buffer. */
+  unsigned pending = t->pending_boundary;
+  gw_token *tok = gw_tokens_push(t);
+  char scratch[GW_TOKEN_MAX_BYTES];
+  char *out = tok ? tok->text : scratch;
+  uint64_t h = GW_FNV_OFFSET;
+  unsigned counts = 0, dup = 0, prev = 0;
   size_t i = 0;
-  while (i < len && gw_is_ascii_alnum(s[i]))
-    i++;
-  if (i >= GW_TOKEN_MAX_BYTES)
-    return 0;
+  for (; i < len; i++) {
+    uint32_t f = gw_byte_fold[s[i]];
+    unsigned c = f & 0xffu;
+    if (c == 0)
+      break;
+    if (i >= GW_TOKEN_MAX_BYTES - 1)
+      goto decline;
+    counts += f >> 8;
+    /* A doubled byte is only a candidate for elongation, checked below. */
+    dup |= c == prev;
+    prev = c;
+    out[i] = (char)c;
+    h = (h ^ c) * 0x100000001b3ULL;
+  }
   size_t wl = i;
   while (i < len && gw_is_trailing_punct(s[i]))
     i++;
   if (i < len && !gw_is_ascii_space(s[i]))
-    return 0;
-  gw_token *tok = gw_tokens_push(t);
+    goto decline;
   if (tok) {
-    /* Lower-case into the token, hashing and counting as gw_word_add does. */
-    uint64_t h = GW_FNV_OFFSET;
-    unsigned letters = 0, upper = 0, run = 0;
+    /* Three equal letters in a row ("sooo"): the same test as gw_word_add's run count, run
+     * only for the words with a doubled byte. */
     int elong = 0;
-    unsigned char last = 0;
-    for (size_t k = 0; k < wl; k++) {
-      unsigned char c = s[k];
-      unsigned cls = gw_byte_class[c];
-      unsigned is_upper = (cls >> 2) & 1u, is_letter = (cls >> 1) & 1u;
-      c = (unsigned char)(c | (is_upper << 5));
-      upper += is_upper;
-      letters += is_letter;
-      run = is_letter && c == last ? run + 1 : 1;
-      elong |= run >= 3;
-      last = c;
-      tok->text[k] = (char)c;
-      h = (h ^ c) * 0x100000001b3ULL;
-    }
+    for (size_t k = 2; dup && k < wl && !elong; k++)
+      elong = out[k] == out[k - 1] && out[k] == out[k - 2] && out[k] >= 'a' && out[k] <= 'z';
     tok->len = (uint8_t)wl;
-    gw_token_finish(tok, letters, upper, elong, h, m);
+    gw_token_finish(tok, counts & 0xffu, counts >> 8, elong, h, m);
   }
   for (size_t k = wl; k < i; k++) {
     gw_count_punct(t, s[k]);
     t->pending_boundary = 1;
   }
   return i;
+decline:
+  if (tok) {
+    t->n--;
+    t->pending_boundary = pending;
+  }
+  return 0;
 }
 
 /* Tokenizes text. With a model, a whitespace-separated chunk that is a symbol entry of the
