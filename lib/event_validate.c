@@ -121,9 +121,26 @@ static int gw_check_duration(const char *field, uint64_t v, gw_event_error *err)
   return 0;
 }
 
-static int gw_check_turn(const char *prefix, const Goodwill__V1__Turn *t,
+/*
+ * base and index name the turn ("turn.", or "closed.transcript" and its index). The field
+ * names are formatted only once a check failed: the checks run first without an error to
+ * fill (err NULL), since formatting them for every turn of every valid event cost more than
+ * the checks.
+ */
+static int gw_check_turn(const char *base, long index, const Goodwill__V1__Turn *t,
                          const gw_event_limits *lim, gw_event_error *err) {
+  char prefix[64];
   char field[96];
+  if (gw_event_speaker_name(t->speaker) != NULL &&
+      gw_check_text("", t->text, true, lim, NULL) == 0 &&
+      gw_check_duration("", t->offset_ms, NULL) == 0) {
+    return 0;
+  }
+  if (index >= 0) {
+    snprintf(prefix, sizeof(prefix), "%s[%ld].", base, index);
+  } else {
+    snprintf(prefix, sizeof(prefix), "%s", base);
+  }
   if (gw_event_speaker_name(t->speaker) == NULL) {
     snprintf(field, sizeof(field), "%sspeaker", prefix);
     if (t->speaker == GOODWILL__V1__SPEAKER__SPEAKER_UNSPECIFIED) {
@@ -161,14 +178,13 @@ static int gw_check_closed(const Goodwill__V1__InteractionClosed *c, const gw_ev
     return gw_fail(err, "closed.transcript", "missing");
   }
   for (size_t i = 0; i < c->n_transcript; i++) {
-    char prefix[64];
     const Goodwill__V1__Turn *t = c->transcript[i];
     if (t == NULL) {
+      char prefix[64];
       snprintf(prefix, sizeof(prefix), "closed.transcript[%zu]", i);
       return gw_fail(err, prefix, "missing");
     }
-    snprintf(prefix, sizeof(prefix), "closed.transcript[%zu].", i);
-    if ((rc = gw_check_turn(prefix, t, lim, err)) != 0) {
+    if ((rc = gw_check_turn("closed.transcript", (long)i, t, lim, err)) != 0) {
       return rc;
     }
     /* Scoring splits the transcript into opening and closing turns by order; a transcript
@@ -250,7 +266,7 @@ int gw_event_validate(const Goodwill__V1__InteractionEvent *ev, const gw_event_l
     if (ev->turn == NULL) {
       return gw_fail(err, "turn", "missing");
     }
-    return gw_check_turn("turn.", ev->turn, lim, err);
+    return gw_check_turn("turn.", -1, ev->turn, lim, err);
   case GOODWILL__V1__INTERACTION_EVENT__BODY_CLOSED:
     if (ev->closed == NULL) {
       return gw_fail(err, "closed", "missing");
