@@ -178,6 +178,25 @@ static void test_elongation(void) {
   CHECK_LT(val("so good"), val("sooo good"));
   /* An elongated non-word stays unknown. */
   CHECK(val("zzzzz") == 0.0);
+  /* Letters repeat whatever their case; digits never elongate a word. */
+  CHECK(val("SoOo good") == val("sooo good"));
+  CHECK(val("SoOo good") > val("so good"));
+  CHECK(val("2000 good") == val("1999 good"));
+}
+
+static void test_word_shapes_score_alike(void) {
+  /* The tokenizer reads plain ASCII words in a fast path and everything else in a general
+   * one: the same words must score the same whichever path reads them. */
+  CHECK(val("goood!") == val("goood !"));
+  CHECK(val("I don't like it") == val("I don\u2019t like it"));
+  CHECK(val("not good.") == val("not good ."));
+  /* Words of 47, 48 and 60 bytes (the token limit is 48) match nothing and break nothing. */
+  char text[128];
+  for (int n = 46; n <= 60; n += 1) {
+    memset(text, 'x', (size_t)n);
+    strcpy(text + n, " good");
+    CHECK(val(text) == val("good"));
+  }
 }
 
 static void test_emoticons_and_emoji(void) {
@@ -690,6 +709,7 @@ int main(void) {
   GW_RUN(test_caps_emphasis_needs_contrast);
   GW_RUN(test_exclamation_and_questions_emphasise);
   GW_RUN(test_elongation);
+  GW_RUN(test_word_shapes_score_alike);
   GW_RUN(test_emoticons_and_emoji);
   GW_RUN(test_tokenizer_utf8);
   GW_RUN(test_feeling_categories);
