@@ -392,7 +392,7 @@ static int gw_json_turn(const char *base, long index, json_t *obj, Goodwill__V1_
   json_t *v;
   json_object_foreach(obj, key, v) {
     field.key = key;
-    uint64_t x;
+    uint64_t x = 0;
     int rc = 0;
     if (strcmp(key, "seq") == 0) {
       if ((rc = gw_json_uint(&field, v, UINT32_MAX, &x, e)) == 0) {
@@ -425,7 +425,7 @@ static int gw_json_closed(json_t *obj, const gw_event_limits *lim,
   gw_jpath field = {.base = "closed", .index = -1, .key = NULL};
   json_object_foreach(obj, key, v) {
     field.key = key;
-    uint64_t x;
+    uint64_t x = 0;
     int rc = 0;
     if (strcmp(key, "handle_ms") == 0) {
       rc = gw_json_uint(&field, v, GW_EVENT_MAX_DURATION_MS, &c->handle_ms, e);
@@ -485,7 +485,7 @@ static int gw_json_survey(json_t *obj, Goodwill__V1__SurveyResponse *s, gw_event
     field.key = key;
     int rc = 0;
     if (strcmp(key, "likelihood_to_recommend") == 0) {
-      uint64_t x;
+      uint64_t x = 0;
       if ((rc = gw_json_uint(&field, v, 10, &x, e)) == 0) {
         s->likelihood_presence_case =
             GOODWILL__V1__SURVEY_RESPONSE__LIKELIHOOD_PRESENCE_LIKELIHOOD_TO_RECOMMEND;
