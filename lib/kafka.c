@@ -17,7 +17,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <librdkafka/rdkafka.h>
@@ -1095,6 +1099,47 @@ static void devkafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, co
   gw_buf_free(&line);
 }
 
+/*
+ * Turns Nagle's algorithm off on the mock brokers' listening sockets; Linux copies the option
+ * to every connection they accept. Real Kafka brokers set TCP_NODELAY on their connections,
+ * the mock cluster of librdkafka 2.0.2 does not: there, a client with several requests in
+ * flight on one connection (a batch spanning partitions) got the second and later answers
+ * only after its delayed ACK of the first, about 40 ms later. The listeners are found among
+ * the process's open descriptors by their port, since the mock cluster does not expose them.
+ */
+static void devkafka_disable_nagle(const char *bootstrap) {
+  DIR *dir = opendir("/proc/self/fd");
+  if (dir == NULL) {
+    return; /* Not Linux /proc: answers are slower, never wrong. */
+  }
+  for (struct dirent *e; (e = readdir(dir)) != NULL;) {
+    char *end;
+    long fd = strtol(e->d_name, &end, 10);
+    if (*end != '\0' || end == e->d_name || fd == dirfd(dir)) {
+      continue;
+    }
+    int listening = 0;
+    socklen_t len = sizeof listening;
+    struct sockaddr_in addr;
+    socklen_t alen = sizeof addr;
+    if (getsockopt((int)fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 || !listening ||
+        getsockname((int)fd, (struct sockaddr *)&addr, &alen) != 0 || addr.sin_family != AF_INET) {
+      continue;
+    }
+    char port[16];
+    snprintf(port, sizeof port, ":%u", (unsigned)ntohs(addr.sin_port));
+    for (const char *p = strstr(bootstrap, port); p != NULL; p = strstr(p + 1, port)) {
+      char next = p[strlen(port)];
+      if (next == '\0' || next == ',') {
+        int one = 1;
+        (void)setsockopt((int)fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        break;
+      }
+    }
+  }
+  closedir(dir);
+}
+
 int gw_devkafka_start(gw_devkafka **out, int nbrokers, int npartitions, const char *const *topics,
                       size_t ntopics, char *err, size_t errlen) {
   *out = NULL;
@@ -1147,6 +1192,7 @@ int gw_devkafka_start(gw_devkafka **out, int nbrokers, int npartitions, const ch
   if (d->bootstrap == NULL) {
     abort();
   }
+  devkafka_disable_nagle(d->bootstrap);
   *out = d;
   return 0;
 }

@@ -3,10 +3,16 @@
  * groups with stored and committed offsets, resumption by a second member, local queue
  * limits, and delivery failure when the brokers are down.
  */
+#include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "goodwill/kafka.h"
@@ -464,6 +470,57 @@ static void test_connected_recovers_after_outage(void) {
   CHECK(close_producer(p, 5000));
 }
 
+/* ------------------------------------------------------------- embedded cluster sockets */
+
+typedef struct accepted_probe {
+  unsigned port; /* a broker's port */
+  int nodelay;   /* -1 until the broker's side of a connection was found */
+} accepted_probe;
+
+/* The broker's side of a connection lives in this process (the mock cluster runs in its
+ * threads): an open, non-listening socket whose local port is the broker's. */
+static bool broker_side_found(void *arg) {
+  accepted_probe *pr = arg;
+  DIR *dir = opendir("/proc/self/fd");
+  if (dir == NULL) {
+    return false;
+  }
+  for (struct dirent *e; pr->nodelay < 0 && (e = readdir(dir)) != NULL;) {
+    int fd = atoi(e->d_name);
+    int listening = 1;
+    socklen_t len = sizeof listening;
+    struct sockaddr_in addr;
+    socklen_t alen = sizeof addr;
+    if (fd <= 2 || getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 || listening ||
+        getsockname(fd, (struct sockaddr *)&addr, &alen) != 0 || addr.sin_family != AF_INET ||
+        ntohs(addr.sin_port) != pr->port) {
+      continue;
+    }
+    len = sizeof pr->nodelay;
+    getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &pr->nodelay, &len);
+  }
+  closedir(dir);
+  return pr->nodelay >= 0;
+}
+
+/* Kafka brokers answer without Nagle's delay; so must the embedded ones, or a client with
+ * several requests in flight waits ~40 ms (its delayed ACK) for every answer after the first. */
+static void test_brokers_accept_with_nodelay(void) {
+  const char *bootstrap = gw_devkafka_bootstrap(fx.dk);
+  const char *colon = strchr(bootstrap, ':');
+  CHECK(colon != NULL);
+  accepted_probe pr = {(unsigned)atoi(colon + 1), -1};
+  int c = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons((uint16_t)pr.port)};
+  inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
+  CHECK_INT_EQ(connect(c, (struct sockaddr *)&to, sizeof to), 0);
+  if (!run_until(broker_side_found, &pr, 5000)) {
+    fprintf(stderr, "  the broker's side of a connection to port %u never appeared\n", pr.port);
+  }
+  CHECK_INT_EQ(pr.nodelay, 1);
+  close(c);
+}
+
 int main(void) {
   uv_loop_init(&fx.loop);
   gw_log_init(&fx.log, "test_kafka", GW_LOG_WARN);
@@ -473,6 +530,7 @@ int main(void) {
     fprintf(stderr, "devkafka: %s\n", err);
     return 1;
   }
+  GW_RUN(test_brokers_accept_with_nodelay);
   GW_RUN(test_invalid_property_names_it);
   GW_RUN(test_produce_consume_commit_resume);
   GW_RUN(test_idle_consumer_keeps_its_assignment);
