@@ -104,17 +104,17 @@ static gw_speaker_role gw_scoring_speaker(Goodwill__V1__Speaker s, int *known) {
 }
 
 static int gw_scoring_closed(const gw_feeling_model *m, const Goodwill__V1__InteractionEvent *ev,
-                             gw_buf *record, gw_buf *key, char record_id[GW_ID_HEX_LEN + 1]) {
+                             const Goodwill__V1__Turn *const *transcript, size_t n, gw_buf *record,
+                             gw_buf *key, char record_id[GW_ID_HEX_LEN + 1]) {
   const Goodwill__V1__InteractionClosed *cl = ev->closed;
   if (!cl)
     return -EINVAL;
-  size_t n = cl->n_transcript;
   gw_turn_text *turns = calloc(n ? n : 1, sizeof(*turns));
   if (!turns)
     return -ENOMEM;
   size_t nt = 0;
   for (size_t i = 0; i < n; i++) {
-    const Goodwill__V1__Turn *t = cl->transcript[i];
+    const Goodwill__V1__Turn *t = transcript[i];
     int known;
     if (!t)
       continue;
@@ -145,8 +145,13 @@ static int gw_scoring_closed(const gw_feeling_model *m, const Goodwill__V1__Inte
   si.end_valence_milli = gw_scoring_milli(f.end, -1000, 1000);
   /* The change is end - start of the rounded values, so that sums in Redis agree exactly. */
   si.change_valence_milli = si.end_valence_milli - si.start_valence_milli;
-  si.start_polarity = gw_scoring_polarity(f.start_polarity);
-  si.end_polarity = gw_scoring_polarity(f.end_polarity);
+  /* Without a customer turn there is no feeling to measure: the polarities stay UNSPECIFIED
+   * (with customer_turns 0) rather than reading as a measured neutral, and the aggregates
+   * leave such an interaction out of the polarity counts and the transition matrix. */
+  if (f.has_customer_turns) {
+    si.start_polarity = gw_scoring_polarity(f.start_polarity);
+    si.end_polarity = gw_scoring_polarity(f.end_polarity);
+  }
   si.recovered = f.recovered;
   si.soured = f.soured;
   si.empathy_milli = gw_scoring_milli(f.empathy, 0, 1000);
@@ -219,7 +224,10 @@ int gw_scoring_score_event(const gw_feeling_model *m, const Goodwill__V1__Intera
   record_id[0] = '\0';
   switch (ev->body_case) {
   case GOODWILL__V1__INTERACTION_EVENT__BODY_CLOSED:
-    return gw_scoring_closed(m, ev, record, key, record_id);
+    if (!ev->closed)
+      return -EINVAL;
+    return gw_scoring_closed(m, ev, (const Goodwill__V1__Turn *const *)ev->closed->transcript,
+                             ev->closed->n_transcript, record, key, record_id);
   case GOODWILL__V1__INTERACTION_EVENT__BODY_SURVEY:
     return gw_scoring_survey(m, ev, record, key, record_id);
   case GOODWILL__V1__INTERACTION_EVENT__BODY_TURN:
@@ -227,4 +235,14 @@ int gw_scoring_score_event(const gw_feeling_model *m, const Goodwill__V1__Intera
   default:
     return -EINVAL;
   }
+}
+
+int gw_scoring_score_closed_turns(const gw_feeling_model *m,
+                                  const Goodwill__V1__InteractionEvent *ev,
+                                  const Goodwill__V1__Turn *const *turns, size_t nturns,
+                                  gw_buf *record, gw_buf *key, char record_id[GW_ID_HEX_LEN + 1]) {
+  record_id[0] = '\0';
+  if (ev->body_case != GOODWILL__V1__INTERACTION_EVENT__BODY_CLOSED || !ev->closed)
+    return -EINVAL;
+  return gw_scoring_closed(m, ev, turns, nturns, record, key, record_id);
 }

@@ -145,7 +145,8 @@ static void test_closed_without_transcript(void) {
   if (r) {
     Goodwill__V1__ScoredInteraction *si = r->interaction;
     CHECK_INT_EQ(si->start_valence_milli, 0);
-    CHECK_INT_EQ(si->start_polarity, GOODWILL__V1__POLARITY__POLARITY_NEUTRAL);
+    CHECK_INT_EQ(si->start_polarity, GOODWILL__V1__POLARITY__POLARITY_UNSPECIFIED);
+    CHECK_INT_EQ(si->end_polarity, GOODWILL__V1__POLARITY__POLARITY_UNSPECIFIED);
     CHECK_INT_EQ(si->customer_turns, 0);
     CHECK_INT_EQ(si->n_start_feelings, 0);
     CHECK(!si->recovered && !si->soured);

@@ -1,8 +1,10 @@
 /*
  * gw_scoring: turns one validated InteractionEvent into the ScoredRecord goodwill-scorer
- * writes to goodwill.scored.v1: the feeling of an InteractionClosed (from its transcript),
- * or the NPS category and comment valence of a SurveyResponse, with the dimensions, the
- * facts, the model version and the deterministic record id (ids.h over tenant and event id).
+ * writes to goodwill.scored.v1: the feeling of an InteractionClosed (from its transcript, or
+ * from the live turns the scorer buffered for it), or the NPS category and comment valence of
+ * a SurveyResponse, with the dimensions, the facts, the model version and the deterministic record
+ * id (ids.h over tenant and event id). An interaction without a customer turn has customer_turns 0
+ * and UNSPECIFIED polarities.
  *
  * Pure: no I/O; any thread (the model is immutable).
  */
@@ -17,12 +19,24 @@
 
 /*
  * Appends the packed ScoredRecord to record, its Kafka key ("tenant_id/team_id") to key, and
- * writes its record id. Returns 0, or -ENOTSUP for a body this version does not score (a live
- * Turn: the caller sends the input to the DLQ with that reason), or -EINVAL for an event
- * without a body.
+ * writes its record id. Returns 0, or -ENOTSUP for a live Turn (scored only as part of its
+ * interaction: the scorer buffers it and calls gw_scoring_score_closed_turns on the close), or
+ * -EINVAL for an event without a body.
  */
 int gw_scoring_score_event(const gw_feeling_model *m, const Goodwill__V1__InteractionEvent *ev,
                            gw_buf *record, gw_buf *key, char record_id[GW_ID_HEX_LEN + 1]);
+
+/*
+ * Scores an InteractionClosed event (ev's body must be closed) from the given turns instead of
+ * its transcript: goodwill-scorer passes the Turn events it buffered for a live interaction,
+ * sorted by seq, each seq once. Everything else (dimensions, facts, the record id derived
+ * from the close event) is as for gw_scoring_score_event, so a replayed close gives the same
+ * record id. turns are borrowed. Returns 0, or -EINVAL when ev is not an InteractionClosed.
+ */
+int gw_scoring_score_closed_turns(const gw_feeling_model *m,
+                                  const Goodwill__V1__InteractionEvent *ev,
+                                  const Goodwill__V1__Turn *const *turns, size_t nturns,
+                                  gw_buf *record, gw_buf *key, char record_id[GW_ID_HEX_LEN + 1]);
 
 /* NPS category of a likelihood to recommend: 9-10 promoter, 7-8 passive, 0-6 detractor. */
 Goodwill__V1__NpsCategory gw_scoring_nps_category(unsigned likelihood);
