@@ -240,6 +240,10 @@ static void req_set_error(http_req *r, int status, const char *reason) {
                    status == 503 ? 1 : 0);
   r->resp_close = true;
   gw_buf_free(&b);
+  gw_http_server *s = r->conn != NULL ? r->conn->server : NULL;
+  if (s != NULL && s->cfg.on_server_answer != NULL) {
+    s->cfg.on_server_answer(s->opaque, r->pub.path, status);
+  }
 }
 
 static void format_http_date(char out[32]) {
@@ -1055,6 +1059,9 @@ static void on_connection(uv_stream_t *listener, int status) {
                   s->server_name, date, strlen(body), body);
     if (conn_write(c, &h, NULL, 0)) {
       conn_start_linger(c);
+    }
+    if (s->cfg.on_server_answer != NULL) {
+      s->cfg.on_server_answer(s->opaque, NULL, 503);
     }
     return;
   }

@@ -37,10 +37,12 @@ struct fixture {
   pthread_t thread;
   client_fn client;
   bool client_finished;
-  int pending_delays; /* delayed answers not yet sent */
-  int close_calls;    /* close_cb count */
-  int aborted_seen;   /* delayed answers that found their request aborted */
-  int handled;        /* handler calls */
+  int pending_delays;          /* delayed answers not yet sent */
+  int close_calls;             /* close_cb count */
+  int aborted_seen;            /* delayed answers that found their request aborted */
+  int handled;                 /* handler calls */
+  int server_answers[600];     /* answers the server gave by itself, by status (loop thread) */
+  char server_answer_path[64]; /* the path told with the last of them, "(none)" for NULL */
   bool close_requested;
   bool async_closed;
 };
@@ -139,6 +141,14 @@ static void on_client_done(uv_async_t *a) {
   maybe_stop(f);
 }
 
+static void on_server_answer(void *opaque, const char *path, int status) {
+  fixture *f = opaque;
+  if (status >= 0 && status < 600) {
+    f->server_answers[status]++;
+  }
+  snprintf(f->server_answer_path, sizeof f->server_answer_path, "%s", path ? path : "(none)");
+}
+
 static void *client_thread(void *arg) {
   fixture *f = arg;
   f->client(f);
@@ -156,6 +166,7 @@ static gw_http_config default_config(void) {
       .request_timeout_ms = 5000,
       .server_name = "gw-test",
       .log = NULL,
+      .on_server_answer = on_server_answer,
   };
   return cfg;
 }
@@ -469,6 +480,7 @@ static void test_chunked_upload(void) {
   fixture f;
   run_case(&cfg, client_chunked, &f);
   CHECK_INT_EQ(f.handled, 1);
+  CHECK_INT_EQ(f.server_answers[413], 1);
 }
 
 static void client_continue(fixture *f) {
@@ -515,6 +527,8 @@ static void test_expect_continue_and_413(void) {
   fixture f;
   run_case(&cfg, client_continue, &f);
   CHECK_INT_EQ(f.handled, 1);
+  CHECK_INT_EQ(f.server_answers[413], 2);
+  CHECK_STR_EQ(f.server_answer_path, "/echo");
 }
 
 static void client_big_headers(fixture *f) {
@@ -575,6 +589,9 @@ static void test_header_limit_and_parsing(void) {
   fixture f;
   run_case(&cfg, client_big_headers, &f);
   CHECK_INT_EQ(f.handled, 2);
+  CHECK_INT_EQ(f.server_answers[431], 1);
+  CHECK_INT_EQ(f.server_answers[400], 1);
+  CHECK_STR_EQ(f.server_answer_path, "(none)");
 }
 
 static void client_stalled(fixture *f) {
@@ -609,6 +626,7 @@ static void test_request_timeout(void) {
   fixture f;
   run_case(&cfg, client_stalled, &f);
   CHECK_INT_EQ(f.handled, 1);
+  CHECK_INT_EQ(f.server_answers[408], 1);
 }
 
 static void client_conn_limit(fixture *f) {
@@ -652,6 +670,7 @@ static void test_connection_limit(void) {
   cfg.max_connections = 2;
   fixture f;
   run_case(&cfg, client_conn_limit, &f);
+  CHECK_INT_EQ(f.server_answers[503], 1);
 }
 
 static void client_keepalive_rules(fixture *f) {

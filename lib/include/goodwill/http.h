@@ -59,6 +59,11 @@ typedef struct gw_http_config {
   uint64_t request_timeout_ms; /* 408 when a request is not complete in time; also idle limit */
   const char *server_name;     /* Server: header value */
   const gw_log *log;           /* borrowed */
+  /* Optional (NULL: none). Told of each answer the server gives by itself, which the handler
+   * never sees: 400 (malformed request), 408, 413, 431, and 503 (over the connection limit, or
+   * a request cut off by shutdown); called with the handler's opaque, for metrics. path is
+   * the request's decoded path, or NULL when the head was not read that far. */
+  void (*on_server_answer)(void *opaque, const char *path, int status);
 } gw_http_config;
 
 int gw_http_server_start(gw_http_server **out, uv_loop_t *loop, const gw_http_config *cfg,
