@@ -568,6 +568,17 @@ static inline gw_token *gw_tokens_push(gw_tokens *t) {
   return tok;
 }
 
+/* gw_tokens_push for the word fast path, which sets the token's text, length, hash state and
+ * entry itself (gw_token_finish): only the flags are set here. */
+static inline gw_token *gw_tokens_push_word(gw_tokens *t) {
+  if (t->n == t->cap && !gw_tokens_grow(t))
+    return NULL;
+  gw_token *tok = &t->v[t->n++];
+  tok->flags = t->pending_boundary ? T_BOUNDARY : 0;
+  t->pending_boundary = 0;
+  return tok;
+}
+
 /* Decodes one UTF-8 sequence; returns its length, or 0 for an invalid byte. */
 static size_t gw_utf8_decode(const unsigned char *s, size_t n, uint32_t *cp) {
   unsigned char c = s[0];
@@ -616,36 +627,42 @@ static const uint8_t gw_byte_class[256] = {
 };
 
 /* The word loop's view of a byte: bits 0-7 the lower-cased ASCII letter or digit (0 for every
- * other byte), bit 8 set for a letter, bit 16 for an upper-case one. Shifted right by 8 and
- * summed over a word it counts letters in bits 0-7 and upper-case letters in bits 8-15 (a word
- * has fewer than 256 bytes). */
+ * other byte), bit 16 set for a letter, bit 24 for an upper-case one. Summed over a word (fewer
+ * than 48 bytes, so bits 0-15 never carry into bit 16) it counts letters in bits 16-23 and
+ * upper-case letters in bits 24-31, with one addition per byte. */
 static const uint32_t gw_byte_fold[256] = {
-    0,       0,       0,       0,       0,       0,       0,       0,       0,       0,
-    0,       0,       0,       0,       0,       0,       0,       0,       0,       0,
-    0,       0,       0,       0,       0,       0,       0,       0,       0,       0,
-    0,       0,       0,       0,       0,       0,       0,       0,       0,       0,
-    0,       0,       0,       0,       0,       0,       0,       0,       0x30,    0x31,
-    0x32,    0x33,    0x34,    0x35,    0x36,    0x37,    0x38,    0x39,    0,       0,
-    0,       0,       0,       0,       0,       0x10161, 0x10162, 0x10163, 0x10164, 0x10165,
-    0x10166, 0x10167, 0x10168, 0x10169, 0x1016a, 0x1016b, 0x1016c, 0x1016d, 0x1016e, 0x1016f,
-    0x10170, 0x10171, 0x10172, 0x10173, 0x10174, 0x10175, 0x10176, 0x10177, 0x10178, 0x10179,
-    0x1017a, 0,       0,       0,       0,       0,       0,       0x161,   0x162,   0x163,
-    0x164,   0x165,   0x166,   0x167,   0x168,   0x169,   0x16a,   0x16b,   0x16c,   0x16d,
-    0x16e,   0x16f,   0x170,   0x171,   0x172,   0x173,   0x174,   0x175,   0x176,   0x177,
-    0x178,   0x179,   0x17a,   0,       0,       0,       0,       0,       0,       0,
-    0,       0,       0,       0,       0,       0,       0,       0,       0,       0,
-    0,       0,       0,       0,       0,       0,       0,       0,       0,       0,
-    0,       0,       0,       0,       0,       0,       0,       0,       0,       0,
-    0,       0,       0,       0,       0,       0,       0,       0,       0,       0,
-    0,       0,       0,       0,       0,       0,       0,       0,       0,       0,
-    0,       0,       0,       0,       0,       0,       0,       0,       0,       0,
-    0,       0,       0,       0,       0,       0,       0,       0,       0,       0,
-    0,       0,       0,       0,       0,       0,       0,       0,       0,       0,
-    0,       0,       0,       0,       0,       0,       0,       0,       0,       0,
-    0,       0,       0,       0,       0,       0,       0,       0,       0,       0,
-    0,       0,       0,       0,       0,       0,       0,       0,       0,       0,
-    0,       0,       0,       0,       0,       0,       0,       0,       0,       0,
-    0,       0,       0,       0,       0,       0,
+    0,         0,         0,         0,         0,         0,         0,         0,
+    0,         0,         0,         0,         0,         0,         0,         0,
+    0,         0,         0,         0,         0,         0,         0,         0,
+    0,         0,         0,         0,         0,         0,         0,         0,
+    0,         0,         0,         0,         0,         0,         0,         0,
+    0,         0,         0,         0,         0,         0,         0,         0,
+    0x30,      0x31,      0x32,      0x33,      0x34,      0x35,      0x36,      0x37,
+    0x38,      0x39,      0,         0,         0,         0,         0,         0,
+    0,         0x1010061, 0x1010062, 0x1010063, 0x1010064, 0x1010065, 0x1010066, 0x1010067,
+    0x1010068, 0x1010069, 0x101006a, 0x101006b, 0x101006c, 0x101006d, 0x101006e, 0x101006f,
+    0x1010070, 0x1010071, 0x1010072, 0x1010073, 0x1010074, 0x1010075, 0x1010076, 0x1010077,
+    0x1010078, 0x1010079, 0x101007a, 0,         0,         0,         0,         0,
+    0,         0x10061,   0x10062,   0x10063,   0x10064,   0x10065,   0x10066,   0x10067,
+    0x10068,   0x10069,   0x1006a,   0x1006b,   0x1006c,   0x1006d,   0x1006e,   0x1006f,
+    0x10070,   0x10071,   0x10072,   0x10073,   0x10074,   0x10075,   0x10076,   0x10077,
+    0x10078,   0x10079,   0x1007a,   0,         0,         0,         0,         0,
+    0,         0,         0,         0,         0,         0,         0,         0,
+    0,         0,         0,         0,         0,         0,         0,         0,
+    0,         0,         0,         0,         0,         0,         0,         0,
+    0,         0,         0,         0,         0,         0,         0,         0,
+    0,         0,         0,         0,         0,         0,         0,         0,
+    0,         0,         0,         0,         0,         0,         0,         0,
+    0,         0,         0,         0,         0,         0,         0,         0,
+    0,         0,         0,         0,         0,         0,         0,         0,
+    0,         0,         0,         0,         0,         0,         0,         0,
+    0,         0,         0,         0,         0,         0,         0,         0,
+    0,         0,         0,         0,         0,         0,         0,         0,
+    0,         0,         0,         0,         0,         0,         0,         0,
+    0,         0,         0,         0,         0,         0,         0,         0,
+    0,         0,         0,         0,         0,         0,         0,         0,
+    0,         0,         0,         0,         0,         0,         0,         0,
+    0,         0,         0,         0,         0,         0,         0,         0,
 };
 
 static int gw_is_ascii_alnum(unsigned char c) {
@@ -876,7 +893,8 @@ static inline void gw_token_finish(gw_token *tok, unsigned letters, unsigned upp
   }
   tok->state = state;
   tok->e = m && tok->len ? gw_lex_find_h(m, state, tok->text, tok->len) : NULL;
-  if (!tok->e && m && tok->len >= 5)
+  /* Laughter starts with 'h' or 'l': other unknown words need no call. */
+  if (!tok->e && m && tok->len >= 5 && (tok->text[0] == 'h' || tok->text[0] == 'l'))
     gw_token_laughter(tok, m);
 }
 
@@ -983,35 +1001,51 @@ static int gw_is_trailing_punct(unsigned char c) {
  * need no symbol lookup (`shape` in gw_tokenize). */
 
 /* The common chunk in one pass: an ASCII word of letters and digits, shorter than a token,
- * with only sentence punctuation after it. Returns the bytes used, or 0 when the chunk is
- * anything else (then the general path reads it from its start). Same tokens as
- * gw_tokenize_chunk. */
+ * possibly with inner apostrophes or hyphens ("don't", "follow-up"), with only sentence
+ * punctuation after it. Returns the bytes used, or 0 when the chunk is anything else (then the
+ * general path reads it from its start). Same tokens as gw_tokenize_chunk. */
 static size_t gw_tokenize_ascii_word(gw_tokens *t, const unsigned char *s, size_t len,
                                      const gw_feeling_model *m) {
   /* One pass over the word's bytes: classify, lower-case, count, detect elongation and hash
    * while copying into the token. The token is taken first and given back when the chunk turns
    * out not to be a plain word; at the token limit the bytes go to a scratch buffer. */
   unsigned pending = t->pending_boundary;
-  gw_token *tok = gw_tokens_push(t);
+  gw_token *tok = gw_tokens_push_word(t);
   char scratch[GW_TOKEN_MAX_BYTES];
   char *out = tok ? tok->text : scratch;
   uint64_t h = GW_FNV_OFFSET;
   unsigned counts = 0, dup = 0, prev = 0;
+  /* A word of GW_TOKEN_MAX_BYTES or more is too long for a token: the loop stops one byte
+   * short of that, so that it needs no bounds check of its own (checked once after it). */
+  size_t lim = len < GW_TOKEN_MAX_BYTES - 1 ? len : GW_TOKEN_MAX_BYTES - 1;
   size_t i = 0;
-  for (; i < len; i++) {
-    uint32_t f = gw_byte_fold[s[i]];
-    unsigned c = f & 0xffu;
-    if (c == 0)
+  for (;;) {
+    for (; i < lim; i++) {
+      uint32_t f = gw_byte_fold[s[i]];
+      unsigned c = f & 0xffu;
+      if (c == 0)
+        break;
+      counts += f;
+      /* A doubled byte is only a candidate for elongation, checked below. */
+      dup |= c == prev;
+      prev = c;
+      out[i] = (char)c;
+      h = (h ^ c) * 0x100000001b3ULL;
+    }
+    if (i == lim)
       break;
-    if (i >= GW_TOKEN_MAX_BYTES - 1)
-      goto decline;
-    counts += f >> 8;
-    /* A doubled byte is only a candidate for elongation, checked below. */
-    dup |= c == prev;
-    prev = c;
+    /* An inner apostrophe or hyphen keeps the word going ("don't", "follow-up"), as in
+     * gw_tokenize_chunk; it is no letter, so no run of letters crosses it. */
+    unsigned char c = s[i];
+    if ((c != '\'' && c != '-') || i + 2 > lim || !(gw_byte_fold[s[i + 1]] & 0xffu))
+      break;
     out[i] = (char)c;
     h = (h ^ c) * 0x100000001b3ULL;
+    prev = c;
+    i++;
   }
+  if (i == GW_TOKEN_MAX_BYTES - 1 && i < len && (gw_byte_fold[s[i]] & 0xffu))
+    goto decline;
   size_t wl = i;
   while (i < len && gw_is_trailing_punct(s[i]))
     i++;
@@ -1024,7 +1058,7 @@ static size_t gw_tokenize_ascii_word(gw_tokens *t, const unsigned char *s, size_
     for (size_t k = 2; dup && k < wl && !elong; k++)
       elong = out[k] == out[k - 1] && out[k] == out[k - 2] && out[k] >= 'a' && out[k] <= 'z';
     tok->len = (uint8_t)wl;
-    gw_token_finish(tok, counts & 0xffu, counts >> 8, elong, h, m);
+    gw_token_finish(tok, (counts >> 16) & 0xffu, counts >> 24, elong, h, m);
   }
   for (size_t k = wl; k < i; k++) {
     gw_count_punct(t, s[k]);
@@ -1058,10 +1092,14 @@ static void gw_tokenize(gw_tokens *t, const char *text, size_t len, const gw_fee
       continue;
     }
     size_t start = i;
-    if (gw_is_ascii_alnum(s[i])) {
-      size_t used = gw_tokenize_ascii_word(t, s + i, len - i, m);
+    /* A hashtag or mention ("#fail", "@support"): the general path drops the sign and reads
+     * the word, so the word's fast path gives the same tokens when no symbol starts with the
+     * sign. One call site, so that the compiler inlines the fast path. */
+    size_t sign = (s[i] == '#' || s[i] == '@') && m && !m->symbol_first[s[i]] && i + 1 < len;
+    if (gw_is_ascii_alnum(s[i + sign])) {
+      size_t used = gw_tokenize_ascii_word(t, s + i + sign, len - i - sign, m);
       if (used) {
-        i += used;
+        i += sign + used;
         continue;
       }
     }
@@ -1808,25 +1846,6 @@ static void gw_score_detail(const gw_feeling_model *m, const char *text, size_t 
   gw_tokens_init(&t);
   gw_tokenize(&t, text, len, m);
 
-  /* Caps emphasis needs a contrast: a shouted word among normal ones. */
-  size_t words = 0, caps = 0, closings = 0;
-  unsigned empathy_kinds = 0;
-  for (size_t i = 0; i < t.n; i++) {
-    if (t.v[i].flags & T_LETTERS) {
-      words++;
-      if (t.v[i].flags & T_CAPS)
-        caps++;
-    }
-    const gw_lex_entry *e = t.v[i].e;
-    if (e)
-      empathy_kinds |= (e->kind | e->prefix_kinds) & K_EMPATHY;
-    if (e && (e->kind & K_CLOSING))
-      closings++;
-  }
-  int caps_differential = caps > 0 && caps < words;
-  d->words = t.n;
-  d->low_information = t.n > 0 && t.n <= GW_LOW_INFO_MAX_TOK && closings == t.n;
-
   /* Greedy longest match into items. */
   gw_item inline_items[64];
   gw_item *items = t.n <= GW_NELEM(inline_items) ? inline_items : malloc(t.n * sizeof(*items));
@@ -1842,31 +1861,47 @@ static void gw_score_detail(const gw_feeling_model *m, const char *text, size_t 
     if (q)
       gw_questions(&t, q);
   }
+  /* One pass over the tokens: the items, and what the rules need to know about all tokens
+   * (words and caps for the caps differential, closing words, empathy, the first contrast). */
+  size_t words = 0, caps = 0, closings = 0;
+  unsigned empathy_kinds = 0;
+  size_t contrast_at = SIZE_MAX;
   for (size_t i = 0; i < t.n;) {
     size_t k = 1;
-    const gw_lex_entry *e = t.v[i].e;
+    const gw_lex_entry *w = t.v[i].e, *e = w;
     /* Most words start no phrase: only those that do need gw_match. */
     if (e && (e->prefix_kinds & (K_SENTIMENT | K_MODIFIER)))
       e = gw_match(m, &t, i, K_SENTIMENT | K_MODIFIER, &k);
     else if (e && !(e->kind & (K_SENTIMENT | K_MODIFIER)))
       e = NULL;
+    if (e && (e->kind & K_CONTRAST) && contrast_at == SIZE_MAX)
+      contrast_at = nitems;
     uint8_t fl = t.v[i].flags;
-    for (size_t j = i + 1; j < i + k; j++)
-      fl |= (uint8_t)(t.v[j].flags & ~T_BOUNDARY);
+    for (size_t j = i; j < i + k; j++) {
+      uint8_t f = t.v[j].flags;
+      if (j > i)
+        fl |= (uint8_t)(f & ~T_BOUNDARY);
+      words += (f & T_LETTERS) != 0;
+      caps += (f & (T_LETTERS | T_CAPS)) == (T_LETTERS | T_CAPS);
+      const gw_lex_entry *te = t.v[j].e;
+      if (te) {
+        empathy_kinds |= (te->kind | te->prefix_kinds) & K_EMPATHY;
+        closings += (te->kind & K_CLOSING) != 0;
+      }
+    }
     items[nitems].e = e;
     items[nitems].flags = fl;
-    items[nitems].w = t.v[i].e;
+    items[nitems].w = w;
     items[nitems].question = q ? q[i] : 0;
     nitems++;
     i += k;
   }
-
-  size_t contrast_at = nitems;
-  for (size_t j = 0; j < nitems; j++)
-    if (items[j].e && (items[j].e->kind & K_CONTRAST)) {
-      contrast_at = j;
-      break;
-    }
+  if (contrast_at == SIZE_MAX)
+    contrast_at = nitems;
+  /* Caps emphasis needs a contrast: a shouted word among normal ones. */
+  int caps_differential = caps > 0 && caps < words;
+  d->words = t.n;
+  d->low_information = t.n > 0 && t.n <= GW_LOW_INFO_MAX_TOK && closings == t.n;
 
   double sum = 0;
   double raw[GW_FEELING_COUNT] = {0};
