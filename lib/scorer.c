@@ -23,14 +23,24 @@
 #include "goodwill/feeling.h"
 #include "goodwill/kafka.h"
 #include "goodwill/offsets.h"
+#include "goodwill/open_interactions.h"
 #include "goodwill/scoring.h"
 #include "goodwill/v1/events.pb-c.h"
 
 typedef enum job_kind { JOB_SCORED, JOB_DLQ } job_kind;
 
-typedef enum dlq_class { DLQ_DECODE, DLQ_INVALID, DLQ_UNSUPPORTED, DLQ_NCLASSES } dlq_class;
+typedef enum dlq_class {
+  DLQ_DECODE,
+  DLQ_INVALID,
+  DLQ_UNSUPPORTED,
+  DLQ_EXPIRED,
+  DLQ_NCLASSES
+} dlq_class;
 
-static const char *const dlq_class_names[DLQ_NCLASSES] = {"decode", "invalid", "unsupported"};
+static const char *const dlq_class_names[DLQ_NCLASSES] = {"decode", "invalid", "unsupported",
+                                                          "expired"};
+
+static const char *const expiry_names[] = {"idle", "limit"};
 
 typedef struct job {
   gw_scorer *s;
@@ -40,6 +50,10 @@ typedef struct job {
   dlq_class dlq;
   int scored_kind; /* 0 interaction, 1 survey (JOB_SCORED) */
   gw_buf key, value;
+  /* Offsets of the buffered turns this job's output stands for (a close scored with its live
+   * turns, or released by its transcript): done together with the job's own offset. */
+  int64_t *turn_offsets;
+  size_t nturn_offsets;
   char reason[320];
   char partition_text[16], offset_text[24];
   unsigned attempts;
@@ -57,6 +71,9 @@ struct gw_scorer {
 
   gw_feeling_model *model;
   gw_offsets *offsets;
+  gw_open_interactions *open; /* live turns waiting for their InteractionClosed */
+  int64_t turn_idle_timeout_ms;
+  size_t max_open_turns;
   gw_kafka_producer *producer;
   gw_kafka_consumer *consumer;
   gw_admin *admin;
@@ -78,6 +95,8 @@ struct gw_scorer {
   gw_scorer_stats stats;
   gw_metric *m_consumed, *m_scored[2], *m_dlq[DLQ_NCLASSES], *m_in_flight, *m_duration,
       *m_delivery_failures[2], *m_paused;
+  gw_metric *m_open_interactions, *m_open_turns, *m_turns_buffered, *m_turns_released,
+      *m_expired[2];
 };
 
 static uint64_t wall_clock_ms(void) {
@@ -122,6 +141,7 @@ static void update_flow(gw_scorer *s) {
 static void maybe_finish_stop(gw_scorer *s);
 
 static void job_free(job *j) {
+  free(j->turn_offsets);
   gw_buf_free(&j->key);
   gw_buf_free(&j->value);
   free(j);
@@ -131,9 +151,18 @@ static void job_free(job *j) {
 static void job_finish(job *j, bool delivered) {
   gw_scorer *s = j->s;
   if (delivered) {
-    int64_t next = 0;
-    if (gw_offsets_done(s->offsets, s->input_topic, j->partition, j->offset, &next) &&
-        s->consumer != NULL) {
+    /* The commit point only moves forward, so the last move is the one to store. */
+    int64_t next = 0, moved_to = -1;
+    if (gw_offsets_done(s->offsets, s->input_topic, j->partition, j->offset, &next)) {
+      moved_to = next;
+    }
+    for (size_t i = 0; i < j->nturn_offsets; i++) {
+      if (gw_offsets_done(s->offsets, s->input_topic, j->partition, j->turn_offsets[i], &next)) {
+        moved_to = next;
+      }
+    }
+    if (moved_to >= 0 && s->consumer != NULL) {
+      next = moved_to;
       int rc = gw_kafka_consumer_store(s->consumer, s->input_topic, j->partition, next);
       if (rc != 0 && rc != -ESRCH) {
         GW_LOG(s->log, GW_LOG_WARN, "cannot store offset", GW_LI("partition", j->partition),
@@ -258,26 +287,192 @@ static int job_produce(job *j) {
 /* ------------------------------------------------------------------ consuming */
 
 /* Fills j for the DLQ: the original key and value, and the reason. */
-static void job_to_dlq(job *j, const gw_kafka_message *m, dlq_class cls, const char *reason) {
+static void job_to_dlq_raw(job *j, const void *key, size_t key_len, const void *value,
+                           size_t value_len, dlq_class cls, const char *reason) {
   j->kind = JOB_DLQ;
   j->dlq = cls;
   gw_buf_reset(&j->key);
   gw_buf_reset(&j->value);
-  if (m->key_len > 0) {
-    gw_buf_append(&j->key, m->key, m->key_len);
+  if (key != NULL && key_len > 0) {
+    gw_buf_append(&j->key, key, key_len);
   }
-  if (m->value_len > 0) {
-    gw_buf_append(&j->value, m->value, m->value_len);
+  if (value != NULL && value_len > 0) {
+    gw_buf_append(&j->value, value, value_len);
   }
   snprintf(j->reason, sizeof j->reason, "%s: %s", dlq_class_names[cls], reason);
 }
 
-static void score_message(gw_scorer *s, job *j, const gw_kafka_message *m) {
+static void job_to_dlq(job *j, const gw_kafka_message *m, dlq_class cls, const char *reason) {
+  job_to_dlq_raw(j, m->key, m->key_len, m->value, m->value_len, cls, reason);
+}
+
+/* A job for the input record at (partition, offset), counted in flight. */
+static job *job_new(gw_scorer *s, int32_t partition, int64_t offset) {
+  job *j = calloc(1, sizeof *j);
+  if (j == NULL) {
+    abort();
+  }
+  j->s = s;
+  j->partition = partition;
+  j->offset = offset;
+  snprintf(j->partition_text, sizeof j->partition_text, "%" PRId32, partition);
+  snprintf(j->offset_text, sizeof j->offset_text, "%" PRId64, offset);
+  s->jobs++;
+  return j;
+}
+
+/* Hands a job whose output is ready to the producer (or to the retry list). */
+static void job_start(gw_scorer *s, job *j) {
+  if (j->kind == JOB_DLQ) {
+    GW_LOG(s->log, GW_LOG_INFO, "record sent to the DLQ", GW_LI("partition", j->partition),
+           GW_LI("offset", j->offset), GW_LS("reason", j->reason));
+  }
+  if (job_produce(j) != 0) {
+    schedule_retry(s, j);
+    return;
+  }
+  update_flow(s);
+}
+
+static void update_open_gauges(gw_scorer *s) {
+  gw_metric_set(s->m_open_interactions, (double)gw_open_interactions_count(s->open));
+  gw_metric_set(s->m_open_turns, (double)gw_open_interactions_turns(s->open));
+}
+
+/* "6h", "90min", "45s" or "1500ms": the timeout as an operator configured it. */
+static void format_duration(int64_t ms, char *out, size_t len) {
+  if (ms % 3600000 == 0) {
+    snprintf(out, len, "%" PRId64 "h", ms / 3600000);
+  } else if (ms % 60000 == 0) {
+    snprintf(out, len, "%" PRId64 "min", ms / 60000);
+  } else if (ms % 1000 == 0) {
+    snprintf(out, len, "%" PRId64 "s", ms / 1000);
+  } else {
+    snprintf(out, len, "%" PRId64 "ms", ms);
+  }
+}
+
+/*
+ * Sends the turns of every open interaction that is due to expire (idle in this partition by
+ * event time, or over the open-turn limit anywhere) to the DLQ, one record per turn with its
+ * original key and value; each turn's offset is done once its DLQ record is acknowledged.
+ */
+static void expire_open(gw_scorer *s, int32_t partition) {
+  gw_open_batch b;
+  while (gw_open_interactions_expire_next(s->open, partition, &b)) {
+    char reason[200], timeout[32];
+    if (b.reason == GW_OPEN_EXPIRED_IDLE) {
+      format_duration(s->turn_idle_timeout_ms, timeout, sizeof timeout);
+      snprintf(reason, sizeof reason, "no InteractionClosed within %s of the last turn", timeout);
+    } else {
+      snprintf(reason, sizeof reason,
+               "open-turn limit reached (%zu turns buffered over all partitions); this was the "
+               "least recently active interaction",
+               s->max_open_turns);
+    }
+    s->stats.interactions_expired++;
+    gw_metric_add(s->m_expired[b.reason == GW_OPEN_EXPIRED_IDLE ? 0 : 1], 1);
+    GW_LOG(s->log, GW_LOG_WARN, "open interaction expired, its turns go to the DLQ",
+           GW_LS("tenant", b.tenant_id), GW_LS("interaction", b.interaction_id),
+           GW_LI("partition", b.partition), GW_LI("turns", b.nturns), GW_LS("reason", reason));
+    for (size_t i = 0; i < b.nturns; i++) {
+      const gw_open_turn *t = &b.turns[i];
+      job *j = job_new(s, b.partition, t->input_offset);
+      job_to_dlq_raw(j, t->key, t->key_len, t->value, t->value_len, DLQ_EXPIRED, reason);
+      if (job_produce(j) != 0) {
+        schedule_retry(s, j);
+      }
+    }
+    gw_open_batch_free(&b);
+  }
+  update_flow(s);
+}
+
+/* Keeps a valid live Turn until its interaction closes; its offset stays in progress. */
+static void buffer_turn(gw_scorer *s, const gw_kafka_message *m,
+                        const Goodwill__V1__InteractionEvent *ev) {
+  const Goodwill__V1__Turn *t = ev->turn;
+  gw_open_turn ot = {
+      .input_offset = m->offset,
+      .seq = t->seq,
+      .speaker = (int)t->speaker,
+      .offset_ms = t->offset_ms,
+      .occurred_at_ms = ev->occurred_at_ms,
+      .text = t->text,
+      .key = (void *)m->key,
+      .key_len = m->key_len,
+      .value = (void *)m->value,
+      .value_len = m->value_len,
+  };
+  gw_open_interactions_add_turn(s->open, m->partition, ev->tenant_id, ev->interaction_id, &ot);
+  s->stats.turns_buffered++;
+  gw_metric_add(s->m_turns_buffered, 1);
+}
+
+/*
+ * Scores an InteractionClosed: from its transcript when it has one (buffered turns of the
+ * interaction are then released unscored), otherwise from the interaction's buffered turns in
+ * seq order, each seq once. Either way the buffered turns' offsets ride on the job.
+ */
+static int score_close(gw_scorer *s, job *j, const gw_kafka_message *m,
+                       const Goodwill__V1__InteractionEvent *ev, char *record_id) {
+  gw_open_batch b;
+  bool buffered =
+      gw_open_interactions_take(s->open, m->partition, ev->tenant_id, ev->interaction_id, &b);
+  int rc;
+  if (!buffered || ev->closed->n_transcript > 0) {
+    rc = gw_scoring_score_event(s->model, ev, &j->value, &j->key, record_id);
+    if (buffered) {
+      s->stats.turns_released += b.nturns;
+      gw_metric_add(s->m_turns_released, (double)b.nturns);
+    }
+  } else {
+    Goodwill__V1__Turn *turns = calloc(b.nturns, sizeof *turns);
+    const Goodwill__V1__Turn **ptrs = calloc(b.nturns, sizeof *ptrs);
+    if (turns == NULL || ptrs == NULL) {
+      abort();
+    }
+    size_t n = 0;
+    for (size_t i = 0; i < b.nturns; i++) {
+      const gw_open_turn *t = &b.turns[i];
+      if (t->duplicate) {
+        continue;
+      }
+      goodwill__v1__turn__init(&turns[n]);
+      turns[n].seq = t->seq;
+      turns[n].speaker = (Goodwill__V1__Speaker)t->speaker;
+      turns[n].text = t->text;
+      turns[n].offset_ms = t->offset_ms;
+      ptrs[n] = &turns[n];
+      n++;
+    }
+    rc = gw_scoring_score_closed_turns(s->model, ev, ptrs, n, &j->value, &j->key, record_id);
+    free(ptrs);
+    free(turns);
+  }
+  if (buffered) {
+    j->turn_offsets = malloc(b.nturns * sizeof *j->turn_offsets);
+    if (j->turn_offsets == NULL) {
+      abort();
+    }
+    for (size_t i = 0; i < b.nturns; i++) {
+      j->turn_offsets[i] = b.turns[i].input_offset;
+    }
+    j->nturn_offsets = b.nturns;
+  }
+  gw_open_batch_free(&b);
+  return rc;
+}
+
+/* Decodes, validates and scores one record into a job, or buffers a live Turn (NULL). */
+static job *handle_message(gw_scorer *s, const gw_kafka_message *m) {
   Goodwill__V1__InteractionEvent *ev = goodwill__v1__interaction_event__unpack(
       NULL, m->value_len, (const uint8_t *)(m->value != NULL ? m->value : ""));
+  job *j;
   if (ev == NULL) {
+    j = job_new(s, m->partition, m->offset);
     job_to_dlq(j, m, DLQ_DECODE, "value is not a goodwill.v1.InteractionEvent protobuf");
-    return;
+    return j;
   }
   gw_event_error verr;
   memset(&verr, 0, sizeof verr);
@@ -285,26 +480,35 @@ static void score_message(gw_scorer *s, job *j, const gw_kafka_message *m) {
     char reason[300];
     snprintf(reason, sizeof reason, "%s: %s", verr.field[0] != '\0' ? verr.field : "event",
              verr.reason);
+    j = job_new(s, m->partition, m->offset);
     job_to_dlq(j, m, DLQ_INVALID, reason);
     goodwill__v1__interaction_event__free_unpacked(ev, NULL);
-    return;
+    return j;
   }
+  /* Every valid event moves the partition's stream time, the clock of the idle expiry. */
+  gw_open_interactions_observe(s->open, m->partition, ev->occurred_at_ms);
+  if (ev->body_case == GOODWILL__V1__INTERACTION_EVENT__BODY_TURN) {
+    buffer_turn(s, m, ev);
+    goodwill__v1__interaction_event__free_unpacked(ev, NULL);
+    return NULL;
+  }
+  j = job_new(s, m->partition, m->offset);
   char record_id[GW_ID_HEX_LEN + 1];
   uint64_t t0 = uv_hrtime();
-  int rc = gw_scoring_score_event(s->model, ev, &j->value, &j->key, record_id);
+  int rc = ev->body_case == GOODWILL__V1__INTERACTION_EVENT__BODY_CLOSED
+               ? score_close(s, j, m, ev, record_id)
+               : gw_scoring_score_event(s->model, ev, &j->value, &j->key, record_id);
   gw_metric_observe(s->m_duration, (double)(uv_hrtime() - t0) / 1e9);
   if (rc == 0) {
     j->kind = JOB_SCORED;
     j->scored_kind = ev->body_case == GOODWILL__V1__INTERACTION_EVENT__BODY_SURVEY ? 1 : 0;
   } else if (rc == -ENOTSUP) {
-    job_to_dlq(j, m, DLQ_UNSUPPORTED,
-               ev->body_case == GOODWILL__V1__INTERACTION_EVENT__BODY_TURN
-                   ? "turn: live turns are not scored by this version (send InteractionClosed)"
-                   : "body: not scored by this version");
+    job_to_dlq(j, m, DLQ_UNSUPPORTED, "body: not scored by this version");
   } else {
     job_to_dlq(j, m, DLQ_INVALID, rc == -EINVAL ? "body: missing" : "scoring failed");
   }
   goodwill__v1__interaction_event__free_unpacked(ev, NULL);
+  return j;
 }
 
 static void on_message(void *opaque, const gw_kafka_message *m) {
@@ -321,30 +525,18 @@ static void on_message(void *opaque, const gw_kafka_message *m) {
   s->stats.consumed++;
   gw_metric_add(s->m_consumed, 1);
   if (gw_offsets_begin(s->offsets, s->input_topic, m->partition, m->offset) != 0) {
-    /* Out of order for gw_offsets (a replay after a seek): treat the record as new. */
+    /* Out of order for gw_offsets (a replay after a seek): treat the record as new, and
+     * rebuild the partition's open interactions from the replay as after a rebalance. */
     gw_offsets_forget(s->offsets, s->input_topic, m->partition);
+    gw_open_interactions_drop_partition(s->open, m->partition);
     gw_offsets_begin(s->offsets, s->input_topic, m->partition, m->offset);
   }
-  job *j = calloc(1, sizeof *j);
-  if (j == NULL) {
-    abort();
+  job *j = handle_message(s, m);
+  if (j != NULL) {
+    job_start(s, j);
   }
-  j->s = s;
-  j->partition = m->partition;
-  j->offset = m->offset;
-  snprintf(j->partition_text, sizeof j->partition_text, "%" PRId32, m->partition);
-  snprintf(j->offset_text, sizeof j->offset_text, "%" PRId64, m->offset);
-  s->jobs++;
-  score_message(s, j, m);
-  if (j->kind == JOB_DLQ) {
-    GW_LOG(s->log, GW_LOG_INFO, "record sent to the DLQ", GW_LI("partition", m->partition),
-           GW_LI("offset", m->offset), GW_LS("reason", j->reason));
-  }
-  if (job_produce(j) != 0) {
-    schedule_retry(s, j);
-    return;
-  }
-  update_flow(s);
+  expire_open(s, m->partition);
+  update_open_gauges(s);
 }
 
 static void on_assign(void *opaque, const gw_kafka_partition *parts, size_t n) {
@@ -356,10 +548,18 @@ static void on_revoke(void *opaque, const gw_kafka_partition *parts, size_t n) {
   gw_scorer *s = opaque;
   /* Records of these partitions still in flight finish (their outputs are written), but
    * their offsets are no longer ours to store. */
+  size_t dropped = 0;
   for (size_t i = 0; i < n; i++) {
     gw_offsets_forget(s->offsets, parts[i].topic, parts[i].partition);
+    /* Their buffered turns were never committed: the next owner reads them again and
+     * rebuilds the open interactions from the topic. */
+    if (strcmp(parts[i].topic, s->input_topic) == 0) {
+      dropped += gw_open_interactions_drop_partition(s->open, parts[i].partition);
+    }
   }
-  GW_LOG(s->log, GW_LOG_INFO, "partitions revoked", GW_LI("count", n));
+  update_open_gauges(s);
+  GW_LOG(s->log, GW_LOG_INFO, "partitions revoked", GW_LI("count", n),
+         GW_LI("open_turns_dropped", dropped));
 }
 
 /* ------------------------------------------------------------------ metrics, admin */
@@ -371,6 +571,7 @@ static bool ready_cb(void *opaque, char *reason, size_t reason_len) {
 static void collect_cb(void *opaque) {
   gw_scorer *s = opaque;
   gw_metric_set(s->m_in_flight, (double)s->jobs);
+  update_open_gauges(s);
 }
 
 static int register_metrics(gw_scorer *s) {
@@ -455,6 +656,56 @@ static int register_metrics(gw_scorer *s) {
     return rc;
   }
   s->m_duration = gw_metrics_series(f, NULL);
+
+  memset(&d, 0, sizeof d);
+  d.name = "goodwill_scorer_open_interactions";
+  d.help = "Live interactions with buffered turns and no InteractionClosed yet.";
+  d.type = GW_METRIC_GAUGE;
+  if ((rc = gw_metrics_register(s->metrics, &d, &f)) != 0) {
+    return rc;
+  }
+  s->m_open_interactions = gw_metrics_series(f, NULL);
+
+  memset(&d, 0, sizeof d);
+  d.name = "goodwill_scorer_open_turns";
+  d.help = "Live turns buffered until their InteractionClosed (offsets held uncommitted).";
+  d.type = GW_METRIC_GAUGE;
+  if ((rc = gw_metrics_register(s->metrics, &d, &f)) != 0) {
+    return rc;
+  }
+  s->m_open_turns = gw_metrics_series(f, NULL);
+
+  memset(&d, 0, sizeof d);
+  d.name = "goodwill_scorer_turns_buffered_total";
+  d.help = "Valid live turns buffered (replays after a rebalance or crash included).";
+  d.type = GW_METRIC_COUNTER;
+  if ((rc = gw_metrics_register(s->metrics, &d, &f)) != 0) {
+    return rc;
+  }
+  s->m_turns_buffered = gw_metrics_series(f, NULL);
+
+  memset(&d, 0, sizeof d);
+  d.name = "goodwill_scorer_turns_released_total";
+  d.help = "Buffered live turns not scored because their InteractionClosed had a transcript.";
+  d.type = GW_METRIC_COUNTER;
+  if ((rc = gw_metrics_register(s->metrics, &d, &f)) != 0) {
+    return rc;
+  }
+  s->m_turns_released = gw_metrics_series(f, NULL);
+
+  memset(&d, 0, sizeof d);
+  d.name = "goodwill_scorer_interactions_expired_total";
+  d.help = "Open interactions whose turns went to the DLQ without a close, by reason (idle: "
+           "no InteractionClosed within --turn-idle-timeout; limit: --max-open-turns reached).";
+  d.type = GW_METRIC_COUNTER;
+  d.label_names = reason_label;
+  d.nlabels = 1;
+  if ((rc = gw_metrics_register(s->metrics, &d, &f)) != 0) {
+    return rc;
+  }
+  for (int i = 0; i < 2; i++) {
+    s->m_expired[i] = gw_metrics_series(f, (const char *const[]){expiry_names[i]});
+  }
   return gw_metrics_on_collect(s->metrics, collect_cb, s);
 }
 
@@ -464,6 +715,7 @@ static void scorer_free(gw_scorer *s) {
   if (s->offsets != NULL) {
     gw_offsets_free(s->offsets);
   }
+  gw_open_interactions_free(s->open);
   if (s->model != NULL) {
     gw_feeling_model_free(s->model);
   }
@@ -619,6 +871,16 @@ int gw_scorer_start(uv_loop_t *loop, const gw_scorer_config *cfg, gw_scorer **ou
     scorer_free(s);
     return rc;
   }
+  s->turn_idle_timeout_ms =
+      cfg->turn_idle_timeout_ms > 0 ? cfg->turn_idle_timeout_ms : GW_SCORER_DEFAULT_TURN_IDLE_MS;
+  s->max_open_turns =
+      cfg->max_open_turns > 0 ? cfg->max_open_turns : GW_SCORER_DEFAULT_MAX_OPEN_TURNS;
+  gw_open_interactions_config oc = {.idle_timeout_ms = s->turn_idle_timeout_ms,
+                                    .max_turns = s->max_open_turns};
+  if ((rc = gw_open_interactions_new(&oc, &s->open)) != 0) {
+    scorer_free(s);
+    return rc;
+  }
   if (cfg->metrics != NULL) {
     s->metrics = cfg->metrics;
   } else {
@@ -701,7 +963,9 @@ int gw_scorer_start(uv_loop_t *loop, const gw_scorer_config *cfg, gw_scorer **ou
   }
   GW_LOG(log, GW_LOG_INFO, "scorer started", GW_LS("group", s->group_id),
          GW_LS("input", s->input_topic), GW_LS("model", gw_feeling_model_version(s->model)),
-         GW_LI("max_in_flight", s->max_in_flight));
+         GW_LI("max_in_flight", s->max_in_flight),
+         GW_LI("turn_idle_timeout_ms", s->turn_idle_timeout_ms),
+         GW_LI("max_open_turns", s->max_open_turns));
   *out = s;
   return 0;
 }
@@ -729,4 +993,6 @@ void gw_scorer_get_stats(const gw_scorer *s, gw_scorer_stats *out) {
   *out = s->stats;
   out->in_flight = s->jobs;
   out->paused = s->paused;
+  out->open_interactions = gw_open_interactions_count(s->open);
+  out->open_turns = gw_open_interactions_turns(s->open);
 }

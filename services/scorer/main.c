@@ -25,6 +25,8 @@ typedef struct scorer_flags {
   long long max_in_flight;
   long long session_timeout_ms;
   long long shutdown_grace_ms;
+  long long turn_idle_timeout_ms;
+  long long max_open_turns;
 } scorer_flags;
 
 static const gw_config_key scorer_keys[] = {
@@ -49,6 +51,13 @@ static const gw_config_key scorer_keys[] = {
     {"shutdown-grace", GW_CONF_DURATION, "20s", 0, 3600000,
      offsetof(scorer_flags, shutdown_grace_ms),
      "on SIGTERM, how long to wait for outstanding deliveries before leaving"},
+    {"turn-idle-timeout", GW_CONF_DURATION, "6h", 60000, 30LL * 24 * 3600 * 1000,
+     offsetof(scorer_flags, turn_idle_timeout_ms),
+     "event time after an open interaction's last live turn (measured against the largest "
+     "occurred_at of its partition) before its turns go to the DLQ without a close"},
+    {"max-open-turns", GW_CONF_INT, "200000", 1, 100000000, offsetof(scorer_flags, max_open_turns),
+     "live turns buffered over all partitions; above it the least recently active open "
+     "interaction goes to the DLQ"},
 };
 
 static int start_scorer(gw_daemon *d) {
@@ -63,6 +72,8 @@ static int start_scorer(gw_daemon *d) {
       .max_in_flight = (size_t)f->max_in_flight,
       .session_timeout_ms = (uint64_t)f->session_timeout_ms,
       .shutdown_grace_ms = (uint64_t)f->shutdown_grace_ms,
+      .turn_idle_timeout_ms = (int64_t)f->turn_idle_timeout_ms,
+      .max_open_turns = (size_t)f->max_open_turns,
       .admin_host = f->admin_host,
       .admin_port = (int)f->admin_port,
       .log = &d->log,

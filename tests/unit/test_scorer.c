@@ -1,8 +1,11 @@
 /*
  * gw_scorer in-process against the mock cluster: valid events become ScoredRecords keyed
- * tenant/team, undecodable, invalid and unsupported records go to the DLQ with their reason
- * and source headers, a tiny in-flight bound still lets everything through (pause/resume),
- * and after a drained stop a second scorer of the same group reads only what came later.
+ * tenant/team, undecodable and invalid records go to the DLQ with their reason and source
+ * headers, a tiny in-flight bound still lets everything through (pause/resume), and after a
+ * drained stop a second scorer of the same group reads only what came later. Live turns are
+ * buffered until their close, their offsets held uncommitted (a restarted scorer reads them
+ * again), scored together in seq order with a retried seq once, and expired to the DLQ by
+ * event time.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -102,13 +105,16 @@ static void fill_envelope(Goodwill__V1__InteractionEvent *ev, const char *event_
   ev->received_at_ms = now_ms();
 }
 
-static void produce_closed(const char *event_id, const char *team) {
+static void produce_closed_at(const char *event_id, const char *team, int64_t at_ms) {
   Goodwill__V1__InteractionEvent ev = GOODWILL__V1__INTERACTION_EVENT__INIT;
   Goodwill__V1__InteractionClosed closed = GOODWILL__V1__INTERACTION_CLOSED__INIT;
   Goodwill__V1__Turn t1 = GOODWILL__V1__TURN__INIT, t2 = GOODWILL__V1__TURN__INIT,
                      t3 = GOODWILL__V1__TURN__INIT;
   Goodwill__V1__Turn *turns[] = {&t1, &t2, &t3};
   fill_envelope(&ev, event_id, team);
+  if (at_ms > 0) {
+    ev.occurred_at_ms = at_ms;
+  }
   t1.seq = 1;
   t1.speaker = GOODWILL__V1__SPEAKER__SPEAKER_CUSTOMER;
   t1.text = "This is the third time calling and it is still not working!";
@@ -127,6 +133,10 @@ static void produce_closed(const char *event_id, const char *team) {
   produce_event(&ev);
 }
 
+static void produce_closed(const char *event_id, const char *team) {
+  produce_closed_at(event_id, team, 0);
+}
+
 static void produce_survey(const char *event_id) {
   Goodwill__V1__InteractionEvent ev = GOODWILL__V1__INTERACTION_EVENT__INIT;
   Goodwill__V1__SurveyResponse survey = GOODWILL__V1__SURVEY_RESPONSE__INIT;
@@ -140,15 +150,33 @@ static void produce_survey(const char *event_id) {
   produce_event(&ev);
 }
 
-static void produce_turn(const char *event_id) {
+/* One live utterance of interaction_id; speaker 0 makes it invalid. */
+static void produce_live_turn(const char *event_id, const char *interaction_id, uint32_t seq,
+                              Goodwill__V1__Speaker speaker, const char *text, int64_t at_ms) {
   Goodwill__V1__InteractionEvent ev = GOODWILL__V1__INTERACTION_EVENT__INIT;
   Goodwill__V1__Turn turn = GOODWILL__V1__TURN__INIT;
-  fill_envelope(&ev, event_id, "team-a");
-  turn.seq = 1;
-  turn.speaker = GOODWILL__V1__SPEAKER__SPEAKER_CUSTOMER;
-  turn.text = "hello?";
+  fill_envelope(&ev, event_id, "team-live");
+  ev.interaction_id = (char *)interaction_id;
+  ev.occurred_at_ms = at_ms;
+  turn.seq = seq;
+  turn.speaker = speaker;
+  turn.text = (char *)text;
+  turn.offset_ms = seq * 5000u;
   ev.body_case = GOODWILL__V1__INTERACTION_EVENT__BODY_TURN;
   ev.turn = &turn;
+  produce_event(&ev);
+}
+
+/* The end of a live interaction: facts, no transcript. */
+static void produce_live_close(const char *event_id, const char *interaction_id, int64_t at_ms) {
+  Goodwill__V1__InteractionEvent ev = GOODWILL__V1__INTERACTION_EVENT__INIT;
+  Goodwill__V1__InteractionClosed closed = GOODWILL__V1__INTERACTION_CLOSED__INIT;
+  fill_envelope(&ev, event_id, "team-live");
+  ev.interaction_id = (char *)interaction_id;
+  ev.occurred_at_ms = at_ms;
+  closed.handle_ms = 240000;
+  ev.body_case = GOODWILL__V1__INTERACTION_EVENT__BODY_CLOSED;
+  ev.closed = &closed;
   produce_event(&ev);
 }
 
@@ -172,9 +200,13 @@ typedef struct outputs {
   int scored, dlq;
   int interactions, surveys;
   int bad_key;
-  int dlq_decode, dlq_invalid, dlq_unsupported;
+  int dlq_decode, dlq_invalid, dlq_unsupported, dlq_expired;
   int dlq_headers_ok;
-  char invalid_reason[256];
+  char invalid_reason[256], expired_reason[256];
+  /* How many ScoredInteractions of interaction "live-1" were read, and the last one. */
+  int live;
+  Goodwill__V1__ScoredInteraction live_copy;
+  char live_copy_id[72];
 } outputs;
 
 static const char *header(const gw_kafka_message *m, const char *name, char *buf, size_t len) {
@@ -204,6 +236,17 @@ static void on_output(void *opaque, const gw_kafka_message *m) {
       o->interactions++;
       tenant = r->interaction->tenant_id;
       team = r->interaction->team_id;
+      if (strcmp(r->interaction->interaction_id, "live-1") == 0) {
+        o->live++;
+        /* Only the scalar fields are read later; the pointers are not kept. */
+        o->live_copy = *r->interaction;
+        o->live_copy.record_id = o->live_copy_id;
+        snprintf(o->live_copy_id, sizeof o->live_copy_id, "%s", r->interaction->record_id);
+        o->live_copy.start_feelings = o->live_copy.end_feelings = NULL;
+        o->live_copy.tenant_id = o->live_copy.team_id = o->live_copy.agent_id = NULL;
+        o->live_copy.interaction_id = o->live_copy.source_event_id = NULL;
+        o->live_copy.model_version = NULL;
+      }
     } else if (r->record_case == GOODWILL__V1__SCORED_RECORD__RECORD_SURVEY) {
       o->surveys++;
       tenant = r->survey->tenant_id;
@@ -228,6 +271,9 @@ static void on_output(void *opaque, const gw_kafka_message *m) {
       snprintf(o->invalid_reason, sizeof o->invalid_reason, "%s", reason);
     } else if (strncmp(reason, "unsupported", 11) == 0) {
       o->dlq_unsupported++;
+    } else if (strncmp(reason, "expired", 7) == 0) {
+      o->dlq_expired++;
+      snprintf(o->expired_reason, sizeof o->expired_reason, "%s", reason);
     }
     if (header(m, "goodwill-source-topic", src_topic, sizeof src_topic) != NULL &&
         strcmp(src_topic, GW_TOPIC_INTERACTIONS) == 0 &&
@@ -239,12 +285,15 @@ static void on_output(void *opaque, const gw_kafka_message *m) {
   }
 }
 
-static gw_kafka_consumer *new_output_reader(outputs *o) {
+/* What the output reader saw since it started (test_scores_and_routes_to_dlq starts it). */
+static outputs seen;
+
+static gw_kafka_consumer *new_output_reader(outputs *o, const char *group) {
   memset(o, 0, sizeof *o);
   static const char *const topics[] = {GW_TOPIC_SCORED, GW_TOPIC_DLQ};
   gw_kafka_consumer_config cc = {
       .bootstrap = gw_devkafka_bootstrap(fx.dk),
-      .group_id = "test-scorer-verify",
+      .group_id = group,
       .topics = topics,
       .ntopics = 2,
       .session_timeout_ms = 6000,
@@ -275,16 +324,17 @@ static bool stop_done(void *arg) {
   return ((stop_state *)arg)->done;
 }
 
-static gw_scorer *start_scorer(size_t max_in_flight) {
+static gw_scorer *start_scorer_idle(size_t max_in_flight, int64_t turn_idle_timeout_ms) {
   gw_scorer_config cfg = {
       .kafka_bootstrap = gw_devkafka_bootstrap(fx.dk),
       .group_id = "test-scorer",
       .max_in_flight = max_in_flight,
-      .session_timeout_ms = 6000,
+      .session_timeout_ms = 3000,
       .commit_interval_ms = 200,
       .shutdown_grace_ms = 10000,
       .retry_backoff_ms = 100,
       .retry_backoff_max_ms = 800,
+      .turn_idle_timeout_ms = turn_idle_timeout_ms,
       .admin_host = "127.0.0.1",
       .admin_port = 0,
       .log = &fx.log,
@@ -292,6 +342,10 @@ static gw_scorer *start_scorer(size_t max_in_flight) {
   gw_scorer *s = NULL;
   CHECK_INT_EQ(gw_scorer_start(&fx.loop, &cfg, &s), 0);
   return s;
+}
+
+static gw_scorer *start_scorer(size_t max_in_flight) {
+  return start_scorer_idle(max_in_flight, 0);
 }
 
 typedef struct stats_wait {
@@ -311,15 +365,17 @@ static bool scorer_ready(void *arg) {
 }
 
 static void test_scores_and_routes_to_dlq(void) {
-  /* 5 closed + 1 survey scored; garbage, invalid and a live turn to the DLQ. */
+  /* 5 closed + 1 survey scored; garbage, a turn without speaker and an event without tenant
+   * to the DLQ. */
   produce_closed("ev-1", "team-a");
   produce_closed("ev-2", "team-a");
   produce_closed("ev-3", "team-b");
   produce_raw("acme/garbage", "\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff", 11);
   produce_closed("ev-4", "team-c");
   produce_survey("ev-5");
+  produce_live_turn("ev-7", "ev-7", 1, GOODWILL__V1__SPEAKER__SPEAKER_UNSPECIFIED, "hello?",
+                    now_ms() - 3600 * 1000);
   produce_missing_tenant("ev-6");
-  produce_turn("ev-7");
   produce_closed("ev-8", "team-a");
   wait_count w = {&delivered, 9};
   CHECK(run_until(count_reached, &w, 15000));
@@ -343,20 +399,21 @@ static void test_scores_and_routes_to_dlq(void) {
   CHECK_INT_EQ(st.in_flight, 0);
   CHECK(!st.paused);
 
-  outputs o;
-  gw_kafka_consumer *reader = new_output_reader(&o);
-  wait_count wo = {&o.scored, 6};
+  /* The reader stays open for the later tests (one group join less); main() closes it. */
+  outputs *op = &seen;
+  new_output_reader(op, "test-scorer-verify");
+  wait_count wo = {&op->scored, 6};
   CHECK(run_until(count_reached, &wo, 30000));
-  wait_count wd = {&o.dlq, 3};
+  wait_count wd = {&op->dlq, 3};
   CHECK(run_until(count_reached, &wd, 10000));
-  CHECK_INT_EQ(o.interactions, 5);
-  CHECK_INT_EQ(o.surveys, 1);
-  CHECK_INT_EQ(o.bad_key, 0);
-  CHECK_INT_EQ(o.dlq_decode, 1);
-  CHECK_INT_EQ(o.dlq_invalid, 1);
-  CHECK_INT_EQ(o.dlq_unsupported, 1);
-  CHECK_INT_EQ(o.dlq_headers_ok, 3);
-  CHECK_STR_CONTAINS(o.invalid_reason, "tenant");
+  CHECK_INT_EQ(op->interactions, 5);
+  CHECK_INT_EQ(op->surveys, 1);
+  CHECK_INT_EQ(op->bad_key, 0);
+  CHECK_INT_EQ(op->dlq_decode, 1);
+  CHECK_INT_EQ(op->dlq_invalid, 2);
+  CHECK_INT_EQ(op->dlq_unsupported, 0);
+  CHECK_INT_EQ(op->dlq_headers_ok, 3);
+  CHECK_STR_CONTAINS(op->invalid_reason, "tenant");
 
   /* A drained stop commits everything; the next member of the group starts after it. */
   stop_state stop = {false, -1};
@@ -379,8 +436,6 @@ static void test_scores_and_routes_to_dlq(void) {
     CHECK(run_until(stop_done, &stop2, 30000));
     CHECK_INT_EQ(stop2.status, 0);
   }
-  /* Closed by the final loop run in main(). */
-  gw_kafka_consumer_close(reader, NULL, NULL);
 }
 
 /* Produce requests fail for a while: the scorer retries, stores nothing before delivery, and
@@ -410,6 +465,140 @@ static void test_retries_failed_deliveries(void) {
   CHECK_INT_EQ(stop.status, 0);
 }
 
+typedef struct live_wait {
+  gw_scorer *s;
+  uint64_t consumed, turns_buffered, done, expired;
+  size_t open_turns;
+} live_wait;
+
+static bool live_reached(void *arg) {
+  live_wait *w = arg;
+  gw_scorer_stats st;
+  gw_scorer_get_stats(w->s, &st);
+  return st.consumed >= w->consumed && st.turns_buffered >= w->turns_buffered &&
+         st.scored + st.dlq >= w->done && st.interactions_expired >= w->expired &&
+         st.open_turns == w->open_turns && st.in_flight == 0;
+}
+
+static void stop_scorer_drained(gw_scorer *s) {
+  stop_state stop = {false, -1};
+  gw_scorer_stop(s, on_stopped, &stop);
+  CHECK(run_until(stop_done, &stop, 30000));
+  CHECK_INT_EQ(stop.status, 0);
+}
+
+/*
+ * Live turns of two interactions, then a whole interaction (scored at once). The commit point
+ * must stay at the oldest open turn: a restarted scorer reads the turns again. The close of
+ * live-1 (no transcript) is scored from its turns in seq order, the retried seq once; live-2
+ * never closes and expires by event time when a later event moves the stream past the idle
+ * timeout; then everything is committed.
+ */
+static void test_live_turns(void) {
+  int64_t t0 = now_ms() - 3 * 3600 * 1000; /* event time of the live interactions */
+  int before = delivered;
+  produce_live_turn("l1-a", "live-1", 1, GOODWILL__V1__SPEAKER__SPEAKER_CUSTOMER,
+                    "This is the third time calling and it is still not working! I am furious.",
+                    t0);
+  /* seq 3 arrives before seq 2 (a client resent a late utterance): scoring sorts by seq. */
+  produce_live_turn("l1-c", "live-1", 3, GOODWILL__V1__SPEAKER__SPEAKER_CUSTOMER,
+                    "That fixed it, thank you so much! Great help.", t0 + 3000);
+  produce_live_turn("l2-a", "live-2", 1, GOODWILL__V1__SPEAKER__SPEAKER_CUSTOMER,
+                    "hello, is anyone there?", t0 + 4000);
+  produce_live_turn("l1-b", "live-1", 2, GOODWILL__V1__SPEAKER__SPEAKER_AGENT,
+                    "I am so sorry about that, I understand. Let me fix it right now.", t0 + 2000);
+  /* The same agent turn again (a client retry with the same seq, another event id). */
+  produce_live_turn("l1-b2", "live-1", 2, GOODWILL__V1__SPEAKER__SPEAKER_AGENT,
+                    "I am so sorry about that, I understand. Let me fix it right now.", t0 + 2000);
+  produce_closed_at("ev-20", "team-a", t0 + 5000);
+  wait_count w = {&delivered, before + 6};
+  CHECK(run_until(count_reached, &w, 15000));
+
+  gw_scorer *s = start_scorer_idle(100, 3600 * 1000);
+  if (s == NULL) {
+    return;
+  }
+  live_wait lw = {s, 6, 5, 1, 0, 5};
+  CHECK(run_until(live_reached, &lw, 30000));
+  gw_scorer_stats st;
+  gw_scorer_get_stats(s, &st);
+  CHECK_INT_EQ(st.open_interactions, 2);
+  CHECK_INT_EQ(st.open_turns, 5);
+  CHECK_INT_EQ(st.scored, 1);
+  CHECK_INT_EQ(st.in_flight, 0); /* held turns are not in flight */
+  CHECK(!st.paused);
+  /* A drained stop commits what is done; the open turns are not, although ev-20 after them
+   * was delivered. */
+  stop_scorer_drained(s);
+
+  s = start_scorer_idle(100, 3600 * 1000);
+  if (s == NULL) {
+    return;
+  }
+  live_wait lw2 = {s, 6, 5, 1, 0, 5};
+  if (!run_until(live_reached, &lw2, 30000)) {
+    fprintf(stderr, "the restarted scorer did not read the 5 open turns and ev-20 again\n");
+    CHECK(false);
+  }
+  gw_scorer_get_stats(s, &st);
+  CHECK_INT_EQ(st.consumed, 6);
+  CHECK_INT_EQ(st.open_interactions, 2);
+
+  before = delivered;
+  produce_live_close("l1-close", "live-1", t0 + 60000);
+  wait_count wc = {&delivered, before + 1};
+  CHECK(run_until(count_reached, &wc, 15000));
+  live_wait lw3 = {s, 7, 5, 2, 0, 1};
+  CHECK(run_until(live_reached, &lw3, 20000));
+
+  outputs *o = &seen;
+  wait_count wl = {&o->live, 1};
+  CHECK(run_until(count_reached, &wl, 30000));
+  CHECK_INT_EQ(o->live, 1);
+  const Goodwill__V1__ScoredInteraction *si = &o->live_copy;
+  CHECK_INT_EQ(si->customer_turns, 2);
+  CHECK_INT_EQ(si->agent_turns, 1); /* the retried seq 2 counted once */
+  CHECK(si->start_valence_milli < 0);
+  CHECK(si->end_valence_milli > 0);
+  CHECK(si->change_valence_milli > 0);
+  CHECK_INT_EQ(si->start_polarity, GOODWILL__V1__POLARITY__POLARITY_NEGATIVE);
+  CHECK_INT_EQ(si->end_polarity, GOODWILL__V1__POLARITY__POLARITY_POSITIVE);
+  CHECK(si->recovered);
+  CHECK(si->empathy_milli > 0);
+  CHECK_INT_EQ(si->handle_ms, 240000);
+  CHECK_INT_EQ(si->occurred_at_ms, t0 + 60000);
+
+  /* An event 2 h after live-2's turn moves the stream time past the 1 h idle timeout. */
+  before = delivered;
+  produce_live_close("late-close", "other", t0 + 2 * 3600 * 1000);
+  wait_count we = {&delivered, before + 1};
+  CHECK(run_until(count_reached, &we, 15000));
+  live_wait lw4 = {s, 8, 5, 4, 1, 0};
+  CHECK(run_until(live_reached, &lw4, 20000));
+  gw_scorer_get_stats(s, &st);
+  CHECK_INT_EQ(st.open_interactions, 0);
+  CHECK_INT_EQ(st.interactions_expired, 1);
+  wait_count wx = {&o->dlq_expired, 1};
+  CHECK(run_until(count_reached, &wx, 20000));
+  CHECK_INT_EQ(o->dlq_expired, 1);
+  CHECK_STR_CONTAINS(o->expired_reason, "expired: no InteractionClosed within 1h of the last turn");
+  stop_scorer_drained(s);
+
+  /* Everything before is done now: a third scorer reads only what comes next. */
+  s = start_scorer_idle(100, 3600 * 1000);
+  if (s != NULL) {
+    CHECK(run_until(scorer_ready, s, 20000));
+    before = delivered;
+    produce_closed("ev-21", "team-a");
+    stats_wait sw = {s, 1, 1};
+    CHECK(run_until(scorer_reached, &sw, 20000));
+    gw_scorer_get_stats(s, &st);
+    CHECK_INT_EQ(st.consumed, 1);
+    CHECK_INT_EQ(st.turns_buffered, 0);
+    stop_scorer_drained(s);
+  }
+}
+
 int main(void) {
   uv_loop_init(&fx.loop);
   gw_log_init(&fx.log, "test_scorer", GW_LOG_WARN);
@@ -430,6 +619,10 @@ int main(void) {
   }
   GW_RUN(test_scores_and_routes_to_dlq);
   GW_RUN(test_retries_failed_deliveries);
+  GW_RUN(test_live_turns);
+  if (seen.c != NULL) {
+    gw_kafka_consumer_close(seen.c, NULL, NULL);
+  }
   gw_kafka_producer_close(fx.producer, 5000, NULL, NULL);
   uv_run(&fx.loop, UV_RUN_DEFAULT);
   gw_devkafka_stop(fx.dk);

@@ -4,10 +4,26 @@
  * rules as ingest (gw_event_validate), scores them (gw_scoring_score_event) and writes the
  * ScoredRecord to goodwill.scored.v1 with the key the scoring gives ("tenant/team").
  *
- * A record that cannot be decoded, is invalid, or that this version does not score (a live
- * Turn) goes to goodwill.dlq.v1 with its original key and value and the headers
- * goodwill-reason (the field and the reason in words), goodwill-source-topic,
- * goodwill-source-partition and goodwill-source-offset. Nothing is dropped silently.
+ * A record that cannot be decoded or is invalid goes to goodwill.dlq.v1 with its original key
+ * and value and the headers goodwill-reason (the reason class, the field and the reason in
+ * words), goodwill-source-topic, goodwill-source-partition and goodwill-source-offset.
+ * Nothing is dropped silently.
+ *
+ * Live turns: the input topic is keyed tenant/interaction, so every event of an interaction
+ * reaches one scorer, in order. A valid Turn is buffered per partition (gw_open_interactions)
+ * and its offset stays in progress, so the committed offset never passes the oldest open
+ * turn. An InteractionClosed without transcript is scored from the buffered turns (sorted by
+ * seq, a retried seq once); with a transcript, the transcript wins and the buffered turns are
+ * released unscored (goodwill_scorer_turns_released_total). The close's offset and its turns'
+ * offsets are done when the ScoredRecord is acknowledged. After a crash or a rebalance the
+ * next owner reads from the committed offset and rebuilds the buffer; a close scored again
+ * gives the same record id (derived from the close event), which the aggregator drops.
+ * An interaction whose last turn is more than turn_idle_timeout_ms older than its partition's
+ * stream time (the largest occurred_at_ms seen there: event time, so a replay expires the
+ * same interactions), or the least recently active one while more than max_open_turns are
+ * buffered, is expired: each of its turns goes to the DLQ (reason class "expired"). A close
+ * arriving after that is scored without turns (customer_turns 0, polarities UNSPECIFIED).
+ * Buffered turns do not count toward max_in_flight.
  *
  * At least once: an input offset is stored for commit only after the record it produced
  * (scored or DLQ) was acknowledged by Kafka, and only over the contiguous done prefix of its
@@ -34,6 +50,9 @@
 
 typedef struct gw_scorer gw_scorer;
 
+#define GW_SCORER_DEFAULT_TURN_IDLE_MS   (6 * 3600 * 1000LL)
+#define GW_SCORER_DEFAULT_MAX_OPEN_TURNS 200000u
+
 typedef struct gw_scorer_config {
   const char *kafka_bootstrap;         /* "host:port,..." (required) */
   const char *const *kafka_properties; /* "name=value" pass-through, may be NULL */
@@ -51,6 +70,8 @@ typedef struct gw_scorer_config {
   uint64_t retry_backoff_ms;     /* first retry delay; 0: 200 */
   uint64_t retry_backoff_max_ms; /* 0: 10000 */
   uint64_t shutdown_grace_ms;    /* drain time on stop; 0: 20000 */
+  int64_t turn_idle_timeout_ms;  /* event time after an open interaction's last turn; 0: 6 h */
+  size_t max_open_turns;         /* live turns buffered over all partitions; 0: 200000 */
   const char *admin_host;        /* NULL: "0.0.0.0" */
   int admin_port;                /* 0: any free port; < 0: no admin server */
   const gw_event_limits *limits; /* NULL: gw_event_limits_default */
@@ -72,6 +93,8 @@ int gw_scorer_start(uv_loop_t *loop, const gw_scorer_config *cfg, gw_scorer **ou
  * group, closes the producer and the admin server, frees the scorer and calls done_cb once.
  * status is 0 when everything consumed was delivered, -ETIMEDOUT when the grace expired with
  * records outstanding (their offsets were not committed: the next owner reads them again).
+ * Buffered live turns are not waited for: their offsets stay uncommitted and the next owner
+ * reads them again.
  * A second call is ignored.
  */
 void gw_scorer_stop(gw_scorer *s, void (*done_cb)(void *opaque, int status), void *opaque);
@@ -84,12 +107,17 @@ int gw_scorer_admin_port(const gw_scorer *s);
 bool gw_scorer_ready(const gw_scorer *s, char *reason, size_t reason_len);
 
 typedef struct gw_scorer_stats {
-  uint64_t consumed;          /* records read from the input topic */
-  uint64_t scored;            /* ScoredRecords acknowledged by Kafka */
-  uint64_t dlq;               /* DLQ records acknowledged by Kafka */
-  uint64_t delivery_failures; /* failed produce attempts (each was retried) */
-  size_t in_flight;           /* records consumed and not yet done */
-  bool paused;                /* consumer paused (backpressure, retry or stop) */
+  uint64_t consumed;             /* records read from the input topic */
+  uint64_t scored;               /* ScoredRecords acknowledged by Kafka */
+  uint64_t dlq;                  /* DLQ records acknowledged by Kafka */
+  uint64_t delivery_failures;    /* failed produce attempts (each was retried) */
+  size_t in_flight;              /* records consumed and not yet done (buffered turns excluded) */
+  bool paused;                   /* consumer paused (backpressure, retry or stop) */
+  uint64_t turns_buffered;       /* valid live turns buffered (replays included) */
+  uint64_t turns_released;       /* buffered turns superseded by a close's transcript */
+  uint64_t interactions_expired; /* open interactions sent to the DLQ (idle or limit) */
+  size_t open_interactions;      /* live interactions waiting for their close */
+  size_t open_turns;             /* turns buffered for them */
 } gw_scorer_stats;
 
 void gw_scorer_get_stats(const gw_scorer *s, gw_scorer_stats *out);
