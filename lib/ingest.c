@@ -12,8 +12,9 @@
  * then decoded by gw_ingest_decode_body (gzip inflation capped by the body limit, then JSON,
  * NDJSON or protobuf), and events of another tenant than the token's become item errors.
  *
- * Live `turn` bodies are rejected in this version: the scorer needs whole interactions
- * (closed.transcript), and per-turn state is not built yet.
+ * All three bodies are accepted: live `turn` events go to Kafka like the others (the topic is
+ * keyed tenant/interaction, so a live interaction's turns and its close stay in order on one
+ * partition, and goodwill-scorer buffers the turns until the close; see goodwill/scorer.h).
  */
 #include "goodwill/ingest.h"
 
@@ -42,9 +43,6 @@
  * token is not known. */
 #define GW_INGEST_CHALLENGE         "Bearer realm=\"goodwill-ingest\""
 #define GW_INGEST_CHALLENGE_INVALID "Bearer realm=\"goodwill-ingest\", error=\"invalid_token\""
-
-static const char live_turn_reason[] =
-    "live turns are not supported yet; send the whole interaction as closed.transcript";
 
 typedef enum route { ROUTE_EVENTS, ROUTE_HEALTH, ROUTE_OTHER, ROUTE_COUNT } route;
 static const char *const route_names[ROUTE_COUNT] = {"/v1/events", "/v1/health", "other"};
@@ -100,7 +98,7 @@ typedef struct ingest_call {
   size_t text_len;
   bool lines;           /* items have lines of their own (not protobuf) */
   size_t nforbidden;    /* items of another tenant than the token's */
-  bool *skipped;        /* per valid event: not produced (live turn, too large) */
+  bool *skipped;        /* per valid event: not produced (another tenant's, too large) */
   ingest_error *errors; /* every rejected item, batch errors included */
   size_t nerrors;
   size_t nproduced; /* produce calls that took the event */
@@ -610,14 +608,6 @@ static void handle_events(gw_ingest *ing, gw_http_request *req) {
       c->nforbidden++;
       add_error(c, c->batch.event_index[i], item_line(c, c->batch.event_index[i]), "tenant_id",
                 reason);
-    }
-  }
-  for (size_t i = 0; i < c->batch.nevents; i++) {
-    if (!c->skipped[i] &&
-        c->batch.events[i]->body_case == GOODWILL__V1__INTERACTION_EVENT__BODY_TURN) {
-      c->skipped[i] = true;
-      add_error(c, c->batch.event_index[i], item_line(c, c->batch.event_index[i]), "turn",
-                live_turn_reason);
     }
   }
 
