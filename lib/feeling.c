@@ -74,7 +74,10 @@ typedef struct gw_lex_entry {
   uint8_t prefix_kinds; /* kinds of the longer phrases that start with this key */
   uint8_t empathy_kind;
   uint8_t ntokens;
-  uint32_t key_off, key_len;
+  uint32_t key_off;
+  uint16_t key_len;
+  uint8_t has_cats; /* some cats[] is non-zero: the scorer skips the others' categories */
+  uint8_t spare;
   float valence; /* -4..4 */
   float boost;   /* scalar for K_BOOST */
   float empathy; /* 0..1 strength for K_EMPATHY */
@@ -373,8 +376,27 @@ static uint64_t gw_key_hash(const char *s, size_t n) {
   return gw_hash_final(gw_fnv_more(GW_FNV_OFFSET, s, n));
 }
 
-/* Keys are short words: a byte loop beats a call to memcmp. */
-static int gw_key_equal(const char *a, const char *b, size_t n) {
+static inline uint64_t gw_ld64(const char *p) {
+  uint64_t v;
+  memcpy(&v, p, sizeof(v));
+  return v;
+}
+
+static inline uint32_t gw_ld32(const char *p) {
+  uint32_t v;
+  memcpy(&v, p, sizeof(v));
+  return v;
+}
+
+static inline uint16_t gw_ld16(const char *p) {
+  uint16_t v;
+  memcpy(&v, p, sizeof(v));
+  return v;
+}
+
+/* Keys are short words: a few word-sized compares beat a call to memcmp and a byte loop. Two
+ * loads that overlap in the middle cover a key of 2..16 bytes without reading past its end. */
+static inline int gw_key_equal(const char *a, const char *b, size_t n) {
   for (size_t i = 0; i < n; i++)
     if (a[i] != b[i])
       return 0;
@@ -479,7 +501,7 @@ static int gw_lex_upsert(gw_feeling_model *m, const char *key, size_t n, unsigne
   memset(e, 0, sizeof(*e));
   m->entry_hash[m->count] = h;
   e->key_off = (uint32_t)m->keys_len;
-  e->key_len = (uint32_t)n;
+  e->key_len = (uint16_t)n;
   e->ntokens = (uint8_t)ntokens;
   m->slots[i].tag = gw_hash_tag(h);
   m->bloom[(h >> 20) & (GW_BLOOM_WORDS - 1)] |= gw_bloom_bits(h);
@@ -1047,10 +1069,13 @@ static size_t gw_tokenize_ascii_word(gw_tokens *t, const unsigned char *s, size_
   if (i == GW_TOKEN_MAX_BYTES - 1 && i < len && (gw_byte_fold[s[i]] & 0xffu))
     goto decline;
   size_t wl = i;
-  while (i < len && gw_is_trailing_punct(s[i]))
-    i++;
-  if (i < len && !gw_is_ascii_space(s[i]))
-    goto decline;
+  /* Most words end at a space or the end of the text; the rest at sentence punctuation. */
+  if (i < len && !gw_is_ascii_space(s[i])) {
+    while (i < len && gw_is_trailing_punct(s[i]))
+      i++;
+    if (i < len && !gw_is_ascii_space(s[i]))
+      goto decline;
+  }
   if (tok) {
     /* Three equal letters in a row ("sooo"): the same test as gw_word_add's run count, run
      * only for the words with a doubled byte. */
@@ -1064,7 +1089,8 @@ static size_t gw_tokenize_ascii_word(gw_tokens *t, const unsigned char *s, size_
     gw_count_punct(t, s[k]);
     t->pending_boundary = 1;
   }
-  return i;
+  /* The space after the word, if any: one trip less through gw_tokenize's loop per word. */
+  return i + (i < len && s[i] == ' ');
 decline:
   if (tok) {
     t->n--;
@@ -1095,7 +1121,9 @@ static void gw_tokenize(gw_tokens *t, const char *text, size_t len, const gw_fee
     /* A hashtag or mention ("#fail", "@support"): the general path drops the sign and reads
      * the word, so the word's fast path gives the same tokens when no symbol starts with the
      * sign. One call site, so that the compiler inlines the fast path. */
-    size_t sign = (s[i] == '#' || s[i] == '@') && m && !m->symbol_first[s[i]] && i + 1 < len;
+    size_t sign = 0;
+    if (!gw_is_ascii_alnum(s[i]))
+      sign = (s[i] == '#' || s[i] == '@') && m && !m->symbol_first[s[i]] && i + 1 < len;
     if (gw_is_ascii_alnum(s[i + sign])) {
       size_t used = gw_tokenize_ascii_word(t, s + i + sign, len - i - sign, m);
       if (used) {
@@ -1690,6 +1718,11 @@ static int gw_load_bytes(gw_feeling_model *m, const char *src, const char *data,
   /* Only the project's own format: a plugged-in VADER or AFINN file scores as written. */
   if (fmt == FMT_GOODWILL && gw_lex_add_inflections(m) < 0)
     return gw_load_fail(&L, 0, "out of memory");
+  for (size_t k = 0; k < m->count; k++) {
+    gw_lex_entry *e = &m->entries[k];
+    for (int c = 0; c < GW_FEELING_COUNT; c++)
+      e->has_cats |= e->cats[c] != 0;
+  }
   gw_id_hasher h;
   char hex[GW_ID_HEX_LEN + 1];
   gw_id_init(&h);
@@ -1951,7 +1984,7 @@ static void gw_score_detail(const gw_feeling_model *m, const char *text, size_t 
       v *= j < contrast_at ? GW_CONTRAST_BEFORE : GW_CONTRAST_AFTER;
     sum += v;
     /* "not angry" says nothing about anger: negated items give no feeling. */
-    if (!negated)
+    if (!negated && e->has_cats)
       for (int c = 0; c < GW_FEELING_COUNT; c++)
         raw[c] += e->cats[c] * fabs(v) / 4.0;
   }
