@@ -307,9 +307,19 @@ static void detach(gw_open_interactions *o, open_ia *ia, gw_open_batch *out) {
   out->turns = ia->turns;
   out->nturns = ia->nturns;
   qsort(out->turns, out->nturns, sizeof *out->turns, turn_cmp);
-  /* A client that retried a turn sent the same seq twice; only the first copy is scored. */
+  /* A client that retried a turn sent it twice: the same seq, speaker and text. Only the first
+   * copy is scored. Turns that share a seq but differ are all kept, in arrival order: seq is
+   * optional in JSON (0 when absent), and a client that never sends it must not lose every
+   * turn but the first. */
   for (size_t i = 1; i < out->nturns; i++) {
-    out->turns[i].duplicate = out->turns[i].seq == out->turns[i - 1].seq;
+    gw_open_turn *t = &out->turns[i];
+    for (size_t k = i; k-- > 0 && out->turns[k].seq == t->seq;) {
+      if (!out->turns[k].duplicate && out->turns[k].speaker == t->speaker &&
+          strcmp(out->turns[k].text, t->text) == 0) {
+        t->duplicate = true;
+        break;
+      }
+    }
   }
   free(ia);
 }

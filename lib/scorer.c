@@ -412,7 +412,8 @@ static void buffer_turn(gw_scorer *s, const gw_kafka_message *m,
 /*
  * Scores an InteractionClosed: from its transcript when it has one (buffered turns of the
  * interaction are then released unscored), otherwise from the interaction's buffered turns in
- * seq order, each seq once. Either way the buffered turns' offsets ride on the job.
+ * seq order, a client retry (same seq, speaker and text) once. Either way the buffered turns'
+ * offsets ride on the job.
  */
 static int score_close(gw_scorer *s, job *j, const gw_kafka_message *m,
                        const Goodwill__V1__InteractionEvent *ev, char *record_id) {

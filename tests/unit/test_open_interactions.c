@@ -44,7 +44,7 @@ static void test_take_sorts_by_seq_and_flags_retries(void) {
   add(o, 0, "acme", "i1", 3, 12, t0 + 3, "third");
   add(o, 0, "acme", "i1", 1, 10, t0 + 1, "first");
   add(o, 0, "acme", "i1", 2, 11, t0 + 2, "second");
-  add(o, 0, "acme", "i1", 2, 13, t0 + 4, "second, retried");
+  add(o, 0, "acme", "i1", 2, 13, t0 + 4, "second");
   CHECK_INT_EQ(gw_open_interactions_count(o), 1);
   CHECK_INT_EQ(gw_open_interactions_turns(o), 4);
 
@@ -56,6 +56,7 @@ static void test_take_sorts_by_seq_and_flags_retries(void) {
   if (b.nturns == 4) {
     CHECK_STR_EQ(b.turns[0].text, "first");
     CHECK_STR_EQ(b.turns[1].text, "second");
+    CHECK_INT_EQ(b.turns[1].input_offset, 11);
     CHECK(!b.turns[1].duplicate);
     /* The retry came later (higher offset): it is the one flagged, the first copy counts. */
     CHECK_INT_EQ(b.turns[2].input_offset, 13);
@@ -71,6 +72,28 @@ static void test_take_sorts_by_seq_and_flags_retries(void) {
   /* Taken once: a second close for it finds nothing. */
   CHECK(!gw_open_interactions_take(o, 0, "acme", "i1", &b));
   CHECK_INT_EQ(b.nturns, 0);
+  gw_open_interactions_free(o);
+}
+
+static void test_same_seq_different_content_is_kept(void) {
+  gw_open_interactions *o = make(0, 0);
+  int64_t t0 = 1700000000000LL;
+  /* A client that never sends seq: every turn has seq 0, and each one counts, in order. */
+  add(o, 0, "acme", "i", 0, 5, t0, "first");
+  add(o, 0, "acme", "i", 0, 6, t0, "second");
+  add(o, 0, "acme", "i", 0, 7, t0, "first"); /* a retry of the first */
+  add(o, 0, "acme", "i", 0, 8, t0, "third");
+  gw_open_batch b;
+  CHECK(gw_open_interactions_take(o, 0, "acme", "i", &b));
+  CHECK_INT_EQ(b.nturns, 4);
+  if (b.nturns == 4) {
+    CHECK_STR_EQ(b.turns[0].text, "first");
+    CHECK_STR_EQ(b.turns[1].text, "second");
+    CHECK_STR_EQ(b.turns[3].text, "third");
+    CHECK(!b.turns[0].duplicate && !b.turns[1].duplicate && !b.turns[3].duplicate);
+    CHECK(b.turns[2].duplicate);
+  }
+  gw_open_batch_free(&b);
   gw_open_interactions_free(o);
 }
 
@@ -218,6 +241,7 @@ static void test_drop_partition_releases_only_its_turns(void) {
 
 int main(void) {
   GW_RUN(test_take_sorts_by_seq_and_flags_retries);
+  GW_RUN(test_same_seq_different_content_is_kept);
   GW_RUN(test_keys_are_partition_tenant_and_interaction);
   GW_RUN(test_many_interactions_grow_the_table);
   GW_RUN(test_idle_expiry_follows_event_time);

@@ -4,7 +4,7 @@
  * headers, a tiny in-flight bound still lets everything through (pause/resume), and after a
  * drained stop a second scorer of the same group reads only what came later. Live turns are
  * buffered until their close, their offsets held uncommitted (a restarted scorer reads them
- * again), scored together in seq order with a retried seq once, and expired to the DLQ by
+ * again), scored together in seq order with a retried turn once, and expired to the DLQ by
  * event time.
  */
 #include <errno.h>
@@ -490,7 +490,7 @@ static void stop_scorer_drained(gw_scorer *s) {
 /*
  * Live turns of two interactions, then a whole interaction (scored at once). The commit point
  * must stay at the oldest open turn: a restarted scorer reads the turns again. The close of
- * live-1 (no transcript) is scored from its turns in seq order, the retried seq once; live-2
+ * live-1 (no transcript) is scored from its turns in seq order, the retried turn once; live-2
  * never closes and expires by event time when a later event moves the stream past the idle
  * timeout; then everything is committed.
  */
@@ -557,7 +557,7 @@ static void test_live_turns(void) {
   CHECK_INT_EQ(o->live, 1);
   const Goodwill__V1__ScoredInteraction *si = &o->live_copy;
   CHECK_INT_EQ(si->customer_turns, 2);
-  CHECK_INT_EQ(si->agent_turns, 1); /* the retried seq 2 counted once */
+  CHECK_INT_EQ(si->agent_turns, 1); /* the retried turn (seq 2) counted once */
   CHECK(si->start_valence_milli < 0);
   CHECK(si->end_valence_milli > 0);
   CHECK(si->change_valence_milli > 0);

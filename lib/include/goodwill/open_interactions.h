@@ -2,7 +2,7 @@
  * gw_open_interactions: the live interactions a scorer has seen Turn events of and no
  * InteractionClosed yet, per input partition. goodwill-scorer buffers each Turn here with the
  * Kafka offset it came from; when the close arrives it takes the interaction's turns (sorted
- * by seq, client retries of a seq marked duplicate) and scores them together. Interactions
+ * by seq, client retries marked duplicate) and scores them together. Interactions
  * that never close are expired, deterministically, by event time: each partition has a stream
  * time (the largest occurred_at_ms seen in it), and an interaction whose last turn happened
  * more than idle_timeout_ms before that is expired. A bound on buffered turns over all
@@ -41,7 +41,7 @@ typedef struct gw_open_turn {
   char *text;             /* UTF-8, NUL-terminated (owned by the batch once handed out) */
   void *key, *value;      /* the original Kafka record, for the DLQ (may be NULL) */
   size_t key_len, value_len;
-  bool duplicate; /* set in a batch: an earlier turn of the batch has the same seq */
+  bool duplicate; /* set in a batch: an earlier turn has the same seq, speaker and text */
 } gw_open_turn;
 
 typedef enum gw_open_expiry {
@@ -75,9 +75,11 @@ void gw_open_interactions_observe(gw_open_interactions *o, int32_t partition,
                                   int64_t occurred_at_ms);
 
 /*
- * Takes the interaction's turns out of the buffer into *out (sorted by seq then offset, a
- * repeated seq flagged duplicate on every copy after the first). Returns true, or false with
- * *out zeroed when the interaction has no buffered turns.
+ * Takes the interaction's turns out of the buffer into *out (sorted by seq, then by offset).
+ * A turn with the same seq, speaker and text as an earlier one (a client retry) is flagged
+ * duplicate; turns sharing a seq but not their content are all kept (seq is optional in JSON,
+ * so a client that never sends it has every turn at seq 0, in arrival order). Returns true,
+ * or false with *out zeroed when the interaction has no buffered turns.
  */
 bool gw_open_interactions_take(gw_open_interactions *o, int32_t partition, const char *tenant_id,
                                const char *interaction_id, gw_open_batch *out);

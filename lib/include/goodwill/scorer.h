@@ -13,9 +13,9 @@
  * reaches one scorer, in order. A valid Turn is buffered per partition (gw_open_interactions)
  * and its offset stays in progress, so the committed offset never passes the oldest open
  * turn. An InteractionClosed without transcript is scored from the buffered turns (sorted by
- * seq, a retried seq once); with a transcript, the transcript wins and the buffered turns are
- * released unscored (goodwill_scorer_turns_released_total). The close's offset and its turns'
- * offsets are done when the ScoredRecord is acknowledged. After a crash or a rebalance the
+ * seq, a client retry of a turn once); with a transcript, the transcript wins and the buffered
+ * turns are released unscored (goodwill_scorer_turns_released_total). The close's offset and its
+ * turns' offsets are done when the ScoredRecord is acknowledged. After a crash or a rebalance the
  * next owner reads from the committed offset and rebuilds the buffer; a close scored again
  * gives the same record id (derived from the close event), which the aggregator drops.
  * An interaction whose last turn is more than turn_idle_timeout_ms older than its partition's

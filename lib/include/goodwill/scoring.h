@@ -29,9 +29,9 @@ int gw_scoring_score_event(const gw_feeling_model *m, const Goodwill__V1__Intera
 /*
  * Scores an InteractionClosed event (ev's body must be closed) from the given turns instead of
  * its transcript: goodwill-scorer passes the Turn events it buffered for a live interaction,
- * sorted by seq, each seq once. Everything else (dimensions, facts, the record id derived
- * from the close event) is as for gw_scoring_score_event, so a replayed close gives the same
- * record id. turns are borrowed. Returns 0, or -EINVAL when ev is not an InteractionClosed.
+ * sorted by seq, client retries of a turn left out. Everything else (dimensions, facts, the record
+ * id derived from the close event) is as for gw_scoring_score_event, so a replayed close gives the
+ * same record id. turns are borrowed. Returns 0, or -EINVAL when ev is not an InteractionClosed.
  */
 int gw_scoring_score_closed_turns(const gw_feeling_model *m,
                                   const Goodwill__V1__InteractionEvent *ev,
