@@ -15,6 +15,7 @@
 
 static const char *const field_names[GW_AGG_FIELD_COUNT] = {
     [GW_AGG_N] = "n",
+    [GW_AGG_FELT] = "felt",
     [GW_AGG_START_SUM] = "start_sum",
     [GW_AGG_END_SUM] = "end_sum",
     [GW_AGG_CHANGE_SUM] = "change_sum",
@@ -168,24 +169,31 @@ static int from_interaction(const Goodwill__V1__ScoredInteraction *si, gw_agg_re
   int64_t *v = out->inc;
   int64_t emp = si->empathy_milli, handle_s = ms_to_s(si->handle_ms);
   v[GW_AGG_N] = 1;
-  v[GW_AGG_START_SUM] = s;
-  v[GW_AGG_END_SUM] = e;
-  v[GW_AGG_CHANGE_SUM] = c;
-  v[GW_AGG_START_SQ] = s * s;
-  v[GW_AGG_END_SQ] = e * e;
-  v[GW_AGG_CHANGE_SQ] = c * c;
-  v[GW_AGG_START_END] = s * e;
-  v[GW_AGG_IMPROVED] = c > 0;
-  v[GW_AGG_WORSENED] = c < 0;
-  v[GW_AGG_RECOVERED] = si->recovered ? 1 : 0;
-  v[GW_AGG_SOURED] = si->soured ? 1 : 0;
   int ps = polarity_index(si->start_polarity), pe = polarity_index(si->end_polarity);
   if (ps >= 0)
     v[GW_AGG_START_NEG + ps] = 1;
   if (pe >= 0)
     v[GW_AGG_END_NEG + pe] = 1;
-  if (ps >= 0 && pe >= 0)
+  /* The scorer leaves the polarities unspecified when the customer said nothing it could
+   * read (no transcript, agent or bot turns only): such an interaction counts, but its zero
+   * valences must not pull the feeling means towards neutral. */
+  if (ps >= 0 && pe >= 0) {
+    v[GW_AGG_FELT] = 1;
     v[GW_AGG_T_NN + ps * 3 + pe] = 1;
+    v[GW_AGG_START_SUM] = s;
+    v[GW_AGG_END_SUM] = e;
+    v[GW_AGG_CHANGE_SUM] = c;
+    v[GW_AGG_START_SQ] = s * s;
+    v[GW_AGG_END_SQ] = e * e;
+    v[GW_AGG_CHANGE_SQ] = c * c;
+    v[GW_AGG_START_END] = s * e;
+    v[GW_AGG_IMPROVED] = c > 0;
+    v[GW_AGG_WORSENED] = c < 0;
+    v[GW_AGG_RECOVERED] = si->recovered ? 1 : 0;
+    v[GW_AGG_SOURED] = si->soured ? 1 : 0;
+    v[GW_AGG_CHANGE_EMPATHY] = c * emp;
+    v[GW_AGG_CHANGE_HANDLE] = c * handle_s;
+  }
   v[GW_AGG_HANDLE_SUM] = (int64_t)si->handle_ms;
   v[GW_AGG_HANDLE_SQ] = handle_s * handle_s;
   v[GW_AGG_WAIT_SUM] = (int64_t)si->wait_ms;
@@ -197,8 +205,6 @@ static int from_interaction(const Goodwill__V1__ScoredInteraction *si, gw_agg_re
   }
   v[GW_AGG_EMPATHY_SUM] = emp;
   v[GW_AGG_EMPATHY_SQ] = emp * emp;
-  v[GW_AGG_CHANGE_EMPATHY] = c * emp;
-  v[GW_AGG_CHANGE_HANDLE] = c * handle_s;
   return 0;
 }
 
@@ -589,13 +595,18 @@ void gw_agg_summarize(const gw_agg_totals *t, gw_agg_summary *out) {
   out->promoters = v[GW_AGG_PROMOTERS];
   out->passives = v[GW_AGG_PASSIVES];
   out->detractors = v[GW_AGG_DETRACTORS];
+  out->with_feeling = v[GW_AGG_FELT];
+  if (v[GW_AGG_FELT] > 0) {
+    double f = (double)v[GW_AGG_FELT];
+    out->has_feeling = true;
+    out->start_mean = (double)v[GW_AGG_START_SUM] / f / 1000.0;
+    out->end_mean = (double)v[GW_AGG_END_SUM] / f / 1000.0;
+    out->change_mean = (double)v[GW_AGG_CHANGE_SUM] / f / 1000.0;
+    out->improved_share = (double)v[GW_AGG_IMPROVED] / f;
+  }
   if (v[GW_AGG_N] > 0) {
     double n = (double)v[GW_AGG_N];
     out->has_interactions = true;
-    out->start_mean = (double)v[GW_AGG_START_SUM] / n / 1000.0;
-    out->end_mean = (double)v[GW_AGG_END_SUM] / n / 1000.0;
-    out->change_mean = (double)v[GW_AGG_CHANGE_SUM] / n / 1000.0;
-    out->improved_share = (double)v[GW_AGG_IMPROVED] / n;
     out->handle_ms_mean = (double)v[GW_AGG_HANDLE_SUM] / n;
     out->wait_ms_mean = (double)v[GW_AGG_WAIT_SUM] / n;
   }
@@ -632,15 +643,16 @@ void gw_agg_row_json(gw_buf *out, const gw_agg_row_meta *m, const gw_agg_summary
   gw_buf_puts(out, ",\"window\":");
   gw_buf_json_string(out, m->window);
   gw_buf_printf(out, ",\"from\":\"%s\",\"to\":\"%s\"", from, to);
-  gw_buf_printf(out, ",\"interactions\":%" PRId64, s->interactions);
+  gw_buf_printf(out, ",\"interactions\":%" PRId64 ",\"with_feeling\":%" PRId64, s->interactions,
+                s->with_feeling);
   gw_buf_puts(out, ",\"start_mean\":");
-  json_num(out, s->has_interactions, s->start_mean);
+  json_num(out, s->has_feeling, s->start_mean);
   gw_buf_puts(out, ",\"end_mean\":");
-  json_num(out, s->has_interactions, s->end_mean);
+  json_num(out, s->has_feeling, s->end_mean);
   gw_buf_puts(out, ",\"change_mean\":");
-  json_num(out, s->has_interactions, s->change_mean);
+  json_num(out, s->has_feeling, s->change_mean);
   gw_buf_puts(out, ",\"improved_share\":");
-  json_num(out, s->has_interactions, s->improved_share);
+  json_num(out, s->has_feeling, s->improved_share);
   gw_buf_printf(out,
                 ",\"recovered\":%" PRId64 ",\"soured\":%" PRId64 ",\"surveys\":%" PRId64
                 ",\"promoters\":%" PRId64 ",\"passives\":%" PRId64 ",\"detractors\":%" PRId64,
@@ -659,7 +671,7 @@ void gw_agg_row_json(gw_buf *out, const gw_agg_row_meta *m, const gw_agg_summary
 void gw_agg_csv_header(gw_buf *out) {
   gw_buf_puts(out, "tenant,team,window,from,to,interactions,start_mean,end_mean,change_mean,"
                    "improved_share,recovered,soured,surveys,promoters,passives,detractors,nps,"
-                   "nps_moe,handle_ms_mean,wait_ms_mean\r\n");
+                   "nps_moe,handle_ms_mean,wait_ms_mean,with_feeling\r\n");
 }
 
 static void csv_text(gw_buf *out, const char *s) {
@@ -699,15 +711,15 @@ void gw_agg_row_csv(gw_buf *out, const gw_agg_row_meta *m, const gw_agg_summary 
   gw_buf_putc(out, ',');
   csv_text(out, m->window);
   gw_buf_printf(out, ",%s,%s,%" PRId64, from, to, s->interactions);
-  csv_num(out, s->has_interactions, s->start_mean);
-  csv_num(out, s->has_interactions, s->end_mean);
-  csv_num(out, s->has_interactions, s->change_mean);
-  csv_num(out, s->has_interactions, s->improved_share);
+  csv_num(out, s->has_feeling, s->start_mean);
+  csv_num(out, s->has_feeling, s->end_mean);
+  csv_num(out, s->has_feeling, s->change_mean);
+  csv_num(out, s->has_feeling, s->improved_share);
   gw_buf_printf(out, ",%" PRId64 ",%" PRId64 ",%" PRId64 ",%" PRId64 ",%" PRId64 ",%" PRId64,
                 s->recovered, s->soured, s->surveys, s->promoters, s->passives, s->detractors);
   csv_num(out, s->has_surveys, s->nps);
   csv_num(out, s->has_surveys, s->nps_moe);
   csv_num(out, s->has_interactions, s->handle_ms_mean);
   csv_num(out, s->has_interactions, s->wait_ms_mean);
-  gw_buf_puts(out, "\r\n");
+  gw_buf_printf(out, ",%" PRId64 "\r\n", s->with_feeling);
 }

@@ -247,6 +247,48 @@ static void test_increments_of_an_interaction(void) {
   CHECK_INT_EQ(s.inc[GW_AGG_N], 0);
 }
 
+/* No customer words (no transcript, or agent and bot turns only): the scorer leaves both
+ * polarities unspecified. The interaction counts, with its times, but adds nothing to the
+ * feeling sums, so a team's mean feeling is not dragged towards neutral by silence. */
+static void test_interaction_without_feeling(void) {
+  gw_agg_record r;
+  make_interaction(&r, "rec-3", "t1", 1795428000, 0, 0, 60000);
+  CHECK_INT_EQ(r.inc[GW_AGG_FELT], 1); /* a neutral customer is a feeling */
+  Goodwill__V1__ScoredRecord rec = GOODWILL__V1__SCORED_RECORD__INIT;
+  Goodwill__V1__ScoredInteraction si = GOODWILL__V1__SCORED_INTERACTION__INIT;
+  si.record_id = "rec-4";
+  si.tenant_id = "acme";
+  si.team_id = "t1";
+  si.occurred_at_ms = 1795428000000;
+  si.handle_ms = 60000;
+  si.empathy_milli = 500;
+  rec.record_case = GOODWILL__V1__SCORED_RECORD__RECORD_INTERACTION;
+  rec.interaction = &si;
+  char err[200] = "";
+  CHECK_INT_EQ(gw_agg_record_from_scored(&rec, &r, err, sizeof(err)), 0);
+  CHECK_INT_EQ(r.inc[GW_AGG_N], 1);
+  CHECK_INT_EQ(r.inc[GW_AGG_FELT], 0);
+  CHECK_INT_EQ(r.inc[GW_AGG_START_NEU] + r.inc[GW_AGG_END_NEU] + r.inc[GW_AGG_T_UU], 0);
+  CHECK_INT_EQ(r.inc[GW_AGG_IMPROVED] + r.inc[GW_AGG_WORSENED], 0);
+  CHECK_INT_EQ(r.inc[GW_AGG_HANDLE_SUM], 60000);
+  CHECK_INT_EQ(r.inc[GW_AGG_EMPATHY_SUM], 500);
+
+  /* Only such interactions: counted, feeling means undefined (null), times defined. */
+  gw_agg_totals t;
+  memset(&t, 0, sizeof(t));
+  t.v[GW_AGG_N] = 2;
+  t.v[GW_AGG_HANDLE_SUM] = 120000;
+  gw_agg_summary s;
+  gw_agg_summarize(&t, &s);
+  gw_agg_row_meta m = {"acme", "t1", "1h", 1795424400, 1795428000};
+  gw_buf b = GW_BUF_INIT;
+  gw_agg_row_json(&b, &m, &s);
+  CHECK_STR_CONTAINS(b.data, "\"interactions\":2,\"with_feeling\":0,\"start_mean\":null,"
+                             "\"end_mean\":null,\"change_mean\":null,\"improved_share\":null,");
+  CHECK_STR_CONTAINS(b.data, "\"handle_ms_mean\":60000,");
+  gw_buf_free(&b);
+}
+
 static void test_invalid_records_are_named(void) {
   char err[200];
   gw_agg_record out;
@@ -316,13 +358,14 @@ static void test_summary_and_rows(void) {
   gw_agg_row_meta m = {"acme", "t1", "1h", 1795424400, 1795428000};
   gw_buf b = GW_BUF_INIT;
   gw_agg_row_json(&b, &m, &s);
-  CHECK_STR_EQ(b.data, "{\"tenant\":\"acme\",\"team\":\"t1\",\"window\":\"1h\","
-                       "\"from\":\"2026-11-23T09:00:00Z\",\"to\":\"2026-11-23T10:00:00Z\","
-                       "\"interactions\":0,\"start_mean\":null,\"end_mean\":null,"
-                       "\"change_mean\":null,\"improved_share\":null,\"recovered\":0,"
-                       "\"soured\":0,\"surveys\":0,\"promoters\":0,\"passives\":0,"
-                       "\"detractors\":0,\"nps\":null,\"nps_moe\":null,\"handle_ms_mean\":null,"
-                       "\"wait_ms_mean\":null}");
+  CHECK_STR_EQ(b.data,
+               "{\"tenant\":\"acme\",\"team\":\"t1\",\"window\":\"1h\","
+               "\"from\":\"2026-11-23T09:00:00Z\",\"to\":\"2026-11-23T10:00:00Z\","
+               "\"interactions\":0,\"with_feeling\":0,\"start_mean\":null,\"end_mean\":null,"
+               "\"change_mean\":null,\"improved_share\":null,\"recovered\":0,"
+               "\"soured\":0,\"surveys\":0,\"promoters\":0,\"passives\":0,"
+               "\"detractors\":0,\"nps\":null,\"nps_moe\":null,\"handle_ms_mean\":null,"
+               "\"wait_ms_mean\":null}");
 
   /* 50 promoters, 30 passives, 20 detractors: NPS 30; var = 0.7 - 0.09 = 0.61;
    * moe = 196 * sqrt(0.61 / 100) = 15.308... */
@@ -330,7 +373,8 @@ static void test_summary_and_rows(void) {
   t.v[GW_AGG_PROMOTERS] = 50;
   t.v[GW_AGG_PASSIVES] = 30;
   t.v[GW_AGG_DETRACTORS] = 20;
-  t.v[GW_AGG_N] = 4;
+  t.v[GW_AGG_N] = 5; /* one without customer words: in the count, not in the feeling means */
+  t.v[GW_AGG_FELT] = 4;
   t.v[GW_AGG_START_SUM] = -2000;
   t.v[GW_AGG_END_SUM] = 1000;
   t.v[GW_AGG_CHANGE_SUM] = 3000;
@@ -342,14 +386,15 @@ static void test_summary_and_rows(void) {
   CHECK(fabs(s.start_mean - -0.5) < 1e-12);
   CHECK(fabs(s.change_mean - 0.75) < 1e-12);
   CHECK(fabs(s.improved_share - 0.75) < 1e-12);
-  CHECK(fabs(s.handle_ms_mean - 100000) < 1e-9);
+  CHECK(fabs(s.handle_ms_mean - 80000) < 1e-9);
+  CHECK_INT_EQ(s.with_feeling, 4);
   gw_buf_reset(&b);
   gw_agg_csv_header(&b);
   gw_agg_row_csv(&b, &m, &s);
   CHECK_STR_CONTAINS(b.data, "tenant,team,window,from,to,interactions,start_mean,");
-  CHECK_STR_CONTAINS(b.data, "acme,t1,1h,2026-11-23T09:00:00Z,2026-11-23T10:00:00Z,4,-0.5,0.25,"
+  CHECK_STR_CONTAINS(b.data, "acme,t1,1h,2026-11-23T09:00:00Z,2026-11-23T10:00:00Z,5,-0.5,0.25,"
                              "0.75,0.75,0,0,100,50,30,20,30,");
-  CHECK_STR_CONTAINS(b.data, ",100000,0\r\n");
+  CHECK_STR_CONTAINS(b.data, ",80000,0,4\r\n");
   /* Only surveys: the interaction means are empty CSV fields. */
   memset(&t, 0, sizeof(t));
   t.v[GW_AGG_S] = 1;
@@ -358,7 +403,7 @@ static void test_summary_and_rows(void) {
   gw_buf_reset(&b);
   gw_agg_row_csv(&b, &m, &s);
   CHECK_STR_EQ(b.data, "acme,t1,1h,2026-11-23T09:00:00Z,2026-11-23T10:00:00Z,0,,,,,0,0,1,1,0,0,"
-                       "100,0,,\r\n");
+                       "100,0,,,0\r\n");
   gw_buf_free(&b);
 }
 
@@ -557,6 +602,7 @@ int main(void) {
   gw_agg_apply_script(&apply_src);
   gw_agg_read_script(&read_src);
   GW_RUN(test_increments_of_an_interaction);
+  GW_RUN(test_interaction_without_feeling);
   GW_RUN(test_invalid_records_are_named);
   GW_RUN(test_verdicts);
   GW_RUN(test_summary_and_rows);

@@ -35,6 +35,7 @@
 /* The counters of a bucket hash; the field names are in docs/REDIS_SCHEMA.md. */
 typedef enum gw_agg_field {
   GW_AGG_N,
+  GW_AGG_FELT, /* interactions with a start and an end feeling (customer words) */
   GW_AGG_START_SUM,
   GW_AGG_END_SUM,
   GW_AGG_CHANGE_SUM,
@@ -182,10 +183,12 @@ int gw_agg_totals_add_hash(gw_agg_totals *t, const char *const *strs, const size
 
 typedef struct gw_agg_summary {
   int64_t interactions, recovered, soured;
+  int64_t with_feeling; /* interactions the feeling means are over */
   int64_t surveys, promoters, passives, detractors;
-  bool has_interactions;                    /* false: the means below are undefined (null) */
-  double start_mean, end_mean, change_mean; /* valence, -1..1 */
-  double improved_share;                    /* 0..1 */
+  bool has_feeling;                         /* false: the feeling means are undefined (null) */
+  double start_mean, end_mean, change_mean; /* valence, -1..1, over with_feeling */
+  double improved_share;                    /* 0..1, of with_feeling */
+  bool has_interactions;                    /* false: the time means are undefined (null) */
   double handle_ms_mean, wait_ms_mean;
   bool has_surveys; /* false: nps and nps_moe are undefined (null) */
   double nps;       /* -100..100 */
