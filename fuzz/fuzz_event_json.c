@@ -3,15 +3,25 @@
  * body in all three formats, and unpacked as a protobuf InteractionEvent (and batch) and
  * validated, as goodwill-ingest and goodwill-scorer do.
  *
- * Besides crashes and sanitizer reports it checks two properties, aborting when they fail:
- * every event the parser accepts packs, unpacks and validates again to the same bytes, and
- * an event's derived id does not depend on received_at_ms.
+ * Besides crashes and sanitizer reports it checks three properties, aborting when they fail:
+ * every event the parser accepts packs, unpacks and validates again to the same bytes; an
+ * event's derived id does not depend on received_at_ms; and the project's own JSON reader
+ * gives the same results as the jansson-based parser it replaced (event_json_jansson_ref.inc):
+ * the same status, the same items accepted with byte-identical packed events, the same item
+ * errors with the same index, line, field and reason. Only the wording of syntax errors may
+ * differ (both say "invalid JSON at ..."), and their column. Inputs with a NUL byte are not
+ * compared: jansson's lexer drops a NUL byte that follows a token it had to look past (it
+ * reads "[1<NUL>]" as [1]), which the own reader deliberately does not copy.
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "goodwill/event.h"
+
+#include <stdio.h>
+
+#include "event_json_jansson_ref.inc"
 
 /* 2026-11-23T10:00:00Z: fixed, so a crashing input reproduces whatever the date. */
 #define GW_FUZZ_NOW_MS 1795428000000LL
@@ -75,6 +85,61 @@ static void fuzz_protobuf(const uint8_t *data, size_t size, const gw_event_limit
   }
 }
 
+static bool is_syntax_error(const gw_event_error *e) {
+  return strncmp(e->reason, "invalid JSON at ", 16) == 0;
+}
+
+static void differ(const char *what, size_t i, const gw_event_batch *a, const gw_event_batch *b) {
+  fprintf(stderr, "own reader and jansson differ: %s (item %zu)\n", what, i);
+  const gw_event_batch *both[2] = {a, b};
+  for (int k = 0; k < 2; k++) {
+    const gw_event_batch *x = both[k];
+    fprintf(stderr, "  %s: items %zu events %zu errors %zu\n", k == 0 ? "own" : "jansson",
+            x->nitems, x->nevents, x->nerrors);
+    for (size_t j = 0; j < x->nerrors; j++) {
+      fprintf(stderr, "    [%zu] line %zu [%s] %s\n", x->errors[j].index, x->errors[j].line,
+              x->errors[j].field, x->errors[j].reason);
+    }
+  }
+  abort();
+}
+
+/* The differential check: own reader (a, rc_a) against jansson (b, rc_b). */
+static void compare_with_jansson(int rc_a, const gw_event_batch *a, int rc_b,
+                                 const gw_event_batch *b) {
+  if (rc_a != rc_b || a->nitems != b->nitems || a->nevents != b->nevents ||
+      a->nerrors != b->nerrors) {
+    differ("status or counts", 0, a, b);
+  }
+  for (size_t i = 0; i < a->nerrors; i++) {
+    const gw_event_error *x = &a->errors[i], *y = &b->errors[i];
+    /* jansson reports a whole-body syntax error where its lexer stood, sometimes past the
+     * offending byte (even on the next line); an NDJSON line's number is the line's. */
+    bool body_syntax = is_syntax_error(x) && is_syntax_error(y) &&
+                       strncmp(x->reason, "invalid JSON at line", 20) == 0;
+    if (x->index != y->index || (x->line != y->line && !body_syntax) ||
+        strcmp(x->field, y->field) != 0) {
+      differ("error index, line or field", i, a, b);
+    }
+    if (is_syntax_error(x) != is_syntax_error(y) ||
+        (!is_syntax_error(x) && strcmp(x->reason, y->reason) != 0)) {
+      differ("error reason", i, a, b);
+    }
+  }
+  for (size_t i = 0; i < a->nevents; i++) {
+    gw_buf pa = GW_BUF_INIT, pb = GW_BUF_INIT;
+    gw_event_pack(a->events[i], &pa);
+    gw_event_pack(b->events[i], &pb);
+    bool same = a->event_index[i] == b->event_index[i] && pa.len == pb.len &&
+                memcmp(pa.data, pb.data, pa.len) == 0;
+    gw_buf_free(&pa);
+    gw_buf_free(&pb);
+    if (!same) {
+      differ("event content", i, a, b);
+    }
+  }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
@@ -101,6 +166,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     for (size_t i = 0; i < batch.nevents; i++) {
       check_round_trip(batch.events[i], &lim);
       check_derived_id(batch.events[i]);
+    }
+    if (memchr(data, '\0', size) == NULL) {
+      gw_event_batch ref;
+      int rc_ref =
+          ref_event_parse_json((const char *)data, size, formats[f], &lim, GW_FUZZ_NOW_MS, &ref);
+      compare_with_jansson(rc, &batch, rc_ref, &ref);
+      gw_event_batch_free(&ref);
     }
     gw_event_batch_free(&batch);
   }

@@ -1,130 +1,34 @@
 /*
  * gw_event_parse_json: request bodies (one JSON object, a JSON array of objects, or NDJSON)
- * to InteractionEvents. jansson does the JSON syntax (it validates UTF-8, rejects "\u0000"
- * and, with JSON_REJECT_DUPLICATES, duplicate keys, which would otherwise make the last value
- * silently win); this file maps the objects field by field, strictly: an unknown field is an
- * error, so a misspelt field never silently loses data. The semantic rules (ids, ranges,
+ * to InteractionEvents, in one pass: lib/json_reader.c reads the JSON text strictly (its
+ * header lists the grammar decisions: valid UTF-8 only, no "\u0000", no lone surrogates, no
+ * duplicate keys, which would otherwise make the last value silently win, no leading zeros,
+ * integers within 64 bits, nesting at most 2048 deep) and this file fills the protobuf-c
+ * structs while it reads, without a tree in between. The mapping is strict: an unknown field is
+ * an error, so a misspelt field never silently loses data. The semantic rules (ids, ranges,
  * limits, UTF-8) are gw_event_validate's, shared with the protobuf sources.
+ *
+ * Errors keep the order a tree walk had: the first failing field of an item, in the order of
+ * the item's keys. After a field error the rest of the item is still read for syntax (not
+ * mapped): a syntax error anywhere in a JSON body makes the whole body unreadable, and one in
+ * an NDJSON line makes that line's item unreadable, whatever field errors came before it.
+ *
+ * Strings the events keep are copied with malloc (gw_event_batch_free frees every part of an
+ * event with protobuf-c's default allocator); keys and values that are only compared are
+ * read where they lie in the body.
  */
 #include "goodwill/event.h"
 #include "goodwill/ids.h"
+#include "goodwill/json_reader.h"
 
 #include <errno.h>
 #include <inttypes.h>
-#include <jansson.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define GW_JSON_FLAGS JSON_REJECT_DUPLICATES
-
-/* ---- allocation ----
- *
- * jansson allocates every value, key and hashtable of a parsed document separately, and frees
- * them one by one on json_decref: malloc and free took about a third of the CPU of an NDJSON
- * request. While this file parses a body, jansson's allocations on this thread come from a
- * bump arena instead, which is dropped as a whole when the body is done. jansson's allocator
- * hooks are process-wide, so they are installed once and fall back to malloc and free on any
- * thread (and at any time) no arena is active; a pointer is given back to free only when it
- * lies outside the active arena's blocks. No jansson value outlives the parse: the mapping
- * copies every string it keeps with malloc.
- */
-
-/* The first block lives on the parsing function's stack: one ~800-byte event needs about
- * 5 KiB, and a malloc of a large block per request costs more than it saves. */
-#define GW_ARENA_STACK_BYTES ((size_t)32 * 1024)
-
-typedef struct gw_arena_block {
-  struct gw_arena_block *next;
-  size_t size_bytes; /* usable bytes after the header */
-  size_t used_bytes;
-  bool on_stack;
-  max_align_t data[];
-} gw_arena_block;
-
-typedef struct gw_arena {
-  gw_arena_block *head; /* the block being filled; older (smaller) blocks follow */
-} gw_arena;
-
-static _Thread_local gw_arena *gw_arena_active;
-
-static bool gw_arena_owns(const gw_arena *a, const void *p) {
-  for (const gw_arena_block *b = a->head; b != NULL; b = b->next) {
-    const char *start = (const char *)b->data;
-    if ((const char *)p >= start && (const char *)p < start + b->size_bytes) {
-      return true;
-    }
-  }
-  return false;
-}
-
-static void *gw_arena_malloc(size_t n) {
-  gw_arena *a = gw_arena_active;
-  if (a == NULL) {
-    return malloc(n);
-  }
-  const size_t align = _Alignof(max_align_t);
-  n = (n + align - 1) & ~(align - 1);
-  gw_arena_block *b = a->head;
-  if (b == NULL || b->size_bytes - b->used_bytes < n) {
-    size_t size = b != NULL ? b->size_bytes * 2 : GW_ARENA_STACK_BYTES;
-    while (size < n) {
-      size *= 2;
-    }
-    gw_arena_block *nb = malloc(sizeof(*nb) + size);
-    if (nb == NULL) {
-      return NULL; /* jansson reports it as an allocation failure */
-    }
-    nb->next = b;
-    nb->size_bytes = size;
-    nb->used_bytes = 0;
-    nb->on_stack = false;
-    a->head = nb;
-    b = nb;
-  }
-  void *p = (char *)b->data + b->used_bytes;
-  b->used_bytes += n;
-  return p;
-}
-
-static void gw_arena_free(void *p) {
-  gw_arena *a = gw_arena_active;
-  if (p == NULL || (a != NULL && gw_arena_owns(a, p))) {
-    return;
-  }
-  free(p);
-}
-
-static void gw_arena_install(void) {
-  json_set_alloc_funcs(gw_arena_malloc, gw_arena_free);
-}
-
-static void gw_arena_free_blocks(gw_arena_block *b) {
-  while (b != NULL) {
-    gw_arena_block *n = b->next;
-    if (!b->on_stack) {
-      free(b);
-    }
-    b = n;
-  }
-}
-
-/* Keeps only the largest block (the newest) for the next item, empty. */
-static void gw_arena_reset(gw_arena *a) {
-  gw_arena_block *b = a->head;
-  gw_arena_free_blocks(b->next);
-  b->next = NULL;
-  b->used_bytes = 0;
-}
-
-static void gw_arena_release(gw_arena *a) {
-  gw_arena_free_blocks(a->head);
-  a->head = NULL;
-}
 
 /* ---- errors ---- */
 
@@ -178,14 +82,14 @@ static int gw_jfail(gw_event_error *e, const char *field, const char *fmt, ...) 
 }
 
 /* "closed." + "handle_ms"; the key comes from the client and may be long or odd. */
-static void gw_field_join(char out[96], const char *prefix, const char *key) {
+static void gw_field_join(char out[96], const char *prefix, const char *key, size_t key_len) {
   char joined[160];
   size_t p = strlen(prefix);
   if (p >= sizeof(joined)) {
     p = sizeof(joined) - 1;
   }
   memcpy(joined, prefix, p);
-  size_t k = strnlen(key, sizeof(joined) - 1 - p);
+  size_t k = key_len < sizeof(joined) - 1 - p ? key_len : sizeof(joined) - 1 - p;
   memcpy(joined + p, key, k);
   joined[p + k] = '\0';
   gw_copy_printable(out, 96, joined);
@@ -197,9 +101,9 @@ static void gw_field_join(char out[96], const char *prefix, const char *key) {
  * it for every field of every valid event cost more than parsing some of the fields.
  */
 typedef struct gw_jpath {
-  const char *base; /* "", "turn", "closed", "survey" or "closed.transcript" */
-  long index;       /* >= 0: base is followed by "[index]" */
-  const char *key;  /* NULL: the path is base[index] itself */
+  const char *base;       /* "", "turn", "closed", "survey" or "closed.transcript" */
+  long index;             /* >= 0: base is followed by "[index]" */
+  const gw_json_str *key; /* NULL: the path is base[index] itself */
 } gw_jpath;
 
 static void gw_jpath_render(const gw_jpath *p, char out[96]) {
@@ -215,7 +119,7 @@ static void gw_jpath_render(const gw_jpath *p, char out[96]) {
   }
   char prefix[64];
   snprintf(prefix, sizeof(prefix), "%s%s", head, head[0] != '\0' ? "." : "");
-  gw_field_join(out, prefix, p->key);
+  gw_field_join(out, prefix, p->key->ptr, p->key->len);
 }
 
 static int gw_jfail_at(gw_event_error *e, const gw_jpath *p, const char *fmt, ...)
@@ -236,17 +140,24 @@ static int gw_unknown(gw_event_error *e, const gw_jpath *p) {
 
 /* ---- values ---- */
 
-static int gw_json_string(const gw_jpath *field, json_t *v, bool nullable, char **out,
-                          gw_event_error *e) {
-  if (nullable && json_is_null(v)) {
+/* Result of a field that failed: a field error (e is filled) or a syntax error (the reader
+ * has it). */
+static bool gw_syntax_failed(const gw_json_reader *r) {
+  return r->error != 0;
+}
+
+/* A string the event keeps: copied with malloc, NUL-terminated. */
+static int gw_json_keep(const gw_jpath *field, const gw_json_value *v, bool nullable, char **out,
+                        gw_event_error *e) {
+  if (nullable && v->type == GW_JSON_NULL) {
     return 0;
   }
-  if (!json_is_string(v)) {
+  if (v->type != GW_JSON_STRING) {
     return gw_jfail_at(e, field, "must be a string");
   }
   /* An empty string stays protobuf's default: absent and empty mean the same in proto3, and
    * gw_event_validate reports a required one as "missing or empty". */
-  size_t n = json_string_length(v);
+  size_t n = v->str.len;
   if (n == 0) {
     return 0;
   }
@@ -254,23 +165,33 @@ static int gw_json_string(const gw_jpath *field, json_t *v, bool nullable, char 
   if (s == NULL) {
     abort();
   }
-  memcpy(s, json_string_value(v), n);
+  memcpy(s, v->str.ptr, n);
   s[n] = '\0';
   *out = s;
   return 0;
 }
 
-static int gw_json_uint(const gw_jpath *field, json_t *v, long long max, uint64_t *out,
+static int gw_json_uint(const gw_jpath *field, const gw_json_value *v, long long max, uint64_t *out,
                         gw_event_error *e) {
-  if (!json_is_integer(v)) {
+  if (v->type != GW_JSON_INTEGER) {
     return gw_jfail_at(e, field, "must be an integer 0..%lld", max);
   }
-  json_int_t x = json_integer_value(v);
+  int64_t x = v->integer;
   if (x < 0 || x > max) {
-    return gw_jfail_at(e, field, "must be an integer 0..%lld, got %" JSON_INTEGER_FORMAT, max, x);
+    return gw_jfail_at(e, field, "must be an integer 0..%lld, got %" PRId64, max, x);
   }
   *out = (uint64_t)x;
   return 0;
+}
+
+/* A short enum name as a C string for the *_parse functions; false when it cannot be one. */
+static bool gw_json_name(const gw_json_value *v, char out[16]) {
+  if (v->type != GW_JSON_STRING || v->str.len >= 16) {
+    return false;
+  }
+  memcpy(out, v->str.ptr, v->str.len);
+  out[v->str.len] = '\0';
+  return true;
 }
 
 /* Howard Hinnant's days_from_civil ("chrono-Compatible Low-Level Date Algorithms",
@@ -359,27 +280,36 @@ static int gw_parse_rfc3339(const char *s, size_t len, int64_t *out_ms) {
   return 0;
 }
 
-static int gw_json_time(json_t *v, int64_t *out_ms, gw_event_error *e) {
+static int gw_json_time(const gw_json_value *v, int64_t *out_ms, gw_event_error *e) {
   static const char *const expect =
       "must be an RFC 3339 timestamp such as 2026-11-23T10:00:00Z or an integer of epoch ms";
-  if (json_is_integer(v)) {
-    *out_ms = json_integer_value(v);
+  if (v->type == GW_JSON_INTEGER) {
+    *out_ms = v->integer;
     return 0;
   }
-  if (!json_is_string(v) ||
-      gw_parse_rfc3339(json_string_value(v), json_string_length(v), out_ms) != 0) {
+  if (v->type != GW_JSON_STRING || gw_parse_rfc3339(v->str.ptr, v->str.len, out_ms) != 0) {
     return gw_jfail(e, "occurred_at", "%s", expect);
   }
   return 0;
 }
 
-/* ---- objects ---- */
+/* ---- objects ----
+ *
+ * Each function below is called right after the reader returned the value it maps (for an
+ * object: after its '{'). It returns 0 or -EINVAL: a field error when the reader has no error
+ * (e says which field and why; the caller skips the rest of the item), else a syntax error.
+ */
+
+static inline bool gw_key_is(const gw_json_str *k, const char *name, size_t name_len) {
+  return k->len == name_len && memcmp(k->ptr, name, name_len) == 0;
+}
+#define GW_KEY(k, name) gw_key_is((k), name, sizeof(name) - 1)
 
 /* base and index name the turn: "turn", or "closed.transcript" and its index. */
-static int gw_json_turn(const char *base, long index, json_t *obj, Goodwill__V1__Turn **out,
-                        gw_event_error *e) {
+static int gw_json_turn(gw_json_reader *r, const char *base, long index, const gw_json_value *obj,
+                        Goodwill__V1__Turn **out, gw_event_error *e) {
   gw_jpath field = {.base = base, .index = index, .key = NULL};
-  if (!json_is_object(obj)) {
+  if (obj->type != GW_JSON_OBJECT) {
     return gw_jfail_at(e, &field, "must be an object");
   }
   Goodwill__V1__Turn *t = malloc(sizeof(*t));
@@ -388,24 +318,29 @@ static int gw_json_turn(const char *base, long index, json_t *obj, Goodwill__V1_
   }
   goodwill__v1__turn__init(t);
   *out = t; /* owned by the caller's message from here on, also on error */
-  const char *key;
-  json_t *v;
-  json_object_foreach(obj, key, v) {
-    field.key = key;
+  gw_json_str key;
+  field.key = &key;
+  int m;
+  while ((m = gw_json_next(r, &key)) == 1) {
+    gw_json_value v;
+    if (gw_json_read(r, &v) != 0) {
+      return -EINVAL;
+    }
     uint64_t x = 0;
     int rc = 0;
-    if (strcmp(key, "seq") == 0) {
-      if ((rc = gw_json_uint(&field, v, UINT32_MAX, &x, e)) == 0) {
+    char name[16];
+    if (GW_KEY(&key, "seq")) {
+      if ((rc = gw_json_uint(&field, &v, UINT32_MAX, &x, e)) == 0) {
         t->seq = (uint32_t)x;
       }
-    } else if (strcmp(key, "speaker") == 0) {
-      if (!json_is_string(v) || gw_event_speaker_parse(json_string_value(v), &t->speaker) != 0) {
+    } else if (GW_KEY(&key, "speaker")) {
+      if (!gw_json_name(&v, name) || gw_event_speaker_parse(name, &t->speaker) != 0) {
         rc = gw_jfail_at(e, &field, "must be one of customer, agent, bot");
       }
-    } else if (strcmp(key, "text") == 0) {
-      rc = gw_json_string(&field, v, false, &t->text, e);
-    } else if (strcmp(key, "offset_ms") == 0) {
-      if ((rc = gw_json_uint(&field, v, GW_EVENT_MAX_DURATION_MS, &x, e)) == 0) {
+    } else if (GW_KEY(&key, "text")) {
+      rc = gw_json_keep(&field, &v, false, &t->text, e);
+    } else if (GW_KEY(&key, "offset_ms")) {
+      if ((rc = gw_json_uint(&field, &v, GW_EVENT_MAX_DURATION_MS, &x, e)) == 0) {
         t->offset_ms = x;
       }
     } else {
@@ -415,57 +350,91 @@ static int gw_json_turn(const char *base, long index, json_t *obj, Goodwill__V1_
       return rc;
     }
   }
-  return 0;
+  return m < 0 ? -EINVAL : 0;
 }
 
-static int gw_json_closed(json_t *obj, const gw_event_limits *lim,
+/* The members of closed.transcript (its '[' was read). All of them are counted, also after
+ * an error, so that "too many turns" wins over an error in one of the turns, as when the count
+ * was checked first; turns past the limit are only checked for syntax, never allocated. */
+static int gw_json_transcript(gw_json_reader *r, const gw_event_limits *lim, const gw_jpath *field,
+                              Goodwill__V1__InteractionClosed *c, gw_event_error *e) {
+  const size_t depth = gw_json_depth(r);
+  size_t n = 0, cap = 0;
+  int rc = 0, m;
+  while ((m = gw_json_next(r, NULL)) == 1) {
+    n++;
+    if (rc != 0 || n > lim->max_turns) {
+      if (gw_json_skip(r) != 0) {
+        return -EINVAL;
+      }
+      continue;
+    }
+    gw_json_value v;
+    if (gw_json_read(r, &v) != 0) {
+      return -EINVAL;
+    }
+    if (c->n_transcript == cap) {
+      cap = cap != 0 ? cap * 2 : 8;
+      Goodwill__V1__Turn **grown = realloc(c->transcript, cap * sizeof(*grown));
+      if (grown == NULL) {
+        abort(); /* cap is bounded by max_turns */
+      }
+      c->transcript = grown;
+    }
+    Goodwill__V1__Turn *t = NULL;
+    rc = gw_json_turn(r, "closed.transcript", (long)(n - 1), &v, &t, e);
+    if (t != NULL) {
+      c->transcript[c->n_transcript++] = t;
+    }
+    if (rc != 0 && (gw_syntax_failed(r) || gw_json_skip_to(r, depth) != 0)) {
+      return -EINVAL;
+    }
+  }
+  if (m < 0) {
+    return -EINVAL;
+  }
+  if (n > lim->max_turns) {
+    return gw_jfail_at(e, field, "too many turns: %zu, at most %zu", n, lim->max_turns);
+  }
+  return rc;
+}
+
+static int gw_json_closed(gw_json_reader *r, const gw_event_limits *lim,
                           Goodwill__V1__InteractionClosed *c, gw_event_error *e) {
-  const char *key;
-  json_t *v;
-  gw_jpath field = {.base = "closed", .index = -1, .key = NULL};
-  json_object_foreach(obj, key, v) {
-    field.key = key;
+  gw_json_str key;
+  gw_jpath field = {.base = "closed", .index = -1, .key = &key};
+  int m;
+  while ((m = gw_json_next(r, &key)) == 1) {
+    gw_json_value v;
+    if (gw_json_read(r, &v) != 0) {
+      return -EINVAL;
+    }
     uint64_t x = 0;
     int rc = 0;
-    if (strcmp(key, "handle_ms") == 0) {
-      rc = gw_json_uint(&field, v, GW_EVENT_MAX_DURATION_MS, &c->handle_ms, e);
-    } else if (strcmp(key, "wait_ms") == 0) {
-      rc = gw_json_uint(&field, v, GW_EVENT_MAX_DURATION_MS, &c->wait_ms, e);
-    } else if (strcmp(key, "talk_ms") == 0) {
-      rc = gw_json_uint(&field, v, GW_EVENT_MAX_DURATION_MS, &c->talk_ms, e);
-    } else if (strcmp(key, "hold_ms") == 0) {
-      rc = gw_json_uint(&field, v, GW_EVENT_MAX_DURATION_MS, &c->hold_ms, e);
-    } else if (strcmp(key, "transfers") == 0) {
-      if ((rc = gw_json_uint(&field, v, GW_EVENT_MAX_TRANSFERS, &x, e)) == 0) {
+    if (GW_KEY(&key, "handle_ms")) {
+      rc = gw_json_uint(&field, &v, GW_EVENT_MAX_DURATION_MS, &c->handle_ms, e);
+    } else if (GW_KEY(&key, "wait_ms")) {
+      rc = gw_json_uint(&field, &v, GW_EVENT_MAX_DURATION_MS, &c->wait_ms, e);
+    } else if (GW_KEY(&key, "talk_ms")) {
+      rc = gw_json_uint(&field, &v, GW_EVENT_MAX_DURATION_MS, &c->talk_ms, e);
+    } else if (GW_KEY(&key, "hold_ms")) {
+      rc = gw_json_uint(&field, &v, GW_EVENT_MAX_DURATION_MS, &c->hold_ms, e);
+    } else if (GW_KEY(&key, "transfers")) {
+      if ((rc = gw_json_uint(&field, &v, GW_EVENT_MAX_TRANSFERS, &x, e)) == 0) {
         c->transfers = (uint32_t)x;
       }
-    } else if (strcmp(key, "resolved") == 0) {
-      if (json_is_boolean(v)) {
+    } else if (GW_KEY(&key, "resolved")) {
+      if (v.type == GW_JSON_TRUE || v.type == GW_JSON_FALSE) {
         c->resolved_presence_case = GOODWILL__V1__INTERACTION_CLOSED__RESOLVED_PRESENCE_RESOLVED;
-        c->resolved = json_is_true(v);
-      } else if (!json_is_null(v)) {
+        c->resolved = v.type == GW_JSON_TRUE;
+      } else if (v.type != GW_JSON_NULL) {
         rc = gw_jfail_at(e, &field, "must be true or false");
       }
-    } else if (strcmp(key, "transcript") == 0) {
-      if (!json_is_array(v)) {
+    } else if (GW_KEY(&key, "transcript")) {
+      if (v.type != GW_JSON_ARRAY) {
         rc = gw_jfail_at(e, &field, "must be an array of turns");
-      } else if (json_array_size(v) > lim->max_turns) {
-        /* Checked before allocating anything for the turns. */
-        rc = gw_jfail_at(e, &field, "too many turns: %zu, at most %zu", json_array_size(v),
-                         lim->max_turns);
-      } else if (json_array_size(v) > 0) {
-        size_t n = json_array_size(v);
-        c->transcript = calloc(n, sizeof(*c->transcript));
-        if (c->transcript == NULL) {
-          abort();
-        }
-        for (size_t i = 0; i < n && rc == 0; i++) {
-          rc = gw_json_turn("closed.transcript", (long)i, json_array_get(v, i), &c->transcript[i],
-                            e);
-          if (c->transcript[i] != NULL) {
-            c->n_transcript = i + 1;
-          }
-        }
+      } else {
+        rc = gw_json_transcript(r, lim, &field, c, e);
       }
     } else {
       rc = gw_unknown(e, &field);
@@ -474,25 +443,28 @@ static int gw_json_closed(json_t *obj, const gw_event_limits *lim,
       return rc;
     }
   }
-  return 0;
+  return m < 0 ? -EINVAL : 0;
 }
 
-static int gw_json_survey(json_t *obj, Goodwill__V1__SurveyResponse *s, gw_event_error *e) {
-  const char *key;
-  json_t *v;
-  gw_jpath field = {.base = "survey", .index = -1, .key = NULL};
-  json_object_foreach(obj, key, v) {
-    field.key = key;
+static int gw_json_survey(gw_json_reader *r, Goodwill__V1__SurveyResponse *s, gw_event_error *e) {
+  gw_json_str key;
+  gw_jpath field = {.base = "survey", .index = -1, .key = &key};
+  int m;
+  while ((m = gw_json_next(r, &key)) == 1) {
+    gw_json_value v;
+    if (gw_json_read(r, &v) != 0) {
+      return -EINVAL;
+    }
     int rc = 0;
-    if (strcmp(key, "likelihood_to_recommend") == 0) {
+    if (GW_KEY(&key, "likelihood_to_recommend")) {
       uint64_t x = 0;
-      if ((rc = gw_json_uint(&field, v, 10, &x, e)) == 0) {
+      if ((rc = gw_json_uint(&field, &v, 10, &x, e)) == 0) {
         s->likelihood_presence_case =
             GOODWILL__V1__SURVEY_RESPONSE__LIKELIHOOD_PRESENCE_LIKELIHOOD_TO_RECOMMEND;
         s->likelihood_to_recommend = (uint32_t)x;
       }
-    } else if (strcmp(key, "comment") == 0) {
-      rc = gw_json_string(&field, v, true, &s->comment, e);
+    } else if (GW_KEY(&key, "comment")) {
+      rc = gw_json_keep(&field, &v, true, &s->comment, e);
     } else {
       rc = gw_unknown(e, &field);
     }
@@ -500,29 +472,31 @@ static int gw_json_survey(json_t *obj, Goodwill__V1__SurveyResponse *s, gw_event
       return rc;
     }
   }
-  return 0;
+  return m < 0 ? -EINVAL : 0;
 }
 
-static int gw_json_body(const char *key, json_t *v, const gw_event_limits *lim,
-                        Goodwill__V1__InteractionEvent *ev, gw_event_error *e) {
+/* name is "closed", "survey" or "turn". */
+static int gw_json_body(gw_json_reader *r, const char *name, const gw_json_value *v,
+                        const gw_event_limits *lim, Goodwill__V1__InteractionEvent *ev,
+                        gw_event_error *e) {
   if (ev->body_case != GOODWILL__V1__INTERACTION_EVENT__BODY__NOT_SET) {
-    return gw_jfail(e, key, "only one body is allowed: closed, survey or turn");
+    return gw_jfail(e, name, "only one body is allowed: closed, survey or turn");
   }
-  if (strcmp(key, "turn") == 0) {
+  if (name[0] == 't') {
     ev->body_case = GOODWILL__V1__INTERACTION_EVENT__BODY_TURN;
-    return gw_json_turn("turn", -1, v, &ev->turn, e);
+    return gw_json_turn(r, "turn", -1, v, &ev->turn, e);
   }
-  if (!json_is_object(v)) {
-    return gw_jfail(e, key, "must be an object");
+  if (v->type != GW_JSON_OBJECT) {
+    return gw_jfail(e, name, "must be an object");
   }
-  if (strcmp(key, "closed") == 0) {
+  if (name[0] == 'c') {
     ev->closed = malloc(sizeof(*ev->closed));
     if (ev->closed == NULL) {
       abort();
     }
     goodwill__v1__interaction_closed__init(ev->closed);
     ev->body_case = GOODWILL__V1__INTERACTION_EVENT__BODY_CLOSED;
-    return gw_json_closed(v, lim, ev->closed, e);
+    return gw_json_closed(r, lim, ev->closed, e);
   }
   ev->survey = malloc(sizeof(*ev->survey));
   if (ev->survey == NULL) {
@@ -530,36 +504,43 @@ static int gw_json_body(const char *key, json_t *v, const gw_event_limits *lim,
   }
   goodwill__v1__survey_response__init(ev->survey);
   ev->body_case = GOODWILL__V1__INTERACTION_EVENT__BODY_SURVEY;
-  return gw_json_survey(v, ev->survey, e);
+  return gw_json_survey(r, ev->survey, e);
 }
 
-static int gw_json_event(json_t *obj, const gw_event_limits *lim,
+static int gw_json_event(gw_json_reader *r, const gw_event_limits *lim,
                          Goodwill__V1__InteractionEvent *ev, gw_event_error *e) {
-  const char *key;
-  json_t *v;
-  gw_jpath field = {.base = "", .index = -1, .key = NULL};
-  json_object_foreach(obj, key, v) {
+  gw_json_str key;
+  gw_jpath field = {.base = "", .index = -1, .key = &key};
+  int m;
+  while ((m = gw_json_next(r, &key)) == 1) {
+    gw_json_value v;
+    if (gw_json_read(r, &v) != 0) {
+      return -EINVAL;
+    }
     int rc = 0;
-    field.key = key;
-    if (strcmp(key, "event_id") == 0) {
-      rc = gw_json_string(&field, v, true, &ev->event_id, e);
-    } else if (strcmp(key, "tenant_id") == 0) {
-      rc = gw_json_string(&field, v, false, &ev->tenant_id, e);
-    } else if (strcmp(key, "team_id") == 0) {
-      rc = gw_json_string(&field, v, false, &ev->team_id, e);
-    } else if (strcmp(key, "agent_id") == 0) {
-      rc = gw_json_string(&field, v, false, &ev->agent_id, e);
-    } else if (strcmp(key, "interaction_id") == 0) {
-      rc = gw_json_string(&field, v, false, &ev->interaction_id, e);
-    } else if (strcmp(key, "channel") == 0) {
-      if (!json_is_string(v) || gw_event_channel_parse(json_string_value(v), &ev->channel) != 0) {
-        rc = gw_jfail(e, key, "must be one of voice, chat, email, messaging, social");
+    char name[16];
+    if (GW_KEY(&key, "event_id")) {
+      rc = gw_json_keep(&field, &v, true, &ev->event_id, e);
+    } else if (GW_KEY(&key, "tenant_id")) {
+      rc = gw_json_keep(&field, &v, false, &ev->tenant_id, e);
+    } else if (GW_KEY(&key, "team_id")) {
+      rc = gw_json_keep(&field, &v, false, &ev->team_id, e);
+    } else if (GW_KEY(&key, "agent_id")) {
+      rc = gw_json_keep(&field, &v, false, &ev->agent_id, e);
+    } else if (GW_KEY(&key, "interaction_id")) {
+      rc = gw_json_keep(&field, &v, false, &ev->interaction_id, e);
+    } else if (GW_KEY(&key, "channel")) {
+      if (!gw_json_name(&v, name) || gw_event_channel_parse(name, &ev->channel) != 0) {
+        rc = gw_jfail(e, "channel", "must be one of voice, chat, email, messaging, social");
       }
-    } else if (strcmp(key, "occurred_at") == 0) {
-      rc = gw_json_time(v, &ev->occurred_at_ms, e);
-    } else if (strcmp(key, "closed") == 0 || strcmp(key, "survey") == 0 ||
-               strcmp(key, "turn") == 0) {
-      rc = gw_json_body(key, v, lim, ev, e);
+    } else if (GW_KEY(&key, "occurred_at")) {
+      rc = gw_json_time(&v, &ev->occurred_at_ms, e);
+    } else if (GW_KEY(&key, "closed")) {
+      rc = gw_json_body(r, "closed", &v, lim, ev, e);
+    } else if (GW_KEY(&key, "survey")) {
+      rc = gw_json_body(r, "survey", &v, lim, ev, e);
+    } else if (GW_KEY(&key, "turn")) {
+      rc = gw_json_body(r, "turn", &v, lim, ev, e);
     } else {
       rc = gw_unknown(e, &field);
     }
@@ -567,7 +548,7 @@ static int gw_json_event(json_t *obj, const gw_event_limits *lim,
       return rc;
     }
   }
-  return 0;
+  return m < 0 ? -EINVAL : 0;
 }
 
 /* ---- the batch ---- */
@@ -604,40 +585,54 @@ static void gw_add_error(gw_batch_builder *bb, const gw_event_error *e) {
   b->errors[b->nerrors++] = *e;
 }
 
-static void gw_add_item(gw_batch_builder *bb, json_t *item, size_t line) {
-  gw_event_batch *b = bb->batch;
-  gw_event_error e;
-  memset(&e, 0, sizeof(e));
-  size_t index = b->nitems++;
-  if (!json_is_object(item)) {
-    gw_jfail(&e, "", "must be a JSON object");
-    e.index = index;
-    e.line = line;
-    gw_add_error(bb, &e);
-    return;
+/*
+ * Maps one item whose value v was just read (item_depth: the reader's depth before it) and
+ * validates it. Returns the event, or NULL with e filled; either way the item has been read
+ * to its end (unless the reader failed, which the caller checks).
+ */
+static Goodwill__V1__InteractionEvent *gw_map_item(gw_batch_builder *bb, gw_json_reader *r,
+                                                   const gw_json_value *v, size_t item_depth,
+                                                   gw_event_error *e) {
+  if (v->type != GW_JSON_OBJECT) {
+    gw_jfail(e, "", "must be a JSON object");
+    (void)gw_json_skip_to(r, item_depth);
+    return NULL;
   }
   Goodwill__V1__InteractionEvent *ev = malloc(sizeof(*ev));
   if (ev == NULL) {
     abort();
   }
   goodwill__v1__interaction_event__init(ev);
-  int rc = gw_json_event(item, bb->lim, ev, &e);
-  if (rc == 0) {
-    ev->received_at_ms = bb->now_ms;
-    if (ev->event_id[0] == '\0') {
-      char *id = malloc(GW_ID_HEX_LEN + 1);
-      if (id == NULL) {
-        abort();
-      }
-      gw_event_assign_id(ev, id);
-    }
-    rc = gw_event_validate(ev, bb->lim, bb->now_ms, &e);
-  }
-  e.index = index;
-  e.line = line;
+  int rc = gw_json_event(r, bb->lim, ev, e);
   if (rc != 0) {
     protobuf_c_message_free_unpacked(&ev->base, NULL);
-    gw_add_error(bb, &e);
+    (void)gw_json_skip_to(r, item_depth);
+    return NULL;
+  }
+  ev->received_at_ms = bb->now_ms;
+  if (ev->event_id[0] == '\0') {
+    char *id = malloc(GW_ID_HEX_LEN + 1);
+    if (id == NULL) {
+      abort();
+    }
+    gw_event_assign_id(ev, id);
+  }
+  if (gw_event_validate(ev, bb->lim, bb->now_ms, e) != 0) {
+    protobuf_c_message_free_unpacked(&ev->base, NULL);
+    return NULL;
+  }
+  return ev;
+}
+
+/* Records the next item: its event, or (ev NULL) its error. */
+static void gw_commit(gw_batch_builder *bb, Goodwill__V1__InteractionEvent *ev, gw_event_error *e,
+                      size_t line) {
+  gw_event_batch *b = bb->batch;
+  size_t index = b->nitems++;
+  if (ev == NULL) {
+    e->index = index;
+    e->line = line;
+    gw_add_error(bb, e);
     return;
   }
   b->events = gw_grow(b->events, &bb->events_cap, b->nevents + 1, sizeof(*b->events));
@@ -645,6 +640,17 @@ static void gw_add_item(gw_batch_builder *bb, json_t *item, size_t line) {
   b->events[b->nevents] = ev;
   b->event_index[b->nevents] = index;
   b->nevents++;
+}
+
+/* Drops every item recorded so far: the body turned out unreadable or too large as a whole. */
+static void gw_clear(gw_batch_builder *bb) {
+  gw_event_batch *b = bb->batch;
+  for (size_t i = 0; i < b->nevents; i++) {
+    protobuf_c_message_free_unpacked(&b->events[i]->base, NULL);
+  }
+  b->nevents = 0;
+  b->nerrors = 0;
+  b->nitems = 0;
 }
 
 /* Fills the single whole-body error and returns rc. */
@@ -669,36 +675,63 @@ static bool gw_is_space(char c) {
   return c == ' ' || c == '\t' || c == '\r' || c == '\n';
 }
 
-/* jansson's message may quote the offending input: keep it printable. */
-static void gw_json_error_text(const json_error_t *je, char *out, size_t out_size) {
-  gw_copy_printable(out, out_size, je->text);
-}
-
 static int gw_parse_whole(gw_batch_builder *bb, const char *body, size_t len) {
-  json_error_t je;
-  json_t *root = json_loadb(body, len, GW_JSON_FLAGS, &je);
-  if (root == NULL) {
-    char text[JSON_ERROR_TEXT_LENGTH];
-    gw_json_error_text(&je, text, sizeof(text));
-    return gw_body_error(bb, -EINVAL, 0, je.line > 0 ? (size_t)je.line : 0,
-                         "invalid JSON at line %d, column %d: %s", je.line, je.column, text);
-  }
-  int rc = 0;
-  if (json_is_array(root)) {
-    size_t n = json_array_size(root);
-    if (n > bb->lim->max_events) {
-      bb->batch->nitems = n;
-      rc = gw_body_error(bb, -E2BIG, bb->lim->max_events, 0, "too many events: %zu, at most %zu", n,
-                         bb->lim->max_events);
+  gw_json_reader r;
+  gw_json_reader_init(&r, body, len, true);
+  gw_json_value root;
+  size_t count = 0;
+  bool over = false;
+  gw_event_error e;
+  if (gw_json_read(&r, &root) == 0) {
+    if (root.type == GW_JSON_ARRAY) {
+      /* Items are mapped as they come; a syntax error later in the body drops them all. */
+      while (gw_json_next(&r, NULL) == 1) {
+        if (++count > bb->lim->max_events) {
+          over = true; /* the rest is only counted and checked for syntax */
+          if (gw_json_skip(&r) != 0) {
+            break;
+          }
+          continue;
+        }
+        gw_json_value v;
+        if (gw_json_read(&r, &v) != 0) {
+          break;
+        }
+        memset(&e, 0, sizeof(e));
+        Goodwill__V1__InteractionEvent *ev = gw_map_item(bb, &r, &v, 1, &e);
+        if (gw_syntax_failed(&r)) {
+          if (ev != NULL) {
+            protobuf_c_message_free_unpacked(&ev->base, NULL);
+          }
+          break;
+        }
+        gw_commit(bb, ev, &e, 0);
+      }
     } else {
-      for (size_t i = 0; i < n; i++) {
-        gw_add_item(bb, json_array_get(root, i), 0);
+      memset(&e, 0, sizeof(e));
+      Goodwill__V1__InteractionEvent *ev = gw_map_item(bb, &r, &root, 0, &e);
+      if (!gw_syntax_failed(&r)) {
+        gw_commit(bb, ev, &e, 0);
+      } else if (ev != NULL) {
+        protobuf_c_message_free_unpacked(&ev->base, NULL);
       }
     }
-  } else {
-    gw_add_item(bb, root, 0);
   }
-  json_decref(root);
+  int rc = 0;
+  if (gw_json_finish(&r) != 0) {
+    size_t line = 0, column = 0;
+    char why[96];
+    gw_copy_printable(why, sizeof(why), gw_json_reader_error(&r, &line, &column));
+    gw_clear(bb);
+    rc = gw_body_error(bb, -EINVAL, 0, line, "invalid JSON at line %zu, column %zu: %s", line,
+                       column, why);
+  } else if (over) {
+    gw_clear(bb);
+    bb->batch->nitems = count;
+    rc = gw_body_error(bb, -E2BIG, bb->lim->max_events, 0, "too many events: %zu, at most %zu",
+                       count, bb->lim->max_events);
+  }
+  gw_json_reader_free(&r);
   return rc;
 }
 
@@ -756,24 +789,28 @@ static int gw_parse_lines(gw_batch_builder *bb, const char *body, size_t len) {
   cur = body;
   number = 0;
   while (gw_next_line(&cur, end, &number, &line)) {
-    json_error_t je;
-    json_t *item = json_loadb(line.start, line.len, GW_JSON_FLAGS, &je);
-    if (item == NULL) {
-      char text[JSON_ERROR_TEXT_LENGTH];
-      gw_json_error_text(&je, text, sizeof(text));
-      gw_event_error e;
+    gw_json_reader r;
+    gw_json_reader_init(&r, line.start, line.len, true);
+    gw_event_error e;
+    memset(&e, 0, sizeof(e));
+    gw_json_value v;
+    Goodwill__V1__InteractionEvent *ev = NULL;
+    if (gw_json_read(&r, &v) == 0) {
+      ev = gw_map_item(bb, &r, &v, 0, &e);
+    }
+    if (gw_json_finish(&r) != 0) {
+      if (ev != NULL) {
+        protobuf_c_message_free_unpacked(&ev->base, NULL);
+        ev = NULL;
+      }
+      size_t column = 0;
+      char why[96];
+      gw_copy_printable(why, sizeof(why), gw_json_reader_error(&r, NULL, &column));
       memset(&e, 0, sizeof(e));
-      e.index = bb->batch->nitems++;
-      e.line = line.number;
-      snprintf(e.reason, sizeof(e.reason), "invalid JSON at column %d: %s", je.column, text);
-      gw_add_error(bb, &e);
-      continue;
+      snprintf(e.reason, sizeof(e.reason), "invalid JSON at column %zu: %s", column, why);
     }
-    gw_add_item(bb, item, line.number);
-    json_decref(item);
-    if (gw_arena_active != NULL) {
-      gw_arena_reset(gw_arena_active); /* nothing of this line's document is left */
-    }
+    gw_json_reader_free(&r);
+    gw_commit(bb, ev, &e, line.number);
   }
   return 0;
 }
@@ -841,22 +878,5 @@ static int gw_parse_body(const char *body, size_t len, gw_event_format format,
 
 int gw_event_parse_json(const char *body, size_t len, gw_event_format format,
                         const gw_event_limits *lim, int64_t now_ms, gw_event_batch *batch) {
-  static pthread_once_t installed = PTHREAD_ONCE_INIT;
-  pthread_once(&installed, gw_arena_install);
-  union {
-    gw_arena_block block;
-    max_align_t align;
-    char bytes[sizeof(gw_arena_block) + GW_ARENA_STACK_BYTES];
-  } first;
-  first.block.next = NULL;
-  first.block.size_bytes = GW_ARENA_STACK_BYTES;
-  first.block.used_bytes = 0;
-  first.block.on_stack = true;
-  gw_arena arena = {.head = &first.block};
-  gw_arena *outer = gw_arena_active;
-  gw_arena_active = &arena;
-  int rc = gw_parse_body(body, len, format, lim, now_ms, batch);
-  gw_arena_active = outer;
-  gw_arena_release(&arena);
-  return rc;
+  return gw_parse_body(body, len, format, lim, now_ms, batch);
 }

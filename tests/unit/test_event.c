@@ -2,6 +2,7 @@
 #include "goodwill/event.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -243,6 +244,133 @@ static void test_whole_body_errors(void) {
 
   CHECK_INT_EQ(parse("[]", GW_EVENT_FORMAT_JSON, NULL, &b), 0);
   CHECK_INT_EQ(b.nitems, 0);
+  gw_event_batch_free(&b);
+}
+
+/* Parses body as JSON and expects a whole-body syntax error whose reason contains want. */
+static void expect_syntax(int line, const char *body, size_t len, gw_event_format fmt,
+                          const char *want) {
+  gw_event_batch b;
+  int rc = gw_event_parse_json(body, len, fmt, NULL, T0, &b);
+  bool ok;
+  if (fmt == GW_EVENT_FORMAT_NDJSON) {
+    /* NDJSON: the line's item is unreadable, the body is not. */
+    ok = rc == 0 && b.nevents == 0 && b.nerrors == 1 && b.errors[0].field[0] == '\0' &&
+         strstr(b.errors[0].reason, "invalid JSON at column") != NULL &&
+         strstr(b.errors[0].reason, want) != NULL;
+  } else {
+    ok = rc == -EINVAL && b.nitems == 0 && b.nevents == 0 && b.nerrors == 1 &&
+         strstr(b.errors[0].reason, "invalid JSON at line") != NULL &&
+         strstr(b.errors[0].reason, want) != NULL;
+  }
+  if (!ok) {
+    fprintf(stderr,
+            "test_event.c:%d: expected a syntax error with \"%s\", got rc %d, %zu events, %zu "
+            "errors%s%s\n",
+            line, want, rc, b.nevents, b.nerrors, b.nerrors ? ", first: " : "",
+            b.nerrors ? b.errors[0].reason : "");
+    gw_test_failed_checks++;
+  }
+  gw_event_batch_free(&b);
+}
+#define EXPECT_SYNTAX(body, want)                                                                  \
+  expect_syntax(__LINE__, body, strlen(body), GW_EVENT_FORMAT_JSON, want)
+
+/* RFC 8259 strictness of the reader, seen through whole events (the reader's own grammar
+ * tests are in test_json_reader.c). */
+static void test_strict_json(void) {
+  EXPECT_SYNTAX(HEAD CLOSED ",}", ""); /* trailing comma */
+  EXPECT_SYNTAX(HEAD "\"closed\":{\"handle_ms\":01}}", "leading zero");
+  EXPECT_SYNTAX(HEAD "\"closed\":{\"handle_ms\":1e400}}", "range of a double");
+  EXPECT_SYNTAX("{\"occurred_at\":9223372036854775808}", "64-bit");
+  EXPECT_SYNTAX(HEAD "\"turn\":{\"seq\":1,\"speaker\":\"agent\",\"text\":\"a\tb\"}}",
+                "control character");
+  EXPECT_SYNTAX(HEAD "\"turn\":{\"seq\":1,\"speaker\":\"agent\",\"text\":\"caf\xc3\"}}",
+                "invalid UTF-8");
+  EXPECT_SYNTAX(HEAD "\"turn\":{\"seq\":1,\"speaker\":\"agent\",\"text\":\"a\\u0000\"}}",
+                "\\u0000");
+  EXPECT_SYNTAX(HEAD "\"turn\":{\"seq\":1,\"speaker\":\"agent\",\"text\":\"\\udc00\"}}",
+                "surrogate");
+  /* The same key twice, once written with an escape. */
+  EXPECT_SYNTAX("{\"tenant_id\":\"a\",\"tenant\\u005fid\":\"a\"}", "duplicate");
+  static const char nul[] = "{\"tenant_id\":1\0}";
+  expect_syntax(__LINE__, nul, sizeof(nul) - 1, GW_EVENT_FORMAT_JSON, "");
+
+  /* A field error does not hide a syntax error later in the body: items are mapped as they
+   * come, but the body must be JSON as a whole. */
+  EXPECT_SYNTAX("[" HEAD "\"x\":1," CLOSED "}, " HEAD CLOSED "},]", "");
+  EXPECT_SYNTAX("[" HEAD "\"x\":{\"a\":1,\"a\":2}," CLOSED "}]", "duplicate");
+  expect_syntax(__LINE__, HEAD "\"x\":1," CLOSED "} 5", strlen(HEAD "\"x\":1," CLOSED "} 5"),
+                GW_EVENT_FORMAT_NDJSON, "end of input");
+
+  /* Nesting: deep enough to be refused even in a field nobody maps. */
+  size_t n = 3000;
+  char *deep = malloc(2 * n + 64);
+  int o = snprintf(deep, 64, "{\"x\":");
+  memset(deep + o, '[', n);
+  memset(deep + o + n, ']', n);
+  snprintf(deep + o + 2 * n, 64, "}");
+  EXPECT_SYNTAX(deep, "deeper than 2048");
+  free(deep);
+  EXPECT_ERROR("{\"x\":[[[[[[[[[[]]]]]]]]]]}", "x", "unknown field");
+
+  /* Escapes are decoded in keys and values alike. */
+  gw_event_batch b;
+  CHECK_INT_EQ(parse("{\"tenant\\u005fid\":\"ac\\u006de\",\"team_id\":\"billing\",\"agent_id\":"
+                     "\"a\\u002d1\",\"interaction_id\":\"c-123\",\"channel\":\"v\\u006fice\"," WHEN
+                     ",\"turn\":{\"seq\":1,\"speaker\":\"agent\",\"text\":\"\\ud83d\\ude00 "
+                     "\\\"ok\\\"\\n\"}}",
+                     GW_EVENT_FORMAT_JSON, NULL, &b),
+               0);
+  CHECK_INT_EQ(b.nevents, 1);
+  if (b.nevents == 1) {
+    CHECK_STR_EQ(b.events[0]->tenant_id, "acme");
+    CHECK_STR_EQ(b.events[0]->agent_id, "a-1");
+    CHECK_INT_EQ(b.events[0]->channel, GOODWILL__V1__CHANNEL__CHANNEL_VOICE);
+    CHECK_STR_EQ(b.events[0]->turn->text, "\xf0\x9f\x98\x80 \"ok\"\n");
+  }
+  gw_event_batch_free(&b);
+
+  /* Integers: -0 is 0; the 64-bit extremes are integers (and then out of range). */
+  EXPECT_ERROR(HEAD "\"closed\":{\"handle_ms\":-0,\"wait_ms\":9223372036854775807}}",
+               "closed.wait_ms", "must be an integer 0..2592000000, got 9223372036854775807");
+  EXPECT_ERROR(HEAD "\"closed\":{\"hold_ms\":-9223372036854775808}}", "closed.hold_ms",
+               "must be an integer 0..2592000000, got -9223372036854775808");
+  EXPECT_ERROR(HEAD "\"closed\":{\"hold_ms\":1e2}}", "closed.hold_ms",
+               "must be an integer 0..2592000000");
+
+  /* The number of turns is checked over the whole transcript, also after a bad turn; a
+   * syntax error after the limit still counts. */
+  gw_event_limits lim;
+  gw_event_limits_default(&lim);
+  lim.max_turns = 1;
+  CHECK_INT_EQ(parse(HEAD "\"closed\":{\"transcript\":[{\"seq\":\"x\"},{},{}]}}",
+                     GW_EVENT_FORMAT_JSON, &lim, &b),
+               0);
+  CHECK_STR_EQ(b.nerrors ? b.errors[0].field : NULL, "closed.transcript");
+  CHECK_STR_EQ(b.nerrors ? b.errors[0].reason : NULL, "too many turns: 3, at most 1");
+  gw_event_batch_free(&b);
+  CHECK_INT_EQ(parse(HEAD "\"closed\":{\"transcript\":[{},{\"a\":1,\"a\":1}]}}",
+                     GW_EVENT_FORMAT_JSON, &lim, &b),
+               -EINVAL);
+  gw_event_batch_free(&b);
+  lim.max_turns = 3;
+  CHECK_INT_EQ(parse(HEAD "\"closed\":{\"transcript\":[{\"seq\":\"x\"},{},{}]}}",
+                     GW_EVENT_FORMAT_JSON, &lim, &b),
+               0);
+  CHECK_STR_EQ(b.nerrors ? b.errors[0].field : NULL, "closed.transcript[0].seq");
+  gw_event_batch_free(&b);
+
+  /* Too many events, but a syntax error at the end: the syntax error is what the body has. */
+  gw_event_limits_default(&lim);
+  lim.max_events = 2;
+  CHECK_INT_EQ(parse("[{},{},{},}", GW_EVENT_FORMAT_JSON, &lim, &b), -EINVAL);
+  CHECK_INT_EQ(b.nitems, 0);
+  gw_event_batch_free(&b);
+  CHECK_INT_EQ(parse("[" HEAD CLOSED "},{},{}]", GW_EVENT_FORMAT_JSON, &lim, &b), -E2BIG);
+  CHECK_INT_EQ(b.nitems, 3);
+  CHECK_INT_EQ(b.nevents, 0);
+  CHECK_INT_EQ(b.nerrors, 1);
   gw_event_batch_free(&b);
 }
 
@@ -698,6 +826,7 @@ int main(void) {
   GW_RUN(test_full_example);
   GW_RUN(test_field_errors);
   GW_RUN(test_whole_body_errors);
+  GW_RUN(test_strict_json);
   GW_RUN(test_ndjson_lines);
   GW_RUN(test_ids);
   GW_RUN(test_limits);
