@@ -3,7 +3,7 @@
  * InteractionClosed yet, per input partition. goodwill-scorer buffers each Turn here with the
  * Kafka offset it came from; when the close arrives it takes the interaction's turns (sorted
  * by seq, client retries marked duplicate) and scores them together. Interactions
- * that never close are expired, deterministically, by event time: each partition has a stream
+ * that never close are expired by event time, never by the clock: each partition has a stream
  * time (the largest occurred_at_ms seen in it), and an interaction whose last turn happened
  * more than idle_timeout_ms before that is expired. A bound on buffered turns over all
  * partitions expires the least recently active interaction when it is exceeded.

@@ -19,11 +19,11 @@
  * next owner reads from the committed offset and rebuilds the buffer; a close scored again
  * gives the same record id (derived from the close event), which the aggregator drops.
  * An interaction whose last turn is more than turn_idle_timeout_ms older than its partition's
- * stream time (the largest occurred_at_ms seen there: event time, so a replay expires the
- * same interactions), or the least recently active one while more than max_open_turns are
- * buffered, is expired: each of its turns goes to the DLQ (reason class "expired"). A close
- * arriving after that is scored without turns (customer_turns 0, polarities UNSPECIFIED).
- * Buffered turns do not count toward max_in_flight.
+ * stream time (the largest occurred_at_ms seen there since it was assigned: event time, so
+ * what expires follows the records, not the clock or the consumer's speed), or the least recently
+ * active one while more than max_open_turns are buffered, is expired: each of its turns goes to the
+ * DLQ (reason class "expired"). A close arriving after that is scored without turns (customer_turns
+ * 0, polarities UNSPECIFIED). Buffered turns do not count toward max_in_flight.
  *
  * At least once: an input offset is stored for commit only after the record it produced
  * (scored or DLQ) was acknowledged by Kafka, and only over the contiguous done prefix of its
