@@ -4,7 +4,8 @@
  * headers, a tiny in-flight bound still lets everything through (pause/resume), and after a
  * drained stop a second scorer of the same group reads only what came later. Live turns are
  * buffered until their close, their offsets held uncommitted (a restarted scorer reads them
- * again), scored together in seq order with a retried turn once, and expired to the DLQ by
+ * again), scored together in seq order with a retried turn once (or released when the close
+ * carries a transcript), and expired to the DLQ by
  * event time.
  */
 #include <errno.h>
@@ -206,6 +207,9 @@ typedef struct outputs {
   /* How many ScoredInteractions of interaction "live-1" were read, and the last one. */
   int live;
   Goodwill__V1__ScoredInteraction live_copy;
+  /* Interaction "live-3" (a live turn, then a close with a transcript). */
+  int live3;
+  uint32_t live3_customer_turns, live3_agent_turns;
   char live_copy_id[72];
 } outputs;
 
@@ -236,6 +240,11 @@ static void on_output(void *opaque, const gw_kafka_message *m) {
       o->interactions++;
       tenant = r->interaction->tenant_id;
       team = r->interaction->team_id;
+      if (strcmp(r->interaction->interaction_id, "live-3") == 0) {
+        o->live3++;
+        o->live3_customer_turns = r->interaction->customer_turns;
+        o->live3_agent_turns = r->interaction->agent_turns;
+      }
       if (strcmp(r->interaction->interaction_id, "live-1") == 0) {
         o->live++;
         /* Only the scalar fields are read later; the pointers are not kept. */
@@ -551,6 +560,20 @@ static void test_live_turns(void) {
   live_wait lw3 = {s, 7, 5, 2, 0, 1};
   CHECK(run_until(live_reached, &lw3, 20000));
 
+  /* A close with a transcript wins over the turns buffered for its interaction: they are
+   * released unscored, and done with the close. */
+  before = delivered;
+  produce_live_turn("l3-a", "live-3", 1, GOODWILL__V1__SPEAKER__SPEAKER_CUSTOMER,
+                    "a live turn the transcript replaces", t0 + 61000);
+  produce_closed_at("live-3", "team-live", t0 + 62000);
+  wait_count w3 = {&delivered, before + 2};
+  CHECK(run_until(count_reached, &w3, 15000));
+  live_wait lw3b = {s, 9, 6, 3, 0, 1};
+  CHECK(run_until(live_reached, &lw3b, 20000));
+  gw_scorer_get_stats(s, &st);
+  CHECK_INT_EQ(st.turns_released, 1);
+  CHECK_INT_EQ(st.open_interactions, 1);
+
   outputs *o = &seen;
   wait_count wl = {&o->live, 1};
   CHECK(run_until(count_reached, &wl, 30000));
@@ -567,13 +590,18 @@ static void test_live_turns(void) {
   CHECK(si->empathy_milli > 0);
   CHECK_INT_EQ(si->handle_ms, 240000);
   CHECK_INT_EQ(si->occurred_at_ms, t0 + 60000);
+  wait_count w3o = {&o->live3, 1};
+  CHECK(run_until(count_reached, &w3o, 20000));
+  CHECK_INT_EQ(o->live3, 1);
+  CHECK_INT_EQ(o->live3_customer_turns, 2); /* the transcript's two, not the live turn */
+  CHECK_INT_EQ(o->live3_agent_turns, 1);
 
   /* An event 2 h after live-2's turn moves the stream time past the 1 h idle timeout. */
   before = delivered;
   produce_live_close("late-close", "other", t0 + 2 * 3600 * 1000);
   wait_count we = {&delivered, before + 1};
   CHECK(run_until(count_reached, &we, 15000));
-  live_wait lw4 = {s, 8, 5, 4, 1, 0};
+  live_wait lw4 = {s, 10, 6, 5, 1, 0};
   CHECK(run_until(live_reached, &lw4, 20000));
   gw_scorer_get_stats(s, &st);
   CHECK_INT_EQ(st.open_interactions, 0);
