@@ -5,8 +5,7 @@
  * drained stop a second scorer of the same group reads only what came later. Live turns are
  * buffered until their close, their offsets held uncommitted (a restarted scorer reads them
  * again), scored together in seq order with a retried turn once (or released when the close
- * carries a transcript), and expired to the DLQ by
- * event time.
+ * carries a transcript), and expired to the DLQ by event time.
  */
 #include <errno.h>
 #include <stdbool.h>
