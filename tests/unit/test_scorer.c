@@ -332,7 +332,8 @@ static bool stop_done(void *arg) {
   return ((stop_state *)arg)->done;
 }
 
-static gw_scorer *start_scorer_idle(size_t max_in_flight, int64_t turn_idle_timeout_ms) {
+static gw_scorer *start_scorer_live(size_t max_in_flight, int64_t turn_idle_timeout_ms,
+                                    size_t max_open_turns) {
   gw_scorer_config cfg = {
       .kafka_bootstrap = gw_devkafka_bootstrap(fx.dk),
       .group_id = "test-scorer",
@@ -343,6 +344,7 @@ static gw_scorer *start_scorer_idle(size_t max_in_flight, int64_t turn_idle_time
       .retry_backoff_ms = 100,
       .retry_backoff_max_ms = 800,
       .turn_idle_timeout_ms = turn_idle_timeout_ms,
+      .max_open_turns = max_open_turns,
       .admin_host = "127.0.0.1",
       .admin_port = 0,
       .log = &fx.log,
@@ -353,7 +355,7 @@ static gw_scorer *start_scorer_idle(size_t max_in_flight, int64_t turn_idle_time
 }
 
 static gw_scorer *start_scorer(size_t max_in_flight) {
-  return start_scorer_idle(max_in_flight, 0);
+  return start_scorer_live(max_in_flight, 0, 0);
 }
 
 typedef struct stats_wait {
@@ -522,7 +524,7 @@ static void test_live_turns(void) {
   wait_count w = {&delivered, before + 6};
   CHECK(run_until(count_reached, &w, 15000));
 
-  gw_scorer *s = start_scorer_idle(100, 3600 * 1000);
+  gw_scorer *s = start_scorer_live(100, 3600 * 1000, 0);
   if (s == NULL) {
     return;
   }
@@ -539,7 +541,7 @@ static void test_live_turns(void) {
    * was delivered. */
   stop_scorer_drained(s);
 
-  s = start_scorer_idle(100, 3600 * 1000);
+  s = start_scorer_live(100, 3600 * 1000, 0);
   if (s == NULL) {
     return;
   }
@@ -611,17 +613,27 @@ static void test_live_turns(void) {
   CHECK_STR_CONTAINS(o->expired_reason, "expired: no InteractionClosed within 1h of the last turn");
   stop_scorer_drained(s);
 
-  /* Everything before is done now: a third scorer reads only what comes next. */
-  s = start_scorer_idle(100, 3600 * 1000);
+  /* Everything before is done now: a third scorer reads only what comes next. It may hold two
+   * open turns: the third turn of live-4 expires live-4 (the least recently active) at once. */
+  s = start_scorer_live(100, 3600 * 1000, 2);
   if (s != NULL) {
     CHECK(run_until(scorer_ready, s, 20000));
-    before = delivered;
-    produce_closed("ev-21", "team-a");
-    stats_wait sw = {s, 1, 1};
-    CHECK(run_until(scorer_reached, &sw, 20000));
+    for (uint32_t seq = 1; seq <= 3; seq++) {
+      char id[16];
+      snprintf(id, sizeof id, "l4-%u", (unsigned)seq);
+      produce_live_turn(id, "live-4", seq, GOODWILL__V1__SPEAKER__SPEAKER_CUSTOMER, "still here",
+                        t0 + 2 * 3600 * 1000 + seq);
+    }
+    produce_closed_at("ev-21", "team-a", t0 + 2 * 3600 * 1000 + 10);
+    live_wait lw5 = {s, 4, 3, 4, 1, 0};
+    CHECK(run_until(live_reached, &lw5, 20000));
     gw_scorer_get_stats(s, &st);
-    CHECK_INT_EQ(st.consumed, 1);
-    CHECK_INT_EQ(st.turns_buffered, 0);
+    CHECK_INT_EQ(st.consumed, 4);
+    CHECK_INT_EQ(st.scored, 1);
+    CHECK_INT_EQ(st.dlq, 3);
+    wait_count wy = {&o->dlq_expired, 4};
+    CHECK(run_until(count_reached, &wy, 20000));
+    CHECK_STR_CONTAINS(o->expired_reason, "expired: open-turn limit reached");
     stop_scorer_drained(s);
   }
 }
