@@ -14,6 +14,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The word fast path reads 16 bytes at a time with SSE2 where the target has it (every x86-64);
+ * -DGW_FEELING_NO_SIMD forces the byte loop, which gives the same tokens (tested both ways). */
+#if defined(__SSE2__) && !defined(GW_FEELING_NO_SIMD)
+#include <emmintrin.h>
+#define GW_FEELING_SSE2 1
+#else
+#define GW_FEELING_SSE2 0
+#endif
+
 #define GW_FEELING_MODEL_NAME "gw-feeling-0.2"
 
 /* Limits of the model. Entries and tokens longer than GW_TOKEN_MAX_BYTES cannot match. */
@@ -341,16 +350,84 @@ static const gw_empathy_phrase gw_empathy_phrases[] = {
 #define GW_NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
 /* ---------------------------------------------------------------------------------------- */
-/* Hash table: open addressing with linear probing over FNV-1a 64 of the key bytes. */
+/* Hash table: open addressing with linear probing. A key's hash is built from its words'
+ * hashes (gw_word_hash, joined by gw_hash_join), so that phrase matching extends a key word by
+ * word from hashes the tokenizer already computed. */
 
-#define GW_FNV_OFFSET 0xcbf29ce484222325ULL
+#define GW_HASH_SEED 0x9e3779b97f4a7c15ULL
+#define GW_HASH_MUL  0xbf58476d1ce4e5b9ULL
 
-/* FNV-1a is a stream hash: a phrase's hash continues its first words' state, so phrase
- * matching extends a key word by word without hashing it again. */
-static uint64_t gw_fnv_more(uint64_t h, const char *s, size_t n) {
-  for (size_t i = 0; i < n; i++) {
-    h ^= (unsigned char)s[i];
-    h *= 0x100000001b3ULL;
+static inline uint64_t gw_hash_mix(uint64_t h) {
+  h ^= h >> 31;
+  h *= 0x94d049bb133111ebULL;
+  h ^= h >> 29;
+  return h;
+}
+
+/* The eight bytes at p as a little-endian number. */
+static inline uint64_t gw_le64(const char *p) {
+  uint64_t v;
+  memcpy(&v, p, sizeof(v));
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+  v = __builtin_bswap64(v);
+#endif
+  return v;
+}
+
+/* The low r bytes of a number, r in 0..8. */
+static inline uint64_t gw_low_bytes(uint64_t v, size_t r) {
+  return r ? v & (~0ULL >> (64 - 8 * r)) : 0;
+}
+
+/* The hash of one word of n bytes: its bytes in 16-byte blocks of two zero-padded little-endian
+ * numbers, so that a word of up to 16 bytes (nearly all) costs a fixed amount of work and no
+ * data-dependent branch. s must be readable up to the next multiple of 16 at or above n (token
+ * texts are: GW_TOKEN_MAX_BYTES is a multiple of 16); gw_word_hash reads only s[0..n). */
+static inline uint64_t gw_word_hash_padded(const char *s, size_t n) {
+  uint64_t h = GW_HASH_SEED ^ n;
+  for (size_t j = 0;; j += 16) {
+    size_t r = n - j;
+    size_t r0 = r < 8 ? r : 8, r1 = r < 8 ? 0 : r - 8 < 8 ? r - 8 : 8;
+    h = (h ^ gw_low_bytes(gw_le64(s + j), r0)) * GW_HASH_MUL;
+    h = (h ^ gw_low_bytes(gw_le64(s + j + 8), r1)) * GW_HASH_MUL;
+    if (j + 16 >= n)
+      break;
+  }
+  return gw_hash_mix(h);
+}
+
+_Static_assert(GW_TOKEN_MAX_BYTES % 16 == 0, "token texts are readable in 16-byte blocks");
+
+static uint64_t gw_word_hash(const char *s, size_t n) {
+  char block[16];
+  uint64_t h = GW_HASH_SEED ^ n;
+  for (size_t j = 0;; j += 16) {
+    size_t r = n - j < 16 ? n - j : 16;
+    memset(block, 0, sizeof(block));
+    memcpy(block, s + j, r);
+    h = (h ^ gw_le64(block)) * GW_HASH_MUL;
+    h = (h ^ gw_le64(block + 8)) * GW_HASH_MUL;
+    if (j + 16 >= n)
+      break;
+  }
+  return gw_hash_mix(h);
+}
+
+/* The hash of a phrase continued by one more word. */
+static inline uint64_t gw_hash_join(uint64_t phrase, uint64_t word) {
+  return gw_hash_mix((phrase + GW_HASH_SEED) * GW_HASH_MUL ^ word);
+}
+
+/* The hash state of a key: its words (separated by single spaces) joined. */
+static uint64_t gw_key_state(const char *s, size_t n) {
+  uint64_t h = 0;
+  size_t start = 0;
+  for (size_t i = 0; i <= n; i++) {
+    if (i < n && s[i] != ' ')
+      continue;
+    uint64_t w = gw_word_hash(s + start, i - start);
+    h = start == 0 ? w : gw_hash_join(h, w);
+    start = i + 1;
   }
   return h;
 }
@@ -373,29 +450,11 @@ static uint64_t gw_hash_final(uint64_t h) {
 }
 
 static uint64_t gw_key_hash(const char *s, size_t n) {
-  return gw_hash_final(gw_fnv_more(GW_FNV_OFFSET, s, n));
+  return gw_hash_final(gw_key_state(s, n));
 }
 
-static inline uint64_t gw_ld64(const char *p) {
-  uint64_t v;
-  memcpy(&v, p, sizeof(v));
-  return v;
-}
-
-static inline uint32_t gw_ld32(const char *p) {
-  uint32_t v;
-  memcpy(&v, p, sizeof(v));
-  return v;
-}
-
-static inline uint16_t gw_ld16(const char *p) {
-  uint16_t v;
-  memcpy(&v, p, sizeof(v));
-  return v;
-}
-
-/* Keys are short words: a few word-sized compares beat a call to memcmp and a byte loop. Two
- * loads that overlap in the middle cover a key of 2..16 bytes without reading past its end. */
+/* Keys are short words: a byte loop beats a call to memcmp. For keys of any buffer; token
+ * texts and phrase keys use gw_key_equal_padded. */
 static inline int gw_key_equal(const char *a, const char *b, size_t n) {
   for (size_t i = 0; i < n; i++)
     if (a[i] != b[i])
@@ -403,9 +462,26 @@ static inline int gw_key_equal(const char *a, const char *b, size_t n) {
   return 1;
 }
 
-/* Finds key, whose stream hash state is `state`. */
-static inline const gw_lex_entry *gw_lex_find_h(const gw_feeling_model *m, uint64_t state,
-                                                const char *key, size_t n) {
+/* Whether the n-byte keys a and b are equal, both readable up to the next multiple of 16 at
+ * or above n (token texts, phrase keys, and the key arena, which has 16 bytes of slack): two
+ * masked 8-byte compares per 16 bytes, no loop over the bytes. */
+static inline int gw_key_equal_padded(const char *a, const char *b, size_t n) {
+  for (size_t j = 0;; j += 16) {
+    size_t r = n - j;
+    size_t r0 = r < 8 ? r : 8, r1 = r < 8 ? 0 : r - 8 < 8 ? r - 8 : 8;
+    uint64_t d = gw_low_bytes(gw_le64(a + j) ^ gw_le64(b + j), r0) |
+                 gw_low_bytes(gw_le64(a + j + 8) ^ gw_le64(b + j + 8), r1);
+    if (d != 0)
+      return 0;
+    if (j + 16 >= n)
+      return 1;
+  }
+}
+
+/* Finds key, whose hash state (gw_key_state) is `state`; `padded`: key is readable up to the
+ * next multiple of 16 at or above n (see gw_key_equal_padded). */
+static inline const gw_lex_entry *gw_lex_find_hp(const gw_feeling_model *m, uint64_t state,
+                                                 const char *key, size_t n, int padded) {
   uint64_t h = gw_hash_final(state);
   uint64_t bits = m->bloom[(h >> 20) & (GW_BLOOM_WORDS - 1)];
   uint64_t want = gw_bloom_bits(h);
@@ -420,13 +496,20 @@ static inline const gw_lex_entry *gw_lex_find_h(const gw_feeling_model *m, uint6
     if (st != tag)
       continue;
     const gw_lex_entry *e = &m->entries[m->slots[i].index];
-    if (e->key_len == n && gw_key_equal(m->keys + e->key_off, key, n))
+    if (e->key_len == n && (padded ? gw_key_equal_padded(m->keys + e->key_off, key, n)
+                                   : gw_key_equal(m->keys + e->key_off, key, n)))
       return e;
   }
 }
 
+/* gw_lex_find_hp for token texts and phrase keys, which are padded. */
+static inline const gw_lex_entry *gw_lex_find_h(const gw_feeling_model *m, uint64_t state,
+                                                const char *key, size_t n) {
+  return gw_lex_find_hp(m, state, key, n, 1);
+}
+
 static const gw_lex_entry *gw_lex_find(const gw_feeling_model *m, const char *key, size_t n) {
-  return gw_lex_find_h(m, gw_fnv_more(GW_FNV_OFFSET, key, n), key, n);
+  return gw_lex_find_hp(m, gw_key_state(key, n), key, n, 0);
 }
 
 static int gw_lex_grow(gw_feeling_model *m) {
@@ -490,9 +573,11 @@ static int gw_lex_upsert(gw_feeling_model *m, const char *key, size_t n, unsigne
     size_t ncap = m->keys_cap ? m->keys_cap : 16384;
     while (ncap < m->keys_len + n)
       ncap *= 2;
-    char *nk = realloc(m->keys, ncap);
+    /* 16 bytes of slack: gw_key_equal_padded reads keys in 16-byte blocks. */
+    char *nk = realloc(m->keys, ncap + 16);
     if (!nk)
       return -ENOMEM;
+    memset(nk + ncap, 0, 16);
     m->keys = nk;
     m->keys_cap = ncap;
   }
@@ -531,7 +616,7 @@ enum {
 
 typedef struct gw_token {
   const gw_lex_entry *e; /* the token's own entry (any kind), looked up once; NULL: none */
-  uint64_t state;        /* FNV-1a stream state of text, for phrase keys */
+  uint64_t state;        /* gw_word_hash of text, for lookups and phrase keys */
   char text[GW_TOKEN_MAX_BYTES];
   uint8_t len;
   uint8_t flags;
@@ -584,7 +669,7 @@ static inline gw_token *gw_tokens_push(gw_tokens *t) {
   gw_token *tok = &t->v[t->n++];
   tok->len = 0;
   tok->e = NULL;
-  tok->state = GW_FNV_OFFSET;
+  tok->state = 0;
   tok->flags = t->pending_boundary ? T_BOUNDARY : 0;
   t->pending_boundary = 0;
   return tok;
@@ -737,7 +822,6 @@ static int gw_is_word_cp(uint32_t cp) {
 typedef struct gw_word {
   char text[GW_TOKEN_MAX_BYTES];
   size_t len;
-  uint64_t state; /* FNV-1a stream state of text[0..len) */
   unsigned letters, upper;
   int too_long;
   int elong;
@@ -767,14 +851,12 @@ static void gw_word_add(gw_word *w, const unsigned char *s, size_t n, uint32_t c
     }
     w->last = c;
     w->text[w->len++] = c;
-    w->state = (w->state ^ (unsigned char)c) * 0x100000001b3ULL;
   } else {
     w->letters++;
     w->last = 0;
     w->run = 0;
     memcpy(w->text + w->len, s, n);
     w->len += n;
-    w->state = gw_fnv_more(w->state, (const char *)s, n);
   }
 }
 
@@ -784,7 +866,6 @@ static void gw_word_add_ascii(gw_word *w, const unsigned char *s, size_t n) {
     w->too_long = 1;
     return;
   }
-  uint64_t h = w->state;
   char last = w->last;
   unsigned run = w->run;
   for (size_t i = 0; i < n; i++) {
@@ -806,16 +887,13 @@ static void gw_word_add_ascii(gw_word *w, const unsigned char *s, size_t n) {
     }
     last = c;
     w->text[w->len++] = c;
-    h = (h ^ (unsigned char)c) * 0x100000001b3ULL;
   }
-  w->state = h;
   w->last = last;
   w->run = run;
 }
 
 static void gw_word_reset(gw_word *w) {
   w->len = 0;
-  w->state = GW_FNV_OFFSET;
   w->letters = w->upper = 0;
   w->too_long = w->elong = 0;
   w->last = 0;
@@ -847,7 +925,7 @@ static int gw_lex_has(const gw_feeling_model *m, const char *s, size_t n) {
 
 /* Looks the finished token up once: every later rule uses tok->e and tok->state. */
 static void gw_token_lookup(gw_token *tok, const gw_feeling_model *m) {
-  tok->state = gw_fnv_more(GW_FNV_OFFSET, tok->text, tok->len);
+  tok->state = gw_word_hash_padded(tok->text, tok->len);
   tok->e = m && tok->len ? gw_lex_find_h(m, tok->state, tok->text, tok->len) : NULL;
 }
 
@@ -898,10 +976,12 @@ static void gw_token_elong(gw_token *tok, uint64_t state, const gw_feeling_model
     gw_token_laughter(tok, m);
 }
 
-/* Sets a word token's flags and entry once its text (lower-cased, len bytes) is in place.
- * `state` is the FNV-1a state of that text, computed while it was read. */
-static inline void gw_token_finish(gw_token *tok, unsigned letters, unsigned upper, int elong,
-                                   uint64_t state, const gw_feeling_model *m) {
+/* Sets a word token's flags, hash and entry once its text (lower-cased, len bytes) is in
+ * place. */
+static inline __attribute__((always_inline)) void gw_token_finish(gw_token *tok, unsigned letters,
+                                                                  unsigned upper, int elong,
+                                                                  const gw_feeling_model *m) {
+  uint64_t state = gw_word_hash_padded(tok->text, tok->len);
   if (letters > 0)
     tok->flags |= T_LETTERS;
   if (letters >= 2 && upper == letters)
@@ -934,7 +1014,7 @@ static void gw_word_flush(gw_tokens *t, gw_word *w, const gw_feeling_model *m) {
   }
   memcpy(tok->text, w->text, w->len);
   tok->len = (uint8_t)w->len;
-  gw_token_finish(tok, w->letters, w->upper, w->elong, w->state, m);
+  gw_token_finish(tok, w->letters, w->upper, w->elong, m);
 reset:
   gw_word_reset(w);
 }
@@ -1018,6 +1098,56 @@ static int gw_is_trailing_punct(unsigned char c) {
   return gw_byte_class[c] & C_TRAIL;
 }
 
+#if GW_FEELING_SSE2
+/* The word loop for sixteen bytes at once (SSE2, part of every x86-64): classifies the bytes of
+ * s (fewer than 16 when the text ends: the rest read as 0, which ends a word), writes all 16
+ * lower-cased to out (which must have room for them), and returns how many of them lead the
+ * block as ASCII letters or digits. Adds their letter and upper-case counts to *counts as the
+ * byte loop does, and sets *dup when the word may be elongated (prev: the byte before the
+ * block, 0 at a word's start). Same tokens as the byte loop, which is the reference. */
+static inline unsigned gw_fold16(const unsigned char *s, size_t avail, char *out, unsigned prev,
+                                 unsigned *counts, unsigned *dup) {
+  __m128i v;
+  if (avail >= 16) {
+    v = _mm_loadu_si128((const __m128i *)(const void *)s);
+  } else {
+    unsigned char b[16] = {0};
+    for (size_t j = 0; j < avail; j++)
+      b[j] = s[j];
+    v = _mm_loadu_si128((const __m128i *)(const void *)b);
+  }
+  /* Signed compares: bytes from 0x80 are negative and fall outside every range. */
+  __m128i lx = _mm_or_si128(v, _mm_set1_epi8(0x20));
+  __m128i alpha = _mm_and_si128(_mm_cmpgt_epi8(lx, _mm_set1_epi8('a' - 1)),
+                                _mm_cmplt_epi8(lx, _mm_set1_epi8('z' + 1)));
+  __m128i digit = _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8('0' - 1)),
+                                _mm_cmplt_epi8(v, _mm_set1_epi8('9' + 1)));
+  __m128i upper = _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8('A' - 1)),
+                                _mm_cmplt_epi8(v, _mm_set1_epi8('Z' + 1)));
+  unsigned word = (unsigned)_mm_movemask_epi8(_mm_or_si128(alpha, digit));
+  unsigned stop = ~word & 0xffffu;
+  unsigned k = stop ? (unsigned)__builtin_ctz(stop) : 16;
+  unsigned in = (1u << k) - 1;
+  __m128i low = _mm_or_si128(v, _mm_and_si128(upper, _mm_set1_epi8(0x20)));
+  _mm_storeu_si128((__m128i *)(void *)out, low);
+  /* Letters in the low half, upper case in the high half, counted together (16-bit lanes). */
+  uint32_t x =
+      ((unsigned)_mm_movemask_epi8(alpha) & in) | (((unsigned)_mm_movemask_epi8(upper) & in) << 16);
+  x = x - ((x >> 1) & 0x55555555u);
+  x = (x & 0x33333333u) + ((x >> 2) & 0x33333333u);
+  x = (x + (x >> 4)) & 0x0f0f0f0fu;
+  x = (x + (x >> 8)) & 0x001f001fu;
+  *counts += ((x & 0xffu) << 16) + ((x >> 16) << 24);
+  /* Elongation candidates: a byte equal to the two before it, or the first one equal to the
+   * byte before the block (the run may have started there). gw_tokenize_ascii_word checks
+   * candidates exactly; most doubled letters ("good", "all") are no candidates. */
+  __m128i before = _mm_or_si128(_mm_slli_si128(low, 1), _mm_cvtsi32_si128((int)prev));
+  unsigned same = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(low, before));
+  *dup |= (((same & (same << 1)) | (same & 1u)) & in) != 0;
+  return k;
+}
+#endif
+
 /* A chunk of ASCII letters and digits with only sentence punctuation after them tokenizes to
  * itself, so the loader never makes it a symbol (gw_entry_key): most chunks are such words and
  * need no symbol lookup (`shape` in gw_tokenize). */
@@ -1035,13 +1165,24 @@ static size_t gw_tokenize_ascii_word(gw_tokens *t, const unsigned char *s, size_
   gw_token *tok = gw_tokens_push_word(t);
   char scratch[GW_TOKEN_MAX_BYTES];
   char *out = tok ? tok->text : scratch;
-  uint64_t h = GW_FNV_OFFSET;
   unsigned counts = 0, dup = 0, prev = 0;
   /* A word of GW_TOKEN_MAX_BYTES or more is too long for a token: the loop stops one byte
    * short of that, so that it needs no bounds check of its own (checked once after it). */
   size_t lim = len < GW_TOKEN_MAX_BYTES - 1 ? len : GW_TOKEN_MAX_BYTES - 1;
   size_t i = 0;
   for (;;) {
+#if GW_FEELING_SSE2
+    /* Sixteen bytes at a time while they fit into the token: most words end in the first
+     * block, so finding a word's end costs no data-dependent branch per byte. */
+    while (i + 16 <= GW_TOKEN_MAX_BYTES) {
+      unsigned k = gw_fold16(s + i, len - i, out + i, prev, &counts, &dup);
+      i += k;
+      if (k < 16)
+        goto word_end;
+      prev = (unsigned char)out[i - 1];
+    }
+#endif
+    /* The rest of a long word, or every word without SSE2, a byte at a time. */
     for (; i < lim; i++) {
       uint32_t f = gw_byte_fold[s[i]];
       unsigned c = f & 0xffu;
@@ -1052,9 +1193,11 @@ static size_t gw_tokenize_ascii_word(gw_tokens *t, const unsigned char *s, size_
       dup |= c == prev;
       prev = c;
       out[i] = (char)c;
-      h = (h ^ c) * 0x100000001b3ULL;
     }
-    if (i == lim)
+#if GW_FEELING_SSE2
+  word_end:
+#endif
+    if (i >= lim)
       break;
     /* An inner apostrophe or hyphen keeps the word going ("don't", "follow-up"), as in
      * gw_tokenize_chunk; it is no letter, so no run of letters crosses it. */
@@ -1062,15 +1205,16 @@ static size_t gw_tokenize_ascii_word(gw_tokens *t, const unsigned char *s, size_
     if ((c != '\'' && c != '-') || i + 2 > lim || !(gw_byte_fold[s[i + 1]] & 0xffu))
       break;
     out[i] = (char)c;
-    h = (h ^ c) * 0x100000001b3ULL;
     prev = c;
     i++;
   }
-  if (i == GW_TOKEN_MAX_BYTES - 1 && i < len && (gw_byte_fold[s[i]] & 0xffu))
+  if (i > GW_TOKEN_MAX_BYTES - 1 ||
+      (i == GW_TOKEN_MAX_BYTES - 1 && i < len && (gw_byte_fold[s[i]] & 0xffu)))
     goto decline;
   size_t wl = i;
   /* Most words end at a space or the end of the text; the rest at sentence punctuation. */
-  if (i < len && !gw_is_ascii_space(s[i])) {
+  int trailing = i < len && !gw_is_ascii_space(s[i]);
+  if (trailing) {
     while (i < len && gw_is_trailing_punct(s[i]))
       i++;
     if (i < len && !gw_is_ascii_space(s[i]))
@@ -1083,9 +1227,9 @@ static size_t gw_tokenize_ascii_word(gw_tokens *t, const unsigned char *s, size_
     for (size_t k = 2; dup && k < wl && !elong; k++)
       elong = out[k] == out[k - 1] && out[k] == out[k - 2] && out[k] >= 'a' && out[k] <= 'z';
     tok->len = (uint8_t)wl;
-    gw_token_finish(tok, (counts >> 16) & 0xffu, counts >> 24, elong, h, m);
+    gw_token_finish(tok, (counts >> 16) & 0xffu, counts >> 24, elong, m);
   }
-  for (size_t k = wl; k < i; k++) {
+  for (size_t k = wl; trailing && k < i; k++) {
     gw_count_punct(t, s[k]);
     t->pending_boundary = 1;
   }
@@ -1238,24 +1382,20 @@ static const gw_lex_entry *gw_match(const gw_feeling_model *m, const gw_tokens *
   }
   if (!(e->prefix_kinds & mask))
     return best;
-  /* Words are a few bytes long: byte loops that copy and hash in one pass beat memcpy calls
-   * followed by a second pass for the hash. */
-  char key[GW_PHRASE_KEY_BYTES];
+  /* The key is built from whole token buffers (fixed-size copies, no loop over the bytes) and
+   * its hash from the tokens' hashes: no byte of the text is read again. */
+  char key[GW_PHRASE_KEY_BYTES + GW_TOKEN_MAX_BYTES];
   size_t n = tok->len;
   uint64_t h = tok->state;
-  for (size_t b = 0; b < n; b++)
-    key[b] = tok->text[b];
+  memcpy(key, tok->text, GW_TOKEN_MAX_BYTES);
   for (size_t j = i + 1; j < t->n && j - i < GW_PHRASE_MAX_TOKENS; j++) {
     const gw_token *nt = &t->v[j];
     if (nt->len == 0 || (nt->flags & T_BOUNDARY))
       break;
     key[n++] = ' ';
-    h = (h ^ (unsigned char)' ') * 0x100000001b3ULL;
-    for (size_t b = 0; b < nt->len; b++) {
-      unsigned char c = (unsigned char)nt->text[b];
-      key[n++] = (char)c;
-      h = (h ^ c) * 0x100000001b3ULL;
-    }
+    memcpy(key + n, nt->text, GW_TOKEN_MAX_BYTES);
+    n += nt->len;
+    h = gw_hash_join(h, nt->state);
     e = gw_lex_find_h(m, h, key, n);
     if (!e)
       break;
