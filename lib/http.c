@@ -629,22 +629,60 @@ static void on_write(uv_write_t *w, int status) {
   conn_maybe_finish(c);
 }
 
-/* Queues bytes for writing (head is taken over, body too); false when the socket refused. */
+/* Drops the first n bytes of bufs (the part the socket took). */
+static void bufs_advance(uv_buf_t *bufs, unsigned *nbufs, size_t n) {
+  unsigned i = 0;
+  while (i < *nbufs && n >= bufs[i].len) {
+    n -= bufs[i].len;
+    i++;
+  }
+  if (i < *nbufs) {
+    bufs[i].base += n;
+    bufs[i].len -= (unsigned)n;
+  }
+  memmove(bufs, bufs + i, (*nbufs - i) * sizeof(*bufs));
+  *nbufs -= i;
+}
+
+/*
+ * Sends bytes (head is taken over, body too); false when the socket refused. With nothing
+ * queued before them, the bytes are first written at once (uv_try_write): the usual small
+ * answer leaves in one writev and needs no write request. That also spares a system call:
+ * libuv 1.44 re-arms the socket in epoll (EPOLL_CTL_MOD) after every completed uv_write, one
+ * epoll_ctl per response. What the socket does not take goes through uv_write, in order.
+ */
 static bool conn_write(http_conn *c, gw_buf *head, char *body, size_t body_len) {
+  uv_buf_t bufs[2];
+  unsigned nbufs = 0;
+  bufs[nbufs++] = uv_buf_init(head->data, (unsigned)head->len);
+  if (body != NULL && body_len > 0) {
+    bufs[nbufs++] = uv_buf_init(body, (unsigned)body_len);
+  }
+  if (c->writes_pending == 0) {
+    int n = uv_try_write((uv_stream_t *)&c->tcp, bufs, nbufs);
+    if (n == UV_EAGAIN) {
+      n = 0;
+    } else if (n < 0) {
+      gw_buf_free(head);
+      free(body);
+      conn_close(c);
+      return false;
+    }
+    bufs_advance(bufs, &nbufs, (size_t)n);
+    if (nbufs == 0) {
+      gw_buf_free(head);
+      free(body);
+      return true;
+    }
+  }
   write_ctx *ctx = calloc(1, sizeof(*ctx));
   if (ctx == NULL) {
     abort();
   }
   ctx->conn = c;
-  ctx->head = *head;
+  ctx->head = *head; /* bufs point into these; they live until on_write */
   *head = (gw_buf)GW_BUF_INIT;
   ctx->body = body;
-  uv_buf_t bufs[2];
-  unsigned nbufs = 0;
-  bufs[nbufs++] = uv_buf_init(ctx->head.data, (unsigned)ctx->head.len);
-  if (body != NULL && body_len > 0) {
-    bufs[nbufs++] = uv_buf_init(body, (unsigned)body_len);
-  }
   int rc = uv_write(&ctx->w, (uv_stream_t *)&c->tcp, bufs, nbufs, on_write);
   if (rc < 0) {
     gw_buf_free(&ctx->head);
