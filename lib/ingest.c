@@ -117,12 +117,31 @@ static int64_t wall_ms(void) {
   return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void respond(gw_ingest *ing, gw_http_request *req, route r, int status, const gw_buf *body,
-                    const gw_http_header *extra, size_t nextra) {
+static route route_of(const char *path) {
+  if (path != NULL && strcmp(path, "/v1/events") == 0)
+    return ROUTE_EVENTS;
+  if (path != NULL && strcmp(path, "/v1/health") == 0)
+    return ROUTE_HEALTH;
+  return ROUTE_OTHER;
+}
+
+static void count_request(gw_ingest *ing, route r, int status) {
   char status_s[8];
   snprintf(status_s, sizeof(status_s), "%d", status);
   const char *labels[2] = {route_names[r], status_s};
   gw_metric_add(gw_metrics_series(ing->m_requests, labels), 1);
+}
+
+/* Answers the HTTP layer gave by itself (408, 413 by size, 431, 503 over the connection
+ * limit, 400 for a malformed request): counted like the others; a request whose head was not
+ * read far enough to know its path counts under route "other". */
+static void on_server_answer(void *opaque, const char *path, int status) {
+  count_request(opaque, route_of(path), status);
+}
+
+static void respond(gw_ingest *ing, gw_http_request *req, route r, int status, const gw_buf *body,
+                    const gw_http_header *extra, size_t nextra) {
+  count_request(ing, r, status);
   const char *dlabels[1] = {route_names[r]};
   gw_metric_observe(gw_metrics_series(ing->m_duration, dlabels),
                     (double)(uv_hrtime() - req->received_ns) / 1e9);
@@ -663,11 +682,12 @@ static void handle_events(gw_ingest *ing, gw_http_request *req) {
 
 static void handle(void *opaque, gw_http_request *req) {
   gw_ingest *ing = opaque;
-  if (strcmp(req->path, "/v1/events") == 0) {
+  route r = route_of(req->path);
+  if (r == ROUTE_EVENTS) {
     handle_events(ing, req);
     return;
   }
-  if (strcmp(req->path, "/v1/health") == 0) {
+  if (r == ROUTE_HEALTH) {
     if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0) {
       const gw_http_header allow = {"Allow", "GET, HEAD"};
       respond_error(ing, req, ROUTE_HEALTH, 405, "use GET for /v1/health", &allow, 1);
@@ -927,6 +947,7 @@ int gw_ingest_start(uv_loop_t *loop, const gw_ingest_config *cfg, gw_ingest **ou
       .request_timeout_ms = cfg->request_timeout_ms,
       .server_name = "goodwill-ingest",
       .log = cfg->log,
+      .on_server_answer = on_server_answer,
   };
   rc = gw_http_server_start(&ing->http, loop, &hc, handle, ing);
   if (rc != 0) {

@@ -229,6 +229,11 @@ def main():
                     ["Content-Type: " + ndjson, "Content-Encoding: gzip", auth_a]), 400, "the gzip body is")
         expect(curl(url, body, ["Content-Type: " + ndjson, "Content-Encoding: compress", auth_a]), 415,
                "Content-Encoding compress is not supported")
+        # Refused by the HTTP layer before ingest sees them (and still counted, see below): a
+        # Content-Length over --max-body, and a request head over --max-header.
+        expect(curl(url, b"x" * (100 * 1024), ["Content-Type: " + ndjson, "Expect: 100-continue", auth_a]), 413,
+               "body size limit")
+        expect(curl(url, body, ["Content-Type: " + ndjson, auth_a, "X-Filler: " + "v" * (20 * 1024)]), 431)
 
         # SIGHUP with a bad file: the old token keeps working, the log says why.
         with open(tokens, "w") as f:
@@ -262,6 +267,10 @@ def main():
         g.check('goodwill_ingest_requests_total{route="/v1/events",status="401"} 3' in text,
                 "401s are not counted in goodwill_ingest_requests_total")
         g.check('goodwill_ingest_auth_reloads_total{result="failed"} 1' in text, "failed reload not counted")
+        g.check('goodwill_ingest_requests_total{route="/v1/events",status="413"} 2' in text,
+                "the two 413s (gzip bomb by ingest, Content-Length by the HTTP layer) are not both counted")
+        g.check('goodwill_ingest_requests_total{route="other",status="431"} 1' in text,
+                "the HTTP layer's 431 is not counted under route other")
         logs = read_log(ing_log)
         for secret in (TOKEN_A, TOKEN_B, "nope"):
             g.check(secret not in text, "a token appears in /metrics")
