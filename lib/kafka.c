@@ -228,6 +228,14 @@ static void producer_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *op
     /* Purged because the close timeout expired: the record was not confirmed in time. */
     status = -ETIMEDOUT;
     snprintf(reason, sizeof reason, "not delivered before close: %s", rd_kafka_err2str(m->err));
+  } else if (m->err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE ||
+             m->err == RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE) {
+    status = -EMSGSIZE; /* this record will never fit: retrying cannot help */
+    snprintf(reason, sizeof reason, "%s", rd_kafka_err2str(m->err));
+  } else if (m->err == RD_KAFKA_RESP_ERR_INVALID_RECORD ||
+             m->err == RD_KAFKA_RESP_ERR_INVALID_MSG) {
+    status = -EBADMSG; /* the broker refuses this record as it is */
+    snprintf(reason, sizeof reason, "%s", rd_kafka_err2str(m->err));
   } else {
     status = -EIO;
     snprintf(reason, sizeof reason, "%s", rd_kafka_err2str(m->err));
@@ -1214,6 +1222,13 @@ int gw_devkafka_fail_produce(gw_devkafka *d, size_t count) {
   /* ApiKey 0 is Produce in the Kafka protocol. */
   for (size_t i = 0; i < count; i++) {
     rd_kafka_mock_push_request_errors(d->mc, 0, 1, RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED);
+  }
+  return 0;
+}
+
+int gw_devkafka_refuse_produce_too_large(gw_devkafka *d, size_t count) {
+  for (size_t i = 0; i < count; i++) {
+    rd_kafka_mock_push_request_errors(d->mc, 0, 1, RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE);
   }
   return 0;
 }

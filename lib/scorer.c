@@ -34,11 +34,16 @@ typedef enum dlq_class {
   DLQ_INVALID,
   DLQ_UNSUPPORTED,
   DLQ_EXPIRED,
+  DLQ_UNDELIVERABLE,
   DLQ_NCLASSES
 } dlq_class;
 
 static const char *const dlq_class_names[DLQ_NCLASSES] = {"decode", "invalid", "unsupported",
-                                                          "expired"};
+                                                          "expired", "undeliverable"};
+
+/* What a DLQ record's value is (header goodwill-value-type). */
+#define VALUE_TYPE_EVENT  "goodwill.v1.InteractionEvent"
+#define VALUE_TYPE_SCORED "goodwill.v1.ScoredRecord"
 
 static const char *const expiry_names[] = {"idle", "limit"};
 
@@ -48,7 +53,8 @@ typedef struct job {
   int64_t offset;
   job_kind kind;
   dlq_class dlq;
-  int scored_kind; /* 0 interaction, 1 survey (JOB_SCORED) */
+  int scored_kind;   /* 0 interaction, 1 survey (JOB_SCORED) */
+  bool value_scored; /* JOB_DLQ: the value is the ScoredRecord that could not be delivered */
   gw_buf key, value;
   /* Offsets of the buffered turns this job's output stands for (a close scored with its live
    * turns, or released by its transcript): done together with the job's own offset. */
@@ -224,6 +230,26 @@ static void on_retry_timer(uv_timer_t *t) {
   update_flow(s);
 }
 
+/* Errors that sending the same record again cannot cure. */
+static bool undeliverable(int status) {
+  return status == -EMSGSIZE || status == -EBADMSG;
+}
+
+static void job_start(gw_scorer *s, job *j);
+
+/*
+ * A scored record the brokers refuse for good (too large, invalid) would block its partition
+ * if retried: it goes to the DLQ instead, as it is, with its reason and goodwill-value-type
+ * goodwill.v1.ScoredRecord, and its input counts as done.
+ */
+static void scored_to_dlq(job *j, const char *errstr) {
+  j->kind = JOB_DLQ;
+  j->dlq = DLQ_UNDELIVERABLE;
+  j->value_scored = true;
+  snprintf(j->reason, sizeof j->reason, "%s: %s refused the scored record: %s",
+           dlq_class_names[DLQ_UNDELIVERABLE], j->s->scored_topic, errstr ? errstr : "");
+}
+
 static void on_delivery(void *opaque, int status, const char *errstr, int32_t partition,
                         int64_t offset) {
   job *j = opaque;
@@ -243,6 +269,11 @@ static void on_delivery(void *opaque, int status, const char *errstr, int32_t pa
   }
   s->stats.delivery_failures++;
   gw_metric_add(s->m_delivery_failures[out], 1);
+  if (j->kind == JOB_SCORED && undeliverable(status)) {
+    scored_to_dlq(j, errstr);
+    job_start(s, j);
+    return;
+  }
   GW_LOG(s->log, GW_LOG_WARN, "delivery failed, will retry",
          GW_LS("topic", j->kind == JOB_SCORED ? s->scored_topic : s->dlq_topic),
          GW_LI("source_partition", j->partition), GW_LI("source_offset", j->offset),
@@ -266,14 +297,16 @@ static int job_produce(job *j) {
     rc = gw_kafka_produce(s->producer, s->scored_topic, j->key.data, j->key.len, j->value.data,
                           j->value.len, NULL, 0, on_delivery, j);
   } else {
-    gw_kafka_header h[4] = {
+    const char *type = j->value_scored ? VALUE_TYPE_SCORED : VALUE_TYPE_EVENT;
+    gw_kafka_header h[5] = {
         {"goodwill-reason", j->reason, strlen(j->reason)},
         {"goodwill-source-topic", s->input_topic, strlen(s->input_topic)},
         {"goodwill-source-partition", j->partition_text, strlen(j->partition_text)},
         {"goodwill-source-offset", j->offset_text, strlen(j->offset_text)},
+        {"goodwill-value-type", type, strlen(type)},
     };
     rc = gw_kafka_produce(s->producer, s->dlq_topic, j->key.data, j->key.len, j->value.data,
-                          j->value.len, h, 4, on_delivery, j);
+                          j->value.len, h, 5, on_delivery, j);
   }
   if (rc != 0) {
     s->stats.delivery_failures++;
@@ -327,7 +360,12 @@ static void job_start(gw_scorer *s, job *j) {
     GW_LOG(s->log, GW_LOG_INFO, "record sent to the DLQ", GW_LI("partition", j->partition),
            GW_LI("offset", j->offset), GW_LS("reason", j->reason));
   }
-  if (job_produce(j) != 0) {
+  int rc = job_produce(j);
+  if (rc != 0 && j->kind == JOB_SCORED && undeliverable(rc)) {
+    scored_to_dlq(j, "larger than the producer's message.max.bytes");
+    rc = job_produce(j);
+  }
+  if (rc != 0) {
     schedule_retry(s, j);
     return;
   }

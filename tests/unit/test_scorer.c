@@ -200,7 +200,8 @@ typedef struct outputs {
   int scored, dlq;
   int interactions, surveys;
   int bad_key;
-  int dlq_decode, dlq_invalid, dlq_unsupported, dlq_expired;
+  int dlq_decode, dlq_invalid, dlq_unsupported, dlq_expired, dlq_undeliverable;
+  char undeliverable_reason[256], undeliverable_type[64];
   int dlq_headers_ok;
   char invalid_reason[256], expired_reason[256];
   /* How many ScoredInteractions of interaction "live-1" were read, and the last one. */
@@ -282,6 +283,13 @@ static void on_output(void *opaque, const gw_kafka_message *m) {
     } else if (strncmp(reason, "expired", 7) == 0) {
       o->dlq_expired++;
       snprintf(o->expired_reason, sizeof o->expired_reason, "%s", reason);
+    } else if (strncmp(reason, "undeliverable", 13) == 0) {
+      o->dlq_undeliverable++;
+      snprintf(o->undeliverable_reason, sizeof o->undeliverable_reason, "%s", reason);
+      if (header(m, "goodwill-value-type", o->undeliverable_type, sizeof o->undeliverable_type) ==
+          NULL) {
+        snprintf(o->undeliverable_type, sizeof o->undeliverable_type, "(no header)");
+      }
     }
     if (header(m, "goodwill-source-topic", src_topic, sizeof src_topic) != NULL &&
         strcmp(src_topic, GW_TOPIC_INTERACTIONS) == 0 &&
@@ -638,6 +646,35 @@ static void test_live_turns(void) {
   }
 }
 
+/* The brokers refuse a scored record for good (too large): retrying would block the partition
+ * forever, so the record goes to the DLQ as a ScoredRecord with its reason, and its input is
+ * done. */
+static void test_undeliverable_scored_record_goes_to_dlq(void) {
+  int before = delivered;
+  produce_closed("ev-20", "team-u");
+  wait_count w = {&delivered, before + 1};
+  CHECK(run_until(count_reached, &w, 15000));
+  CHECK_INT_EQ(gw_devkafka_refuse_produce_too_large(fx.dk, 1), 0);
+  gw_scorer *s = start_scorer(100);
+  if (s == NULL) {
+    return;
+  }
+  stats_wait sw = {s, 1, 1};
+  CHECK(run_until(scorer_reached, &sw, 30000));
+  gw_scorer_stats st;
+  gw_scorer_get_stats(s, &st);
+  CHECK_INT_EQ(st.scored, 0);
+  CHECK_INT_EQ(st.dlq, 1);
+  CHECK(st.delivery_failures >= 1);
+  CHECK_INT_EQ(st.in_flight, 0);
+  wait_count wd = {&seen.dlq_undeliverable, 1};
+  CHECK(run_until(count_reached, &wd, 15000));
+  CHECK_STR_EQ(seen.undeliverable_type, "goodwill.v1.ScoredRecord");
+  CHECK_STR_CONTAINS(seen.undeliverable_reason,
+                     "undeliverable: " GW_TOPIC_SCORED " refused the scored record: ");
+  stop_scorer_drained(s);
+}
+
 int main(void) {
   uv_loop_init(&fx.loop);
   gw_log_init(&fx.log, "test_scorer", GW_LOG_WARN);
@@ -659,6 +696,7 @@ int main(void) {
   GW_RUN(test_scores_and_routes_to_dlq);
   GW_RUN(test_retries_failed_deliveries);
   GW_RUN(test_live_turns);
+  GW_RUN(test_undeliverable_scored_record_goes_to_dlq);
   if (seen.c != NULL) {
     gw_kafka_consumer_close(seen.c, NULL, NULL);
   }

@@ -46,8 +46,10 @@ typedef struct gw_kafka_producer_config {
 
 /*
  * Delivery report: status 0 when the record is acknowledged by the brokers (acks=all, the
- * producer is idempotent), otherwise a negative code (-ETIMEDOUT: not delivered within
- * delivery_timeout_ms; -EIO: other failure) with librdkafka's reason in errstr.
+ * producer is idempotent), otherwise a negative code with librdkafka's reason in errstr:
+ * -ETIMEDOUT: not delivered within delivery_timeout_ms; -EMSGSIZE: the brokers refuse the
+ * record as too large, and -EBADMSG: as invalid (both permanent: sending the same record again
+ * cannot succeed); -EIO: any other failure.
  * partition/offset are those assigned on success (-1 otherwise).
  */
 typedef void (*gw_kafka_delivery_cb)(void *opaque, int status, const char *errstr,
@@ -58,8 +60,9 @@ int gw_kafka_producer_new(gw_kafka_producer **out, uv_loop_t *loop,
 
 /*
  * Queues one record (key and value are copied). Returns 0 and calls cb exactly once later, or
- * fails synchronously without calling cb: -ENOBUFS when the local queue is full, -EINVAL for
- * an invalid topic, -ESHUTDOWN after close began.
+ * fails synchronously without calling cb: -ENOBUFS when the local queue is full, -EMSGSIZE
+ * when the record exceeds the producer's message.max.bytes, -EINVAL for an invalid topic,
+ * -ESHUTDOWN after close began.
  */
 int gw_kafka_produce(gw_kafka_producer *p, const char *topic, const void *key, size_t key_len,
                      const void *value, size_t value_len, const gw_kafka_header *headers,
@@ -170,6 +173,9 @@ int gw_devkafka_broker_set_up(gw_devkafka *d, int broker_id, bool up);
  * non-retriable error (TOPIC_AUTHORIZATION_FAILED), so the records of those requests are
  * reported as failed deliveries (-EIO). */
 int gw_devkafka_fail_produce(gw_devkafka *d, size_t count);
+/* Fault injection for tests: the next count Produce requests are refused with
+ * MESSAGE_TOO_LARGE, so their records are reported as failed deliveries (-EMSGSIZE). */
+int gw_devkafka_refuse_produce_too_large(gw_devkafka *d, size_t count);
 void gw_devkafka_stop(gw_devkafka *d);
 
 /* The goodwill topics (DESIGN.md). */

@@ -6,8 +6,11 @@
  *
  * A record that cannot be decoded or is invalid goes to goodwill.dlq.v1 with its original key
  * and value and the headers goodwill-reason (the reason class, the field and the reason in
- * words), goodwill-source-topic, goodwill-source-partition and goodwill-source-offset.
- * Nothing is dropped silently.
+ * words), goodwill-source-topic, goodwill-source-partition, goodwill-source-offset and
+ * goodwill-value-type (goodwill.v1.InteractionEvent). A ScoredRecord the brokers refuse for
+ * good (too large, invalid: retrying would block its partition forever) goes there too, as
+ * the value itself, with goodwill-value-type goodwill.v1.ScoredRecord and reason class
+ * undeliverable. Other delivery failures are retried. Nothing is dropped silently.
  *
  * Live turns: the input topic is keyed tenant/interaction, so every event of an interaction
  * reaches one scorer, in order. A valid Turn is buffered per partition (gw_open_interactions)
