@@ -374,9 +374,19 @@ static inline uint64_t gw_le64(const char *p) {
   return v;
 }
 
-/* The low r bytes of a number, r in 0..8. */
+/* The low r bytes of a number, r in 0..8 (a table: no branch on r). */
+static const uint64_t gw_low_mask[9] = {0,
+                                        0xffULL,
+                                        0xffffULL,
+                                        0xffffffULL,
+                                        0xffffffffULL,
+                                        0xffffffffffULL,
+                                        0xffffffffffffULL,
+                                        0xffffffffffffffULL,
+                                        0xffffffffffffffffULL};
+
 static inline uint64_t gw_low_bytes(uint64_t v, size_t r) {
-  return r ? v & (~0ULL >> (64 - 8 * r)) : 0;
+  return v & gw_low_mask[r];
 }
 
 /* The hash of one word of n bytes: its bytes in 16-byte blocks of two zero-padded little-endian
@@ -387,7 +397,7 @@ static inline uint64_t gw_word_hash_padded(const char *s, size_t n) {
   uint64_t h = GW_HASH_SEED ^ n;
   for (size_t j = 0;; j += 16) {
     size_t r = n - j;
-    size_t r0 = r < 8 ? r : 8, r1 = r < 8 ? 0 : r - 8 < 8 ? r - 8 : 8;
+    size_t r0 = r < 8 ? r : 8, r1 = (r < 16 ? r : 16) - r0;
     h = (h ^ gw_low_bytes(gw_le64(s + j), r0)) * GW_HASH_MUL;
     h = (h ^ gw_low_bytes(gw_le64(s + j + 8), r1)) * GW_HASH_MUL;
     if (j + 16 >= n)
@@ -468,7 +478,7 @@ static inline int gw_key_equal(const char *a, const char *b, size_t n) {
 static inline int gw_key_equal_padded(const char *a, const char *b, size_t n) {
   for (size_t j = 0;; j += 16) {
     size_t r = n - j;
-    size_t r0 = r < 8 ? r : 8, r1 = r < 8 ? 0 : r - 8 < 8 ? r - 8 : 8;
+    size_t r0 = r < 8 ? r : 8, r1 = (r < 16 ? r : 16) - r0;
     uint64_t d = gw_low_bytes(gw_le64(a + j) ^ gw_le64(b + j), r0) |
                  gw_low_bytes(gw_le64(a + j + 8) ^ gw_le64(b + j + 8), r1);
     if (d != 0)
@@ -1954,6 +1964,7 @@ typedef struct gw_item {
   const gw_lex_entry *w; /* the entry of its first token in any role ("just": K_ECHO) */
   uint8_t flags;         /* OR of its tokens' flags; T_BOUNDARY of its first token */
   uint8_t question;      /* in a question that asks rather than states (see gw_questions) */
+  uint16_t cand;         /* the x-th item holds the x-th token that may start an empathy phrase */
 } gw_item;
 
 /* Words that open a question asking whether something is so ("is it any good?", "did the
@@ -2037,7 +2048,7 @@ static void gw_score_detail(const gw_feeling_model *m, const char *text, size_t 
   /* One pass over the tokens: the items, and what the rules need to know about all tokens
    * (words and caps for the caps differential, closing words, empathy, the first contrast). */
   size_t words = 0, caps = 0, closings = 0;
-  unsigned empathy_kinds = 0;
+  size_t ncand = 0;
   size_t contrast_at = SIZE_MAX;
   for (size_t i = 0; i < t.n;) {
     size_t k = 1;
@@ -2058,7 +2069,10 @@ static void gw_score_detail(const gw_feeling_model *m, const char *text, size_t 
       caps += (f & (T_LETTERS | T_CAPS)) == (T_LETTERS | T_CAPS);
       const gw_lex_entry *te = t.v[j].e;
       if (te) {
-        empathy_kinds |= (te->kind | te->prefix_kinds) & K_EMPATHY;
+        /* A list of the few tokens that may start an empathy phrase, kept without a branch:
+         * the empathy pass below visits only them. */
+        items[ncand].cand = (uint16_t)j;
+        ncand += ((te->kind | te->prefix_kinds) & K_EMPATHY) != 0;
         closings += (te->kind & K_CLOSING) != 0;
       }
     }
@@ -2128,8 +2142,6 @@ static void gw_score_detail(const gw_feeling_model *m, const char *text, size_t 
       for (int c = 0; c < GW_FEELING_COUNT; c++)
         raw[c] += e->cats[c] * fabs(v) / 4.0;
   }
-  if (items != inline_items)
-    free(items);
   if (q != inline_q)
     free(q);
 
@@ -2153,18 +2165,17 @@ static void gw_score_detail(const gw_feeling_model *m, const char *text, size_t 
 
   /* Empathy phrases, matched on their own so that "i'm sorry" is both a (negative) sentiment
    * phrase and an apology. */
-  for (size_t i = 0; empathy_kinds && i < t.n;) {
-    size_t k = 1;
-    const gw_lex_entry *e = t.v[i].e;
-    if (!e || !((e->kind | e->prefix_kinds) & K_EMPATHY)) {
-      i++;
-      continue;
-    }
-    e = gw_match(m, &t, i, K_EMPATHY, &k);
+  for (size_t x = 0, next = 0; x < ncand; x++) {
+    size_t i = items[x].cand, k = 1;
+    if (i < next)
+      continue; /* inside the phrase matched before */
+    const gw_lex_entry *e = gw_match(m, &t, i, K_EMPATHY, &k);
     if (e && e->empathy > d->empathy_kind[e->empathy_kind])
       d->empathy_kind[e->empathy_kind] = e->empathy;
-    i += e ? k : 1;
+    next = i + (e ? k : 1);
   }
+  if (items != inline_items)
+    free(items);
   d->score.empathy = gw_empathy_of(d->empathy_kind);
   gw_tokens_free(&t);
 }

@@ -199,6 +199,64 @@ static void test_word_shapes_score_alike(void) {
   }
 }
 
+/* Valence of text under model m. */
+static double val_in(const gw_feeling_model *m, const char *text) {
+  gw_utterance_score s;
+  gw_feeling_score_utterance(m, text, strlen(text), &s);
+  return s.valence;
+}
+
+static void test_long_words_hashtags_and_word_blocks(void) {
+  /* Hashtags and mentions read as their word, by the fast path as by the general one. */
+  CHECK(val("#fail") < -0.05);
+  CHECK(val("#fail") == val("fail"));
+  CHECK(val("@support thanks, that fixed it") == val("support thanks, that fixed it"));
+  CHECK(val("so #blessed!") == val("so blessed!"));
+  /* Inner apostrophes and hyphens in the fast path, typographic ones in the general path. */
+  CHECK(val("I can't believe how good this is") == val("I can\u2019t believe how good this is"));
+  CHECK(val("it's not working, don't you dare") ==
+        val("it\u2019s not working, don\u2019t you dare"));
+  /* Elongation found past the first 16 bytes of a word (the tokenizer reads 16 at a time). */
+  CHECK(val("sooooooooooooooooooo good") == val("sooo good"));
+  CHECK(val("gooooooooooooooooooooooood") == val("goooood"));
+
+  /* Words and phrase words of 1..40 bytes around the 8- and 16-byte blocks in which keys are
+   * hashed and compared: each matches itself and nothing that differs in its last byte. */
+  gw_feeling_model *m = NULL;
+  char err[256];
+  char lex[4096] = "# goodwill-lexicon 1\n";
+  char words[41][48];
+  for (int n = 1; n <= 40; n++) {
+    for (int k = 0; k < n; k++)
+      words[n][k] = (char)('a' + (k * 7 + n) % 26);
+    words[n][n] = '\0';
+    /* No three equal letters in a row, which would read as elongation. */
+    snprintf(lex + strlen(lex), sizeof(lex) - strlen(lex), "%s\t2\n", words[n]);
+  }
+  strcat(lex, "abcdefghijklmnop\t1\nabcdefghijklmno\t1\n"
+              "supercalifragilistic expialidocious\t3\n");
+  int rc = load_text(lex, &m, err, sizeof(err));
+  CHECK_INT_EQ(rc, 0);
+  if (rc != 0) {
+    fprintf(stderr, "  %s\n", err);
+    return;
+  }
+  for (int n = 1; n <= 40; n++) {
+    char text[64];
+    CHECK(val_in(m, words[n]) > 0.3);
+    snprintf(text, sizeof(text), "%s", words[n]);
+    text[n - 1] = text[n - 1] == 'z' ? 'y' : 'z';
+    CHECK(val_in(m, text) == 0.0);
+  }
+  /* A run of three across the first block's end (bytes 15-17 or 14-16) is elongation. */
+  CHECK_LT(val_in(m, "abcdefghijklmnop"), val_in(m, "abcdefghijklmnoppp"));
+  CHECK_LT(val_in(m, "abcdefghijklmno"), val_in(m, "abcdefghijklmnooo"));
+  /* A phrase of words longer than 16 and 8 bytes. */
+  CHECK(val_in(m, "Supercalifragilistic expialidocious!") > 0.3);
+  CHECK(val_in(m, "supercalifragilistic") == 0.0);
+  gw_feeling_model_free(m);
+}
+
 static void test_emoticons_and_emoji(void) {
   CHECK(val("ok :)") > 0.05);
   CHECK(val("ok :(") < -0.05);
@@ -728,6 +786,7 @@ int main(void) {
   GW_RUN(test_idioms_sarcasm_laughter_and_colloquial_modifiers);
   GW_RUN(test_inflections_are_derived);
   GW_RUN(test_huge_lexicons);
+  GW_RUN(test_long_words_hashtags_and_word_blocks);
   gw_feeling_model_free(model);
   return gw_test_finish();
 }
