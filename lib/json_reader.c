@@ -11,6 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <sys/types.h>
+#include <time.h>
 
 /* Memory handed out by the reader: decoded strings and number texts. Chunks never move, so
  * a string stays where it is while later ones are decoded. */
@@ -78,6 +81,7 @@ void gw_json_reader_init(gw_json_reader *r, const char *text, size_t len, bool r
   r->keys_cap = sizeof(r->keys_inline) / sizeof(r->keys_inline[0]);
   r->nkeys = 0;
   r->chunks = NULL;
+  r->hash_key_set = false;
 }
 
 void gw_json_reader_free(gw_json_reader *r) {
@@ -539,12 +543,81 @@ int gw_json_read(gw_json_reader *r, gw_json_value *v) {
   return gw_json_unexpected(r, p, "a value");
 }
 
+/* For the linear duplicate check of small objects: a cheap first comparison. */
 static uint32_t gw_json_hash(const char *s, size_t n) {
   uint32_t h = 2166136261u; /* FNV-1a */
   for (size_t i = 0; i < n; i++) {
     h = (h ^ (unsigned char)s[i]) * 16777619u;
   }
   return h;
+}
+
+/* SipHash-1-3 (Aumasson and Bernstein, "SipHash: a fast short-input PRF", 2012), for the
+ * hash index of objects with many keys: keyed with random bits, so a client cannot choose
+ * keys that all land in one slot and make the duplicate check quadratic (FNV-1a collisions
+ * are easy to compute offline; jansson seeds its hash for the same reason). */
+#define GW_ROTL64(x, b) (((x) << (b)) | ((x) >> (64 - (b))))
+#define GW_SIPROUND                                                                                \
+  do {                                                                                             \
+    v0 += v1;                                                                                      \
+    v1 = GW_ROTL64(v1, 13);                                                                        \
+    v1 ^= v0;                                                                                      \
+    v0 = GW_ROTL64(v0, 32);                                                                        \
+    v2 += v3;                                                                                      \
+    v3 = GW_ROTL64(v3, 16);                                                                        \
+    v3 ^= v2;                                                                                      \
+    v0 += v3;                                                                                      \
+    v3 = GW_ROTL64(v3, 21);                                                                        \
+    v3 ^= v0;                                                                                      \
+    v2 += v1;                                                                                      \
+    v1 = GW_ROTL64(v1, 17);                                                                        \
+    v1 ^= v2;                                                                                      \
+    v2 = GW_ROTL64(v2, 32);                                                                        \
+  } while (0)
+
+static uint32_t gw_json_siphash(const uint64_t key[2], const char *s, size_t n) {
+  uint64_t v0 = key[0] ^ 0x736f6d6570736575ULL, v1 = key[1] ^ 0x646f72616e646f6dULL;
+  uint64_t v2 = key[0] ^ 0x6c7967656e657261ULL, v3 = key[1] ^ 0x7465646279746573ULL;
+  const unsigned char *p = (const unsigned char *)s;
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t m = 0;
+    for (int b = 7; b >= 0; b--) {
+      m = (m << 8) | p[i + (size_t)b];
+    }
+    v3 ^= m;
+    GW_SIPROUND;
+    v0 ^= m;
+  }
+  uint64_t last = (uint64_t)n << 56;
+  for (size_t b = 0; i + b < n; b++) {
+    last |= (uint64_t)p[i + b] << (8 * b);
+  }
+  v3 ^= last;
+  GW_SIPROUND;
+  v0 ^= last;
+  v2 ^= 0xff;
+  GW_SIPROUND;
+  GW_SIPROUND;
+  GW_SIPROUND;
+  uint64_t h = v0 ^ v1 ^ v2 ^ v3;
+  return (uint32_t)(h ^ (h >> 32));
+}
+
+/* The reader's SipHash key, drawn when the first object with many keys needs it. */
+static const uint64_t *gw_json_hash_key(gw_json_reader *r) {
+  if (!r->hash_key_set) {
+    if (getrandom(r->hash_key, sizeof(r->hash_key), GRND_NONBLOCK) !=
+        (ssize_t)sizeof(r->hash_key)) {
+      /* No entropy yet (early boot): addresses (randomised by ASLR) and the clock. */
+      struct timespec ts;
+      clock_gettime(CLOCK_MONOTONIC, &ts);
+      r->hash_key[0] = (uint64_t)(uintptr_t)r ^ ((uint64_t)ts.tv_nsec << 32);
+      r->hash_key[1] = (uint64_t)(uintptr_t)r->start ^ (uint64_t)ts.tv_sec * 0x9E3779B97F4A7C15ULL;
+    }
+    r->hash_key_set = true;
+  }
+  return r->hash_key;
 }
 
 static bool gw_json_key_eq(const gw_json_key *k, const gw_json_str *s, uint32_t hash) {
@@ -567,6 +640,13 @@ static int gw_json_table_grow(gw_json_reader *r, gw_json_frame *f) {
   if (t == NULL) {
     return gw_json_fail(r, r->p, -ENOMEM, "out of memory for object keys");
   }
+  if (f->table == NULL) {
+    /* From here on this object's keys carry the keyed hash instead of FNV-1a. */
+    const uint64_t *hk = gw_json_hash_key(r);
+    for (size_t k = f->first_key; k < r->nkeys; k++) {
+      r->keys[k].hash = gw_json_siphash(hk, r->keys[k].ptr, r->keys[k].len);
+    }
+  }
   free(f->table);
   f->table = t;
   f->table_cap = cap;
@@ -582,7 +662,8 @@ static int gw_json_add_key(gw_json_reader *r, gw_json_frame *f, const gw_json_st
   if (key->len > UINT32_MAX || r->nkeys >= UINT32_MAX - 1) {
     return gw_json_fail(r, at, -EINVAL, "object key or key count too large");
   }
-  uint32_t hash = gw_json_hash(key->ptr, key->len);
+  uint32_t hash = f->table == NULL ? gw_json_hash(key->ptr, key->len)
+                                   : gw_json_siphash(r->hash_key, key->ptr, key->len);
   size_t n = r->nkeys - f->first_key;
   if (f->table == NULL) {
     for (size_t k = f->first_key; k < r->nkeys; k++) {

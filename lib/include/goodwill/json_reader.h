@@ -28,10 +28,11 @@
  * - Nesting: a value may sit at most GW_JSON_MAX_DEPTH levels deep, the root being level 1
  *   (jansson's JSON_PARSER_MAX_DEPTH).
  *
- * Pure: no I/O; one reader per thread at a time. The text is borrowed and must outlive the
- * reader and every value read from it: a string without escapes points into the text, one
- * with escapes into the reader's own memory, valid until gw_json_reader_free. Strings are
- * not NUL-terminated (use len).
+ * Pure: no I/O (an object of more than 16 keys draws a random hash key with getrandom, so that
+ * a client cannot pick keys that make the duplicate check slow); one thread per reader. The text is
+ * borrowed and must outlive the reader and every value read from it: a string without escapes
+ * points into the text, one with escapes into the reader's own memory, valid until
+ * gw_json_reader_free. Strings are not NUL-terminated (use len).
  *
  * Errors: the first syntax error sticks: every later call returns the same -EINVAL, and
  * gw_json_reader_error says where (1-based line and column, the column in UTF-8 characters)
@@ -100,6 +101,8 @@ typedef struct gw_json_reader {
   gw_json_key *keys; /* keys of the open objects, innermost last */
   size_t nkeys, keys_cap;
   gw_json_chunk *chunks; /* memory of decoded strings and of numbers given to strtod */
+  uint64_t hash_key[2];  /* SipHash key of the duplicate check of objects with many keys */
+  bool hash_key_set;
   gw_json_frame frames_inline[16];
   gw_json_key keys_inline[64];
 } gw_json_reader;
