@@ -1168,9 +1168,10 @@ static inline unsigned gw_fold16(const unsigned char *s, size_t avail, char *out
  * general path reads it from its start). Same tokens as gw_tokenize_chunk. */
 static size_t gw_tokenize_ascii_word(gw_tokens *t, const unsigned char *s, size_t len,
                                      const gw_feeling_model *m) {
-  /* One pass over the word's bytes: classify, lower-case, count, detect elongation and hash
-   * while copying into the token. The token is taken first and given back when the chunk turns
-   * out not to be a plain word; at the token limit the bytes go to a scratch buffer. */
+  /* One pass over the word's bytes: classify, lower-case, count and find elongation candidates
+   * while copying into the token; gw_token_finish hashes the finished token. The token is taken
+   * first and given back when the chunk turns out not to be a plain word; at the token limit
+   * the bytes go to a scratch buffer. */
   unsigned pending = t->pending_boundary;
   gw_token *tok = gw_tokens_push_word(t);
   char scratch[GW_TOKEN_MAX_BYTES];
@@ -1232,7 +1233,7 @@ static size_t gw_tokenize_ascii_word(gw_tokens *t, const unsigned char *s, size_
   }
   if (tok) {
     /* Three equal letters in a row ("sooo"): the same test as gw_word_add's run count, run
-     * only for the words with a doubled byte. */
+     * only for the words that may have one (dup). */
     int elong = 0;
     for (size_t k = 2; dup && k < wl && !elong; k++)
       elong = out[k] == out[k - 1] && out[k] == out[k - 2] && out[k] >= 'a' && out[k] <= 'z';
