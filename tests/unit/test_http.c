@@ -605,7 +605,7 @@ static void client_stalled(fixture *f) {
   CHECK_STR_CONTAINS(r->head, "Connection: close\r\n");
   CHECK(client_sees_eof(c));
   uint64_t elapsed_ms = (uv_hrtime() - t0) / 1000000;
-  CHECK(elapsed_ms >= 150 && elapsed_ms < 3000);
+  CHECK(elapsed_ms >= 150); /* not before the timeout; how late depends on the machine */
   client_close(c);
 
   /* An idle keep-alive connection is closed silently after the timeout. */
