@@ -78,7 +78,6 @@ struct bench;
 typedef struct bench_conn {
   uv_tcp_t tcp;
   uv_connect_t connect;
-  uv_write_t write;
   struct bench *b;
   int connected;
   int busy;
@@ -179,6 +178,7 @@ static void conn_close(bench_conn *c) {
 
 static void on_write(uv_write_t *w, int status) {
   bench_conn *c = w->data;
+  free(w);
   if (status < 0 && !c->closing) {
     c->b->errors++;
     conn_close(c);
@@ -301,9 +301,17 @@ static void conn_send(bench_conn *c, uint64_t due_ns) {
   uv_buf_t buf = uv_buf_init(r->data, (unsigned)r->len);
   c->busy = 1;
   c->due_ns = due_ns;
-  c->write.data = c;
-  int rc = uv_write(&c->write, (uv_stream_t *)&c->tcp, &buf, 1, on_write);
+  /* A write request per request: the answer can be read before libuv reported the write of
+   * its request done (the report waits for the next loop turn), so the next request of the
+   * connection may start while the previous write request is still libuv's. */
+  uv_write_t *w = malloc(sizeof *w);
+  if (w == NULL) {
+    abort();
+  }
+  w->data = c;
+  int rc = uv_write(w, (uv_stream_t *)&c->tcp, &buf, 1, on_write);
   if (rc != 0) {
+    free(w);
     b->errors++;
     c->busy = 0;
     conn_close(c);

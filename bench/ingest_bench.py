@@ -265,6 +265,8 @@ def main():
     ap.add_argument("--ingest-arg", action="append", default=[],
                     help="extra goodwill-ingest argument, repeatable (e.g. --ingest-arg=--kafka-property "
                          "--ingest-arg=linger.ms=1)")
+    ap.add_argument("--single-connections", type=int, default=256,
+                    help="connections of the single-event scenarios, nginx's and ingest's alike")
     ap.add_argument("--batch-connections", type=int, default=32, help="connections of the batch scenarios")
     ap.add_argument("--kcat-events", type=int, default=1000000)
     args = ap.parse_args()
@@ -368,10 +370,11 @@ def main():
                   % probe["status"], flush=True)
 
         scenarios = [
-            ("nginx-single", bench("nginx-single", nginx_port, None, 1, 256)),
-            ("ingest-single", bench("ingest-single", ing_port, ing.pid, 1, 256)),
-            ("nginx-single-wrk", lambda: run_wrk(nginx_port, bodies, 256, args.duration, None)),
-            ("ingest-single-wrk", lambda: run_wrk(ing_port, bodies, 256, args.duration, ing.pid)),
+            ("nginx-single", bench("nginx-single", nginx_port, None, 1, args.single_connections)),
+            ("ingest-single", bench("ingest-single", ing_port, ing.pid, 1, args.single_connections)),
+            ("nginx-single-wrk", lambda: run_wrk(nginx_port, bodies, args.single_connections, args.duration, None)),
+            ("ingest-single-wrk", lambda: run_wrk(ing_port, bodies, args.single_connections, args.duration,
+                                                  ing.pid)),
             ("ingest-ndjson100", bench("ingest-ndjson100", ing_port, ing.pid, 100, args.batch_connections)),
         ] + ([("ingest-protobuf100", bench("ingest-protobuf100", ing_port, ing.pid, 100, args.batch_connections,
                                                   extra=["--protobuf"]))]
