@@ -205,28 +205,34 @@ def _varint(buf, pos):
         shift += 7
 
 
-def protobuf_string_fields(buf, wanted):
-    """Top-level length-delimited fields of a protobuf message: {field number: bytes} for the
-    numbers in wanted. A few lines of wire format, so the test depends on no generated code."""
+def protobuf_fields(buf):
+    """Top-level fields of a protobuf message: {field number: value}, varints as int and
+    length-delimited fields as bytes (the last occurrence wins). A few lines of wire format,
+    so the tests depend on no generated code."""
     out = {}
     pos = 0
     while pos < len(buf):
         tag, pos = _varint(buf, pos)
         num, wt = tag >> 3, tag & 7
         if wt == 0:
-            _, pos = _varint(buf, pos)
+            out[num], pos = _varint(buf, pos)
         elif wt == 1:
             pos += 8
         elif wt == 5:
             pos += 4
         elif wt == 2:
             ln, pos = _varint(buf, pos)
-            if num in wanted:
-                out[num] = buf[pos:pos + ln]
+            out[num] = buf[pos:pos + ln]
             pos += ln
         else:
             raise ValueError("unsupported wire type %d" % wt)
     return out
+
+
+def protobuf_string_fields(buf, wanted):
+    """The length-delimited top-level fields of a protobuf message whose numbers are in
+    wanted: {field number: bytes}."""
+    return {n: v for n, v in protobuf_fields(buf).items() if n in wanted and isinstance(v, bytes)}
 
 
 def kafka_read_all(bootstrap, topic, timeout_s=60):

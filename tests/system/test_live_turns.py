@@ -43,39 +43,6 @@ def turn(n, seq, speaker, text, at_ms, event_id=None):
                  event_id or "call-%02d-t%d" % (n, seq))
 
 
-def varint(buf, pos):
-    result = shift = 0
-    while True:
-        b = buf[pos]
-        pos += 1
-        result |= (b & 0x7F) << shift
-        if not b & 0x80:
-            return result, pos
-        shift += 7
-
-
-def fields(buf):
-    """{field number: value} of a protobuf message (varints as int, length-delimited as bytes;
-    the last occurrence wins). A few lines of wire format, so no generated code is needed."""
-    out, pos = {}, 0
-    while pos < len(buf):
-        tag, pos = varint(buf, pos)
-        num, wt = tag >> 3, tag & 7
-        if wt == 0:
-            out[num], pos = varint(buf, pos)
-        elif wt == 1:
-            pos += 8
-        elif wt == 5:
-            pos += 4
-        elif wt == 2:
-            ln, pos = varint(buf, pos)
-            out[num] = buf[pos:pos + ln]
-            pos += ln
-        else:
-            raise ValueError("unsupported wire type %d" % wt)
-    return out
-
-
 def scorer_metric(st, name):
     status, _, body = g.http("GET", st.admin("scorer") + "/metrics")
     if status != 200:
@@ -147,10 +114,10 @@ def main():
         # every record built from all of its turns.
         ids, first_turns = {}, {}
         for value in g.kafka_read_all(st.kafka, g.TOPIC_SCORED):
-            rec = fields(value)
+            rec = g.protobuf_fields(value)
             if 1 not in rec:
                 continue
-            si = fields(rec[1])
+            si = g.protobuf_fields(rec[1])
             if si.get(3, b"").decode() != TENANT:
                 continue
             iid = si[6].decode()
@@ -169,7 +136,7 @@ def main():
 
         def of_tenant(value):
             try:
-                return fields(value).get(2) == TENANT.encode()
+                return g.protobuf_fields(value).get(2) == TENANT.encode()
             except (ValueError, IndexError):
                 return False
 
