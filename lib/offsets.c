@@ -5,16 +5,20 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* A record in progress (offset == last), or a run of done records [offset, last]. */
 typedef struct entry {
   int64_t offset;
+  int64_t last;
   bool done;
 } entry;
 
 /*
  * One partition: the records begun and not yet released, in offset order, as a ring. Done
- * records stay in the ring until every record before them is done too, then leave from the
- * head; so the head is always the first record not done, and the ring never holds more than
- * the records the consumer has in flight.
+ * records stay until every record before them is done too, then leave from the head; so the
+ * head is always the first record not done. Behind one long-running record (a live turn
+ * waiting hours for its interaction's close) every later record would stay; instead, when
+ * the ring is full, neighbouring done entries are merged into runs before it grows, so it
+ * holds about two entries per record in progress, not one per record read.
  */
 typedef struct part_state {
   struct part_state *next; /* hash chain */
@@ -130,7 +134,27 @@ static entry *at(const part_state *p, size_t i) {
   return &p->ring[(p->head + i) & (p->cap - 1)];
 }
 
+/* Merges neighbouring done entries into runs, in place; returns whether room was made. */
+static bool ring_compact(part_state *p) {
+  size_t out = 0;
+  for (size_t i = 0; i < p->count; i++) {
+    entry e = *at(p, i);
+    entry *prev = out > 0 ? at(p, out - 1) : NULL;
+    if (e.done && prev != NULL && prev->done) {
+      prev->last = e.last;
+    } else {
+      *at(p, out++) = e;
+    }
+  }
+  bool freed = out < p->count;
+  p->count = out;
+  return freed;
+}
+
 static void ring_grow(part_state *p) {
+  if (p->count > 0 && ring_compact(p) && p->count <= p->cap / 2) {
+    return;
+  }
   size_t cap = p->cap ? p->cap * 2 : 64;
   entry *r = xcalloc(cap, sizeof *r);
   for (size_t i = 0; i < p->count; i++) {
@@ -155,7 +179,7 @@ int gw_offsets_begin(gw_offsets *o, const char *topic, int32_t partition, int64_
   if (p->count == p->cap) {
     ring_grow(p);
   }
-  *at(p, p->count) = (entry){offset, false};
+  *at(p, p->count) = (entry){offset, offset, false};
   p->count++;
   p->not_done++;
   p->last_begun = offset;
@@ -194,7 +218,7 @@ bool gw_offsets_done(gw_offsets *o, const char *topic, int32_t partition, int64_
   }
   int64_t last = offset;
   while (p->count > 0 && at(p, 0)->done) {
-    last = at(p, 0)->offset;
+    last = at(p, 0)->last;
     p->head = (p->head + 1) & (p->cap - 1);
     p->count--;
   }
@@ -206,6 +230,16 @@ bool gw_offsets_done(gw_offsets *o, const char *topic, int32_t partition, int64_
 
 size_t gw_offsets_in_flight(const gw_offsets *o) {
   return o != NULL ? o->in_flight : 0;
+}
+
+size_t gw_offsets_entries(const gw_offsets *o) {
+  size_t n = 0;
+  for (size_t i = 0; o != NULL && i < o->nbuckets; i++) {
+    for (const part_state *p = o->buckets[i]; p != NULL; p = p->next) {
+      n += p->count;
+    }
+  }
+  return n;
 }
 
 void gw_offsets_forget(gw_offsets *o, const char *topic, int32_t partition) {

@@ -196,6 +196,48 @@ static void test_many_partitions_against_model(void) {
   gw_offsets_free(o);
 }
 
+/* A live turn can stay in progress for hours while the partition moves on: memory must follow
+ * the records in progress, not the records read since the oldest of them. */
+static void test_long_running_record_keeps_memory_small(void) {
+  gw_offsets *o = new_tracker();
+  int64_t next = -1;
+  CHECK_INT_EQ(gw_offsets_begin(o, T, 0, 0), 0); /* the long-running one */
+  for (int64_t off = 1; off <= 100000; off++) {
+    CHECK_INT_EQ(gw_offsets_begin(o, T, 0, off), 0);
+    /* Every 10,000th record also stays open a while. */
+    if (off % 10000 != 0) {
+      CHECK(!gw_offsets_done(o, T, 0, off, &next));
+    }
+  }
+  CHECK_INT_EQ(gw_offsets_in_flight(o), 11);
+  CHECK(gw_offsets_entries(o) <= 64); /* runs between the 11 open records, not 100,001 */
+  /* A done record inside a run is not done twice; an unknown offset is not released. */
+  CHECK(!gw_offsets_done(o, T, 0, 5, &next));
+  CHECK(!gw_offsets_done(o, T, 0, 100001, &next));
+  /* The open ones finish, last first: the commit point moves only at the end, to the record
+   * after the last one. */
+  for (int64_t off = 100000; off >= 10000; off -= 10000) {
+    CHECK(!gw_offsets_done(o, T, 0, off, &next));
+  }
+  CHECK(gw_offsets_done(o, T, 0, 0, &next));
+  CHECK_INT_EQ(next, 100001);
+  CHECK_INT_EQ(gw_offsets_in_flight(o), 0);
+  CHECK_INT_EQ(gw_offsets_entries(o), 0);
+  /* Between two open records, the commit point stops at the first still open. */
+  CHECK_INT_EQ(gw_offsets_begin(o, T, 0, 100001), 0);
+  for (int64_t off = 100002; off < 100500; off++) {
+    CHECK_INT_EQ(gw_offsets_begin(o, T, 0, off), 0);
+    if (off != 100300) {
+      CHECK(!gw_offsets_done(o, T, 0, off, &next));
+    }
+  }
+  CHECK(gw_offsets_done(o, T, 0, 100001, &next));
+  CHECK_INT_EQ(next, 100300);
+  CHECK(gw_offsets_done(o, T, 0, 100300, &next));
+  CHECK_INT_EQ(next, 100500);
+  gw_offsets_free(o);
+}
+
 int main(void) {
   GW_RUN(test_in_order_completion);
   GW_RUN(test_out_of_order_completion);
@@ -204,5 +246,6 @@ int main(void) {
   GW_RUN(test_forget_after_revoke);
   GW_RUN(test_topics_are_separate);
   GW_RUN(test_many_partitions_against_model);
+  GW_RUN(test_long_running_record_keeps_memory_small);
   return gw_test_finish();
 }

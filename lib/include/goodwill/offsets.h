@@ -32,6 +32,11 @@ bool gw_offsets_done(gw_offsets *o, const char *topic, int32_t partition, int64_
 /* Records begun and not yet done, over all partitions. */
 size_t gw_offsets_in_flight(const gw_offsets *o);
 
+/* Entries held in memory over all partitions: records not yet released, with neighbouring
+ * done records merged into runs once a partition's ring fills (so it stays near twice the
+ * records in flight even behind one record that stays in progress for long). */
+size_t gw_offsets_entries(const gw_offsets *o);
+
 /* Forgets a partition (revoked): records of it still in progress are ignored when done. */
 void gw_offsets_forget(gw_offsets *o, const char *topic, int32_t partition);
 
