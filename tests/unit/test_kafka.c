@@ -18,6 +18,7 @@
 #include "goodwill/kafka.h"
 #include "goodwill/log.h"
 #include "gw_test.h"
+#include "gw_test_loop.h"
 
 #define TOPIC      "test.kafka.v1"
 #define NPART      2
@@ -34,23 +35,8 @@ typedef struct fixture {
 
 static fixture fx;
 
-static void on_tick(uv_timer_t *t) {}
-
-/* Turns the loop until cond holds or timeout_ms passes; a 10 ms tick re-checks the
- * condition even when nothing else wakes the loop. Returns whether cond held. */
 static bool run_until(bool (*cond)(void *), void *arg, uint64_t timeout_ms) {
-  uv_timer_t tick;
-  uv_timer_init(&fx.loop, &tick);
-  uv_timer_start(&tick, on_tick, 10, 10);
-  uv_update_time(&fx.loop);
-  uint64_t deadline = uv_now(&fx.loop) + timeout_ms;
-  bool ok;
-  while (!(ok = cond(arg)) && uv_now(&fx.loop) < deadline) {
-    uv_run(&fx.loop, UV_RUN_ONCE);
-  }
-  uv_close((uv_handle_t *)&tick, NULL);
-  uv_run(&fx.loop, UV_RUN_NOWAIT);
-  return ok;
+  return gw_test_run_until(&fx.loop, cond, arg, timeout_ms);
 }
 
 static bool flag_is_set(void *arg) {
@@ -80,16 +66,6 @@ static void on_delivery(void *opaque, int status, const char *errstr, int32_t pa
     d->failed++;
     snprintf(d->last_err, sizeof d->last_err, "%s", errstr != NULL ? errstr : "(null)");
   }
-}
-
-typedef struct wait_count {
-  const int *counter;
-  int target;
-} wait_count;
-
-static bool count_reached(void *arg) {
-  wait_count *w = arg;
-  return *w->counter >= w->target;
 }
 
 static int produce_range(gw_kafka_producer *p, deliveries *d, int from, int to) {
@@ -242,8 +218,8 @@ static void test_produce_consume_commit_resume(void) {
   }
   CHECK_INT_EQ(produce_range(p, &d, 0, FIRST_N), 0);
   CHECK_INT_EQ(gw_kafka_producer_queue_len(p), FIRST_N);
-  wait_count w = {&d.calls, FIRST_N};
-  CHECK(run_until(count_reached, &w, 15000));
+  gw_test_count w = {&d.calls, FIRST_N};
+  CHECK(run_until(gw_test_count_reached, &w, 15000));
   CHECK_INT_EQ(d.ok, FIRST_N);
   CHECK_INT_EQ(d.failed, 0);
   CHECK_INT_EQ(gw_kafka_producer_queue_len(p), 0);
@@ -258,8 +234,8 @@ static void test_produce_consume_commit_resume(void) {
   if (c1 == NULL) {
     return;
   }
-  wait_count w1 = {&s1.count, FIRST_N};
-  CHECK(run_until(count_reached, &w1, 25000));
+  gw_test_count w1 = {&s1.count, FIRST_N};
+  CHECK(run_until(gw_test_count_reached, &w1, 25000));
   CHECK(gw_kafka_consumer_assigned(c1));
   CHECK(s1.assigns >= 1);
   CHECK_INT_EQ(s1.count, FIRST_N);
@@ -273,8 +249,8 @@ static void test_produce_consume_commit_resume(void) {
 
   /* More records while nobody consumes. */
   CHECK_INT_EQ(produce_range(p, &d, FIRST_N, FIRST_N + SECOND_N), 0);
-  wait_count w2 = {&d.calls, FIRST_N + SECOND_N};
-  CHECK(run_until(count_reached, &w2, 15000));
+  gw_test_count w2 = {&d.calls, FIRST_N + SECOND_N};
+  CHECK(run_until(gw_test_count_reached, &w2, 15000));
   CHECK_INT_EQ(d.ok, FIRST_N + SECOND_N);
 
   /* Second member of the same group: starts exactly at the committed offsets. Re-read old
@@ -286,8 +262,8 @@ static void test_produce_consume_commit_resume(void) {
   if (c2 == NULL) {
     return;
   }
-  wait_count w3 = {&s2.count, SECOND_N};
-  CHECK(run_until(count_reached, &w3, 25000));
+  gw_test_count w3 = {&s2.count, SECOND_N};
+  CHECK(run_until(gw_test_count_reached, &w3, 25000));
   CHECK_INT_EQ(s2.count, SECOND_N);
   for (int i = 0; i < FIRST_N; i++) {
     CHECK_INT_EQ(s2.seen[i], 0);
@@ -405,8 +381,8 @@ static void test_delivery_fails_when_brokers_down(void) {
   CHECK(p != NULL);
   if (p != NULL) {
     CHECK_INT_EQ(produce_range(p, &d, 0, 3), 0);
-    wait_count w = {&d.calls, 3};
-    CHECK(run_until(count_reached, &w, 10000));
+    gw_test_count w = {&d.calls, 3};
+    CHECK(run_until(gw_test_count_reached, &w, 10000));
     CHECK_INT_EQ(d.failed, 3);
     CHECK_INT_EQ(d.last_status, -ETIMEDOUT);
     CHECK(d.last_err[0] != '\0');
@@ -460,8 +436,8 @@ static void test_connected_recovers_after_outage(void) {
   }
   CHECK(down);
   /* Every record has failed before the brokers return, so only the probe can see them. */
-  wait_count w = {&d.calls, produced};
-  CHECK(run_until(count_reached, &w, 10000));
+  gw_test_count w = {&d.calls, produced};
+  CHECK(run_until(gw_test_count_reached, &w, 10000));
   CHECK_INT_EQ(gw_kafka_producer_queue_len(p), 0);
   for (int b = 1; b <= NBROKERS; b++) {
     gw_devkafka_broker_set_up(fx.dk, b, true);

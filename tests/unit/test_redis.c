@@ -6,6 +6,7 @@
 #include "goodwill/buf.h"
 #include "goodwill/redis.h"
 #include "gw_test.h"
+#include "gw_test_loop.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -181,33 +182,13 @@ static void stop_server(server *s) {
 
 /* ---- loop helpers ---- */
 
-static void on_tick(uv_timer_t *t) {
-  (void)t;
-}
-
-/* Runs the loop until cond(arg) holds or timeout_ms passed; a 5 ms tick keeps uv_run from
- * blocking forever when nothing else is pending. */
-static bool run_until(uv_loop_t *loop, bool (*cond)(void *), void *arg, uint64_t timeout_ms) {
-  uv_timer_t tick;
-  uv_timer_init(loop, &tick);
-  uv_timer_start(&tick, on_tick, 5, 5);
-  uint64_t deadline = now_ms() + timeout_ms;
-  bool ok;
-  while (!(ok = cond(arg)) && now_ms() < deadline) {
-    uv_run(loop, UV_RUN_ONCE);
-  }
-  uv_close((uv_handle_t *)&tick, NULL);
-  uv_run(loop, UV_RUN_NOWAIT);
-  return ok;
-}
-
 static bool never(void *arg) {
   (void)arg;
   return false;
 }
 
 static void run_for(uv_loop_t *loop, uint64_t ms) {
-  run_until(loop, never, NULL, ms);
+  gw_test_run_until(loop, never, NULL, ms);
 }
 
 static bool is_connected(void *arg) {
@@ -290,7 +271,7 @@ static const char *do_cmdv(uv_loop_t *loop, gw_redis *r, result *res, int argc,
     snprintf(res->text, sizeof res->text, "(send error %d)", rc);
     return res->text;
   }
-  if (!run_until(loop, result_called, res, 3000)) {
+  if (!gw_test_run_until(loop, result_called, res, 3000)) {
     snprintf(res->text, sizeof res->text, "(no callback)");
   }
   return res->text;
@@ -335,7 +316,7 @@ static void on_closed(void *opaque) {
 static void close_client(uv_loop_t *loop, gw_redis *r) {
   bool closed = false;
   gw_redis_close(r, on_closed, &closed);
-  CHECK(run_until(loop, closed_flag_set, &closed, 2000));
+  CHECK(gw_test_run_until(loop, closed_flag_set, &closed, 2000));
 }
 
 static void finish_loop(uv_loop_t *loop) {
@@ -453,7 +434,7 @@ static void test_commands_and_replies(void) {
   const char *ping[] = {"PING"};
   /* The connection is being set up: nothing may be queued yet. */
   CHECK_INT_EQ(gw_redis_command(r, 1, ping, NULL, on_result, &res), -ENOTCONN);
-  CHECK(run_until(&loop, is_connected, r, 3000));
+  CHECK(gw_test_run_until(&loop, is_connected, r, 3000));
 
   CHECK_STR_EQ(do_cmd(&loop, r, &res, "PING", NULL), "+PONG");
   CHECK_STR_EQ(do_cmd(&loop, r, &res, "SET", "k1", "hello", NULL), "+OK");
@@ -526,7 +507,7 @@ static void test_in_flight_cap(void) {
   cfg.max_in_flight = 4;
   gw_redis *r = NULL;
   CHECK_INT_EQ(gw_redis_new(&r, &loop, &cfg), 0);
-  CHECK(run_until(&loop, is_connected, r, 3000));
+  CHECK(gw_test_run_until(&loop, is_connected, r, 3000));
   counter c = {0, 0, 0, 4};
   const char *incr[] = {"INCR", "cap"};
   for (int i = 0; i < 4; i++) {
@@ -534,7 +515,7 @@ static void test_in_flight_cap(void) {
   }
   CHECK_INT_EQ(gw_redis_in_flight(r), 4);
   CHECK_INT_EQ(gw_redis_command(r, 2, incr, NULL, on_count, &c), -EAGAIN);
-  CHECK(run_until(&loop, counter_done, &c, 3000));
+  CHECK(gw_test_run_until(&loop, counter_done, &c, 3000));
   CHECK_INT_EQ(c.ok, 4);
   CHECK_INT_EQ(gw_redis_in_flight(r), 0);
   result res;
@@ -553,7 +534,7 @@ static const char *do_eval(uv_loop_t *loop, gw_redis *r, const gw_redis_script *
     snprintf(res->text, sizeof res->text, "(send error %d)", rc);
     return res->text;
   }
-  if (!run_until(loop, result_called, res, 3000)) {
+  if (!gw_test_run_until(loop, result_called, res, 3000)) {
     snprintf(res->text, sizeof res->text, "(no callback)");
   }
   return res->text;
@@ -568,8 +549,8 @@ static void test_eval_and_noscript_recovery(void) {
   gw_redis *r = NULL, *admin = NULL;
   CHECK_INT_EQ(gw_redis_new(&r, &loop, &cfg), 0);
   CHECK_INT_EQ(gw_redis_new(&admin, &loop, &cfg), 0);
-  CHECK(run_until(&loop, is_connected, r, 3000));
-  CHECK(run_until(&loop, is_connected, admin, 3000));
+  CHECK(gw_test_run_until(&loop, is_connected, r, 3000));
+  CHECK(gw_test_run_until(&loop, is_connected, admin, 3000));
 
   const char *src = "redis.call('SET', KEYS[1], ARGV[1]) "
                     "return {KEYS[1], redis.call('GET', KEYS[1]), tonumber(ARGV[2]) + 1, "
@@ -626,7 +607,7 @@ static bool ping_eventually(uv_loop_t *loop, gw_redis *r, uint64_t timeout_ms) {
   uint64_t deadline = now_ms() + timeout_ms;
   result res;
   while (now_ms() < deadline) {
-    if (run_until(loop, is_connected, r, deadline - now_ms()) &&
+    if (gw_test_run_until(loop, is_connected, r, deadline - now_ms()) &&
         strcmp(do_cmd(loop, r, &res, "PING", NULL), "+PONG") == 0) {
       return true;
     }
@@ -644,7 +625,7 @@ static void test_command_timeout(void) {
   cfg.command_timeout_ms = 200;
   gw_redis *r = NULL;
   CHECK_INT_EQ(gw_redis_new(&r, &loop, &cfg), 0);
-  CHECK(run_until(&loop, is_connected, r, 3000));
+  CHECK(gw_test_run_until(&loop, is_connected, r, 3000));
   result slow, behind;
   memset(&slow, 0, sizeof slow);
   memset(&behind, 0, sizeof behind);
@@ -653,7 +634,7 @@ static void test_command_timeout(void) {
   uint64_t t0 = now_ms();
   CHECK_INT_EQ(gw_redis_command(r, 3, sleep1, NULL, on_result, &slow), 0);
   CHECK_INT_EQ(gw_redis_command(r, 1, ping, NULL, on_result, &behind), 0);
-  CHECK(run_until(&loop, result_called, &behind, 3000));
+  CHECK(gw_test_run_until(&loop, result_called, &behind, 3000));
   CHECK_INT_EQ(slow.calls, 1);
   CHECK_INT_EQ(slow.status, -ETIMEDOUT);
   CHECK_INT_EQ(behind.calls, 1);
@@ -694,7 +675,7 @@ static void test_refused_then_server_starts(void) {
   free(text);
 
   server srv = start_server(port, NULL);
-  CHECK(run_until(&loop, is_connected, r, 3000));
+  CHECK(gw_test_run_until(&loop, is_connected, r, 3000));
   CHECK_STR_EQ(do_cmd(&loop, r, &res, "PING", NULL), "+PONG");
   close_client(&loop, r);
   finish_loop(&loop);
@@ -725,14 +706,14 @@ static void test_server_killed_mid_flight(void) {
   CHECK_INT_EQ(gw_redis_new(&r, &loop, &cfg), 0);
   state_log st = {0, 0};
   gw_redis_on_state(r, on_state, &st);
-  CHECK(run_until(&loop, is_connected, r, 3000));
+  CHECK(gw_test_run_until(&loop, is_connected, r, 3000));
   result blocked;
   memset(&blocked, 0, sizeof blocked);
   const char *blpop[] = {"BLPOP", "never-pushed", "10"};
   CHECK_INT_EQ(gw_redis_command(r, 3, blpop, NULL, on_result, &blocked), 0);
   run_for(&loop, 50); /* let the command reach the server */
   stop_server(&srv);
-  CHECK(run_until(&loop, result_called, &blocked, 3000));
+  CHECK(gw_test_run_until(&loop, result_called, &blocked, 3000));
   CHECK_INT_EQ(blocked.calls, 1);
   CHECK(blocked.status == -ECONNRESET || blocked.status == -ETIMEDOUT);
   CHECK(!gw_redis_connected(r));
@@ -763,13 +744,13 @@ static void test_auth_and_select(void) {
   cfg.db = 3;
   gw_redis *r = NULL;
   CHECK_INT_EQ(gw_redis_new(&r, &loop, &cfg), 0);
-  CHECK(run_until(&loop, is_connected, r, 3000));
+  CHECK(gw_test_run_until(&loop, is_connected, r, 3000));
   CHECK_STR_EQ(do_cmd(&loop, r, &res, "SET", "in-db3", "yes", NULL), "+OK");
   gw_redis_config cfg0 = cfg;
   cfg0.db = 0;
   gw_redis *r0 = NULL;
   CHECK_INT_EQ(gw_redis_new(&r0, &loop, &cfg0), 0);
-  CHECK(run_until(&loop, is_connected, r0, 3000));
+  CHECK(gw_test_run_until(&loop, is_connected, r0, 3000));
   CHECK_STR_EQ(do_cmd(&loop, r0, &res, "GET", "in-db3", NULL), "nil");
   CHECK_STR_EQ(do_cmd(&loop, r0, &res, "SELECT", "3", NULL), "+OK");
   CHECK_STR_EQ(do_cmd(&loop, r0, &res, "GET", "in-db3", NULL), "S:yes");
@@ -809,7 +790,7 @@ static void test_close_fails_in_flight(void) {
   gw_redis_config cfg = base_config(port, NULL);
   gw_redis *r = NULL;
   CHECK_INT_EQ(gw_redis_new(&r, &loop, &cfg), 0);
-  CHECK(run_until(&loop, is_connected, r, 3000));
+  CHECK(gw_test_run_until(&loop, is_connected, r, 3000));
   result blocked, queued;
   memset(&blocked, 0, sizeof blocked);
   memset(&queued, 0, sizeof queued);
@@ -827,7 +808,7 @@ static void test_close_fails_in_flight(void) {
   CHECK_INT_EQ(queued.status, -ECONNRESET);
   CHECK(blocked.at_ms <= queued.at_ms);
   CHECK_INT_EQ(gw_redis_command(r, 1, ping, NULL, on_result, &queued), -ESHUTDOWN);
-  CHECK(run_until(&loop, closed_flag_set, &closed, 2000));
+  CHECK(gw_test_run_until(&loop, closed_flag_set, &closed, 2000));
   CHECK_INT_EQ(blocked.calls, 1);
   finish_loop(&loop);
 
@@ -874,12 +855,12 @@ static void test_close_from_reply_callback(void) {
   reentrant x;
   memset(&x, 0, sizeof x);
   CHECK_INT_EQ(gw_redis_new(&x.r, &loop, &cfg), 0);
-  CHECK(run_until(&loop, is_connected, x.r, 3000));
+  CHECK(gw_test_run_until(&loop, is_connected, x.r, 3000));
   const char *ping[] = {"PING"};
   const char *blpop[] = {"BLPOP", "never-pushed", "10"};
   CHECK_INT_EQ(gw_redis_command(x.r, 1, ping, NULL, on_first_then_close, &x), 0);
   CHECK_INT_EQ(gw_redis_command(x.r, 3, blpop, NULL, on_second, &x), 0);
-  CHECK(run_until(&loop, reentrant_closed, &x, 3000));
+  CHECK(gw_test_run_until(&loop, reentrant_closed, &x, 3000));
   CHECK_INT_EQ(x.first_calls, 1);
   CHECK_INT_EQ(x.second_calls, 1);
   CHECK_INT_EQ(x.second_status, -ECONNRESET);
@@ -929,7 +910,7 @@ static void test_host_name_and_bad_config(void) {
   cfg.host = "localhost";
   gw_redis *r = NULL;
   CHECK_INT_EQ(gw_redis_new(&r, &loop, &cfg), 0);
-  CHECK(run_until(&loop, is_connected, r, 3000));
+  CHECK(gw_test_run_until(&loop, is_connected, r, 3000));
   result res;
   CHECK_STR_EQ(do_cmd(&loop, r, &res, "PING", NULL), "+PONG");
   close_client(&loop, r);

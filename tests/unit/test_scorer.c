@@ -21,6 +21,7 @@
 #include "goodwill/scorer.h"
 #include "goodwill/v1/scored.pb-c.h"
 #include "gw_test.h"
+#include "gw_test_loop.h"
 
 typedef struct fixture {
   uv_loop_t loop;
@@ -31,32 +32,8 @@ typedef struct fixture {
 
 static fixture fx;
 
-static void on_tick(uv_timer_t *t) {}
-
-/* Turns the loop until cond holds or timeout_ms passes (a 10 ms tick re-checks it). */
 static bool run_until(bool (*cond)(void *), void *arg, uint64_t timeout_ms) {
-  uv_timer_t tick;
-  uv_timer_init(&fx.loop, &tick);
-  uv_timer_start(&tick, on_tick, 10, 10);
-  uv_update_time(&fx.loop);
-  uint64_t deadline = uv_now(&fx.loop) + timeout_ms;
-  bool ok;
-  while (!(ok = cond(arg)) && uv_now(&fx.loop) < deadline) {
-    uv_run(&fx.loop, UV_RUN_ONCE);
-  }
-  uv_close((uv_handle_t *)&tick, NULL);
-  uv_run(&fx.loop, UV_RUN_NOWAIT);
-  return ok;
-}
-
-typedef struct wait_count {
-  const int *counter;
-  int target;
-} wait_count;
-
-static bool count_reached(void *arg) {
-  wait_count *w = arg;
-  return *w->counter >= w->target;
+  return gw_test_run_until(&fx.loop, cond, arg, timeout_ms);
 }
 
 static int64_t now_ms(void) {
@@ -395,8 +372,8 @@ static void test_scores_and_routes_to_dlq(void) {
                     now_ms() - 3600 * 1000);
   produce_missing_tenant("ev-6");
   produce_closed("ev-8", "team-a");
-  wait_count w = {&delivered, 9};
-  CHECK(run_until(count_reached, &w, 15000));
+  gw_test_count w = {&delivered, 9};
+  CHECK(run_until(gw_test_count_reached, &w, 15000));
 
   gw_scorer *s = start_scorer(2);
   if (s == NULL) {
@@ -420,10 +397,10 @@ static void test_scores_and_routes_to_dlq(void) {
   /* The reader stays open for the later tests (one group join less); main() closes it. */
   outputs *op = &seen;
   new_output_reader(op, "test-scorer-verify");
-  wait_count wo = {&op->scored, 6};
-  CHECK(run_until(count_reached, &wo, 30000));
-  wait_count wd = {&op->dlq, 3};
-  CHECK(run_until(count_reached, &wd, 10000));
+  gw_test_count wo = {&op->scored, 6};
+  CHECK(run_until(gw_test_count_reached, &wo, 30000));
+  gw_test_count wd = {&op->dlq, 3};
+  CHECK(run_until(gw_test_count_reached, &wd, 10000));
   CHECK_INT_EQ(op->interactions, 5);
   CHECK_INT_EQ(op->surveys, 1);
   CHECK_INT_EQ(op->bad_key, 0);
@@ -462,8 +439,8 @@ static void test_retries_failed_deliveries(void) {
   int before = delivered;
   produce_closed("ev-10", "team-r");
   produce_survey("ev-11");
-  wait_count w = {&delivered, before + 2};
-  CHECK(run_until(count_reached, &w, 15000));
+  gw_test_count w = {&delivered, before + 2};
+  CHECK(run_until(gw_test_count_reached, &w, 15000));
   CHECK_INT_EQ(gw_devkafka_fail_produce(fx.dk, 1), 0);
   gw_scorer *s = start_scorer(100);
   if (s == NULL) {
@@ -529,8 +506,8 @@ static void test_live_turns(void) {
   produce_live_turn("l1-b2", "live-1", 2, GOODWILL__V1__SPEAKER__SPEAKER_AGENT,
                     "I am so sorry about that, I understand. Let me fix it right now.", t0 + 2000);
   produce_closed_at("ev-20", "team-a", t0 + 5000);
-  wait_count w = {&delivered, before + 6};
-  CHECK(run_until(count_reached, &w, 15000));
+  gw_test_count w = {&delivered, before + 6};
+  CHECK(run_until(gw_test_count_reached, &w, 15000));
 
   gw_scorer *s = start_scorer_live(100, 3600 * 1000, 0);
   if (s == NULL) {
@@ -564,8 +541,8 @@ static void test_live_turns(void) {
 
   before = delivered;
   produce_live_close("l1-close", "live-1", t0 + 60000);
-  wait_count wc = {&delivered, before + 1};
-  CHECK(run_until(count_reached, &wc, 15000));
+  gw_test_count wc = {&delivered, before + 1};
+  CHECK(run_until(gw_test_count_reached, &wc, 15000));
   live_wait lw3 = {s, 7, 5, 2, 0, 1};
   CHECK(run_until(live_reached, &lw3, 20000));
 
@@ -575,8 +552,8 @@ static void test_live_turns(void) {
   produce_live_turn("l3-a", "live-3", 1, GOODWILL__V1__SPEAKER__SPEAKER_CUSTOMER,
                     "a live turn the transcript replaces", t0 + 61000);
   produce_closed_at("live-3", "team-live", t0 + 62000);
-  wait_count w3 = {&delivered, before + 2};
-  CHECK(run_until(count_reached, &w3, 15000));
+  gw_test_count w3 = {&delivered, before + 2};
+  CHECK(run_until(gw_test_count_reached, &w3, 15000));
   live_wait lw3b = {s, 9, 6, 3, 0, 1};
   CHECK(run_until(live_reached, &lw3b, 20000));
   gw_scorer_get_stats(s, &st);
@@ -584,8 +561,8 @@ static void test_live_turns(void) {
   CHECK_INT_EQ(st.open_interactions, 1);
 
   outputs *o = &seen;
-  wait_count wl = {&o->live, 1};
-  CHECK(run_until(count_reached, &wl, 30000));
+  gw_test_count wl = {&o->live, 1};
+  CHECK(run_until(gw_test_count_reached, &wl, 30000));
   CHECK_INT_EQ(o->live, 1);
   const Goodwill__V1__ScoredInteraction *si = &o->live_copy;
   CHECK_INT_EQ(si->customer_turns, 2);
@@ -599,8 +576,8 @@ static void test_live_turns(void) {
   CHECK(si->empathy_milli > 0);
   CHECK_INT_EQ(si->handle_ms, 240000);
   CHECK_INT_EQ(si->occurred_at_ms, t0 + 60000);
-  wait_count w3o = {&o->live3, 1};
-  CHECK(run_until(count_reached, &w3o, 20000));
+  gw_test_count w3o = {&o->live3, 1};
+  CHECK(run_until(gw_test_count_reached, &w3o, 20000));
   CHECK_INT_EQ(o->live3, 1);
   CHECK_INT_EQ(o->live3_customer_turns, 2); /* the transcript's two, not the live turn */
   CHECK_INT_EQ(o->live3_agent_turns, 1);
@@ -608,15 +585,15 @@ static void test_live_turns(void) {
   /* An event 2 h after live-2's turn moves the stream time past the 1 h idle timeout. */
   before = delivered;
   produce_live_close("late-close", "other", t0 + 2 * 3600 * 1000);
-  wait_count we = {&delivered, before + 1};
-  CHECK(run_until(count_reached, &we, 15000));
+  gw_test_count we = {&delivered, before + 1};
+  CHECK(run_until(gw_test_count_reached, &we, 15000));
   live_wait lw4 = {s, 10, 6, 5, 1, 0};
   CHECK(run_until(live_reached, &lw4, 20000));
   gw_scorer_get_stats(s, &st);
   CHECK_INT_EQ(st.open_interactions, 0);
   CHECK_INT_EQ(st.interactions_expired, 1);
-  wait_count wx = {&o->dlq_expired, 1};
-  CHECK(run_until(count_reached, &wx, 20000));
+  gw_test_count wx = {&o->dlq_expired, 1};
+  CHECK(run_until(gw_test_count_reached, &wx, 20000));
   CHECK_INT_EQ(o->dlq_expired, 1);
   CHECK_STR_CONTAINS(o->expired_reason, "expired: no InteractionClosed within 1h of the last turn");
   stop_scorer_drained(s);
@@ -639,8 +616,8 @@ static void test_live_turns(void) {
     CHECK_INT_EQ(st.consumed, 4);
     CHECK_INT_EQ(st.scored, 1);
     CHECK_INT_EQ(st.dlq, 3);
-    wait_count wy = {&o->dlq_expired, 4};
-    CHECK(run_until(count_reached, &wy, 20000));
+    gw_test_count wy = {&o->dlq_expired, 4};
+    CHECK(run_until(gw_test_count_reached, &wy, 20000));
     CHECK_STR_CONTAINS(o->expired_reason, "expired: open-turn limit reached");
     stop_scorer_drained(s);
   }
@@ -652,8 +629,8 @@ static void test_live_turns(void) {
 static void test_undeliverable_scored_record_goes_to_dlq(void) {
   int before = delivered;
   produce_closed("ev-20", "team-u");
-  wait_count w = {&delivered, before + 1};
-  CHECK(run_until(count_reached, &w, 15000));
+  gw_test_count w = {&delivered, before + 1};
+  CHECK(run_until(gw_test_count_reached, &w, 15000));
   CHECK_INT_EQ(gw_devkafka_refuse_produce_too_large(fx.dk, 1), 0);
   gw_scorer *s = start_scorer(100);
   if (s == NULL) {
@@ -667,8 +644,8 @@ static void test_undeliverable_scored_record_goes_to_dlq(void) {
   CHECK_INT_EQ(st.dlq, 1);
   CHECK(st.delivery_failures >= 1);
   CHECK_INT_EQ(st.in_flight, 0);
-  wait_count wd = {&seen.dlq_undeliverable, 1};
-  CHECK(run_until(count_reached, &wd, 15000));
+  gw_test_count wd = {&seen.dlq_undeliverable, 1};
+  CHECK(run_until(gw_test_count_reached, &wd, 15000));
   CHECK_STR_EQ(seen.undeliverable_type, "goodwill.v1.ScoredRecord");
   CHECK_STR_CONTAINS(seen.undeliverable_reason,
                      "undeliverable: " GW_TOPIC_SCORED " refused the scored record: ");
