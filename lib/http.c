@@ -29,6 +29,7 @@
 #include <errno.h>
 #include <http_parser.h>
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -76,6 +77,7 @@ typedef struct http_req {
   size_t nhdr, hdr_cap;    /* headers seen, offsets allocated (pairs) */
   bool in_field;           /* the last head callback was a header name */
   gw_http_header *headers; /* built at headers-complete */
+  size_t headers_cap;      /* entries allocated in headers */
   gw_buf body;
   bool complete;      /* fully received (counted in the connection's nqueued) */
   bool keep_alive;    /* http_should_keep_alive at message-complete */
@@ -86,9 +88,9 @@ typedef struct http_req {
 
   /* The response, kept until the request reaches the head of the FIFO. */
   int status;
-  gw_buf resp_headers; /* "Content-Type: ...\r\n" and the handler's extra headers */
-  char *resp_body;
-  size_t resp_body_len;
+  gw_buf resp_head; /* status line, Server, Content-Type, the handler's extra headers and
+                     * Content-Length; Date and Connection are added when it is written */
+  gw_buf resp_body;
   bool resp_close; /* the server ends the connection after this response */
 } http_req;
 
@@ -107,6 +109,16 @@ struct http_conn {
   size_t nqueued;         /* complete requests in the FIFO (PENDING or RESPONDED) */
   int parse_error_status; /* status chosen by a callback that stopped the parser */
   const char *parse_error_msg;
+
+  /* A finished request kept with its buffers for the next request of this connection, so that
+   * a keep-alive client's requests reuse memory instead of allocating and freeing several
+   * blocks each (malloc and free were a tenth of goodwill-ingest's CPU per request). */
+  http_req *spare;
+  /* The request / idle deadline on the loop's clock (uv_now), 0: none. The timer is started
+   * only when it is not running: a deadline that moved later is found when the timer fires,
+   * which spares a timer-heap removal and insertion per request. */
+  uint64_t deadline_ms;
+  uint64_t timer_due_ms; /* when the running timer fires */
 
   char *in; /* unparsed input: [in_off, in_len) */
   size_t in_off, in_len, in_cap;
@@ -138,13 +150,17 @@ struct gw_http_server {
   bool listener_closed;
   void (*close_cb)(void *opaque);
   void *close_opaque;
+  /* "Date: <IMF-fixdate>\r\n" of date_s, formatted once per second, not per response. */
+  time_t date_s;
+  char date_line[48];
+  size_t date_line_len;
 };
 
 typedef struct write_ctx {
   uv_write_t w;
   http_conn *conn;
-  gw_buf head;
-  char *body; /* owned, may be NULL */
+  gw_buf head; /* owned until on_write */
+  gw_buf body; /* owned until on_write, may be empty */
 } write_ctx;
 
 static void conn_close(http_conn *c);
@@ -163,19 +179,54 @@ static void log_msg(const gw_http_server *s, gw_log_level level, const char *msg
   GW_LOG(s->cfg.log, level, msg, GW_LS("what", what), GW_LS("error", uv_strerror(code)));
 }
 
-static void req_free(http_req *r) {
-  gw_buf_free(&r->head);
-  gw_buf_free(&r->body);
-  gw_buf_free(&r->resp_headers);
-  free(r->hdr_off);
-  free(r->headers);
-  free(r->resp_body);
+static void req_free_query_values(http_req *r) {
   while (r->query_values != NULL) {
     query_value *q = r->query_values;
     r->query_values = q->next;
     free(q);
   }
+}
+
+static void req_free(http_req *r) {
+  gw_buf_free(&r->head);
+  gw_buf_free(&r->body);
+  gw_buf_free(&r->resp_head);
+  gw_buf_free(&r->resp_body);
+  free(r->hdr_off);
+  free(r->headers);
+  req_free_query_values(r);
   free(r);
+}
+
+/* Buffers larger than this are not kept for the next request: one large upload must not pin
+ * its memory for the rest of a connection's life. */
+#define GW_HTTP_SPARE_MAX_BYTES (64u * 1024u)
+
+/* Releases a request whose connection c may keep it for its next request (c NULL: the
+ * connection is gone). Everything but the buffers' memory is reset. */
+static void req_release(http_conn *c, http_req *r) {
+  if (c == NULL || c->closing || c->spare != NULL || r->body.cap > GW_HTTP_SPARE_MAX_BYTES ||
+      r->head.cap > GW_HTTP_SPARE_MAX_BYTES || r->resp_body.cap > GW_HTTP_SPARE_MAX_BYTES ||
+      r->resp_head.cap > GW_HTTP_SPARE_MAX_BYTES) {
+    req_free(r);
+    return;
+  }
+  req_free_query_values(r);
+  http_req keep = *r;
+  memset(r, 0, sizeof(*r));
+  r->head = keep.head;
+  r->body = keep.body;
+  r->resp_head = keep.resp_head;
+  r->resp_body = keep.resp_body;
+  r->hdr_off = keep.hdr_off;
+  r->hdr_cap = keep.hdr_cap;
+  r->headers = keep.headers;
+  r->headers_cap = keep.headers_cap;
+  gw_buf_reset(&r->head);
+  gw_buf_reset(&r->body);
+  gw_buf_reset(&r->resp_head);
+  gw_buf_reset(&r->resp_body);
+  c->spare = r;
 }
 
 static void fifo_remove(http_conn *c, http_req *r) {
@@ -195,37 +246,71 @@ static void fifo_remove(http_conn *c, http_req *r) {
   r->next = NULL;
 }
 
-/* Stores a response in r (body and headers copied) and marks it RESPONDED. */
+/* Appends v in decimal. The response head is built from constant parts and this instead of
+ * printf, whose format parsing cost more than the rest of building a small answer. */
+static void put_uint(gw_buf *b, uint64_t v) {
+  char tmp[20];
+  size_t n = 0;
+  do {
+    tmp[sizeof(tmp) - 1 - n++] = (char)('0' + v % 10);
+    v /= 10;
+  } while (v != 0);
+  gw_buf_append(b, tmp + sizeof(tmp) - n, n);
+}
+
+#define PUT_LIT(b, lit) gw_buf_append((b), (lit), sizeof(lit) - 1)
+
+static void put_str(gw_buf *b, const char *s) {
+  gw_buf_append(b, s, strlen(s));
+}
+
+/* A handler's extra header that may be sent: no CR or LF anywhere (a value could otherwise
+ * split the response) and none of the names the server sets itself. */
+static bool extra_header_ok(const gw_http_header *h) {
+  const char *n = h->name, *v = h->value;
+  return n != NULL && v != NULL && n[0] != '\0' && strpbrk(n, "\r\n: ") == NULL &&
+         strpbrk(v, "\r\n") == NULL && strcasecmp(n, "Content-Length") != 0 &&
+         strcasecmp(n, "Connection") != 0 && strcasecmp(n, "Transfer-Encoding") != 0 &&
+         strcasecmp(n, "Date") != 0 && strcasecmp(n, "Server") != 0;
+}
+
+/* Stores a response in r (body and headers copied) and marks it RESPONDED. The head is built
+ * now up to Content-Length; Date and Connection are added when it is written. */
 static void req_set_response(http_req *r, int status, const char *content_type, const char *body,
                              size_t body_len, const gw_http_header *extra, size_t nextra) {
   r->status = status;
-  gw_buf_reset(&r->resp_headers);
+  gw_buf *h = &r->resp_head;
+  gw_buf_reset(h);
+  gw_buf_reserve(h, 160);
+  PUT_LIT(h, "HTTP/1.1 ");
+  put_uint(h, (uint64_t)status);
+  gw_buf_putc(h, ' ');
+  put_str(h, gw_http_status_text(status));
+  PUT_LIT(h, "\r\nServer: ");
+  put_str(h, r->conn != NULL ? r->conn->server->server_name : "goodwill");
+  PUT_LIT(h, "\r\n");
   if (content_type != NULL && content_type[0] != '\0' && strpbrk(content_type, "\r\n") == NULL) {
-    gw_buf_printf(&r->resp_headers, "Content-Type: %s\r\n", content_type);
+    PUT_LIT(h, "Content-Type: ");
+    put_str(h, content_type);
+    PUT_LIT(h, "\r\n");
   }
   for (size_t i = 0; i < nextra; i++) {
-    /* A header with CR or LF would let a value split the response: such headers are dropped
-     * rather than sent. Names the server sets itself are dropped too. */
-    const char *n = extra[i].name, *v = extra[i].value;
-    if (n == NULL || v == NULL || n[0] == '\0' || strpbrk(n, "\r\n: ") != NULL ||
-        strpbrk(v, "\r\n") != NULL || strcasecmp(n, "Content-Length") == 0 ||
-        strcasecmp(n, "Connection") == 0 || strcasecmp(n, "Transfer-Encoding") == 0 ||
-        strcasecmp(n, "Date") == 0 || strcasecmp(n, "Server") == 0) {
-      continue;
+    if (!extra_header_ok(&extra[i])) {
+      continue; /* dropped rather than sent */
     }
-    gw_buf_printf(&r->resp_headers, "%s: %s\r\n", n, v);
+    put_str(h, extra[i].name);
+    PUT_LIT(h, ": ");
+    put_str(h, extra[i].value);
+    PUT_LIT(h, "\r\n");
   }
-  free(r->resp_body);
-  r->resp_body = NULL;
-  r->resp_body_len = 0;
+  PUT_LIT(h, "Content-Length: ");
+  put_uint(h, body_len);
+  PUT_LIT(h, "\r\n");
+  gw_buf_reset(&r->resp_body);
   if (body_len > 0 && !r->is_head) {
-    r->resp_body = malloc(body_len);
-    if (r->resp_body == NULL) {
-      abort(); /* sized by the handler's own output, which it already holds in memory */
-    }
-    memcpy(r->resp_body, body, body_len);
+    /* Growth aborts on failure: the body is the handler's own output, already in memory. */
+    gw_buf_append(&r->resp_body, body, body_len);
   }
-  r->resp_body_len = body_len;
   r->state = REQ_RESPONDED;
 }
 
@@ -246,16 +331,27 @@ static void req_set_error(http_req *r, int status, const char *reason) {
   }
 }
 
-static void format_http_date(char out[32]) {
+static void format_http_date(time_t now, char out[32]) {
   static const char *const days[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
   static const char *const months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
                                        "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-  time_t now = time(NULL);
   struct tm tm;
   gmtime_r(&now, &tm);
   /* IMF-fixdate (RFC 9110 5.6.7), spelled out so the C locale cannot change the names. */
   snprintf(out, 32, "%s, %02d %s %04d %02d:%02d:%02d GMT", days[tm.tm_wday % 7], tm.tm_mday,
            months[tm.tm_mon % 12], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+}
+
+/* Appends "Date: ...\r\n", formatted at most once per second. */
+static void put_date_line(gw_http_server *s, gw_buf *b) {
+  time_t now = time(NULL);
+  if (now != s->date_s || s->date_line_len == 0) {
+    char date[32];
+    format_http_date(now, date);
+    s->date_line_len = (size_t)snprintf(s->date_line, sizeof(s->date_line), "Date: %s\r\n", date);
+    s->date_s = now;
+  }
+  gw_buf_append(b, s->date_line, s->date_line_len);
 }
 
 const char *gw_http_status_text(int status) {
@@ -336,6 +432,17 @@ static void on_timer(uv_timer_t *t) {
     conn_close(c);
     return;
   }
+  if (c->deadline_ms == 0) {
+    return; /* the deadline was cleared while the timer ran: requests wait for handlers */
+  }
+  uint64_t now = uv_now(c->server->loop);
+  if (now < c->deadline_ms) {
+    /* The deadline moved since the timer was started (a later request or idle period). */
+    c->timer_due_ms = c->deadline_ms;
+    uv_timer_start(&c->timer, on_timer, c->deadline_ms - now, 0);
+    return;
+  }
+  c->deadline_ms = 0;
   if (c->parsing != NULL) {
     /* A request started but did not complete in time (a slow or stalled client). */
     http_req *r = c->parsing;
@@ -359,10 +466,31 @@ static void on_timer(uv_timer_t *t) {
   conn_close(c); /* idle keep-alive connection */
 }
 
+/* Sets the request / idle deadline to ms from now. A running timer is left alone when it fires
+ * no later than the new deadline: on_timer then moves it on. */
 static void arm_timer(http_conn *c, uint64_t ms) {
-  if (!c->closing) {
-    uv_timer_start(&c->timer, on_timer, ms, 0);
+  if (c->closing) {
+    return;
   }
+  uint64_t now = uv_now(c->server->loop);
+  uint64_t deadline = now + (ms > 0 ? ms : 1);
+  c->deadline_ms = deadline;
+  if (!uv_is_active((uv_handle_t *)&c->timer) || c->timer_due_ms > deadline) {
+    c->timer_due_ms = deadline;
+    uv_timer_start(&c->timer, on_timer, deadline - now, 0);
+  }
+}
+
+/* No deadline (the request is complete and waits for its handler). The timer may run on and
+ * finds nothing to do. */
+static void clear_timer(http_conn *c) {
+  c->deadline_ms = 0;
+}
+
+/* Stops the timer for good (closing, lingering). */
+static void stop_timer(http_conn *c) {
+  c->deadline_ms = 0;
+  uv_timer_stop(&c->timer);
 }
 
 /* ------------------------------------------------------------------ http-parser callbacks */
@@ -379,8 +507,10 @@ static int head_grow(http_conn *c, http_req *r, size_t n) {
 
 static int on_message_begin(http_parser *p) {
   http_conn *c = p->data;
-  http_req *r = calloc(1, sizeof(*r));
-  if (r == NULL) {
+  http_req *r = c->spare;
+  if (r != NULL) {
+    c->spare = NULL;
+  } else if ((r = calloc(1, sizeof(*r))) == NULL) {
     abort();
   }
   r->conn = c;
@@ -497,12 +627,12 @@ static int on_headers_complete(http_parser *p) {
   /* Split the request target into path and query. Origin-form ("/a?b") is the norm; the
    * absolute form ("http://host/a?b") is accepted as RFC 9112 3.2.2 requires, and "*" too. */
   gw_buf_putc(&r->head, '\0');
-  size_t url_len = strlen(r->head.data ? r->head.data : "");
-  char *url = malloc(url_len + 1);
-  if (url == NULL) {
-    abort();
-  }
-  memcpy(url, r->head.data ? r->head.data : "", url_len + 1);
+  size_t url_len = strlen(r->head.data);
+  /* The decoded path and the query, each NUL-terminated, take at most url_len + 3 bytes: with
+   * that room reserved first, the url (the head's first segment) stays where it is while they
+   * are appended, and needs no copy of its own. */
+  gw_buf_reserve(&r->head, url_len + 3);
+  const char *url = r->head.data;
   const char *target = url;
   if (strncasecmp(target, "http://", 7) == 0 || strncasecmp(target, "https://", 8) == 0) {
     target = strstr(target, "://") + 3;
@@ -515,7 +645,6 @@ static int on_headers_complete(http_parser *p) {
     query_len = strcspn(url + query_off, "#");
   }
   if (path_len > 0 && target[0] != '/' && !(path_len == 1 && target[0] == '*')) {
-    free(url);
     c->parse_error_status = 400;
     c->parse_error_msg = "request target must be a path starting with '/'";
     return -1;
@@ -524,7 +653,6 @@ static int on_headers_complete(http_parser *p) {
   if (path_len == 0) {
     gw_buf_putc(&r->head, '/');
   } else if (percent_decode(target, path_len, false, &r->head) != 0) {
-    free(url);
     c->parse_error_status = 400;
     c->parse_error_msg = "malformed percent-encoding in the request path";
     return -1;
@@ -533,12 +661,16 @@ static int on_headers_complete(http_parser *p) {
   size_t q_off = r->head.len;
   gw_buf_append(&r->head, url + query_off, query_len);
   gw_buf_putc(&r->head, '\0');
-  free(url);
 
   /* The head no longer grows: offsets become pointers. */
-  r->headers = calloc(r->nhdr ? r->nhdr : 1, sizeof(gw_http_header));
-  if (r->headers == NULL) {
-    abort();
+  if (r->nhdr > r->headers_cap || r->headers == NULL) {
+    size_t cap = r->nhdr > 16 ? r->nhdr : 16;
+    free(r->headers);
+    r->headers = malloc(cap * sizeof(gw_http_header));
+    if (r->headers == NULL) {
+      abort(); /* bounded by max_header_bytes */
+    }
+    r->headers_cap = cap;
   }
   for (size_t i = 0; i < r->nhdr; i++) {
     r->headers[i].name = r->head.data + r->hdr_off[2 * i];
@@ -559,6 +691,13 @@ static int on_headers_complete(http_parser *p) {
     c->parse_error_status = 413;
     c->parse_error_msg = "request body exceeds the body size limit";
     return -1;
+  }
+  if (!chunked && p->content_length != ULLONG_MAX && p->content_length > 0 &&
+      p->content_length <= GW_HTTP_SPARE_MAX_BYTES) {
+    /* One allocation of the announced size (none with a kept buffer) instead of growth by
+     * doubling. Larger bodies grow as their bytes arrive, so a Content-Length alone cannot
+     * make the server commit memory. */
+    gw_buf_reserve(&r->body, (size_t)p->content_length);
   }
   const char *expect = gw_http_request_header(&r->pub, "Expect");
   bool body_follows = chunked || (p->content_length != ULLONG_MAX && p->content_length > 0);
@@ -594,7 +733,7 @@ static int on_message_complete(http_parser *p) {
   c->parsing = NULL;
   c->completed = r;
   c->nqueued++;
-  uv_timer_stop(&c->timer);
+  clear_timer(c);
   /* One request per http_parser_execute: the handler runs after the parser returned. */
   http_parser_pause(p, 1);
   return 0;
@@ -616,7 +755,7 @@ static void on_write(uv_write_t *w, int status) {
   write_ctx *ctx = (write_ctx *)w;
   http_conn *c = ctx->conn;
   gw_buf_free(&ctx->head);
-  free(ctx->body);
+  gw_buf_free(&ctx->body);
   free(ctx);
   c->writes_pending--;
   if (c->closing) {
@@ -645,33 +784,31 @@ static void bufs_advance(uv_buf_t *bufs, unsigned *nbufs, size_t n) {
 }
 
 /*
- * Sends bytes (head is taken over, body too); false when the socket refused. With nothing
+ * Sends head and then body (body may be NULL); false when the socket refused. With nothing
  * queued before them, the bytes are first written at once (uv_try_write): the usual small
- * answer leaves in one writev and needs no write request. That also spares a system call:
- * libuv 1.44 re-arms the socket in epoll (EPOLL_CTL_MOD) after every completed uv_write, one
- * epoll_ctl per response. What the socket does not take goes through uv_write, in order.
+ * answer leaves in one writev and needs no write request, and the caller keeps its buffers
+ * for the next answer. That also spares a system call: libuv 1.44 re-arms the socket in epoll
+ * (EPOLL_CTL_MOD) after every completed uv_write, one epoll_ctl per response. What the socket
+ * does not take goes through uv_write, in order: the buffers are then taken over (the caller's
+ * are left empty) and freed when the write completed.
  */
-static bool conn_write(http_conn *c, gw_buf *head, char *body, size_t body_len) {
+static bool conn_write(http_conn *c, gw_buf *head, gw_buf *body) {
   uv_buf_t bufs[2];
   unsigned nbufs = 0;
   bufs[nbufs++] = uv_buf_init(head->data, (unsigned)head->len);
-  if (body != NULL && body_len > 0) {
-    bufs[nbufs++] = uv_buf_init(body, (unsigned)body_len);
+  if (body != NULL && body->len > 0) {
+    bufs[nbufs++] = uv_buf_init(body->data, (unsigned)body->len);
   }
   if (c->writes_pending == 0) {
     int n = uv_try_write((uv_stream_t *)&c->tcp, bufs, nbufs);
     if (n == UV_EAGAIN) {
       n = 0;
     } else if (n < 0) {
-      gw_buf_free(head);
-      free(body);
       conn_close(c);
       return false;
     }
     bufs_advance(bufs, &nbufs, (size_t)n);
     if (nbufs == 0) {
-      gw_buf_free(head);
-      free(body);
       return true;
     }
   }
@@ -680,13 +817,17 @@ static bool conn_write(http_conn *c, gw_buf *head, char *body, size_t body_len) 
     abort();
   }
   ctx->conn = c;
-  ctx->head = *head; /* bufs point into these; they live until on_write */
+  /* bufs point into these; they live until on_write. */
+  ctx->head = *head;
   *head = (gw_buf)GW_BUF_INIT;
-  ctx->body = body;
+  if (body != NULL) {
+    ctx->body = *body;
+    *body = (gw_buf)GW_BUF_INIT;
+  }
   int rc = uv_write(&ctx->w, (uv_stream_t *)&c->tcp, bufs, nbufs, on_write);
   if (rc < 0) {
     gw_buf_free(&ctx->head);
-    free(ctx->body);
+    gw_buf_free(&ctx->body);
     free(ctx);
     conn_close(c);
     return false;
@@ -696,17 +837,14 @@ static bool conn_write(http_conn *c, gw_buf *head, char *body, size_t body_len) 
 }
 
 static void conn_write_response(http_conn *c, http_req *r, bool close_after) {
-  gw_buf h = GW_BUF_INIT;
-  char date[32];
-  format_http_date(date);
-  gw_buf_printf(&h, "HTTP/1.1 %d %s\r\n", r->status, gw_http_status_text(r->status));
-  gw_buf_printf(&h, "Server: %s\r\nDate: %s\r\n", c->server->server_name, date);
-  gw_buf_append(&h, r->resp_headers.data ? r->resp_headers.data : "", r->resp_headers.len);
-  gw_buf_printf(&h, "Content-Length: %zu\r\nConnection: %s\r\n\r\n", r->resp_body_len,
-                close_after ? "close" : "keep-alive");
-  char *body = r->resp_body;
-  r->resp_body = NULL;
-  conn_write(c, &h, body, body ? r->resp_body_len : 0);
+  gw_buf *h = &r->resp_head;
+  put_date_line(c->server, h);
+  if (close_after) {
+    PUT_LIT(h, "Connection: close\r\n\r\n");
+  } else {
+    PUT_LIT(h, "Connection: keep-alive\r\n\r\n");
+  }
+  conn_write(c, h, &r->resp_body);
 }
 
 /* Writes every response at the head of the FIFO that is ready, in order. */
@@ -729,7 +867,7 @@ static void conn_flush(http_conn *c) {
         c->nqueued--;
       }
       conn_write_response(c, r, close_after);
-      req_free(r);
+      req_release(c, r);
       if (close_after) {
         c->no_more_requests = true;
         update_reading(c);
@@ -759,7 +897,8 @@ static void conn_flush(http_conn *c) {
       r->continue_sent = true;
       gw_buf h = GW_BUF_INIT;
       gw_buf_puts(&h, "HTTP/1.1 100 Continue\r\n\r\n");
-      conn_write(c, &h, NULL, 0);
+      conn_write(c, &h, NULL);
+      gw_buf_free(&h);
     }
     break;
   }
@@ -975,7 +1114,11 @@ static void conn_close(http_conn *c) {
   }
   c->tail = c->parsing = c->completed = NULL;
   c->nqueued = 0;
-  uv_timer_stop(&c->timer);
+  stop_timer(c);
+  if (c->spare != NULL) {
+    req_free(c->spare);
+    c->spare = NULL;
+  }
   uv_close((uv_handle_t *)&c->tcp, on_conn_handle_closed);
   uv_close((uv_handle_t *)&c->timer, on_conn_handle_closed);
 }
@@ -1008,7 +1151,7 @@ static void conn_start_linger(http_conn *c) {
     return;
   }
   c->lingering = true;
-  uv_timer_stop(&c->timer);
+  stop_timer(c);
   c->shutdown_req.data = c;
   /* uv_shutdown waits for queued writes, so the last response leaves first. */
   if (uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->tcp, on_shutdown) != 0) {
@@ -1088,14 +1231,15 @@ static void on_connection(uv_stream_t *listener, int status) {
     c->no_more_requests = true;
     gw_buf h = GW_BUF_INIT;
     const char *body = "{\"error\":\"too many connections\"}\n";
-    char date[32];
-    format_http_date(date);
+    gw_buf_printf(&h, "HTTP/1.1 503 Service Unavailable\r\nServer: %s\r\n", s->server_name);
+    put_date_line(s, &h);
     gw_buf_printf(&h,
-                  "HTTP/1.1 503 Service Unavailable\r\nServer: %s\r\nDate: %s\r\n"
                   "Content-Type: application/json\r\nRetry-After: 1\r\n"
                   "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
-                  s->server_name, date, strlen(body), body);
-    if (conn_write(c, &h, NULL, 0)) {
+                  strlen(body), body);
+    bool written = conn_write(c, &h, NULL);
+    gw_buf_free(&h);
+    if (written) {
       conn_start_linger(c);
     }
     if (s->cfg.on_server_answer != NULL) {
