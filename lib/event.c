@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -121,19 +122,131 @@ void gw_event_pack(const Goodwill__V1__InteractionEvent *ev, gw_buf *out) {
   protobuf_c_message_pack_to_buffer(&ev->base, &sink.base);
 }
 
+/* ---- the batch's memory ----
+ *
+ * A bump allocator over a chain of blocks. The arena's own header sits at the start of its
+ * first block, so a batch of one small event costs one malloc and one free. Blocks double from
+ * GW_ARENA_FIRST_BYTES up to GW_ARENA_MAX_BLOCK_BYTES; a request larger than half the next
+ * block gets a block of its own, chained behind the current one so the current one's free
+ * space stays in use. Nothing is freed before the whole arena: memory of events that turned
+ * out invalid stays until gw_event_batch_free, which is bounded by the body's size (every
+ * byte kept was read from the body, or is a fixed-size struct per object read from it).
+ */
+
+#define GW_ARENA_FIRST_BYTES     ((size_t)2048)
+#define GW_ARENA_MAX_BLOCK_BYTES ((size_t)64 * 1024)
+#define GW_ARENA_ALIGN           ((size_t) _Alignof(max_align_t))
+
+typedef struct gw_arena_block {
+  struct gw_arena_block *next;
+  size_t size_bytes; /* usable bytes after the header */
+  size_t used_bytes;
+} gw_arena_block;
+
+struct gw_event_arena {
+  gw_arena_block *blocks;  /* the block allocations come from first; others follow */
+  size_t next_block_bytes; /* usable size of the next ordinary block */
+};
+
+/* The header, rounded up so that data after it is aligned for any type. */
+#define GW_ARENA_HEADER_BYTES                                                                      \
+  ((sizeof(gw_arena_block) + GW_ARENA_ALIGN - 1) / GW_ARENA_ALIGN * GW_ARENA_ALIGN)
+
+static gw_arena_block *gw_arena_block_new(size_t size_bytes) {
+  gw_arena_block *b = malloc(GW_ARENA_HEADER_BYTES + size_bytes);
+  if (b == NULL) {
+    abort(); /* see gw_event_batch_alloc */
+  }
+  b->next = NULL;
+  b->size_bytes = size_bytes;
+  b->used_bytes = 0;
+  return b;
+}
+
+static void *gw_arena_block_take(gw_arena_block *b, size_t n) {
+  void *p = (char *)b + GW_ARENA_HEADER_BYTES + b->used_bytes;
+  b->used_bytes += n;
+  return p;
+}
+
+void *gw_event_batch_alloc(gw_event_batch *batch, size_t n) {
+  if (n > SIZE_MAX / 2) {
+    abort();
+  }
+  n = (n + GW_ARENA_ALIGN - 1) / GW_ARENA_ALIGN * GW_ARENA_ALIGN;
+  if (n == 0) {
+    n = GW_ARENA_ALIGN;
+  }
+  gw_event_arena *a = batch->arena;
+  if (a == NULL) {
+    size_t arena_bytes =
+        (sizeof(gw_event_arena) + GW_ARENA_ALIGN - 1) / GW_ARENA_ALIGN * GW_ARENA_ALIGN;
+    size_t first = GW_ARENA_FIRST_BYTES;
+    while (first < arena_bytes + n && first < GW_ARENA_MAX_BLOCK_BYTES) {
+      first *= 2;
+    }
+    if (first < arena_bytes + n) {
+      first = arena_bytes + n;
+    }
+    gw_arena_block *b = gw_arena_block_new(first);
+    a = gw_arena_block_take(b, arena_bytes);
+    a->blocks = b;
+    a->next_block_bytes = first < GW_ARENA_MAX_BLOCK_BYTES ? first * 2 : GW_ARENA_MAX_BLOCK_BYTES;
+    batch->arena = a;
+  }
+  gw_arena_block *cur = a->blocks;
+  if (cur->size_bytes - cur->used_bytes >= n) {
+    return gw_arena_block_take(cur, n);
+  }
+  if (n > a->next_block_bytes / 2) {
+    /* A block of its own, behind the current one. */
+    gw_arena_block *b = gw_arena_block_new(n);
+    b->next = cur->next;
+    cur->next = b;
+    return gw_arena_block_take(b, n);
+  }
+  gw_arena_block *b = gw_arena_block_new(a->next_block_bytes);
+  if (a->next_block_bytes < GW_ARENA_MAX_BLOCK_BYTES) {
+    a->next_block_bytes *= 2;
+  }
+  b->next = cur;
+  a->blocks = b;
+  return gw_arena_block_take(b, n);
+}
+
 void gw_event_batch_free(gw_event_batch *batch) {
   if (batch == NULL) {
     return;
   }
-  for (size_t i = 0; i < batch->nevents; i++) {
-    /* Every part of a parsed event, derived id included, was allocated with malloc, so the
-     * protobuf-c walker frees all of it with the default allocator. */
-    protobuf_c_message_free_unpacked(&batch->events[i]->base, NULL);
+  if (batch->arena != NULL) {
+    /* The arena header lives in the first block allocated, the last of the chain or one a
+     * large request was chained behind: read the chain before freeing any of it. */
+    gw_arena_block *b = batch->arena->blocks;
+    while (b != NULL) {
+      gw_arena_block *next = b->next;
+      free(b);
+      b = next;
+    }
+  } else {
+    for (size_t i = 0; i < batch->nevents; i++) {
+      /* A batch built by hand: every part of each event was allocated with malloc. */
+      protobuf_c_message_free_unpacked(&batch->events[i]->base, NULL);
+    }
+    free(batch->events);
+    free(batch->event_index);
+    free(batch->errors);
   }
-  free(batch->events);
-  free(batch->event_index);
-  free(batch->errors);
   memset(batch, 0, sizeof(*batch));
+}
+
+/* protobuf-c's allocator over the batch's arena: free does nothing, the arena goes whole. */
+static void *gw_pb_arena_alloc(void *data, size_t size) {
+  return gw_event_batch_alloc(data, size);
+}
+
+static void gw_pb_arena_free(void *data, void *ptr) {
+  (void)data;
+  (void)ptr;
 }
 
 /* ---- protobuf bodies ---- */
@@ -264,20 +377,14 @@ int gw_event_parse_protobuf(const void *body, size_t len, const gw_event_limits 
     uint32_t field;
     unsigned wt;
     if (!gw_wire_field(&w, &field, &wt, &off, &n)) {
-      batch->errors = calloc(1, sizeof(*batch->errors));
-      if (batch->errors == NULL) {
-        abort();
-      }
+      batch->errors = gw_event_batch_alloc(batch, sizeof(*batch->errors));
       gw_pb_error(batch, 0, "",
                   "invalid protobuf at byte %zu: not a goodwill.v1.InteractionEventBatch", at);
       return -EINVAL;
     }
     if (field == 1 && wt != 2) {
       /* A reader that skipped it would drop an event without a word. */
-      batch->errors = calloc(1, sizeof(*batch->errors));
-      if (batch->errors == NULL) {
-        abort();
-      }
+      batch->errors = gw_event_batch_alloc(batch, sizeof(*batch->errors));
       gw_pb_error(batch, 0, "",
                   "invalid protobuf at byte %zu: field 1 (events) must be length-delimited", at);
       return -EINVAL;
@@ -285,10 +392,10 @@ int gw_event_parse_protobuf(const void *body, size_t len, const gw_event_limits 
     count += field == 1;
   }
   size_t nalloc = count ? count : 1;
-  batch->errors = calloc(nalloc, sizeof(*batch->errors));
-  if (batch->errors == NULL) {
-    abort();
+  if (count > lim->max_events) {
+    nalloc = 1; /* only the one whole-body error */
   }
+  batch->errors = gw_event_batch_alloc(batch, nalloc * sizeof(*batch->errors));
   if (count == 0) {
     gw_pb_error(batch, 0, "", "empty body: an InteractionEventBatch without events");
     return -EINVAL;
@@ -300,11 +407,11 @@ int gw_event_parse_protobuf(const void *body, size_t len, const gw_event_limits 
     return -E2BIG;
   }
   /* nalloc is bounded by max_events, checked just above. */
-  batch->events = calloc(nalloc, sizeof(*batch->events));
-  batch->event_index = calloc(nalloc, sizeof(*batch->event_index));
-  if (batch->events == NULL || batch->event_index == NULL) {
-    abort();
-  }
+  batch->events = gw_event_batch_alloc(batch, nalloc * sizeof(*batch->events));
+  batch->event_index = gw_event_batch_alloc(batch, nalloc * sizeof(*batch->event_index));
+  /* Everything an event holds comes from the batch's arena too. */
+  ProtobufCAllocator pb_alloc = {
+      .alloc = gw_pb_arena_alloc, .free = gw_pb_arena_free, .allocator_data = batch};
   /* Second pass: each event on its own, so that one bad event does not spoil the batch. */
   w.pos = 0;
   while (w.pos < w.len) {
@@ -326,30 +433,24 @@ int gw_event_parse_protobuf(const void *body, size_t len, const gw_event_limits 
                   lim->max_turns);
       continue;
     }
-    Goodwill__V1__InteractionEvent *ev = goodwill__v1__interaction_event__unpack(NULL, n, p + off);
+    Goodwill__V1__InteractionEvent *ev =
+        goodwill__v1__interaction_event__unpack(&pb_alloc, n, p + off);
     if (ev == NULL) {
       gw_pb_error(batch, index, "", "not a valid goodwill.v1.InteractionEvent message");
       continue;
     }
     ev->received_at_ms = now_ms;
     if (ev->event_id == NULL || ev->event_id[0] == '\0') {
-      char *id = malloc(GW_ID_HEX_LEN + 1);
-      if (id == NULL) {
-        abort();
-      }
-      /* An explicit "" on the wire is an allocation of its own; the default "" is
-       * protobuf-c's shared empty string, never freed. The new id is freed with the event. */
-      if (ev->event_id != NULL && ev->event_id != protobuf_c_empty_string) {
-        free(ev->event_id);
-      }
+      /* The digest covers the event without an id, whether the wire had none or an explicit
+       * "" (both pack the same). */
       ev->event_id = (char *)protobuf_c_empty_string;
-      gw_event_assign_id(ev, id);
+      gw_event_assign_id(ev, gw_event_batch_alloc(batch, GW_ID_HEX_LEN + 1));
     }
     gw_event_error e;
     memset(&e, 0, sizeof(e));
     if (gw_event_validate(ev, lim, now_ms, &e) != 0) {
+      /* Its memory stays in the arena until the batch goes. */
       gw_pb_error(batch, index, e.field, "%s", e.reason);
-      goodwill__v1__interaction_event__free_unpacked(ev, NULL);
       continue;
     }
     batch->events[batch->nevents] = ev;

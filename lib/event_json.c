@@ -13,9 +13,9 @@
  * mapped): a syntax error anywhere in a JSON body makes the whole body unreadable, and one in
  * an NDJSON line makes that line's item unreadable, whatever field errors came before it.
  *
- * Strings the events keep are copied with malloc (gw_event_batch_free frees every part of an
- * event with protobuf-c's default allocator); keys and values that are only compared are
- * read where they lie in the body.
+ * Everything the events keep (structs, arrays, strings copied from the body) comes from the
+ * batch's arena (gw_event_batch_alloc) and goes with it; keys and values that are only
+ * compared are read where they lie in the body.
  */
 #include "goodwill/event.h"
 #include "goodwill/ids.h"
@@ -146,9 +146,9 @@ static bool gw_syntax_failed(const gw_json_reader *r) {
   return r->error != 0;
 }
 
-/* A string the event keeps: copied with malloc, NUL-terminated. */
-static int gw_json_keep(const gw_jpath *field, const gw_json_value *v, bool nullable, char **out,
-                        gw_event_error *e) {
+/* A string the event keeps: copied into the batch's arena, NUL-terminated. */
+static int gw_json_keep(gw_event_batch *mem, const gw_jpath *field, const gw_json_value *v,
+                        bool nullable, char **out, gw_event_error *e) {
   if (nullable && v->type == GW_JSON_NULL) {
     return 0;
   }
@@ -161,10 +161,7 @@ static int gw_json_keep(const gw_jpath *field, const gw_json_value *v, bool null
   if (n == 0) {
     return 0;
   }
-  char *s = malloc(n + 1);
-  if (s == NULL) {
-    abort();
-  }
+  char *s = gw_event_batch_alloc(mem, n + 1);
   memcpy(s, v->str.ptr, n);
   s[n] = '\0';
   *out = s;
@@ -306,16 +303,13 @@ static inline bool gw_key_is(const gw_json_str *k, const char *name, size_t name
 #define GW_KEY(k, name) gw_key_is((k), name, sizeof(name) - 1)
 
 /* base and index name the turn: "turn", or "closed.transcript" and its index. */
-static int gw_json_turn(gw_json_reader *r, const char *base, long index, const gw_json_value *obj,
-                        Goodwill__V1__Turn **out, gw_event_error *e) {
+static int gw_json_turn(gw_json_reader *r, gw_event_batch *mem, const char *base, long index,
+                        const gw_json_value *obj, Goodwill__V1__Turn **out, gw_event_error *e) {
   gw_jpath field = {.base = base, .index = index, .key = NULL};
   if (obj->type != GW_JSON_OBJECT) {
     return gw_jfail_at(e, &field, "must be an object");
   }
-  Goodwill__V1__Turn *t = malloc(sizeof(*t));
-  if (t == NULL) {
-    abort();
-  }
+  Goodwill__V1__Turn *t = gw_event_batch_alloc(mem, sizeof(*t));
   goodwill__v1__turn__init(t);
   *out = t; /* owned by the caller's message from here on, also on error */
   gw_json_str key;
@@ -338,7 +332,7 @@ static int gw_json_turn(gw_json_reader *r, const char *base, long index, const g
         rc = gw_jfail_at(e, &field, "must be one of customer, agent, bot");
       }
     } else if (GW_KEY(&key, "text")) {
-      rc = gw_json_keep(&field, &v, false, &t->text, e);
+      rc = gw_json_keep(mem, &field, &v, false, &t->text, e);
     } else if (GW_KEY(&key, "offset_ms")) {
       if ((rc = gw_json_uint(&field, &v, GW_EVENT_MAX_DURATION_MS, &x, e)) == 0) {
         t->offset_ms = x;
@@ -356,8 +350,9 @@ static int gw_json_turn(gw_json_reader *r, const char *base, long index, const g
 /* The members of closed.transcript (its '[' was read). All of them are counted, also after
  * an error, so that "too many turns" wins over an error in one of the turns, as when the count
  * was checked first; turns past the limit are only checked for syntax, never allocated. */
-static int gw_json_transcript(gw_json_reader *r, const gw_event_limits *lim, const gw_jpath *field,
-                              Goodwill__V1__InteractionClosed *c, gw_event_error *e) {
+static int gw_json_transcript(gw_json_reader *r, gw_event_batch *mem, const gw_event_limits *lim,
+                              const gw_jpath *field, Goodwill__V1__InteractionClosed *c,
+                              gw_event_error *e) {
   const size_t depth = gw_json_depth(r);
   size_t n = 0, cap = 0;
   int rc = 0, m;
@@ -374,15 +369,18 @@ static int gw_json_transcript(gw_json_reader *r, const gw_event_limits *lim, con
       return -EINVAL;
     }
     if (c->n_transcript == cap) {
-      cap = cap != 0 ? cap * 2 : 8;
-      Goodwill__V1__Turn **grown = realloc(c->transcript, cap * sizeof(*grown));
-      if (grown == NULL) {
-        abort(); /* cap is bounded by max_turns */
+      /* cap is bounded by max_turns; the outgrown array stays in the arena (at most as much
+       * again as the final one). */
+      size_t grown_cap = cap != 0 ? cap * 2 : 8;
+      Goodwill__V1__Turn **grown = gw_event_batch_alloc(mem, grown_cap * sizeof(*grown));
+      if (cap != 0) {
+        memcpy(grown, c->transcript, cap * sizeof(*grown));
       }
       c->transcript = grown;
+      cap = grown_cap;
     }
     Goodwill__V1__Turn *t = NULL;
-    rc = gw_json_turn(r, "closed.transcript", (long)(n - 1), &v, &t, e);
+    rc = gw_json_turn(r, mem, "closed.transcript", (long)(n - 1), &v, &t, e);
     if (t != NULL) {
       c->transcript[c->n_transcript++] = t;
     }
@@ -399,7 +397,7 @@ static int gw_json_transcript(gw_json_reader *r, const gw_event_limits *lim, con
   return rc;
 }
 
-static int gw_json_closed(gw_json_reader *r, const gw_event_limits *lim,
+static int gw_json_closed(gw_json_reader *r, gw_event_batch *mem, const gw_event_limits *lim,
                           Goodwill__V1__InteractionClosed *c, gw_event_error *e) {
   gw_json_str key;
   gw_jpath field = {.base = "closed", .index = -1, .key = &key};
@@ -434,7 +432,7 @@ static int gw_json_closed(gw_json_reader *r, const gw_event_limits *lim,
       if (v.type != GW_JSON_ARRAY) {
         rc = gw_jfail_at(e, &field, "must be an array of turns");
       } else {
-        rc = gw_json_transcript(r, lim, &field, c, e);
+        rc = gw_json_transcript(r, mem, lim, &field, c, e);
       }
     } else {
       rc = gw_unknown(e, &field);
@@ -446,7 +444,8 @@ static int gw_json_closed(gw_json_reader *r, const gw_event_limits *lim,
   return m < 0 ? -EINVAL : 0;
 }
 
-static int gw_json_survey(gw_json_reader *r, Goodwill__V1__SurveyResponse *s, gw_event_error *e) {
+static int gw_json_survey(gw_json_reader *r, gw_event_batch *mem, Goodwill__V1__SurveyResponse *s,
+                          gw_event_error *e) {
   gw_json_str key;
   gw_jpath field = {.base = "survey", .index = -1, .key = &key};
   int m;
@@ -464,7 +463,7 @@ static int gw_json_survey(gw_json_reader *r, Goodwill__V1__SurveyResponse *s, gw
         s->likelihood_to_recommend = (uint32_t)x;
       }
     } else if (GW_KEY(&key, "comment")) {
-      rc = gw_json_keep(&field, &v, true, &s->comment, e);
+      rc = gw_json_keep(mem, &field, &v, true, &s->comment, e);
     } else {
       rc = gw_unknown(e, &field);
     }
@@ -476,38 +475,32 @@ static int gw_json_survey(gw_json_reader *r, Goodwill__V1__SurveyResponse *s, gw
 }
 
 /* name is "closed", "survey" or "turn". */
-static int gw_json_body(gw_json_reader *r, const char *name, const gw_json_value *v,
-                        const gw_event_limits *lim, Goodwill__V1__InteractionEvent *ev,
-                        gw_event_error *e) {
+static int gw_json_body(gw_json_reader *r, gw_event_batch *mem, const char *name,
+                        const gw_json_value *v, const gw_event_limits *lim,
+                        Goodwill__V1__InteractionEvent *ev, gw_event_error *e) {
   if (ev->body_case != GOODWILL__V1__INTERACTION_EVENT__BODY__NOT_SET) {
     return gw_jfail(e, name, "only one body is allowed: closed, survey or turn");
   }
   if (name[0] == 't') {
     ev->body_case = GOODWILL__V1__INTERACTION_EVENT__BODY_TURN;
-    return gw_json_turn(r, "turn", -1, v, &ev->turn, e);
+    return gw_json_turn(r, mem, "turn", -1, v, &ev->turn, e);
   }
   if (v->type != GW_JSON_OBJECT) {
     return gw_jfail(e, name, "must be an object");
   }
   if (name[0] == 'c') {
-    ev->closed = malloc(sizeof(*ev->closed));
-    if (ev->closed == NULL) {
-      abort();
-    }
+    ev->closed = gw_event_batch_alloc(mem, sizeof(*ev->closed));
     goodwill__v1__interaction_closed__init(ev->closed);
     ev->body_case = GOODWILL__V1__INTERACTION_EVENT__BODY_CLOSED;
-    return gw_json_closed(r, lim, ev->closed, e);
+    return gw_json_closed(r, mem, lim, ev->closed, e);
   }
-  ev->survey = malloc(sizeof(*ev->survey));
-  if (ev->survey == NULL) {
-    abort();
-  }
+  ev->survey = gw_event_batch_alloc(mem, sizeof(*ev->survey));
   goodwill__v1__survey_response__init(ev->survey);
   ev->body_case = GOODWILL__V1__INTERACTION_EVENT__BODY_SURVEY;
-  return gw_json_survey(r, ev->survey, e);
+  return gw_json_survey(r, mem, ev->survey, e);
 }
 
-static int gw_json_event(gw_json_reader *r, const gw_event_limits *lim,
+static int gw_json_event(gw_json_reader *r, gw_event_batch *mem, const gw_event_limits *lim,
                          Goodwill__V1__InteractionEvent *ev, gw_event_error *e) {
   gw_json_str key;
   gw_jpath field = {.base = "", .index = -1, .key = &key};
@@ -520,15 +513,15 @@ static int gw_json_event(gw_json_reader *r, const gw_event_limits *lim,
     int rc = 0;
     char name[16];
     if (GW_KEY(&key, "event_id")) {
-      rc = gw_json_keep(&field, &v, true, &ev->event_id, e);
+      rc = gw_json_keep(mem, &field, &v, true, &ev->event_id, e);
     } else if (GW_KEY(&key, "tenant_id")) {
-      rc = gw_json_keep(&field, &v, false, &ev->tenant_id, e);
+      rc = gw_json_keep(mem, &field, &v, false, &ev->tenant_id, e);
     } else if (GW_KEY(&key, "team_id")) {
-      rc = gw_json_keep(&field, &v, false, &ev->team_id, e);
+      rc = gw_json_keep(mem, &field, &v, false, &ev->team_id, e);
     } else if (GW_KEY(&key, "agent_id")) {
-      rc = gw_json_keep(&field, &v, false, &ev->agent_id, e);
+      rc = gw_json_keep(mem, &field, &v, false, &ev->agent_id, e);
     } else if (GW_KEY(&key, "interaction_id")) {
-      rc = gw_json_keep(&field, &v, false, &ev->interaction_id, e);
+      rc = gw_json_keep(mem, &field, &v, false, &ev->interaction_id, e);
     } else if (GW_KEY(&key, "channel")) {
       if (!gw_json_name(&v, name) || gw_event_channel_parse(name, &ev->channel) != 0) {
         rc = gw_jfail(e, "channel", "must be one of voice, chat, email, messaging, social");
@@ -536,11 +529,11 @@ static int gw_json_event(gw_json_reader *r, const gw_event_limits *lim,
     } else if (GW_KEY(&key, "occurred_at")) {
       rc = gw_json_time(&v, &ev->occurred_at_ms, e);
     } else if (GW_KEY(&key, "closed")) {
-      rc = gw_json_body(r, "closed", &v, lim, ev, e);
+      rc = gw_json_body(r, mem, "closed", &v, lim, ev, e);
     } else if (GW_KEY(&key, "survey")) {
-      rc = gw_json_body(r, "survey", &v, lim, ev, e);
+      rc = gw_json_body(r, mem, "survey", &v, lim, ev, e);
     } else if (GW_KEY(&key, "turn")) {
-      rc = gw_json_body(r, "turn", &v, lim, ev, e);
+      rc = gw_json_body(r, mem, "turn", &v, lim, ev, e);
     } else {
       rc = gw_unknown(e, &field);
     }
@@ -553,18 +546,20 @@ static int gw_json_event(gw_json_reader *r, const gw_event_limits *lim,
 
 /* ---- the batch ---- */
 
-static void *gw_grow(void *p, size_t *cap, size_t need, size_t elem) {
+/* Grows an array of the batch's arena; the outgrown copy stays in the arena (at most as much
+ * again as the final array). need is bounded by max_events, checked before any item is
+ * parsed (NDJSON) or as items are counted (arrays). */
+static void *gw_grow(gw_event_batch *mem, void *p, size_t *cap, size_t need, size_t elem) {
   if (need <= *cap) {
     return p;
   }
-  size_t n = *cap ? *cap * 2 : 16;
+  size_t n = *cap ? *cap * 2 : 4;
   while (n < need) {
     n *= 2;
   }
-  /* need is bounded by max_events, checked before any item is parsed. */
-  void *q = realloc(p, n * elem);
-  if (q == NULL) {
-    abort();
+  void *q = gw_event_batch_alloc(mem, n * elem);
+  if (*cap > 0) {
+    memcpy(q, p, *cap * elem);
   }
   *cap = n;
   return q;
@@ -581,7 +576,7 @@ typedef struct gw_batch_builder {
 
 static void gw_add_error(gw_batch_builder *bb, const gw_event_error *e) {
   gw_event_batch *b = bb->batch;
-  b->errors = gw_grow(b->errors, &bb->errors_cap, b->nerrors + 1, sizeof(*b->errors));
+  b->errors = gw_grow(b, b->errors, &bb->errors_cap, b->nerrors + 1, sizeof(*b->errors));
   b->errors[b->nerrors++] = *e;
 }
 
@@ -598,27 +593,19 @@ static Goodwill__V1__InteractionEvent *gw_map_item(gw_batch_builder *bb, gw_json
     (void)gw_json_skip_to(r, item_depth);
     return NULL;
   }
-  Goodwill__V1__InteractionEvent *ev = malloc(sizeof(*ev));
-  if (ev == NULL) {
-    abort();
-  }
+  /* An item that fails leaves what it had in the arena until the batch goes. */
+  Goodwill__V1__InteractionEvent *ev = gw_event_batch_alloc(bb->batch, sizeof(*ev));
   goodwill__v1__interaction_event__init(ev);
-  int rc = gw_json_event(r, bb->lim, ev, e);
+  int rc = gw_json_event(r, bb->batch, bb->lim, ev, e);
   if (rc != 0) {
-    protobuf_c_message_free_unpacked(&ev->base, NULL);
     (void)gw_json_skip_to(r, item_depth);
     return NULL;
   }
   ev->received_at_ms = bb->now_ms;
   if (ev->event_id[0] == '\0') {
-    char *id = malloc(GW_ID_HEX_LEN + 1);
-    if (id == NULL) {
-      abort();
-    }
-    gw_event_assign_id(ev, id);
+    gw_event_assign_id(ev, gw_event_batch_alloc(bb->batch, GW_ID_HEX_LEN + 1));
   }
   if (gw_event_validate(ev, bb->lim, bb->now_ms, e) != 0) {
-    protobuf_c_message_free_unpacked(&ev->base, NULL);
     return NULL;
   }
   return ev;
@@ -635,8 +622,9 @@ static void gw_commit(gw_batch_builder *bb, Goodwill__V1__InteractionEvent *ev, 
     gw_add_error(bb, e);
     return;
   }
-  b->events = gw_grow(b->events, &bb->events_cap, b->nevents + 1, sizeof(*b->events));
-  b->event_index = gw_grow(b->event_index, &bb->index_cap, b->nevents + 1, sizeof(*b->event_index));
+  b->events = gw_grow(b, b->events, &bb->events_cap, b->nevents + 1, sizeof(*b->events));
+  b->event_index =
+      gw_grow(b, b->event_index, &bb->index_cap, b->nevents + 1, sizeof(*b->event_index));
   b->events[b->nevents] = ev;
   b->event_index[b->nevents] = index;
   b->nevents++;
@@ -645,9 +633,6 @@ static void gw_commit(gw_batch_builder *bb, Goodwill__V1__InteractionEvent *ev, 
 /* Drops every item recorded so far: the body turned out unreadable or too large as a whole. */
 static void gw_clear(gw_batch_builder *bb) {
   gw_event_batch *b = bb->batch;
-  for (size_t i = 0; i < b->nevents; i++) {
-    protobuf_c_message_free_unpacked(&b->events[i]->base, NULL);
-  }
   b->nevents = 0;
   b->nerrors = 0;
   b->nitems = 0;
@@ -700,10 +685,7 @@ static int gw_parse_whole(gw_batch_builder *bb, const char *body, size_t len) {
         memset(&e, 0, sizeof(e));
         Goodwill__V1__InteractionEvent *ev = gw_map_item(bb, &r, &v, 1, &e);
         if (gw_syntax_failed(&r)) {
-          if (ev != NULL) {
-            protobuf_c_message_free_unpacked(&ev->base, NULL);
-          }
-          break;
+          break; /* the event (if any) stays in the arena, unused */
         }
         gw_commit(bb, ev, &e, 0);
       }
@@ -712,8 +694,6 @@ static int gw_parse_whole(gw_batch_builder *bb, const char *body, size_t len) {
       Goodwill__V1__InteractionEvent *ev = gw_map_item(bb, &r, &root, 0, &e);
       if (!gw_syntax_failed(&r)) {
         gw_commit(bb, ev, &e, 0);
-      } else if (ev != NULL) {
-        protobuf_c_message_free_unpacked(&ev->base, NULL);
       }
     }
   }
@@ -799,10 +779,7 @@ static int gw_parse_lines(gw_batch_builder *bb, const char *body, size_t len) {
       ev = gw_map_item(bb, &r, &v, 0, &e);
     }
     if (gw_json_finish(&r) != 0) {
-      if (ev != NULL) {
-        protobuf_c_message_free_unpacked(&ev->base, NULL);
-        ev = NULL;
-      }
+      ev = NULL;
       size_t column = 0;
       char why[96];
       gw_copy_printable(why, sizeof(why), gw_json_reader_error(&r, NULL, &column));
