@@ -70,6 +70,16 @@ struct gw_ingest {
   gw_metric *m_connections;
   gw_metric *m_tokens;
   gw_metric_family *m_reloads; /* {result} */
+  /* Series looked up once and kept: a request is counted without formatting its status or
+   * hashing its labels. Filled as statuses occur, so /metrics shows the same series as
+   * without the cache. */
+  struct {
+    int status;
+    gw_metric *series;
+  } request_series[ROUTE_COUNT][8];
+  gw_metric *duration_series[ROUTE_COUNT];
+  /* Reused for every produce: the Kafka key and the packed event (librdkafka copies both). */
+  gw_buf produce_key, produce_value;
 
   size_t max_body_bytes;
   bool dev_mode;
@@ -96,8 +106,10 @@ typedef struct ingest_call {
   gw_buf inflated;  /* the gunzipped body, when it was gzipped */
   const char *text; /* the decoded body, for NDJSON line numbers */
   size_t text_len;
-  bool lines;           /* items have lines of their own (not protobuf) */
-  size_t nforbidden;    /* items of another tenant than the token's */
+  bool lines;        /* items have lines of their own (not protobuf) */
+  size_t nforbidden; /* items of another tenant than the token's */
+  /* Both in the batch's arena (gw_event_batch_alloc), released with it; errors only once
+   * there is one. */
   bool *skipped;        /* per valid event: not produced (another tenant's, too large) */
   ingest_error *errors; /* every rejected item, batch errors included */
   size_t nerrors;
@@ -126,10 +138,22 @@ static route route_of(const char *path) {
 }
 
 static void count_request(gw_ingest *ing, route r, int status) {
+  size_t i = 0, n = sizeof(ing->request_series[r]) / sizeof(ing->request_series[r][0]);
+  for (; i < n && ing->request_series[r][i].series != NULL; i++) {
+    if (ing->request_series[r][i].status == status) {
+      gw_metric_add(ing->request_series[r][i].series, 1);
+      return;
+    }
+  }
   char status_s[8];
   snprintf(status_s, sizeof(status_s), "%d", status);
   const char *labels[2] = {route_names[r], status_s};
-  gw_metric_add(gw_metrics_series(ing->m_requests, labels), 1);
+  gw_metric *series = gw_metrics_series(ing->m_requests, labels);
+  if (i < n) {
+    ing->request_series[r][i].status = status;
+    ing->request_series[r][i].series = series;
+  }
+  gw_metric_add(series, 1);
 }
 
 /* Answers the HTTP layer gave by itself (408, 413 by size, 431, 503 over the connection
@@ -142,9 +166,11 @@ static void on_server_answer(void *opaque, const char *path, int status) {
 static void respond(gw_ingest *ing, gw_http_request *req, route r, int status, const gw_buf *body,
                     const gw_http_header *extra, size_t nextra) {
   count_request(ing, r, status);
-  const char *dlabels[1] = {route_names[r]};
-  gw_metric_observe(gw_metrics_series(ing->m_duration, dlabels),
-                    (double)(uv_hrtime() - req->received_ns) / 1e9);
+  if (ing->duration_series[r] == NULL) {
+    const char *dlabels[1] = {route_names[r]};
+    ing->duration_series[r] = gw_metrics_series(ing->m_duration, dlabels);
+  }
+  gw_metric_observe(ing->duration_series[r], (double)(uv_hrtime() - req->received_ns) / 1e9);
   gw_http_respond(req, status, "application/json", body->data ? body->data : "", body->len, extra,
                   nextra);
 }
@@ -159,6 +185,20 @@ static void respond_error(gw_ingest *ing, gw_http_request *req, route r, int sta
   respond(ing, req, r, status, &b, extra, nextra);
   gw_buf_free(&b);
 }
+
+/* Appends v in decimal: answers are built from constant parts and this, not with printf, whose
+ * format parsing cost more than the rest of building a small answer. */
+static void put_size(gw_buf *b, size_t v) {
+  char tmp[24];
+  size_t n = 0;
+  do {
+    tmp[sizeof(tmp) - 1 - n++] = (char)('0' + v % 10);
+    v /= 10;
+  } while (v != 0);
+  gw_buf_append(b, tmp + sizeof(tmp) - n, n);
+}
+
+#define PUT_LIT(b, lit) gw_buf_append((b), (lit), sizeof(lit) - 1)
 
 static void append_errors(gw_buf *b, const ingest_error *errs, size_t n) {
   gw_buf_puts(b, ",\"errors\":[");
@@ -178,10 +218,8 @@ static size_t call_accepted(const ingest_call *c) {
 }
 
 static void call_free(ingest_call *c) {
-  gw_event_batch_free(&c->batch);
+  gw_event_batch_free(&c->batch); /* skipped and errors too */
   gw_buf_free(&c->inflated);
-  free(c->skipped);
-  free(c->errors);
   c->ing->calls_in_flight--;
   free(c);
 }
@@ -203,15 +241,25 @@ static void call_finish(ingest_call *c) {
       const gw_http_header h = {"Retry-After", GW_INGEST_RETRY_AFTER_FAILED};
       respond(ing, c->req, ROUTE_EVENTS, 503, &b, &h, 1);
     } else {
-      gw_buf_printf(&b, "{\"accepted\":%zu,\"rejected\":%zu,\"events\":[", call_accepted(c),
-                    c->nerrors);
+      /* About what an answer of this many events takes (ids are 32 hex digits when derived),
+       * so it is built without growing. */
+      gw_buf_reserve(&b, 64 + 64 * c->batch.nevents);
+      PUT_LIT(&b, "{\"accepted\":");
+      put_size(&b, call_accepted(c));
+      PUT_LIT(&b, ",\"rejected\":");
+      put_size(&b, c->nerrors);
+      PUT_LIT(&b, ",\"events\":[");
       bool first = true;
       for (size_t i = 0; i < c->batch.nevents; i++) {
         if (c->skipped[i]) {
           continue;
         }
-        gw_buf_printf(&b, "%s{\"index\":%zu,\"event_id\":", first ? "" : ",",
-                      c->batch.event_index[i]);
+        if (!first) {
+          gw_buf_putc(&b, ',');
+        }
+        PUT_LIT(&b, "{\"index\":");
+        put_size(&b, c->batch.event_index[i]);
+        PUT_LIT(&b, ",\"event_id\":");
         gw_buf_json_string(&b, c->batch.events[i]->event_id);
         gw_buf_putc(&b, '}');
         first = false;
@@ -325,6 +373,12 @@ static size_t item_line(const ingest_call *c, size_t index) {
 
 static void add_error(ingest_call *c, size_t index, size_t line, const char *field,
                       const char *reason) {
+  if (c->errors == NULL) {
+    /* Room for every item that can be rejected: the parser's and each valid event. Sized by
+     * nitems, which max_events bounds. */
+    c->errors = gw_event_batch_alloc(&c->batch, (c->batch.nerrors + c->batch.nevents + 1) *
+                                                    sizeof(ingest_error));
+  }
   ingest_error *e = &c->errors[c->nerrors++];
   e->index = index;
   e->line = line;
@@ -607,11 +661,8 @@ static void handle_events(gw_ingest *ing, gw_http_request *req) {
     return;
   }
 
-  c->errors = calloc(c->batch.nerrors + c->batch.nevents + 1, sizeof(ingest_error));
-  c->skipped = calloc(c->batch.nevents + 1, sizeof(bool));
-  if (c->errors == NULL || c->skipped == NULL) {
-    abort(); /* sized by nitems, which max_events bounds */
-  }
+  c->skipped = gw_event_batch_alloc(&c->batch, c->batch.nevents + 1);
+  memset(c->skipped, 0, c->batch.nevents + 1);
   for (size_t i = 0; i < c->batch.nerrors; i++) {
     const gw_event_error *e = &c->batch.errors[i];
     add_error(c, e->index, e->line, e->field, e->reason);
@@ -631,7 +682,7 @@ static void handle_events(gw_ingest *ing, gw_http_request *req) {
   }
 
   /* Produce every remaining event; the answer waits for all their delivery reports. */
-  gw_buf key = GW_BUF_INIT, value = GW_BUF_INIT;
+  gw_buf *key = &ing->produce_key, *value = &ing->produce_value;
   c->producing = true;
   c->produced_ns = uv_hrtime();
   bool queue_full = false;
@@ -641,12 +692,12 @@ static void handle_events(gw_ingest *ing, gw_http_request *req) {
       continue;
     }
     const Goodwill__V1__InteractionEvent *ev = c->batch.events[i];
-    gw_buf_reset(&key);
-    gw_buf_reset(&value);
-    gw_event_kafka_key(ev, &key);
-    gw_event_pack(ev, &value);
-    rc = gw_kafka_produce(ing->producer, GW_TOPIC_INTERACTIONS, key.data, key.len, value.data,
-                          value.len, NULL, 0, on_delivery, c);
+    gw_buf_reset(key);
+    gw_buf_reset(value);
+    gw_event_kafka_key(ev, key);
+    gw_event_pack(ev, value);
+    rc = gw_kafka_produce(ing->producer, GW_TOPIC_INTERACTIONS, key->data, key->len, value->data,
+                          value->len, NULL, 0, on_delivery, c);
     if (rc == 0) {
       c->nproduced++;
       c->pending++;
@@ -660,10 +711,13 @@ static void handle_events(gw_ingest *ing, gw_http_request *req) {
       fatal = rc;
     }
   }
-  gw_buf_free(&key);
-  gw_buf_free(&value);
+  if (value->cap > GW_INGEST_INFLATE_CHUNK_BYTES) {
+    gw_buf_free(value); /* an unusually large event does not stay pinned */
+  }
   c->producing = false;
-  qsort(c->errors, c->nerrors, sizeof(ingest_error), error_cmp);
+  if (c->nerrors > 1) {
+    qsort(c->errors, c->nerrors, sizeof(ingest_error), error_cmp);
+  }
 
   if (queue_full || fatal != 0) {
     /* Answer now; the call lives on until the reports of what was queued came back. */
@@ -812,6 +866,8 @@ static int register_metrics(gw_ingest *ing) {
 /* ------------------------------------------------------------------ start, stop */
 
 static void ingest_free(gw_ingest *ing) {
+  gw_buf_free(&ing->produce_key);
+  gw_buf_free(&ing->produce_value);
   if (ing->own_metrics) {
     gw_metrics_free(ing->metrics);
   }
