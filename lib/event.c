@@ -22,6 +22,8 @@ void gw_event_limits_default(gw_event_limits *lim) {
   lim->max_id_bytes = 128;
   lim->max_future_ms = 5LL * 60 * 1000;
   lim->max_past_ms = 400LL * 24 * 3600 * 1000;
+  lim->json_hash_key[0] = 0;
+  lim->json_hash_key[1] = 0;
 }
 
 static const char *const gw_channel_names[] = {NULL,    "voice",     "chat",

@@ -660,9 +660,16 @@ static bool gw_is_space(char c) {
   return c == ' ' || c == '\t' || c == '\r' || c == '\n';
 }
 
+/* The reader ran out of memory: the body is not at fault, and no part of it is kept. */
+static int gw_out_of_memory(gw_batch_builder *bb, size_t line) {
+  gw_clear(bb);
+  return gw_body_error(bb, -ENOMEM, 0, line, "out of memory reading the body");
+}
+
 static int gw_parse_whole(gw_batch_builder *bb, const char *body, size_t len) {
   gw_json_reader r;
   gw_json_reader_init(&r, body, len, true);
+  gw_json_reader_set_hash_key(&r, bb->lim->json_hash_key);
   gw_json_value root;
   size_t count = 0;
   bool over = false;
@@ -698,7 +705,10 @@ static int gw_parse_whole(gw_batch_builder *bb, const char *body, size_t len) {
     }
   }
   int rc = 0;
-  if (gw_json_finish(&r) != 0) {
+  int frc = gw_json_finish(&r);
+  if (frc == -ENOMEM) {
+    rc = gw_out_of_memory(bb, 0);
+  } else if (frc != 0) {
     size_t line = 0, column = 0;
     char why[96];
     gw_copy_printable(why, sizeof(why), gw_json_reader_error(&r, &line, &column));
@@ -771,6 +781,7 @@ static int gw_parse_lines(gw_batch_builder *bb, const char *body, size_t len) {
   while (gw_next_line(&cur, end, &number, &line)) {
     gw_json_reader r;
     gw_json_reader_init(&r, line.start, line.len, true);
+    gw_json_reader_set_hash_key(&r, bb->lim->json_hash_key);
     gw_event_error e;
     memset(&e, 0, sizeof(e));
     gw_json_value v;
@@ -778,7 +789,12 @@ static int gw_parse_lines(gw_batch_builder *bb, const char *body, size_t len) {
     if (gw_json_read(&r, &v) == 0) {
       ev = gw_map_item(bb, &r, &v, 0, &e);
     }
-    if (gw_json_finish(&r) != 0) {
+    int frc = gw_json_finish(&r);
+    if (frc == -ENOMEM) {
+      gw_json_reader_free(&r);
+      return gw_out_of_memory(bb, line.number);
+    }
+    if (frc != 0) {
       ev = NULL;
       size_t column = 0;
       char why[96];

@@ -23,6 +23,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/random.h>
+#include <sys/types.h>
 #include <time.h>
 
 #include <zlib.h>
@@ -654,6 +656,18 @@ static void handle_events(gw_ingest *ing, gw_http_request *req) {
     call_free(c);
     return;
   }
+  if (rc == -ENOMEM) {
+    /* The server's failure, not the body's: like the other internal failures, 503 with
+     * Retry-After, and nothing counted as rejected. */
+    const gw_http_header h = {"Retry-After", GW_INGEST_RETRY_AFTER_FAILED};
+    GW_LOG(ing->log, GW_LOG_ERROR, "request body not read",
+           GW_LS("reason", "out of memory reading the body"));
+    respond_error(ing, req, ROUTE_EVENTS, 503,
+                  "the server ran out of memory reading the body; retry shortly", &h, 1);
+    c->req = NULL;
+    call_free(c);
+    return;
+  }
   if (rc != 0 || c->batch.nitems == 0) {
     respond_error(ing, req, ROUTE_EVENTS, 400, "the body holds no events", NULL, 0);
     c->req = NULL;
@@ -904,6 +918,21 @@ static void abort_start_step(void *opaque) {
   ingest_free(ing);
 }
 
+/* The JSON reader's secret SipHash key (see goodwill/json_reader.h), drawn once per process
+ * start so that no client can know it. */
+static void draw_json_hash_key(uint64_t key[2]) {
+  if (getrandom(key, 2 * sizeof(uint64_t), GRND_NONBLOCK) != (ssize_t)(2 * sizeof(uint64_t))) {
+    /* No entropy yet (early boot): addresses (randomised by ASLR) and the clocks. */
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    key[0] = (uint64_t)(uintptr_t)key ^ ((uint64_t)ts.tv_nsec << 32) ^ uv_hrtime();
+    key[1] = (uint64_t)(uintptr_t)&ts ^ (uint64_t)ts.tv_sec * 0x9E3779B97F4A7C15ULL;
+  }
+  if (key[0] == 0 && key[1] == 0) {
+    key[1] = 1; /* all zeros means "not set" */
+  }
+}
+
 int gw_ingest_start(uv_loop_t *loop, const gw_ingest_config *cfg, gw_ingest **out) {
   *out = NULL;
   if (loop == NULL || cfg == NULL || cfg->log == NULL) {
@@ -956,6 +985,9 @@ int gw_ingest_start(uv_loop_t *loop, const gw_ingest_config *cfg, gw_ingest **ou
   ing->limits = cfg->limits;
   if (ing->limits.max_events == 0) {
     gw_event_limits_default(&ing->limits);
+  }
+  if (ing->limits.json_hash_key[0] == 0 && ing->limits.json_hash_key[1] == 0) {
+    draw_json_hash_key(ing->limits.json_hash_key);
   }
   ing->produce_timeout_ms =
       cfg->produce_timeout_ms ? cfg->produce_timeout_ms : GW_INGEST_DEFAULT_PRODUCE_MS;

@@ -11,9 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
-#include <sys/types.h>
-#include <time.h>
 
 /* Memory handed out by the reader: decoded strings and number texts. Chunks never move, so
  * a string stays where it is while later ones are decoded. */
@@ -46,11 +43,26 @@ static int gw_json_fail(gw_json_reader *r, const char *at, int code, const char 
   return code;
 }
 
+static void *gw_json_malloc(gw_json_reader *r, size_t n) {
+  return r->allocator != NULL ? r->allocator->alloc(r->allocator->opaque, n) : malloc(n);
+}
+
+static void gw_json_mfree(gw_json_reader *r, void *p) {
+  if (p == NULL) {
+    return;
+  }
+  if (r->allocator != NULL) {
+    r->allocator->free(r->allocator->opaque, p);
+  } else {
+    free(p);
+  }
+}
+
 static void *gw_json_alloc(gw_json_reader *r, size_t n) {
   gw_json_chunk *c = r->chunks;
   if (c == NULL || c->size_bytes - c->used_bytes < n) {
     size_t size = n > GW_JSON_CHUNK_BYTES ? n : GW_JSON_CHUNK_BYTES;
-    gw_json_chunk *nc = malloc(sizeof(*nc) + size);
+    gw_json_chunk *nc = gw_json_malloc(r, sizeof(*nc) + size);
     if (nc == NULL) {
       return NULL;
     }
@@ -81,23 +93,33 @@ void gw_json_reader_init(gw_json_reader *r, const char *text, size_t len, bool r
   r->keys_cap = sizeof(r->keys_inline) / sizeof(r->keys_inline[0]);
   r->nkeys = 0;
   r->chunks = NULL;
-  r->hash_key_set = false;
+  r->hash_key[0] = r->hash_key[1] = 0;
+  r->allocator = NULL;
+}
+
+void gw_json_reader_set_hash_key(gw_json_reader *r, const uint64_t key[2]) {
+  r->hash_key[0] = key[0];
+  r->hash_key[1] = key[1];
+}
+
+void gw_json_reader_set_allocator(gw_json_reader *r, const gw_json_allocator *a) {
+  r->allocator = a;
 }
 
 void gw_json_reader_free(gw_json_reader *r) {
   for (size_t i = 0; i < r->depth; i++) {
-    free(r->frames[i].table);
+    gw_json_mfree(r, r->frames[i].table);
   }
   if (r->frames != r->frames_inline) {
-    free(r->frames);
+    gw_json_mfree(r, r->frames);
   }
   if (r->keys != r->keys_inline) {
-    free(r->keys);
+    gw_json_mfree(r, r->keys);
   }
   gw_json_chunk *c = r->chunks;
   while (c != NULL) {
     gw_json_chunk *n = c->next;
-    free(c);
+    gw_json_mfree(r, c);
     c = n;
   }
   r->frames = r->frames_inline;
@@ -425,7 +447,8 @@ static int gw_json_number(gw_json_reader *r, gw_json_value *v) {
     return 0;
   }
   /* strtod needs a terminated copy; reals are rare in events. The text has the JSON grammar,
-   * which strtod reads the same in the "C" locale goodwill runs in. */
+   * which strtod reads the same in the "C" locale goodwill runs in (see the header on why
+   * that holds). */
   size_t n = (size_t)(p - s);
   char small[64];
   char *copy = n < sizeof(small) ? small : gw_json_alloc(r, n + 1);
@@ -449,13 +472,13 @@ static int gw_json_number(gw_json_reader *r, gw_json_value *v) {
 static int gw_json_push(gw_json_reader *r, bool is_object) {
   if (r->depth == r->frames_cap) {
     size_t cap = r->frames_cap * 2;
-    gw_json_frame *f = malloc(cap * sizeof(*f));
+    gw_json_frame *f = gw_json_malloc(r, cap * sizeof(*f));
     if (f == NULL) {
       return gw_json_fail(r, r->p, -ENOMEM, "out of memory for nesting");
     }
     memcpy(f, r->frames, r->depth * sizeof(*f));
     if (r->frames != r->frames_inline) {
-      free(r->frames);
+      gw_json_mfree(r, r->frames);
     }
     r->frames = f;
     r->frames_cap = cap;
@@ -472,7 +495,7 @@ static int gw_json_push(gw_json_reader *r, bool is_object) {
 
 static void gw_json_pop(gw_json_reader *r) {
   gw_json_frame *f = &r->frames[--r->depth];
-  free(f->table);
+  gw_json_mfree(r, f->table);
   f->table = NULL;
   r->nkeys = f->first_key;
 }
@@ -553,9 +576,9 @@ static uint32_t gw_json_hash(const char *s, size_t n) {
 }
 
 /* SipHash-1-3 (Aumasson and Bernstein, "SipHash: a fast short-input PRF", 2012), for the
- * hash index of objects with many keys: keyed with random bits, so a client cannot choose
- * keys that all land in one slot and make the duplicate check quadratic (FNV-1a collisions
- * are easy to compute offline; jansson seeds its hash for the same reason). */
+ * hash index of objects with many keys: keyed with the caller's secret, so a client cannot
+ * choose keys that all land in one slot and make the duplicate check quadratic (FNV-1a
+ * collisions are easy to compute offline; jansson seeds its hash for the same reason). */
 #define GW_ROTL64(x, b) (((x) << (b)) | ((x) >> (64 - (b))))
 #define GW_SIPROUND                                                                                \
   do {                                                                                             \
@@ -604,22 +627,6 @@ static uint32_t gw_json_siphash(const uint64_t key[2], const char *s, size_t n) 
   return (uint32_t)(h ^ (h >> 32));
 }
 
-/* The reader's SipHash key, drawn when the first object with many keys needs it. */
-static const uint64_t *gw_json_hash_key(gw_json_reader *r) {
-  if (!r->hash_key_set) {
-    if (getrandom(r->hash_key, sizeof(r->hash_key), GRND_NONBLOCK) !=
-        (ssize_t)sizeof(r->hash_key)) {
-      /* No entropy yet (early boot): addresses (randomised by ASLR) and the clock. */
-      struct timespec ts;
-      clock_gettime(CLOCK_MONOTONIC, &ts);
-      r->hash_key[0] = (uint64_t)(uintptr_t)r ^ ((uint64_t)ts.tv_nsec << 32);
-      r->hash_key[1] = (uint64_t)(uintptr_t)r->start ^ (uint64_t)ts.tv_sec * 0x9E3779B97F4A7C15ULL;
-    }
-    r->hash_key_set = true;
-  }
-  return r->hash_key;
-}
-
 static bool gw_json_key_eq(const gw_json_key *k, const gw_json_str *s, uint32_t hash) {
   return k->hash == hash && k->len == s->len && memcmp(k->ptr, s->ptr, s->len) == 0;
 }
@@ -636,18 +643,18 @@ static void gw_json_table_put(gw_json_reader *r, gw_json_frame *f, size_t ki) {
 
 static int gw_json_table_grow(gw_json_reader *r, gw_json_frame *f) {
   size_t cap = f->table_cap != 0 ? f->table_cap * 2 : 4 * GW_JSON_LINEAR_KEYS;
-  uint32_t *t = calloc(cap, sizeof(*t));
+  uint32_t *t = gw_json_malloc(r, cap * sizeof(*t));
   if (t == NULL) {
     return gw_json_fail(r, r->p, -ENOMEM, "out of memory for object keys");
   }
+  memset(t, 0, cap * sizeof(*t));
   if (f->table == NULL) {
     /* From here on this object's keys carry the keyed hash instead of FNV-1a. */
-    const uint64_t *hk = gw_json_hash_key(r);
     for (size_t k = f->first_key; k < r->nkeys; k++) {
-      r->keys[k].hash = gw_json_siphash(hk, r->keys[k].ptr, r->keys[k].len);
+      r->keys[k].hash = gw_json_siphash(r->hash_key, r->keys[k].ptr, r->keys[k].len);
     }
   }
-  free(f->table);
+  gw_json_mfree(r, f->table);
   f->table = t;
   f->table_cap = cap;
   for (size_t k = f->first_key; k < r->nkeys; k++) {
@@ -681,13 +688,13 @@ static int gw_json_add_key(gw_json_reader *r, gw_json_frame *f, const gw_json_st
   }
   if (r->nkeys == r->keys_cap) {
     size_t cap = r->keys_cap * 2;
-    gw_json_key *k = malloc(cap * sizeof(*k));
+    gw_json_key *k = gw_json_malloc(r, cap * sizeof(*k));
     if (k == NULL) {
       return gw_json_fail(r, at, -ENOMEM, "out of memory for object keys");
     }
     memcpy(k, r->keys, r->nkeys * sizeof(*k));
     if (r->keys != r->keys_inline) {
-      free(r->keys);
+      gw_json_mfree(r, r->keys);
     }
     r->keys = k;
     r->keys_cap = cap;

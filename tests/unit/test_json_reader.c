@@ -7,12 +7,21 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "goodwill/buf.h"
 #include "gw_test.h"
 
-/* Reads a whole text, every value of it; returns 0 or the reader's error (reason copied). */
-static int read_all(const char *text, size_t len, char reason[96]) {
+/* Reads a whole text, every value of it, with the hash key (NULL: the default) and allocator
+ * (NULL: malloc) given; returns 0 or the reader's error (reason copied). */
+static int read_all_with(const char *text, size_t len, char reason[96], const uint64_t *key,
+                         const gw_json_allocator *alloc) {
   gw_json_reader r;
   gw_json_reader_init(&r, text, len, true);
+  if (key != NULL) {
+    gw_json_reader_set_hash_key(&r, key);
+  }
+  if (alloc != NULL) {
+    gw_json_reader_set_allocator(&r, alloc);
+  }
   gw_json_value v;
   int rc = gw_json_read(&r, &v);
   if (rc == 0) {
@@ -27,6 +36,10 @@ static int read_all(const char *text, size_t len, char reason[96]) {
   }
   gw_json_reader_free(&r);
   return rc;
+}
+
+static int read_all(const char *text, size_t len, char reason[96]) {
+  return read_all_with(text, len, reason, NULL, NULL);
 }
 
 static void test_grammar(void) {
@@ -190,32 +203,36 @@ static void test_values(void) {
   gw_json_reader_free(&r);
 }
 
-/* Objects with many keys use a hash index: a duplicate is found wherever it is. */
+/* Objects with many keys use a hash index: a duplicate is found wherever it is, whatever the
+ * caller's hash key. */
 static void test_many_keys(void) {
-  for (int n = 1; n <= 300; n += (n < 40 ? 1 : 37)) {
-    for (int dup = 0; dup < 2; dup++) {
-      size_t cap = (size_t)n * 24 + 64;
-      char *text = malloc(cap);
-      size_t o = (size_t)snprintf(text, cap, "{");
-      for (int k = 0; k < n; k++) {
-        o += (size_t)snprintf(text + o, cap - o, "%s\"key%d\":%d", k ? "," : "", k, k);
+  static const uint64_t keys[][2] = {
+      {0, 0}, {1, 2}, {UINT64_MAX, 0x0123456789abcdefULL}, {0x9e3779b97f4a7c15ULL, 0}};
+  for (size_t ki = 0; ki < sizeof(keys) / sizeof(keys[0]); ki++)
+    for (int n = 1; n <= 300; n += (n < 40 ? 1 : 37)) {
+      for (int dup = 0; dup < 2; dup++) {
+        size_t cap = (size_t)n * 24 + 64;
+        char *text = malloc(cap);
+        size_t o = (size_t)snprintf(text, cap, "{");
+        for (int k = 0; k < n; k++) {
+          o += (size_t)snprintf(text + o, cap - o, "%s\"key%d\":%d", k ? "," : "", k, k);
+        }
+        if (dup) {
+          /* The duplicate of a key from the middle, written with an escape. */
+          o += (size_t)snprintf(text + o, cap - o, ",\"k\\u0065y%d\":0", n / 2);
+        }
+        snprintf(text + o, cap - o, "}");
+        char reason[96];
+        int rc = read_all_with(text, strlen(text), reason, keys[ki], NULL);
+        if (dup) {
+          CHECK_INT_EQ(rc, -EINVAL);
+          CHECK_STR_CONTAINS(reason, "duplicate");
+        } else {
+          CHECK_INT_EQ(rc, 0);
+        }
+        free(text);
       }
-      if (dup) {
-        /* The duplicate of a key from the middle, written with an escape. */
-        o += (size_t)snprintf(text + o, cap - o, ",\"k\\u0065y%d\":0", n / 2);
-      }
-      snprintf(text + o, cap - o, "}");
-      char reason[96];
-      int rc = read_all(text, strlen(text), reason);
-      if (dup) {
-        CHECK_INT_EQ(rc, -EINVAL);
-        CHECK_STR_CONTAINS(reason, "duplicate");
-      } else {
-        CHECK_INT_EQ(rc, 0);
-      }
-      free(text);
     }
-  }
 }
 
 static void test_depth(void) {
@@ -310,6 +327,84 @@ static void test_error_position(void) {
   CHECK_STR_CONTAINS(reason, "end of input");
 }
 
+/* An allocator that fails once `budget` allocations were made, and counts what is live. */
+typedef struct test_alloc {
+  int budget;
+  int live;
+  int failed;
+} test_alloc;
+
+static void *test_alloc_fn(void *opaque, size_t n) {
+  test_alloc *a = opaque;
+  if (a->budget <= 0) {
+    a->failed++;
+    return NULL;
+  }
+  a->budget--;
+  void *p = malloc(n);
+  if (p != NULL) {
+    a->live++;
+  }
+  return p;
+}
+
+static void test_free_fn(void *opaque, void *p) {
+  test_alloc *a = opaque;
+  a->live--;
+  free(p);
+}
+
+/* Running out of memory is -ENOMEM with its own reason, never a syntax error, and it sticks;
+ * whatever the reader got is given back. */
+static void test_out_of_memory(void) {
+  /* Each needs memory of the reader's own: an escaped string, nesting deeper than the
+   * inline frames, an object with more keys than the inline key slots. */
+  gw_buf deep = GW_BUF_INIT, many = GW_BUF_INIT;
+  for (int i = 0; i < 40; i++) {
+    gw_buf_putc(&deep, '[');
+  }
+  for (int i = 0; i < 40; i++) {
+    gw_buf_putc(&deep, ']');
+  }
+  gw_buf_putc(&many, '{');
+  for (int i = 0; i < 100; i++) {
+    gw_buf_printf(&many, "%s\"k%d\":%d", i ? "," : "", i, i);
+  }
+  gw_buf_putc(&many, '}');
+  const char *texts[] = {"{\"text\":\"caf\\u00e9 \\\"quoted\\\"\"}", deep.data, many.data};
+  for (size_t t = 0; t < sizeof(texts) / sizeof(texts[0]); t++) {
+    test_alloc a = {.budget = 0};
+    const gw_json_allocator alloc = {test_alloc_fn, test_free_fn, &a};
+    char reason[96];
+    CHECK_INT_EQ(read_all_with(texts[t], strlen(texts[t]), reason, NULL, &alloc), -ENOMEM);
+    CHECK_STR_CONTAINS(reason, "out of memory");
+    CHECK(a.failed > 0);
+    CHECK_INT_EQ(a.live, 0);
+    /* With memory the same texts are fine, and everything is freed. */
+    test_alloc b = {.budget = 1000};
+    const gw_json_allocator ok = {test_alloc_fn, test_free_fn, &b};
+    CHECK_INT_EQ(read_all_with(texts[t], strlen(texts[t]), reason, NULL, &ok), 0);
+    CHECK(b.budget < 1000);
+    CHECK_INT_EQ(b.live, 0);
+  }
+  /* The error sticks: later calls return it too. */
+  test_alloc a = {.budget = 0};
+  const gw_json_allocator alloc = {test_alloc_fn, test_free_fn, &a};
+  gw_json_reader r;
+  gw_json_reader_init(&r, "[\"a\\nb\",1]", 10, true);
+  gw_json_reader_set_allocator(&r, &alloc);
+  gw_json_value v;
+  CHECK_INT_EQ(gw_json_read(&r, &v), 0);
+  CHECK_INT_EQ(gw_json_next(&r, NULL), 1);
+  CHECK_INT_EQ(gw_json_read(&r, &v), -ENOMEM);
+  CHECK_INT_EQ(gw_json_next(&r, NULL), -ENOMEM);
+  CHECK_INT_EQ(gw_json_finish(&r), -ENOMEM);
+  gw_json_reader_free(&r);
+  CHECK_INT_EQ(a.live, 0);
+  gw_buf_free(&deep);
+  gw_buf_free(&many);
+}
+
 int main(void) {
   GW_RUN(test_grammar);
   GW_RUN(test_values);
@@ -317,5 +412,6 @@ int main(void) {
   GW_RUN(test_depth);
   GW_RUN(test_skip);
   GW_RUN(test_error_position);
+  GW_RUN(test_out_of_memory);
   return gw_test_finish();
 }

@@ -29,6 +29,10 @@ typedef struct gw_event_limits {
   size_t max_id_bytes;   /* bytes per id field (event, tenant, team, agent, interaction) */
   int64_t max_future_ms; /* occurred_at later than now + this is rejected */
   int64_t max_past_ms;   /* occurred_at earlier than now - this is rejected */
+  /* The JSON reader's SipHash key for objects with many keys (see goodwill/json_reader.h):
+   * a process reading untrusted bodies sets a secret random key once (goodwill-ingest draws
+   * it at start); the default is all zeros. */
+  uint64_t json_hash_key[2];
 } gw_event_limits;
 
 /* Upper bounds of every event, whatever the limits: durations and offsets (handle_ms,
@@ -37,7 +41,8 @@ typedef struct gw_event_limits {
 #define GW_EVENT_MAX_DURATION_MS 2592000000LL
 #define GW_EVENT_MAX_TRANSFERS   1000
 
-/* Defaults: 10000 events, 2000 turns, 16 KiB text, 128-byte ids, 5 min future, 400 d past. */
+/* Defaults: 10000 events, 2000 turns, 16 KiB text, 128-byte ids, 5 min future, 400 d past,
+ * JSON hash key all zeros. */
 void gw_event_limits_default(gw_event_limits *lim);
 
 typedef struct gw_event_error {
@@ -74,9 +79,11 @@ typedef struct gw_event_batch {
 /*
  * Parses and validates a body. Every valid event gets received_at_ms = now_ms and, when the
  * client gave none, a derived event_id (gw_event_assign_id). Returns 0 (the batch may hold
- * errors), -E2BIG when the body has more than max_events items (batch->errors says so), or
- * -EINVAL when the body as a whole is unreadable (batch->errors[0] has line and reason).
- * The batch must be released with gw_event_batch_free in every case.
+ * errors), -E2BIG when the body has more than max_events items (batch->errors says so),
+ * -EINVAL when the body as a whole is unreadable (batch->errors[0] has line and reason), or
+ * -ENOMEM when the JSON reader ran out of memory (no events; batch->errors[0] says so): the
+ * server's failure, not the client's. The batch must be released with gw_event_batch_free in
+ * every case.
  */
 int gw_event_parse_json(const char *body, size_t len, gw_event_format format,
                         const gw_event_limits *lim, int64_t now_ms, gw_event_batch *batch);

@@ -28,15 +28,26 @@
  * - Nesting: a value may sit at most GW_JSON_MAX_DEPTH levels deep, the root being level 1
  *   (jansson's JSON_PARSER_MAX_DEPTH).
  *
- * Pure: no I/O (an object of more than 16 keys draws a random hash key with getrandom, so that
- * a client cannot pick keys that make the duplicate check slow); one thread per reader. The text is
- * borrowed and must outlive the reader and every value read from it: a string without escapes
- * points into the text, one with escapes into the reader's own memory, valid until
+ * Pure: no I/O; one thread per reader. Objects of more than 16 keys index their keys for the
+ * duplicate check with SipHash-1-3 under the caller's key (gw_json_reader_set_hash_key), so
+ * that a client who does not know the key cannot pick keys that make the check slow: readers
+ * of untrusted text should be given a secret random key, drawn once by the process
+ * (goodwill-ingest draws it at start); without one the key is all zeros. The text is borrowed
+ * and must outlive the reader and every value read from it: a string without escapes points
+ * into the text, one with escapes into the reader's own memory, valid until
  * gw_json_reader_free. Strings are not NUL-terminated (use len).
  *
- * Errors: the first syntax error sticks: every later call returns the same -EINVAL, and
+ * Numbers with a fraction or an exponent are converted with strtod, which reads the decimal
+ * point of the C library's current locale. That is safe because goodwill's programs never call
+ * setlocale: a C program starts in the "C" locale, whose decimal point is '.', as in JSON (C11
+ * 7.11.1.1). A program that embeds this reader and switches LC_NUMERIC to a locale with ','
+ * would read 1.5 as 1; the grammar check itself does not depend on the locale.
+ *
+ * Errors: the first error sticks: every later call returns the same code, and
  * gw_json_reader_error says where (1-based line and column, the column in UTF-8 characters)
- * and why. -ENOMEM only when memory for decoded strings or deep nesting cannot be had.
+ * and why. -EINVAL is a syntax error of the text. -ENOMEM means the reader could not get
+ * memory for decoded strings, deep nesting or many keys: not the text's fault, so callers
+ * must report it as their own (internal) failure, never as a client's error.
  */
 #ifndef GOODWILL_JSON_READER_H
 #define GOODWILL_JSON_READER_H
@@ -89,6 +100,14 @@ typedef struct gw_json_key {
 
 typedef struct gw_json_chunk gw_json_chunk;
 
+/* Where a reader gets its memory (gw_json_reader_set_allocator); the default is malloc/free.
+ * alloc returns NULL when out of memory. Tests use it to make allocation fail. */
+typedef struct gw_json_allocator {
+  void *(*alloc)(void *opaque, size_t n);
+  void (*free)(void *opaque, void *p);
+  void *opaque;
+} gw_json_allocator;
+
 typedef struct gw_json_reader {
   const char *start, *p, *end;
   bool root_container; /* the root must be an object or an array */
@@ -102,7 +121,7 @@ typedef struct gw_json_reader {
   size_t nkeys, keys_cap;
   gw_json_chunk *chunks; /* memory of decoded strings and of numbers given to strtod */
   uint64_t hash_key[2];  /* SipHash key of the duplicate check of objects with many keys */
-  bool hash_key_set;
+  const gw_json_allocator *allocator; /* NULL: malloc and free */
   gw_json_frame frames_inline[16];
   gw_json_key keys_inline[64];
 } gw_json_reader;
@@ -110,6 +129,12 @@ typedef struct gw_json_reader {
 /* Starts reading text[0..len). Never fails; the reader must be freed. */
 void gw_json_reader_init(gw_json_reader *r, const char *text, size_t len, bool root_container);
 void gw_json_reader_free(gw_json_reader *r);
+
+/* The SipHash key of the duplicate check (see above); call before reading. */
+void gw_json_reader_set_hash_key(gw_json_reader *r, const uint64_t key[2]);
+
+/* Memory from a (borrowed) allocator instead of malloc; call before reading. */
+void gw_json_reader_set_allocator(gw_json_reader *r, const gw_json_allocator *a);
 
 /* Reads the value that comes next: the root, or the member gw_json_next announced. */
 int gw_json_read(gw_json_reader *r, gw_json_value *v);
