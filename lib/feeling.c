@@ -23,7 +23,7 @@
 #define GW_FEELING_SSE2 0
 #endif
 
-#define GW_FEELING_MODEL_NAME "gw-feeling-0.2"
+#define GW_FEELING_MODEL_NAME "gw-feeling-0.3"
 
 /* Limits of the model. Entries and tokens longer than GW_TOKEN_MAX_BYTES cannot match. */
 #define GW_TOKEN_MAX_BYTES   48

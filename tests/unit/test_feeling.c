@@ -193,7 +193,7 @@ static void test_word_shapes_score_alike(void) {
   /* Words of 47, 48 and 60 bytes (the token limit is 48) match nothing and break nothing. */
   char text[128];
   for (int n = 46; n <= 60; n += 1) {
-    memset(text, 'x', (size_t)n);
+    memset(text, 'q', (size_t)n); /* not a word in any shape ("xx" is a kiss) */
     strcpy(text + n, " good");
     CHECK(val(text) == val("good"));
   }
@@ -435,7 +435,7 @@ static void test_default_model_matches_the_data_file(void) {
     gw_feeling_model_free(m);
   }
   const char *v = gw_feeling_model_version(model);
-  CHECK(strncmp(v, "gw-feeling-0.2+lex.", 19) == 0 && strlen(v) == 27);
+  CHECK(strncmp(v, "gw-feeling-0.3+lex.", 19) == 0 && strlen(v) == 27);
   for (size_t i = 19; v[i]; i++)
     CHECK((v[i] >= '0' && v[i] <= '9') || (v[i] >= 'a' && v[i] <= 'f'));
 }
