@@ -47,6 +47,16 @@ void gw_buf_putc(gw_buf *b, char c) {
   gw_buf_append(b, &c, 1);
 }
 
+void gw_buf_put_uint(gw_buf *b, uint64_t v) {
+  char tmp[20]; /* UINT64_MAX has 20 digits */
+  size_t n = 0;
+  do {
+    tmp[sizeof(tmp) - 1 - n++] = (char)('0' + v % 10);
+    v /= 10;
+  } while (v != 0);
+  gw_buf_append(b, tmp + sizeof(tmp) - n, n);
+}
+
 /* buf.h declares gw_buf_vprintf without a format attribute (its callers are checked through
  * gw_buf_printf's); clang would otherwise flag the forwarding of fmt itself. */
 #if defined(__clang__)

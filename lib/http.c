@@ -246,24 +246,6 @@ static void fifo_remove(http_conn *c, http_req *r) {
   r->next = NULL;
 }
 
-/* Appends v in decimal. The response head is built from constant parts and this instead of
- * printf, whose format parsing cost more than the rest of building a small answer. */
-static void put_uint(gw_buf *b, uint64_t v) {
-  char tmp[20];
-  size_t n = 0;
-  do {
-    tmp[sizeof(tmp) - 1 - n++] = (char)('0' + v % 10);
-    v /= 10;
-  } while (v != 0);
-  gw_buf_append(b, tmp + sizeof(tmp) - n, n);
-}
-
-#define PUT_LIT(b, lit) gw_buf_append((b), (lit), sizeof(lit) - 1)
-
-static void put_str(gw_buf *b, const char *s) {
-  gw_buf_append(b, s, strlen(s));
-}
-
 /* A handler's extra header that may be sent: no CR or LF anywhere (a value could otherwise
  * split the response) and none of the names the server sets itself. */
 static bool extra_header_ok(const gw_http_header *h) {
@@ -282,30 +264,30 @@ static void req_set_response(http_req *r, int status, const char *content_type, 
   gw_buf *h = &r->resp_head;
   gw_buf_reset(h);
   gw_buf_reserve(h, 160);
-  PUT_LIT(h, "HTTP/1.1 ");
-  put_uint(h, (uint64_t)status);
+  GW_BUF_PUT_LIT(h, "HTTP/1.1 ");
+  gw_buf_put_uint(h, (uint64_t)status);
   gw_buf_putc(h, ' ');
-  put_str(h, gw_http_status_text(status));
-  PUT_LIT(h, "\r\nServer: ");
-  put_str(h, r->conn != NULL ? r->conn->server->server_name : "goodwill");
-  PUT_LIT(h, "\r\n");
+  gw_buf_puts(h, gw_http_status_text(status));
+  GW_BUF_PUT_LIT(h, "\r\nServer: ");
+  gw_buf_puts(h, r->conn != NULL ? r->conn->server->server_name : "goodwill");
+  GW_BUF_PUT_LIT(h, "\r\n");
   if (content_type != NULL && content_type[0] != '\0' && strpbrk(content_type, "\r\n") == NULL) {
-    PUT_LIT(h, "Content-Type: ");
-    put_str(h, content_type);
-    PUT_LIT(h, "\r\n");
+    GW_BUF_PUT_LIT(h, "Content-Type: ");
+    gw_buf_puts(h, content_type);
+    GW_BUF_PUT_LIT(h, "\r\n");
   }
   for (size_t i = 0; i < nextra; i++) {
     if (!extra_header_ok(&extra[i])) {
       continue; /* dropped rather than sent */
     }
-    put_str(h, extra[i].name);
-    PUT_LIT(h, ": ");
-    put_str(h, extra[i].value);
-    PUT_LIT(h, "\r\n");
+    gw_buf_puts(h, extra[i].name);
+    GW_BUF_PUT_LIT(h, ": ");
+    gw_buf_puts(h, extra[i].value);
+    GW_BUF_PUT_LIT(h, "\r\n");
   }
-  PUT_LIT(h, "Content-Length: ");
-  put_uint(h, body_len);
-  PUT_LIT(h, "\r\n");
+  GW_BUF_PUT_LIT(h, "Content-Length: ");
+  gw_buf_put_uint(h, body_len);
+  GW_BUF_PUT_LIT(h, "\r\n");
   gw_buf_reset(&r->resp_body);
   if (body_len > 0 && !r->is_head) {
     /* Growth aborts on failure: the body is the handler's own output, already in memory. */
@@ -840,9 +822,9 @@ static void conn_write_response(http_conn *c, http_req *r, bool close_after) {
   gw_buf *h = &r->resp_head;
   put_date_line(c->server, h);
   if (close_after) {
-    PUT_LIT(h, "Connection: close\r\n\r\n");
+    GW_BUF_PUT_LIT(h, "Connection: close\r\n\r\n");
   } else {
-    PUT_LIT(h, "Connection: keep-alive\r\n\r\n");
+    GW_BUF_PUT_LIT(h, "Connection: keep-alive\r\n\r\n");
   }
   conn_write(c, h, &r->resp_body);
 }

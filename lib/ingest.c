@@ -188,20 +188,6 @@ static void respond_error(gw_ingest *ing, gw_http_request *req, route r, int sta
   gw_buf_free(&b);
 }
 
-/* Appends v in decimal: answers are built from constant parts and this, not with printf, whose
- * format parsing cost more than the rest of building a small answer. */
-static void put_size(gw_buf *b, size_t v) {
-  char tmp[24];
-  size_t n = 0;
-  do {
-    tmp[sizeof(tmp) - 1 - n++] = (char)('0' + v % 10);
-    v /= 10;
-  } while (v != 0);
-  gw_buf_append(b, tmp + sizeof(tmp) - n, n);
-}
-
-#define PUT_LIT(b, lit) gw_buf_append((b), (lit), sizeof(lit) - 1)
-
 static void append_errors(gw_buf *b, const ingest_error *errs, size_t n) {
   gw_buf_puts(b, ",\"errors\":[");
   for (size_t i = 0; i < n; i++) {
@@ -246,11 +232,11 @@ static void call_finish(ingest_call *c) {
       /* About what an answer of this many events takes (ids are 32 hex digits when derived),
        * so it is built without growing. */
       gw_buf_reserve(&b, 64 + 64 * c->batch.nevents);
-      PUT_LIT(&b, "{\"accepted\":");
-      put_size(&b, call_accepted(c));
-      PUT_LIT(&b, ",\"rejected\":");
-      put_size(&b, c->nerrors);
-      PUT_LIT(&b, ",\"events\":[");
+      GW_BUF_PUT_LIT(&b, "{\"accepted\":");
+      gw_buf_put_uint(&b, call_accepted(c));
+      GW_BUF_PUT_LIT(&b, ",\"rejected\":");
+      gw_buf_put_uint(&b, c->nerrors);
+      GW_BUF_PUT_LIT(&b, ",\"events\":[");
       bool first = true;
       for (size_t i = 0; i < c->batch.nevents; i++) {
         if (c->skipped[i]) {
@@ -259,9 +245,9 @@ static void call_finish(ingest_call *c) {
         if (!first) {
           gw_buf_putc(&b, ',');
         }
-        PUT_LIT(&b, "{\"index\":");
-        put_size(&b, c->batch.event_index[i]);
-        PUT_LIT(&b, ",\"event_id\":");
+        GW_BUF_PUT_LIT(&b, "{\"index\":");
+        gw_buf_put_uint(&b, c->batch.event_index[i]);
+        GW_BUF_PUT_LIT(&b, ",\"event_id\":");
         gw_buf_json_string(&b, c->batch.events[i]->event_id);
         gw_buf_putc(&b, '}');
         first = false;

@@ -44,6 +44,22 @@ static void test_printf_long_output(void) {
   gw_buf_free(&b);
 }
 
+static void test_put_uint_matches_printf(void) {
+  /* Answers and response heads are built with gw_buf_put_uint instead of printf: it must
+   * write exactly what "%llu" writes, at the edges too. */
+  const uint64_t cases[] = {0, 1, 9, 10, 99, 100, 202, 4294967295u, 4294967296u, UINT64_MAX};
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    gw_buf a = GW_BUF_INIT, want = GW_BUF_INIT;
+    GW_BUF_PUT_LIT(&a, "n=");
+    gw_buf_put_uint(&a, cases[i]);
+    gw_buf_printf(&want, "n=%llu", (unsigned long long)cases[i]);
+    CHECK_STR_EQ(a.data, want.data);
+    CHECK_INT_EQ(a.len, want.len);
+    gw_buf_free(&a);
+    gw_buf_free(&want);
+  }
+}
+
 static void test_reset_keeps_memory(void) {
   gw_buf b = GW_BUF_INIT;
   gw_buf_puts(&b, "hello");
@@ -116,6 +132,7 @@ int main(void) {
   GW_RUN(test_append_grows_and_terminates);
   GW_RUN(test_reserve_alone_gives_empty_string);
   GW_RUN(test_printf_long_output);
+  GW_RUN(test_put_uint_matches_printf);
   GW_RUN(test_reset_keeps_memory);
   GW_RUN(test_json_escape_specials);
   GW_RUN(test_json_escape_utf8);
