@@ -31,6 +31,7 @@
 
 #include "goodwill/admin.h"
 #include "goodwill/auth.h"
+#include "goodwill/rate_limit.h"
 #include "goodwill/buf.h"
 #include "goodwill/http.h"
 
@@ -38,8 +39,11 @@
 #define GW_INGEST_DEFAULT_PRODUCE_MS     30000u
 #define GW_INGEST_RETRY_AFTER_FAILED     "5"
 #define GW_INGEST_RETRY_AFTER_QUEUE_FULL "1"
-#define GW_INGEST_MAX_REASON_SERIES      128
-#define GW_INGEST_INFLATE_CHUNK_BYTES    (64u * 1024u)
+/* Tenants the rate limiter tracks at once (idle ones are dropped first): far above the tenants
+ * of any tokens file, so only a dev-mode flood of tenants could reach it. */
+#define GW_INGEST_RATE_MAX_TENANTS    100000
+#define GW_INGEST_MAX_REASON_SERIES   128
+#define GW_INGEST_INFLATE_CHUNK_BYTES (64u * 1024u)
 
 /* RFC 6750, section 3: the challenge of a request without credentials, and of one whose
  * token is not known. */
@@ -86,7 +90,10 @@ struct gw_ingest {
   size_t max_body_bytes;
   bool dev_mode;
   char *tokens_file;
-  gw_auth *auth; /* the tokens in use; NULL in dev mode */
+  gw_auth *auth;       /* the tokens in use; NULL in dev mode */
+  gw_rate_limit *rate; /* per-tenant event budgets; NULL: no limit */
+  double rate_per_s, rate_burst;
+  gw_metric *m_rate_limited;
 
   size_t calls_in_flight;
   bool draining;
@@ -562,6 +569,41 @@ static int authorize(gw_ingest *ing, gw_http_request *req, const char **tenant) 
   return 0;
 }
 
+/* The budget a request draws on: its token's tenant, or one for all in dev mode. */
+static const char *rate_key(const char *tenant) {
+  return tenant != NULL ? tenant : "";
+}
+
+/* Whether the tenant may send now; otherwise the 429 (or, when the limiter has no room for
+ * one more tenant, a 503) was sent. Checked before the body is read, so a tenant in debt
+ * costs the server almost nothing. */
+static bool within_rate(gw_ingest *ing, gw_http_request *req, const char *tenant) {
+  if (ing->rate == NULL) {
+    return true;
+  }
+  uint64_t retry_ms = 0;
+  int rc = gw_rate_limit_admit(ing->rate, rate_key(tenant), uv_now(ing->loop), &retry_ms);
+  if (rc == 0) {
+    return true;
+  }
+  gw_metric_add(ing->m_rate_limited, 1);
+  if (rc == -EAGAIN) {
+    char secs[24], msg[192];
+    snprintf(secs, sizeof(secs), "%llu", (unsigned long long)((retry_ms + 999) / 1000));
+    snprintf(msg, sizeof(msg),
+             "rate limit: this tenant may send %g events per second (burst %g); retry after "
+             "%s s",
+             ing->rate_per_s, ing->rate_burst, secs);
+    const gw_http_header h = {"Retry-After", secs};
+    respond_error(ing, req, ROUTE_EVENTS, 429, msg, &h, 1);
+  } else {
+    const gw_http_header h = {"Retry-After", GW_INGEST_RETRY_AFTER_QUEUE_FULL};
+    respond_error(ing, req, ROUTE_EVENTS, 503,
+                  "rate limit: too many tenants are being limited at once; retry shortly", &h, 1);
+  }
+  return false;
+}
+
 static void handle_events(gw_ingest *ing, gw_http_request *req) {
   if (strcmp(req->method, "POST") != 0) {
     const gw_http_header allow = {"Allow", "POST"};
@@ -570,7 +612,7 @@ static void handle_events(gw_ingest *ing, gw_http_request *req) {
   }
   gw_metric_add(ing->m_bytes, (double)req->body_len);
   const char *tenant;
-  if (authorize(ing, req, &tenant) != 0) {
+  if (authorize(ing, req, &tenant) != 0 || !within_rate(ing, req, tenant)) {
     return;
   }
 
@@ -679,6 +721,11 @@ static void handle_events(gw_ingest *ing, gw_http_request *req) {
       add_error(c, c->batch.event_index[i], item_line(c, c->batch.event_index[i]), "tenant_id",
                 reason);
     }
+  }
+
+  if (ing->rate != NULL) {
+    gw_rate_limit_charge(ing->rate, rate_key(tenant), uv_now(ing->loop),
+                         c->batch.nevents - c->nforbidden);
   }
 
   /* Produce every remaining event; the answer waits for all their delivery reports. */
@@ -859,6 +906,13 @@ static int register_metrics(gw_ingest *ing) {
                                  .label_names = result,
                                  .nlabels = 1}),
          ing->m_reloads);
+  GW_REG(((gw_metric_family_def){.name = "goodwill_ingest_rate_limited_total",
+                                 .help = "Requests refused by the per-tenant rate limit "
+                                         "(--rate-limit): 429, or 503 when too many tenants "
+                                         "are limited at once.",
+                                 .type = GW_METRIC_COUNTER}),
+         f);
+  ing->m_rate_limited = gw_metrics_series(f, NULL);
 #undef GW_REG
   return gw_metrics_on_collect(ing->metrics, collect, ing);
 }
@@ -866,6 +920,7 @@ static int register_metrics(gw_ingest *ing) {
 /* ------------------------------------------------------------------ start, stop */
 
 static void ingest_free(gw_ingest *ing) {
+  gw_rate_limit_free(ing->rate);
   gw_buf_free(&ing->produce_key);
   gw_buf_free(&ing->produce_value);
   if (ing->own_metrics) {
@@ -986,7 +1041,28 @@ int gw_ingest_start(uv_loop_t *loop, const gw_ingest_config *cfg, gw_ingest **ou
       abort();
     }
   }
-  int rc = register_metrics(ing);
+  int rc = 0;
+  if (cfg->rate_limit_per_s > 0) {
+    ing->rate_per_s = cfg->rate_limit_per_s;
+    ing->rate_burst = cfg->rate_burst > 0 ? cfg->rate_burst : 2 * cfg->rate_limit_per_s;
+    if (ing->rate_burst < 1) {
+      ing->rate_burst = 1;
+    }
+    rc =
+        gw_rate_limit_new(ing->rate_per_s, ing->rate_burst, GW_INGEST_RATE_MAX_TENANTS, &ing->rate);
+    if (rc != 0) {
+      GW_LOG(cfg->log, GW_LOG_ERROR, "the rate limit cannot be used",
+             GW_LS("reason", "rate and burst must be finite and positive"));
+      ingest_free(ing);
+      return rc;
+    }
+  } else if (cfg->rate_limit_per_s < 0 || cfg->rate_burst < 0) {
+    GW_LOG(cfg->log, GW_LOG_ERROR, "the rate limit cannot be used",
+           GW_LS("reason", "rate and burst must not be negative"));
+    ingest_free(ing);
+    return -EINVAL;
+  }
+  rc = register_metrics(ing);
   if (rc != 0) {
     GW_LOG(cfg->log, GW_LOG_ERROR, "ingest metrics could not be registered",
            GW_LS("reason", rc == -EEXIST ? "a goodwill_ingest_* family already exists in the "

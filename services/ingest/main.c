@@ -39,6 +39,8 @@ typedef struct ingest_flags {
   long long max_connections;
   long long request_timeout_ms;
   long long shutdown_grace_ms;
+  long long rate_limit;
+  long long rate_burst;
   long long max_header;
   char *tokens_file;
   bool dev_mode;
@@ -81,6 +83,12 @@ static const gw_config_key ingest_keys[] = {
      "bearer tokens: lines <sha256-hex>TAB<tenant>[TAB<comment>]; reloaded on SIGHUP"},
     {"dev-mode", GW_CONF_BOOL, "false", 0, 0, offsetof(ingest_flags, dev_mode),
      "no authentication, any tenant (demos only; the daemon needs this or --tokens-file)"},
+    {"rate-limit", GW_CONF_INT, "0", 0, 100000000, offsetof(ingest_flags, rate_limit),
+     "events per second per tenant (token); a tenant over it gets 429 with Retry-After; "
+     "0: no limit"},
+    {"rate-burst", GW_CONF_INT, "0", 0, 1000000000, offsetof(ingest_flags, rate_burst),
+     "a tenant's bucket, in events: what it may send at once before --rate-limit applies (0: two "
+     "seconds of --rate-limit)"},
     {"shutdown-grace", GW_CONF_DURATION, "20s", 0, 3600000,
      offsetof(ingest_flags, shutdown_grace_ms),
      "after SIGTERM, exit 1 if draining takes longer than this"},
@@ -121,6 +129,8 @@ static int start_ingest(gw_daemon *d) {
   cfg.max_header_bytes = (size_t)fl->max_header;
   cfg.tokens_file = fl->tokens_file;
   cfg.dev_mode = fl->dev_mode;
+  cfg.rate_limit_per_s = (double)fl->rate_limit;
+  cfg.rate_burst = (double)fl->rate_burst;
   cfg.request_timeout_ms = (uint64_t)fl->request_timeout_ms;
   gw_event_limits_default(&cfg.limits);
   cfg.limits.max_events = (size_t)fl->max_events;

@@ -727,6 +727,67 @@ static void test_auth(void) {
   unlink(tokens_path);
 }
 
+static void client_rate_limit(fixture *f) {
+  answer *a = malloc(sizeof(*a));
+  gw_buf b = GW_BUF_INIT;
+  /* One event per 20 s (so that the test's own time refills next to nothing), bucket of 3:
+   * t1 spends its 3 events in one request... */
+  closed_event_of(&b, "t1", "rate-1");
+  closed_event_of(&b, "t1", "rate-2");
+  closed_event_of(&b, "t1", "rate-3");
+  CHECK(http_post(f->port, "POST", "/v1/events", "application/x-ndjson",
+                  "Authorization: Bearer tok-alpha-1\r\n", b.data, b.len, a));
+  CHECK_INT_EQ(a->status, 202);
+  /* ...may still start one more (an empty bucket is not a debt), which leaves a debt... */
+  gw_buf_reset(&b);
+  closed_event_of(&b, "t1", "rate-4");
+  CHECK(http_post(f->port, "POST", "/v1/events", "application/x-ndjson",
+                  "Authorization: Bearer tok-alpha-1\r\n", b.data, b.len, a));
+  CHECK_INT_EQ(a->status, 202);
+  /* ...so the next request is refused before its body is read, with the time to wait. */
+  gw_buf_reset(&b);
+  closed_event_of(&b, "t1", "rate-5");
+  CHECK(http_post(f->port, "POST", "/v1/events", "application/x-ndjson",
+                  "Authorization: Bearer tok-alpha-1\r\n", b.data, b.len, a));
+  CHECK_INT_EQ(a->status, 429);
+  /* A debt of almost one event at 0.05/s: 20 s, less what the requests' time refilled. */
+  const char *ra = strstr(a->text, "Retry-After: ");
+  CHECK(ra != NULL);
+  long secs = ra ? strtol(ra + 13, NULL, 10) : 0;
+  CHECK(secs >= 10 && secs <= 20);
+  char want[160];
+  snprintf(want, sizeof(want),
+           "rate limit: this tenant may send 0.05 events per second (burst 3); retry after %ld s",
+           secs);
+  CHECK_STR_CONTAINS(a->body, want);
+  /* Another tenant has its own budget. */
+  gw_buf_reset(&b);
+  closed_event_of(&b, "t2", "rate-6");
+  CHECK(http_post(f->port, "POST", "/v1/events", "application/x-ndjson",
+                  "Authorization: Bearer tok-beta-2\r\n", b.data, b.len, a));
+  CHECK_INT_EQ(a->status, 202);
+  CHECK(http_call(f->admin_port, "GET", "/metrics", NULL, NULL, a));
+  CHECK_STR_CONTAINS(a->body, "goodwill_ingest_rate_limited_total 1\n");
+  CHECK_STR_CONTAINS(a->body,
+                     "goodwill_ingest_requests_total{route=\"/v1/events\",status=\"429\"} 1\n");
+  CHECK_STR_CONTAINS(a->body,
+                     "goodwill_ingest_requests_total{route=\"/v1/events\",status=\"202\"} 3\n");
+  gw_buf_free(&b);
+  free(a);
+}
+
+static void test_rate_limit(void) {
+  snprintf(tokens_path, sizeof(tokens_path), "/tmp/gw-test-tokens-%ld", (long)getpid());
+  write_file(tokens_path, TOKEN_A_HASH "\tt1\n" TOKEN_B_HASH "\tt2\n");
+  gw_ingest_config cfg = base_config();
+  cfg.dev_mode = false;
+  cfg.tokens_file = tokens_path;
+  cfg.rate_limit_per_s = 0.05;
+  cfg.rate_burst = 3;
+  run_case(&cfg, client_rate_limit, false);
+  unlink(tokens_path);
+}
+
 /* Neither tokens nor dev mode, both, or a bad tokens file: the ingest refuses to start. */
 static void test_auth_config(void) {
   uv_loop_t loop;
@@ -854,6 +915,7 @@ int main(void) {
   GW_RUN(test_protobuf_gzip);
   GW_RUN(test_auth);
   GW_RUN(test_auth_config);
+  GW_RUN(test_rate_limit);
   GW_RUN(test_limits);
   GW_RUN(test_connection_limit);
   return gw_test_finish();

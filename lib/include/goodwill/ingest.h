@@ -62,6 +62,11 @@ typedef struct gw_ingest_config {
   gw_metrics *metrics;         /* borrowed; NULL: the ingest keeps its own */
   const char *tokens_file;     /* bearer tokens file (copied path); NULL: dev_mode required */
   bool dev_mode;               /* no authentication, every tenant allowed: demos and tests */
+  /* Events per second per tenant (per token's tenant; in dev mode one budget for all), as a
+   * token bucket (rate_limit.h): a request of a tenant in debt gets 429 with Retry-After.
+   * 0: no limit. rate_burst: the bucket's size in events (0: 2 s of rate_limit_per_s). */
+  double rate_limit_per_s;
+  double rate_burst;
 } gw_ingest_config;
 
 int gw_ingest_start(uv_loop_t *loop, const gw_ingest_config *cfg, gw_ingest **out);
