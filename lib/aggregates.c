@@ -10,6 +10,7 @@
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -630,6 +631,76 @@ static void json_num(gw_buf *out, bool defined, double x) {
     gw_buf_puts(out, "null");
   else
     gw_buf_printf(out, "%.10g", x);
+}
+
+/* The fields a leaderboard ranks by: counts (always defined) and means (defined per the flag
+ * at defined_off), with their names in the rows. */
+typedef struct sort_field {
+  const char *name;
+  bool is_count;
+  size_t off;         /* of the int64_t count or the double mean in gw_agg_summary */
+  size_t defined_off; /* of the bool saying whether the mean is defined */
+} sort_field;
+
+#define SORT_COUNT(f)                                                                              \
+  { #f, true, offsetof(gw_agg_summary, f), 0 }
+#define SORT_MEAN(f, d)                                                                            \
+  { #f, false, offsetof(gw_agg_summary, f), offsetof(gw_agg_summary, d) }
+static const sort_field sort_fields[] = {
+    SORT_COUNT(interactions),
+    SORT_COUNT(with_feeling),
+    SORT_MEAN(start_mean, has_feeling),
+    SORT_MEAN(end_mean, has_feeling),
+    SORT_MEAN(change_mean, has_feeling),
+    SORT_MEAN(improved_share, has_feeling),
+    SORT_COUNT(recovered),
+    SORT_COUNT(soured),
+    SORT_COUNT(surveys),
+    SORT_COUNT(promoters),
+    SORT_COUNT(passives),
+    SORT_COUNT(detractors),
+    SORT_MEAN(nps, has_surveys),
+    SORT_MEAN(nps_moe, has_surveys),
+    SORT_MEAN(handle_ms_mean, has_interactions),
+    SORT_MEAN(wait_ms_mean, has_interactions),
+};
+#define SORT_FIELDS (sizeof(sort_fields) / sizeof(sort_fields[0]))
+
+int gw_agg_sort_field(const char *name) {
+  for (size_t i = 0; name != NULL && i < SORT_FIELDS; i++)
+    if (strcmp(name, sort_fields[i].name) == 0)
+      return (int)i;
+  return -EINVAL;
+}
+
+/* The value of a sort field, false when it is undefined (null in the rows). */
+static bool sort_value(const gw_agg_summary *s, int field, double *v) {
+  if (field < 0 || field >= (int)SORT_FIELDS)
+    return false;
+  const sort_field *f = &sort_fields[field];
+  const char *base = (const char *)s;
+  if (f->is_count) {
+    int64_t n;
+    memcpy(&n, base + f->off, sizeof(n));
+    *v = (double)n;
+    return true;
+  }
+  bool defined;
+  memcpy(&defined, base + f->defined_off, sizeof(defined));
+  memcpy(v, base + f->off, sizeof(*v));
+  return defined;
+}
+
+int gw_agg_rank_compare(const gw_agg_summary *a, const gw_agg_summary *b, int field,
+                        bool ascending) {
+  double va = 0, vb = 0;
+  bool da = sort_value(a, field, &va), db = sort_value(b, field, &vb);
+  if (da != db)
+    return da ? -1 : 1;
+  if (!da || va == vb)
+    return 0;
+  int c = va < vb ? -1 : 1;
+  return ascending ? c : -c;
 }
 
 void gw_agg_row_json(gw_buf *out, const gw_agg_row_meta *m, const gw_agg_summary *s) {

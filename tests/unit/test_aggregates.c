@@ -598,6 +598,33 @@ static void test_sums_exact_and_read_script(void) {
   gw_agg_batch_free(b2);
 }
 
+static void test_rank_compare(void) {
+  CHECK_INT_EQ(gw_agg_sort_field("nps"), 12);
+  CHECK(gw_agg_sort_field("interactions") >= 0);
+  CHECK(gw_agg_sort_field("change_mean") >= 0);
+  CHECK_INT_EQ(gw_agg_sort_field("team"), -EINVAL); /* not numeric */
+  CHECK_INT_EQ(gw_agg_sort_field("bogus"), -EINVAL);
+  CHECK_INT_EQ(gw_agg_sort_field(NULL), -EINVAL);
+
+  gw_agg_summary hi = {0}, lo = {0}, none = {0};
+  hi.interactions = 10, hi.has_surveys = true, hi.nps = 40, hi.surveys = 5;
+  lo.interactions = 20, lo.has_surveys = true, lo.nps = -10, lo.surveys = 8;
+  none.interactions = 30; /* no surveys: nps undefined */
+  int nps = gw_agg_sort_field("nps"), n = gw_agg_sort_field("interactions");
+  /* Descending by default: the higher NPS ranks first. */
+  CHECK(gw_agg_rank_compare(&hi, &lo, nps, false) < 0);
+  CHECK(gw_agg_rank_compare(&lo, &hi, nps, false) > 0);
+  CHECK(gw_agg_rank_compare(&hi, &lo, nps, true) > 0);
+  /* A team without the value (null) comes last, ascending or descending. */
+  CHECK(gw_agg_rank_compare(&none, &lo, nps, false) > 0);
+  CHECK(gw_agg_rank_compare(&none, &lo, nps, true) > 0);
+  CHECK(gw_agg_rank_compare(&lo, &none, nps, true) < 0);
+  CHECK_INT_EQ(gw_agg_rank_compare(&none, &none, nps, false), 0);
+  /* Counts are always defined. */
+  CHECK(gw_agg_rank_compare(&none, &hi, n, false) < 0);
+  CHECK_INT_EQ(gw_agg_rank_compare(&hi, &hi, n, false), 0);
+}
+
 int main(void) {
   gw_agg_apply_script(&apply_src);
   gw_agg_read_script(&read_src);
@@ -606,6 +633,7 @@ int main(void) {
   GW_RUN(test_invalid_records_are_named);
   GW_RUN(test_verdicts);
   GW_RUN(test_summary_and_rows);
+  GW_RUN(test_rank_compare);
   GW_RUN(test_totals_parse);
   if (start_redis() != 0) {
     CHECK(!"redis-server started");

@@ -204,6 +204,18 @@ typedef struct gw_agg_row_meta {
   int64_t from_s, to_s;
 } gw_agg_row_meta;
 
+/*
+ * Leaderboards: the numeric row fields teams can be ranked by (interactions, with_feeling,
+ * start_mean, end_mean, change_mean, improved_share, recovered, soured, surveys, promoters,
+ * passives, detractors, nps, nps_moe, handle_ms_mean, wait_ms_mean). gw_agg_sort_field gives
+ * a field's number for a name, or -EINVAL. gw_agg_rank_compare orders two summaries by that
+ * field, descending unless ascending is set; undefined values (null) come last either way,
+ * and ties are left to the caller (0).
+ */
+int gw_agg_sort_field(const char *name);
+int gw_agg_rank_compare(const gw_agg_summary *a, const gw_agg_summary *b, int field,
+                        bool ascending);
+
 /* A JSON object with the row fields (tenant, team, window, from, to, interactions, ...). */
 void gw_agg_row_json(gw_buf *out, const gw_agg_row_meta *m, const gw_agg_summary *s);
 /* The CSV header line and one CSV line (RFC 4180, CRLF; undefined values are empty). */
