@@ -356,3 +356,47 @@ int gw_window_resolve(const char *window, const char *from, const char *to, int6
   }
   return 0;
 }
+
+int gw_res_parse(const char *s, gw_resolution *out, char *err, size_t errlen) {
+  for (int r = 0; s != NULL && r < GW_RES_COUNT; r++) {
+    if (strcmp(s, res_names[r]) == 0) {
+      *out = (gw_resolution)r;
+      return 0;
+    }
+  }
+  gw_errf(err, errlen, "step: \"%s\" is not one of 1m, 1h, 1d", s ? s : "");
+  return -EINVAL;
+}
+
+int gw_window_series(int64_t from_s, int64_t to_s, gw_resolution r, int64_t now_s, int64_t *first_s,
+                     size_t *npoints, char *err, size_t errlen) {
+  int64_t size = res_seconds[r];
+  int64_t first = gw_window_floor(from_s, r);
+  int64_t n = to_s > from_s ? (to_s - first + size - 1) / size : 0;
+  *first_s = first;
+  *npoints = 0;
+  if (n > GW_SERIES_MAX_POINTS) {
+    gw_errf(err, errlen,
+            "step: %s over this range gives %lld points, at most %d: use a coarser step or a "
+            "shorter range",
+            res_names[r], (long long)n, GW_SERIES_MAX_POINTS);
+    return -EINVAL;
+  }
+  if (n > 0 && !gw_window_bucket_retained(r, first, now_s)) {
+    int coarser = (int)r + 1;
+    while (coarser < GW_RES_COUNT &&
+           !gw_window_bucket_retained((gw_resolution)coarser,
+                                      gw_window_floor(from_s, (gw_resolution)coarser), now_s))
+      coarser++;
+    if (coarser < GW_RES_COUNT)
+      gw_errf(err, errlen,
+              "step: %s buckets are kept for %lld days and this range starts "
+              "earlier: use step=%s",
+              res_names[r], (long long)(res_retention_s[r] / 86400), res_names[coarser]);
+    else
+      gw_errf(err, errlen, "from: the range starts before the 400 days kept");
+    return -EINVAL;
+  }
+  *npoints = (size_t)n;
+  return 0;
+}

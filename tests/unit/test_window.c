@@ -254,12 +254,43 @@ static void test_recent_windows_are_exact(void) {
   }
 }
 
+static void test_series(void) {
+  char err[200];
+  gw_resolution r;
+  CHECK_INT_EQ(gw_res_parse("1h", &r, err, sizeof(err)), 0);
+  CHECK_INT_EQ(r, GW_RES_1H);
+  CHECK_INT_EQ(gw_res_parse("2h", &r, err, sizeof(err)), -EINVAL);
+  CHECK_STR_EQ(err, "step: \"2h\" is not one of 1m, 1h, 1d");
+
+  const int64_t now = 1795435200 + 20 * 60; /* 2026-11-23T12:20:00Z */
+  int64_t first;
+  size_t n;
+  /* 24 hours at 1h, from a time inside an hour: the first point is that hour. */
+  CHECK_INT_EQ(gw_window_series(now - 86400, now, GW_RES_1H, now, &first, &n, err, sizeof(err)), 0);
+  CHECK_INT_EQ(first, gw_window_floor(now - 86400, GW_RES_1H));
+  CHECK_INT_EQ(n, 25); /* 08:00 yesterday .. 08:00 today, the current hour partly */
+  /* An empty range has no points and is no error. */
+  CHECK_INT_EQ(gw_window_series(now, now, GW_RES_1D, now, &first, &n, err, sizeof(err)), 0);
+  CHECK_INT_EQ(n, 0);
+  /* Too many points. */
+  CHECK_INT_EQ(gw_window_series(now - 2 * 86400, now, GW_RES_1M, now, &first, &n, err, sizeof(err)),
+               -EINVAL);
+  CHECK_STR_CONTAINS(err, "step: 1m over this range gives 2880 points, at most 1500");
+  /* Minutes are kept 2 days: a range starting 3 days ago needs a coarser step. */
+  CHECK_INT_EQ(gw_window_series(now - 3 * 86400, now - 3 * 86400 + 3600, GW_RES_1M, now, &first, &n,
+                                err, sizeof(err)),
+               -EINVAL);
+  CHECK_STR_EQ(err, "step: 1m buckets are kept for 2 days and this range starts earlier: use "
+                    "step=1h");
+}
+
 int main(void) {
   GW_RUN(test_floor_and_ceil);
   GW_RUN(test_iso_parse_and_format);
   GW_RUN(test_durations);
   GW_RUN(test_resolve);
   GW_RUN(test_compose_examples);
+  GW_RUN(test_series);
   GW_RUN(test_compose_property);
   GW_RUN(test_recent_windows_are_exact);
   return gw_test_finish();

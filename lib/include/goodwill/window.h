@@ -102,4 +102,20 @@ void gw_window_format_iso(int64_t t_s, char out[GW_ISO_LEN]);
 int gw_window_resolve(const char *window, const char *from, const char *to, int64_t now_s,
                       int64_t *from_s, int64_t *to_s, char *err, size_t errlen);
 
+/* Most points of one time series (GW_RES_1M over a day is 1,440). */
+#define GW_SERIES_MAX_POINTS 1500
+
+/* Parses a series step "1m" | "1h" | "1d" (a resolution the buckets are kept at). */
+int gw_res_parse(const char *s, gw_resolution *out, char *err, size_t errlen);
+
+/*
+ * The points of a time series over [from_s, to_s) at step r: one bucket of resolution r
+ * each, from floor(from_s) up to the last bucket that starts before to_s (*npoints, possibly
+ * 0), the first starting at *first_s. -EINVAL, with a message naming `step`, when there would
+ * be more than GW_SERIES_MAX_POINTS, or when the first bucket is no longer kept at now_s
+ * (the message says which coarser step still covers the range).
+ */
+int gw_window_series(int64_t from_s, int64_t to_s, gw_resolution r, int64_t now_s, int64_t *first_s,
+                     size_t *npoints, char *err, size_t errlen);
+
 #endif
