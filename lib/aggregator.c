@@ -13,6 +13,7 @@
 
 #include "goodwill/admin.h"
 #include "goodwill/aggregates.h"
+#include "goodwill/auth.h"
 #include "goodwill/buf.h"
 #include "goodwill/http.h"
 #include "goodwill/kafka.h"
@@ -28,6 +29,8 @@
 #define LIST_CONCURRENCY 16
 /* The most teams one list request reads. */
 #define LIST_MAX_TEAMS 10000
+/* The realm of the read API's WWW-Authenticate challenges (RFC 6750, section 3). */
+#define READ_REALM "goodwill-read"
 /* Team entries idle for this many flush ticks are freed, so a flood of one-off team ids does
  * not keep memory. */
 #define TEAM_IDLE_TICKS 200
@@ -109,6 +112,13 @@ struct gw_aggregator {
   gw_metric *m_consumed, *m_applied, *m_duplicate, *m_late, *m_flushes, *m_redis_errors;
   gw_metric *m_flush_seconds, *m_pending;
   gw_metric_family *f_dlq;
+
+  /* Read API auth (see aggregator.h). */
+  bool dev_mode;
+  char *tokens_file;
+  gw_auth *auth; /* the tokens in use; NULL in dev mode */
+  gw_metric *m_tokens;
+  gw_metric_family *f_reloads; /* {result} */
 };
 
 static const char *const topic_scored = GW_TOPIC_SCORED;
@@ -510,13 +520,18 @@ typedef struct read_req {
   char error[256];
 } read_req;
 
-static void respond_error(gw_http_request *req, int status, const char *msg) {
+static void respond_error_with(gw_http_request *req, int status, const char *msg,
+                               const gw_http_header *headers, size_t nheaders) {
   gw_buf b = GW_BUF_INIT;
   gw_buf_puts(&b, "{\"error\":");
   gw_buf_json_string(&b, msg);
   gw_buf_puts(&b, "}\n");
-  gw_http_respond(req, status, "application/json", b.data, b.len, NULL, 0);
+  gw_http_respond(req, status, "application/json", b.data, b.len, headers, nheaders);
   gw_buf_free(&b);
+}
+
+static void respond_error(gw_http_request *req, int status, const char *msg) {
+  respond_error_with(req, status, msg, NULL, 0);
 }
 
 static void read_free(read_req *r) {
@@ -690,11 +705,54 @@ static void on_members(void *opaque, int status, const gw_redis_reply *reply) {
   read_next(r);
 }
 
+/* The tenant a request reads: 0 with *tenant, or the answer (401, 403, 400) was sent. With
+ * tokens it is the token's tenant, and tenant= may only repeat it; in dev mode tenant= is
+ * required. The token itself is never logged or echoed; only whether it was missing or
+ * unknown. */
+static int read_tenant(gw_aggregator *a, gw_http_request *req, const char **tenant) {
+  *tenant = NULL;
+  const char *asked = gw_http_request_query(req, "tenant");
+  if (asked != NULL && *asked == '\0')
+    asked = NULL;
+  const char *own = NULL;
+  if (!a->dev_mode) {
+    gw_auth_denial denial;
+    if (gw_auth_authorize(a->auth, gw_http_request_header(req, "Authorization"), READ_REALM, &own,
+                          &denial) != 0) {
+      const gw_http_header h = {"WWW-Authenticate", denial.challenge};
+      respond_error_with(req, 401, denial.error, &h, 1);
+      return -EACCES;
+    }
+  } else if (asked == NULL) {
+    respond_error(req, 400, "tenant: required");
+    return -EINVAL;
+  }
+  if (asked != NULL && !gw_agg_valid_id(asked)) {
+    respond_error(req, 400, "tenant: must be 1..128 of [A-Za-z0-9._@-]");
+    return -EINVAL;
+  }
+  if (own != NULL && asked != NULL && strcmp(asked, own) != 0) {
+    /* RFC 6750, section 3.1: a valid token without the right to this resource. */
+    char challenge[192];
+    gw_auth_challenge(READ_REALM, "insufficient_scope", challenge, sizeof(challenge));
+    const gw_http_header h = {"WWW-Authenticate", challenge};
+    gw_buf msg = GW_BUF_INIT;
+    gw_buf_printf(&msg, "tenant: this token may not read tenant \"%s\" (it reads tenant \"%s\")",
+                  asked, own);
+    respond_error_with(req, 403, msg.data, &h, 1);
+    gw_buf_free(&msg);
+    return -EACCES;
+  }
+  *tenant = own != NULL ? own : asked;
+  return 0;
+}
+
 static void api_handler(void *opaque, gw_http_request *req) {
   gw_aggregator *a = opaque;
   const char *path = req->path;
   bool list = strcmp(path, "/v1/teams") == 0 || strcmp(path, "/v1/teams/") == 0;
-  char teamid[GW_AGG_ID_MAX + 1] = "";
+  const char *team_in_path = NULL;
+  size_t team_len = 0;
   if (!list) {
     const char *prefix = "/v1/teams/", *suffix = "/summary";
     size_t pl = strlen(prefix), sl = strlen(suffix), len = strlen(path);
@@ -702,17 +760,8 @@ static void api_handler(void *opaque, gw_http_request *req) {
       respond_error(req, 404, "unknown route (GET /v1/teams or /v1/teams/{team}/summary)");
       return;
     }
-    size_t tl = len - pl - sl;
-    if (tl > GW_AGG_ID_MAX) {
-      respond_error(req, 400, "team: longer than 128 characters");
-      return;
-    }
-    memcpy(teamid, path + pl, tl);
-    teamid[tl] = '\0';
-    if (!gw_agg_valid_id(teamid)) {
-      respond_error(req, 400, "team: must be 1..128 of [A-Za-z0-9._@-]");
-      return;
-    }
+    team_in_path = path + pl;
+    team_len = len - pl - sl;
   }
   if (strcmp(req->method, "GET") != 0) {
     gw_http_header allow = {"Allow", "GET"};
@@ -720,14 +769,23 @@ static void api_handler(void *opaque, gw_http_request *req) {
                     1);
     return;
   }
-  const char *tenant = gw_http_request_query(req, "tenant");
-  if (tenant == NULL || *tenant == '\0') {
-    respond_error(req, 400, "tenant: required");
+  /* Credentials before any parameter is looked at, as ingest does: a client without a valid
+   * token learns nothing but 401. */
+  const char *tenant;
+  if (read_tenant(a, req, &tenant) != 0)
     return;
-  }
-  if (!gw_agg_valid_id(tenant)) {
-    respond_error(req, 400, "tenant: must be 1..128 of [A-Za-z0-9._@-]");
-    return;
+  char teamid[GW_AGG_ID_MAX + 1] = "";
+  if (!list) {
+    if (team_len > GW_AGG_ID_MAX) {
+      respond_error(req, 400, "team: longer than 128 characters");
+      return;
+    }
+    memcpy(teamid, team_in_path, team_len);
+    teamid[team_len] = '\0';
+    if (!gw_agg_valid_id(teamid)) {
+      respond_error(req, 400, "team: must be 1..128 of [A-Za-z0-9._@-]");
+      return;
+    }
   }
   const char *format = gw_http_request_query(req, "format");
   bool csv = false;
@@ -872,6 +930,31 @@ static int register_metrics(gw_aggregator *a) {
   static const char *const reasons[] = {"undecodable", "invalid", "too_late", "future"};
   for (size_t i = 0; i < 4; i++)
     gw_metrics_series(a->f_dlq, &reasons[i]);
+  gw_metric_family_def tk = {"goodwill_aggregator_auth_tokens",
+                             "Read API bearer tokens in use (from the tokens file; 0 in dev mode).",
+                             GW_METRIC_GAUGE,
+                             NULL,
+                             0,
+                             NULL,
+                             0,
+                             0};
+  rc = gw_metrics_register(a->metrics, &tk, &f);
+  if (rc < 0)
+    return rc;
+  a->m_tokens = gw_metrics_series(f, NULL);
+  static const char *const result_label[] = {"result"};
+  gw_metric_family_def rl = {"goodwill_aggregator_auth_reloads_total",
+                             "Reloads of the read API tokens file (SIGHUP) by result: ok, or "
+                             "failed (the previous tokens stay in use).",
+                             GW_METRIC_COUNTER,
+                             result_label,
+                             1,
+                             NULL,
+                             0,
+                             0};
+  rc = gw_metrics_register(a->metrics, &rl, &a->f_reloads);
+  if (rc < 0)
+    return rc;
   return gw_metrics_on_collect(a->metrics, collect, a);
 }
 
@@ -900,6 +983,8 @@ static void finish(gw_aggregator *a) {
   gw_offsets_free(a->offsets);
   gw_metrics_free(a->metrics);
   free(a->redis_storage);
+  free(a->tokens_file);
+  gw_auth_free(a->auth);
   void (*done)(void *, int) = a->done;
   void *opaque = a->done_opaque;
   int status = a->stop_status;
@@ -1015,9 +1100,33 @@ static void abort_start(gw_aggregator *a) {
 }
 
 int gw_aggregator_start(uv_loop_t *loop, const gw_aggregator_config *cfg, gw_aggregator **out) {
+  *out = NULL;
+  char auth_err[512] = "";
+  if (gw_auth_mode_check(cfg->tokens_file, cfg->dev_mode, "docs/API-read.md", auth_err,
+                         sizeof(auth_err)) != 0) {
+    GW_LOG(cfg->log, GW_LOG_ERROR, "invalid aggregator configuration", GW_LS("reason", auth_err));
+    return -EINVAL;
+  }
+  gw_auth *auth = NULL;
+  if (!cfg->dev_mode) {
+    int arc = gw_auth_load_file(cfg->tokens_file, &auth, auth_err, sizeof(auth_err));
+    if (arc != 0) {
+      GW_LOG(cfg->log, GW_LOG_ERROR, "the tokens file cannot be used", GW_LS("reason", auth_err));
+      return arc == -ENOMEM ? arc : -EINVAL;
+    }
+  }
   gw_aggregator *a = calloc(1, sizeof(*a));
-  if (a == NULL)
+  if (a == NULL) {
+    gw_auth_free(auth);
     return -ENOMEM;
+  }
+  a->auth = auth;
+  a->dev_mode = cfg->dev_mode;
+  if (!cfg->dev_mode) {
+    a->tokens_file = strdup(cfg->tokens_file);
+    if (a->tokens_file == NULL)
+      abort(); /* a path */
+  }
   a->loop = loop;
   a->cfg = *cfg;
   a->log = cfg->log;
@@ -1125,6 +1234,12 @@ int gw_aggregator_start(uv_loop_t *loop, const gw_aggregator_config *cfg, gw_agg
   GW_LOG(a->log, GW_LOG_INFO, "listening", GW_LS("api_host", cfg->api_host),
          GW_LI("api_port", gw_http_server_port(a->api)), GW_LS("admin_host", cfg->admin_host),
          GW_LI("admin_port", gw_admin_port(a->admin)));
+  gw_metric_set(a->m_tokens, (double)gw_auth_count(a->auth));
+  if (a->dev_mode)
+    GW_LOG(a->log, GW_LOG_WARN, GW_AUTH_DEV_MODE_WARNING("read the aggregates of"));
+  else
+    GW_LOG(a->log, GW_LOG_INFO, "read API bearer tokens loaded", GW_LS("file", a->tokens_file),
+           GW_LI("tokens", (long long)gw_auth_count(a->auth)));
   *out = a;
   return 0;
 
@@ -1132,4 +1247,30 @@ fail:
   a->stopping = true;
   abort_start(a);
   return rc < 0 ? rc : -EINVAL;
+}
+
+int gw_aggregator_reload_tokens(gw_aggregator *a) {
+  if (a->dev_mode || a->tokens_file == NULL) {
+    GW_LOG(a->log, GW_LOG_WARN, "no tokens file to reload (dev mode)");
+    return -ENOTSUP;
+  }
+  gw_auth *fresh = NULL;
+  char err[512] = "";
+  int rc = gw_auth_load_file(a->tokens_file, &fresh, err, sizeof(err));
+  if (rc != 0) {
+    const char *labels[1] = {"failed"};
+    gw_metric_add(gw_metrics_series(a->f_reloads, labels), 1);
+    GW_LOG(a->log, GW_LOG_ERROR, "tokens file not reloaded; the previous tokens stay in use",
+           GW_LS("reason", err), GW_LI("tokens", (long long)gw_auth_count(a->auth)));
+    return rc;
+  }
+  /* Reads in flight copied their tenant when they started, so the old set can go at once. */
+  gw_auth_free(a->auth);
+  a->auth = fresh;
+  const char *labels[1] = {"ok"};
+  gw_metric_add(gw_metrics_series(a->f_reloads, labels), 1);
+  gw_metric_set(a->m_tokens, (double)gw_auth_count(fresh));
+  GW_LOG(a->log, GW_LOG_INFO, "tokens file reloaded", GW_LS("file", a->tokens_file),
+         GW_LI("tokens", (long long)gw_auth_count(fresh)));
+  return 0;
 }

@@ -288,3 +288,52 @@ int gw_auth_bearer(const char *header, const char **token, size_t *len) {
   *len = n;
   return 0;
 }
+
+int gw_auth_mode_check(const char *tokens_file, bool dev_mode, const char *doc, char *err,
+                       size_t errlen) {
+  bool has_tokens = tokens_file != NULL && tokens_file[0] != '\0';
+  if (has_tokens && dev_mode) {
+    gw_errf(err, errlen,
+            "--tokens-file and --dev-mode exclude each other: drop --dev-mode to require bearer "
+            "tokens");
+    return -EINVAL;
+  }
+  if (!has_tokens && !dev_mode) {
+    gw_errf(err, errlen,
+            "no --tokens-file given: clients must authenticate with bearer tokens (see %s); for "
+            "a local demo without authentication pass --dev-mode",
+            doc);
+    return -EINVAL;
+  }
+  return 0;
+}
+
+void gw_auth_challenge(const char *realm, const char *error, char *out, size_t out_len) {
+  if (error != NULL) {
+    snprintf(out, out_len, "Bearer realm=\"%s\", error=\"%s\"", realm, error);
+  } else {
+    snprintf(out, out_len, "Bearer realm=\"%s\"", realm);
+  }
+}
+
+int gw_auth_authorize(const gw_auth *a, const char *authorization, const char *realm,
+                      const char **tenant, gw_auth_denial *denial) {
+  const char *token;
+  size_t token_len;
+  int rc = gw_auth_bearer(authorization, &token, &token_len);
+  if (rc == -ENOENT) {
+    *tenant = NULL;
+    denial->error = "missing credentials: send the header Authorization: Bearer <token>";
+    gw_auth_challenge(realm, NULL, denial->challenge, sizeof(denial->challenge));
+    return -EACCES;
+  }
+  if (rc != 0 || gw_auth_check(a, token, token_len, tenant) != 0) {
+    *tenant = NULL;
+    denial->error = rc != 0 ? "invalid credentials: the Authorization header must be "
+                              "\"Bearer <token>\""
+                            : "invalid credentials: the bearer token is not known";
+    gw_auth_challenge(realm, "invalid_token", denial->challenge, sizeof(denial->challenge));
+    return -EACCES;
+  }
+  return 0;
+}

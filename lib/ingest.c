@@ -45,10 +45,8 @@
 #define GW_INGEST_MAX_REASON_SERIES   128
 #define GW_INGEST_INFLATE_CHUNK_BYTES (64u * 1024u)
 
-/* RFC 6750, section 3: the challenge of a request without credentials, and of one whose
- * token is not known. */
-#define GW_INGEST_CHALLENGE         "Bearer realm=\"goodwill-ingest\""
-#define GW_INGEST_CHALLENGE_INVALID "Bearer realm=\"goodwill-ingest\", error=\"invalid_token\""
+/* The realm of the WWW-Authenticate challenge of a 401 (RFC 6750, section 3). */
+#define GW_INGEST_REALM "goodwill-ingest"
 
 typedef enum route { ROUTE_EVENTS, ROUTE_HEALTH, ROUTE_OTHER, ROUTE_COUNT } route;
 static const char *const route_names[ROUTE_COUNT] = {"/v1/events", "/v1/health", "other"};
@@ -548,22 +546,11 @@ static int authorize(gw_ingest *ing, gw_http_request *req, const char **tenant) 
   if (ing->dev_mode) {
     return 0;
   }
-  const char *token;
-  size_t token_len;
-  int rc = gw_auth_bearer(gw_http_request_header(req, "Authorization"), &token, &token_len);
-  if (rc == -ENOENT) {
-    const gw_http_header h = {"WWW-Authenticate", GW_INGEST_CHALLENGE};
-    respond_error(ing, req, ROUTE_EVENTS, 401,
-                  "missing credentials: send the header Authorization: Bearer <token>", &h, 1);
-    return -EACCES;
-  }
-  if (rc != 0 || gw_auth_check(ing->auth, token, token_len, tenant) != 0) {
-    const gw_http_header h = {"WWW-Authenticate", GW_INGEST_CHALLENGE_INVALID};
-    respond_error(ing, req, ROUTE_EVENTS, 401,
-                  rc != 0 ? "invalid credentials: the Authorization header must be "
-                            "\"Bearer <token>\""
-                          : "invalid credentials: the bearer token is not known",
-                  &h, 1);
+  gw_auth_denial denial;
+  if (gw_auth_authorize(ing->auth, gw_http_request_header(req, "Authorization"), GW_INGEST_REALM,
+                        tenant, &denial) != 0) {
+    const gw_http_header h = {"WWW-Authenticate", denial.challenge};
+    respond_error(ing, req, ROUTE_EVENTS, 401, denial.error, &h, 1);
     return -EACCES;
   }
   return 0;
@@ -991,13 +978,10 @@ int gw_ingest_start(uv_loop_t *loop, const gw_ingest_config *cfg, gw_ingest **ou
     return -EINVAL;
   }
   bool has_tokens = cfg->tokens_file != NULL && cfg->tokens_file[0] != '\0';
-  if (has_tokens == cfg->dev_mode) {
-    GW_LOG(cfg->log, GW_LOG_ERROR, "invalid ingest configuration",
-           GW_LS("reason", has_tokens ? "--tokens-file and --dev-mode exclude each other: "
-                                        "drop --dev-mode to require bearer tokens"
-                                      : "no --tokens-file given: clients must authenticate with "
-                                        "bearer tokens (see docs/API-ingest.md); for a local "
-                                        "demo without authentication pass --dev-mode"));
+  char mode_err[256] = "";
+  if (gw_auth_mode_check(cfg->tokens_file, cfg->dev_mode, "docs/API-ingest.md", mode_err,
+                         sizeof(mode_err)) != 0) {
+    GW_LOG(cfg->log, GW_LOG_ERROR, "invalid ingest configuration", GW_LS("reason", mode_err));
     return -EINVAL;
   }
   gw_auth *auth = NULL;
@@ -1129,9 +1113,7 @@ int gw_ingest_start(uv_loop_t *loop, const gw_ingest_config *cfg, gw_ingest **ou
   }
   gw_metric_set(ing->m_tokens, (double)gw_auth_count(ing->auth));
   if (ing->dev_mode) {
-    GW_LOG(cfg->log, GW_LOG_WARN,
-           "DEV MODE: AUTHENTICATION IS OFF. Any client can write events for any tenant. "
-           "Never run --dev-mode in production; use --tokens-file");
+    GW_LOG(cfg->log, GW_LOG_WARN, GW_AUTH_DEV_MODE_WARNING("write events for"));
   } else {
     GW_LOG(cfg->log, GW_LOG_INFO, "bearer tokens loaded", GW_LS("file", ing->tokens_file),
            GW_LI("tokens", (long long)gw_auth_count(ing->auth)));

@@ -5,7 +5,11 @@
  * SIGTERM or SIGINT: flush pending
  * batches, commit, exit 0 (also when the grace period ended with records pending: they are
  * not lost, the next consumer of their partitions replays them, and the replay is deduped).
+ * SIGHUP reloads the read API's tokens file (--tokens-file; the format of goodwill-ingest's,
+ * whose --hash-token prints a token's hash).
  */
+#include <signal.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -30,6 +34,8 @@ typedef struct aggregator_flags {
   long long max_pending;
   long long session_timeout_ms;
   long long shutdown_grace_ms;
+  char *tokens_file;
+  bool dev_mode;
 } aggregator_flags;
 
 static const gw_config_key keys[] = {
@@ -61,11 +67,29 @@ static const gw_config_key keys[] = {
      offsetof(aggregator_flags, session_timeout_ms), "Kafka consumer session.timeout.ms"},
     {"shutdown-grace", GW_CONF_DURATION, "20s", 0, 3600000,
      offsetof(aggregator_flags, shutdown_grace_ms), "how long SIGTERM waits for pending batches"},
+    {"tokens-file", GW_CONF_STRING, NULL, 0, 0, offsetof(aggregator_flags, tokens_file),
+     "read API bearer tokens: lines <sha256-hex>TAB<tenant>[TAB<comment>]; reloaded on SIGHUP"},
+    {"dev-mode", GW_CONF_BOOL, "false", 0, 0, offsetof(aggregator_flags, dev_mode),
+     "read API without authentication, any tenant (demos only; needs this or --tokens-file)"},
 };
+
+typedef struct aggregator_app {
+  gw_aggregator *agg;
+  uv_signal_t sighup;
+  bool sighup_open;
+} aggregator_app;
+
+static void on_sighup(uv_signal_t *h, int signum) {
+  gw_daemon *d = h->data;
+  aggregator_app *app = d->app;
+  GW_LOG(&d->log, GW_LOG_INFO, "reloading the tokens file", GW_LI("signal", signum));
+  if (app->agg != NULL)
+    (void)gw_aggregator_reload_tokens(app->agg); /* logs the outcome */
+}
 
 static int start_aggregator(gw_daemon *d) {
   const aggregator_flags *f = d->flags;
-  gw_aggregator **agg = d->app;
+  aggregator_app *app = d->app;
   gw_aggregator_config cfg = {
       .admin_host = f->admin_host,
       .admin_port = (int)f->admin_port,
@@ -82,18 +106,26 @@ static int start_aggregator(gw_daemon *d) {
       .session_timeout_ms = (uint64_t)f->session_timeout_ms,
       .shutdown_grace_ms = (uint64_t)f->shutdown_grace_ms,
       .log = &d->log,
+      .tokens_file = f->tokens_file,
+      .dev_mode = f->dev_mode,
   };
   /* gw_aggregator_start logs the "listening" line with the ports it bound. */
-  int rc = gw_aggregator_start(&d->loop, &cfg, agg);
+  int rc = gw_aggregator_start(&d->loop, &cfg, &app->agg);
   if (rc < 0) {
     GW_LOG(&d->log, GW_LOG_ERROR, "cannot start", GW_LI("error", rc));
     return rc;
   }
+  uv_signal_init(&d->loop, &app->sighup);
+  app->sighup.data = d;
+  uv_signal_start(&app->sighup, on_sighup, SIGHUP);
+  app->sighup_open = true;
   return 0;
 }
 
 static void on_stopped(void *opaque, int status) {
   gw_daemon *d = opaque;
+  aggregator_app *app = d->app;
+  app->agg = NULL; /* freed by the aggregator before this call */
   /* Records still pending at the end of the grace (status < 0) are not lost: the next consumer
    * of their partitions replays them and the replay is deduped, so the exit is still 0. */
   GW_LOG(&d->log, GW_LOG_INFO, "stopped", GW_LI("status", status));
@@ -101,8 +133,12 @@ static void on_stopped(void *opaque, int status) {
 }
 
 static void stop_aggregator(gw_daemon *d) {
-  gw_aggregator **agg = d->app;
-  gw_aggregator_stop(*agg, on_stopped, d);
+  aggregator_app *app = d->app;
+  if (app->sighup_open) {
+    app->sighup_open = false;
+    uv_close((uv_handle_t *)&app->sighup, NULL);
+  }
+  gw_aggregator_stop(app->agg, on_stopped, d);
 }
 
 static const gw_daemon_def aggregator_daemon = {
@@ -120,6 +156,7 @@ static const gw_daemon_def aggregator_daemon = {
 int main(int argc, char **argv) {
   aggregator_flags f;
   memset(&f, 0, sizeof(f));
-  gw_aggregator *agg = NULL;
-  return gw_daemon_main(argc, argv, &aggregator_daemon, &f, &agg);
+  aggregator_app app;
+  memset(&app, 0, sizeof(app));
+  return gw_daemon_main(argc, argv, &aggregator_daemon, &f, &app);
 }

@@ -13,10 +13,17 @@
  * resumes below half of that.
  *
  * It also serves the read API on api_host:api_port (docs/API-read.md):
- *   GET /v1/teams/{team}/summary?tenant=T&window=1h | &from=ISO&to=ISO [&format=csv]
- *   GET /v1/teams?tenant=T&window=1h [&format=csv]
+ *   GET /v1/teams/{team}/summary[?tenant=T]&window=1h | &from=ISO&to=ISO [&format=csv]
+ *   GET /v1/teams[?tenant=T]&window=1h [&format=csv]
  * and the admin port (metrics goodwill_aggregator_*, /readyz: Redis connected and the
- * consumer assigned).
+ * consumer assigned; no authentication there, for Prometheus and the kubelet).
+ *
+ * Read API auth: exactly one of tokens_file (bearer tokens bound to tenants, goodwill/auth.h;
+ * the format of goodwill-ingest's file, so one file may serve both) and dev_mode (no
+ * authentication, tenant= required; a loud warning is logged at start) must be set, else
+ * gw_aggregator_start refuses with -EINVAL. With tokens every request needs
+ * "Authorization: Bearer <token>" (401 otherwise) and reads only the token's tenant: tenant=
+ * may be left out, and naming another tenant is 403. Tokens are never logged or exported.
  *
  * Loop thread only. The config's strings, log and property list are borrowed and must outlive
  * the aggregator. Errors of gw_aggregator_start are negative errno codes with the reason
@@ -25,6 +32,7 @@
 #ifndef GOODWILL_AGGREGATOR_H
 #define GOODWILL_AGGREGATOR_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
@@ -49,9 +57,18 @@ typedef struct gw_aggregator_config {
   uint64_t session_timeout_ms;
   uint64_t shutdown_grace_ms; /* how long stop waits for pending batches */
   const gw_log *log;
+  const char *tokens_file; /* read API bearer tokens (path copied); NULL: dev_mode required */
+  bool dev_mode;           /* read API without authentication (demos and local stacks only) */
 } gw_aggregator_config;
 
 int gw_aggregator_start(uv_loop_t *loop, const gw_aggregator_config *cfg, gw_aggregator **out);
+
+/*
+ * Reads the tokens file again (SIGHUP in goodwill-aggregator). 0 when the new set is in use;
+ * on a bad file the previous tokens stay in use, the reason is logged and its negative code
+ * returned; -ENOTSUP in dev mode. Counted in goodwill_aggregator_auth_reloads_total{result}.
+ */
+int gw_aggregator_reload_tokens(gw_aggregator *a);
 
 /* The bound ports (useful when 0 was asked). */
 int gw_aggregator_api_port(const gw_aggregator *a);
