@@ -516,6 +516,18 @@ typedef struct read_req {
   gw_window_composition *comp;
   read_team *teams;
   size_t nteams, next, done, outstanding;
+  /* Leaderboards (list): the row field teams are ranked by (-1: by team id), the order, and
+   * the most rows answered (0: all). */
+  int sort_field;
+  bool ascending;
+  size_t limit;
+  /* Time series (one team): one point per bucket of `step`, from first_s; points[i] holds the
+   * i-th bucket's totals. */
+  bool series;
+  gw_resolution step;
+  int64_t first_s;
+  size_t npoints;
+  gw_agg_totals *points;
   int failed; /* 0, or the HTTP status to answer */
   char error[256];
 } read_req;
@@ -536,15 +548,82 @@ static void respond_error(gw_http_request *req, int status, const char *msg) {
 
 static void read_free(read_req *r) {
   r->agg->reads_in_flight--;
+  free(r->points);
   free(r->comp);
   free(r->teams);
   free(r);
 }
 
+/* A team and its summary, with what its leaderboard ranks by (qsort has no context). */
+typedef struct ranked {
+  const read_team *team;
+  gw_agg_summary s;
+  int field;
+  bool ascending;
+} ranked;
+
+static int compare_ranked(const void *x, const void *y) {
+  const ranked *a = x, *b = y;
+  int c = gw_agg_rank_compare(&a->s, &b->s, a->field, a->ascending);
+  return c != 0 ? c : strcmp(a->team->team, b->team->team);
+}
+
+static void read_render_series(read_req *r, gw_buf *b) {
+  int64_t size = gw_res_seconds(r->step);
+  gw_agg_row_meta meta = {r->tenant, r->teams[0].team, gw_res_name(r->step), 0, 0};
+  gw_agg_summary s;
+  if (r->csv) {
+    gw_agg_csv_header(b);
+  } else {
+    char from[GW_ISO_LEN], to[GW_ISO_LEN];
+    gw_window_format_iso(r->first_s, from);
+    gw_window_format_iso(r->first_s + (int64_t)r->npoints * size, to);
+    gw_buf_puts(b, "{\"tenant\":");
+    gw_buf_json_string(b, r->tenant);
+    gw_buf_puts(b, ",\"team\":");
+    gw_buf_json_string(b, r->teams[0].team);
+    gw_buf_printf(b, ",\"step\":\"%s\",\"from\":\"%s\",\"to\":\"%s\",\"points\":[",
+                  gw_res_name(r->step), from, to);
+  }
+  for (size_t i = 0; i < r->npoints; i++) {
+    meta.from_s = r->first_s + (int64_t)i * size;
+    meta.to_s = meta.from_s + size;
+    gw_agg_summarize(&r->points[i], &s);
+    if (r->csv) {
+      gw_agg_row_csv(b, &meta, &s);
+    } else {
+      if (i > 0)
+        gw_buf_putc(b, ',');
+      gw_agg_row_json(b, &meta, &s);
+    }
+  }
+  if (!r->csv)
+    gw_buf_puts(b, "]}\n");
+}
+
 static void read_render(read_req *r) {
   gw_buf b = GW_BUF_INIT;
+  if (r->series) {
+    read_render_series(r, &b);
+    gw_http_respond(r->req, 200, r->csv ? "text/csv; charset=utf-8" : "application/json", b.data,
+                    b.len, NULL, 0);
+    gw_buf_free(&b);
+    return;
+  }
   gw_agg_row_meta meta = {r->tenant, NULL, r->window, r->comp->from_s, r->comp->to_s};
-  gw_agg_summary s;
+  ranked *rows = calloc(r->nteams ? r->nteams : 1, sizeof(*rows));
+  if (rows == NULL)
+    abort();
+  for (size_t i = 0; i < r->nteams; i++) {
+    rows[i].team = &r->teams[i];
+    gw_agg_summarize(&r->teams[i].totals, &rows[i].s);
+    rows[i].field = r->sort_field;
+    rows[i].ascending = r->ascending;
+  }
+  /* Teams arrive sorted by id; a leaderboard reorders them by its field. */
+  if (r->sort_field >= 0)
+    qsort(rows, r->nteams, sizeof(*rows), compare_ranked);
+  size_t nrows = r->limit > 0 && r->limit < r->nteams ? r->limit : r->nteams;
   if (r->csv)
     gw_agg_csv_header(&b);
   if (r->list && !r->csv) {
@@ -557,15 +636,14 @@ static void read_render(read_req *r) {
     gw_buf_json_string(&b, r->window);
     gw_buf_printf(&b, ",\"from\":\"%s\",\"to\":\"%s\",\"teams\":[", from, to);
   }
-  for (size_t i = 0; i < r->nteams; i++) {
-    meta.team = r->teams[i].team;
-    gw_agg_summarize(&r->teams[i].totals, &s);
+  for (size_t i = 0; i < nrows; i++) {
+    meta.team = rows[i].team->team;
     if (r->csv) {
-      gw_agg_row_csv(&b, &meta, &s);
+      gw_agg_row_csv(&b, &meta, &rows[i].s);
     } else {
       if (i > 0)
         gw_buf_putc(&b, ',');
-      gw_agg_row_json(&b, &meta, &s);
+      gw_agg_row_json(&b, &meta, &rows[i].s);
     }
   }
   if (r->list && !r->csv)
@@ -575,6 +653,7 @@ static void read_render(read_req *r) {
   gw_http_respond(r->req, 200, r->csv ? "text/csv; charset=utf-8" : "application/json", b.data,
                   b.len, NULL, 0);
   gw_buf_free(&b);
+  free(rows);
 }
 
 static void read_next(read_req *r);
@@ -626,7 +705,9 @@ static void on_read(void *opaque, int status, const gw_redis_reply *reply) {
       strs[j] = h->elements[j].str ? h->elements[j].str : "";
       lens[j] = h->elements[j].str ? h->elements[j].len : 0;
     }
-    if (gw_agg_totals_add_hash(&rt->totals, strs, lens, n & ~(size_t)1) < 0) {
+    /* A series keeps each bucket apart (one key per point, in order); a window sums them. */
+    gw_agg_totals *into = r->series && i < r->npoints ? &r->points[i] : &rt->totals;
+    if (gw_agg_totals_add_hash(into, strs, lens, n & ~(size_t)1) < 0) {
       r->failed = 500;
       snprintf(r->error, sizeof(r->error), "a bucket of team %s holds a non-integer counter",
                rt->team);
@@ -640,13 +721,19 @@ static void read_next(read_req *r) {
   gw_aggregator *a = r->agg;
   while (r->next < r->nteams && r->outstanding < LIST_CONCURRENCY && !r->failed) {
     size_t i = r->next++;
-    gw_buf *keys = calloc(r->comp->nbuckets ? r->comp->nbuckets : 1, sizeof(gw_buf));
-    const char **kp = calloc(r->comp->nbuckets ? r->comp->nbuckets : 1, sizeof(char *));
+    /* A window reads the buckets of its composition, a series one bucket per point. */
+    size_t nkeys = r->series ? r->npoints : r->comp->nbuckets;
+    gw_buf *keys = calloc(nkeys ? nkeys : 1, sizeof(gw_buf));
+    const char **kp = calloc(nkeys ? nkeys : 1, sizeof(char *));
     if (keys == NULL || kp == NULL)
       abort();
-    for (size_t k = 0; k < r->comp->nbuckets; k++) {
-      gw_agg_key_bucket(&keys[k], r->tenant, r->teams[i].team, r->comp->buckets[k].res,
-                        r->comp->buckets[k].start_s);
+    for (size_t k = 0; k < nkeys; k++) {
+      if (r->series)
+        gw_agg_key_bucket(&keys[k], r->tenant, r->teams[i].team, r->step,
+                          r->first_s + (int64_t)k * gw_res_seconds(r->step));
+      else
+        gw_agg_key_bucket(&keys[k], r->tenant, r->teams[i].team, r->comp->buckets[k].res,
+                          r->comp->buckets[k].start_s);
       kp[k] = keys[k].data;
     }
     read_cb_ctx *c = malloc(sizeof(*c));
@@ -655,9 +742,9 @@ static void read_next(read_req *r) {
     c->r = r;
     c->index = i;
     r->outstanding++;
-    int rc = gw_redis_eval(a->redis, a->read_script, (int)r->comp->nbuckets, kp, NULL, 0, NULL,
-                           NULL, on_read, c);
-    for (size_t k = 0; k < r->comp->nbuckets; k++)
+    int rc =
+        gw_redis_eval(a->redis, a->read_script, (int)nkeys, kp, NULL, 0, NULL, NULL, on_read, c);
+    for (size_t k = 0; k < nkeys; k++)
       gw_buf_free(&keys[k]);
     free(keys);
     free(kp);
@@ -747,17 +834,114 @@ static int read_tenant(gw_aggregator *a, gw_http_request *req, const char **tena
   return 0;
 }
 
+/* What a read shows beyond its range: a leaderboard's order and length, or a series' step. */
+typedef struct read_view {
+  int sort_field;
+  bool ascending;
+  size_t limit;
+  gw_resolution step;
+  int64_t first_s;
+  size_t npoints;
+} read_view;
+
+/* Parses sort, order and limit (GET /v1/teams only) and step (series only): 0, or the 400
+ * naming the parameter was sent. */
+static int read_view_params(gw_http_request *req, bool list, bool series, int64_t from_s,
+                            int64_t to_s, int64_t now_s, read_view *v) {
+  memset(v, 0, sizeof(*v));
+  v->sort_field = -1;
+  v->step = GW_RES_1H;
+  static const char *const list_only[] = {"sort", "order", "limit"};
+  for (size_t k = 0; k < 3; k++) {
+    const char *p = gw_http_request_query(req, list_only[k]);
+    if (!list && p != NULL && *p != '\0') {
+      char msg[96];
+      snprintf(msg, sizeof(msg), "%s: only for GET /v1/teams (a leaderboard)", list_only[k]);
+      respond_error(req, 400, msg);
+      return -EINVAL;
+    }
+  }
+  const char *step = gw_http_request_query(req, "step");
+  if (!series && step != NULL && *step != '\0') {
+    respond_error(req, 400, "step: only for GET /v1/teams/{team}/series");
+    return -EINVAL;
+  }
+  char err[200];
+  if (series) {
+    if (step != NULL && *step != '\0' && gw_res_parse(step, &v->step, err, sizeof(err)) != 0) {
+      respond_error(req, 400, err);
+      return -EINVAL;
+    }
+    if (gw_window_series(from_s, to_s, v->step, now_s, &v->first_s, &v->npoints, err,
+                         sizeof(err)) != 0) {
+      respond_error(req, 400, err);
+      return -EINVAL;
+    }
+    return 0;
+  }
+  if (!list)
+    return 0;
+  const char *sort = gw_http_request_query(req, "sort");
+  if (sort != NULL && *sort != '\0') {
+    v->sort_field = gw_agg_sort_field(sort);
+    if (v->sort_field < 0) {
+      respond_error(req, 400,
+                    "sort: must be a numeric row field (interactions, with_feeling, start_mean, "
+                    "end_mean, change_mean, improved_share, recovered, soured, surveys, "
+                    "promoters, passives, detractors, nps, nps_moe, handle_ms_mean, "
+                    "wait_ms_mean)");
+      return -EINVAL;
+    }
+  }
+  const char *order = gw_http_request_query(req, "order");
+  if (order != NULL && *order != '\0') {
+    if (strcmp(order, "asc") != 0 && strcmp(order, "desc") != 0) {
+      respond_error(req, 400, "order: must be asc or desc");
+      return -EINVAL;
+    }
+    if (v->sort_field < 0) {
+      respond_error(req, 400, "order: needs sort (the field to rank teams by)");
+      return -EINVAL;
+    }
+    v->ascending = strcmp(order, "asc") == 0;
+  }
+  const char *limit = gw_http_request_query(req, "limit");
+  if (limit != NULL && *limit != '\0') {
+    char *end;
+    errno = 0;
+    long long n = strtoll(limit, &end, 10);
+    if (errno != 0 || *end != '\0' || end == limit || n < 1 || n > LIST_MAX_TEAMS) {
+      respond_error(req, 400, "limit: must be an integer from 1 to 10000");
+      return -EINVAL;
+    }
+    v->limit = (size_t)n;
+  }
+  return 0;
+}
+
 static void api_handler(void *opaque, gw_http_request *req) {
   gw_aggregator *a = opaque;
   const char *path = req->path;
   bool list = strcmp(path, "/v1/teams") == 0 || strcmp(path, "/v1/teams/") == 0;
   const char *team_in_path = NULL;
   size_t team_len = 0;
+  bool series = false;
   if (!list) {
-    const char *prefix = "/v1/teams/", *suffix = "/summary";
-    size_t pl = strlen(prefix), sl = strlen(suffix), len = strlen(path);
-    if (len <= pl + sl || strncmp(path, prefix, pl) != 0 || strcmp(path + len - sl, suffix) != 0) {
-      respond_error(req, 404, "unknown route (GET /v1/teams or /v1/teams/{team}/summary)");
+    const char *prefix = "/v1/teams/";
+    size_t pl = strlen(prefix), len = strlen(path), sl = 0;
+    static const char *const suffixes[] = {"/summary", "/series"};
+    for (size_t k = 0; k < 2 && sl == 0; k++) {
+      size_t n = strlen(suffixes[k]);
+      if (len > pl + n && strncmp(path, prefix, pl) == 0 &&
+          strcmp(path + len - n, suffixes[k]) == 0) {
+        sl = n;
+        series = k == 1;
+      }
+    }
+    if (sl == 0) {
+      respond_error(req, 404,
+                    "unknown route (GET /v1/teams, /v1/teams/{team}/summary or "
+                    "/v1/teams/{team}/series)");
       return;
     }
     team_in_path = path + pl;
@@ -806,6 +990,9 @@ static void api_handler(void *opaque, gw_http_request *req) {
     respond_error(req, 400, err);
     return;
   }
+  read_view view;
+  if (read_view_params(req, list, series, from_s, to_s, now, &view) != 0)
+    return;
   if (!gw_redis_connected(a->redis)) {
     respond_error(req, 503, "aggregates store unavailable (not connected)");
     return;
@@ -821,6 +1008,18 @@ static void api_handler(void *opaque, gw_http_request *req) {
   r->req = req;
   r->csv = csv;
   r->list = list;
+  r->sort_field = view.sort_field;
+  r->ascending = view.ascending;
+  r->limit = view.limit;
+  r->series = series;
+  r->step = view.step;
+  r->first_s = view.first_s;
+  r->npoints = view.npoints;
+  if (series) {
+    r->points = calloc(view.npoints ? view.npoints : 1, sizeof(*r->points));
+    if (r->points == NULL)
+      abort();
+  }
   snprintf(r->tenant, sizeof(r->tenant), "%s", tenant);
   snprintf(r->window, sizeof(r->window), "%s", window && *window ? window : "custom");
   gw_window_compose(from_s, to_s, now, r->comp);
