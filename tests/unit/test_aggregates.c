@@ -17,70 +17,25 @@
 
 #include "goodwill/aggregates.h"
 #include "gw_test.h"
+#include "gw_test_redis.h"
 
 static pid_t redis_pid = -1;
 static redisContext *rc;
 static char tmpdir[] = "/tmp/gw-test-agg-XXXXXX";
 static gw_buf apply_src = GW_BUF_INIT, read_src = GW_BUF_INIT;
 
-static int free_port(void) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-  socklen_t len = sizeof(a);
-  if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0 ||
-      getsockname(fd, (struct sockaddr *)&a, &len) != 0) {
-    if (fd >= 0)
-      close(fd);
-    return -1;
-  }
-  close(fd);
-  return ntohs(a.sin_port);
-}
-
 static int start_redis(void) {
   if (mkdtemp(tmpdir) == NULL)
     return -1;
-  int port = free_port();
-  if (port < 0)
-    return -1;
-  char portstr[16];
-  snprintf(portstr, sizeof(portstr), "%d", port);
-  redis_pid = fork();
-  if (redis_pid == 0) {
-    execl("/usr/bin/redis-server", "redis-server", "--port", portstr, "--bind", "127.0.0.1",
-          "--dir", tmpdir, "--save", "", "--appendonly", "no", "--logfile", "redis.log",
-          (char *)NULL);
-    _exit(127);
-  }
-  /* Await readiness (a PING answered), bounded at 10 s. */
-  for (int i = 0; i < 200; i++) {
-    struct timeval tv = {1, 0};
-    rc = redisConnectWithTimeout("127.0.0.1", port, tv);
-    if (rc != NULL && rc->err == 0) {
-      redisReply *r = redisCommand(rc, "PING");
-      bool ok = r != NULL && r->type == REDIS_REPLY_STATUS;
-      if (r)
-        freeReplyObject(r);
-      if (ok)
-        return 0;
-    }
-    if (rc)
-      redisFree(rc);
-    rc = NULL;
-    struct timespec ts = {0, 50 * 1000 * 1000};
-    nanosleep(&ts, NULL);
-  }
-  fprintf(stderr, "redis-server on port %d did not answer PING within 10 s\n", port);
-  return -1;
+  int port;
+  rc = gw_test_redis_start(tmpdir, &port, &redis_pid);
+  return rc != NULL ? 0 : -1;
 }
 
 static void stop_redis(void) {
   if (rc)
     redisFree(rc);
-  if (redis_pid > 0) {
-    kill(redis_pid, SIGTERM);
-    waitpid(redis_pid, NULL, 0);
-  }
+  gw_test_redis_stop(&redis_pid);
   char cmd[128];
   snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
   if (system(cmd) != 0)

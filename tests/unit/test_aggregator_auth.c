@@ -31,6 +31,7 @@
 #include "goodwill/buf.h"
 #include "goodwill/log.h"
 #include "gw_test.h"
+#include "gw_test_redis.h"
 
 /* printf %s TOKEN | sha256sum */
 #define TOKEN_A      "read-alpha-1"
@@ -47,73 +48,29 @@ static int redis_port = -1;
 
 /* ------------------------------------------------------------------ redis-server */
 
-static int free_port(void) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-  socklen_t len = sizeof(a);
-  if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0 ||
-      getsockname(fd, (struct sockaddr *)&a, &len) != 0) {
-    if (fd >= 0)
-      close(fd);
-    return -1;
-  }
-  close(fd);
-  return ntohs(a.sin_port);
-}
-
 /* Starts redis-server and seeds the team index sets: t1 has team-a1 and team-a2, t2 has
  * team-b1. Returns 0 once a PING was answered (bounded at 10 s). */
 static int start_redis(void) {
-  redis_port = free_port();
-  if (redis_port < 0)
+  redisContext *rc = gw_test_redis_start(tmpdir, &redis_port, &redis_pid);
+  if (rc == NULL)
     return -1;
-  char portstr[16];
-  snprintf(portstr, sizeof(portstr), "%d", redis_port);
-  redis_pid = fork();
-  if (redis_pid == 0) {
-    execl("/usr/bin/redis-server", "redis-server", "--port", portstr, "--bind", "127.0.0.1",
-          "--dir", tmpdir, "--save", "", "--appendonly", "no", "--logfile", "redis.log",
-          (char *)NULL);
-    _exit(127);
+  bool ok = true;
+  const char *seed[][2] = {{"t1", "team-a1"}, {"t1", "team-a2"}, {"t2", "team-b1"}};
+  for (size_t k = 0; k < 3; k++) {
+    gw_buf key = GW_BUF_INIT;
+    gw_agg_key_teams(&key, seed[k][0]);
+    redisReply *r = redisCommand(rc, "SADD %s %s", key.data, seed[k][1]);
+    ok = ok && r != NULL && r->type == REDIS_REPLY_INTEGER;
+    if (r)
+      freeReplyObject(r);
+    gw_buf_free(&key);
   }
-  for (int i = 0; i < 200; i++) {
-    struct timeval tv = {1, 0};
-    redisContext *rc = redisConnectWithTimeout("127.0.0.1", redis_port, tv);
-    if (rc != NULL && rc->err == 0) {
-      redisReply *r = redisCommand(rc, "PING");
-      bool ok = r != NULL && r->type == REDIS_REPLY_STATUS;
-      if (r)
-        freeReplyObject(r);
-      if (ok) {
-        const char *seed[][2] = {{"t1", "team-a1"}, {"t1", "team-a2"}, {"t2", "team-b1"}};
-        for (size_t k = 0; k < 3; k++) {
-          gw_buf key = GW_BUF_INIT;
-          gw_agg_key_teams(&key, seed[k][0]);
-          r = redisCommand(rc, "SADD %s %s", key.data, seed[k][1]);
-          ok = ok && r != NULL && r->type == REDIS_REPLY_INTEGER;
-          if (r)
-            freeReplyObject(r);
-          gw_buf_free(&key);
-        }
-        redisFree(rc);
-        return ok ? 0 : -1;
-      }
-    }
-    if (rc)
-      redisFree(rc);
-    struct timespec ts = {0, 50 * 1000 * 1000};
-    nanosleep(&ts, NULL);
-  }
-  fprintf(stderr, "redis-server on port %d did not answer PING within 10 s\n", redis_port);
-  return -1;
+  redisFree(rc);
+  return ok ? 0 : -1;
 }
 
 static void stop_redis(void) {
-  if (redis_pid > 0) {
-    kill(redis_pid, SIGTERM);
-    waitpid(redis_pid, NULL, 0);
-    redis_pid = -1;
-  }
+  gw_test_redis_stop(&redis_pid);
 }
 
 /* ------------------------------------------------------------------ client helpers */

@@ -6,6 +6,7 @@
 #include "goodwill/buf.h"
 #include "goodwill/redis.h"
 #include "gw_test.h"
+#include "gw_test_redis.h"
 #include "gw_test_loop.h"
 
 #include <arpa/inet.h>
@@ -64,21 +65,14 @@ static uint64_t now_ms(void) {
   return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-/* A port nothing listens on right now (bind to 0, read it back, release it). */
+/* A free loopback port; the test cannot go on without one. */
 static int free_port(void) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in a;
-  memset(&a, 0, sizeof a);
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) != 0 ||
-      getsockname(fd, (struct sockaddr *)&a, &len) != 0) {
+  int port = gw_test_free_port();
+  if (port < 0) {
     fprintf(stderr, "free_port: %s\n", strerror(errno));
     exit(2);
   }
-  close(fd);
-  return ntohs(a.sin_port);
+  return port;
 }
 
 /* True when something on port answers an inline PING with a RESP line ("+PONG", or "-NOAUTH"
