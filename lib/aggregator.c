@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,6 +120,21 @@ struct gw_aggregator {
   gw_auth *auth; /* the tokens in use; NULL in dev mode */
   gw_metric *m_tokens;
   gw_metric_family *f_reloads; /* {result} */
+
+  /* Per-team gauges (cfg.team_metrics_max > 0): the refresh timer and one refresh's state. */
+  uv_timer_t tm_timer;
+  bool tm_refreshing;
+  uint64_t tm_started_ns;
+  gw_window_composition tm_comp;
+  char **tm_tenants; /* of the refresh running, sorted */
+  size_t tm_ntenants;
+  struct tm_team *tm_teams; /* of the refresh running, at most team_metrics_max */
+  size_t tm_nteams;
+  size_t tm_next;            /* the tenant listed, then the team read, next */
+  struct tm_series *tm_prev; /* the series the last published refresh set */
+  size_t tm_nprev;
+  gw_metric_family *f_team[7]; /* TM_GAUGES */
+  gw_metric *m_tm_seconds, *m_tm_teams, *m_tm_failures;
 };
 
 static const char *const topic_scored = GW_TOPIC_SCORED;
@@ -679,6 +695,49 @@ typedef struct read_cb_ctx {
   size_t index;
 } read_cb_ctx;
 
+/* Adds one element of the read script's reply (a bucket's HGETALL) to into; elements that
+ * are not arrays (a missing bucket) add nothing. -EINVAL for a non-integer counter. Shared by
+ * the read API and the per-team gauges, so both sum buckets the same way. */
+static int add_bucket_reply(gw_agg_totals *into, const gw_redis_reply *h) {
+  if (h->type != GW_REDIS_ARRAY)
+    return 0;
+  const char *strs[256];
+  size_t lens[256];
+  size_t n = h->nelements < 256 ? h->nelements : 256;
+  for (size_t j = 0; j < n; j++) {
+    strs[j] = h->elements[j].str ? h->elements[j].str : "";
+    lens[j] = h->elements[j].str ? h->elements[j].len : 0;
+  }
+  return gw_agg_totals_add_hash(into, strs, lens, n & ~(size_t)1);
+}
+
+/* Sends one EVAL of the read script for a team: the buckets of comp (a window), or when comp
+ * is NULL one bucket of step per point from first_s (a series). The reply holds one element
+ * per key, in key order. Returns gw_redis_eval's code. */
+static int eval_team_buckets(gw_aggregator *a, const char *tenant, const char *teamid,
+                             const gw_window_composition *comp, gw_resolution step, int64_t first_s,
+                             size_t npoints, gw_redis_reply_cb cb, void *opaque) {
+  size_t nkeys = comp != NULL ? comp->nbuckets : npoints;
+  gw_buf *keys = calloc(nkeys ? nkeys : 1, sizeof(gw_buf));
+  const char **kp = calloc(nkeys ? nkeys : 1, sizeof(char *));
+  if (keys == NULL || kp == NULL)
+    abort();
+  for (size_t k = 0; k < nkeys; k++) {
+    if (comp == NULL)
+      gw_agg_key_bucket(&keys[k], tenant, teamid, step,
+                        first_s + (int64_t)k * gw_res_seconds(step));
+    else
+      gw_agg_key_bucket(&keys[k], tenant, teamid, comp->buckets[k].res, comp->buckets[k].start_s);
+    kp[k] = keys[k].data;
+  }
+  int rc = gw_redis_eval(a->redis, a->read_script, (int)nkeys, kp, NULL, 0, NULL, NULL, cb, opaque);
+  for (size_t k = 0; k < nkeys; k++)
+    gw_buf_free(&keys[k]);
+  free(keys);
+  free(kp);
+  return rc;
+}
+
 static void on_read(void *opaque, int status, const gw_redis_reply *reply) {
   read_cb_ctx *c = opaque;
   read_req *r = c->r;
@@ -695,19 +754,9 @@ static void on_read(void *opaque, int status, const gw_redis_reply *reply) {
     return;
   }
   for (size_t i = 0; i < reply->nelements && !r->failed; i++) {
-    const gw_redis_reply *h = &reply->elements[i];
-    if (h->type != GW_REDIS_ARRAY)
-      continue;
-    const char *strs[256];
-    size_t lens[256];
-    size_t n = h->nelements < 256 ? h->nelements : 256;
-    for (size_t j = 0; j < n; j++) {
-      strs[j] = h->elements[j].str ? h->elements[j].str : "";
-      lens[j] = h->elements[j].str ? h->elements[j].len : 0;
-    }
     /* A series keeps each bucket apart (one key per point, in order); a window sums them. */
     gw_agg_totals *into = r->series && i < r->npoints ? &r->points[i] : &rt->totals;
-    if (gw_agg_totals_add_hash(into, strs, lens, n & ~(size_t)1) < 0) {
+    if (add_bucket_reply(into, &reply->elements[i]) < 0) {
       r->failed = 500;
       snprintf(r->error, sizeof(r->error), "a bucket of team %s holds a non-integer counter",
                rt->team);
@@ -721,33 +770,15 @@ static void read_next(read_req *r) {
   gw_aggregator *a = r->agg;
   while (r->next < r->nteams && r->outstanding < LIST_CONCURRENCY && !r->failed) {
     size_t i = r->next++;
-    /* A window reads the buckets of its composition, a series one bucket per point. */
-    size_t nkeys = r->series ? r->npoints : r->comp->nbuckets;
-    gw_buf *keys = calloc(nkeys ? nkeys : 1, sizeof(gw_buf));
-    const char **kp = calloc(nkeys ? nkeys : 1, sizeof(char *));
-    if (keys == NULL || kp == NULL)
-      abort();
-    for (size_t k = 0; k < nkeys; k++) {
-      if (r->series)
-        gw_agg_key_bucket(&keys[k], r->tenant, r->teams[i].team, r->step,
-                          r->first_s + (int64_t)k * gw_res_seconds(r->step));
-      else
-        gw_agg_key_bucket(&keys[k], r->tenant, r->teams[i].team, r->comp->buckets[k].res,
-                          r->comp->buckets[k].start_s);
-      kp[k] = keys[k].data;
-    }
     read_cb_ctx *c = malloc(sizeof(*c));
     if (c == NULL)
       abort();
     c->r = r;
     c->index = i;
     r->outstanding++;
-    int rc =
-        gw_redis_eval(a->redis, a->read_script, (int)nkeys, kp, NULL, 0, NULL, NULL, on_read, c);
-    for (size_t k = 0; k < nkeys; k++)
-      gw_buf_free(&keys[k]);
-    free(keys);
-    free(kp);
+    /* A window reads the buckets of its composition, a series one bucket per point. */
+    int rc = eval_team_buckets(a, r->tenant, r->teams[i].team, r->series ? NULL : r->comp, r->step,
+                               r->first_s, r->npoints, on_read, c);
     if (rc < 0) {
       free(c);
       r->outstanding--;
@@ -1043,6 +1074,295 @@ static void api_handler(void *opaque, gw_http_request *req) {
   }
 }
 
+/* ------------------------------------------------------------------ per-team gauges */
+
+/* The gauges of one team, in the order of tm_gauge_defs. */
+enum {
+  TM_INTERACTIONS,
+  TM_SURVEYS,
+  TM_NPS,
+  TM_START_MEAN,
+  TM_END_MEAN,
+  TM_CHANGE_MEAN,
+  TM_IMPROVED_SHARE,
+  TM_GAUGES
+};
+
+static const struct {
+  const char *name, *help;
+} tm_gauge_defs[TM_GAUGES] = {
+    {"goodwill_team_interactions", "Interactions of the team"},
+    {"goodwill_team_surveys", "Survey answers of the team"},
+    {"goodwill_team_nps", "Net Promoter Score of the team, -100..100 (NaN without surveys)"},
+    {"goodwill_team_feeling_start_mean",
+     "Mean customer feeling at the start, -1..1 (NaN without feeling)"},
+    {"goodwill_team_feeling_end_mean",
+     "Mean customer feeling at the end, -1..1 (NaN without feeling)"},
+    {"goodwill_team_feeling_change_mean",
+     "Mean change of customer feeling, end minus start (NaN without feeling)"},
+    {"goodwill_team_improved_share",
+     "Share of interactions whose feeling improved, 0..1 (NaN without feeling)"},
+};
+
+/* One team read by a refresh. */
+typedef struct tm_team {
+  char tenant[GW_AGG_ID_MAX + 1];
+  char team[GW_AGG_ID_MAX + 1];
+  gw_agg_totals totals;
+} tm_team;
+
+/* The series a refresh set, so the next one can blank teams that left the export. */
+typedef struct tm_series {
+  gw_metric *g[TM_GAUGES];
+} tm_series;
+
+static int compare_strp(const void *x, const void *y) {
+  return strcmp(*(char *const *)x, *(char *const *)y);
+}
+
+static int compare_tm_team(const void *x, const void *y) {
+  return strcmp(((const tm_team *)x)->team, ((const tm_team *)y)->team);
+}
+
+static void tm_reset(gw_aggregator *a) {
+  for (size_t i = 0; i < a->tm_ntenants; i++)
+    free(a->tm_tenants[i]);
+  free(a->tm_tenants);
+  a->tm_tenants = NULL;
+  a->tm_ntenants = 0;
+  free(a->tm_teams);
+  a->tm_teams = NULL;
+  a->tm_nteams = 0;
+  a->tm_refreshing = false;
+}
+
+/* A refresh that cannot finish: the gauges keep the previous refresh's values. */
+static void tm_fail(gw_aggregator *a, const char *what, int status, const gw_redis_reply *reply) {
+  gw_metric_add(a->m_tm_failures, 1);
+  if (!a->closing)
+    GW_LOG(a->log, GW_LOG_WARN, "per-team metrics refresh failed, previous values kept",
+           GW_LS("step", what), GW_LI("status", status),
+           GW_LS("error", reply && reply->type == GW_REDIS_ERROR && reply->str ? reply->str : ""));
+  tm_reset(a);
+}
+
+/* Publishes the teams read: every series of the previous refresh is blanked first (a team
+ * that left the export shows NaN rather than a stale value), then the new values are set, all
+ * within one callback, so a scrape never sees a half-done refresh. */
+static void tm_publish(gw_aggregator *a) {
+  for (size_t i = 0; i < a->tm_nprev; i++)
+    for (size_t g = 0; g < TM_GAUGES; g++)
+      gw_metric_set(a->tm_prev[i].g[g], NAN);
+  tm_series *next = calloc(a->tm_nteams ? a->tm_nteams : 1, sizeof(*next));
+  if (next == NULL)
+    abort();
+  for (size_t i = 0; i < a->tm_nteams; i++) {
+    const tm_team *t = &a->tm_teams[i];
+    gw_agg_summary s;
+    gw_agg_summarize(&t->totals, &s);
+    double v[TM_GAUGES] = {
+        [TM_INTERACTIONS] = (double)s.interactions,
+        [TM_SURVEYS] = (double)s.surveys,
+        [TM_NPS] = s.has_surveys ? s.nps : NAN,
+        [TM_START_MEAN] = s.has_feeling ? s.start_mean : NAN,
+        [TM_END_MEAN] = s.has_feeling ? s.end_mean : NAN,
+        [TM_CHANGE_MEAN] = s.has_feeling ? s.change_mean : NAN,
+        [TM_IMPROVED_SHARE] = s.has_feeling ? s.improved_share : NAN,
+    };
+    const char *labels[2] = {t->tenant, t->team};
+    for (size_t g = 0; g < TM_GAUGES; g++) {
+      next[i].g[g] = gw_metrics_series(a->f_team[g], labels);
+      gw_metric_set(next[i].g[g], v[g]);
+    }
+  }
+  free(a->tm_prev);
+  a->tm_prev = next;
+  a->tm_nprev = a->tm_nteams;
+  gw_metric_set(a->m_tm_teams, (double)a->tm_nteams);
+  gw_metric_set(a->m_tm_seconds, (double)(uv_hrtime() - a->tm_started_ns) / 1e9);
+  tm_reset(a);
+}
+
+static void tm_read_next(gw_aggregator *a);
+
+static void tm_on_read(void *opaque, int status, const gw_redis_reply *reply) {
+  gw_aggregator *a = opaque;
+  if (status < 0 || reply == NULL || reply->type != GW_REDIS_ARRAY) {
+    tm_fail(a, "read", status, reply);
+    return;
+  }
+  tm_team *t = &a->tm_teams[a->tm_next];
+  for (size_t i = 0; i < reply->nelements; i++) {
+    if (add_bucket_reply(&t->totals, &reply->elements[i]) < 0) {
+      tm_fail(a, "a bucket holds a non-integer counter", 0, NULL);
+      return;
+    }
+  }
+  a->tm_next++;
+  tm_read_next(a);
+}
+
+/* Reads the teams one at a time: the gauges are not urgent, and the apply path keeps the
+ * Redis client's commands in flight to itself. */
+static void tm_read_next(gw_aggregator *a) {
+  if (a->closing) {
+    tm_fail(a, "closing", -ECANCELED, NULL);
+    return;
+  }
+  if (a->tm_next >= a->tm_nteams) {
+    tm_publish(a);
+    return;
+  }
+  const tm_team *t = &a->tm_teams[a->tm_next];
+  int rc = eval_team_buckets(a, t->tenant, t->team, &a->tm_comp, GW_RES_1H, 0, 0, tm_on_read, a);
+  if (rc < 0)
+    tm_fail(a, "read", rc, NULL);
+}
+
+static void tm_teams_next(gw_aggregator *a);
+
+static void tm_on_teams(void *opaque, int status, const gw_redis_reply *reply) {
+  gw_aggregator *a = opaque;
+  if (status < 0 || reply == NULL || reply->type != GW_REDIS_ARRAY) {
+    tm_fail(a, "team index", status, reply);
+    return;
+  }
+  const char *tenant = a->tm_tenants[a->tm_next];
+  size_t first = a->tm_nteams;
+  for (size_t i = 0; i < reply->nelements; i++) {
+    const gw_redis_reply *e = &reply->elements[i];
+    if (e->type != GW_REDIS_STRING || e->str == NULL || !gw_agg_valid_id(e->str))
+      continue; /* not written by goodwill: skip */
+    tm_team *t = realloc(a->tm_teams, (a->tm_nteams + 1) * sizeof(*t));
+    if (t == NULL)
+      abort();
+    a->tm_teams = t;
+    t = &a->tm_teams[a->tm_nteams++];
+    memset(t, 0, sizeof(*t));
+    snprintf(t->tenant, sizeof(t->tenant), "%s", tenant);
+    snprintf(t->team, sizeof(t->team), "%s", e->str);
+  }
+  /* Teams in id order within the tenant, then cut at the bound: the same teams every time. */
+  qsort(a->tm_teams + first, a->tm_nteams - first, sizeof(*a->tm_teams), compare_tm_team);
+  if (a->tm_nteams > a->cfg.team_metrics_max)
+    a->tm_nteams = a->cfg.team_metrics_max;
+  a->tm_next++;
+  tm_teams_next(a);
+}
+
+/* Lists the teams of the tenants in id order until the bound is reached, then reads them. */
+static void tm_teams_next(gw_aggregator *a) {
+  if (a->closing) {
+    tm_fail(a, "closing", -ECANCELED, NULL);
+    return;
+  }
+  if (a->tm_next >= a->tm_ntenants || a->tm_nteams >= a->cfg.team_metrics_max) {
+    a->tm_next = 0;
+    tm_read_next(a);
+    return;
+  }
+  gw_buf key = GW_BUF_INIT;
+  gw_agg_key_teams(&key, a->tm_tenants[a->tm_next]);
+  const char *argv[] = {"SMEMBERS", key.data};
+  int rc = gw_redis_command(a->redis, 2, argv, NULL, tm_on_teams, a);
+  gw_buf_free(&key);
+  if (rc < 0)
+    tm_fail(a, "team index", rc, NULL);
+}
+
+static void tm_on_tenants(void *opaque, int status, const gw_redis_reply *reply) {
+  gw_aggregator *a = opaque;
+  if (status < 0 || reply == NULL || reply->type != GW_REDIS_ARRAY) {
+    tm_fail(a, "tenant index", status, reply);
+    return;
+  }
+  a->tm_tenants = calloc(reply->nelements ? reply->nelements : 1, sizeof(char *));
+  if (a->tm_tenants == NULL)
+    abort();
+  for (size_t i = 0; i < reply->nelements; i++) {
+    const gw_redis_reply *e = &reply->elements[i];
+    if (e->type != GW_REDIS_STRING || e->str == NULL || !gw_agg_valid_id(e->str))
+      continue;
+    a->tm_tenants[a->tm_ntenants] = strdup(e->str);
+    if (a->tm_tenants[a->tm_ntenants] == NULL)
+      abort();
+    a->tm_ntenants++;
+  }
+  qsort(a->tm_tenants, a->tm_ntenants, sizeof(char *), compare_strp);
+  a->tm_next = 0;
+  tm_teams_next(a);
+}
+
+/* Every team_metrics_interval_ms: one refresh at a time, none while Redis is not connected
+ * (counted as failed: the values shown are older than the interval says). */
+static void on_tm_tick(uv_timer_t *h) {
+  gw_aggregator *a = h->data;
+  if (a->tm_refreshing || a->stopping || a->closing)
+    return;
+  if (!gw_redis_connected(a->redis)) {
+    gw_metric_add(a->m_tm_failures, 1);
+    GW_LOG(a->log, GW_LOG_DEBUG, "per-team metrics refresh skipped: redis not connected");
+    return;
+  }
+  /* The window the read API's window=1h gives, composed the same way. */
+  int64_t now = wall_s(), from_s, to_s;
+  char err[200];
+  if (gw_window_resolve("1h", NULL, NULL, now, &from_s, &to_s, err, sizeof(err)) < 0 ||
+      gw_window_compose(from_s, to_s, now, &a->tm_comp) < 0) {
+    gw_metric_add(a->m_tm_failures, 1);
+    return;
+  }
+  a->tm_refreshing = true;
+  a->tm_started_ns = uv_hrtime();
+  const char *argv[] = {"SMEMBERS", GW_AGG_KEY_TENANTS};
+  int rc = gw_redis_command(a->redis, 2, argv, NULL, tm_on_tenants, a);
+  if (rc < 0)
+    tm_fail(a, "tenant index", rc, NULL);
+}
+
+static int register_team_metrics(gw_aggregator *a) {
+  struct {
+    const char *name, *help;
+    gw_metric_type type;
+    gw_metric **out;
+  } defs[] = {
+      {"goodwill_aggregator_team_metrics_refresh_seconds",
+       "Duration of the last successful refresh of the per-team gauges.", GW_METRIC_GAUGE,
+       &a->m_tm_seconds},
+      {"goodwill_aggregator_team_metrics_teams",
+       "Teams exported in the per-team gauges (at most --team-metrics-max).", GW_METRIC_GAUGE,
+       &a->m_tm_teams},
+      {"goodwill_aggregator_team_metrics_refresh_failures_total",
+       "Refreshes of the per-team gauges that failed or were skipped (Redis errors or not "
+       "connected); the previous values stay.",
+       GW_METRIC_COUNTER, &a->m_tm_failures},
+  };
+  for (size_t i = 0; i < sizeof(defs) / sizeof(defs[0]); i++) {
+    gw_metric_family_def d = {defs[i].name, defs[i].help, defs[i].type, NULL, 0, NULL, 0, 0};
+    gw_metric_family *f;
+    int rc = gw_metrics_register(a->metrics, &d, &f);
+    if (rc < 0)
+      return rc;
+    *defs[i].out = gw_metrics_series(f, NULL);
+  }
+  if (a->cfg.team_metrics_max == 0)
+    return 0;
+  static const char *const labels[] = {"tenant", "team"};
+  for (size_t g = 0; g < TM_GAUGES; g++) {
+    char help[256];
+    snprintf(help, sizeof(help), "%s over the last hour, refreshed every --team-metrics-interval.",
+             tm_gauge_defs[g].help);
+    /* Bounded by the flag: series past it (teams entering after others left; series are
+     * never removed) show as the family's _other series. */
+    gw_metric_family_def d = {tm_gauge_defs[g].name,  help, GW_METRIC_GAUGE, labels, 2, NULL, 0,
+                              a->cfg.team_metrics_max};
+    int rc = gw_metrics_register(a->metrics, &d, &a->f_team[g]);
+    if (rc < 0)
+      return rc;
+  }
+  return 0;
+}
+
 /* ------------------------------------------------------------------ admin, metrics */
 
 static bool ready_cb(void *opaque, char *reason, size_t reason_len) {
@@ -1154,6 +1474,8 @@ static int register_metrics(gw_aggregator *a) {
   rc = gw_metrics_register(a->metrics, &rl, &a->f_reloads);
   if (rc < 0)
     return rc;
+  if ((rc = register_team_metrics(a)) < 0)
+    return rc;
   return gw_metrics_on_collect(a->metrics, collect, a);
 }
 
@@ -1177,6 +1499,8 @@ static void finish(gw_aggregator *a) {
     a->dlq_retry = d->next;
     dlq_free(d);
   }
+  tm_reset(a);
+  free(a->tm_prev);
   gw_redis_script_free(a->apply_script);
   gw_redis_script_free(a->read_script);
   gw_offsets_free(a->offsets);
@@ -1235,9 +1559,10 @@ static void close_all(gw_aggregator *a) {
     a->stop_status = -ETIMEDOUT;
   GW_LOG(a->log, GW_LOG_INFO, "closing", GW_LI("pending", a->pending));
   a->handles_open = 1;  /* held until every close below is started */
-  a->handles_open += 2; /* tick and grace timers */
+  a->handles_open += 3; /* tick, grace and team metrics timers */
   uv_close((uv_handle_t *)&a->tick, timer_closed);
   uv_close((uv_handle_t *)&a->grace, timer_closed);
+  uv_close((uv_handle_t *)&a->tm_timer, timer_closed);
   if (a->admin) {
     a->handles_open++;
     gw_admin_close(a->admin, one_closed, a);
@@ -1340,8 +1665,12 @@ int gw_aggregator_start(uv_loop_t *loop, const gw_aggregator_config *cfg, gw_agg
 
   uv_timer_init(loop, &a->tick);
   uv_timer_init(loop, &a->grace);
+  uv_timer_init(loop, &a->tm_timer);
   a->tick.data = a;
   a->grace.data = a;
+  a->tm_timer.data = a;
+  if (a->cfg.team_metrics_interval_ms == 0)
+    a->cfg.team_metrics_interval_ms = 30000;
   if ((rc = gw_metrics_new(&a->metrics)) < 0 || (rc = register_metrics(a)) < 0 ||
       (rc = gw_offsets_new(&a->offsets)) < 0)
     goto fail;
@@ -1430,6 +1759,9 @@ int gw_aggregator_start(uv_loop_t *loop, const gw_aggregator_config *cfg, gw_agg
   }
   uv_timer_start(&a->tick, on_tick, cfg->flush_interval_ms ? cfg->flush_interval_ms : 1,
                  cfg->flush_interval_ms ? cfg->flush_interval_ms : 1);
+  if (a->cfg.team_metrics_max > 0)
+    uv_timer_start(&a->tm_timer, on_tm_tick, a->cfg.team_metrics_interval_ms,
+                   a->cfg.team_metrics_interval_ms);
   GW_LOG(a->log, GW_LOG_INFO, "listening", GW_LS("api_host", cfg->api_host),
          GW_LI("api_port", gw_http_server_port(a->api)), GW_LS("admin_host", cfg->admin_host),
          GW_LI("admin_port", gw_admin_port(a->admin)));

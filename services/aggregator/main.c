@@ -36,6 +36,8 @@ typedef struct aggregator_flags {
   long long shutdown_grace_ms;
   char *tokens_file;
   bool dev_mode;
+  long long team_metrics_interval_ms;
+  long long team_metrics_max;
 } aggregator_flags;
 
 static const gw_config_key keys[] = {
@@ -71,6 +73,12 @@ static const gw_config_key keys[] = {
      "read API bearer tokens: lines <sha256-hex>TAB<tenant>[TAB<comment>]; reloaded on SIGHUP"},
     {"dev-mode", GW_CONF_BOOL, "false", 0, 0, offsetof(aggregator_flags, dev_mode),
      "read API without authentication, any tenant (demos only; needs this or --tokens-file)"},
+    {"team-metrics-interval", GW_CONF_DURATION, "30s", 1000, 3600000,
+     offsetof(aggregator_flags, team_metrics_interval_ms),
+     "refresh the per-team gauges on /metrics (last hour) this often"},
+    {"team-metrics-max", GW_CONF_INT, "200", 0, 100000,
+     offsetof(aggregator_flags, team_metrics_max),
+     "most teams in the per-team gauges, tenants then teams in id order (0: none)"},
 };
 
 typedef struct aggregator_app {
@@ -108,6 +116,8 @@ static int start_aggregator(gw_daemon *d) {
       .log = &d->log,
       .tokens_file = f->tokens_file,
       .dev_mode = f->dev_mode,
+      .team_metrics_max = (size_t)f->team_metrics_max,
+      .team_metrics_interval_ms = (uint64_t)f->team_metrics_interval_ms,
   };
   /* gw_aggregator_start logs the "listening" line with the ports it bound. */
   int rc = gw_aggregator_start(&d->loop, &cfg, &app->agg);

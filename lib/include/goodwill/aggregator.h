@@ -59,6 +59,13 @@ typedef struct gw_aggregator_config {
   const gw_log *log;
   const char *tokens_file; /* read API bearer tokens (path copied); NULL: dev_mode required */
   bool dev_mode;           /* read API without authentication (demos and local stacks only) */
+  /* Per-team gauges on the admin /metrics (goodwill_team_*{tenant,team}, over the last hour):
+   * at most team_metrics_max teams, tenants then teams in id order; 0 turns them off (the
+   * default of a zeroed config). Refreshed every team_metrics_interval_ms (0: 30 s), one
+   * refresh at a time, skipped while Redis is not connected; a failed refresh keeps the
+   * previous values and counts in goodwill_aggregator_team_metrics_refresh_failures_total. */
+  size_t team_metrics_max;
+  uint64_t team_metrics_interval_ms;
 } gw_aggregator_config;
 
 int gw_aggregator_start(uv_loop_t *loop, const gw_aggregator_config *cfg, gw_aggregator **out);
