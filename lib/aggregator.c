@@ -113,6 +113,7 @@ struct gw_aggregator {
   gw_metric *m_consumed, *m_applied, *m_duplicate, *m_late, *m_flushes, *m_redis_errors;
   gw_metric *m_flush_seconds, *m_pending;
   gw_metric_family *f_dlq;
+  gw_metric_family *f_api_requests, *f_api_duration; /* {route, status} */
 
   /* Read API auth (see aggregator.h). */
   bool dev_mode;
@@ -548,13 +549,54 @@ typedef struct read_req {
   char error[256];
 } read_req;
 
+/* The route label of a read API path: the three endpoints, or "other" (bounded, for metrics). */
+static const char *api_route(const char *path) {
+  if (path == NULL)
+    return "other";
+  if (strcmp(path, "/v1/teams") == 0 || strcmp(path, "/v1/teams/") == 0)
+    return "/v1/teams";
+  size_t n = strlen(path), pl = strlen("/v1/teams/");
+  if (n > pl && strncmp(path, "/v1/teams/", pl) == 0) {
+    if (n > pl + 8 && strcmp(path + n - 8, "/summary") == 0)
+      return "/v1/teams/{team}/summary";
+    if (n > pl + 7 && strcmp(path + n - 7, "/series") == 0)
+      return "/v1/teams/{team}/series";
+  }
+  return "other";
+}
+
+static void count_api_answer(gw_aggregator *a, const char *path, int status, uint64_t received_ns) {
+  char status_s[8];
+  snprintf(status_s, sizeof(status_s), "%d", status);
+  const char *route = api_route(path);
+  const char *labels[2] = {route, status_s};
+  gw_metric_add(gw_metrics_series(a->f_api_requests, labels), 1);
+  if (received_ns != 0)
+    gw_metric_observe(gw_metrics_series(a->f_api_duration, labels),
+                      (double)(uv_hrtime() - received_ns) / 1e9);
+}
+
+/* Every answer of the read API goes through here (req->user is the aggregator), so each is
+ * counted by route and status, with its duration. */
+static void api_respond(gw_http_request *req, int status, const char *content_type,
+                        const char *body, size_t len, const gw_http_header *headers,
+                        size_t nheaders) {
+  count_api_answer(req->user, req->path, status, req->received_ns);
+  gw_http_respond(req, status, content_type, body, len, headers, nheaders);
+}
+
+/* Answers the HTTP layer gave by itself (400 malformed, 408, 413, 431, 503). */
+static void on_api_server_answer(void *opaque, const char *path, int status) {
+  count_api_answer(opaque, path, status, 0);
+}
+
 static void respond_error_with(gw_http_request *req, int status, const char *msg,
                                const gw_http_header *headers, size_t nheaders) {
   gw_buf b = GW_BUF_INIT;
   gw_buf_puts(&b, "{\"error\":");
   gw_buf_json_string(&b, msg);
   gw_buf_puts(&b, "}\n");
-  gw_http_respond(req, status, "application/json", b.data, b.len, headers, nheaders);
+  api_respond(req, status, "application/json", b.data, b.len, headers, nheaders);
   gw_buf_free(&b);
 }
 
@@ -621,8 +663,8 @@ static void read_render(read_req *r) {
   gw_buf b = GW_BUF_INIT;
   if (r->series) {
     read_render_series(r, &b);
-    gw_http_respond(r->req, 200, r->csv ? "text/csv; charset=utf-8" : "application/json", b.data,
-                    b.len, NULL, 0);
+    api_respond(r->req, 200, r->csv ? "text/csv; charset=utf-8" : "application/json", b.data, b.len,
+                NULL, 0);
     gw_buf_free(&b);
     return;
   }
@@ -666,8 +708,8 @@ static void read_render(read_req *r) {
     gw_buf_puts(&b, "]}");
   if (!r->csv)
     gw_buf_putc(&b, '\n');
-  gw_http_respond(r->req, 200, r->csv ? "text/csv; charset=utf-8" : "application/json", b.data,
-                  b.len, NULL, 0);
+  api_respond(r->req, 200, r->csv ? "text/csv; charset=utf-8" : "application/json", b.data, b.len,
+              NULL, 0);
   gw_buf_free(&b);
   free(rows);
 }
@@ -952,6 +994,7 @@ static int read_view_params(gw_http_request *req, bool list, bool series, int64_
 
 static void api_handler(void *opaque, gw_http_request *req) {
   gw_aggregator *a = opaque;
+  req->user = a; /* for api_respond */
   const char *path = req->path;
   bool list = strcmp(path, "/v1/teams") == 0 || strcmp(path, "/v1/teams/") == 0;
   const char *team_in_path = NULL;
@@ -980,8 +1023,7 @@ static void api_handler(void *opaque, gw_http_request *req) {
   }
   if (strcmp(req->method, "GET") != 0) {
     gw_http_header allow = {"Allow", "GET"};
-    gw_http_respond(req, 405, "application/json", "{\"error\":\"method: only GET\"}\n", 28, &allow,
-                    1);
+    api_respond(req, 405, "application/json", "{\"error\":\"method: only GET\"}\n", 28, &allow, 1);
     return;
   }
   /* Credentials before any parameter is looked at, as ingest does: a client without a valid
@@ -1433,6 +1475,29 @@ static int register_metrics(gw_aggregator *a) {
   if (rc < 0)
     return rc;
   a->m_flush_seconds = gw_metrics_series(f, NULL);
+  static const char *const api_labels[] = {"route", "status"};
+  gw_metric_family_def ar = {"goodwill_aggregator_api_requests_total",
+                             "Read API answers by route and HTTP status (the HTTP layer's own "
+                             "answers included).",
+                             GW_METRIC_COUNTER,
+                             api_labels,
+                             2,
+                             NULL,
+                             0,
+                             64};
+  if ((rc = gw_metrics_register(a->metrics, &ar, &a->f_api_requests)) < 0)
+    return rc;
+  gw_metric_family_def ad = {"goodwill_aggregator_api_request_duration_seconds",
+                             "Time from a complete read API request to its answer (Redis reads "
+                             "included), by route and status.",
+                             GW_METRIC_HISTOGRAM,
+                             api_labels,
+                             2,
+                             gw_metrics_latency_buckets_s,
+                             gw_metrics_latency_buckets_count,
+                             64};
+  if ((rc = gw_metrics_register(a->metrics, &ad, &a->f_api_duration)) < 0)
+    return rc;
   static const char *const reason_label[] = {"reason"};
   gw_metric_family_def dl = {"goodwill_aggregator_records_dlq_total",
                              "Records sent to goodwill.dlq.v1, by reason.",
@@ -1745,6 +1810,7 @@ int gw_aggregator_start(uv_loop_t *loop, const gw_aggregator_config *cfg, gw_agg
       .request_timeout_ms = 30000,
       .server_name = "goodwill-aggregator",
       .log = cfg->log,
+      .on_server_answer = on_api_server_answer,
   };
   if ((rc = gw_http_server_start(&a->api, loop, &hcfg, api_handler, a)) < 0) {
     GW_LOG(a->log, GW_LOG_ERROR, "read API listen failed", GW_LS("host", cfg->api_host),

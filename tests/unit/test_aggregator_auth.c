@@ -339,6 +339,19 @@ static void client_tokens(fixture *f) {
   CHECK_STR_CONTAINS(a->body, "goodwill_aggregator_auth_tokens 2\n");
   CHECK_STR_CONTAINS(a->body, "goodwill_aggregator_auth_reloads_total{result=\"failed\"} 1\n");
   CHECK_STR_CONTAINS(a->body, "goodwill_aggregator_auth_reloads_total{result=\"ok\"} 1\n");
+  /* Every answer is counted by route and status: the refusals above exactly. */
+  CHECK_STR_CONTAINS(a->body, "goodwill_aggregator_api_requests_total{route=\"/v1/teams\","
+                              "status=\"401\"} 4\n");
+  CHECK_STR_CONTAINS(a->body, "goodwill_aggregator_api_requests_total{route=\"/v1/teams/{team}/"
+                              "summary\",status=\"401\"} 1\n");
+  CHECK_STR_CONTAINS(a->body, "goodwill_aggregator_api_requests_total{route=\"/v1/teams\","
+                              "status=\"403\"} 1\n");
+  CHECK_STR_CONTAINS(a->body, "goodwill_aggregator_api_requests_total{route=\"/v1/teams/{team}/"
+                              "summary\",status=\"403\"} 1\n");
+  CHECK_STR_CONTAINS(a->body, "goodwill_aggregator_api_requests_total{route=\"/v1/teams\","
+                              "status=\"400\"} 1\n");
+  CHECK_STR_CONTAINS(a->body, "goodwill_aggregator_api_request_duration_seconds_count{route=\"/"
+                              "v1/teams\",status=\"401\"} 4\n");
   CHECK(strstr(a->body, "read-") == NULL);
   free(a);
 }
