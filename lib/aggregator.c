@@ -838,8 +838,26 @@ static void read_next(read_req *r) {
   }
 }
 
-static int compare_teams(const void *x, const void *y) {
-  return strcmp(((const read_team *)x)->team, ((const read_team *)y)->team);
+static int compare_strp(const void *x, const void *y) {
+  return strcmp(*(char *const *)x, *(char *const *)y);
+}
+
+/* The ids among the first `examined` members of an SMEMBERS reply (of the tenant or team index
+ * sets), in id order; members that are no goodwill id were not written by goodwill and are
+ * skipped. *out (the caller frees it) points into the reply: valid during its callback. */
+static size_t member_ids(const gw_redis_reply *reply, size_t examined, const char ***out) {
+  size_t n = reply->nelements < examined ? reply->nelements : examined, k = 0;
+  const char **ids = calloc(n ? n : 1, sizeof(*ids));
+  if (ids == NULL)
+    abort();
+  for (size_t i = 0; i < n; i++) {
+    const gw_redis_reply *e = &reply->elements[i];
+    if (e->type == GW_REDIS_STRING && e->str != NULL && gw_agg_valid_id(e->str))
+      ids[k++] = e->str;
+  }
+  qsort(ids, k, sizeof(*ids), compare_strp);
+  *out = ids;
+  return k;
 }
 
 static void on_members(void *opaque, int status, const gw_redis_reply *reply) {
@@ -850,18 +868,14 @@ static void on_members(void *opaque, int status, const gw_redis_reply *reply) {
     read_free(r);
     return;
   }
-  size_t n = reply->nelements < LIST_MAX_TEAMS ? reply->nelements : LIST_MAX_TEAMS;
-  r->teams = calloc(n ? n : 1, sizeof(*r->teams));
+  const char **ids;
+  r->nteams = member_ids(reply, LIST_MAX_TEAMS, &ids);
+  r->teams = calloc(r->nteams ? r->nteams : 1, sizeof(*r->teams));
   if (r->teams == NULL)
     abort();
-  for (size_t i = 0; i < n; i++) {
-    const gw_redis_reply *e = &reply->elements[i];
-    if (e->type != GW_REDIS_STRING || e->str == NULL || !gw_agg_valid_id(e->str))
-      continue; /* not written by goodwill: skip */
-    snprintf(r->teams[r->nteams].team, sizeof(r->teams[0].team), "%s", e->str);
-    r->nteams++;
-  }
-  qsort(r->teams, r->nteams, sizeof(*r->teams), compare_teams);
+  for (size_t i = 0; i < r->nteams; i++)
+    snprintf(r->teams[i].team, sizeof(r->teams[i].team), "%s", ids[i]);
+  free(ids);
   read_next(r);
 }
 
@@ -1158,14 +1172,6 @@ typedef struct tm_series {
   gw_metric *g[TM_GAUGES];
 } tm_series;
 
-static int compare_strp(const void *x, const void *y) {
-  return strcmp(*(char *const *)x, *(char *const *)y);
-}
-
-static int compare_tm_team(const void *x, const void *y) {
-  return strcmp(((const tm_team *)x)->team, ((const tm_team *)y)->team);
-}
-
 static void tm_reset(gw_aggregator *a) {
   for (size_t i = 0; i < a->tm_ntenants; i++)
     free(a->tm_tenants[i]);
@@ -1270,22 +1276,20 @@ static void tm_on_teams(void *opaque, int status, const gw_redis_reply *reply) {
     return;
   }
   const char *tenant = a->tm_tenants[a->tm_next];
-  size_t first = a->tm_nteams;
-  for (size_t i = 0; i < reply->nelements; i++) {
-    const gw_redis_reply *e = &reply->elements[i];
-    if (e->type != GW_REDIS_STRING || e->str == NULL || !gw_agg_valid_id(e->str))
-      continue; /* not written by goodwill: skip */
-    tm_team *t = realloc(a->tm_teams, (a->tm_nteams + 1) * sizeof(*t));
-    if (t == NULL)
-      abort();
-    a->tm_teams = t;
-    t = &a->tm_teams[a->tm_nteams++];
+  /* Teams in id order within the tenant, then cut at the bound: the same teams every time. */
+  const char **ids;
+  size_t n = member_ids(reply, SIZE_MAX, &ids);
+  tm_team *grown = realloc(a->tm_teams, (a->tm_nteams + n + 1) * sizeof(*grown));
+  if (grown == NULL)
+    abort();
+  a->tm_teams = grown;
+  for (size_t i = 0; i < n; i++) {
+    tm_team *t = &a->tm_teams[a->tm_nteams++];
     memset(t, 0, sizeof(*t));
     snprintf(t->tenant, sizeof(t->tenant), "%s", tenant);
-    snprintf(t->team, sizeof(t->team), "%s", e->str);
+    snprintf(t->team, sizeof(t->team), "%s", ids[i]);
   }
-  /* Teams in id order within the tenant, then cut at the bound: the same teams every time. */
-  qsort(a->tm_teams + first, a->tm_nteams - first, sizeof(*a->tm_teams), compare_tm_team);
+  free(ids);
   if (a->tm_nteams > a->cfg.team_metrics_max)
     a->tm_nteams = a->cfg.team_metrics_max;
   a->tm_next++;
@@ -1318,19 +1322,17 @@ static void tm_on_tenants(void *opaque, int status, const gw_redis_reply *reply)
     tm_fail(a, "tenant index", status, reply);
     return;
   }
-  a->tm_tenants = calloc(reply->nelements ? reply->nelements : 1, sizeof(char *));
+  const char **ids;
+  size_t n = member_ids(reply, SIZE_MAX, &ids);
+  a->tm_tenants = calloc(n ? n : 1, sizeof(char *));
   if (a->tm_tenants == NULL)
     abort();
-  for (size_t i = 0; i < reply->nelements; i++) {
-    const gw_redis_reply *e = &reply->elements[i];
-    if (e->type != GW_REDIS_STRING || e->str == NULL || !gw_agg_valid_id(e->str))
-      continue;
-    a->tm_tenants[a->tm_ntenants] = strdup(e->str);
+  for (; a->tm_ntenants < n; a->tm_ntenants++) {
+    a->tm_tenants[a->tm_ntenants] = strdup(ids[a->tm_ntenants]);
     if (a->tm_tenants[a->tm_ntenants] == NULL)
       abort();
-    a->tm_ntenants++;
   }
-  qsort(a->tm_tenants, a->tm_ntenants, sizeof(char *), compare_strp);
+  free(ids);
   a->tm_next = 0;
   tm_teams_next(a);
 }
