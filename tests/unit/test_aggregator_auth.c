@@ -31,6 +31,7 @@
 #include "goodwill/buf.h"
 #include "goodwill/log.h"
 #include "gw_test.h"
+#include "gw_test_http.h"
 #include "gw_test_redis.h"
 
 /* printf %s TOKEN | sha256sum */
@@ -75,48 +76,7 @@ static void stop_redis(void) {
 
 /* ------------------------------------------------------------------ client helpers */
 
-typedef struct answer {
-  int status;
-  char text[65536]; /* head and body */
-  const char *body;
-} answer;
-
-/* One HTTP/1.0 GET with optional extra header lines ("Name: value\r\n" each); reads until the
- * server closes. */
-static bool http_get(int port, const char *path, const char *headers, answer *a) {
-  memset(a, 0, sizeof(*a));
-  a->body = "";
-  gw_buf req = GW_BUF_INIT;
-  gw_buf_printf(&req, "GET %s HTTP/1.0\r\n%s\r\n", path, headers ? headers : "");
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  struct timeval tv = {15, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  struct sockaddr_in sa = {0};
-  sa.sin_family = AF_INET;
-  sa.sin_port = htons((uint16_t)port);
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
-    close(fd);
-    gw_buf_free(&req);
-    return false;
-  }
-  send(fd, req.data, req.len, MSG_NOSIGNAL);
-  gw_buf_free(&req);
-  size_t len = 0;
-  ssize_t n;
-  while (len < sizeof(a->text) - 1 &&
-         (n = recv(fd, a->text + len, sizeof(a->text) - 1 - len, 0)) > 0) {
-    len += (size_t)n;
-  }
-  a->text[len] = '\0';
-  close(fd);
-  if (len < 12)
-    return false;
-  a->status = atoi(a->text + 9);
-  const char *sep = strstr(a->text, "\r\n\r\n");
-  a->body = sep ? sep + 4 : "";
-  return true;
-}
+typedef gw_test_answer answer;
 
 static void write_file(const char *path, const char *text) {
   FILE *fp = fopen(path, "w");
@@ -244,7 +204,7 @@ static void run_case(gw_aggregator_config *cfg, client_fn client) {
  * at most 10 s. */
 static bool get_when_connected(int port, const char *path, const char *headers, answer *a) {
   for (int i = 0; i < 200; i++) {
-    if (!http_get(port, path, headers, a))
+    if (!gw_test_http_get(port, path, headers, a))
       return false;
     if (a->status != 503)
       return true;
@@ -263,21 +223,21 @@ static void client_tokens(fixture *f) {
   answer *a = malloc(sizeof(*a));
 
   /* No credentials: 401 with the bare challenge, before any parameter is looked at. */
-  CHECK(http_get(f->api_port, "/v1/teams?window=1h", NULL, a));
+  CHECK(gw_test_http_get(f->api_port, "/v1/teams?window=1h", NULL, a));
   CHECK_INT_EQ(a->status, 401);
   CHECK_STR_CONTAINS(a->text, "WWW-Authenticate: Bearer realm=\"goodwill-read\"\r\n");
   CHECK_STR_CONTAINS(a->body, "missing credentials: send the header Authorization: Bearer "
                               "<token>");
-  CHECK(http_get(f->api_port, "/v1/teams/%20bad/summary?tenant=t1&window=2y", NULL, a));
+  CHECK(gw_test_http_get(f->api_port, "/v1/teams/%20bad/summary?tenant=t1&window=2y", NULL, a));
   CHECK_INT_EQ(a->status, 401);
   /* An unknown token, and another scheme: invalid_token; the token is not echoed. */
-  CHECK(http_get(f->api_port, "/v1/teams?window=1h", AUTH("read-wrong-9"), a));
+  CHECK(gw_test_http_get(f->api_port, "/v1/teams?window=1h", AUTH("read-wrong-9"), a));
   CHECK_INT_EQ(a->status, 401);
   CHECK_STR_CONTAINS(a->text, "WWW-Authenticate: Bearer realm=\"goodwill-read\", "
                               "error=\"invalid_token\"\r\n");
   CHECK_STR_CONTAINS(a->body, "the bearer token is not known");
   CHECK(strstr(a->text, "read-wrong-9") == NULL);
-  CHECK(http_get(f->api_port, "/v1/teams?window=1h", "Authorization: Basic dTpw\r\n", a));
+  CHECK(gw_test_http_get(f->api_port, "/v1/teams?window=1h", "Authorization: Basic dTpw\r\n", a));
   CHECK_INT_EQ(a->status, 401);
   CHECK_STR_CONTAINS(a->body, "must be \\\"Bearer <token>\\\"");
 
@@ -289,52 +249,53 @@ static void client_tokens(fixture *f) {
   CHECK_STR_CONTAINS(a->body, "\"team\":\"team-a2\"");
   CHECK(strstr(a->body, "team-b1") == NULL);
   /* tenant= naming its own tenant is fine; the scheme is case-insensitive. */
-  CHECK(http_get(f->api_port, "/v1/teams?tenant=t1&window=1h&format=csv",
-                 "Authorization: bearer " TOKEN_A "\r\n", a));
+  CHECK(gw_test_http_get(f->api_port, "/v1/teams?tenant=t1&window=1h&format=csv",
+                         "Authorization: bearer " TOKEN_A "\r\n", a));
   CHECK_INT_EQ(a->status, 200);
   CHECK_STR_CONTAINS(a->body, "t1,team-a1,1h,");
   CHECK(strstr(a->body, "team-b1") == NULL);
   /* Another tenant: 403 naming it, with insufficient_scope; also for one team's summary. */
-  CHECK(http_get(f->api_port, "/v1/teams?tenant=t2&window=1h", AUTH(TOKEN_A), a));
+  CHECK(gw_test_http_get(f->api_port, "/v1/teams?tenant=t2&window=1h", AUTH(TOKEN_A), a));
   CHECK_INT_EQ(a->status, 403);
   CHECK_STR_CONTAINS(a->body, "{\"error\":\"tenant: this token may not read tenant \\\"t2\\\"");
   CHECK_STR_CONTAINS(a->text, "WWW-Authenticate: Bearer realm=\"goodwill-read\", "
                               "error=\"insufficient_scope\"\r\n");
   CHECK(strstr(a->body, "team-b1") == NULL);
-  CHECK(http_get(f->api_port, "/v1/teams/team-b1/summary?tenant=t2&window=1h", AUTH(TOKEN_A), a));
+  CHECK(gw_test_http_get(f->api_port, "/v1/teams/team-b1/summary?tenant=t2&window=1h",
+                         AUTH(TOKEN_A), a));
   CHECK_INT_EQ(a->status, 403);
   /* A malformed tenant= is still a 400 naming the parameter. */
-  CHECK(http_get(f->api_port, "/v1/teams?tenant=a%20b&window=1h", AUTH(TOKEN_A), a));
+  CHECK(gw_test_http_get(f->api_port, "/v1/teams?tenant=a%20b&window=1h", AUTH(TOKEN_A), a));
   CHECK_INT_EQ(a->status, 400);
   CHECK_STR_CONTAINS(a->body, "tenant: must be");
   /* Token B reads t2. */
-  CHECK(http_get(f->api_port, "/v1/teams/team-b1/summary?window=1h", AUTH(TOKEN_B), a));
+  CHECK(gw_test_http_get(f->api_port, "/v1/teams/team-b1/summary?window=1h", AUTH(TOKEN_B), a));
   CHECK_INT_EQ(a->status, 200);
   CHECK_STR_CONTAINS(a->body, "\"tenant\":\"t2\",\"team\":\"team-b1\"");
 
   /* A bad file: refused, the old tokens still work. */
   write_file(tokens_path, TOKEN_A_HASH "\n");
   CHECK_INT_EQ(reload_tokens(f), -EINVAL);
-  CHECK(http_get(f->api_port, "/v1/teams?window=1h", AUTH(TOKEN_A), a));
+  CHECK(gw_test_http_get(f->api_port, "/v1/teams?window=1h", AUTH(TOKEN_A), a));
   CHECK_INT_EQ(a->status, 200);
 
   /* A good file: A is revoked, C reads t1 from now on, B stays. */
   write_file(tokens_path, "# rotated\n" TOKEN_C_HASH "\tt1\tnew key\n" TOKEN_B_HASH "\tt2\n");
   CHECK_INT_EQ(reload_tokens(f), 0);
-  CHECK(http_get(f->api_port, "/v1/teams?window=1h", AUTH(TOKEN_A), a));
+  CHECK(gw_test_http_get(f->api_port, "/v1/teams?window=1h", AUTH(TOKEN_A), a));
   CHECK_INT_EQ(a->status, 401);
   CHECK_STR_CONTAINS(a->text, "error=\"invalid_token\"");
-  CHECK(http_get(f->api_port, "/v1/teams?window=1h", AUTH(TOKEN_C), a));
+  CHECK(gw_test_http_get(f->api_port, "/v1/teams?window=1h", AUTH(TOKEN_C), a));
   CHECK_INT_EQ(a->status, 200);
   CHECK_STR_CONTAINS(a->body, "\"team\":\"team-a1\"");
-  CHECK(http_get(f->api_port, "/v1/teams?window=1h", AUTH(TOKEN_B), a));
+  CHECK(gw_test_http_get(f->api_port, "/v1/teams?window=1h", AUTH(TOKEN_B), a));
   CHECK_INT_EQ(a->status, 200);
   CHECK_STR_CONTAINS(a->body, "\"team\":\"team-b1\"");
 
   /* The admin port needs no token. */
-  CHECK(http_get(f->admin_port, "/healthz", NULL, a));
+  CHECK(gw_test_http_get(f->admin_port, "/healthz", NULL, a));
   CHECK_INT_EQ(a->status, 200);
-  CHECK(http_get(f->admin_port, "/metrics", NULL, a));
+  CHECK(gw_test_http_get(f->admin_port, "/metrics", NULL, a));
   CHECK_INT_EQ(a->status, 200);
   CHECK_STR_CONTAINS(a->body, "goodwill_aggregator_auth_tokens 2\n");
   CHECK_STR_CONTAINS(a->body, "goodwill_aggregator_auth_reloads_total{result=\"failed\"} 1\n");
@@ -413,12 +374,12 @@ static void test_tokens(void) {
  * not reachable, so a well-formed request gets as far as the 503. */
 static void client_dev_mode(fixture *f) {
   answer *a = malloc(sizeof(*a));
-  CHECK(http_get(f->api_port, "/v1/teams?window=1h", NULL, a));
+  CHECK(gw_test_http_get(f->api_port, "/v1/teams?window=1h", NULL, a));
   CHECK_INT_EQ(a->status, 400);
   CHECK_STR_CONTAINS(a->body, "tenant: required");
-  CHECK(http_get(f->api_port, "/v1/teams?tenant=t2&window=1h", NULL, a));
+  CHECK(gw_test_http_get(f->api_port, "/v1/teams?tenant=t2&window=1h", NULL, a));
   CHECK_INT_EQ(a->status, 503);
-  CHECK(http_get(f->admin_port, "/metrics", NULL, a));
+  CHECK(gw_test_http_get(f->admin_port, "/metrics", NULL, a));
   CHECK_STR_CONTAINS(a->body, "goodwill_aggregator_auth_tokens 0\n");
   free(a);
 }

@@ -29,6 +29,7 @@
 #include "goodwill/buf.h"
 #include "goodwill/log.h"
 #include "gw_test.h"
+#include "gw_test_http.h"
 #include "gw_test_redis.h"
 
 static char tmpdir[] = "/tmp/gw-test-teamgauges-XXXXXX";
@@ -80,44 +81,7 @@ static int seed(redisContext *c) {
 
 /* ------------------------------------------------------------------ client helpers */
 
-typedef struct answer {
-  int status;
-  char text[131072]; /* head and body */
-  const char *body;
-} answer;
-
-/* One HTTP/1.0 GET; reads until the server closes. */
-static bool http_get(int port, const char *path, answer *a) {
-  memset(a, 0, sizeof(*a));
-  a->body = "";
-  char req[512];
-  snprintf(req, sizeof(req), "GET %s HTTP/1.0\r\n\r\n", path);
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  struct timeval tv = {15, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  struct sockaddr_in sa = {0};
-  sa.sin_family = AF_INET;
-  sa.sin_port = htons((uint16_t)port);
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
-    close(fd);
-    return false;
-  }
-  send(fd, req, strlen(req), MSG_NOSIGNAL);
-  size_t len = 0;
-  ssize_t n;
-  while (len < sizeof(a->text) - 1 &&
-         (n = recv(fd, a->text + len, sizeof(a->text) - 1 - len, 0)) > 0)
-    len += (size_t)n;
-  a->text[len] = '\0';
-  close(fd);
-  if (len < 12)
-    return false;
-  a->status = atoi(a->text + 9);
-  const char *sep = strstr(a->text, "\r\n\r\n");
-  a->body = sep ? sep + 4 : "";
-  return true;
-}
+typedef gw_test_answer answer;
 
 /* The value of the series "name{labels}" in an exposition text; false when absent. */
 static bool metric_value(const char *text, const char *series, double *out) {
@@ -133,7 +97,7 @@ static bool metric_value(const char *text, const char *series, double *out) {
 
 static double scrape(int admin_port, answer *a, const char *series) {
   double v = -1e300;
-  if (http_get(admin_port, "/metrics", a))
+  if (gw_test_http_get(admin_port, "/metrics", NULL, a))
     metric_value(a->body, series, &v);
   return v;
 }
@@ -217,7 +181,7 @@ static void *client(void *arg) {
   if (published) {
     char metrics_text[sizeof(a->text)];
     snprintf(metrics_text, sizeof(metrics_text), "%s", a->body);
-    CHECK(http_get(f->api_port, "/v1/teams?tenant=t1&window=1h", a));
+    CHECK(gw_test_http_get(f->api_port, "/v1/teams?tenant=t1&window=1h", NULL, a));
     CHECK_INT_EQ(a->status, 200);
     json_error_t err;
     json_t *root = json_loads(a->body, 0, &err);

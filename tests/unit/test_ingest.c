@@ -29,6 +29,7 @@
 #include "goodwill/kafka.h"
 #include "goodwill/log.h"
 #include "gw_test.h"
+#include "gw_test_http.h"
 
 typedef struct fixture fixture;
 typedef void (*client_fn)(fixture *f);
@@ -52,45 +53,7 @@ struct fixture {
 
 /* ------------------------------------------------------------------ client helpers */
 
-typedef struct answer {
-  int status;
-  char text[65536]; /* head and body */
-  const char *body;
-} answer;
-
-/* Sends raw request bytes and reads until the server closes (HTTP/1.0, or an error answer
- * that closes the connection). */
-static bool http_raw(int port, const char *raw, size_t raw_len, answer *a) {
-  memset(a, 0, sizeof(*a));
-  a->body = "";
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  struct timeval tv = {15, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  struct sockaddr_in sa = {0};
-  sa.sin_family = AF_INET;
-  sa.sin_port = htons((uint16_t)port);
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
-    close(fd);
-    return false;
-  }
-  send(fd, raw, raw_len, MSG_NOSIGNAL);
-  size_t len = 0;
-  ssize_t n;
-  while (len < sizeof(a->text) - 1 &&
-         (n = recv(fd, a->text + len, sizeof(a->text) - 1 - len, 0)) > 0) {
-    len += (size_t)n;
-  }
-  a->text[len] = '\0';
-  close(fd);
-  if (len < 12) {
-    return false;
-  }
-  a->status = atoi(a->text + 9);
-  const char *sep = strstr(a->text, "\r\n\r\n");
-  a->body = sep ? sep + 4 : "";
-  return true;
-}
+typedef gw_test_answer answer;
 
 /* One HTTP/1.0 request with optional extra header lines ("Name: value\r\n" each) and a body
  * of body_len bytes (binary allowed). */
@@ -108,7 +71,7 @@ static bool http_post(int port, const char *method, const char *path, const char
   if (body_len > 0) {
     gw_buf_append(&req, body, body_len);
   }
-  bool ok = http_raw(port, req.data, req.len, a);
+  bool ok = gw_test_http_raw(port, req.data, req.len, a);
   gw_buf_free(&req);
   return ok;
 }
@@ -854,7 +817,7 @@ static void client_limits(fixture *f) {
   /* A request that stops half-way: 408 after request_timeout_ms (400 ms). */
   static const char partial[] = "POST /v1/events HTTP/1.1\r\nContent-Length: 100\r\n\r\n{\"te";
   uint64_t t0 = uv_hrtime();
-  CHECK(http_raw(f->port, partial, sizeof(partial) - 1, a));
+  CHECK(gw_test_http_raw(f->port, partial, sizeof(partial) - 1, a));
   CHECK_INT_EQ(a->status, 408);
   CHECK((uv_hrtime() - t0) / 1000000 >= 300);
 
