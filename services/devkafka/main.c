@@ -16,6 +16,7 @@
 
 #include "daemon.h"
 #include "goodwill/config.h"
+#include "devkafka.h"
 #include "goodwill/kafka.h"
 #include "goodwill/log.h"
 

@@ -26,6 +26,7 @@
 
 #include "goodwill/buf.h"
 #include "goodwill/ingest.h"
+#include "devkafka.h"
 #include "goodwill/kafka.h"
 #include "goodwill/log.h"
 #include "gw_test.h"

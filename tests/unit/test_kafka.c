@@ -15,6 +15,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "devkafka.h"
 #include "goodwill/kafka.h"
 #include "goodwill/log.h"
 #include "gw_test.h"

@@ -329,8 +329,44 @@ static void test_promtool_rejects_broken_text(void) {
   CHECK(rc != 0);
 }
 
+/* One table registers a daemon's families and stores each family or series in its struct. */
+typedef struct owner {
+  gw_metric_family *by_route;
+  gw_metric *events;
+} owner;
+
+static const char *const route_label[] = {"route"};
+static const gw_metric_spec owner_metrics[] = {
+    GW_METRIC_FAMILY(owner, by_route, .name = "x_requests_total", .help = "r.",
+                     .type = GW_METRIC_COUNTER, .label_names = route_label, .nlabels = 1),
+    GW_METRIC_SERIES(owner, events, .name = "x_events_total", .help = "e.",
+                     .type = GW_METRIC_COUNTER),
+};
+
+static void test_register_all(void) {
+  gw_metrics *m = new_registry();
+  owner o = {NULL, NULL};
+  CHECK_INT_EQ(gw_metrics_register_all(m, owner_metrics, 2, &o, NULL), 0);
+  CHECK(o.by_route != NULL && o.events != NULL);
+  gw_metric_add(o.events, 3);
+  const char *v[] = {"/v1"};
+  gw_metric_add(gw_metrics_series(o.by_route, v), 1);
+  gw_buf out = GW_BUF_INIT;
+  gw_metrics_render(m, &out);
+  CHECK_STR_CONTAINS(out.data, "x_events_total 3\n");
+  CHECK_STR_CONTAINS(out.data, "x_requests_total{route=\"/v1\"} 1\n");
+  gw_buf_free(&out);
+  /* A second registration of the same names fails and names the family at fault. */
+  const char *failed = NULL;
+  owner o2 = {NULL, NULL};
+  CHECK_INT_EQ(gw_metrics_register_all(m, owner_metrics, 2, &o2, &failed), -EEXIST);
+  CHECK_STR_EQ(failed, "x_requests_total");
+  gw_metrics_free(m);
+}
+
 int main(void) {
   GW_RUN(test_counter_and_gauge_text);
+  GW_RUN(test_register_all);
   GW_RUN(test_number_formats);
   GW_RUN(test_histogram_text);
   GW_RUN(test_label_value_escaping);

@@ -16,6 +16,7 @@
 
 #include "goodwill/buf.h"
 #include "goodwill/event.h"
+#include "devkafka.h"
 #include "goodwill/kafka.h"
 #include "goodwill/log.h"
 #include "goodwill/scorer.h"

@@ -49,6 +49,31 @@ void gw_metrics_free(gw_metrics *m);
  * the name is taken. */
 int gw_metrics_register(gw_metrics *m, const gw_metric_family_def *def, gw_metric_family **out);
 
+/*
+ * The one way a daemon registers its metrics: a static table of specs, one per family, and one
+ * call. Each spec says where in the daemon's own struct (owner) to keep what it needs: the
+ * family (family_at, for labelled series looked up later) and, for a family without labels,
+ * its one series (series_at). GW_METRIC_NOWHERE leaves one out. Registers in table order and
+ * stops at the first error (-EINVAL, -EEXIST as gw_metrics_register; the spec's name is then
+ * in *failed when failed is not NULL).
+ */
+#define GW_METRIC_NOWHERE ((size_t)-1)
+
+typedef struct gw_metric_spec {
+  gw_metric_family_def def;
+  size_t family_at; /* offsetof the gw_metric_family * in owner, or GW_METRIC_NOWHERE */
+  size_t series_at; /* offsetof the gw_metric * in owner (nlabels == 0 only), or NOWHERE */
+} gw_metric_spec;
+
+/* A spec for a family kept as a family (labelled), and one kept as its single series. */
+#define GW_METRIC_FAMILY(owner_type, field, ...)                                                   \
+  { .def = {__VA_ARGS__}, .family_at = offsetof(owner_type, field), .series_at = GW_METRIC_NOWHERE }
+#define GW_METRIC_SERIES(owner_type, field, ...)                                                   \
+  { .def = {__VA_ARGS__}, .family_at = GW_METRIC_NOWHERE, .series_at = offsetof(owner_type, field) }
+
+int gw_metrics_register_all(gw_metrics *m, const gw_metric_spec *specs, size_t n, void *owner,
+                            const char **failed);
+
 /* The series for these label values (nlabels of them, NULL when nlabels is 0). */
 gw_metric *gw_metrics_series(gw_metric_family *f, const char *const *label_values);
 
@@ -64,7 +89,8 @@ int gw_metrics_on_collect(gw_metrics *m, gw_metrics_collect_cb cb, void *opaque)
 void gw_metrics_render(gw_metrics *m, gw_buf *out);
 
 /* Shared bucket layouts. */
-extern const double gw_metrics_latency_buckets_s[]; /* 0.0005 s .. 10 s */
+#define GW_METRICS_LATENCY_BUCKETS 14
+extern const double gw_metrics_latency_buckets_s[GW_METRICS_LATENCY_BUCKETS]; /* 0.0005 s .. 10 s */
 extern const size_t gw_metrics_latency_buckets_count;
 
 #endif

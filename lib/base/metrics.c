@@ -9,10 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-const double gw_metrics_latency_buckets_s[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-                                               0.1,    0.25,  0.5,    1,     2.5,  5,     10};
-const size_t gw_metrics_latency_buckets_count =
-    sizeof gw_metrics_latency_buckets_s / sizeof gw_metrics_latency_buckets_s[0];
+const double gw_metrics_latency_buckets_s[GW_METRICS_LATENCY_BUCKETS] = {
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+const size_t gw_metrics_latency_buckets_count = GW_METRICS_LATENCY_BUCKETS;
 
 struct gw_metric {
   gw_metric_family *family;
@@ -383,6 +382,31 @@ double gw_metric_value(const gw_metric *s) {
     return 0;
   }
   return s->family->type == GW_METRIC_HISTOGRAM ? (double)s->count : s->value;
+}
+
+int gw_metrics_register_all(gw_metrics *m, const gw_metric_spec *specs, size_t n, void *owner,
+                            const char **failed) {
+  for (size_t i = 0; i < n; i++) {
+    const gw_metric_spec *sp = &specs[i];
+    gw_metric_family *f = NULL;
+    int rc = sp->series_at != GW_METRIC_NOWHERE && sp->def.nlabels != 0
+                 ? -EINVAL
+                 : gw_metrics_register(m, &sp->def, &f);
+    if (rc != 0) {
+      if (failed != NULL) {
+        *failed = sp->def.name;
+      }
+      return rc;
+    }
+    if (sp->family_at != GW_METRIC_NOWHERE) {
+      memcpy((char *)owner + sp->family_at, &f, sizeof f);
+    }
+    if (sp->series_at != GW_METRIC_NOWHERE) {
+      gw_metric *series = gw_metrics_series(f, NULL);
+      memcpy((char *)owner + sp->series_at, &series, sizeof series);
+    }
+  }
+  return 0;
 }
 
 int gw_metrics_on_collect(gw_metrics *m, gw_metrics_collect_cb cb, void *opaque) {

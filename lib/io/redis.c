@@ -34,9 +34,10 @@
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 
+#include "goodwill/sha1.h"
+
 #define GW_REDIS_DEFAULT_RECONNECT_MIN_MS 100
 #define GW_REDIS_DEFAULT_MAX_IN_FLIGHT    1024
-#define GW_REDIS_SHA1_HEX_LEN             40
 
 typedef struct gw_redis_conn gw_redis_conn;
 typedef struct gw_redis_cmd gw_redis_cmd;
@@ -129,7 +130,7 @@ struct gw_redis {
 struct gw_redis_script {
   char *source;
   size_t source_len;
-  char sha[GW_REDIS_SHA1_HEX_LEN + 1];
+  char sha[GW_SHA1_HEX_LEN + 1];
 };
 
 static void start_attempt(gw_redis *r);
@@ -139,108 +140,6 @@ static int cmd_send_argv(gw_redis_conn *conn, gw_redis_cmd *cmd, int argc, const
 static int cmd_send_formatted(gw_redis_conn *conn, gw_redis_cmd *cmd, const char *buf, size_t len);
 static void on_reconnect_timer(uv_timer_t *t);
 static void on_command_timer(uv_timer_t *t);
-
-/* ---- SHA-1 (FIPS 180-4, section 6.1), for EVALSHA's script digest ---- */
-
-typedef struct sha1_ctx {
-  uint32_t h[5];
-  uint8_t block[64];
-  size_t block_len;
-  uint64_t total_bytes;
-} sha1_ctx;
-
-static uint32_t rotl32(uint32_t x, int n) {
-  return (x << n) | (x >> (32 - n));
-}
-
-static void sha1_compress(sha1_ctx *c, const uint8_t *p) {
-  uint32_t w[80];
-  for (int t = 0; t < 16; t++) {
-    w[t] = (uint32_t)p[4 * t] << 24 | (uint32_t)p[4 * t + 1] << 16 | (uint32_t)p[4 * t + 2] << 8 |
-           (uint32_t)p[4 * t + 3];
-  }
-  for (int t = 16; t < 80; t++) {
-    w[t] = rotl32(w[t - 3] ^ w[t - 8] ^ w[t - 14] ^ w[t - 16], 1);
-  }
-  uint32_t a = c->h[0], b = c->h[1], cc = c->h[2], d = c->h[3], e = c->h[4];
-  for (int t = 0; t < 80; t++) {
-    uint32_t f, k;
-    if (t < 20) {
-      f = (b & cc) ^ (~b & d); /* Ch */
-      k = 0x5a827999u;
-    } else if (t < 40) {
-      f = b ^ cc ^ d; /* Parity */
-      k = 0x6ed9eba1u;
-    } else if (t < 60) {
-      f = (b & cc) ^ (b & d) ^ (cc & d); /* Maj */
-      k = 0x8f1bbcdcu;
-    } else {
-      f = b ^ cc ^ d;
-      k = 0xca62c1d6u;
-    }
-    uint32_t tmp = rotl32(a, 5) + f + e + k + w[t];
-    e = d;
-    d = cc;
-    cc = rotl32(b, 30);
-    b = a;
-    a = tmp;
-  }
-  c->h[0] += a;
-  c->h[1] += b;
-  c->h[2] += cc;
-  c->h[3] += d;
-  c->h[4] += e;
-}
-
-static void sha1_init(sha1_ctx *c) {
-  static const uint32_t h0[5] = {0x67452301u, 0xefcdab89u, 0x98badcfeu, 0x10325476u, 0xc3d2e1f0u};
-  memcpy(c->h, h0, sizeof h0);
-  c->block_len = 0;
-  c->total_bytes = 0;
-}
-
-static void sha1_update(sha1_ctx *c, const void *data, size_t len) {
-  const uint8_t *p = data;
-  c->total_bytes += len;
-  while (len > 0) {
-    size_t n = 64 - c->block_len;
-    if (n > len) {
-      n = len;
-    }
-    memcpy(c->block + c->block_len, p, n);
-    c->block_len += n;
-    p += n;
-    len -= n;
-    if (c->block_len == 64) {
-      sha1_compress(c, c->block);
-      c->block_len = 0;
-    }
-  }
-}
-
-/* Padding (5.1.1): a 1 bit, zeros up to 56 mod 64 bytes, then the message length in bits as a
- * big-endian 64-bit integer. */
-static void sha1_final_hex(sha1_ctx *c, char out[GW_REDIS_SHA1_HEX_LEN + 1]) {
-  uint64_t bits = c->total_bytes * 8;
-  uint8_t pad = 0x80;
-  sha1_update(c, &pad, 1);
-  pad = 0;
-  while (c->block_len != 56) {
-    sha1_update(c, &pad, 1);
-  }
-  uint8_t len_be[8];
-  for (int i = 0; i < 8; i++) {
-    len_be[i] = (uint8_t)(bits >> (56 - 8 * i));
-  }
-  sha1_update(c, len_be, 8);
-  static const char hex[] = "0123456789abcdef";
-  for (int i = 0; i < 5; i++) {
-    for (int j = 0; j < 8; j++) {
-      out[i * 8 + j] = hex[(c->h[i] >> (28 - 4 * j)) & 0xf];
-    }
-  }
-  out[GW_REDIS_SHA1_HEX_LEN] = '\0';
-}
 
 /* ---- URL parsing ---- */
 
@@ -616,8 +515,8 @@ static void on_eval_reply(gw_redis_cmd *cmd, const redisReply *rr) {
   }
   if (cmd->step == EVAL_LOAD && rr->type != REDIS_REPLY_ERROR) {
     if (rr->type == REDIS_REPLY_STRING &&
-        (rr->len != GW_REDIS_SHA1_HEX_LEN ||
-         strncasecmp(rr->str, cmd->script->sha, GW_REDIS_SHA1_HEX_LEN) != 0)) {
+        (rr->len != GW_SHA1_HEX_LEN ||
+         strncasecmp(rr->str, cmd->script->sha, GW_SHA1_HEX_LEN) != 0)) {
       GW_LOG(r->log, GW_LOG_WARN, "redis SCRIPT LOAD returned an unexpected sha",
              GW_LS("expected", cmd->script->sha), GW_LS("got", rr->str));
     }
@@ -1168,10 +1067,7 @@ int gw_redis_script_new(gw_redis_script **out, const char *source) {
     return -ENOMEM;
   }
   memcpy(s->source, source, s->source_len + 1);
-  sha1_ctx c;
-  sha1_init(&c);
-  sha1_update(&c, s->source, s->source_len);
-  sha1_final_hex(&c, s->sha);
+  gw_sha1_hex(s->source, s->source_len, s->sha);
   *out = s;
   return 0;
 }
@@ -1214,7 +1110,7 @@ int gw_redis_eval(gw_redis *r, const gw_redis_script *s, int nkeys, const char *
   argv[0] = "EVALSHA";
   lens[0] = 7;
   argv[1] = s->sha;
-  lens[1] = GW_REDIS_SHA1_HEX_LEN;
+  lens[1] = GW_SHA1_HEX_LEN;
   argv[2] = nkeys_str;
   lens[2] = strlen(nkeys_str);
   for (int i = 0; i < nkeys; i++) {

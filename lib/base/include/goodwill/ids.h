@@ -3,8 +3,8 @@
  * from its content; every scored record gets a record id derived from its input (tenant and
  * event id), never from a Kafka offset, so a re-emitted record is recognisably the same.
  *
- * The digest is FNV-1a with the 128-bit parameters (offset basis and prime from the FNV
- * specification, draft-eastlake-fnv), written as 32 lowercase hex digits. It is not a
+ * The digest is FNV-1a with the 128-bit parameters (gw_fnv128 in goodwill/hash.h), written as
+ * 32 lowercase hex digits. It is not a
  * cryptographic hash: ids are keys for deduplication, not secrets. Pure; any thread.
  */
 #ifndef GOODWILL_IDS_H
@@ -12,10 +12,12 @@
 
 #include <stddef.h>
 
+#include "goodwill/hash.h"
+
 #define GW_ID_HEX_LEN 32
 
 typedef struct gw_id_hasher {
-  unsigned __int128 state;
+  gw_fnv128 fnv;
 } gw_id_hasher;
 
 void gw_id_init(gw_id_hasher *h);

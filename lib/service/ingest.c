@@ -816,91 +816,59 @@ static void collect(void *opaque) {
   gw_metric_set(ing->m_connections, ing->http ? (double)gw_http_server_connections(ing->http) : 0);
 }
 
+static const char *const route_status_labels[] = {"route", "status"};
+static const char *const route_labels[] = {"route"};
+static const char *const reason_labels[] = {"reason"};
+static const char *const result_labels[] = {"result"};
+
+static const gw_metric_spec ingest_metrics[] = {
+    GW_METRIC_FAMILY(gw_ingest, m_requests, .name = "goodwill_ingest_requests_total",
+                     .help = "HTTP requests answered by the ingest API.", .type = GW_METRIC_COUNTER,
+                     .label_names = route_status_labels, .nlabels = 2),
+    GW_METRIC_FAMILY(gw_ingest, m_duration, .name = "goodwill_ingest_request_duration_seconds",
+                     .help = "Time from a complete request to its answer (includes waiting for "
+                             "Kafka acknowledgements).",
+                     .type = GW_METRIC_HISTOGRAM, .label_names = route_labels, .nlabels = 1,
+                     .buckets = gw_metrics_latency_buckets_s,
+                     .nbuckets = GW_METRICS_LATENCY_BUCKETS),
+    GW_METRIC_SERIES(gw_ingest, m_accepted, .name = "goodwill_ingest_events_accepted_total",
+                     .help = "Events acknowledged by Kafka.", .type = GW_METRIC_COUNTER),
+    GW_METRIC_FAMILY(gw_ingest, m_rejected, .name = "goodwill_ingest_events_rejected_total",
+                     .help = "Items rejected, by the field at fault (\"item\": the whole item or "
+                             "body).",
+                     .type = GW_METRIC_COUNTER, .label_names = reason_labels, .nlabels = 1,
+                     .max_series = GW_INGEST_MAX_REASON_SERIES),
+    GW_METRIC_SERIES(gw_ingest, m_bytes, .name = "goodwill_ingest_bytes_received_total",
+                     .help = "Request body bytes received on /v1/events.",
+                     .type = GW_METRIC_COUNTER),
+    GW_METRIC_SERIES(gw_ingest, m_queue, .name = "goodwill_ingest_producer_queue_records",
+                     .help = "Records queued or in flight in the Kafka producer.",
+                     .type = GW_METRIC_GAUGE),
+    GW_METRIC_SERIES(gw_ingest, m_delivery, .name = "goodwill_ingest_delivery_duration_seconds",
+                     .help = "Time from produce to the Kafka delivery report.",
+                     .type = GW_METRIC_HISTOGRAM, .buckets = gw_metrics_latency_buckets_s,
+                     .nbuckets = GW_METRICS_LATENCY_BUCKETS),
+    GW_METRIC_SERIES(gw_ingest, m_connections, .name = "goodwill_ingest_http_connections",
+                     .help = "Open connections on the ingest API port.", .type = GW_METRIC_GAUGE),
+    GW_METRIC_SERIES(gw_ingest, m_tokens, .name = "goodwill_ingest_auth_tokens",
+                     .help = "Bearer tokens in use (from the tokens file; 0 in dev mode).",
+                     .type = GW_METRIC_GAUGE),
+    GW_METRIC_FAMILY(gw_ingest, m_reloads, .name = "goodwill_ingest_auth_reloads_total",
+                     .help = "Reloads of the tokens file (SIGHUP) by result: ok, or failed (the "
+                             "previous tokens stay in use).",
+                     .type = GW_METRIC_COUNTER, .label_names = result_labels, .nlabels = 1),
+    GW_METRIC_SERIES(gw_ingest, m_rate_limited, .name = "goodwill_ingest_rate_limited_total",
+                     .help = "Requests refused by the per-tenant rate limit (--rate-limit): 429, "
+                             "or 503 when too many tenants are limited at once.",
+                     .type = GW_METRIC_COUNTER),
+};
+
 static int register_metrics(gw_ingest *ing) {
-  static const char *const route_status[] = {"route", "status"};
-  static const char *const route_only[] = {"route"};
-  static const char *const reason[] = {"reason"};
-  gw_metric_family *f = NULL;
-  int rc;
-#define GW_REG(def, out)                                                                           \
-  do {                                                                                             \
-    gw_metric_family_def d_ = def;                                                                 \
-    if ((rc = gw_metrics_register(ing->metrics, &d_, &(out))) != 0) {                              \
-      return rc;                                                                                   \
-    }                                                                                              \
-  } while (0)
-  GW_REG(((gw_metric_family_def){.name = "goodwill_ingest_requests_total",
-                                 .help = "HTTP requests answered by the ingest API.",
-                                 .type = GW_METRIC_COUNTER,
-                                 .label_names = route_status,
-                                 .nlabels = 2}),
-         ing->m_requests);
-  GW_REG(((gw_metric_family_def){.name = "goodwill_ingest_request_duration_seconds",
-                                 .help = "Time from a complete request to its answer (includes "
-                                         "waiting for Kafka acknowledgements).",
-                                 .type = GW_METRIC_HISTOGRAM,
-                                 .label_names = route_only,
-                                 .nlabels = 1,
-                                 .buckets = gw_metrics_latency_buckets_s,
-                                 .nbuckets = gw_metrics_latency_buckets_count}),
-         ing->m_duration);
-  GW_REG(((gw_metric_family_def){.name = "goodwill_ingest_events_accepted_total",
-                                 .help = "Events acknowledged by Kafka.",
-                                 .type = GW_METRIC_COUNTER}),
-         f);
-  ing->m_accepted = gw_metrics_series(f, NULL);
-  GW_REG(((gw_metric_family_def){.name = "goodwill_ingest_events_rejected_total",
-                                 .help = "Items rejected, by the field at fault (\"item\": the "
-                                         "whole item or body).",
-                                 .type = GW_METRIC_COUNTER,
-                                 .label_names = reason,
-                                 .nlabels = 1,
-                                 .max_series = GW_INGEST_MAX_REASON_SERIES}),
-         ing->m_rejected);
-  GW_REG(((gw_metric_family_def){.name = "goodwill_ingest_bytes_received_total",
-                                 .help = "Request body bytes received on /v1/events.",
-                                 .type = GW_METRIC_COUNTER}),
-         f);
-  ing->m_bytes = gw_metrics_series(f, NULL);
-  GW_REG(((gw_metric_family_def){.name = "goodwill_ingest_producer_queue_records",
-                                 .help = "Records queued or in flight in the Kafka producer.",
-                                 .type = GW_METRIC_GAUGE}),
-         f);
-  ing->m_queue = gw_metrics_series(f, NULL);
-  GW_REG(((gw_metric_family_def){.name = "goodwill_ingest_delivery_duration_seconds",
-                                 .help = "Time from produce to the Kafka delivery report.",
-                                 .type = GW_METRIC_HISTOGRAM,
-                                 .buckets = gw_metrics_latency_buckets_s,
-                                 .nbuckets = gw_metrics_latency_buckets_count}),
-         f);
-  ing->m_delivery = gw_metrics_series(f, NULL);
-  GW_REG(((gw_metric_family_def){.name = "goodwill_ingest_http_connections",
-                                 .help = "Open connections on the ingest API port.",
-                                 .type = GW_METRIC_GAUGE}),
-         f);
-  ing->m_connections = gw_metrics_series(f, NULL);
-  GW_REG(((gw_metric_family_def){.name = "goodwill_ingest_auth_tokens",
-                                 .help = "Bearer tokens in use (from the tokens file; 0 in dev "
-                                         "mode).",
-                                 .type = GW_METRIC_GAUGE}),
-         f);
-  ing->m_tokens = gw_metrics_series(f, NULL);
-  static const char *const result[] = {"result"};
-  GW_REG(((gw_metric_family_def){.name = "goodwill_ingest_auth_reloads_total",
-                                 .help = "Reloads of the tokens file (SIGHUP) by result: ok, or "
-                                         "failed (the previous tokens stay in use).",
-                                 .type = GW_METRIC_COUNTER,
-                                 .label_names = result,
-                                 .nlabels = 1}),
-         ing->m_reloads);
-  GW_REG(((gw_metric_family_def){.name = "goodwill_ingest_rate_limited_total",
-                                 .help = "Requests refused by the per-tenant rate limit "
-                                         "(--rate-limit): 429, or 503 when too many tenants "
-                                         "are limited at once.",
-                                 .type = GW_METRIC_COUNTER}),
-         f);
-  ing->m_rate_limited = gw_metrics_series(f, NULL);
-#undef GW_REG
+  int rc = gw_metrics_register_all(ing->metrics, ingest_metrics,
+                                   sizeof ingest_metrics / sizeof ingest_metrics[0], ing, NULL);
+  if (rc != 0) {
+    return rc;
+  }
   return gw_metrics_on_collect(ing->metrics, collect, ing);
 }
 
