@@ -47,6 +47,7 @@
 #define GW_HTTP_DEFAULT_MAX_HEADER_BYTES (16u * 1024u)
 #define GW_HTTP_DEFAULT_MAX_CONNECTIONS  1024u
 #define GW_HTTP_DEFAULT_TIMEOUT_MS       30000u
+#define GW_HTTP_DEFAULT_MAX_OUTPUT_BYTES (1024u * 1024u)
 
 /* Bytes of framing the callbacks do not see: "METHOD " and " HTTP/1.1\r\n" for the request
  * line, ": " and "\r\n" per header. Counted so max_header_bytes means the head's real size. */
@@ -124,6 +125,12 @@ struct http_conn {
   size_t in_off, in_len, in_cap;
   size_t lingered_bytes;
   size_t writes_pending;
+  /* Bytes handed to uv_write so far; less what still waits in the write queue, that is what
+   * the client has read. Its value when the timer last looked at a connection whose output was
+   * waiting: no change over a whole period means the client stopped reading. */
+  uint64_t bytes_handed;
+  uint64_t bytes_sent_seen;
+  bool answered_early; /* the head's hook answered: the parser stopped on purpose */
 
   bool rejected;         /* over the connection limit: 503 and close */
   bool reading;          /* uv_read_start active */
@@ -168,6 +175,18 @@ static void conn_flush(http_conn *c);
 static void conn_maybe_finish(http_conn *c);
 static void process_input(http_conn *c);
 static void update_reading(http_conn *c);
+
+/* Whether the bytes waiting to be sent on c exceed max_output_bytes: the server then reads no
+ * more requests from c and writes no more answers to it until the client has read some, so a
+ * client that sends without reading cannot grow the server's memory. */
+static bool conn_output_full(const http_conn *c) {
+  return uv_stream_get_write_queue_size((const uv_stream_t *)&c->tcp) >
+         c->server->cfg.max_output_bytes;
+}
+
+static uint64_t conn_bytes_sent(const http_conn *c) {
+  return c->bytes_handed - uv_stream_get_write_queue_size((const uv_stream_t *)&c->tcp);
+}
 
 /* ------------------------------------------------------------------ small helpers */
 
@@ -436,13 +455,26 @@ static void on_timer(uv_timer_t *t) {
     conn_maybe_finish(c);
     return;
   }
-  if (c->head != NULL) {
-    /* Requests wait for their handlers: how long that may take is the handler's business. */
+  if (c->writes_pending > 0 && (c->head == NULL || conn_output_full(c))) {
+    /* Answers are waiting for the client to read them. A slow reader gets another period as
+     * long as it read something in this one; one that read nothing is cut off, so a client
+     * that stops reading cannot pin a connection and its queued answers. */
+    uint64_t sent = conn_bytes_sent(c);
+    if (sent == c->bytes_sent_seen) {
+      if (c->server->cfg.log != NULL) {
+        GW_LOG(c->server->cfg.log, GW_LOG_WARN, "http connection closed",
+               GW_LS("reason", "the client read none of its answers within the request timeout"),
+               GW_LI("port", c->server->port));
+      }
+      conn_close(c);
+      return;
+    }
+    c->bytes_sent_seen = sent;
+    arm_timer(c, c->server->cfg.request_timeout_ms);
     return;
   }
-  if (c->writes_pending > 0) {
-    /* The last response is still leaving (a slow reader): give it another period. */
-    arm_timer(c, c->server->cfg.request_timeout_ms);
+  if (c->head != NULL) {
+    /* Requests wait for their handlers: how long that may take is the handler's business. */
     return;
   }
   conn_close(c); /* idle keep-alive connection */
@@ -666,6 +698,21 @@ static int on_headers_complete(http_parser *p) {
   r->pub.query = r->head.data + q_off;
   r->is_head = p->method == HTTP_HEAD;
 
+  if (s->cfg.on_head != NULL) {
+    /* The owner decides on what the head alone tells (a token, a rate limit): a refusal goes
+     * out before any body byte is read or any 100 Continue is sent, and ends the connection,
+     * since the unread body cannot be told from a next request. */
+    gw_http_early_answer ans = {0};
+    s->cfg.on_head(s->opaque, &r->pub, &ans);
+    if (ans.status != 0) {
+      req_set_response(r, ans.status < 100 || ans.status > 999 ? 500 : ans.status, ans.content_type,
+                       ans.body ? ans.body : "", ans.body ? ans.body_len : 0, ans.extra,
+                       ans.nextra);
+      r->resp_close = true;
+      c->answered_early = true;
+      return -1;
+    }
+  }
   bool chunked = (p->flags & F_CHUNKED) != 0;
   if (!chunked && p->content_length != ULLONG_MAX &&
       p->content_length > (uint64_t)s->cfg.max_body_bytes) {
@@ -747,7 +794,11 @@ static void on_write(uv_write_t *w, int status) {
     conn_close(c);
     return;
   }
-  conn_maybe_finish(c);
+  if (!c->lingering && !conn_output_full(c)) {
+    conn_flush(c); /* answers and input held back while the output was full go on */
+  } else {
+    conn_maybe_finish(c);
+  }
 }
 
 /* Drops the first n bytes of bufs (the part the socket took). */
@@ -806,6 +857,10 @@ static bool conn_write(http_conn *c, gw_buf *head, gw_buf *body) {
     ctx->body = *body;
     *body = (gw_buf)GW_BUF_INIT;
   }
+  size_t bytes = 0;
+  for (unsigned i = 0; i < nbufs; i++) {
+    bytes += bufs[i].len;
+  }
   int rc = uv_write(&ctx->w, (uv_stream_t *)&c->tcp, bufs, nbufs, on_write);
   if (rc < 0) {
     gw_buf_free(&ctx->head);
@@ -814,6 +869,7 @@ static bool conn_write(http_conn *c, gw_buf *head, gw_buf *body) {
     conn_close(c);
     return false;
   }
+  c->bytes_handed += bytes;
   c->writes_pending++;
   return true;
 }
@@ -836,6 +892,12 @@ static void conn_flush(http_conn *c) {
   }
   while (c->head != NULL && !c->closing) {
     http_req *r = c->head;
+    if (r->state == REQ_RESPONDED && conn_output_full(c)) {
+      /* The client is not reading its answers: this one waits (on_write goes on), and the
+       * timer cuts the connection off if the client reads nothing for a whole period. */
+      arm_timer(c, c->server->cfg.request_timeout_ms);
+      break;
+    }
     if (r->state == REQ_RESPONDED) {
       bool close_after = r->resp_close || !r->keep_alive || (c->server->closing && !r->next);
       c->head = r->next;
@@ -960,7 +1022,7 @@ static void update_reading(http_conn *c) {
     return;
   }
   bool want = !c->read_eof && !c->no_more_requests && !c->server->closing &&
-              c->nqueued < GW_HTTP_MAX_PIPELINE;
+              c->nqueued < GW_HTTP_MAX_PIPELINE && !conn_output_full(c);
   if (want && !c->reading) {
     if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0) {
       c->reading = true;
@@ -980,6 +1042,16 @@ static void dispatch(http_conn *c, http_req *r) {
 }
 
 static void parse_failed(http_conn *c, enum http_errno e) {
+  if (c->answered_early) {
+    /* Not an error: the head's hook answered (the response is in the request already). */
+    c->answered_early = false;
+    c->parsing = NULL;
+    c->no_more_requests = true;
+    c->in_off = c->in_len;
+    update_reading(c);
+    conn_flush(c);
+    return;
+  }
   int status = c->parse_error_status;
   const char *msg = c->parse_error_msg;
   if (status == 0) {
@@ -1007,7 +1079,7 @@ static void process_input(http_conn *c) {
   }
   c->in_process = true;
   while (!c->closing && !c->no_more_requests && c->in_off < c->in_len &&
-         c->nqueued < GW_HTTP_MAX_PIPELINE) {
+         c->nqueued < GW_HTTP_MAX_PIPELINE && !conn_output_full(c)) {
     size_t n =
         http_parser_execute(&c->parser, &parser_settings, c->in + c->in_off, c->in_len - c->in_off);
     c->in_off += n;
@@ -1279,6 +1351,9 @@ int gw_http_server_start(gw_http_server **out, uv_loop_t *loop, const gw_http_co
   if (s->cfg.max_connections == 0) {
     s->cfg.max_connections = GW_HTTP_DEFAULT_MAX_CONNECTIONS;
   }
+  if (s->cfg.max_output_bytes == 0) {
+    s->cfg.max_output_bytes = GW_HTTP_DEFAULT_MAX_OUTPUT_BYTES;
+  }
   if (s->cfg.request_timeout_ms == 0) {
     s->cfg.request_timeout_ms = GW_HTTP_DEFAULT_TIMEOUT_MS;
   }
@@ -1312,6 +1387,16 @@ int gw_http_server_start(gw_http_server **out, uv_loop_t *loop, const gw_http_co
 
 int gw_http_server_port(const gw_http_server *s) {
   return s->port;
+}
+
+size_t gw_http_server_output_bytes(const gw_http_server *s) {
+  size_t n = 0;
+  for (const http_conn *c = s->conns; c != NULL; c = c->next) {
+    if (!c->closing) {
+      n += uv_stream_get_write_queue_size((const uv_stream_t *)&c->tcp);
+    }
+  }
+  return n;
 }
 
 size_t gw_http_server_connections(const gw_http_server *s) {

@@ -46,6 +46,12 @@ struct fixture {
   int client_saw_503;          /* 503 answers the client read (client thread, read after) */
   bool close_requested;
   bool async_closed;
+  /* The output-backpressure case: the loop thread samples the server's queued output. */
+  uv_timer_t sampler;
+  bool sampling;
+  size_t max_output_bytes_seen;
+  int conns_closed;     /* set (atomically) once the server holds no connection after one */
+  int client_connected; /* set (atomically) by the client once it is connected */
 };
 
 typedef struct delayed {
@@ -129,6 +135,10 @@ static void handler(void *opaque, gw_http_request *req) {
                   req->query);
     gw_http_respond(req, 200, "text/plain", b.data, b.len, NULL, 0);
     gw_buf_free(&b);
+  } else if (strcmp(req->path, "/big") == 0) {
+    static char big[64 * 1024];
+    memset(big, 'b', sizeof big);
+    gw_http_respond(req, 200, "text/plain", big, sizeof big, NULL, 0);
   } else if (strcmp(req->path, "/a b") == 0) {
     gw_http_respond(req, 200, "text/plain", "decoded", 7, NULL, 0);
   } else {
@@ -139,7 +149,40 @@ static void handler(void *opaque, gw_http_request *req) {
 static void on_client_done(uv_async_t *a) {
   fixture *f = a->data;
   f->client_finished = true;
+  if (f->sampling) {
+    f->sampling = false;
+    uv_close((uv_handle_t *)&f->sampler, NULL);
+  }
   maybe_stop(f);
+}
+
+static void on_sample(uv_timer_t *t) {
+  fixture *f = t->data;
+  size_t out = gw_http_server_output_bytes(f->srv);
+  if (out > f->max_output_bytes_seen) {
+    f->max_output_bytes_seen = out;
+  }
+  if (__atomic_load_n(&f->client_connected, __ATOMIC_SEQ_CST) &&
+      gw_http_server_connections(f->srv) == 0) {
+    __atomic_store_n(&f->conns_closed, 1, __ATOMIC_SEQ_CST);
+  }
+}
+
+/* The early-answer hook: /guarded needs "Authorization: yes", decided on the head alone. */
+static int heads_seen;
+static void on_head(void *opaque, gw_http_request *req, gw_http_early_answer *ans) {
+  (void)opaque;
+  heads_seen++;
+  const char *auth = gw_http_request_header(req, "Authorization");
+  if (strcmp(req->path, "/guarded") == 0 && (auth == NULL || strcmp(auth, "yes") != 0)) {
+    static const gw_http_header challenge = {"WWW-Authenticate", "Bearer realm=\"t\""};
+    ans->status = 401;
+    ans->content_type = "text/plain";
+    ans->body = req->body_len == 0 ? "no token" : "body was read";
+    ans->body_len = strlen(ans->body);
+    ans->extra = &challenge;
+    ans->nextra = 1;
+  }
 }
 
 static void on_server_answer(void *opaque, const char *path, int status) {
@@ -187,6 +230,10 @@ static void run_case(const gw_http_config *cfg, client_fn client, fixture *f) {
   CHECK(f->port > 0);
   uv_async_init(&f->loop, &f->client_done, on_client_done);
   f->client_done.data = f;
+  uv_timer_init(&f->loop, &f->sampler);
+  f->sampler.data = f;
+  uv_timer_start(&f->sampler, on_sample, 5, 5);
+  f->sampling = true;
   pthread_create(&f->thread, NULL, client_thread, f);
   uv_run(&f->loop, UV_RUN_DEFAULT);
   pthread_join(f->thread, NULL);
@@ -838,6 +885,105 @@ static void test_curl(void) {
   CHECK_INT_EQ(f.handled, 3);
 }
 
+/* A client pipelines requests for 64 KiB answers and never reads: the server stops reading
+ * from it once max_output_bytes are queued, and disconnects it when it read nothing for a
+ * request timeout. */
+static void client_never_reads(fixture *f) {
+  client *c = malloc(sizeof(*c));
+  int small = 4096;
+  memset(c, 0, sizeof(*c));
+  c->fd = socket(AF_INET, SOCK_STREAM, 0);
+  setsockopt(c->fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+  struct timeval tv = {0, 300 * 1000}; /* a send that blocks this long: the server stopped */
+  setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  struct sockaddr_in sa = {0};
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons((uint16_t)f->port);
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  CHECK_INT_EQ(connect(c->fd, (struct sockaddr *)&sa, sizeof sa), 0);
+  __atomic_store_n(&f->client_connected, 1, __ATOMIC_SEQ_CST);
+  const char *req = "GET /big HTTP/1.1\r\nHost: x\r\n\r\n";
+  size_t sent = 0;
+  for (int i = 0; i < 200000; i++) {
+    ssize_t w = send(c->fd, req, strlen(req), MSG_NOSIGNAL);
+    if (w != (ssize_t)strlen(req)) {
+      break;
+    }
+    sent++;
+  }
+  fprintf(stderr, "  backpressure: the client sent %zu requests before the send blocked\n", sent);
+  /* The server cuts the connection off within a few request timeouts (0.3 s each). */
+  for (int waited_ms = 0; waited_ms < 10000; waited_ms += 10) {
+    if (__atomic_load_n(&f->conns_closed, __ATOMIC_SEQ_CST)) {
+      break;
+    }
+    usleep(10000);
+  }
+  CHECK(__atomic_load_n(&f->conns_closed, __ATOMIC_SEQ_CST));
+  client_close(c);
+  free(c);
+}
+
+static void test_output_backpressure(void) {
+  gw_http_config cfg = default_config();
+  cfg.max_output_bytes = 256 * 1024;
+  cfg.request_timeout_ms = 300;
+  fixture f;
+  run_case(&cfg, client_never_reads, &f);
+  /* Queued output never went past the cap by more than one answer (64 KiB and its head). */
+  CHECK(f.max_output_bytes_seen > 0);
+  CHECK(f.max_output_bytes_seen <= 256 * 1024 + 64 * 1024 + 512);
+  /* Only a bounded number of requests reached the handler (the pipeline, the cap). */
+  CHECK(f.handled < 100);
+  fprintf(stderr, "  backpressure: %d requests handled, at most %zu bytes queued\n", f.handled,
+          f.max_output_bytes_seen);
+}
+
+static void client_early_answer(fixture *f) {
+  client *c = malloc(sizeof(*c));
+  response *r = malloc(sizeof(*r));
+  /* No token, a body over the size limit and Expect: 100-continue: the 401 comes first, with
+   * no 100 Continue before it, and the connection ends after it. */
+  CHECK_INT_EQ(client_connect(c, f->port, 5000), 0);
+  client_puts(c, "POST /guarded HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n"
+                 "Expect: 100-continue\r\n\r\n");
+  CHECK(client_read_response(c, r));
+  CHECK_INT_EQ(r->status, 401);
+  CHECK_STR_EQ(r->body, "no token");
+  CHECK_STR_CONTAINS(r->head, "WWW-Authenticate: Bearer realm=\"t\"\r\n");
+  CHECK_STR_CONTAINS(r->head, "Connection: close\r\n");
+  CHECK(client_sees_eof(c));
+  client_close(c);
+  /* The body sent at once with the head is never read either. */
+  CHECK_INT_EQ(client_connect(c, f->port, 5000), 0);
+  client_puts(c, "POST /guarded HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello");
+  CHECK(client_read_response(c, r));
+  CHECK_INT_EQ(r->status, 401);
+  CHECK_STR_EQ(r->body, "no token");
+  client_close(c);
+  /* With the token the request goes on to the handler, body and all. */
+  CHECK_INT_EQ(client_connect(c, f->port, 5000), 0);
+  client_puts(c, "POST /echo HTTP/1.1\r\nHost: x\r\nAuthorization: yes\r\nContent-Length: 5\r\n"
+                 "\r\nhello");
+  CHECK(client_read_response(c, r));
+  CHECK_INT_EQ(r->status, 200);
+  CHECK_STR_EQ(r->body, "hello");
+  client_close(c);
+  free(c);
+  free(r);
+}
+
+static void test_early_answer(void) {
+  gw_http_config cfg = default_config();
+  cfg.on_head = on_head;
+  fixture f;
+  heads_seen = 0;
+  run_case(&cfg, client_early_answer, &f);
+  CHECK_INT_EQ(heads_seen, 3);
+  CHECK_INT_EQ(f.handled, 1); /* only the authorised request reached the handler */
+  CHECK_INT_EQ(f.server_answers[413], 0);
+}
+
 static void test_status_text_and_bad_config(void) {
   CHECK_STR_EQ(gw_http_status_text(202), "Accepted");
   CHECK_STR_EQ(gw_http_status_text(431), "Request Header Fields Too Large");
@@ -872,5 +1018,7 @@ int main(void) {
   GW_RUN(test_aborted_request);
   GW_RUN(test_graceful_close);
   GW_RUN(test_curl);
+  GW_RUN(test_output_backpressure);
+  GW_RUN(test_early_answer);
   return gw_test_finish();
 }
