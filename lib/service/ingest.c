@@ -84,6 +84,9 @@ struct gw_ingest {
   gw_metric *duration_series[ROUTE_COUNT];
   /* Reused for every produce: the Kafka key and the packed event (librdkafka copies both). */
   gw_buf produce_key, produce_value;
+  /* The answer on_head refuses a request with: the HTTP layer copies it during the call. */
+  gw_buf early_body;
+  gw_http_header early_extra;
 
   size_t max_body_bytes;
   bool dev_mode;
@@ -113,7 +116,9 @@ typedef struct ingest_call {
   gw_buf inflated;  /* the gunzipped body, when it was gzipped */
   const char *text; /* the decoded body, for NDJSON line numbers */
   size_t text_len;
-  bool lines;        /* items have lines of their own (not protobuf) */
+  bool lines;         /* items have lines of their own (not protobuf) */
+  size_t *item_lines; /* per item its 1-based line (0: none), made on first need (arena) */
+  size_t nitem_lines;
   size_t nforbidden; /* items of another tenant than the token's */
   /* Both in the batch's arena (gw_event_batch_alloc), released with it; errors only once
    * there is one. */
@@ -330,38 +335,43 @@ static int error_cmp(const void *a, const void *b) {
 }
 
 /* The 1-based line of item index in an NDJSON body (items are the non-blank lines); 0 when the
- * body is a JSON array or protobuf, whose items have no line of their own. */
-static size_t item_line(const ingest_call *c, size_t index) {
+ * body is a JSON array or protobuf, whose items have no line of their own. The body is scanned
+ * once for every item's line, on the first call, so that rejecting many items of a request
+ * costs time linear in its size. */
+static size_t item_line(ingest_call *c, size_t index) {
   if (!c->lines) {
     return 0;
   }
-  const char *body = c->text;
-  size_t len = c->text_len;
-  size_t i = 0;
-  while (i < len && isspace((unsigned char)body[i])) {
-    i++;
-  }
-  if (i < len && body[i] == '[') {
-    return 0;
-  }
-  size_t line = 1, item = 0;
-  bool blank = true;
-  for (i = 0; i < len; i++) {
-    char ch = body[i];
-    if (ch == '\n') {
-      if (!blank) {
-        if (item == index) {
-          return line;
+  if (c->item_lines == NULL) {
+    size_t n = c->batch.nitems;
+    c->item_lines = gw_event_batch_alloc(&c->batch, (n + 1) * sizeof(size_t));
+    memset(c->item_lines, 0, (n + 1) * sizeof(size_t));
+    const char *body = c->text;
+    size_t len = c->text_len, i = 0;
+    while (i < len && isspace((unsigned char)body[i])) {
+      i++;
+    }
+    if (i < len && body[i] == '[') {
+      c->nitem_lines = 0; /* a JSON array: no lines of their own */
+    } else {
+      size_t line = 1, item = 0;
+      bool blank = true;
+      for (i = 0; i <= len && item < n; i++) {
+        char ch = i < len ? body[i] : '\n';
+        if (ch == '\n') {
+          if (!blank) {
+            c->item_lines[item++] = line;
+          }
+          line++;
+          blank = true;
+        } else if (!isspace((unsigned char)ch)) {
+          blank = false;
         }
-        item++;
       }
-      line++;
-      blank = true;
-    } else if (!isspace((unsigned char)ch)) {
-      blank = false;
+      c->nitem_lines = item;
     }
   }
-  return !blank && item == index ? line : 0;
+  return index < c->nitem_lines ? c->item_lines[index] : 0;
 }
 
 static void add_error(ingest_call *c, size_t index, size_t line, const char *field,
@@ -539,9 +549,25 @@ int gw_ingest_decode_body(const char *content_type, const char *content_encoding
   return gw_event_parse_json(body, len, fmt, lim, now_ms, batch);
 }
 
-/* The tenant a request may write for: 0 with *tenant (NULL in dev mode: any), or the 401
- * was sent. The token itself is never logged; only whether it was missing or unknown. */
-static int authorize(gw_ingest *ing, gw_http_request *req, const char **tenant) {
+/* A request refused on its head alone: the answer's status, message and one extra header. */
+typedef struct refusal {
+  int status;
+  char msg[256];
+  gw_http_header extra; /* name NULL: none */
+  char extra_value[256];
+} refusal;
+
+static void refuse(refusal *r, int status, const char *header, const char *value, const char *msg) {
+  r->status = status;
+  snprintf(r->msg, sizeof r->msg, "%s", msg);
+  r->extra.name = header;
+  snprintf(r->extra_value, sizeof r->extra_value, "%s", value != NULL ? value : "");
+  r->extra.value = r->extra_value;
+}
+
+/* The tenant a request may write for: 0 with *tenant (NULL in dev mode: any), or -EACCES with
+ * the 401 in out. The token itself is never logged; only whether it was missing or unknown. */
+static int authorize(gw_ingest *ing, gw_http_request *req, const char **tenant, refusal *out) {
   *tenant = NULL;
   if (ing->dev_mode) {
     return 0;
@@ -549,8 +575,7 @@ static int authorize(gw_ingest *ing, gw_http_request *req, const char **tenant) 
   gw_auth_denial denial;
   if (gw_auth_authorize(ing->auth, gw_http_request_header(req, "Authorization"), GW_INGEST_REALM,
                         tenant, &denial) != 0) {
-    const gw_http_header h = {"WWW-Authenticate", denial.challenge};
-    respond_error(ing, req, ROUTE_EVENTS, 401, denial.error, &h, 1);
+    refuse(out, 401, "WWW-Authenticate", denial.challenge, denial.error);
     return -EACCES;
   }
   return 0;
@@ -562,9 +587,8 @@ static const char *rate_key(const char *tenant) {
 }
 
 /* Whether the tenant may send now; otherwise the 429 (or, when the limiter has no room for
- * one more tenant, a 503) was sent. Checked before the body is read, so a tenant in debt
- * costs the server almost nothing. */
-static bool within_rate(gw_ingest *ing, gw_http_request *req, const char *tenant) {
+ * one more tenant, a 503) is in out. */
+static bool within_rate(gw_ingest *ing, const char *tenant, refusal *out) {
   if (ing->rate == NULL) {
     return true;
   }
@@ -581,25 +605,58 @@ static bool within_rate(gw_ingest *ing, gw_http_request *req, const char *tenant
              "rate limit: this tenant may send %g events per second (burst %g); retry after "
              "%s s",
              ing->rate_per_s, ing->rate_burst, secs);
-    const gw_http_header h = {"Retry-After", secs};
-    respond_error(ing, req, ROUTE_EVENTS, 429, msg, &h, 1);
+    refuse(out, 429, "Retry-After", secs, msg);
   } else {
-    const gw_http_header h = {"Retry-After", GW_INGEST_RETRY_AFTER_QUEUE_FULL};
-    respond_error(ing, req, ROUTE_EVENTS, 503,
-                  "rate limit: too many tenants are being limited at once; retry shortly", &h, 1);
+    refuse(out, 503, "Retry-After", GW_INGEST_RETRY_AFTER_QUEUE_FULL,
+           "rate limit: too many tenants are being limited at once; retry shortly");
   }
   return false;
 }
 
-static void handle_events(gw_ingest *ing, gw_http_request *req) {
-  if (strcmp(req->method, "POST") != 0) {
-    const gw_http_header allow = {"Allow", "POST"};
-    respond_error(ing, req, ROUTE_EVENTS, 405, "use POST to send events to /v1/events", &allow, 1);
+/*
+ * Decides on a request's head, before any body byte is read or any 100 Continue is sent
+ * (gw_http_config.on_head): POST /v1/events needs the method, a token and its tenant's rate
+ * budget; the HTTP layer then refuses a Content-Length over --max-body (413). So a client
+ * without a token, or a tenant in debt, costs the server a head, never a body.
+ */
+static void on_head(void *opaque, gw_http_request *req, gw_http_early_answer *ans) {
+  gw_ingest *ing = opaque;
+  if (route_of(req->path) != ROUTE_EVENTS) {
     return;
   }
+  refusal r = {0};
+  const char *tenant;
+  if (strcmp(req->method, "POST") != 0) {
+    refuse(&r, 405, "Allow", "POST", "use POST to send events to /v1/events");
+  } else if (authorize(ing, req, &tenant, &r) != 0 || !within_rate(ing, tenant, &r)) {
+    /* r holds the refusal */
+  } else {
+    return;
+  }
+  count_request(ing, ROUTE_EVENTS, r.status);
+  gw_buf *b = &ing->early_body;
+  gw_buf_reset(b);
+  gw_buf_puts(b, "{\"error\":");
+  gw_buf_json_string(b, r.msg);
+  gw_buf_puts(b, "}\n");
+  ing->early_extra = r.extra;
+  ans->status = r.status;
+  ans->content_type = "application/json";
+  ans->body = b->data;
+  ans->body_len = b->len;
+  ans->extra = &ing->early_extra;
+  ans->nextra = r.extra.name != NULL ? 1 : 0;
+}
+
+/* POST /v1/events whose head on_head let through: the method, the token and the rate budget
+ * were checked there. */
+static void handle_events(gw_ingest *ing, gw_http_request *req) {
   gw_metric_add(ing->m_bytes, (double)req->body_len);
   const char *tenant;
-  if (authorize(ing, req, &tenant) != 0 || !within_rate(ing, req, tenant)) {
+  refusal denied = {0};
+  if (authorize(ing, req, &tenant, &denied) != 0) {
+    /* The tokens file was reloaded (SIGHUP) while the body was on its way. */
+    respond_error(ing, req, ROUTE_EVENTS, denied.status, denied.msg, &denied.extra, 1);
     return;
   }
 
@@ -878,6 +935,7 @@ static void ingest_free(gw_ingest *ing) {
   gw_rate_limit_free(ing->rate);
   gw_buf_free(&ing->produce_key);
   gw_buf_free(&ing->produce_value);
+  gw_buf_free(&ing->early_body);
   if (ing->own_metrics) {
     gw_metrics_free(ing->metrics);
   }
@@ -1050,6 +1108,7 @@ int gw_ingest_start(uv_loop_t *loop, const gw_ingest_config *cfg, gw_ingest **ou
       .server_name = "goodwill-ingest",
       .log = cfg->log,
       .on_server_answer = on_server_answer,
+      .on_head = on_head,
   };
   rc = gw_http_server_start(&ing->http, loop, &hc, handle, ing);
   if (rc != 0) {

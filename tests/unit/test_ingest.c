@@ -624,6 +624,17 @@ static void client_auth(fixture *f) {
   CHECK_INT_EQ(a->status, 401);
   CHECK_STR_CONTAINS(a->body, "must be \\\"Bearer <token>\\\"");
 
+  /* Decided on the head: a client without a token announcing a huge body with Expect:
+   * 100-continue gets its 401 at once, with no 100 Continue before it, and the body (never
+   * sent here) is not waited for. */
+  const char *head_only = "POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                          "application/x-ndjson\r\nContent-Length: 900000000\r\n"
+                          "Expect: 100-continue\r\n\r\n";
+  CHECK(gw_test_http_raw(f->port, head_only, strlen(head_only), a));
+  CHECK_INT_EQ(a->status, 401);
+  CHECK(strstr(a->text, "100 Continue") == NULL);
+  CHECK_STR_CONTAINS(a->text, "Connection: close\r\n");
+
   /* The right token: accepted; the scheme is case-insensitive. */
   CHECK(http_post(f->port, "POST", "/v1/events", "application/x-ndjson",
                   "Authorization: bearer tok-alpha-1\r\n", b.data, b.len, a));
@@ -671,7 +682,7 @@ static void client_auth(fixture *f) {
   CHECK_STR_CONTAINS(a->body, "goodwill_ingest_auth_reloads_total{result=\"failed\"} 1\n");
   CHECK_STR_CONTAINS(a->body, "goodwill_ingest_auth_reloads_total{result=\"ok\"} 1\n");
   CHECK_STR_CONTAINS(a->body,
-                     "goodwill_ingest_requests_total{route=\"/v1/events\",status=\"401\"} 4\n");
+                     "goodwill_ingest_requests_total{route=\"/v1/events\",status=\"401\"} 5\n");
   CHECK_STR_CONTAINS(a->body,
                      "goodwill_ingest_requests_total{route=\"/v1/events\",status=\"403\"} 1\n");
   CHECK_STR_CONTAINS(a->body, "goodwill_ingest_events_rejected_total{reason=\"tenant_id\"} 1\n");
@@ -724,6 +735,14 @@ static void client_rate_limit(fixture *f) {
            "rate limit: this tenant may send 0.05 events per second (burst 3); retry after %ld s",
            secs);
   CHECK_STR_CONTAINS(a->body, want);
+  /* The refusal comes on the head: a huge announced body with Expect: 100-continue gets the
+   * 429 without a 100 Continue, and none of its bytes are read. */
+  const char *head_only = "POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                          "application/x-ndjson\r\nAuthorization: Bearer tok-alpha-1\r\n"
+                          "Content-Length: 900000000\r\nExpect: 100-continue\r\n\r\n";
+  CHECK(gw_test_http_raw(f->port, head_only, strlen(head_only), a));
+  CHECK_INT_EQ(a->status, 429);
+  CHECK(strstr(a->text, "100 Continue") == NULL);
   /* Another tenant has its own budget. */
   gw_buf_reset(&b);
   closed_event_of(&b, "t2", "rate-6");
@@ -731,9 +750,9 @@ static void client_rate_limit(fixture *f) {
                   "Authorization: Bearer tok-beta-2\r\n", b.data, b.len, a));
   CHECK_INT_EQ(a->status, 202);
   CHECK(http_call(f->admin_port, "GET", "/metrics", NULL, NULL, a));
-  CHECK_STR_CONTAINS(a->body, "goodwill_ingest_rate_limited_total 1\n");
+  CHECK_STR_CONTAINS(a->body, "goodwill_ingest_rate_limited_total 2\n");
   CHECK_STR_CONTAINS(a->body,
-                     "goodwill_ingest_requests_total{route=\"/v1/events\",status=\"429\"} 1\n");
+                     "goodwill_ingest_requests_total{route=\"/v1/events\",status=\"429\"} 2\n");
   CHECK_STR_CONTAINS(a->body,
                      "goodwill_ingest_requests_total{route=\"/v1/events\",status=\"202\"} 3\n");
   gw_buf_free(&b);
@@ -749,6 +768,50 @@ static void test_rate_limit(void) {
   cfg.rate_limit_per_s = 0.05;
   cfg.rate_burst = 3;
   run_case(&cfg, client_rate_limit, false);
+  unlink(tokens_path);
+}
+
+/* Thousands of items of another tenant in one NDJSON body (with blank lines between them):
+ * each rejection names its own line, found by one scan of the body for the whole request. */
+static void client_many_rejections(fixture *f) {
+  answer *a = malloc(sizeof(*a));
+  gw_buf b = GW_BUF_INIT;
+  size_t line = 0, last_forbidden_line = 0, last_forbidden_index = 0;
+  for (int i = 0; i < 4000; i++) {
+    if (i % 10 == 9) {
+      gw_buf_puts(&b, "\n");
+      line++;
+    }
+    char id[32];
+    snprintf(id, sizeof id, "many-%d", i);
+    closed_event_of(&b, i % 2 == 0 ? "t1" : "t2", id);
+    line++;
+    if (i == 999) { /* far enough in to be in the part of the answer the client reads */
+      last_forbidden_line = line;
+      last_forbidden_index = (size_t)i;
+    }
+  }
+  CHECK(http_post(f->port, "POST", "/v1/events", "application/x-ndjson",
+                  "Authorization: Bearer tok-alpha-1\r\n", b.data, b.len, a));
+  CHECK_INT_EQ(a->status, 403);
+  CHECK_STR_CONTAINS(a->body, "\"accepted\":2000,\"rejected\":2000");
+  char want[128];
+  snprintf(want, sizeof want, "{\"index\":%zu,\"line\":%zu,\"field\":\"tenant_id\"",
+           last_forbidden_index, last_forbidden_line);
+  CHECK_STR_CONTAINS(a->body, want);
+  gw_buf_free(&b);
+  free(a);
+}
+
+static void test_many_rejections(void) {
+  snprintf(tokens_path, sizeof(tokens_path), "/tmp/gw-test-tokens-%ld", (long)getpid());
+  write_file(tokens_path, TOKEN_A_HASH "\tt1\n");
+  gw_ingest_config cfg = base_config();
+  cfg.dev_mode = false;
+  cfg.tokens_file = tokens_path;
+  cfg.limits.max_events = 5000;
+  cfg.max_body_bytes = 8 * 1024 * 1024;
+  run_case(&cfg, client_many_rejections, false);
   unlink(tokens_path);
 }
 
@@ -880,6 +943,7 @@ int main(void) {
   GW_RUN(test_auth);
   GW_RUN(test_auth_config);
   GW_RUN(test_rate_limit);
+  GW_RUN(test_many_rejections);
   GW_RUN(test_limits);
   GW_RUN(test_connection_limit);
   return gw_test_finish();
