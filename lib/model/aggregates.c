@@ -315,42 +315,89 @@ void gw_agg_key_teams(gw_buf *out, const char *tenant) {
  *   ARGV[2 .. 1+#KEYS]  the EXPIREAT unix time of each key
  *   then per record:    id, seen key index, nb, nb bucket key indexes,
  *                       nf, nf pairs (field number 1..F, increment)
- * Increments of one batch are summed per (key, field) in Lua first, so Redis sees one HINCRBY
- * per touched counter. Lua numbers are doubles: the sums stay exact because every batch sum is
- * below 2^53 (GW_AGG_BATCH_MAX records of bounded increments), and they are handed to HINCRBY
- * as "%d" strings, never in Lua's exponent notation.
+ *
+ * The script is all or nothing: everything that can fail is tried before the first write.
+ * Phase 1 only reads: SMISMEMBER per seen key tells which ids are new (an id twice in one
+ * batch counts once), the increments of the new records are summed per (key, field), and
+ * HMGET per bucket key reads the counters they touch, each of which must be absent or an
+ * integer that the increment keeps within 64 bits. A key of the wrong type makes SMISMEMBER
+ * or HMGET fail, a corrupt counter makes the script return an error: either way nothing was
+ * written, and the retry finds the same state. Phase 2 writes: one SADD per seen key with its
+ * new ids, one HINCRBY per touched counter, EXPIREAT on every key. Redis refuses a script's
+ * first write when it is out of memory and lets a script that has written go on (scripts
+ * are atomic), so memory cannot cut phase 2 short either.
+ *
+ * Lua numbers are doubles: the sums stay exact because every batch sum is below 2^53
+ * (GW_AGG_BATCH_MAX records of bounded increments), and they are handed to HINCRBY as "%d"
+ * strings, never in Lua's exponent notation. SMISMEMBER needs Redis 6.2 or later.
  */
 static const char apply_script_body[] =
     "if ARGV[1] ~= '1' then\n"
     "  return redis.error_reply('ERR goodwill apply: unknown format ' .. tostring(ARGV[1]))\n"
     "end\n"
     "local nk = #KEYS\n"
+    "local recs, byseen = {}, {}\n"
     "local p = nk + 2\n"
-    "local applied, dups = 0, 0\n"
-    "local acc = {}\n"
     "while p <= #ARGV do\n"
-    "  local id = ARGV[p]\n"
-    "  local seen = KEYS[tonumber(ARGV[p + 1])]\n"
+    "  local s = tonumber(ARGV[p + 1])\n"
     "  local nb = tonumber(ARGV[p + 2])\n"
-    "  local b0 = p + 3\n"
-    "  local fp = b0 + nb\n"
+    "  local fp = p + 3 + nb\n"
     "  local nf = tonumber(ARGV[fp])\n"
+    "  recs[#recs + 1] = {id = ARGV[p], seen = s, b0 = p + 3, nb = nb, fp = fp, nf = nf}\n"
+    "  local ids = byseen[s]\n"
+    "  if ids == nil then ids = {}; byseen[s] = ids end\n"
+    "  ids[#ids + 1] = ARGV[p]\n"
     "  p = fp + 1 + 2 * nf\n"
-    "  if redis.call('SADD', seen, id) == 1 then\n"
+    "end\n"
+    "local member = {}\n"
+    "for s, ids in pairs(byseen) do\n"
+    "  local m = redis.call('SMISMEMBER', KEYS[s], unpack(ids))\n"
+    "  local known = {}\n"
+    "  for i = 1, #ids do if m[i] == 1 then known[ids[i]] = true end end\n"
+    "  member[s] = known\n"
+    "end\n"
+    "local applied, dups = 0, 0\n"
+    "local acc, fresh = {}, {}\n"
+    "for _, r in ipairs(recs) do\n"
+    "  local known = member[r.seen]\n"
+    "  if known[r.id] then\n"
+    "    dups = dups + 1\n"
+    "  else\n"
+    "    known[r.id] = true\n"
     "    applied = applied + 1\n"
-    "    for i = 0, nb - 1 do\n"
-    "      local k = tonumber(ARGV[b0 + i])\n"
+    "    local ids = fresh[r.seen]\n"
+    "    if ids == nil then ids = {}; fresh[r.seen] = ids end\n"
+    "    ids[#ids + 1] = r.id\n"
+    "    for i = 0, r.nb - 1 do\n"
+    "      local k = tonumber(ARGV[r.b0 + i])\n"
     "      local a = acc[k]\n"
     "      if a == nil then a = {}; acc[k] = a end\n"
-    "      for j = 0, nf - 1 do\n"
-    "        local f = tonumber(ARGV[fp + 1 + 2 * j])\n"
-    "        a[f] = (a[f] or 0) + tonumber(ARGV[fp + 2 + 2 * j])\n"
+    "      for j = 0, r.nf - 1 do\n"
+    "        local f = tonumber(ARGV[r.fp + 1 + 2 * j])\n"
+    "        a[f] = (a[f] or 0) + tonumber(ARGV[r.fp + 2 + 2 * j])\n"
     "      end\n"
     "    end\n"
-    "  else\n"
-    "    dups = dups + 1\n"
     "  end\n"
     "end\n"
+    "for k, a in pairs(acc) do\n"
+    "  local fs, names = {}, {}\n"
+    "  for f, v in pairs(a) do if v ~= 0 then fs[#fs + 1] = f; names[#names + 1] = F[f] end end\n"
+    "  if #names > 0 then\n"
+    "    local cur = redis.call('HMGET', KEYS[k], unpack(names))\n"
+    "    for i = 1, #fs do\n"
+    "      local c = cur[i]\n"
+    "      if c then\n"
+    "        local n = tonumber(c)\n"
+    "        if not string.match(c, '^%-?%d+$') or n == nil or\n"
+    "           math.abs(n) + math.abs(a[fs[i]]) >= 9.2e18 then\n"
+    "          return redis.error_reply('ERR goodwill apply: counter ' .. F[fs[i]] ..\n"
+    "            ' of ' .. KEYS[k] .. ' is not an integer in range: ' .. c)\n"
+    "        end\n"
+    "      end\n"
+    "    end\n"
+    "  end\n"
+    "end\n"
+    "for s, ids in pairs(fresh) do redis.call('SADD', KEYS[s], unpack(ids)) end\n"
     "for k, a in pairs(acc) do\n"
     "  for f, v in pairs(a) do\n"
     "    if v ~= 0 then redis.call('HINCRBY', KEYS[k], F[f], string.format('%d', v)) end\n"

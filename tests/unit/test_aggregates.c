@@ -431,6 +431,66 @@ static void test_apply_twice_counts_once(void) {
   gw_agg_batch_free(b);
 }
 
+/* A failing apply writes nothing: with one of its keys of the wrong type, or a counter that is
+ * not an integer, the script errors before its first write (no id marked seen, no counter
+ * moved), and once the key is repaired the retry counts every record exactly once. Within one
+ * batch, the same id twice counts once. */
+static void test_failed_apply_writes_nothing(void) {
+  int64_t now = time(NULL) - 120; /* well inside one minute bucket's life */
+  int64_t t = gw_window_floor(now, GW_RES_1M) + 5;
+  gw_agg_batch *b;
+  CHECK_INT_EQ(gw_agg_batch_new(&b, "acme", "atomic"), 0);
+  gw_agg_record r;
+  make_interaction(&r, "a-1", "atomic", t, -500, 400, 1000);
+  CHECK_INT_EQ(gw_agg_batch_add(b, &r, now + 120), GW_AGG_APPLY);
+  make_interaction(&r, "a-2", "atomic", t, 100, 200, 2000);
+  CHECK_INT_EQ(gw_agg_batch_add(b, &r, now + 120), GW_AGG_APPLY);
+  make_interaction(&r, "a-1", "atomic", t, -500, 400, 1000); /* the same record again */
+  CHECK_INT_EQ(gw_agg_batch_add(b, &r, now + 120), GW_AGG_APPLY);
+
+  gw_buf minute = GW_BUF_INIT, day = GW_BUF_INIT, seen = GW_BUF_INIT;
+  gw_agg_key_bucket(&minute, "acme", "atomic", GW_RES_1M, gw_window_floor(t, GW_RES_1M));
+  gw_agg_key_bucket(&day, "acme", "atomic", GW_RES_1D, gw_window_floor(t, GW_RES_1D));
+  gw_agg_key_seen(&seen, "acme", "atomic", gw_window_floor(t, GW_RES_1D));
+
+  /* The day bucket is a string: the apply fails, and nothing is marked or counted. */
+  redisReply *x = cmd("SET %s oops", day.data);
+  freeReplyObject(x);
+  long long applied = -1, dups = -1;
+  CHECK_INT_EQ(run_batch(b, &applied, &dups), -1);
+  CHECK_INT_EQ(integer_cmd("EXISTS %s", seen.data), 0);
+  CHECK_INT_EQ(integer_cmd("EXISTS %s", minute.data), 0);
+
+  /* A counter that is not an integer: the same. */
+  x = cmd("DEL %s", day.data);
+  freeReplyObject(x);
+  x = cmd("HSET %s n not-a-number", day.data);
+  freeReplyObject(x);
+  CHECK_INT_EQ(run_batch(b, &applied, &dups), -1);
+  CHECK_INT_EQ(integer_cmd("EXISTS %s", seen.data), 0);
+  CHECK_INT_EQ(integer_cmd("EXISTS %s", minute.data), 0);
+
+  /* Repaired: both records count once, the repeated id is a duplicate. */
+  x = cmd("DEL %s", day.data);
+  freeReplyObject(x);
+  CHECK_INT_EQ(run_batch(b, &applied, &dups), 0);
+  CHECK_INT_EQ(applied, 2);
+  CHECK_INT_EQ(dups, 1);
+  CHECK_INT_EQ(hget(minute.data, "n"), 2);
+  CHECK_INT_EQ(hget(day.data, "n"), 2);
+  CHECK_INT_EQ(hget(day.data, "handle_sum"), 3000);
+  CHECK_INT_EQ(integer_cmd("SCARD %s", seen.data), 2);
+  /* And again: all duplicates, nothing moves. */
+  CHECK_INT_EQ(run_batch(b, &applied, &dups), 0);
+  CHECK_INT_EQ(applied, 0);
+  CHECK_INT_EQ(dups, 3);
+  CHECK_INT_EQ(hget(day.data, "n"), 2);
+  gw_buf_free(&minute);
+  gw_buf_free(&day);
+  gw_buf_free(&seen);
+  gw_agg_batch_free(b);
+}
+
 static void test_late_and_future_records(void) {
   int64_t now = time(NULL);
   gw_agg_batch *b;
@@ -596,6 +656,7 @@ int main(void) {
     return gw_test_finish();
   }
   GW_RUN(test_apply_twice_counts_once);
+  GW_RUN(test_failed_apply_writes_nothing);
   GW_RUN(test_late_and_future_records);
   GW_RUN(test_sums_exact_and_read_script);
   stop_redis();
