@@ -264,6 +264,20 @@ int gw_agg_record_from_scored(const Goodwill__V1__ScoredRecord *rec, gw_agg_reco
   return -EINVAL;
 }
 
+int gw_agg_record_decode(const void *value, size_t len, gw_agg_record *out, char *err,
+                         size_t errlen) {
+  Goodwill__V1__ScoredRecord *rec =
+      goodwill__v1__scored_record__unpack(NULL, len, (const uint8_t *)value);
+  if (rec == NULL) {
+    memset(out, 0, sizeof(*out));
+    gw_errf(err, errlen, "not a goodwill.v1.ScoredRecord protobuf");
+    return -EBADMSG;
+  }
+  int rc = gw_agg_record_from_scored(rec, out, err, errlen);
+  goodwill__v1__scored_record__free_unpacked(rec, NULL);
+  return rc;
+}
+
 gw_agg_verdict gw_agg_classify(int64_t event_s, int64_t now_s, bool retained[GW_RES_COUNT]) {
   bool any = false;
   bool local[GW_RES_COUNT];

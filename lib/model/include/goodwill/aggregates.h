@@ -117,6 +117,14 @@ typedef struct gw_agg_record {
 int gw_agg_record_from_scored(const Goodwill__V1__ScoredRecord *rec, gw_agg_record *out, char *err,
                               size_t errlen);
 
+/*
+ * Decodes the value of a goodwill.scored.v1 record (a ScoredRecord protobuf) into out:
+ * -EBADMSG when the bytes are not a ScoredRecord ("undecodable"), -EINVAL as
+ * gw_agg_record_from_scored ("invalid"), with the reason in err.
+ */
+int gw_agg_record_decode(const void *value, size_t len, gw_agg_record *out, char *err,
+                         size_t errlen);
+
 /* True when s is a valid tenant or team id: 1..GW_AGG_ID_MAX of [A-Za-z0-9._@-]. */
 bool gw_agg_valid_id(const char *s);
 
