@@ -116,3 +116,23 @@ void gw_log_write(const gw_log *log, gw_log_level level, const char *msg,
   fflush(out);
   gw_buf_free(&b);
 }
+
+bool gw_log_limit_allow(gw_log_limit *l, uint64_t now_ms, uint64_t *suppressed) {
+  if (l->refilled_ms == 0) {
+    l->refilled_ms = now_ms;
+  } else if (l->interval_ms > 0 && now_ms > l->refilled_ms) {
+    uint64_t n = (now_ms - l->refilled_ms) / l->interval_ms;
+    if (n > 0) {
+      l->tokens = n >= l->burst - l->tokens ? l->burst : l->tokens + (uint32_t)n;
+      l->refilled_ms += n * l->interval_ms;
+    }
+  }
+  if (l->tokens == 0) {
+    l->suppressed++;
+    return false;
+  }
+  l->tokens--;
+  *suppressed = l->suppressed;
+  l->suppressed = 0;
+  return true;
+}

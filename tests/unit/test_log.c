@@ -127,7 +127,32 @@ static void test_level_parse(void) {
   CHECK_INT_EQ(l, GW_LOG_INFO);
 }
 
+/* Three lines at once, then one per second; the held-back ones are told on the next line. */
+static void test_log_limit(void) {
+  gw_log_limit l = GW_LOG_LIMIT_INIT(1000, 3);
+  uint64_t sup = 99;
+  uint64_t t = 5000;
+  CHECK(gw_log_limit_allow(&l, t, &sup));
+  CHECK_INT_EQ(sup, 0);
+  CHECK(gw_log_limit_allow(&l, t, &sup));
+  CHECK(gw_log_limit_allow(&l, t + 10, &sup));
+  for (int i = 0; i < 50; i++) {
+    CHECK(!gw_log_limit_allow(&l, t + 20 + (uint64_t)i, &sup));
+  }
+  CHECK(!gw_log_limit_allow(&l, t + 999, &sup));
+  CHECK(gw_log_limit_allow(&l, t + 1000, &sup));
+  CHECK_INT_EQ(sup, 51);
+  CHECK(!gw_log_limit_allow(&l, t + 1001, &sup));
+  /* A long quiet spell refills the burst, never more. */
+  CHECK(gw_log_limit_allow(&l, t + 100000, &sup));
+  CHECK_INT_EQ(sup, 1);
+  CHECK(gw_log_limit_allow(&l, t + 100000, &sup));
+  CHECK(gw_log_limit_allow(&l, t + 100000, &sup));
+  CHECK(!gw_log_limit_allow(&l, t + 100000, &sup));
+}
+
 int main(void) {
+  GW_RUN(test_log_limit);
   GW_RUN(test_line_is_json_with_fields);
   GW_RUN(test_timestamp_format);
   GW_RUN(test_level_filter);

@@ -9,6 +9,8 @@
 #ifndef GOODWILL_LOG_H
 #define GOODWILL_LOG_H
 
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 
 typedef enum gw_log_level {
@@ -53,5 +55,36 @@ void gw_log_write(const gw_log *log, gw_log_level level, const char *msg,
                sizeof((const gw_log_field[]){{NULL, GW_LF_STR, NULL, 0, 0.0}, __VA_ARGS__}) /      \
                        sizeof(gw_log_field) -                                                      \
                    1)
+
+/*
+ * A rate limit for one kind of log line (an error that may repeat thousands of times a
+ * second): up to burst lines at once, then one per interval_ms. Lines held back are counted and
+ * reported with the next line written (field "suppressed"), so every error counted in a metric
+ * is explained in the log without flooding it. The caller passes its clock (uv_now on the
+ * loop); the limit is the caller's, per kind of line. Loop thread only.
+ */
+typedef struct gw_log_limit {
+  uint64_t interval_ms; /* one line per interval once the burst is spent */
+  uint32_t burst;       /* lines allowed at once */
+  uint32_t tokens;      /* lines allowed now (starts full) */
+  uint64_t refilled_ms; /* clock of the last refill, 0: never */
+  uint64_t suppressed;  /* lines held back since the last one written */
+} gw_log_limit;
+
+#define GW_LOG_LIMIT_INIT(interval_ms, burst)                                                      \
+  { (interval_ms), (burst), (burst), 0, 0 }
+
+/* Whether a line may be written at now_ms; when it may, *suppressed is the number held back
+ * since the last written line (and is reset). */
+bool gw_log_limit_allow(gw_log_limit *l, uint64_t now_ms, uint64_t *suppressed);
+
+/* GW_LOG_LIMITED(log, &limit, now_ms, GW_LOG_ERROR, "redis command failed", GW_LS(...)); */
+#define GW_LOG_LIMITED(log, limit, now_ms, level, msg, ...)                                        \
+  do {                                                                                             \
+    uint64_t gw_suppressed_;                                                                       \
+    if (gw_log_limit_allow((limit), (now_ms), &gw_suppressed_)) {                                  \
+      GW_LOG((log), (level), (msg), GW_LI("suppressed", gw_suppressed_), __VA_ARGS__);             \
+    }                                                                                              \
+  } while (0)
 
 #endif
