@@ -590,6 +590,13 @@ static bool gw_json_key_eq(const gw_json_key *k, const gw_json_str *s, uint32_t 
   return k->hash == hash && k->len == s->len && memcmp(k->ptr, s->ptr, s->len) == 0;
 }
 
+/* The index of an object with many keys is its own probe array of 32-bit key indexes, not a
+ * gw_hash_table: its memory must come from the reader's allocator (gw_json_reader_set_
+ * allocator), the keys array it points into moves when it grows (so items would be indexes
+ * disguised as pointers), and a slot is 4 bytes instead of 16. Measured with a
+ * gw_hash_table in its place: objects of 20 to 1,000 keys read about 10% slower, of 10,000
+ * keys twice as slow. */
+
 /* Inserts key index ki into the frame's hash index (which has room). */
 static void gw_json_table_put(gw_json_reader *r, gw_json_frame *f, size_t ki) {
   size_t mask = f->table_cap - 1;
