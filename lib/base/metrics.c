@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "goodwill/hash.h"
+
 const double gw_metrics_latency_buckets_s[GW_METRICS_LATENCY_BUCKETS] = {
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
 const size_t gw_metrics_latency_buckets_count = GW_METRICS_LATENCY_BUCKETS;
@@ -16,11 +18,10 @@ const size_t gw_metrics_latency_buckets_count = GW_METRICS_LATENCY_BUCKETS;
 struct gw_metric {
   gw_metric_family *family;
   const char **label_values; /* nlabels copies, stored in the same allocation */
-  uint64_t hash;
-  double value;            /* counter or gauge */
-  double sum;              /* histogram: sum of observations */
-  uint64_t count;          /* histogram: number of observations */
-  uint64_t *bucket_counts; /* histogram: per bucket (not cumulative), nbuckets + 1 for +Inf */
+  double value;              /* counter or gauge */
+  double sum;                /* histogram: sum of observations */
+  uint64_t count;            /* histogram: number of observations */
+  uint64_t *bucket_counts;   /* histogram: per bucket (not cumulative), nbuckets + 1 for +Inf */
 };
 
 struct gw_metric_family {
@@ -34,8 +35,7 @@ struct gw_metric_family {
   size_t max_series;
   gw_metric **series; /* in creation order, for rendering */
   size_t nseries, series_cap;
-  gw_metric **table; /* open addressing by hash, power-of-two size */
-  size_t table_cap;
+  gw_hash_table table; /* series by label values */
   gw_metric *overflow; /* the "_other" series, outside the cap and the table */
 };
 
@@ -94,7 +94,7 @@ static void family_free(gw_metric_family *f) {
   }
   free(f->overflow);
   free(f->series);
-  free(f->table);
+  gw_hash_table_free(&f->table);
   for (size_t i = 0; i < f->nlabels; i++) {
     free(f->label_names[i]);
   }
@@ -162,25 +162,26 @@ static bool names_clash(const gw_metrics *m, const gw_metric_family_def *def) {
   return false;
 }
 
+/* Label value i as stored: a missing value (or list) is the empty string. */
+static const char *label_value(const char *const *values, size_t i) {
+  return values != NULL && values[i] != NULL ? values[i] : "";
+}
+
+/* FNV-1a, which goodwill/hash.h has for label values; the separator after each value keeps
+ * ("ab","c") apart from ("a","bc"). */
 static uint64_t hash_labels(const char *const *values, size_t n) {
-  uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a 64 */
+  uint64_t h = GW_FNV64_BASIS;
   for (size_t i = 0; i < n; i++) {
-    const char *v = values != NULL && values[i] != NULL ? values[i] : "";
-    for (const unsigned char *p = (const unsigned char *)v; *p; p++) {
-      h = (h ^ *p) * 0x100000001b3ULL;
-    }
-    /* A separator keeps ("ab","c") apart from ("a","bc"). */
-    h = (h ^ 0xff) * 0x100000001b3ULL;
+    h = gw_fnv64_update_field(h, label_value(values, i));
   }
   return h;
 }
 
-static gw_metric *series_alloc(gw_metric_family *f, const char *const *values, uint64_t hash) {
+static gw_metric *series_alloc(gw_metric_family *f, const char *const *values) {
   size_t nb = f->type == GW_METRIC_HISTOGRAM ? f->nbuckets + 1 : 0;
   size_t size = sizeof(gw_metric) + nb * sizeof(uint64_t) + f->nlabels * sizeof(char *);
   for (size_t i = 0; i < f->nlabels; i++) {
-    const char *v = values != NULL && values[i] != NULL ? values[i] : "";
-    size += strlen(v) + 1;
+    size += strlen(label_value(values, i)) + 1;
   }
   /* One allocation per series: the struct, bucket counts, label pointers, label text. The
    * struct comes first and everything after it is 8-byte sized, so alignment holds. */
@@ -188,13 +189,12 @@ static gw_metric *series_alloc(gw_metric_family *f, const char *const *values, u
   gw_metric *s = (gw_metric *)block;
   char *p = block + sizeof(gw_metric);
   s->family = f;
-  s->hash = hash;
   s->bucket_counts = nb ? (uint64_t *)p : NULL;
   p += nb * sizeof(uint64_t);
   s->label_values = (const char **)p;
   p += f->nlabels * sizeof(char *);
   for (size_t i = 0; i < f->nlabels; i++) {
-    const char *v = values != NULL && values[i] != NULL ? values[i] : "";
+    const char *v = label_value(values, i);
     size_t n = strlen(v) + 1;
     memcpy(p, v, n);
     s->label_values[i] = p;
@@ -203,29 +203,12 @@ static gw_metric *series_alloc(gw_metric_family *f, const char *const *values, u
   return s;
 }
 
-static void table_insert(gw_metric **table, size_t cap, gw_metric *s) {
-  size_t i = (size_t)s->hash & (cap - 1);
-  while (table[i] != NULL) {
-    i = (i + 1) & (cap - 1);
-  }
-  table[i] = s;
-}
-
-static void table_grow(gw_metric_family *f) {
-  size_t cap = f->table_cap ? f->table_cap * 2 : 16;
-  gw_metric **table = xcalloc(cap, sizeof *table);
-  for (size_t i = 0; i < f->nseries; i++) {
-    table_insert(table, cap, f->series[i]);
-  }
-  free(f->table);
-  f->table = table;
-  f->table_cap = cap;
-}
-
-static bool labels_equal(const gw_metric *s, const char *const *values, size_t n) {
-  for (size_t i = 0; i < n; i++) {
-    const char *v = values != NULL && values[i] != NULL ? values[i] : "";
-    if (strcmp(s->label_values[i], v) != 0) {
+/* Whether series s has the label values key points to (a const char *const *). */
+static bool labels_equal(const void *item, const void *key) {
+  const gw_metric *s = item;
+  const char *const *values = key;
+  for (size_t i = 0; i < s->family->nlabels; i++) {
+    if (strcmp(s->label_values[i], label_value(values, i)) != 0) {
       return false;
     }
   }
@@ -237,14 +220,9 @@ gw_metric *gw_metrics_series(gw_metric_family *f, const char *const *label_value
     return NULL;
   }
   uint64_t h = hash_labels(label_values, f->nlabels);
-  if (f->table_cap > 0) {
-    for (size_t i = (size_t)h & (f->table_cap - 1); f->table[i] != NULL;
-         i = (i + 1) & (f->table_cap - 1)) {
-      gw_metric *s = f->table[i];
-      if (s->hash == h && labels_equal(s, label_values, f->nlabels)) {
-        return s;
-      }
-    }
+  gw_metric *s = gw_hash_table_find(&f->table, h, labels_equal, label_values);
+  if (s != NULL) {
+    return s;
   }
   if (f->max_series > 0 && f->nseries >= f->max_series && f->nlabels > 0) {
     if (f->overflow == NULL) {
@@ -252,19 +230,17 @@ gw_metric *gw_metrics_series(gw_metric_family *f, const char *const *label_value
       for (size_t i = 0; i < f->nlabels; i++) {
         other[i] = "_other";
       }
-      f->overflow = series_alloc(f, other, hash_labels(other, f->nlabels));
+      f->overflow = series_alloc(f, other);
       free(other);
     }
     return f->overflow;
   }
-  /* Keep the table at most half full so probes stay short. */
-  if ((f->nseries + 1) * 2 > f->table_cap) {
-    table_grow(f);
-  }
-  gw_metric *s = series_alloc(f, label_values, h);
+  s = series_alloc(f, label_values);
   grow(&f->series, &f->series_cap, f->nseries + 1, sizeof *f->series);
   f->series[f->nseries++] = s;
-  table_insert(f->table, f->table_cap, s);
+  if (gw_hash_table_insert(&f->table, h, s) != 0) {
+    abort();
+  }
   return s;
 }
 

@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "goodwill/hash.h"
+
 /* Memory handed out by the reader: decoded strings and number texts. Chunks never move, so
  * a string stays where it is while later ones are decoded. */
 struct gw_json_chunk {
@@ -566,70 +568,34 @@ int gw_json_read(gw_json_reader *r, gw_json_value *v) {
   return gw_json_unexpected(r, p, "a value");
 }
 
-/* For the linear duplicate check of small objects: a cheap first comparison. */
-static uint32_t gw_json_hash(const char *s, size_t n) {
-  uint32_t h = 2166136261u; /* FNV-1a */
-  for (size_t i = 0; i < n; i++) {
-    h = (h ^ (unsigned char)s[i]) * 16777619u;
-  }
-  return h;
+/* Keys keep 32 bits of their hash: the high half folded into the low. */
+static uint32_t gw_json_fold(uint64_t h) {
+  return (uint32_t)(h ^ (h >> 32));
 }
 
-/* SipHash-1-3 (Aumasson and Bernstein, "SipHash: a fast short-input PRF", 2012), for the
- * hash index of objects with many keys: keyed with the caller's secret, so a client cannot
- * choose keys that all land in one slot and make the duplicate check quadratic (FNV-1a
- * collisions are easy to compute offline; jansson seeds its hash for the same reason). */
-#define GW_ROTL64(x, b) (((x) << (b)) | ((x) >> (64 - (b))))
-#define GW_SIPROUND                                                                                \
-  do {                                                                                             \
-    v0 += v1;                                                                                      \
-    v1 = GW_ROTL64(v1, 13);                                                                        \
-    v1 ^= v0;                                                                                      \
-    v0 = GW_ROTL64(v0, 32);                                                                        \
-    v2 += v3;                                                                                      \
-    v3 = GW_ROTL64(v3, 16);                                                                        \
-    v3 ^= v2;                                                                                      \
-    v0 += v3;                                                                                      \
-    v3 = GW_ROTL64(v3, 21);                                                                        \
-    v3 ^= v0;                                                                                      \
-    v2 += v1;                                                                                      \
-    v1 = GW_ROTL64(v1, 17);                                                                        \
-    v1 ^= v2;                                                                                      \
-    v2 = GW_ROTL64(v2, 32);                                                                        \
-  } while (0)
+/* For the linear duplicate check of small objects: a cheap first comparison (FNV-1a). */
+static uint32_t gw_json_hash(const char *s, size_t n) {
+  return gw_json_fold(gw_fnv64(s, n));
+}
 
+/* For the hash index of objects with many keys: SipHash-1-3 keyed with the caller's secret,
+ * so a client cannot choose keys that all land in one slot and make the duplicate check
+ * quadratic (FNV-1a collisions are easy to compute offline; jansson seeds its hash for the
+ * same reason). */
 static uint32_t gw_json_siphash(const uint64_t key[2], const char *s, size_t n) {
-  uint64_t v0 = key[0] ^ 0x736f6d6570736575ULL, v1 = key[1] ^ 0x646f72616e646f6dULL;
-  uint64_t v2 = key[0] ^ 0x6c7967656e657261ULL, v3 = key[1] ^ 0x7465646279746573ULL;
-  const unsigned char *p = (const unsigned char *)s;
-  size_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    uint64_t m = 0;
-    for (int b = 7; b >= 0; b--) {
-      m = (m << 8) | p[i + (size_t)b];
-    }
-    v3 ^= m;
-    GW_SIPROUND;
-    v0 ^= m;
-  }
-  uint64_t last = (uint64_t)n << 56;
-  for (size_t b = 0; i + b < n; b++) {
-    last |= (uint64_t)p[i + b] << (8 * b);
-  }
-  v3 ^= last;
-  GW_SIPROUND;
-  v0 ^= last;
-  v2 ^= 0xff;
-  GW_SIPROUND;
-  GW_SIPROUND;
-  GW_SIPROUND;
-  uint64_t h = v0 ^ v1 ^ v2 ^ v3;
-  return (uint32_t)(h ^ (h >> 32));
+  return gw_json_fold(gw_siphash13(key, s, n));
 }
 
 static bool gw_json_key_eq(const gw_json_key *k, const gw_json_str *s, uint32_t hash) {
   return k->hash == hash && k->len == s->len && memcmp(k->ptr, s->ptr, s->len) == 0;
 }
+
+/* The index of an object with many keys is its own probe array of 32-bit key indexes, not a
+ * gw_hash_table: its memory must come from the reader's allocator (gw_json_reader_set_
+ * allocator), the keys array it points into moves when it grows (so items would be indexes
+ * disguised as pointers), and a slot is 4 bytes instead of 16. Measured with a
+ * gw_hash_table in its place: objects of 20 to 1,000 keys read about 10% slower, of 10,000
+ * keys twice as slow. */
 
 /* Inserts key index ki into the frame's hash index (which has room). */
 static void gw_json_table_put(gw_json_reader *r, gw_json_frame *f, size_t ki) {

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "goodwill/hash.h"
+
 /* A record in progress (offset == last), or a run of done records [offset, last]. */
 typedef struct entry {
   int64_t offset;
@@ -21,7 +23,6 @@ typedef struct entry {
  * holds about two entries per record in progress, not one per record read.
  */
 typedef struct part_state {
-  struct part_state *next; /* hash chain */
   char *topic;
   int32_t partition;
   entry *ring;
@@ -31,11 +32,15 @@ typedef struct part_state {
 } part_state;
 
 struct gw_offsets {
-  part_state **buckets; /* chained hash table, power-of-two size */
-  size_t nbuckets;
-  size_t npartitions;
+  gw_hash_table partitions; /* part_state by (topic, partition) */
   size_t in_flight;
 };
+
+/* A partition's key, as looked up. */
+typedef struct tp_key {
+  const char *topic;
+  int32_t partition;
+} tp_key;
 
 static void *xcalloc(size_t n, size_t size) {
   void *p = calloc(n ? n : 1, size ? size : 1);
@@ -45,19 +50,21 @@ static void *xcalloc(size_t n, size_t size) {
   return p;
 }
 
-static size_t hash_tp(const char *topic, int32_t p) {
-  uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a 64 over the topic, then the partition */
-  for (const unsigned char *c = (const unsigned char *)topic; *c; c++) {
-    h = (h ^ *c) * 0x100000001b3ULL;
-  }
-  h = (h ^ (uint32_t)p) * 0x100000001b3ULL;
-  return (size_t)(h ^ (h >> 32));
+/* FNV-1a over the topic (with its separator), then the partition. */
+static uint64_t hash_tp(const tp_key *k) {
+  uint32_t p = (uint32_t)k->partition;
+  return gw_fnv64_update(gw_fnv64_update_field(GW_FNV64_BASIS, k->topic), &p, sizeof p);
+}
+
+static bool tp_eq(const void *item, const void *key) {
+  const part_state *p = item;
+  const tp_key *k = key;
+  return p->partition == k->partition && strcmp(p->topic, k->topic) == 0;
 }
 
 int gw_offsets_new(gw_offsets **out) {
   gw_offsets *o = xcalloc(1, sizeof *o);
-  o->nbuckets = 16;
-  o->buckets = xcalloc(o->nbuckets, sizeof *o->buckets);
+  o->partitions = (gw_hash_table)GW_HASH_TABLE_INIT;
   *out = o;
   return 0;
 }
@@ -72,61 +79,36 @@ void gw_offsets_free(gw_offsets *o) {
   if (o == NULL) {
     return;
   }
-  for (size_t i = 0; i < o->nbuckets; i++) {
-    part_state *p = o->buckets[i];
-    while (p != NULL) {
-      part_state *next = p->next;
-      partition_free(p);
-      p = next;
-    }
+  gw_hash_iter it;
+  gw_hash_iter_init(&o->partitions, &it);
+  for (part_state *p; (p = gw_hash_table_next(&o->partitions, &it)) != NULL;) {
+    partition_free(p);
   }
-  free(o->buckets);
+  gw_hash_table_free(&o->partitions);
   free(o);
 }
 
-static part_state **find_slot(const gw_offsets *o, const char *topic, int32_t part) {
-  part_state **slot = &o->buckets[hash_tp(topic, part) & (o->nbuckets - 1)];
-  while (*slot != NULL && ((*slot)->partition != part || strcmp((*slot)->topic, topic) != 0)) {
-    slot = &(*slot)->next;
-  }
-  return slot;
-}
-
-static void rehash(gw_offsets *o) {
-  size_t n = o->nbuckets * 2;
-  part_state **b = xcalloc(n, sizeof *b);
-  for (size_t i = 0; i < o->nbuckets; i++) {
-    part_state *p = o->buckets[i];
-    while (p != NULL) {
-      part_state *next = p->next;
-      size_t k = hash_tp(p->topic, p->partition) & (n - 1);
-      p->next = b[k];
-      b[k] = p;
-      p = next;
-    }
-  }
-  free(o->buckets);
-  o->buckets = b;
-  o->nbuckets = n;
+static part_state *find(const gw_offsets *o, const char *topic, int32_t part) {
+  const tp_key k = {topic, part};
+  return gw_hash_table_find(&o->partitions, hash_tp(&k), tp_eq, &k);
 }
 
 static part_state *get_or_create(gw_offsets *o, const char *topic, int32_t part) {
-  part_state **slot = find_slot(o, topic, part);
-  if (*slot != NULL) {
-    return *slot;
+  const tp_key k = {topic, part};
+  uint64_t h = hash_tp(&k);
+  part_state *p = gw_hash_table_find(&o->partitions, h, tp_eq, &k);
+  if (p != NULL) {
+    return p;
   }
-  if (o->npartitions + 1 > o->nbuckets) {
-    rehash(o);
-    slot = find_slot(o, topic, part);
-  }
-  part_state *p = xcalloc(1, sizeof *p);
+  p = xcalloc(1, sizeof *p);
   size_t n = strlen(topic);
   p->topic = xcalloc(n + 1, 1);
   memcpy(p->topic, topic, n);
   p->partition = part;
   p->last_begun = -1;
-  *slot = p;
-  o->npartitions++;
+  if (gw_hash_table_insert(&o->partitions, h, p) != 0) {
+    abort();
+  }
   return p;
 }
 
@@ -192,7 +174,7 @@ bool gw_offsets_done(gw_offsets *o, const char *topic, int32_t partition, int64_
   if (o == NULL || topic == NULL) {
     return false;
   }
-  part_state *p = *find_slot(o, topic, partition);
+  part_state *p = find(o, topic, partition);
   /* A forgotten partition, or an offset never begun: nothing to release. */
   if (p == NULL || p->count == 0) {
     return false;
@@ -233,11 +215,14 @@ size_t gw_offsets_in_flight(const gw_offsets *o) {
 }
 
 size_t gw_offsets_entries(const gw_offsets *o) {
+  if (o == NULL) {
+    return 0;
+  }
   size_t n = 0;
-  for (size_t i = 0; o != NULL && i < o->nbuckets; i++) {
-    for (const part_state *p = o->buckets[i]; p != NULL; p = p->next) {
-      n += p->count;
-    }
+  gw_hash_iter it;
+  gw_hash_iter_init(&o->partitions, &it);
+  for (const part_state *p; (p = gw_hash_table_next(&o->partitions, &it)) != NULL;) {
+    n += p->count;
   }
   return n;
 }
@@ -246,13 +231,13 @@ void gw_offsets_forget(gw_offsets *o, const char *topic, int32_t partition) {
   if (o == NULL || topic == NULL) {
     return;
   }
-  part_state **slot = find_slot(o, topic, partition);
-  part_state *p = *slot;
+  const tp_key k = {topic, partition};
+  uint64_t h = hash_tp(&k);
+  part_state *p = gw_hash_table_find(&o->partitions, h, tp_eq, &k);
   if (p == NULL) {
     return;
   }
-  *slot = p->next;
+  gw_hash_table_remove(&o->partitions, h, p);
   o->in_flight -= p->not_done;
-  o->npartitions--;
   partition_free(p);
 }

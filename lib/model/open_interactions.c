@@ -1,7 +1,7 @@
 /*
  * Open live interactions (see goodwill/open_interactions.h).
  *
- * A chained hash table maps (partition, tenant, interaction) to the interaction; every open
+ * A gw_hash_table maps (partition, tenant, interaction) to the interaction; every open
  * interaction is also on two activity lists, least recently active first: one per partition
  * (idle expiry looks at its head only, so it depends on that partition's records alone and is
  * the same on a replay) and one over all partitions (the victim when max_turns is exceeded).
@@ -12,17 +12,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "goodwill/hash.h"
+
 #define GW_OPEN_DEFAULT_IDLE_MS   (6 * 3600 * 1000LL)
 #define GW_OPEN_DEFAULT_MAX_TURNS 200000u
 
 typedef struct open_part open_part;
 
 typedef struct open_ia {
-  struct open_ia *hnext;         /* hash chain */
   struct open_ia *pprev, *pnext; /* partition activity list */
   struct open_ia *gprev, *gnext; /* global activity list */
   open_part *part;
-  size_t hash;
+  uint64_t hash; /* hash_key of its key, under which the table holds it */
   char *tenant_id, *interaction_id;
   gw_open_turn *turns;
   size_t nturns, cap;
@@ -40,8 +41,8 @@ struct open_part {
 struct gw_open_interactions {
   int64_t idle_timeout_ms;
   size_t max_turns;
-  open_ia **buckets; /* power-of-two size */
-  size_t nbuckets, count, turns;
+  gw_hash_table table; /* open_ia by (partition, tenant, interaction) */
+  size_t turns;
   open_ia *ghead, *gtail;
   open_part *parts;
 };
@@ -62,20 +63,26 @@ static void *xdup(const void *src, size_t len, bool nul) {
   return d;
 }
 
-static size_t hash_key(int32_t partition, const char *tenant, const char *iid) {
-  uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a 64 */
-  uint32_t p = (uint32_t)partition;
-  for (int i = 0; i < 4; i++) {
-    h = (h ^ ((p >> (8 * i)) & 0xffu)) * 0x100000001b3ULL;
-  }
-  for (const unsigned char *c = (const unsigned char *)tenant; *c; c++) {
-    h = (h ^ *c) * 0x100000001b3ULL;
-  }
-  h = (h ^ 0xffu) * 0x100000001b3ULL; /* separator: no tenant/id split collides with another */
-  for (const unsigned char *c = (const unsigned char *)iid; *c; c++) {
-    h = (h ^ *c) * 0x100000001b3ULL;
-  }
-  return (size_t)(h ^ (h >> 32));
+/* An interaction's key, as looked up. */
+typedef struct ia_key {
+  int32_t partition;
+  const char *tenant_id, *interaction_id;
+} ia_key;
+
+/* FNV-1a over the partition and both ids, each id followed by a separator so that no other
+ * split of the same bytes into tenant and interaction hashes alike. */
+static uint64_t hash_key(const ia_key *k) {
+  uint32_t p = (uint32_t)k->partition;
+  uint64_t h = gw_fnv64(&p, sizeof p);
+  h = gw_fnv64_update_field(h, k->tenant_id);
+  return gw_fnv64_update_field(h, k->interaction_id);
+}
+
+static bool ia_eq(const void *item, const void *key) {
+  const open_ia *ia = item;
+  const ia_key *k = key;
+  return ia->part->partition == k->partition && strcmp(ia->tenant_id, k->tenant_id) == 0 &&
+         strcmp(ia->interaction_id, k->interaction_id) == 0;
 }
 
 int gw_open_interactions_new(const gw_open_interactions_config *cfg, gw_open_interactions **out) {
@@ -86,8 +93,7 @@ int gw_open_interactions_new(const gw_open_interactions_config *cfg, gw_open_int
   o->idle_timeout_ms =
       cfg != NULL && cfg->idle_timeout_ms > 0 ? cfg->idle_timeout_ms : GW_OPEN_DEFAULT_IDLE_MS;
   o->max_turns = cfg != NULL && cfg->max_turns > 0 ? cfg->max_turns : GW_OPEN_DEFAULT_MAX_TURNS;
-  o->nbuckets = 64;
-  o->buckets = xcalloc(o->nbuckets, sizeof *o->buckets);
+  o->table = (gw_hash_table)GW_HASH_TABLE_INIT;
   *out = o;
   return 0;
 }
@@ -124,7 +130,7 @@ void gw_open_interactions_free(gw_open_interactions *o) {
     free(p);
     p = next;
   }
-  free(o->buckets);
+  gw_hash_table_free(&o->table);
   free(o);
 }
 
@@ -142,37 +148,6 @@ static open_part *find_part(gw_open_interactions *o, int32_t partition, bool cre
   p->next = o->parts;
   o->parts = p;
   return p;
-}
-
-static open_ia **find_slot(gw_open_interactions *o, size_t hash, int32_t partition,
-                           const char *tenant, const char *iid) {
-  open_ia **slot = &o->buckets[hash & (o->nbuckets - 1)];
-  while (*slot != NULL) {
-    open_ia *ia = *slot;
-    if (ia->hash == hash && ia->part->partition == partition &&
-        strcmp(ia->tenant_id, tenant) == 0 && strcmp(ia->interaction_id, iid) == 0) {
-      break;
-    }
-    slot = &ia->hnext;
-  }
-  return slot;
-}
-
-static void rehash(gw_open_interactions *o) {
-  size_t n = o->nbuckets * 2;
-  open_ia **b = xcalloc(n, sizeof *b);
-  for (size_t i = 0; i < o->nbuckets; i++) {
-    open_ia *ia = o->buckets[i];
-    while (ia != NULL) {
-      open_ia *next = ia->hnext;
-      ia->hnext = b[ia->hash & (n - 1)];
-      b[ia->hash & (n - 1)] = ia;
-      ia = next;
-    }
-  }
-  free(o->buckets);
-  o->buckets = b;
-  o->nbuckets = n;
 }
 
 static void lists_unlink(gw_open_interactions *o, open_ia *ia) {
@@ -234,22 +209,19 @@ int gw_open_interactions_add_turn(gw_open_interactions *o, int32_t partition, co
   }
   open_part *p = find_part(o, partition, true);
   advance(p, t->occurred_at_ms);
-  size_t h = hash_key(partition, tenant_id, interaction_id);
-  open_ia **slot = find_slot(o, h, partition, tenant_id, interaction_id);
-  open_ia *ia = *slot;
+  const ia_key k = {partition, tenant_id, interaction_id};
+  uint64_t h = hash_key(&k);
+  open_ia *ia = gw_hash_table_find(&o->table, h, ia_eq, &k);
   if (ia == NULL) {
-    if (o->count + 1 > o->nbuckets) {
-      rehash(o);
-      slot = find_slot(o, h, partition, tenant_id, interaction_id);
-    }
     ia = xcalloc(1, sizeof *ia);
     ia->part = p;
     ia->hash = h;
     ia->tenant_id = xdup(tenant_id, strlen(tenant_id), true);
     ia->interaction_id = xdup(interaction_id, strlen(interaction_id), true);
     ia->last_turn_at_ms = t->occurred_at_ms;
-    *slot = ia;
-    o->count++;
+    if (gw_hash_table_insert(&o->table, h, ia) != 0) {
+      abort();
+    }
   } else {
     lists_unlink(o, ia);
   }
@@ -295,10 +267,8 @@ static int turn_cmp(const void *a, const void *b) {
 
 /* Detaches ia from the table and the lists and moves its turns into out. */
 static void detach(gw_open_interactions *o, open_ia *ia, gw_open_batch *out) {
-  open_ia **slot = find_slot(o, ia->hash, ia->part->partition, ia->tenant_id, ia->interaction_id);
-  *slot = ia->hnext;
+  gw_hash_table_remove(&o->table, ia->hash, ia);
   lists_unlink(o, ia);
-  o->count--;
   o->turns -= ia->nturns;
   memset(out, 0, sizeof *out);
   out->partition = ia->part->partition;
@@ -330,8 +300,8 @@ bool gw_open_interactions_take(gw_open_interactions *o, int32_t partition, const
   if (o == NULL || tenant_id == NULL || interaction_id == NULL) {
     return false;
   }
-  size_t h = hash_key(partition, tenant_id, interaction_id);
-  open_ia *ia = *find_slot(o, h, partition, tenant_id, interaction_id);
+  const ia_key k = {partition, tenant_id, interaction_id};
+  open_ia *ia = gw_hash_table_find(&o->table, hash_key(&k), ia_eq, &k);
   if (ia == NULL) {
     return false;
   }
@@ -387,7 +357,7 @@ size_t gw_open_interactions_drop_partition(gw_open_interactions *o, int32_t part
 }
 
 size_t gw_open_interactions_count(const gw_open_interactions *o) {
-  return o != NULL ? o->count : 0;
+  return o != NULL ? o->table.count : 0;
 }
 
 size_t gw_open_interactions_turns(const gw_open_interactions *o) {

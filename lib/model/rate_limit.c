@@ -5,29 +5,28 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "goodwill/hash.h"
+
 typedef struct bucket {
-  struct bucket *next; /* chain of the same slot */
-  double level;        /* events that may still be sent; negative: debt */
-  uint64_t at_ms;      /* when level was last brought up to date */
-  char key[];          /* NUL-terminated */
+  double level;   /* events that may still be sent; negative: debt */
+  uint64_t at_ms; /* when level was last brought up to date */
+  char key[];     /* NUL-terminated */
 } bucket;
 
 struct gw_rate_limit {
   double rate_per_ms;
   double burst;
   size_t max_keys;
-  size_t count;
-  size_t nslots; /* a power of two */
-  bucket **slots;
+  gw_hash_table buckets; /* bucket by key, at most max_keys of them */
 };
 
 /* FNV-1a: keys are short tenant ids chosen by the operator, not by clients. */
-static size_t key_hash(const char *s) {
-  uint64_t h = 1469598103934665603ULL;
-  for (; *s; s++) {
-    h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-  }
-  return (size_t)(h ^ (h >> 32));
+static uint64_t key_hash(const char *s) {
+  return gw_fnv64(s, strlen(s));
+}
+
+static bool key_eq(const void *item, const void *key) {
+  return strcmp(((const bucket *)item)->key, key) == 0;
 }
 
 int gw_rate_limit_new(double rate_per_s, double burst, size_t max_keys, gw_rate_limit **out) {
@@ -43,15 +42,7 @@ int gw_rate_limit_new(double rate_per_s, double burst, size_t max_keys, gw_rate_
   rl->rate_per_ms = rate_per_s / 1000.0;
   rl->burst = burst;
   rl->max_keys = max_keys;
-  rl->nslots = 64;
-  while (rl->nslots < max_keys && rl->nslots < ((size_t)1 << 20)) {
-    rl->nslots <<= 1;
-  }
-  rl->slots = calloc(rl->nslots, sizeof(*rl->slots));
-  if (rl->slots == NULL) {
-    free(rl);
-    return -ENOMEM;
-  }
+  rl->buckets = (gw_hash_table)GW_HASH_TABLE_INIT;
   *out = rl;
   return 0;
 }
@@ -60,19 +51,17 @@ void gw_rate_limit_free(gw_rate_limit *rl) {
   if (rl == NULL) {
     return;
   }
-  for (size_t i = 0; i < rl->nslots; i++) {
-    while (rl->slots[i] != NULL) {
-      bucket *b = rl->slots[i];
-      rl->slots[i] = b->next;
-      free(b);
-    }
+  gw_hash_iter it;
+  gw_hash_iter_init(&rl->buckets, &it);
+  for (bucket *b; (b = gw_hash_table_next(&rl->buckets, &it)) != NULL;) {
+    free(b);
   }
-  free(rl->slots);
+  gw_hash_table_free(&rl->buckets);
   free(rl);
 }
 
 size_t gw_rate_limit_keys(const gw_rate_limit *rl) {
-  return rl->count;
+  return rl->buckets.count;
 }
 
 /* Brings b's level up to now (a clock that goes backwards adds nothing). */
@@ -85,39 +74,34 @@ static void refill(const gw_rate_limit *rl, bucket *b, uint64_t now_ms) {
 
 /* Drops every bucket that has refilled completely: it holds nothing a fresh one would not. */
 static void drop_full(gw_rate_limit *rl, uint64_t now_ms) {
-  for (size_t i = 0; i < rl->nslots; i++) {
-    for (bucket **pp = &rl->slots[i]; *pp != NULL;) {
-      bucket *b = *pp;
-      refill(rl, b, now_ms);
-      if (b->level >= rl->burst) {
-        *pp = b->next;
-        free(b);
-        rl->count--;
-      } else {
-        pp = &b->next;
-      }
+  gw_hash_iter it;
+  gw_hash_iter_init(&rl->buckets, &it);
+  for (bucket *b; (b = gw_hash_table_next(&rl->buckets, &it)) != NULL;) {
+    refill(rl, b, now_ms);
+    if (b->level >= rl->burst) {
+      gw_hash_table_remove_current(&rl->buckets, &it);
+      free(b);
     }
   }
 }
 
 /* key's bucket, created full when new; NULL when there is no room (or no memory). */
 static bucket *find(gw_rate_limit *rl, const char *key, uint64_t now_ms, int *err) {
-  size_t slot = key_hash(key) & (rl->nslots - 1);
-  for (bucket *b = rl->slots[slot]; b != NULL; b = b->next) {
-    if (strcmp(b->key, key) == 0) {
-      refill(rl, b, now_ms);
-      return b;
-    }
+  uint64_t h = key_hash(key);
+  bucket *b = gw_hash_table_find(&rl->buckets, h, key_eq, key);
+  if (b != NULL) {
+    refill(rl, b, now_ms);
+    return b;
   }
-  if (rl->count >= rl->max_keys) {
+  if (rl->buckets.count >= rl->max_keys) {
     drop_full(rl, now_ms);
-    if (rl->count >= rl->max_keys) {
+    if (rl->buckets.count >= rl->max_keys) {
       *err = -ENOSPC;
       return NULL;
     }
   }
   size_t n = strlen(key);
-  bucket *b = malloc(sizeof(*b) + n + 1);
+  b = malloc(sizeof(*b) + n + 1);
   if (b == NULL) {
     *err = -ENOMEM;
     return NULL;
@@ -125,9 +109,12 @@ static bucket *find(gw_rate_limit *rl, const char *key, uint64_t now_ms, int *er
   memcpy(b->key, key, n + 1);
   b->level = rl->burst;
   b->at_ms = now_ms;
-  b->next = rl->slots[slot];
-  rl->slots[slot] = b;
-  rl->count++;
+  int rc = gw_hash_table_insert(&rl->buckets, h, b);
+  if (rc != 0) {
+    free(b);
+    *err = rc;
+    return NULL;
+  }
   return b;
 }
 

@@ -103,6 +103,8 @@ struct gw_scorer {
       *m_delivery_failures[2], *m_paused;
   gw_metric *m_open_interactions, *m_open_turns, *m_turns_buffered, *m_turns_released,
       *m_expired[2];
+  /* The labelled families, whose series above are looked up once at start. */
+  gw_metric_family *f_scored, *f_dlq, *f_delivery_failures, *f_expired;
 };
 
 static uint64_t wall_clock_ms(void) {
@@ -613,137 +615,76 @@ static void collect_cb(void *opaque) {
   update_open_gauges(s);
 }
 
+static const char *const kind_label[] = {"kind"};
+static const char *const reason_label[] = {"reason"};
+static const char *const output_label[] = {"output"};
+
+static const gw_metric_spec scorer_metrics[] = {
+    GW_METRIC_SERIES(gw_scorer, m_consumed, .name = "goodwill_scorer_records_consumed_total",
+                     .help = "Records read from the input topic (replays after a rebalance or "
+                             "crash included).",
+                     .type = GW_METRIC_COUNTER),
+    GW_METRIC_FAMILY(gw_scorer, f_scored, .name = "goodwill_scorer_records_scored_total",
+                     .help = "ScoredRecords written to the scored topic and acknowledged, by kind.",
+                     .type = GW_METRIC_COUNTER, .label_names = kind_label, .nlabels = 1),
+    GW_METRIC_FAMILY(gw_scorer, f_dlq, .name = "goodwill_scorer_records_dlq_total",
+                     .help = "Input records written to the DLQ and acknowledged, by reason class.",
+                     .type = GW_METRIC_COUNTER, .label_names = reason_label, .nlabels = 1),
+    GW_METRIC_FAMILY(gw_scorer, f_delivery_failures,
+                     .name = "goodwill_scorer_delivery_failures_total",
+                     .help = "Failed or refused produce attempts (each is retried), by output.",
+                     .type = GW_METRIC_COUNTER, .label_names = output_label, .nlabels = 1),
+    GW_METRIC_SERIES(gw_scorer, m_in_flight, .name = "goodwill_scorer_in_flight_records",
+                     .help = "Records consumed whose output is not yet acknowledged.",
+                     .type = GW_METRIC_GAUGE),
+    GW_METRIC_SERIES(gw_scorer, m_paused, .name = "goodwill_scorer_consumer_paused",
+                     .help = "1 while consumption is paused (backpressure, delivery retries or "
+                             "shutdown).",
+                     .type = GW_METRIC_GAUGE),
+    GW_METRIC_SERIES(gw_scorer, m_duration, .name = "goodwill_scorer_scoring_duration_seconds",
+                     .help = "Time to score one validated event.", .type = GW_METRIC_HISTOGRAM,
+                     .buckets = gw_metrics_latency_buckets_s,
+                     .nbuckets = GW_METRICS_LATENCY_BUCKETS),
+    GW_METRIC_SERIES(gw_scorer, m_open_interactions, .name = "goodwill_scorer_open_interactions",
+                     .help = "Live interactions with buffered turns and no InteractionClosed yet.",
+                     .type = GW_METRIC_GAUGE),
+    GW_METRIC_SERIES(gw_scorer, m_open_turns, .name = "goodwill_scorer_open_turns",
+                     .help = "Live turns buffered until their InteractionClosed (offsets held "
+                             "uncommitted).",
+                     .type = GW_METRIC_GAUGE),
+    GW_METRIC_SERIES(gw_scorer, m_turns_buffered, .name = "goodwill_scorer_turns_buffered_total",
+                     .help = "Valid live turns buffered (replays after a rebalance or crash "
+                             "included).",
+                     .type = GW_METRIC_COUNTER),
+    GW_METRIC_SERIES(gw_scorer, m_turns_released, .name = "goodwill_scorer_turns_released_total",
+                     .help = "Buffered live turns not scored because their InteractionClosed had "
+                             "a transcript.",
+                     .type = GW_METRIC_COUNTER),
+    GW_METRIC_FAMILY(gw_scorer, f_expired, .name = "goodwill_scorer_interactions_expired_total",
+                     .help = "Open interactions whose turns went to the DLQ without a close, by "
+                             "reason (idle: no InteractionClosed within --turn-idle-timeout; "
+                             "limit: --max-open-turns reached).",
+                     .type = GW_METRIC_COUNTER, .label_names = reason_label, .nlabels = 1),
+};
+
 static int register_metrics(gw_scorer *s) {
-  static const char *const kind_label[] = {"kind"};
-  static const char *const reason_label[] = {"reason"};
-  static const char *const output_label[] = {"output"};
-  gw_metric_family *f;
-  int rc;
-  gw_metric_family_def d;
-
-  memset(&d, 0, sizeof d);
-  d.name = "goodwill_scorer_records_consumed_total";
-  d.help = "Records read from the input topic (replays after a rebalance or crash included).";
-  d.type = GW_METRIC_COUNTER;
-  if ((rc = gw_metrics_register(s->metrics, &d, &f)) != 0) {
+  int rc = gw_metrics_register_all(s->metrics, scorer_metrics,
+                                   sizeof scorer_metrics / sizeof scorer_metrics[0], s, NULL);
+  if (rc != 0) {
     return rc;
   }
-  s->m_consumed = gw_metrics_series(f, NULL);
-
-  memset(&d, 0, sizeof d);
-  d.name = "goodwill_scorer_records_scored_total";
-  d.help = "ScoredRecords written to the scored topic and acknowledged, by kind.";
-  d.type = GW_METRIC_COUNTER;
-  d.label_names = kind_label;
-  d.nlabels = 1;
-  if ((rc = gw_metrics_register(s->metrics, &d, &f)) != 0) {
-    return rc;
-  }
-  s->m_scored[0] = gw_metrics_series(f, (const char *const[]){"interaction"});
-  s->m_scored[1] = gw_metrics_series(f, (const char *const[]){"survey"});
-
-  memset(&d, 0, sizeof d);
-  d.name = "goodwill_scorer_records_dlq_total";
-  d.help = "Input records written to the DLQ and acknowledged, by reason class.";
-  d.type = GW_METRIC_COUNTER;
-  d.label_names = reason_label;
-  d.nlabels = 1;
-  if ((rc = gw_metrics_register(s->metrics, &d, &f)) != 0) {
-    return rc;
-  }
+  /* Every label value is known: create each series now, so all render from the start. */
+  s->m_scored[0] = gw_metrics_series(s->f_scored, (const char *const[]){"interaction"});
+  s->m_scored[1] = gw_metrics_series(s->f_scored, (const char *const[]){"survey"});
   for (int i = 0; i < DLQ_NCLASSES; i++) {
-    s->m_dlq[i] = gw_metrics_series(f, (const char *const[]){dlq_class_names[i]});
+    s->m_dlq[i] = gw_metrics_series(s->f_dlq, (const char *const[]){dlq_class_names[i]});
   }
-
-  memset(&d, 0, sizeof d);
-  d.name = "goodwill_scorer_delivery_failures_total";
-  d.help = "Failed or refused produce attempts (each is retried), by output.";
-  d.type = GW_METRIC_COUNTER;
-  d.label_names = output_label;
-  d.nlabels = 1;
-  if ((rc = gw_metrics_register(s->metrics, &d, &f)) != 0) {
-    return rc;
-  }
-  s->m_delivery_failures[0] = gw_metrics_series(f, (const char *const[]){"scored"});
-  s->m_delivery_failures[1] = gw_metrics_series(f, (const char *const[]){"dlq"});
-
-  memset(&d, 0, sizeof d);
-  d.name = "goodwill_scorer_in_flight_records";
-  d.help = "Records consumed whose output is not yet acknowledged.";
-  d.type = GW_METRIC_GAUGE;
-  if ((rc = gw_metrics_register(s->metrics, &d, &f)) != 0) {
-    return rc;
-  }
-  s->m_in_flight = gw_metrics_series(f, NULL);
-
-  memset(&d, 0, sizeof d);
-  d.name = "goodwill_scorer_consumer_paused";
-  d.help = "1 while consumption is paused (backpressure, delivery retries or shutdown).";
-  d.type = GW_METRIC_GAUGE;
-  if ((rc = gw_metrics_register(s->metrics, &d, &f)) != 0) {
-    return rc;
-  }
-  s->m_paused = gw_metrics_series(f, NULL);
-
-  memset(&d, 0, sizeof d);
-  d.name = "goodwill_scorer_scoring_duration_seconds";
-  d.help = "Time to score one validated event.";
-  d.type = GW_METRIC_HISTOGRAM;
-  d.buckets = gw_metrics_latency_buckets_s;
-  d.nbuckets = gw_metrics_latency_buckets_count;
-  if ((rc = gw_metrics_register(s->metrics, &d, &f)) != 0) {
-    return rc;
-  }
-  s->m_duration = gw_metrics_series(f, NULL);
-
-  memset(&d, 0, sizeof d);
-  d.name = "goodwill_scorer_open_interactions";
-  d.help = "Live interactions with buffered turns and no InteractionClosed yet.";
-  d.type = GW_METRIC_GAUGE;
-  if ((rc = gw_metrics_register(s->metrics, &d, &f)) != 0) {
-    return rc;
-  }
-  s->m_open_interactions = gw_metrics_series(f, NULL);
-
-  memset(&d, 0, sizeof d);
-  d.name = "goodwill_scorer_open_turns";
-  d.help = "Live turns buffered until their InteractionClosed (offsets held uncommitted).";
-  d.type = GW_METRIC_GAUGE;
-  if ((rc = gw_metrics_register(s->metrics, &d, &f)) != 0) {
-    return rc;
-  }
-  s->m_open_turns = gw_metrics_series(f, NULL);
-
-  memset(&d, 0, sizeof d);
-  d.name = "goodwill_scorer_turns_buffered_total";
-  d.help = "Valid live turns buffered (replays after a rebalance or crash included).";
-  d.type = GW_METRIC_COUNTER;
-  if ((rc = gw_metrics_register(s->metrics, &d, &f)) != 0) {
-    return rc;
-  }
-  s->m_turns_buffered = gw_metrics_series(f, NULL);
-
-  memset(&d, 0, sizeof d);
-  d.name = "goodwill_scorer_turns_released_total";
-  d.help = "Buffered live turns not scored because their InteractionClosed had a transcript.";
-  d.type = GW_METRIC_COUNTER;
-  if ((rc = gw_metrics_register(s->metrics, &d, &f)) != 0) {
-    return rc;
-  }
-  s->m_turns_released = gw_metrics_series(f, NULL);
-
-  memset(&d, 0, sizeof d);
-  d.name = "goodwill_scorer_interactions_expired_total";
-  d.help = "Open interactions whose turns went to the DLQ without a close, by reason (idle: "
-           "no InteractionClosed within --turn-idle-timeout; limit: --max-open-turns reached).";
-  d.type = GW_METRIC_COUNTER;
-  d.label_names = reason_label;
-  d.nlabels = 1;
-  if ((rc = gw_metrics_register(s->metrics, &d, &f)) != 0) {
-    return rc;
-  }
+  s->m_delivery_failures[0] =
+      gw_metrics_series(s->f_delivery_failures, (const char *const[]){"scored"});
+  s->m_delivery_failures[1] =
+      gw_metrics_series(s->f_delivery_failures, (const char *const[]){"dlq"});
   for (int i = 0; i < 2; i++) {
-    s->m_expired[i] = gw_metrics_series(f, (const char *const[]){expiry_names[i]});
+    s->m_expired[i] = gw_metrics_series(s->f_expired, (const char *const[]){expiry_names[i]});
   }
   return gw_metrics_on_collect(s->metrics, collect_cb, s);
 }
