@@ -325,15 +325,15 @@ static size_t gw_inflect(const char *w, size_t n, size_t cut, const char *suffix
 static int gw_lex_add_inflections(gw_feeling_model *m) {
   size_t n0 = m->count;
   for (size_t k = 0; k < n0; k++) {
-    gw_lex_entry base = *gw_lex_entry_at(m, k); /* a copy: inserting may move the entries */
-    if (!(base.kind & K_SENTIMENT) || (base.kind & K_SYMBOL) || base.ntokens != 1 ||
-        base.line == 0 || base.valence == 0)
+    const gw_lex_entry *base = gw_lex_entry_at(m, k);
+    if (!(base->kind & K_SENTIMENT) || (base->kind & K_SYMBOL) || base->ntokens != 1 ||
+        base->line == 0 || base->valence == 0)
       continue;
-    size_t n = base.key_len;
+    size_t n = base->key_len;
     if (n < 3 || n + 4 >= GW_TOKEN_MAX_BYTES)
       continue;
     char w[GW_TOKEN_MAX_BYTES];
-    memcpy(w, m->keys + base.key_off, n);
+    memcpy(w, m->keys + base->key_off, n);
     int plain = 1;
     for (size_t i = 0; i < n; i++)
       plain &= w[i] >= 'a' && w[i] <= 'z';
@@ -369,8 +369,8 @@ static int gw_lex_add_inflections(gw_feeling_model *m) {
       if (e->kind != 0)
         continue; /* known: as an entry, a rule word or a derived form of another word */
       e->kind = K_SENTIMENT;
-      e->valence = base.valence;
-      memcpy(e->cats, base.cats, sizeof(e->cats));
+      e->valence = base->valence;
+      memcpy(e->cats, base->cats, sizeof(e->cats));
     }
   }
   return 0;
@@ -445,7 +445,7 @@ int gw_feeling_model_load(gw_feeling_model **out, const char *path, char *err, s
   *out = NULL;
   if (err && errlen)
     err[0] = 0;
-  gw_feeling_model *m = calloc(1, sizeof(*m));
+  gw_feeling_model *m = gw_lex_new();
   if (!m)
     return -ENOMEM;
   int rc = gw_lex_add_rules(m);

@@ -9,9 +9,11 @@
 #define GOODWILL_FEELING_LEXICON_H
 
 #include "goodwill/feeling.h"
+#include "goodwill/hash.h"
 
 #include "word_hash.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -68,36 +70,26 @@ _Static_assert(sizeof(gw_lex_entry) == 64, "a lexicon entry fills one cache line
 
 #define GW_BLOOM_WORDS 4096 /* 32 KiB */
 
-typedef struct gw_lex_slot {
-  uint32_t tag;   /* gw_hash_tag of the entry's hash, 0 for an empty slot */
-  uint32_t index; /* the entry's position in entries */
-} gw_lex_slot;
+#define GW_LEX_CHUNK_ENTRIES 1024 /* entries per block of storage: 64 KiB */
 
-/* The table is split so that lookups stay in cache: probing reads only 8-byte slots (a 32-bit
- * hash tag and the entry's position), and the entries lie densely in insertion order. */
+/* The lexicon's keys are found through gw_hash_table (goodwill/hash.h), the project's one hash
+ * table, under their word_hash.h hashes; its items are pointers to entries. Entries live in
+ * blocks of GW_LEX_CHUNK_ENTRIES that are never moved or freed before the model, so those
+ * pointers stay valid while the lexicon grows during loading. Keys live in one arena. */
 struct gw_feeling_model {
-  gw_lex_entry *entries; /* count of them, in insertion order, 64-byte aligned */
-  uint64_t *entry_hash;  /* per entry: its key's hash, for growing and inserting */
-  size_t entries_cap;
-  gw_lex_slot *slots; /* probe array, at most half full */
-  /* A blocked Bloom filter of every key (two bits in one word per key): most words of a
-   * text are in no table, and 32 KiB answer that from the first-level cache. */
+  gw_hash_table table; /* key hash -> gw_lex_entry *, at most half full */
+  char *keys;          /* arena of keys, not NUL-terminated, with 16 bytes of slack */
+  /* A blocked Bloom filter of every key (one bit in one word per key): most words of a text
+   * are in no table, and 32 KiB answer that from the first-level cache. */
   uint64_t bloom[GW_BLOOM_WORDS];
-  size_t cap; /* slots, a power of two */
-  size_t count;
-  char *keys; /* arena of keys, not NUL-terminated */
+  gw_lex_entry **chunks; /* nchunks blocks of GW_LEX_CHUNK_ENTRIES entries, 64-byte aligned */
+  size_t nchunks, chunks_cap;
+  size_t count; /* entries, in insertion order through the blocks */
   size_t keys_len, keys_cap;
-  unsigned max_tokens; /* longest key in tokens */
   /* First bytes of the symbol entries: most chunks cannot be a symbol and need no lookup. */
   uint8_t symbol_first[256];
   char version[64];
 };
-
-/* The probe array holds 32 bits of each hash (never 0, which marks an empty slot): half the
- * cache footprint of full hashes; the key comparison decides. */
-static inline uint32_t gw_hash_tag(uint64_t h) {
-  return (uint32_t)(h >> 32) | 1u;
-}
 
 /* The bit of a key in its Bloom word: one bit filters almost as well as two for a table this
  * size and costs half the work on every lookup. */
@@ -105,37 +97,45 @@ static inline uint64_t gw_bloom_bits(uint64_t h) {
   return 1ULL << ((h >> 40) & 63);
 }
 
-/* The stored form of a hash state: 0 marks an empty slot. */
-static inline uint64_t gw_hash_final(uint64_t h) {
-  return h ? h : 1;
+/* The Bloom word of a key. */
+static inline size_t gw_bloom_index(uint64_t h) {
+  return (size_t)(h >> 20) & (GW_BLOOM_WORDS - 1);
 }
 
-static inline uint64_t gw_key_hash(const char *s, size_t n) {
-  return gw_hash_final(gw_key_state(s, n));
+/* A key looked up: its bytes, and the arena the entries' keys are in. */
+typedef struct gw_lex_key {
+  const char *arena;
+  const char *s;
+  size_t n;
+} gw_lex_key;
+
+/* The table's eq functions (gw_hash_eq_fn): whether entry `item` has the key `key` (a
+ * gw_lex_key). The padded form is for keys readable up to the next multiple of 16 at or above
+ * their length (token texts and phrase keys; see gw_key_equal_padded). */
+static inline bool gw_lex_eq_padded(const void *item, const void *key) {
+  const gw_lex_entry *e = item;
+  const gw_lex_key *k = key;
+  return e->key_len == k->n && gw_key_equal_padded(k->arena + e->key_off, k->s, k->n);
+}
+
+static inline bool gw_lex_eq(const void *item, const void *key) {
+  const gw_lex_entry *e = item;
+  const gw_lex_key *k = key;
+  return e->key_len == k->n && gw_key_equal(k->arena + e->key_off, k->s, k->n);
 }
 
 /* Finds key, whose hash state (gw_key_state) is `state`; `padded`: key is readable up to the
  * next multiple of 16 at or above n (see gw_key_equal_padded). */
 static inline const gw_lex_entry *gw_lex_find_hp(const gw_feeling_model *m, uint64_t state,
                                                  const char *key, size_t n, int padded) {
-  uint64_t h = gw_hash_final(state);
-  uint64_t bits = m->bloom[(h >> 20) & (GW_BLOOM_WORDS - 1)];
+  uint64_t h = gw_hash_stored(state);
   uint64_t want = gw_bloom_bits(h);
-  if ((bits & want) != want)
+  if ((m->bloom[gw_bloom_index(h)] & want) != want)
     return NULL;
-  uint32_t tag = gw_hash_tag(h);
-  size_t mask = m->cap - 1;
-  for (size_t i = (size_t)h & mask;; i = (i + 1) & mask) {
-    uint32_t st = m->slots[i].tag;
-    if (st == 0)
-      return NULL;
-    if (st != tag)
-      continue;
-    const gw_lex_entry *e = &m->entries[m->slots[i].index];
-    if (e->key_len == n && (padded ? gw_key_equal_padded(m->keys + e->key_off, key, n)
-                                   : gw_key_equal(m->keys + e->key_off, key, n)))
-      return e;
-  }
+  gw_lex_key k = {m->keys, key, n};
+  if (padded)
+    return gw_hash_table_find(&m->table, h, gw_lex_eq_padded, &k);
+  return gw_hash_table_find(&m->table, h, gw_lex_eq, &k);
 }
 
 /* gw_lex_find_hp for token texts and phrase keys, which are padded. */
@@ -152,8 +152,13 @@ static inline const gw_lex_entry *gw_lex_find(const gw_feeling_model *m, const c
 /* ---------------------------------------------------------------------------------------- */
 /* Building the lexicon (only while gw_feeling_model_load runs). */
 
+/* A model with no entries, or NULL when memory is short. Freed by gw_feeling_model_free.
+ * lexicon_table.c. */
+gw_feeling_model *gw_lex_new(void);
+
 /* Finds or inserts key (n bytes, ntokens words) and sets *out to its entry; new entries are
- * zero apart from their key. 0, or -ENOMEM. lexicon_table.c. */
+ * zero apart from their key. Entries never move: *out stays valid as long as the model.
+ * 0, or -ENOMEM (the lexicon is unchanged). lexicon_table.c. */
 int gw_lex_upsert(gw_feeling_model *m, const char *key, size_t n, unsigned ntokens,
                   gw_lex_entry **out);
 

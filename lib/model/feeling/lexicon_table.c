@@ -1,7 +1,8 @@
 /*
- * The lexicon's entries and their lookup structure (lexicon.h): the entries, the arena of
- * their keys, the hash table that finds them and the Bloom filter in front of it. Filled while
- * gw_feeling_model_load runs, read-only afterwards; gw_feeling_model_free releases it all.
+ * The lexicon's entries and their lookup structure (lexicon.h): entries in blocks that never
+ * move, the arena of their keys, the Bloom filter, and gw_hash_table (goodwill/hash.h) mapping
+ * each key's hash to its entry. Filled while gw_feeling_model_load runs, read-only afterwards;
+ * gw_feeling_model_free releases it all.
  */
 #include "lexicon.h"
 
@@ -10,95 +11,79 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int gw_lex_grow(gw_feeling_model *m) {
-  size_t ncap = m->cap ? m->cap * 2 : 1024;
-  gw_lex_slot *ns = calloc(ncap, sizeof(*ns));
-  if (!ns)
-    return -ENOMEM;
-  for (size_t k = 0; k < m->count; k++) {
-    size_t j = (size_t)m->entry_hash[k] & (ncap - 1);
-    while (ns[j].tag != 0)
-      j = (j + 1) & (ncap - 1);
-    ns[j].tag = gw_hash_tag(m->entry_hash[k]);
-    ns[j].index = (uint32_t)k;
+gw_feeling_model *gw_lex_new(void) {
+  gw_feeling_model *m = calloc(1, sizeof(*m));
+  if (m)
+    m->table = (gw_hash_table)GW_HASH_TABLE_INIT;
+  return m;
+}
+
+/* Makes room for one more entry: a new block when the last one is full. Blocks are allocated
+ * whole and never reallocated, so the table's pointers into them stay valid; only the small
+ * array of block pointers grows. */
+static int gw_lex_reserve_entry(gw_feeling_model *m) {
+  if (m->count < m->nchunks * GW_LEX_CHUNK_ENTRIES)
+    return 0;
+  if (m->nchunks == m->chunks_cap) {
+    size_t ncap = m->chunks_cap ? m->chunks_cap * 2 : 8;
+    gw_lex_entry **nc = realloc(m->chunks, ncap * sizeof(*nc));
+    if (!nc)
+      return -ENOMEM;
+    m->chunks = nc;
+    m->chunks_cap = ncap;
   }
-  free(m->slots);
-  m->slots = ns;
-  m->cap = ncap;
+  /* 64-byte aligned: one entry per cache line. */
+  gw_lex_entry *chunk = aligned_alloc(64, GW_LEX_CHUNK_ENTRIES * sizeof(*chunk));
+  if (!chunk)
+    return -ENOMEM;
+  m->chunks[m->nchunks++] = chunk;
   return 0;
 }
 
-/* Finds or inserts key. The table stays at most half full. Entry
- * pointers are valid until the next insertion. */
+/* Makes room for n more bytes of keys. */
+static int gw_lex_reserve_key(gw_feeling_model *m, size_t n) {
+  if (m->keys_len + n <= m->keys_cap)
+    return 0;
+  size_t ncap = m->keys_cap ? m->keys_cap : 16384;
+  while (ncap < m->keys_len + n)
+    ncap *= 2;
+  /* 16 bytes of slack: gw_key_equal_padded reads keys in 16-byte blocks. */
+  char *nk = realloc(m->keys, ncap + 16);
+  if (!nk)
+    return -ENOMEM;
+  memset(nk + ncap, 0, 16);
+  m->keys = nk;
+  m->keys_cap = ncap;
+  return 0;
+}
+
 int gw_lex_upsert(gw_feeling_model *m, const char *key, size_t n, unsigned ntokens,
                   gw_lex_entry **out) {
-  if ((m->count + 1) * 2 > m->cap) {
-    int rc = gw_lex_grow(m);
-    if (rc < 0)
-      return rc;
+  uint64_t h = gw_hash_stored(gw_key_state(key, n));
+  gw_lex_key k = {m->keys, key, n};
+  gw_lex_entry *e = gw_hash_table_find(&m->table, h, gw_lex_eq, &k);
+  if (e) {
+    *out = e;
+    return 0;
   }
-  uint64_t h = gw_key_hash(key, n);
-  size_t mask = m->cap - 1;
-  size_t i = (size_t)h & mask;
-  for (;; i = (i + 1) & mask) {
-    if (m->slots[i].tag == 0)
-      break;
-    gw_lex_entry *e = &m->entries[m->slots[i].index];
-    if (m->entry_hash[m->slots[i].index] == h && e->key_len == n &&
-        memcmp(m->keys + e->key_off, key, n) == 0) {
-      *out = e;
-      return 0;
-    }
-  }
-  if (m->count == m->entries_cap) {
-    size_t ncap = m->entries_cap ? m->entries_cap * 2 : 512;
-    gw_lex_entry *ne = aligned_alloc(64, ncap * sizeof(*ne));
-    uint64_t *nh = realloc(m->entry_hash, ncap * sizeof(*nh));
-    if (nh)
-      m->entry_hash = nh;
-    if (!ne || !nh) {
-      free(ne);
-      return -ENOMEM;
-    }
-    if (m->count)
-      memcpy(ne, m->entries, m->count * sizeof(*ne));
-    free(m->entries);
-    m->entries = ne;
-    m->entries_cap = ncap;
-  }
-  if (m->keys_len + n > m->keys_cap) {
-    size_t ncap = m->keys_cap ? m->keys_cap : 16384;
-    while (ncap < m->keys_len + n)
-      ncap *= 2;
-    /* 16 bytes of slack: gw_key_equal_padded reads keys in 16-byte blocks. */
-    char *nk = realloc(m->keys, ncap + 16);
-    if (!nk)
-      return -ENOMEM;
-    memset(nk + ncap, 0, 16);
-    m->keys = nk;
-    m->keys_cap = ncap;
-  }
-  memcpy(m->keys + m->keys_len, key, n);
-  gw_lex_entry *e = &m->entries[m->count];
+  if (gw_lex_reserve_entry(m) < 0 || gw_lex_reserve_key(m, n) < 0)
+    return -ENOMEM;
+  e = gw_lex_entry_at(m, m->count);
   memset(e, 0, sizeof(*e));
-  m->entry_hash[m->count] = h;
   e->key_off = (uint32_t)m->keys_len;
   e->key_len = (uint16_t)n;
   e->ntokens = (uint8_t)ntokens;
-  m->slots[i].tag = gw_hash_tag(h);
-  m->bloom[(h >> 20) & (GW_BLOOM_WORDS - 1)] |= gw_bloom_bits(h);
-  m->slots[i].index = (uint32_t)m->count;
+  int rc = gw_hash_table_insert(&m->table, h, e);
+  if (rc < 0)
+    return rc;
+  memcpy(m->keys + m->keys_len, key, n);
   m->keys_len += n;
+  m->bloom[gw_bloom_index(h)] |= gw_bloom_bits(h);
   m->count++;
-  if (ntokens > m->max_tokens)
-    m->max_tokens = ntokens;
   *out = e;
   return 0;
 }
 
-/* Marks every proper prefix of a phrase key ("third time" of "third time calling") so that
- * gw_match knows when to read on. Call after the last use of the phrase's own entry pointer:
- * inserting may grow the table. */
 int gw_lex_add_prefixes(gw_feeling_model *m, const char *key, size_t keylen, unsigned kind) {
   unsigned words = 1;
   for (size_t i = 0; i < keylen; i++) {
@@ -115,15 +100,16 @@ int gw_lex_add_prefixes(gw_feeling_model *m, const char *key, size_t keylen, uns
 }
 
 gw_lex_entry *gw_lex_entry_at(gw_feeling_model *m, size_t k) {
-  return &m->entries[k];
+  return &m->chunks[k / GW_LEX_CHUNK_ENTRIES][k % GW_LEX_CHUNK_ENTRIES];
 }
 
 void gw_feeling_model_free(gw_feeling_model *m) {
   if (!m)
     return;
-  free(m->entries);
-  free(m->entry_hash);
-  free(m->slots);
+  for (size_t i = 0; i < m->nchunks; i++)
+    free(m->chunks[i]);
+  free(m->chunks);
+  gw_hash_table_free(&m->table);
   free(m->keys);
   free(m);
 }

@@ -1,11 +1,12 @@
 /*
  * The feeling model's hashing of words and phrases, private to lib/model/feeling/: a hash
- * function, not a table (the lexicon's table keeps its keys under these hashes). A word's hash
- * mixes its bytes in 16-byte blocks of two zero-padded little-endian numbers (a word of up to
- * 16 bytes costs a fixed amount of work and no branch on its length), and a phrase's hash
- * joins its words' hashes (gw_hash_join), so that phrase matching extends a key word by word
- * from the hashes the tokenizer already computed. Keys are compared in masked 8-byte words.
- * docs/FEELING_MODEL.md, "Lexicon", describes both; no score depends on them.
+ * function, not a table (the lexicon keeps its keys in gw_hash_table, goodwill/hash.h, under
+ * these hashes). A word's hash mixes its bytes in 16-byte blocks of two zero-padded
+ * little-endian numbers (a word of up to 16 bytes costs a fixed amount of work and no branch on
+ * its length), and a phrase's hash joins its words' hashes (gw_hash_join), so that phrase
+ * matching extends a key word by word from the hashes the tokenizer already computed. Keys are
+ * compared in masked 8-byte words. docs/FEELING_MODEL.md, "Lexicon", describes both; no score
+ * depends on them.
  */
 #ifndef GOODWILL_FEELING_WORD_HASH_H
 #define GOODWILL_FEELING_WORD_HASH_H
