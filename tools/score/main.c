@@ -16,10 +16,10 @@
  * Exit status: 0 when every line was read and written (whatever the lines held), 1 on an I/O
  * failure of stdin or stdout, 2 on a usage error or a lexicon that cannot be loaded.
  *
- * The line contract itself is gw_feeling_json_line (lib/feeling_json.c). This file reads stdin
- * in large blocks and answers every complete line of a block before it reads again, so a
- * caller talking line by line through pipes gets each answer at once, and a file streams
- * without a write per line.
+ * The line contract itself is gw_feeling_json_line (lib/model/feeling/json.c). This file
+ * reads stdin in large blocks and answers every complete line of a block before it reads
+ * again, so a caller talking line by line through pipes gets each answer at once, and a file
+ * streams without a write per line.
  */
 #include <errno.h>
 #include <stddef.h>

@@ -1,0 +1,147 @@
+/*
+ * Interaction scoring (goodwill/feeling.h, gw_feeling_score_interaction): the customer's
+ * feeling at the start and at the end of an interaction and the change, their polarities and
+ * the transitions between them (recovered, soured), and the agents' empathy over all their
+ * turns. docs/FEELING_MODEL.md, "Interaction feeling".
+ */
+#include "lexicon.h"
+#include "utterance.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define GW_LOW_INFO_WEIGHT 0.25
+
+typedef struct gw_cturn {
+  double valence;
+  double feelings[GW_FEELING_COUNT];
+  int low_information;
+} gw_cturn;
+
+/* Weighted mean of the chosen customer turns into valence and feelings. */
+static void gw_window_mean(const gw_cturn *c, const size_t *idx, const double *w, size_t n,
+                           double *valence, double feelings[GW_FEELING_COUNT]) {
+  double tw = 0, v = 0, f[GW_FEELING_COUNT] = {0};
+  for (size_t i = 0; i < n; i++) {
+    tw += w[i];
+    v += w[i] * c[idx[i]].valence;
+    for (int k = 0; k < GW_FEELING_COUNT; k++)
+      f[k] += w[i] * c[idx[i]].feelings[k];
+  }
+  *valence = tw > 0 ? v / tw : 0;
+  for (int k = 0; k < GW_FEELING_COUNT; k++)
+    feelings[k] = tw > 0 ? f[k] / tw : 0;
+}
+
+void gw_feeling_score_interaction(const gw_feeling_model *m, const gw_turn_text *turns,
+                                  size_t nturns, gw_interaction_feeling *out) {
+  memset(out, 0, sizeof(*out));
+  double kinds[E_COUNT] = {0};
+  gw_cturn inline_c[32];
+  size_t ncust = 0;
+  for (size_t i = 0; i < nturns; i++) {
+    if (turns[i].speaker == GW_SPEAKER_CUSTOMER)
+      ncust++;
+  }
+  gw_cturn *c = ncust <= GW_NELEM(inline_c) ? inline_c : malloc(ncust * sizeof(*c));
+  if (!c) {
+    /* Out of memory for a huge transcript: report it as having no scored customer turns. */
+    return;
+  }
+  size_t nc = 0;
+  for (size_t i = 0; i < nturns; i++) {
+    const gw_turn_text *tt = &turns[i];
+    if (tt->speaker == GW_SPEAKER_BOT)
+      continue;
+    gw_utt_detail d;
+    gw_feeling_score_detail(m, tt->text ? tt->text : "", tt->text ? tt->len : 0, &d);
+    if (tt->speaker == GW_SPEAKER_AGENT) {
+      out->agent_turns++;
+      for (int k = 0; k < E_COUNT; k++)
+        if (d.empathy_kind[k] > kinds[k])
+          kinds[k] = d.empathy_kind[k];
+      continue;
+    }
+    if (tt->speaker != GW_SPEAKER_CUSTOMER)
+      continue;
+    out->customer_turns++;
+    if (d.words == 0)
+      continue; /* an empty turn says nothing */
+    c[nc].valence = d.score.valence;
+    memcpy(c[nc].feelings, d.score.feelings, sizeof(c[nc].feelings));
+    c[nc].low_information = d.low_information;
+    nc++;
+  }
+  out->empathy = gw_feeling_empathy_of(kinds);
+  if (nc > 0) {
+    out->has_customer_turns = true;
+    size_t informative = 0;
+    for (size_t i = 0; i < nc; i++)
+      informative += !c[i].low_information;
+    /* When every turn is a short closing, they are all the customer said: use them fully. */
+    if (informative == 0) {
+      for (size_t i = 0; i < nc; i++)
+        c[i].low_information = 0;
+      informative = nc;
+    }
+
+    /* Window size: two turns each, fewer when the turns would be shared, so that a short
+     * interaction compares its first and its last turns (one turn: start == end). */
+    size_t win = informative >= 4 ? 2 : 1;
+    size_t idx[4];
+    double w[4];
+    size_t n = 0;
+    for (size_t i = 0; i < nc && n < win; i++)
+      if (!c[i].low_information)
+        idx[n++] = i;
+    w[0] = n == 2 ? 0.6 : 1.0;
+    w[1] = 0.4;
+    gw_window_mean(c, idx, w, n, &out->start, out->start_feelings);
+
+    n = 0;
+    size_t last_info = nc;
+    for (size_t i = nc; i-- > 0 && n < win;)
+      if (!c[i].low_information) {
+        if (n == 0)
+          last_info = i;
+        idx[n++] = i;
+      }
+    w[0] = n == 2 ? 0.6 : 1.0;
+    w[1] = 0.4;
+    /* Trailing closings after the last informative turn count a little ("ok, thanks"). */
+    for (size_t i = last_info + 1; i < nc && n < 4; i++) {
+      idx[n] = i;
+      w[n] = GW_LOW_INFO_WEIGHT;
+      n++;
+    }
+    gw_window_mean(c, idx, w, n, &out->end, out->end_feelings);
+  }
+  if (c != inline_c)
+    free(c);
+  out->change = out->end - out->start;
+  out->start_polarity = gw_feeling_polarity(out->start);
+  out->end_polarity = gw_feeling_polarity(out->end);
+  out->recovered = out->has_customer_turns && out->start_polarity == GW_POLARITY_NEGATIVE &&
+                   out->end_polarity != GW_POLARITY_NEGATIVE;
+  out->soured = out->has_customer_turns && out->start_polarity != GW_POLARITY_NEGATIVE &&
+                out->end_polarity == GW_POLARITY_NEGATIVE;
+}
+
+gw_polarity gw_feeling_polarity(double valence) {
+  if (valence <= -0.05)
+    return GW_POLARITY_NEGATIVE;
+  if (valence >= 0.05)
+    return GW_POLARITY_POSITIVE;
+  return GW_POLARITY_NEUTRAL;
+}
+
+const char *gw_polarity_name(gw_polarity p) {
+  switch (p) {
+  case GW_POLARITY_NEGATIVE:
+    return "negative";
+  case GW_POLARITY_POSITIVE:
+    return "positive";
+  default:
+    return "neutral";
+  }
+}

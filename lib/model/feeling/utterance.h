@@ -1,0 +1,27 @@
+/*
+ * Utterance scoring as interaction scoring needs it, private to lib/model/feeling/: the score
+ * of one utterance with the details the interaction rules read (the strongest phrase of each
+ * empathy kind, the word count, whether it is a low-information closing).
+ */
+#ifndef GOODWILL_FEELING_UTTERANCE_H
+#define GOODWILL_FEELING_UTTERANCE_H
+
+#include "lexicon.h"
+
+#include <stddef.h>
+
+typedef struct gw_utt_detail {
+  gw_utterance_score score;
+  double empathy_kind[E_COUNT]; /* strongest phrase of each empathy kind */
+  size_t words;                 /* tokens with letters, emoji or symbols */
+  int low_information;          /* every token is a closing word and there are few */
+} gw_utt_detail;
+
+/* Scores text (len bytes of UTF-8) into *d. utterance.c. */
+void gw_feeling_score_detail(const gw_feeling_model *m, const char *text, size_t len,
+                             gw_utt_detail *d);
+
+/* The 0..1 empathy signal of the strongest phrase of each kind. utterance.c. */
+double gw_feeling_empathy_of(const double kinds[E_COUNT]);
+
+#endif
