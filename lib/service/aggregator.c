@@ -16,6 +16,7 @@
 #include "goodwill/aggregates.h"
 #include "goodwill/auth.h"
 #include "goodwill/buf.h"
+#include "goodwill/hash.h"
 #include "goodwill/http.h"
 #include "goodwill/kafka.h"
 #include "goodwill/metrics.h"
@@ -23,9 +24,8 @@
 #include "goodwill/redis.h"
 #include "goodwill/window.h"
 
-#define TEAM_HASH_SIZE 4096
-#define RETRY_MIN_MS   100
-#define RETRY_MAX_MS   5000
+#define RETRY_MIN_MS 100
+#define RETRY_MAX_MS 5000
 /* Teams of one list request read concurrently (the Redis client caps commands in flight). */
 #define LIST_CONCURRENCY 16
 /* The most teams one list request reads. */
@@ -51,8 +51,8 @@ typedef struct batch_node {
 } batch_node;
 
 typedef struct team {
-  struct team *hnext;
   struct gw_aggregator *agg;
+  uint64_t hash; /* team_hash of tenant and team: its key in the team table */
   char tenant[GW_AGG_ID_MAX + 1];
   char team[GW_AGG_ID_MAX + 1];
   batch_node *head, *tail; /* head is the next (or current) batch sent */
@@ -95,8 +95,7 @@ struct gw_aggregator {
   gw_offsets *offsets;
   uv_timer_t tick;
   uv_timer_t grace;
-  team *teams[TEAM_HASH_SIZE];
-  size_t nteams;
+  gw_hash_table teams; /* team * by team_hash; walked by the tick and by stop */
   dlq_item *dlq_retry; /* DLQ writes that failed, resent on the next tick */
   size_t pending;      /* records consumed and not yet done */
   size_t dlq_in_flight;
@@ -244,14 +243,20 @@ static void to_dlq(gw_aggregator *a, const gw_kafka_message *m, const char *reas
 
 /* ------------------------------------------------------------------ teams and batches */
 
-static uint32_t team_hash(const char *tenant, const char *teamid) {
-  uint32_t h = 2166136261u; /* FNV-1a 32 */
-  for (const char *p = tenant; *p; p++)
-    h = (h ^ (uint8_t)*p) * 16777619u;
-  h = (h ^ 0xff) * 16777619u;
-  for (const char *p = teamid; *p; p++)
-    h = (h ^ (uint8_t)*p) * 16777619u;
-  return h % TEAM_HASH_SIZE;
+/* FNV-1a 64 over tenant and team, each with its separator, so ("ab","c") and ("a","bc")
+ * differ. Unkeyed is fine: the ids come from scored records, which goodwill wrote. */
+static uint64_t team_hash(const char *tenant, const char *teamid) {
+  return gw_fnv64_update_field(gw_fnv64_update_field(GW_FNV64_BASIS, tenant), teamid);
+}
+
+typedef struct team_key {
+  const char *tenant, *team;
+} team_key;
+
+static bool team_eq(const void *item, const void *key) {
+  const team *t = item;
+  const team_key *k = key;
+  return strcmp(t->tenant, k->tenant) == 0 && strcmp(t->team, k->team) == 0;
 }
 
 static batch_node *node_new(team *t) {
@@ -268,19 +273,20 @@ static void node_free(batch_node *n) {
 }
 
 static team *team_get(gw_aggregator *a, const char *tenant, const char *teamid) {
-  uint32_t h = team_hash(tenant, teamid);
-  for (team *t = a->teams[h]; t; t = t->hnext)
-    if (strcmp(t->tenant, tenant) == 0 && strcmp(t->team, teamid) == 0)
-      return t;
-  team *t = calloc(1, sizeof(*t));
+  uint64_t h = team_hash(tenant, teamid);
+  team_key k = {tenant, teamid};
+  team *t = gw_hash_table_find(&a->teams, h, team_eq, &k);
+  if (t != NULL)
+    return t;
+  t = calloc(1, sizeof(*t));
   if (t == NULL)
     abort();
   t->agg = a;
+  t->hash = h;
   snprintf(t->tenant, sizeof(t->tenant), "%s", tenant);
   snprintf(t->team, sizeof(t->team), "%s", teamid);
-  t->hnext = a->teams[h];
-  a->teams[h] = t;
-  a->nteams++;
+  if (gw_hash_table_insert(&a->teams, h, t) != 0)
+    abort(); /* like the entry itself: only allocation can fail */
   return t;
 }
 
@@ -496,19 +502,17 @@ static void on_tick(uv_timer_t *h) {
     retry = d->next;
     dlq_send(a, d);
   }
-  for (size_t i = 0; i < TEAM_HASH_SIZE; i++) {
-    team **pp = &a->teams[i];
-    while (*pp) {
-      team *t = *pp;
-      if (!t->in_flight && t->head != NULL && t->retry_at_ms <= now)
-        team_send(t);
-      if (!t->in_flight && t->head == NULL && ++t->idle_ticks > TEAM_IDLE_TICKS) {
-        *pp = t->hnext;
-        a->nteams--;
-        free(t);
-        continue;
-      }
-      pp = &t->hnext;
+  /* team_send never calls back before it returns (a Redis command fails synchronously or
+   * answers later), so nothing adds a team while the table is walked. */
+  gw_hash_iter it;
+  gw_hash_iter_init(&a->teams, &it);
+  team *t;
+  while ((t = gw_hash_table_next(&a->teams, &it)) != NULL) {
+    if (!t->in_flight && t->head != NULL && t->retry_at_ms <= now)
+      team_send(t);
+    if (!t->in_flight && t->head == NULL && ++t->idle_ticks > TEAM_IDLE_TICKS) {
+      gw_hash_table_remove_current(&a->teams, &it);
+      free(t);
     }
   }
   if (a->stopping && !a->closing && drained(a))
@@ -1549,18 +1553,18 @@ static int register_metrics(gw_aggregator *a) {
 /* ------------------------------------------------------------------ start and stop */
 
 static void finish(gw_aggregator *a) {
-  for (size_t i = 0; i < TEAM_HASH_SIZE; i++) {
-    while (a->teams[i]) {
-      team *t = a->teams[i];
-      a->teams[i] = t->hnext;
-      while (t->head) {
-        batch_node *n = t->head;
-        t->head = n->next;
-        node_free(n);
-      }
-      free(t);
+  gw_hash_iter it;
+  gw_hash_iter_init(&a->teams, &it);
+  team *t;
+  while ((t = gw_hash_table_next(&a->teams, &it)) != NULL) {
+    while (t->head) {
+      batch_node *n = t->head;
+      t->head = n->next;
+      node_free(n);
     }
+    free(t);
   }
+  gw_hash_table_free(&a->teams);
   while (a->dlq_retry) {
     dlq_item *d = a->dlq_retry;
     a->dlq_retry = d->next;
@@ -1667,10 +1671,12 @@ void gw_aggregator_stop(gw_aggregator *a, void (*done)(void *opaque, int status)
   a->paused = true;
   uv_timer_start(&a->grace, on_grace, a->cfg.shutdown_grace_ms, 0);
   /* Flush what is pending now rather than at the next tick. */
-  for (size_t i = 0; i < TEAM_HASH_SIZE; i++)
-    for (team *t = a->teams[i]; t; t = t->hnext)
-      if (!t->in_flight && t->head)
-        team_send(t);
+  gw_hash_iter it;
+  gw_hash_iter_init(&a->teams, &it);
+  team *t;
+  while ((t = gw_hash_table_next(&a->teams, &it)) != NULL)
+    if (!t->in_flight && t->head)
+      team_send(t);
   if (drained(a))
     close_all(a);
 }
