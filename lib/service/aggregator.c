@@ -1136,7 +1136,7 @@ static void api_handler(void *opaque, gw_http_request *req) {
 
 /* ------------------------------------------------------------------ per-team gauges */
 
-/* The gauges of one team, in the order of tm_gauge_defs. */
+/* The gauges of one team, in the order of team_gauges. */
 enum {
   TM_INTERACTIONS,
   TM_SURVEYS,
@@ -1146,22 +1146,6 @@ enum {
   TM_CHANGE_MEAN,
   TM_IMPROVED_SHARE,
   TM_GAUGES
-};
-
-static const struct {
-  const char *name, *help;
-} tm_gauge_defs[TM_GAUGES] = {
-    {"goodwill_team_interactions", "Interactions of the team"},
-    {"goodwill_team_surveys", "Survey answers of the team"},
-    {"goodwill_team_nps", "Net Promoter Score of the team, -100..100 (NaN without surveys)"},
-    {"goodwill_team_feeling_start_mean",
-     "Mean customer feeling at the start, -1..1 (NaN without feeling)"},
-    {"goodwill_team_feeling_end_mean",
-     "Mean customer feeling at the end, -1..1 (NaN without feeling)"},
-    {"goodwill_team_feeling_change_mean",
-     "Mean change of customer feeling, end minus start (NaN without feeling)"},
-    {"goodwill_team_improved_share",
-     "Share of interactions whose feeling improved, 0..1 (NaN without feeling)"},
 };
 
 /* One team read by a refresh. */
@@ -1368,47 +1352,70 @@ static void on_tm_tick(uv_timer_t *h) {
     tm_fail(a, "tenant index", rc, NULL);
 }
 
+#define TM_HELP(what) what " over the last hour, refreshed every --team-metrics-interval."
+
+static const char *const tenant_team_labels[] = {"tenant", "team"};
+
+static const gw_metric_spec team_refresh_metrics[] = {
+    GW_METRIC_SERIES(gw_aggregator, m_tm_seconds,
+                     .name = "goodwill_aggregator_team_metrics_refresh_seconds",
+                     .help = "Duration of the last successful refresh of the per-team gauges.",
+                     .type = GW_METRIC_GAUGE),
+    GW_METRIC_SERIES(gw_aggregator, m_tm_teams, .name = "goodwill_aggregator_team_metrics_teams",
+                     .help = "Teams exported in the per-team gauges (at most --team-metrics-max).",
+                     .type = GW_METRIC_GAUGE),
+    GW_METRIC_SERIES(gw_aggregator, m_tm_failures,
+                     .name = "goodwill_aggregator_team_metrics_refresh_failures_total",
+                     .help = "Refreshes of the per-team gauges that failed or were skipped (Redis "
+                             "errors or not connected); the previous values stay.",
+                     .type = GW_METRIC_COUNTER),
+};
+
+/* The gauges, in the order of the TM_ enum. Each family holds at most team_metrics_max series
+ * (set at registration): series past it (teams entering after others left; series are never
+ * removed) show as the family's _other series. */
+static const gw_metric_spec team_gauges[TM_GAUGES] = {
+    GW_METRIC_FAMILY(gw_aggregator, f_team[TM_INTERACTIONS], .name = "goodwill_team_interactions",
+                     .help = TM_HELP("Interactions of the team"), .type = GW_METRIC_GAUGE,
+                     .label_names = tenant_team_labels, .nlabels = 2),
+    GW_METRIC_FAMILY(gw_aggregator, f_team[TM_SURVEYS], .name = "goodwill_team_surveys",
+                     .help = TM_HELP("Survey answers of the team"), .type = GW_METRIC_GAUGE,
+                     .label_names = tenant_team_labels, .nlabels = 2),
+    GW_METRIC_FAMILY(gw_aggregator, f_team[TM_NPS], .name = "goodwill_team_nps",
+                     .help =
+                         TM_HELP("Net Promoter Score of the team, -100..100 (NaN without surveys)"),
+                     .type = GW_METRIC_GAUGE, .label_names = tenant_team_labels, .nlabels = 2),
+    GW_METRIC_FAMILY(
+        gw_aggregator, f_team[TM_START_MEAN], .name = "goodwill_team_feeling_start_mean",
+        .help = TM_HELP("Mean customer feeling at the start, -1..1 (NaN without feeling)"),
+        .type = GW_METRIC_GAUGE, .label_names = tenant_team_labels, .nlabels = 2),
+    GW_METRIC_FAMILY(gw_aggregator, f_team[TM_END_MEAN], .name = "goodwill_team_feeling_end_mean",
+                     .help =
+                         TM_HELP("Mean customer feeling at the end, -1..1 (NaN without feeling)"),
+                     .type = GW_METRIC_GAUGE, .label_names = tenant_team_labels, .nlabels = 2),
+    GW_METRIC_FAMILY(
+        gw_aggregator, f_team[TM_CHANGE_MEAN], .name = "goodwill_team_feeling_change_mean",
+        .help = TM_HELP("Mean change of customer feeling, end minus start (NaN without feeling)"),
+        .type = GW_METRIC_GAUGE, .label_names = tenant_team_labels, .nlabels = 2),
+    GW_METRIC_FAMILY(gw_aggregator, f_team[TM_IMPROVED_SHARE],
+                     .name = "goodwill_team_improved_share",
+                     .help = TM_HELP("Share of interactions whose feeling improved, 0..1 (NaN "
+                                     "without feeling)"),
+                     .type = GW_METRIC_GAUGE, .label_names = tenant_team_labels, .nlabels = 2),
+};
+
 static int register_team_metrics(gw_aggregator *a) {
-  struct {
-    const char *name, *help;
-    gw_metric_type type;
-    gw_metric **out;
-  } defs[] = {
-      {"goodwill_aggregator_team_metrics_refresh_seconds",
-       "Duration of the last successful refresh of the per-team gauges.", GW_METRIC_GAUGE,
-       &a->m_tm_seconds},
-      {"goodwill_aggregator_team_metrics_teams",
-       "Teams exported in the per-team gauges (at most --team-metrics-max).", GW_METRIC_GAUGE,
-       &a->m_tm_teams},
-      {"goodwill_aggregator_team_metrics_refresh_failures_total",
-       "Refreshes of the per-team gauges that failed or were skipped (Redis errors or not "
-       "connected); the previous values stay.",
-       GW_METRIC_COUNTER, &a->m_tm_failures},
-  };
-  for (size_t i = 0; i < sizeof(defs) / sizeof(defs[0]); i++) {
-    gw_metric_family_def d = {defs[i].name, defs[i].help, defs[i].type, NULL, 0, NULL, 0, 0};
-    gw_metric_family *f;
-    int rc = gw_metrics_register(a->metrics, &d, &f);
-    if (rc < 0)
-      return rc;
-    *defs[i].out = gw_metrics_series(f, NULL);
-  }
-  if (a->cfg.team_metrics_max == 0)
-    return 0;
-  static const char *const labels[] = {"tenant", "team"};
-  for (size_t g = 0; g < TM_GAUGES; g++) {
-    char help[256];
-    snprintf(help, sizeof(help), "%s over the last hour, refreshed every --team-metrics-interval.",
-             tm_gauge_defs[g].help);
-    /* Bounded by the flag: series past it (teams entering after others left; series are
-     * never removed) show as the family's _other series. */
-    gw_metric_family_def d = {tm_gauge_defs[g].name,  help, GW_METRIC_GAUGE, labels, 2, NULL, 0,
-                              a->cfg.team_metrics_max};
-    int rc = gw_metrics_register(a->metrics, &d, &a->f_team[g]);
-    if (rc < 0)
-      return rc;
-  }
-  return 0;
+  int rc = gw_metrics_register_all(a->metrics, team_refresh_metrics,
+                                   sizeof(team_refresh_metrics) / sizeof(team_refresh_metrics[0]),
+                                   a, NULL);
+  if (rc < 0 || a->cfg.team_metrics_max == 0)
+    return rc;
+  /* The bound is the flag's: a copy of the table carries it. */
+  gw_metric_spec gauges[TM_GAUGES];
+  memcpy(gauges, team_gauges, sizeof(gauges));
+  for (size_t g = 0; g < TM_GAUGES; g++)
+    gauges[g].def.max_series = a->cfg.team_metrics_max;
+  return gw_metrics_register_all(a->metrics, gauges, TM_GAUGES, a, NULL);
 }
 
 /* ------------------------------------------------------------------ admin, metrics */
@@ -1435,116 +1442,73 @@ static void collect(void *opaque) {
   gw_metric_set(a->m_pending, (double)a->pending);
 }
 
-static int register_metrics(gw_aggregator *a) {
-  struct {
-    const char *name, *help;
-    gw_metric_type type;
-    gw_metric **out;
-  } defs[] = {
-      {"goodwill_aggregator_records_consumed_total", "Records read from goodwill.scored.v1.",
-       GW_METRIC_COUNTER, &a->m_consumed},
-      {"goodwill_aggregator_records_applied_total",
-       "Records whose increments Redis applied (first time seen).", GW_METRIC_COUNTER,
-       &a->m_applied},
-      {"goodwill_aggregator_records_duplicate_total",
-       "Records Redis had already applied (replays), skipped by the dedupe set.", GW_METRIC_COUNTER,
-       &a->m_duplicate},
-      {"goodwill_aggregator_records_late_total",
-       "Records older than every retained bucket (sent to the DLQ).", GW_METRIC_COUNTER,
-       &a->m_late},
-      {"goodwill_aggregator_flushes_total", "Team batches applied in Redis.", GW_METRIC_COUNTER,
-       &a->m_flushes},
-      {"goodwill_aggregator_redis_errors_total",
-       "Failed Redis calls (timeouts, broken connections, error replies).", GW_METRIC_COUNTER,
-       &a->m_redis_errors},
-      {"goodwill_aggregator_pending_records", "Records consumed and not yet done.", GW_METRIC_GAUGE,
-       &a->m_pending},
-  };
-  for (size_t i = 0; i < sizeof(defs) / sizeof(defs[0]); i++) {
-    gw_metric_family_def d = {defs[i].name, defs[i].help, defs[i].type, NULL, 0, NULL, 0, 0};
-    gw_metric_family *f;
-    int rc = gw_metrics_register(a->metrics, &d, &f);
-    if (rc < 0)
-      return rc;
-    *defs[i].out = gw_metrics_series(f, NULL);
-  }
-  gw_metric_family_def h = {"goodwill_aggregator_flush_duration_seconds",
-                            "Time from sending a team batch to Redis's acknowledgement.",
-                            GW_METRIC_HISTOGRAM,
-                            NULL,
-                            0,
-                            gw_metrics_latency_buckets_s,
-                            gw_metrics_latency_buckets_count,
-                            0};
-  gw_metric_family *f;
-  int rc = gw_metrics_register(a->metrics, &h, &f);
-  if (rc < 0)
-    return rc;
-  a->m_flush_seconds = gw_metrics_series(f, NULL);
-  static const char *const api_labels[] = {"route", "status"};
-  gw_metric_family_def ar = {"goodwill_aggregator_api_requests_total",
-                             "Read API answers by route and HTTP status (the HTTP layer's own "
+static const char *const route_status_labels[] = {"route", "status"};
+static const char *const reason_labels[] = {"reason"};
+static const char *const result_labels[] = {"result"};
+
+static const gw_metric_spec aggregator_metrics[] = {
+    GW_METRIC_SERIES(gw_aggregator, m_consumed,
+                     .name = "goodwill_aggregator_records_consumed_total",
+                     .help = "Records read from goodwill.scored.v1.", .type = GW_METRIC_COUNTER),
+    GW_METRIC_SERIES(gw_aggregator, m_applied, .name = "goodwill_aggregator_records_applied_total",
+                     .help = "Records whose increments Redis applied (first time seen).",
+                     .type = GW_METRIC_COUNTER),
+    GW_METRIC_SERIES(gw_aggregator, m_duplicate,
+                     .name = "goodwill_aggregator_records_duplicate_total",
+                     .help = "Records Redis had already applied (replays), skipped by the dedupe "
+                             "set.",
+                     .type = GW_METRIC_COUNTER),
+    GW_METRIC_SERIES(gw_aggregator, m_late, .name = "goodwill_aggregator_records_late_total",
+                     .help = "Records older than every retained bucket (sent to the DLQ).",
+                     .type = GW_METRIC_COUNTER),
+    GW_METRIC_SERIES(gw_aggregator, m_flushes, .name = "goodwill_aggregator_flushes_total",
+                     .help = "Team batches applied in Redis.", .type = GW_METRIC_COUNTER),
+    GW_METRIC_SERIES(gw_aggregator, m_redis_errors,
+                     .name = "goodwill_aggregator_redis_errors_total",
+                     .help = "Failed Redis calls (timeouts, broken connections, error replies).",
+                     .type = GW_METRIC_COUNTER),
+    GW_METRIC_SERIES(gw_aggregator, m_pending, .name = "goodwill_aggregator_pending_records",
+                     .help = "Records consumed and not yet done.", .type = GW_METRIC_GAUGE),
+    GW_METRIC_SERIES(gw_aggregator, m_flush_seconds,
+                     .name = "goodwill_aggregator_flush_duration_seconds",
+                     .help = "Time from sending a team batch to Redis's acknowledgement.",
+                     .type = GW_METRIC_HISTOGRAM, .buckets = gw_metrics_latency_buckets_s,
+                     .nbuckets = GW_METRICS_LATENCY_BUCKETS),
+    GW_METRIC_FAMILY(gw_aggregator, f_api_requests,
+                     .name = "goodwill_aggregator_api_requests_total",
+                     .help = "Read API answers by route and HTTP status (the HTTP layer's own "
                              "answers included).",
-                             GW_METRIC_COUNTER,
-                             api_labels,
-                             2,
-                             NULL,
-                             0,
-                             64};
-  if ((rc = gw_metrics_register(a->metrics, &ar, &a->f_api_requests)) < 0)
-    return rc;
-  gw_metric_family_def ad = {"goodwill_aggregator_api_request_duration_seconds",
-                             "Time from a complete read API request to its answer (Redis reads "
+                     .type = GW_METRIC_COUNTER, .label_names = route_status_labels, .nlabels = 2,
+                     .max_series = 64),
+    GW_METRIC_FAMILY(gw_aggregator, f_api_duration,
+                     .name = "goodwill_aggregator_api_request_duration_seconds",
+                     .help = "Time from a complete read API request to its answer (Redis reads "
                              "included), by route and status.",
-                             GW_METRIC_HISTOGRAM,
-                             api_labels,
-                             2,
-                             gw_metrics_latency_buckets_s,
-                             gw_metrics_latency_buckets_count,
-                             64};
-  if ((rc = gw_metrics_register(a->metrics, &ad, &a->f_api_duration)) < 0)
-    return rc;
-  static const char *const reason_label[] = {"reason"};
-  gw_metric_family_def dl = {"goodwill_aggregator_records_dlq_total",
-                             "Records sent to goodwill.dlq.v1, by reason.",
-                             GW_METRIC_COUNTER,
-                             reason_label,
-                             1,
-                             NULL,
-                             0,
-                             0};
-  rc = gw_metrics_register(a->metrics, &dl, &a->f_dlq);
+                     .type = GW_METRIC_HISTOGRAM, .label_names = route_status_labels, .nlabels = 2,
+                     .buckets = gw_metrics_latency_buckets_s,
+                     .nbuckets = GW_METRICS_LATENCY_BUCKETS, .max_series = 64),
+    GW_METRIC_FAMILY(gw_aggregator, f_dlq, .name = "goodwill_aggregator_records_dlq_total",
+                     .help = "Records sent to goodwill.dlq.v1, by reason.",
+                     .type = GW_METRIC_COUNTER, .label_names = reason_labels, .nlabels = 1),
+    GW_METRIC_SERIES(gw_aggregator, m_tokens, .name = "goodwill_aggregator_auth_tokens",
+                     .help = "Read API bearer tokens in use (from the tokens file; 0 in dev mode).",
+                     .type = GW_METRIC_GAUGE),
+    GW_METRIC_FAMILY(gw_aggregator, f_reloads, .name = "goodwill_aggregator_auth_reloads_total",
+                     .help = "Reloads of the read API tokens file (SIGHUP) by result: ok, or "
+                             "failed (the previous tokens stay in use).",
+                     .type = GW_METRIC_COUNTER, .label_names = result_labels, .nlabels = 1),
+};
+
+static int register_metrics(gw_aggregator *a) {
+  int rc =
+      gw_metrics_register_all(a->metrics, aggregator_metrics,
+                              sizeof(aggregator_metrics) / sizeof(aggregator_metrics[0]), a, NULL);
   if (rc < 0)
     return rc;
   /* Show the known reasons at 0 from the start, so rate() works from the first scrape. */
   static const char *const reasons[] = {"undecodable", "invalid", "too_late", "future"};
   for (size_t i = 0; i < 4; i++)
     gw_metrics_series(a->f_dlq, &reasons[i]);
-  gw_metric_family_def tk = {"goodwill_aggregator_auth_tokens",
-                             "Read API bearer tokens in use (from the tokens file; 0 in dev mode).",
-                             GW_METRIC_GAUGE,
-                             NULL,
-                             0,
-                             NULL,
-                             0,
-                             0};
-  rc = gw_metrics_register(a->metrics, &tk, &f);
-  if (rc < 0)
-    return rc;
-  a->m_tokens = gw_metrics_series(f, NULL);
-  static const char *const result_label[] = {"result"};
-  gw_metric_family_def rl = {"goodwill_aggregator_auth_reloads_total",
-                             "Reloads of the read API tokens file (SIGHUP) by result: ok, or "
-                             "failed (the previous tokens stay in use).",
-                             GW_METRIC_COUNTER,
-                             result_label,
-                             1,
-                             NULL,
-                             0,
-                             0};
-  rc = gw_metrics_register(a->metrics, &rl, &a->f_reloads);
-  if (rc < 0)
-    return rc;
   if ((rc = register_team_metrics(a)) < 0)
     return rc;
   return gw_metrics_on_collect(a->metrics, collect, a);
