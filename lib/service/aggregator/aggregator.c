@@ -2,7 +2,7 @@
  * goodwill-aggregator (goodwill/aggregator.h): the wiring of its four components, each a file
  * of this folder with a private header saying what it holds:
  *   apply.c         Kafka consumer, batches per team, the Lua apply, offsets, DLQ
- *   read_api.c      the read API's listener, routes, tokens, answers
+ *   read_api.c      the read API's listener, routes, tokens, answers, its own /readyz
  *   team_metrics.c  the per-team gauges on /metrics
  *   read_path.c     the reads over Redis both of the above use
  * This file owns what they share: the configuration, the metrics registry (and the
@@ -60,7 +60,8 @@ static const gw_metric_spec aggregator_metrics[] = {
 
 /* ------------------------------------------------------------------ readiness */
 
-/* The admin port's /readyz: the daemon's readiness (consuming needs both Kafka and Redis). */
+/* The admin port's /readyz: the daemon's readiness (consuming needs both Kafka and Redis).
+ * The read API answers its own /readyz (read_api.h). */
 static bool ready_cb(void *opaque, char *reason, size_t reason_len) {
   gw_aggregator *a = opaque;
   if (!gw_redis_connected(a->redis)) {
@@ -169,6 +170,7 @@ void gw_aggregator_stop(gw_aggregator *a, void (*done)(void *opaque, int status)
   a->done = done;
   a->done_opaque = opaque;
   GW_LOG(a->log, GW_LOG_INFO, "stopping", GW_LI("pending", gw_agg_applier_pending(a->applier)));
+  gw_agg_read_api_stop(a->read_api);
   gw_agg_team_metrics_stop(a->team_metrics);
   uv_timer_start(&a->grace, on_grace, a->cfg.shutdown_grace_ms, 0);
   gw_agg_applier_drain(a->applier);

@@ -32,6 +32,7 @@ struct gw_agg_read_api {
   const char *host;            /* borrowed */
   int port;
   gw_http_server *http; /* NULL until listening */
+  bool stopping;
   size_t reads_in_flight;
 
   bool dev_mode;
@@ -75,10 +76,13 @@ typedef struct read_req {
   char error[256];
 } read_req;
 
-/* The route label of a read API path: the three endpoints, or "other" (bounded, for metrics). */
+/* The route label of a read API path: the three endpoints, /readyz, or "other" (bounded, for
+ * metrics). */
 static const char *api_route(const char *path) {
   if (path == NULL)
     return "other";
+  if (strcmp(path, "/readyz") == 0)
+    return "/readyz";
   if (strcmp(path, "/v1/teams") == 0 || strcmp(path, "/v1/teams/") == 0)
     return "/v1/teams";
   size_t n = strlen(path), pl = strlen("/v1/teams/");
@@ -469,10 +473,37 @@ static int read_view_params(gw_http_request *req, bool list, bool series, int64_
   return 0;
 }
 
+/* GET /readyz: the read API's own readiness (see read_api.h), without a token, for the
+ * kubelet and load balancers in front of the read API. */
+static void respond_ready(gw_agg_read_api *api, gw_http_request *req) {
+  if (strcmp(req->method, "GET") != 0) {
+    gw_http_header allow = {"Allow", "GET"};
+    api_respond(req, 405, "application/json", "{\"error\":\"method: only GET\"}\n", 28, &allow, 1);
+    return;
+  }
+  const char *reason = NULL;
+  if (api->stopping)
+    reason = "stopping";
+  else if (!gw_agg_read_path_connected(api->read_path))
+    reason = "redis not connected";
+  if (reason == NULL) {
+    static const char ready[] = "{\"status\":\"ready\"}\n";
+    api_respond(req, 200, "application/json", ready, sizeof(ready) - 1, NULL, 0);
+    return;
+  }
+  char msg[64];
+  snprintf(msg, sizeof(msg), "not ready: %s", reason);
+  respond_error(req, 503, msg);
+}
+
 static void api_handler(void *opaque, gw_http_request *req) {
   gw_agg_read_api *api = opaque;
   req->user = api; /* for api_respond */
   const char *path = req->path;
+  if (strcmp(path, "/readyz") == 0) {
+    respond_ready(api, req);
+    return;
+  }
   bool list = strcmp(path, "/v1/teams") == 0 || strcmp(path, "/v1/teams/") == 0;
   const char *team_in_path = NULL;
   size_t team_len = 0;
@@ -690,7 +721,12 @@ int gw_agg_read_api_start(gw_agg_read_api *api, gw_agg_read_path *read_path) {
   return 0;
 }
 
+void gw_agg_read_api_stop(gw_agg_read_api *api) {
+  api->stopping = true;
+}
+
 void gw_agg_read_api_close(gw_agg_read_api *api, void (*closed)(void *opaque), void *opaque) {
+  api->stopping = true;
   if (api->http == NULL) {
     closed(opaque);
     return;

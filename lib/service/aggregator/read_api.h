@@ -1,9 +1,15 @@
 /*
  * The aggregator's read API (docs/API-read.md), private to lib/service/aggregator/: the HTTP
  * listener on api_host:api_port, its routes
- *   GET /v1/teams, /v1/teams/{team}/summary, /v1/teams/{team}/series
+ *   GET /v1/teams, /v1/teams/{team}/summary, /v1/teams/{team}/series   (bearer token)
+ *   GET /readyz                                                        (no token)
  * the bearer tokens (goodwill/auth.h) or dev mode, query parsing, and the JSON and CSV answers,
  * each counted by route and status. Reads go through the read path (read_path.h).
+ *
+ * Readiness of its own: /readyz on this port answers 200 while Redis is connected, whatever
+ * the Kafka consumer's assignment (read-only replicas and consumer-group rebalances keep it in
+ * service), and 503 with the reason when Redis is not connected or the daemon is stopping.
+ * The admin port's /readyz (aggregator.c) stays the daemon's: Kafka assigned and Redis too.
  *
  * Thread: the aggregator's loop thread only.
  *
@@ -17,6 +23,7 @@
  *            undoes it at once. -EINVAL (reason logged) for a bad mode or file, -ENOMEM.
  *   _start   listens; a negative code (reason logged) on failure, after which _close and
  *            _free it all the same. Then logs the authentication mode.
+ *   _stop    the daemon stops: /readyz answers 503 "stopping" (requests are still served).
  *   _close   closes the listener (answers in progress are still sent) and calls closed once
  *            (at once when it never listened). Reads in flight get their Redis callbacks until
  *            the Redis client closed, so _free comes only after that.
@@ -46,6 +53,7 @@ typedef struct gw_agg_read_api_config {
 
 int gw_agg_read_api_new(gw_agg_read_api **out, const gw_agg_read_api_config *cfg);
 int gw_agg_read_api_start(gw_agg_read_api *api, gw_agg_read_path *read_path);
+void gw_agg_read_api_stop(gw_agg_read_api *api);
 void gw_agg_read_api_close(gw_agg_read_api *api, void (*closed)(void *opaque), void *opaque);
 void gw_agg_read_api_free(gw_agg_read_api *api);
 
