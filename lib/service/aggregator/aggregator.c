@@ -4,7 +4,7 @@
  *   apply.c         Kafka consumer, batches per team, the Lua apply, offsets, DLQ
  *   read_api.c      the read API's listener, routes, tokens, answers, its own /readyz
  *   team_metrics.c  the per-team gauges on /metrics
- *   read_path.c     the reads over Redis both of the above use
+ *   read_path.c     the reads over Redis that read_api.c and team_metrics.c share
  * This file owns what they share: the configuration, the metrics registry (and the
  * goodwill_aggregator_redis_errors_total counter the applier and the read API both count in),
  * the Redis client, the admin port with the daemon's /readyz, and start, stop (drain, grace)
