@@ -15,6 +15,7 @@
  * It also serves the read API on api_host:api_port (docs/API-read.md):
  *   GET /v1/teams/{team}/summary[?tenant=T]&window=1h | &from=ISO&to=ISO [&format=csv]
  *   GET /v1/teams[?tenant=T]&window=1h [&format=csv]
+ *   GET /readyz (no token): 200 while Redis is connected, whatever the Kafka assignment
  * and the admin port (metrics goodwill_aggregator_*, /readyz: Redis connected and the
  * consumer assigned; no authentication there, for Prometheus and the kubelet).
  *

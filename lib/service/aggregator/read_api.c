@@ -1,0 +1,775 @@
+/*
+ * The read API (read_api.h): routes, bearer tokens, query parsing, reads of the aggregates
+ * through the read path, and the JSON and CSV answers. Loop thread only.
+ */
+#include "read_api.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "goodwill/aggregates.h"
+#include "goodwill/auth.h"
+#include "goodwill/buf.h"
+#include "goodwill/http.h"
+#include "goodwill/window.h"
+
+/* Teams of one list request read concurrently (the Redis client caps commands in flight). */
+#define LIST_CONCURRENCY 16
+/* The most teams one list request reads. */
+#define LIST_MAX_TEAMS 10000
+/* The realm of the read API's WWW-Authenticate challenges (RFC 6750, section 3). */
+#define READ_REALM "goodwill-read"
+
+struct gw_agg_read_api {
+  uv_loop_t *loop;
+  const gw_log *log;
+  gw_metric *redis_errors;     /* borrowed */
+  gw_agg_read_path *read_path; /* borrowed; set by start */
+  const char *host;            /* borrowed */
+  int port;
+  gw_http_server *http; /* NULL until listening */
+  bool stopping;
+  size_t reads_in_flight;
+
+  bool dev_mode;
+  char *tokens_file;
+  gw_auth *auth; /* the tokens in use; NULL in dev mode */
+
+  gw_metric_family *f_requests, *f_duration; /* {route, status} */
+  gw_metric *m_tokens;
+  gw_metric_family *f_reloads; /* {result} */
+};
+
+typedef struct read_team {
+  char team[GW_AGG_ID_MAX + 1];
+  gw_agg_totals totals;
+} read_team;
+
+typedef struct read_req {
+  gw_agg_read_api *api;
+  gw_http_request *req;
+  char tenant[GW_AGG_ID_MAX + 1];
+  char window[32];
+  bool csv;
+  bool list;
+  int64_t from_s, to_s;
+  gw_window_composition *comp;
+  read_team *teams;
+  size_t nteams, next, done, outstanding;
+  /* Leaderboards (list): the row field teams are ranked by (-1: by team id), the order, and
+   * the most rows answered (0: all). */
+  int sort_field;
+  bool ascending;
+  size_t limit;
+  /* Time series (one team): one point per bucket of `step`, from first_s; points[i] holds the
+   * i-th bucket's totals. */
+  bool series;
+  gw_resolution step;
+  int64_t first_s;
+  size_t npoints;
+  gw_agg_totals *points;
+  int failed; /* 0, or the HTTP status to answer */
+  char error[256];
+} read_req;
+
+/* The route label of a read API path: the three endpoints, /readyz, or "other" (bounded, for
+ * metrics). */
+static const char *api_route(const char *path) {
+  if (path == NULL)
+    return "other";
+  if (strcmp(path, "/readyz") == 0)
+    return "/readyz";
+  if (strcmp(path, "/v1/teams") == 0 || strcmp(path, "/v1/teams/") == 0)
+    return "/v1/teams";
+  size_t n = strlen(path), pl = strlen("/v1/teams/");
+  if (n > pl && strncmp(path, "/v1/teams/", pl) == 0) {
+    if (n > pl + 8 && strcmp(path + n - 8, "/summary") == 0)
+      return "/v1/teams/{team}/summary";
+    if (n > pl + 7 && strcmp(path + n - 7, "/series") == 0)
+      return "/v1/teams/{team}/series";
+  }
+  return "other";
+}
+
+static void count_api_answer(gw_agg_read_api *api, const char *path, int status,
+                             uint64_t received_ns) {
+  char status_s[8];
+  snprintf(status_s, sizeof(status_s), "%d", status);
+  const char *route = api_route(path);
+  const char *labels[2] = {route, status_s};
+  gw_metric_add(gw_metrics_series(api->f_requests, labels), 1);
+  if (received_ns != 0)
+    gw_metric_observe(gw_metrics_series(api->f_duration, labels),
+                      (double)(uv_hrtime() - received_ns) / 1e9);
+}
+
+/* Every answer of the read API goes through here (req->user is the read API), so each is
+ * counted by route and status, with its duration. */
+static void api_respond(gw_http_request *req, int status, const char *content_type,
+                        const char *body, size_t len, const gw_http_header *headers,
+                        size_t nheaders) {
+  count_api_answer(req->user, req->path, status, req->received_ns);
+  gw_http_respond(req, status, content_type, body, len, headers, nheaders);
+}
+
+/* Answers the HTTP layer gave by itself (400 malformed, 408, 413, 431, 503). */
+static void on_api_server_answer(void *opaque, const char *path, int status) {
+  count_api_answer(opaque, path, status, 0);
+}
+
+static void respond_error_with(gw_http_request *req, int status, const char *msg,
+                               const gw_http_header *headers, size_t nheaders) {
+  gw_buf b = GW_BUF_INIT;
+  gw_buf_puts(&b, "{\"error\":");
+  gw_buf_json_string(&b, msg);
+  gw_buf_puts(&b, "}\n");
+  api_respond(req, status, "application/json", b.data, b.len, headers, nheaders);
+  gw_buf_free(&b);
+}
+
+static void respond_error(gw_http_request *req, int status, const char *msg) {
+  respond_error_with(req, status, msg, NULL, 0);
+}
+
+static void read_free(read_req *r) {
+  r->api->reads_in_flight--;
+  free(r->points);
+  free(r->comp);
+  free(r->teams);
+  free(r);
+}
+
+/* A team and its summary, with what its leaderboard ranks by (qsort has no context). */
+typedef struct ranked {
+  const read_team *team;
+  gw_agg_summary s;
+  int field;
+  bool ascending;
+} ranked;
+
+static int compare_ranked(const void *x, const void *y) {
+  const ranked *a = x, *b = y;
+  int c = gw_agg_rank_compare(&a->s, &b->s, a->field, a->ascending);
+  return c != 0 ? c : strcmp(a->team->team, b->team->team);
+}
+
+static void read_render_series(read_req *r, gw_buf *b) {
+  int64_t size = gw_res_seconds(r->step);
+  gw_agg_row_meta meta = {r->tenant, r->teams[0].team, gw_res_name(r->step), 0, 0};
+  gw_agg_summary s;
+  if (r->csv) {
+    gw_agg_csv_header(b);
+  } else {
+    char from[GW_ISO_LEN], to[GW_ISO_LEN];
+    gw_window_format_iso(r->first_s, from);
+    gw_window_format_iso(r->first_s + (int64_t)r->npoints * size, to);
+    gw_buf_puts(b, "{\"tenant\":");
+    gw_buf_json_string(b, r->tenant);
+    gw_buf_puts(b, ",\"team\":");
+    gw_buf_json_string(b, r->teams[0].team);
+    gw_buf_printf(b, ",\"step\":\"%s\",\"from\":\"%s\",\"to\":\"%s\",\"points\":[",
+                  gw_res_name(r->step), from, to);
+  }
+  for (size_t i = 0; i < r->npoints; i++) {
+    meta.from_s = r->first_s + (int64_t)i * size;
+    meta.to_s = meta.from_s + size;
+    gw_agg_summarize(&r->points[i], &s);
+    if (r->csv) {
+      gw_agg_row_csv(b, &meta, &s);
+    } else {
+      if (i > 0)
+        gw_buf_putc(b, ',');
+      gw_agg_row_json(b, &meta, &s);
+    }
+  }
+  if (!r->csv)
+    gw_buf_puts(b, "]}\n");
+}
+
+static void read_render(read_req *r) {
+  gw_buf b = GW_BUF_INIT;
+  if (r->series) {
+    read_render_series(r, &b);
+    api_respond(r->req, 200, r->csv ? "text/csv; charset=utf-8" : "application/json", b.data, b.len,
+                NULL, 0);
+    gw_buf_free(&b);
+    return;
+  }
+  gw_agg_row_meta meta = {r->tenant, NULL, r->window, r->comp->from_s, r->comp->to_s};
+  ranked *rows = calloc(r->nteams ? r->nteams : 1, sizeof(*rows));
+  if (rows == NULL)
+    abort();
+  for (size_t i = 0; i < r->nteams; i++) {
+    rows[i].team = &r->teams[i];
+    gw_agg_summarize(&r->teams[i].totals, &rows[i].s);
+    rows[i].field = r->sort_field;
+    rows[i].ascending = r->ascending;
+  }
+  /* Teams arrive sorted by id; a leaderboard reorders them by its field. */
+  if (r->sort_field >= 0)
+    qsort(rows, r->nteams, sizeof(*rows), compare_ranked);
+  size_t nrows = r->limit > 0 && r->limit < r->nteams ? r->limit : r->nteams;
+  if (r->csv)
+    gw_agg_csv_header(&b);
+  if (r->list && !r->csv) {
+    char from[GW_ISO_LEN], to[GW_ISO_LEN];
+    gw_window_format_iso(meta.from_s, from);
+    gw_window_format_iso(meta.to_s, to);
+    gw_buf_puts(&b, "{\"tenant\":");
+    gw_buf_json_string(&b, r->tenant);
+    gw_buf_puts(&b, ",\"window\":");
+    gw_buf_json_string(&b, r->window);
+    gw_buf_printf(&b, ",\"from\":\"%s\",\"to\":\"%s\",\"teams\":[", from, to);
+  }
+  for (size_t i = 0; i < nrows; i++) {
+    meta.team = rows[i].team->team;
+    if (r->csv) {
+      gw_agg_row_csv(&b, &meta, &rows[i].s);
+    } else {
+      if (i > 0)
+        gw_buf_putc(&b, ',');
+      gw_agg_row_json(&b, &meta, &rows[i].s);
+    }
+  }
+  if (r->list && !r->csv)
+    gw_buf_puts(&b, "]}");
+  if (!r->csv)
+    gw_buf_putc(&b, '\n');
+  api_respond(r->req, 200, r->csv ? "text/csv; charset=utf-8" : "application/json", b.data, b.len,
+              NULL, 0);
+  gw_buf_free(&b);
+  free(rows);
+}
+
+static void read_next(read_req *r);
+
+static void read_finish_one(read_req *r) {
+  r->outstanding--;
+  r->done++;
+  if (r->failed == 0 && r->next < r->nteams) {
+    read_next(r);
+    return;
+  }
+  if (r->outstanding > 0)
+    return;
+  if (r->failed)
+    respond_error(r->req, r->failed, r->error);
+  else
+    read_render(r);
+  read_free(r);
+}
+
+typedef struct read_cb_ctx {
+  read_req *r;
+  size_t index;
+} read_cb_ctx;
+
+static void on_read(void *opaque, int status, const gw_redis_reply *reply) {
+  read_cb_ctx *c = opaque;
+  read_req *r = c->r;
+  read_team *rt = &r->teams[c->index];
+  free(c);
+  if (status < 0 || reply == NULL || reply->type != GW_REDIS_ARRAY) {
+    gw_metric_add(r->api->redis_errors, 1);
+    if (!r->failed) {
+      r->failed = 503;
+      snprintf(r->error, sizeof(r->error), "aggregates store unavailable: %s",
+               reply && reply->type == GW_REDIS_ERROR ? reply->str : "no reply");
+    }
+    read_finish_one(r);
+    return;
+  }
+  /* A series keeps each bucket apart (one key per point, in order); a window sums them. */
+  int rc = r->series ? gw_agg_read_path_points(r->points, r->npoints, reply)
+                     : gw_agg_read_path_sum(&rt->totals, reply);
+  if (rc < 0 && !r->failed) {
+    r->failed = 500;
+    snprintf(r->error, sizeof(r->error), "a bucket of team %s holds a non-integer counter",
+             rt->team);
+  }
+  read_finish_one(r);
+}
+
+/* Starts reads up to the concurrency limit. */
+static void read_next(read_req *r) {
+  gw_agg_read_api *api = r->api;
+  while (r->next < r->nteams && r->outstanding < LIST_CONCURRENCY && !r->failed) {
+    size_t i = r->next++;
+    read_cb_ctx *c = malloc(sizeof(*c));
+    if (c == NULL)
+      abort();
+    c->r = r;
+    c->index = i;
+    r->outstanding++;
+    /* A window reads the buckets of its composition, a series one bucket per point. */
+    int rc = r->series ? gw_agg_read_path_series(api->read_path, r->tenant, r->teams[i].team,
+                                                 r->step, r->first_s, r->npoints, on_read, c)
+                       : gw_agg_read_path_window(api->read_path, r->tenant, r->teams[i].team,
+                                                 r->comp, on_read, c);
+    if (rc < 0) {
+      free(c);
+      r->outstanding--;
+      r->failed = 503;
+      snprintf(r->error, sizeof(r->error), "aggregates store unavailable (%s)",
+               rc == -EAGAIN ? "busy" : "not connected");
+    }
+  }
+  if (r->outstanding == 0) {
+    if (r->failed)
+      respond_error(r->req, r->failed, r->error);
+    else
+      read_render(r);
+    read_free(r);
+  }
+}
+
+static void on_members(void *opaque, int status, const gw_redis_reply *reply) {
+  read_req *r = opaque;
+  if (status < 0 || reply == NULL || reply->type != GW_REDIS_ARRAY) {
+    gw_metric_add(r->api->redis_errors, 1);
+    respond_error(r->req, 503, "aggregates store unavailable");
+    read_free(r);
+    return;
+  }
+  const char **ids;
+  r->nteams = gw_agg_read_path_ids(reply, LIST_MAX_TEAMS, &ids);
+  r->teams = calloc(r->nteams ? r->nteams : 1, sizeof(*r->teams));
+  if (r->teams == NULL)
+    abort();
+  for (size_t i = 0; i < r->nteams; i++)
+    snprintf(r->teams[i].team, sizeof(r->teams[i].team), "%s", ids[i]);
+  free(ids);
+  read_next(r);
+}
+
+/* The tenant a request reads: 0 with *tenant, or the answer (401, 403, 400) was sent. With
+ * tokens it is the token's tenant, and tenant= may only repeat it; in dev mode tenant= is
+ * required. The token itself is never logged or echoed; only whether it was missing or
+ * unknown. */
+static int read_tenant(gw_agg_read_api *api, gw_http_request *req, const char **tenant) {
+  *tenant = NULL;
+  const char *asked = gw_http_request_query(req, "tenant");
+  if (asked != NULL && *asked == '\0')
+    asked = NULL;
+  const char *own = NULL;
+  if (!api->dev_mode) {
+    gw_auth_denial denial;
+    if (gw_auth_authorize(api->auth, gw_http_request_header(req, "Authorization"), READ_REALM, &own,
+                          &denial) != 0) {
+      const gw_http_header h = {"WWW-Authenticate", denial.challenge};
+      respond_error_with(req, 401, denial.error, &h, 1);
+      return -EACCES;
+    }
+  } else if (asked == NULL) {
+    respond_error(req, 400, "tenant: required");
+    return -EINVAL;
+  }
+  if (asked != NULL && !gw_agg_valid_id(asked)) {
+    respond_error(req, 400, "tenant: must be 1..128 of [A-Za-z0-9._@-]");
+    return -EINVAL;
+  }
+  if (own != NULL && asked != NULL && strcmp(asked, own) != 0) {
+    /* RFC 6750, section 3.1: a valid token without the right to this resource. */
+    char challenge[192];
+    gw_auth_challenge(READ_REALM, "insufficient_scope", challenge, sizeof(challenge));
+    const gw_http_header h = {"WWW-Authenticate", challenge};
+    gw_buf msg = GW_BUF_INIT;
+    gw_buf_printf(&msg, "tenant: this token may not read tenant \"%s\" (it reads tenant \"%s\")",
+                  asked, own);
+    respond_error_with(req, 403, msg.data, &h, 1);
+    gw_buf_free(&msg);
+    return -EACCES;
+  }
+  *tenant = own != NULL ? own : asked;
+  return 0;
+}
+
+/* What a read shows beyond its range: a leaderboard's order and length, or a series' step. */
+typedef struct read_view {
+  int sort_field;
+  bool ascending;
+  size_t limit;
+  gw_resolution step;
+  int64_t first_s;
+  size_t npoints;
+} read_view;
+
+/* Parses sort, order and limit (GET /v1/teams only) and step (series only): 0, or the 400
+ * naming the parameter was sent. */
+static int read_view_params(gw_http_request *req, bool list, bool series, int64_t from_s,
+                            int64_t to_s, int64_t now_s, read_view *v) {
+  memset(v, 0, sizeof(*v));
+  v->sort_field = -1;
+  v->step = GW_RES_1H;
+  static const char *const list_only[] = {"sort", "order", "limit"};
+  for (size_t k = 0; k < 3; k++) {
+    const char *p = gw_http_request_query(req, list_only[k]);
+    if (!list && p != NULL && *p != '\0') {
+      char msg[96];
+      snprintf(msg, sizeof(msg), "%s: only for GET /v1/teams (a leaderboard)", list_only[k]);
+      respond_error(req, 400, msg);
+      return -EINVAL;
+    }
+  }
+  const char *step = gw_http_request_query(req, "step");
+  if (!series && step != NULL && *step != '\0') {
+    respond_error(req, 400, "step: only for GET /v1/teams/{team}/series");
+    return -EINVAL;
+  }
+  char err[200];
+  if (series) {
+    if (step != NULL && *step != '\0' && gw_res_parse(step, &v->step, err, sizeof(err)) != 0) {
+      respond_error(req, 400, err);
+      return -EINVAL;
+    }
+    if (gw_window_series(from_s, to_s, v->step, now_s, &v->first_s, &v->npoints, err,
+                         sizeof(err)) != 0) {
+      respond_error(req, 400, err);
+      return -EINVAL;
+    }
+    return 0;
+  }
+  if (!list)
+    return 0;
+  const char *sort = gw_http_request_query(req, "sort");
+  if (sort != NULL && *sort != '\0') {
+    v->sort_field = gw_agg_sort_field(sort);
+    if (v->sort_field < 0) {
+      respond_error(req, 400,
+                    "sort: must be a numeric row field (interactions, with_feeling, start_mean, "
+                    "end_mean, change_mean, improved_share, recovered, soured, surveys, "
+                    "promoters, passives, detractors, nps, nps_moe, handle_ms_mean, "
+                    "wait_ms_mean)");
+      return -EINVAL;
+    }
+  }
+  const char *order = gw_http_request_query(req, "order");
+  if (order != NULL && *order != '\0') {
+    if (strcmp(order, "asc") != 0 && strcmp(order, "desc") != 0) {
+      respond_error(req, 400, "order: must be asc or desc");
+      return -EINVAL;
+    }
+    if (v->sort_field < 0) {
+      respond_error(req, 400, "order: needs sort (the field to rank teams by)");
+      return -EINVAL;
+    }
+    v->ascending = strcmp(order, "asc") == 0;
+  }
+  const char *limit = gw_http_request_query(req, "limit");
+  if (limit != NULL && *limit != '\0') {
+    char *end;
+    errno = 0;
+    long long n = strtoll(limit, &end, 10);
+    if (errno != 0 || *end != '\0' || end == limit || n < 1 || n > LIST_MAX_TEAMS) {
+      respond_error(req, 400, "limit: must be an integer from 1 to 10000");
+      return -EINVAL;
+    }
+    v->limit = (size_t)n;
+  }
+  return 0;
+}
+
+/* GET /readyz: the read API's own readiness (see read_api.h), without a token, for the
+ * kubelet and load balancers in front of the read API. */
+static void respond_ready(gw_agg_read_api *api, gw_http_request *req) {
+  if (strcmp(req->method, "GET") != 0) {
+    gw_http_header allow = {"Allow", "GET"};
+    api_respond(req, 405, "application/json", "{\"error\":\"method: only GET\"}\n", 28, &allow, 1);
+    return;
+  }
+  const char *reason = NULL;
+  if (api->stopping)
+    reason = "stopping";
+  else if (!gw_agg_read_path_connected(api->read_path))
+    reason = "redis not connected";
+  if (reason == NULL) {
+    static const char ready[] = "{\"status\":\"ready\"}\n";
+    api_respond(req, 200, "application/json", ready, sizeof(ready) - 1, NULL, 0);
+    return;
+  }
+  char msg[64];
+  snprintf(msg, sizeof(msg), "not ready: %s", reason);
+  respond_error(req, 503, msg);
+}
+
+static void api_handler(void *opaque, gw_http_request *req) {
+  gw_agg_read_api *api = opaque;
+  req->user = api; /* for api_respond */
+  const char *path = req->path;
+  if (strcmp(path, "/readyz") == 0) {
+    respond_ready(api, req);
+    return;
+  }
+  bool list = strcmp(path, "/v1/teams") == 0 || strcmp(path, "/v1/teams/") == 0;
+  const char *team_in_path = NULL;
+  size_t team_len = 0;
+  bool series = false;
+  if (!list) {
+    const char *prefix = "/v1/teams/";
+    size_t pl = strlen(prefix), len = strlen(path), sl = 0;
+    static const char *const suffixes[] = {"/summary", "/series"};
+    for (size_t k = 0; k < 2 && sl == 0; k++) {
+      size_t n = strlen(suffixes[k]);
+      if (len > pl + n && strncmp(path, prefix, pl) == 0 &&
+          strcmp(path + len - n, suffixes[k]) == 0) {
+        sl = n;
+        series = k == 1;
+      }
+    }
+    if (sl == 0) {
+      respond_error(req, 404,
+                    "unknown route (GET /v1/teams, /v1/teams/{team}/summary or "
+                    "/v1/teams/{team}/series)");
+      return;
+    }
+    team_in_path = path + pl;
+    team_len = len - pl - sl;
+  }
+  if (strcmp(req->method, "GET") != 0) {
+    gw_http_header allow = {"Allow", "GET"};
+    api_respond(req, 405, "application/json", "{\"error\":\"method: only GET\"}\n", 28, &allow, 1);
+    return;
+  }
+  /* Credentials before any parameter is looked at, as ingest does: a client without a valid
+   * token learns nothing but 401. */
+  const char *tenant;
+  if (read_tenant(api, req, &tenant) != 0)
+    return;
+  char teamid[GW_AGG_ID_MAX + 1] = "";
+  if (!list) {
+    if (team_len > GW_AGG_ID_MAX) {
+      respond_error(req, 400, "team: longer than 128 characters");
+      return;
+    }
+    memcpy(teamid, team_in_path, team_len);
+    teamid[team_len] = '\0';
+    if (!gw_agg_valid_id(teamid)) {
+      respond_error(req, 400, "team: must be 1..128 of [A-Za-z0-9._@-]");
+      return;
+    }
+  }
+  const char *format = gw_http_request_query(req, "format");
+  bool csv = false;
+  if (format != NULL && *format != '\0') {
+    if (strcmp(format, "csv") == 0)
+      csv = true;
+    else if (strcmp(format, "json") != 0) {
+      respond_error(req, 400, "format: must be json or csv");
+      return;
+    }
+  }
+  const char *window = gw_http_request_query(req, "window");
+  int64_t now = (int64_t)time(NULL), from_s, to_s;
+  char err[200];
+  if (gw_window_resolve(window, gw_http_request_query(req, "from"),
+                        gw_http_request_query(req, "to"), now, &from_s, &to_s, err,
+                        sizeof(err)) < 0) {
+    respond_error(req, 400, err);
+    return;
+  }
+  read_view view;
+  if (read_view_params(req, list, series, from_s, to_s, now, &view) != 0)
+    return;
+  if (!gw_agg_read_path_connected(api->read_path)) {
+    respond_error(req, 503, "aggregates store unavailable (not connected)");
+    return;
+  }
+  read_req *r = calloc(1, sizeof(*r));
+  if (r == NULL)
+    abort();
+  r->comp = malloc(sizeof(*r->comp));
+  if (r->comp == NULL)
+    abort();
+  api->reads_in_flight++;
+  r->api = api;
+  r->req = req;
+  r->csv = csv;
+  r->list = list;
+  r->sort_field = view.sort_field;
+  r->ascending = view.ascending;
+  r->limit = view.limit;
+  r->series = series;
+  r->step = view.step;
+  r->first_s = view.first_s;
+  r->npoints = view.npoints;
+  if (series) {
+    r->points = calloc(view.npoints ? view.npoints : 1, sizeof(*r->points));
+    if (r->points == NULL)
+      abort();
+  }
+  snprintf(r->tenant, sizeof(r->tenant), "%s", tenant);
+  snprintf(r->window, sizeof(r->window), "%s", window && *window ? window : "custom");
+  gw_window_compose(from_s, to_s, now, r->comp);
+  if (!list) {
+    r->teams = calloc(1, sizeof(*r->teams));
+    if (r->teams == NULL)
+      abort();
+    snprintf(r->teams[0].team, sizeof(r->teams[0].team), "%s", teamid);
+    r->nteams = 1;
+    read_next(r);
+    return;
+  }
+  if (gw_agg_read_path_members(api->read_path, tenant, on_members, r) < 0) {
+    respond_error(req, 503, "aggregates store unavailable");
+    read_free(r);
+  }
+}
+
+/* ------------------------------------------------------------------ metrics */
+
+static const char *const route_status_labels[] = {"route", "status"};
+static const char *const result_labels[] = {"result"};
+
+static const gw_metric_spec read_api_metrics[] = {
+    GW_METRIC_FAMILY(gw_agg_read_api, f_requests, .name = "goodwill_aggregator_api_requests_total",
+                     .help = "Read API answers by route and HTTP status (the HTTP layer's own "
+                             "answers included).",
+                     .type = GW_METRIC_COUNTER, .label_names = route_status_labels, .nlabels = 2,
+                     .max_series = 64),
+    GW_METRIC_FAMILY(gw_agg_read_api, f_duration,
+                     .name = "goodwill_aggregator_api_request_duration_seconds",
+                     .help = "Time from a complete read API request to its answer (Redis reads "
+                             "included), by route and status.",
+                     .type = GW_METRIC_HISTOGRAM, .label_names = route_status_labels, .nlabels = 2,
+                     .buckets = gw_metrics_latency_buckets_s,
+                     .nbuckets = GW_METRICS_LATENCY_BUCKETS, .max_series = 64),
+    GW_METRIC_SERIES(gw_agg_read_api, m_tokens, .name = "goodwill_aggregator_auth_tokens",
+                     .help = "Read API bearer tokens in use (from the tokens file; 0 in dev mode).",
+                     .type = GW_METRIC_GAUGE),
+    GW_METRIC_FAMILY(gw_agg_read_api, f_reloads, .name = "goodwill_aggregator_auth_reloads_total",
+                     .help = "Reloads of the read API tokens file (SIGHUP) by result: ok, or "
+                             "failed (the previous tokens stay in use).",
+                     .type = GW_METRIC_COUNTER, .label_names = result_labels, .nlabels = 1),
+};
+
+/* ------------------------------------------------------------------ lifecycle */
+
+int gw_agg_read_api_new(gw_agg_read_api **out, const gw_agg_read_api_config *cfg) {
+  *out = NULL;
+  char auth_err[512] = "";
+  if (gw_auth_mode_check(cfg->tokens_file, cfg->dev_mode, "docs/API-read.md", auth_err,
+                         sizeof(auth_err)) != 0) {
+    GW_LOG(cfg->log, GW_LOG_ERROR, "invalid aggregator configuration", GW_LS("reason", auth_err));
+    return -EINVAL;
+  }
+  gw_auth *auth = NULL;
+  if (!cfg->dev_mode) {
+    int arc = gw_auth_load_file(cfg->tokens_file, &auth, auth_err, sizeof(auth_err));
+    if (arc != 0) {
+      GW_LOG(cfg->log, GW_LOG_ERROR, "the tokens file cannot be used", GW_LS("reason", auth_err));
+      return arc == -ENOMEM ? arc : -EINVAL;
+    }
+  }
+  gw_agg_read_api *api = calloc(1, sizeof(*api));
+  if (api == NULL) {
+    gw_auth_free(auth);
+    return -ENOMEM;
+  }
+  api->auth = auth;
+  api->dev_mode = cfg->dev_mode;
+  if (!cfg->dev_mode) {
+    api->tokens_file = strdup(cfg->tokens_file);
+    if (api->tokens_file == NULL)
+      abort(); /* a path */
+  }
+  api->loop = cfg->loop;
+  api->log = cfg->log;
+  api->redis_errors = cfg->redis_errors;
+  api->host = cfg->host;
+  api->port = cfg->port;
+  int rc =
+      gw_metrics_register_all(cfg->metrics, read_api_metrics,
+                              sizeof(read_api_metrics) / sizeof(read_api_metrics[0]), api, NULL);
+  if (rc < 0) {
+    gw_agg_read_api_free(api);
+    return rc;
+  }
+  gw_metric_set(api->m_tokens, (double)gw_auth_count(api->auth));
+  *out = api;
+  return 0;
+}
+
+int gw_agg_read_api_start(gw_agg_read_api *api, gw_agg_read_path *read_path) {
+  api->read_path = read_path;
+  gw_http_config hcfg = {
+      .host = api->host,
+      .port = api->port,
+      .max_body_bytes = 4096,
+      .max_header_bytes = 16384,
+      .max_connections = 512,
+      .request_timeout_ms = 30000,
+      .server_name = "goodwill-aggregator",
+      .log = api->log,
+      .on_server_answer = on_api_server_answer,
+  };
+  int rc = gw_http_server_start(&api->http, api->loop, &hcfg, api_handler, api);
+  if (rc < 0) {
+    api->http = NULL;
+    GW_LOG(api->log, GW_LOG_ERROR, "read API listen failed", GW_LS("host", api->host),
+           GW_LI("port", api->port), GW_LI("error", rc));
+    return rc;
+  }
+  if (api->dev_mode)
+    GW_LOG(api->log, GW_LOG_WARN, GW_AUTH_DEV_MODE_WARNING("read the aggregates of"));
+  else
+    GW_LOG(api->log, GW_LOG_INFO, "read API bearer tokens loaded", GW_LS("file", api->tokens_file),
+           GW_LI("tokens", (long long)gw_auth_count(api->auth)));
+  return 0;
+}
+
+void gw_agg_read_api_stop(gw_agg_read_api *api) {
+  api->stopping = true;
+}
+
+void gw_agg_read_api_close(gw_agg_read_api *api, void (*closed)(void *opaque), void *opaque) {
+  api->stopping = true;
+  if (api->http == NULL) {
+    closed(opaque);
+    return;
+  }
+  gw_http_server *http = api->http;
+  api->http = NULL;
+  gw_http_server_close(http, closed, opaque);
+}
+
+void gw_agg_read_api_free(gw_agg_read_api *api) {
+  if (api == NULL)
+    return;
+  free(api->tokens_file);
+  gw_auth_free(api->auth);
+  free(api);
+}
+
+int gw_agg_read_api_port(const gw_agg_read_api *api) {
+  return api->http != NULL ? gw_http_server_port(api->http) : -1;
+}
+
+int gw_agg_read_api_reload_tokens(gw_agg_read_api *api) {
+  if (api->dev_mode || api->tokens_file == NULL) {
+    GW_LOG(api->log, GW_LOG_WARN, "no tokens file to reload (dev mode)");
+    return -ENOTSUP;
+  }
+  gw_auth *fresh = NULL;
+  char err[512] = "";
+  int rc = gw_auth_load_file(api->tokens_file, &fresh, err, sizeof(err));
+  if (rc != 0) {
+    const char *labels[1] = {"failed"};
+    gw_metric_add(gw_metrics_series(api->f_reloads, labels), 1);
+    GW_LOG(api->log, GW_LOG_ERROR, "tokens file not reloaded; the previous tokens stay in use",
+           GW_LS("reason", err), GW_LI("tokens", (long long)gw_auth_count(api->auth)));
+    return rc;
+  }
+  /* Reads in flight copied their tenant when they started, so the old set can go at once. */
+  gw_auth_free(api->auth);
+  api->auth = fresh;
+  const char *labels[1] = {"ok"};
+  gw_metric_add(gw_metrics_series(api->f_reloads, labels), 1);
+  gw_metric_set(api->m_tokens, (double)gw_auth_count(fresh));
+  GW_LOG(api->log, GW_LOG_INFO, "tokens file reloaded", GW_LS("file", api->tokens_file),
+         GW_LI("tokens", (long long)gw_auth_count(fresh)));
+  return 0;
+}
