@@ -38,9 +38,11 @@ static int redis_port = -1;
 
 /* ------------------------------------------------------------------ redis-server */
 
-/* One minute bucket (two minutes ago, inside the last hour) per team: t1/team-a1 with
- * feeling and surveys, t1/team-a2 with interactions only (feeling and NPS undefined),
- * t2/team-b1 with everything. Returns 0 when every write was acknowledged. */
+/* The counters of records two minutes ago (inside the last hour) per team, written to their
+ * minute, hour and day buckets as the apply script does, so that whichever buckets compose
+ * the last hour (a whole hour bucket when the hour is just over) they are counted once:
+ * t1/team-a1 with feeling and surveys, t1/team-a2 with interactions only (feeling and NPS
+ * undefined), t2/team-b1 with everything. Returns 0 when every write was acknowledged. */
 static int seed(redisContext *c) {
   int64_t minute = ((int64_t)time(NULL) - 120) / 60 * 60;
   struct {
@@ -57,16 +59,22 @@ static int seed(redisContext *c) {
   bool ok = true;
   for (size_t i = 0; i < 3; i++) {
     gw_buf key = GW_BUF_INIT, teams = GW_BUF_INIT, cmd = GW_BUF_INIT;
-    gw_agg_key_bucket(&key, rows[i].tenant, rows[i].team, GW_RES_1M, minute);
     gw_agg_key_teams(&teams, rows[i].tenant);
-    gw_buf_printf(&cmd, "HSET %s %s", key.data, rows[i].fields);
-    const char *cmds[3] = {cmd.data, NULL, NULL};
+    const char *cmds[5] = {NULL};
+    char hset[3][600];
+    for (int r = 0; r < 3; r++) {
+      gw_buf_reset(&key);
+      gw_agg_key_bucket(&key, rows[i].tenant, rows[i].team, (gw_resolution)r,
+                        gw_window_floor(minute, (gw_resolution)r));
+      snprintf(hset[r], sizeof hset[r], "HSET %s %s", key.data, rows[i].fields);
+      cmds[r] = hset[r];
+    }
     char c2[600], c3[300];
     snprintf(c2, sizeof(c2), "SADD %s %s", teams.data, rows[i].team);
     snprintf(c3, sizeof(c3), "SADD %s %s", GW_AGG_KEY_TENANTS, rows[i].tenant);
-    cmds[1] = c2;
-    cmds[2] = c3;
-    for (size_t k = 0; k < 3; k++) {
+    cmds[3] = c2;
+    cmds[4] = c3;
+    for (size_t k = 0; k < 5; k++) {
       redisReply *r = redisCommand(c, cmds[k]);
       ok = ok && r != NULL && r->type == REDIS_REPLY_INTEGER;
       if (r)
