@@ -134,6 +134,23 @@ int gw_rate_limit_admit(gw_rate_limit *rl, const char *key, uint64_t now_ms,
   return -EAGAIN;
 }
 
+int gw_rate_limit_take(gw_rate_limit *rl, const char *key, uint64_t now_ms, double cost,
+                       uint64_t *retry_after_ms) {
+  *retry_after_ms = 0;
+  int err = 0;
+  bucket *b = find(rl, key, now_ms, &err);
+  if (b == NULL) {
+    return err;
+  }
+  if (b->level >= cost) {
+    b->level -= cost;
+    return 0;
+  }
+  double wait_ms = ceil((cost - b->level) / rl->rate_per_ms);
+  *retry_after_ms = wait_ms < 1 ? 1 : (uint64_t)wait_ms;
+  return -EAGAIN;
+}
+
 void gw_rate_limit_charge(gw_rate_limit *rl, const char *key, uint64_t now_ms, size_t events) {
   int err = 0;
   bucket *b = find(rl, key, now_ms, &err);

@@ -21,6 +21,7 @@
 
 typedef struct aggregator_flags {
   char *log_level;
+  char *mode;
   char *admin_host;
   long long admin_port;
   char *api_host;
@@ -38,11 +39,16 @@ typedef struct aggregator_flags {
   bool dev_mode;
   long long team_metrics_interval_ms;
   long long team_metrics_max;
+  long long read_timeout_ms;
+  long long read_rate_limit;
+  long long read_rate_burst;
 } aggregator_flags;
 
 static const gw_config_key keys[] = {
     {"log-level", GW_CONF_STRING, "info", 0, 0, offsetof(aggregator_flags, log_level),
      "debug | info | warn | error"},
+    {"mode", GW_CONF_STRING, "all", 1, 0, offsetof(aggregator_flags, mode),
+     "all: consume, apply and serve the read API | apply: no read API | read: read API only"},
     {"admin-host", GW_CONF_STRING, "0.0.0.0", 1, 0, offsetof(aggregator_flags, admin_host),
      "listen address of /metrics, /healthz, /readyz"},
     {"admin-port", GW_CONF_INT, "9103", 0, 65535, offsetof(aggregator_flags, admin_port),
@@ -76,9 +82,16 @@ static const gw_config_key keys[] = {
     {"team-metrics-interval", GW_CONF_DURATION, "30s", 1000, 3600000,
      offsetof(aggregator_flags, team_metrics_interval_ms),
      "refresh the per-team gauges on /metrics (last hour) this often"},
-    {"team-metrics-max", GW_CONF_INT, "200", 0, 100000,
-     offsetof(aggregator_flags, team_metrics_max),
-     "most teams in the per-team gauges, tenants then teams in id order (0: none)"},
+    {"team-metrics-max", GW_CONF_INT, "0", 0, 100000, offsetof(aggregator_flags, team_metrics_max),
+     "per-team gauges on the admin /metrics (tenant data on an unauthenticated port): most "
+     "teams, tenants then teams in id order (0: off, the default)"},
+    {"read-timeout", GW_CONF_DURATION, "5s", 100, 600000,
+     offsetof(aggregator_flags, read_timeout_ms),
+     "longest a read API Redis command may take (reads have their own connection)"},
+    {"read-rate-limit", GW_CONF_INT, "20", 0, 1000000, offsetof(aggregator_flags, read_rate_limit),
+     "read API requests per second per tenant (0: no limit); past it 429 with Retry-After"},
+    {"read-rate-burst", GW_CONF_INT, "40", 0, 10000000, offsetof(aggregator_flags, read_rate_burst),
+     "read API requests a tenant may make at once (0: two seconds of --read-rate-limit)"},
 };
 
 typedef struct aggregator_app {
@@ -98,7 +111,13 @@ static void on_sighup(uv_signal_t *h, int signum) {
 static int start_aggregator(gw_daemon *d) {
   const aggregator_flags *f = d->flags;
   aggregator_app *app = d->app;
+  gw_aggregator_mode mode;
+  if (gw_aggregator_mode_parse(f->mode, &mode) != 0) {
+    GW_LOG(&d->log, GW_LOG_ERROR, "invalid --mode (all, apply or read)", GW_LS("mode", f->mode));
+    return -EINVAL;
+  }
   gw_aggregator_config cfg = {
+      .mode = mode,
       .admin_host = f->admin_host,
       .admin_port = (int)f->admin_port,
       .api_host = f->api_host,
@@ -118,6 +137,9 @@ static int start_aggregator(gw_daemon *d) {
       .dev_mode = f->dev_mode,
       .team_metrics_max = (size_t)f->team_metrics_max,
       .team_metrics_interval_ms = (uint64_t)f->team_metrics_interval_ms,
+      .read_timeout_ms = (uint64_t)f->read_timeout_ms,
+      .read_rate_limit_per_s = (double)f->read_rate_limit,
+      .read_rate_burst = (double)f->read_rate_burst,
   };
   /* gw_aggregator_start logs the "listening" line with the ports it bound. */
   int rc = gw_aggregator_start(&d->loop, &cfg, &app->agg);

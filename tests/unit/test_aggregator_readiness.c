@@ -8,6 +8,7 @@
  * stopped the read API's /readyz answers 503 "redis not connected". Its answers are counted
  * under route "/readyz".
  */
+#include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -58,6 +59,7 @@ typedef struct fixture {
   int api_port, admin_port;
   uv_async_t done;
   int stopped;
+  void *(*client)(void *);
 } fixture;
 
 static void on_stopped(void *opaque, int status) {
@@ -115,26 +117,36 @@ static void *client(void *arg) {
   return NULL;
 }
 
-static void test_read_api_readiness(void) {
+/* Starts redis-server and a tokens file for tenant t1 in tmpdir; false when it could not. */
+static bool start_redis_and_tokens(char *tokens_path, size_t len) {
   CHECK(mkdtemp(tmpdir) != NULL);
   redisContext *rc = gw_test_redis_start(tmpdir, &redis_port, &redis_pid);
   CHECK(rc != NULL);
   if (rc == NULL)
-    return;
+    return false;
   redisFree(rc);
-  char tokens_path[96];
-  snprintf(tokens_path, sizeof(tokens_path), "%s/tokens.tsv", tmpdir);
+  snprintf(tokens_path, len, "%s/tokens.tsv", tmpdir);
   FILE *fp = fopen(tokens_path, "w");
   CHECK(fp != NULL);
   if (fp == NULL)
-    return;
+    return false;
   fputs(TOKEN_A_HASH "\tt1\treadiness test\n", fp);
   fclose(fp);
+  return true;
+}
 
-  gw_log log;
-  gw_log_init(&log, "aggregator-test", GW_LOG_ERROR);
-  char url[64];
-  snprintf(url, sizeof(url), "redis://127.0.0.1:%d", redis_port);
+static void stop_redis_and_tokens(void) {
+  gw_test_redis_stop(&redis_pid);
+  char cmd[128];
+  snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
+  CHECK_INT_EQ(system(cmd), 0);
+  strcpy(tmpdir, "/tmp/gw-test-readiness-XXXXXX");
+}
+
+static gw_aggregator_config base_config(gw_log *log, char *url, size_t url_len,
+                                        const char *tokens_path) {
+  gw_log_init(log, "aggregator-test", GW_LOG_ERROR);
+  snprintf(url, url_len, "redis://127.0.0.1:%d", redis_port);
   gw_aggregator_config cfg;
   memset(&cfg, 0, sizeof(cfg));
   cfg.admin_host = "127.0.0.1";
@@ -147,13 +159,19 @@ static void test_read_api_readiness(void) {
   cfg.max_pending = 1000;
   cfg.session_timeout_ms = 6000;
   cfg.shutdown_grace_ms = 2000;
-  cfg.log = &log;
+  cfg.log = log;
   cfg.tokens_file = tokens_path;
+  return cfg;
+}
 
+/* Runs the aggregator of cfg on a private loop with fn as the client thread, until the client
+ * is done and the aggregator stopped. */
+static void run_aggregator(const gw_aggregator_config *cfg, void *(*fn)(void *)) {
   fixture f;
   memset(&f, 0, sizeof(f));
+  f.client = fn;
   CHECK_INT_EQ(uv_loop_init(&f.loop), 0);
-  int r = gw_aggregator_start(&f.loop, &cfg, &f.agg);
+  int r = gw_aggregator_start(&f.loop, cfg, &f.agg);
   CHECK_INT_EQ(r, 0);
   if (r == 0) {
     f.api_port = gw_aggregator_api_port(f.agg);
@@ -161,20 +179,87 @@ static void test_read_api_readiness(void) {
     uv_async_init(&f.loop, &f.done, on_client_done);
     f.done.data = &f;
     pthread_t t;
-    pthread_create(&t, NULL, client, &f);
+    pthread_create(&t, NULL, fn, &f);
     uv_run(&f.loop, UV_RUN_DEFAULT);
     pthread_join(t, NULL);
     CHECK_INT_EQ(f.stopped, 1);
   }
   uv_run(&f.loop, UV_RUN_DEFAULT);
   CHECK_INT_EQ(uv_loop_close(&f.loop), 0);
-  gw_test_redis_stop(&redis_pid);
-  char cmd[128];
-  snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
-  CHECK_INT_EQ(system(cmd), 0);
+}
+
+static void test_read_api_readiness(void) {
+  char tokens_path[96], url[64];
+  if (!start_redis_and_tokens(tokens_path, sizeof tokens_path))
+    return;
+  gw_log log;
+  gw_aggregator_config cfg = base_config(&log, url, sizeof url, tokens_path);
+  run_aggregator(&cfg, client);
+  stop_redis_and_tokens();
+}
+
+/* --mode read: no consumer, so the daemon is ready on Redis alone; the read API's per-tenant
+ * rate limit answers 429 with Retry-After past its burst. */
+static void *client_read_mode(void *arg) {
+  fixture *f = arg;
+  answer *a = malloc(sizeof(*a));
+  CHECK(wait_status(f->admin_port, "/readyz", 200, a));
+  const char *auth = "Authorization: Bearer " TOKEN_A "\r\n";
+  int ok = 0, limited = 0;
+  for (int i = 0; i < 5; i++) {
+    CHECK(gw_test_http_get(f->api_port, "/v1/teams?window=1h", auth, a));
+    ok += a->status == 200;
+    if (a->status == 429) {
+      limited++;
+      CHECK_STR_CONTAINS(a->text, "Retry-After: ");
+      CHECK_STR_CONTAINS(a->body, "rate limit: this tenant may read 0.1 requests per second");
+    }
+  }
+  /* A burst of 2 at 0.1/s: the test's own seconds refill nothing more. */
+  CHECK_INT_EQ(ok, 2);
+  CHECK_INT_EQ(limited, 3);
+  /* Probes are not rate limited. */
+  CHECK(gw_test_http_get(f->api_port, "/readyz", NULL, a));
+  CHECK_INT_EQ(a->status, 200);
+  free(a);
+  uv_async_send(&f->done);
+  return NULL;
+}
+
+/* --mode apply: no read API port; the daemon's readiness still needs the consumer. */
+static void *client_apply_mode(void *arg) {
+  fixture *f = arg;
+  answer *a = malloc(sizeof(*a));
+  CHECK_INT_EQ(f->api_port, -1);
+  CHECK(gw_test_http_get(f->admin_port, "/readyz", NULL, a));
+  CHECK_INT_EQ(a->status, 503);
+  CHECK_STR_CONTAINS(a->body, "kafka consumer not assigned");
+  free(a);
+  uv_async_send(&f->done);
+  return NULL;
+}
+
+static void test_modes(void) {
+  char tokens_path[96], url[64];
+  if (!start_redis_and_tokens(tokens_path, sizeof tokens_path))
+    return;
+  gw_log log;
+  gw_aggregator_config cfg = base_config(&log, url, sizeof url, tokens_path);
+  cfg.mode = GW_AGGREGATOR_READ;
+  cfg.read_rate_limit_per_s = 0.1;
+  cfg.read_rate_burst = 2;
+  run_aggregator(&cfg, client_read_mode);
+  cfg.mode = GW_AGGREGATOR_APPLY;
+  run_aggregator(&cfg, client_apply_mode);
+  gw_aggregator_mode m;
+  CHECK_INT_EQ(gw_aggregator_mode_parse("read", &m), 0);
+  CHECK_INT_EQ(m, GW_AGGREGATOR_READ);
+  CHECK_INT_EQ(gw_aggregator_mode_parse("both", &m), -EINVAL);
+  stop_redis_and_tokens();
 }
 
 int main(void) {
   GW_RUN(test_read_api_readiness);
+  GW_RUN(test_modes);
   return gw_test_finish();
 }

@@ -82,7 +82,24 @@ static void test_memory_is_bounded(void) {
   gw_rate_limit_free(rl);
 }
 
+/* A cost known up front: exactly burst / cost takes at once, then one per cost / rate. */
+static void test_take(void) {
+  gw_rate_limit *rl = NULL;
+  CHECK_INT_EQ(gw_rate_limit_new(2, 3, 10, &rl), 0);
+  uint64_t retry = 0, t = 1000;
+  for (int i = 0; i < 3; i++) {
+    CHECK_INT_EQ(gw_rate_limit_take(rl, "a", t, 1, &retry), 0);
+  }
+  CHECK_INT_EQ(gw_rate_limit_take(rl, "a", t, 1, &retry), -EAGAIN);
+  CHECK_INT_EQ(retry, 500); /* one request at 2 per second */
+  CHECK_INT_EQ(gw_rate_limit_take(rl, "a", t + 499, 1, &retry), -EAGAIN);
+  CHECK_INT_EQ(gw_rate_limit_take(rl, "a", t + 500, 1, &retry), 0);
+  CHECK_INT_EQ(gw_rate_limit_take(rl, "b", t + 500, 1, &retry), 0); /* its own bucket */
+  gw_rate_limit_free(rl);
+}
+
 int main(void) {
+  GW_RUN(test_take);
   GW_RUN(test_bad_configuration_is_refused);
   GW_RUN(test_burst_then_rate);
   GW_RUN(test_large_batch_passes_once_and_leaves_debt);

@@ -15,12 +15,19 @@
 #include "goodwill/auth.h"
 #include "goodwill/buf.h"
 #include "goodwill/http.h"
+#include "goodwill/rate_limit.h"
 #include "goodwill/window.h"
 
 /* Teams of one list request read concurrently (the Redis client caps commands in flight). */
 #define LIST_CONCURRENCY 16
 /* The most teams one list request reads. */
 #define LIST_MAX_TEAMS 10000
+/* Read requests answered at once; more get 503 with Retry-After. With LIST_MAX_TEAMS this
+ * bounds the read API's memory (a list request holds the totals of each of its teams) and its
+ * share of the read connection. */
+#define READ_MAX_REQUESTS 16
+/* Tenants whose read budgets are tracked at once (rate_limit.h drops idle ones first). */
+#define READ_RATE_MAX_TENANTS 10000
 /* The realm of the read API's WWW-Authenticate challenges (RFC 6750, section 3). */
 #define READ_REALM "goodwill-read"
 
@@ -37,7 +44,9 @@ struct gw_agg_read_api {
 
   bool dev_mode;
   char *tokens_file;
-  gw_auth *auth; /* the tokens in use; NULL in dev mode */
+  gw_auth *auth;       /* the tokens in use; NULL in dev mode */
+  gw_rate_limit *rate; /* requests per tenant; NULL: no limit */
+  double rate_per_s, rate_burst;
 
   gw_metric_family *f_requests, *f_duration; /* {route, status} */
   gw_metric *m_tokens;
@@ -496,6 +505,31 @@ static void respond_ready(gw_agg_read_api *api, gw_http_request *req) {
   respond_error(req, 503, msg);
 }
 
+/* Whether tenant may read now; otherwise the 429 (or 503 when too many tenants are limited at
+ * once) was sent. One request costs one unit of its tenant's budget. */
+static bool within_read_rate(gw_agg_read_api *api, gw_http_request *req, const char *tenant) {
+  if (api->rate == NULL)
+    return true;
+  uint64_t now = uv_now(api->loop), retry_ms = 0;
+  int rc = gw_rate_limit_take(api->rate, tenant, now, 1, &retry_ms);
+  if (rc == 0)
+    return true;
+  if (rc == -EAGAIN) {
+    char secs[24], msg[200];
+    snprintf(secs, sizeof secs, "%llu", (unsigned long long)((retry_ms + 999) / 1000));
+    snprintf(msg, sizeof msg,
+             "rate limit: this tenant may read %g requests per second (burst %g); retry after %s s",
+             api->rate_per_s, api->rate_burst, secs);
+    const gw_http_header retry = {"Retry-After", secs};
+    respond_error_with(req, 429, msg, &retry, 1);
+  } else {
+    const gw_http_header retry = {"Retry-After", "1"};
+    respond_error_with(req, 503, "rate limit: too many tenants are being limited at once", &retry,
+                       1);
+  }
+  return false;
+}
+
 static void api_handler(void *opaque, gw_http_request *req) {
   gw_agg_read_api *api = opaque;
   req->user = api; /* for api_respond */
@@ -537,8 +571,13 @@ static void api_handler(void *opaque, gw_http_request *req) {
   /* Credentials before any parameter is looked at, as ingest does: a client without a valid
    * token learns nothing but 401. */
   const char *tenant;
-  if (read_tenant(api, req, &tenant) != 0)
+  if (read_tenant(api, req, &tenant) != 0 || !within_read_rate(api, req, tenant))
     return;
+  if (api->reads_in_flight >= READ_MAX_REQUESTS) {
+    const gw_http_header retry = {"Retry-After", "1"};
+    respond_error_with(req, 503, "too many read requests in progress; retry shortly", &retry, 1);
+    return;
+  }
   char teamid[GW_AGG_ID_MAX + 1] = "";
   if (!list) {
     if (team_len > GW_AGG_ID_MAX) {
@@ -681,6 +720,19 @@ int gw_agg_read_api_new(gw_agg_read_api **out, const gw_agg_read_api_config *cfg
   api->redis_errors = cfg->redis_errors;
   api->host = cfg->host;
   api->port = cfg->port;
+  if (cfg->rate_limit_per_s > 0) {
+    api->rate_per_s = cfg->rate_limit_per_s;
+    api->rate_burst = cfg->rate_burst >= 1             ? cfg->rate_burst
+                      : cfg->rate_limit_per_s * 2 >= 1 ? cfg->rate_limit_per_s * 2
+                                                       : 1;
+    if (gw_rate_limit_new(api->rate_per_s, api->rate_burst, READ_RATE_MAX_TENANTS, &api->rate) !=
+        0) {
+      GW_LOG(cfg->log, GW_LOG_ERROR, "invalid read API rate limit",
+             GW_LD("rate_per_s", cfg->rate_limit_per_s), GW_LD("burst", cfg->rate_burst));
+      gw_agg_read_api_free(api);
+      return -EINVAL;
+    }
+  }
   int rc =
       gw_metrics_register_all(cfg->metrics, read_api_metrics,
                               sizeof(read_api_metrics) / sizeof(read_api_metrics[0]), api, NULL);
@@ -741,6 +793,7 @@ void gw_agg_read_api_free(gw_agg_read_api *api) {
     return;
   free(api->tokens_file);
   gw_auth_free(api->auth);
+  gw_rate_limit_free(api->rate);
   free(api);
 }
 

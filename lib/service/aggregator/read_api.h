@@ -49,6 +49,8 @@ typedef struct gw_agg_read_api_config {
   int port;                /* 0: any free port */
   const char *tokens_file; /* path copied; NULL: dev_mode required */
   bool dev_mode;
+  double rate_limit_per_s; /* requests per second per tenant; 0: no limit */
+  double rate_burst;       /* requests at once (0: twice the rate, at least 1) */
 } gw_agg_read_api_config;
 
 int gw_agg_read_api_new(gw_agg_read_api **out, const gw_agg_read_api_config *cfg);

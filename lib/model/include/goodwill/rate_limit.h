@@ -1,5 +1,7 @@
 /*
- * gw_rate_limit: per-tenant event rate limits of goodwill-ingest, as token buckets.
+ * gw_rate_limit: per-tenant rate limits, as token buckets: the events of goodwill-ingest
+ * (admit, then charge what the request held) and the requests of the read API (take: a cost
+ * known up front).
  *
  * Each key (a tenant) has a bucket that fills at `rate_per_s` events per second up to `burst`
  * events. A request may start while its tenant's bucket is not in debt (level >= 0); once its
@@ -33,6 +35,12 @@ void gw_rate_limit_free(gw_rate_limit *rl);
  */
 int gw_rate_limit_admit(gw_rate_limit *rl, const char *key, uint64_t now_ms,
                         uint64_t *retry_after_ms);
+
+/* For a cost known up front: 0 and the cost taken from key's bucket when its level covers it;
+ * otherwise nothing is taken and -EAGAIN with *retry_after_ms (at least 1) until it would, or
+ * -ENOSPC. At most burst / cost takes at once, then one per cost / rate_per_s seconds. */
+int gw_rate_limit_take(gw_rate_limit *rl, const char *key, uint64_t now_ms, double cost,
+                       uint64_t *retry_after_ms);
 
 /* Charges `events` to key's bucket (after gw_rate_limit_admit let its request in). */
 void gw_rate_limit_charge(gw_rate_limit *rl, const char *key, uint64_t now_ms, size_t events);

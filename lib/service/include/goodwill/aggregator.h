@@ -12,12 +12,14 @@
  * exponential backoff; more than max_pending records not yet done pause the consumer, which
  * resumes below half of that.
  *
- * It also serves the read API on api_host:api_port (docs/API-read.md):
+ * It also serves the read API on api_host:api_port (docs/API-read.md), on a Redis connection
+ * of its own (applies and reads never share a connection, a command budget or a timeout):
  *   GET /v1/teams/{team}/summary[?tenant=T]&window=1h | &from=ISO&to=ISO [&format=csv]
  *   GET /v1/teams[?tenant=T]&window=1h [&format=csv]
  *   GET /readyz (no token): 200 while Redis is connected, whatever the Kafka assignment
- * and the admin port (metrics goodwill_aggregator_*, /readyz: Redis connected and the
- * consumer assigned; no authentication there, for Prometheus and the kubelet).
+ * and the admin port (metrics goodwill_aggregator_*, /readyz: Redis connected and, unless the
+ * mode is read, the consumer assigned; no authentication there, for Prometheus and the kubelet).
+ * The mode (gw_aggregator_mode) leaves out the consumer or the read API.
  *
  * Read API auth: exactly one of tokens_file (bearer tokens bound to tenants, goodwill/auth.h;
  * the format of goodwill-ingest's file, so one file may serve both) and dev_mode (no
@@ -42,7 +44,19 @@
 
 typedef struct gw_aggregator gw_aggregator;
 
+/* What one aggregator process does, so that the apply path and read-only replicas of the read
+ * API can run as separate deployments. */
+typedef enum gw_aggregator_mode {
+  GW_AGGREGATOR_ALL = 0, /* consume and apply, and serve the read API (the default) */
+  GW_AGGREGATOR_APPLY,   /* consume and apply only: no read API listener, no team gauges */
+  GW_AGGREGATOR_READ,    /* the read API and team gauges only: no Kafka consumer */
+} gw_aggregator_mode;
+
+/* "all" | "apply" | "read": 0, or -EINVAL. */
+int gw_aggregator_mode_parse(const char *s, gw_aggregator_mode *out);
+
 typedef struct gw_aggregator_config {
+  gw_aggregator_mode mode;
   const char *admin_host;
   int admin_port; /* 0: any free port */
   const char *api_host;
@@ -52,6 +66,17 @@ typedef struct gw_aggregator_config {
   size_t nkafka_properties;
   const char *group; /* "goodwill-aggregator" */
   const char *redis_url;
+  /* The apply path and the reads have a Redis connection each, with their own bounds, so that
+   * reads can never starve applies: commands in flight (0: 1024 for applies, 256 for reads)
+   * and the time a command may take (0: 5 s). */
+  size_t apply_max_in_flight;
+  size_t read_max_in_flight;
+  uint64_t apply_timeout_ms;
+  uint64_t read_timeout_ms;
+  /* Read API requests per second per tenant (the tenant a token reads, or tenant= in dev mode)
+   * and their burst; 0: no limit. Past it: 429 with Retry-After. */
+  double read_rate_limit_per_s;
+  double read_rate_burst;
   uint64_t flush_interval_ms;
   size_t max_batch;   /* records per team per script call (at most GW_AGG_BATCH_MAX) */
   size_t max_pending; /* records consumed and not yet done before the consumer pauses */
