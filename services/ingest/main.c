@@ -1,6 +1,6 @@
 /*
  * goodwill-ingest: POST /v1/events -> Kafka goodwill.interactions.v1, answered after Kafka
- * acknowledged (the work is in lib/ingest.c). This file describes the flags and GOODWILL_*
+ * acknowledged (the work is in lib/service/ingest.c). This file describes the flags and GOODWILL_*
  * variables and how to start and drain the ingest; services/daemon.c runs it and turns SIGTERM /
  * SIGINT into a drain: exit 0 when the drain finished, exit 1 when it did not within
  * --shutdown-grace (or on a second signal). SIGHUP reloads the tokens file (--tokens-file);

@@ -1,7 +1,7 @@
 /*
  * goodwill-scorer: reads InteractionEvents from Kafka, scores them with the feeling model and
  * writes ScoredRecords (or DLQ records) back, committing input offsets only after the output
- * was acknowledged. Everything it does is gw_scorer (lib/scorer.c); this file describes the
+ * was acknowledged. Everything it does is gw_scorer (lib/service/scorer.c); this file describes the
  * configuration and how to start and stop the scorer, and services/daemon.c runs it. SIGTERM or
  * SIGINT drain (gw_scorer enforces --shutdown-grace itself) and exit 0.
  */

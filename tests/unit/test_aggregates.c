@@ -1,7 +1,7 @@
 /*
  * Tests of the aggregates module: increments, verdicts, rows, and the apply / read Lua
  * scripts run against a real /usr/bin/redis-server started on a free port in a temp dir.
- * The test talks to Redis with hiredis's blocking client, independent of lib/redis.c.
+ * The test talks to Redis with hiredis's blocking client, independent of lib/io/redis.c.
  */
 #include <arpa/inet.h>
 #include <errno.h>
