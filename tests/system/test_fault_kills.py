@@ -7,7 +7,7 @@ request answered 503, or cut off because ingest was killed under it, is sent aga
 same events (same event ids), so a retry must never count twice. Meanwhile a killer, driven
 by the same seed, SIGKILLs a random daemon (ingest, scorer, aggregator; each at least a
 third of KILLS times) at random moments and restarts it with `devstack start`, which waits
-until it is ready, KILLS times in all.
+until it is ready, KILLS times in all (GW_FAULT_KILLS, 24 by default).
 
 Checked once the load stopped:
 
@@ -24,11 +24,19 @@ Checked once the load stopped:
   records were written more than once;
 - no record of the tenant is on the DLQ, and every daemon exits 0 on SIGTERM at the end.
 
+The test sends SIGKILL itself (no shell in between, so the moment is the one chosen) and
+waits for devstack's wrapper to record the exit. After its random wait, ingest is killed in
+the middle of a request when it catches one within 5 s (at a random point between 30% and
+100% of the median request latency, about 3 ms here, with the request still unanswered), so
+that some kills cut requests whose events may already be on Kafka: the clients' retries
+write those again (reported as interactions_topic_rewrites; not asserted, the window is
+narrow). A restart takes 0.1 s for ingest, 5 or 10 s for scorer and aggregator (their
+consumer group waits out the dead member's 6 s session), whatever the build: 24 kills take
+about 160 s in the release build and in the ASan build alike.
+
 Environment: GW_FAULT_SEED (default 20261) picks the events, batch sizes, victims and
-moments; GW_FAULT_KILLS (default 24; at least 3) the number of kills. An ASan build
-(GW_SANITIZE=ON in GW_BUILD_DIR's CMakeCache.txt) is about 3x slower and defaults to
-GW_FAULT_KILLS_ASAN (default 12) instead, to keep the run within the ctest timeout.
-The last line before PASS is a RESULT line with the figures docs/RELIABILITY.md quotes.
+moments; GW_FAULT_KILLS (default 24; at least 3) the number of kills. The last line before
+PASS is a RESULT line with the figures docs/RELIABILITY.md quotes.
 """
 
 import collections
@@ -36,6 +44,7 @@ import http.client
 import json
 import os
 import random
+import signal
 import sys
 import threading
 import time
@@ -66,15 +75,9 @@ def asan_build():
 
 
 def kill_count():
-    asan = asan_build()
-    if os.environ.get("GW_FAULT_KILLS"):
-        n = int(os.environ["GW_FAULT_KILLS"])
-    elif asan:
-        n = int(os.environ.get("GW_FAULT_KILLS_ASAN", "12"))
-    else:
-        n = 24
+    n = int(os.environ.get("GW_FAULT_KILLS", "24"))
     g.check(n >= 3, "GW_FAULT_KILLS must be at least 3 (one per daemon), got %d" % n)
-    return n, asan
+    return n
 
 
 class Load:
@@ -95,6 +98,9 @@ class Load:
         self.statuses = collections.Counter()
         self.cut = 0  # requests that got no answer (connection refused, reset, timeout)
         self.error = None
+        self.in_flight = {}  # worker -> when its request (sent, answer not read yet) was sent
+        self.flight = threading.Condition(self.lock)
+        self.latencies = collections.deque(maxlen=50)  # seconds, of the last requests answered 202
         self.threads = [threading.Thread(target=self._worker, args=(w,), daemon=True) for w in range(CLIENTS)]
 
     def start(self):
@@ -108,6 +114,29 @@ class Load:
         alive = [t.name for t in self.threads if t.is_alive()]
         g.check(not alive, "clients %s still had unacknowledged batches %.0f s after the load was stopped"
                 % (alive, timeout_s))
+
+    def catch_in_flight(self, rng, timeout_s):
+        """Waits until a request is in flight and then until a random point of its expected
+        course (a share of the median latency of the last answers): ingest has read it and may
+        have written some of its events to Kafka, but not answered yet. Returns True at such a
+        moment, with the request still unanswered; False when none was caught in timeout_s."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and not self.failed.is_set():
+            with self.flight:
+                if not self.flight.wait_for(lambda: self.in_flight or self.failed.is_set(),
+                                            max(0.0, deadline - time.monotonic())):
+                    return False
+                if self.failed.is_set():
+                    return False
+                w, t_req = next(iter(self.in_flight.items()))
+                lat = sorted(self.latencies)
+                median = lat[len(lat) // 2] if lat else 0.003
+            target = t_req + rng.uniform(0.3, 1.0) * median
+            time.sleep(max(0.0, target - time.monotonic()))
+            with self.flight:
+                if self.in_flight.get(w) == t_req:
+                    return True
+        return False
 
     def acked_events(self):
         with self.lock:
@@ -154,10 +183,21 @@ class Load:
                 try:
                     if conn is None:
                         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=CLIENT_TIMEOUT_S)
+                    t_req = time.monotonic()
                     conn.request("POST", "/v1/events", body, {"Content-Type": "application/x-ndjson"})
-                    resp = conn.getresponse()
-                    data = resp.read()
+                    with self.flight:
+                        self.in_flight[w] = t_req
+                        self.flight.notify_all()
+                    try:
+                        resp = conn.getresponse()
+                        data = resp.read()
+                    finally:
+                        with self.flight:
+                            del self.in_flight[w]
                     status = resp.status
+                    if status == 202:
+                        with self.lock:
+                            self.latencies.append(time.monotonic() - t_req)
                     if resp.getheader("Connection", "").lower() == "close":
                         conn.close()
                         conn = None
@@ -232,6 +272,16 @@ class DuplicateCounter:
         self.stop.set()
         self.thread.join(10)
         self.sample()
+
+
+def kill_now(st, name):
+    """SIGKILL from this process (no shell in between, so the moment is the one chosen),
+    then waits for devstack's wrapper to record the exit."""
+    pid = st.pid(name)
+    os.kill(pid, signal.SIGKILL)
+    exit_file = os.path.join(st.dir, name + ".exit")
+    g.wait_until(lambda: (os.path.exists(exit_file), "no %s yet" % exit_file), 30,
+                 "%s (pid %d) to exit after SIGKILL" % (name, pid), interval_s=0.02)
 
 
 def expected_of(batches, acked):
@@ -316,8 +366,12 @@ def dlq_of_tenant(value):
 
 
 def main():
+    # Threads hand over the interpreter every millisecond rather than every 5: the killer
+    # acts on "a request is in flight" while it still is.
+    sys.setswitchinterval(0.001)
     seed = int(os.environ.get("GW_FAULT_SEED", "20261"))
-    kills, asan = kill_count()
+    kills = kill_count()
+    asan = asan_build()
     rng = random.Random(seed)
     # About 13,000 events: over 5 minutes of load at the offered rate; the load stops when the
     # kills are done. (The embedded cluster keeps about 5 MiB per partition: this is 10 MiB
@@ -336,6 +390,7 @@ def main():
     plan = [VICTIMS[i % 3] for i in range(kills)]
     rng.shuffle(plan)
     gaps = [rng.uniform(*KILL_GAP_S) for _ in plan]
+    catch_rng = random.Random(seed + 1)  # draws depend on timing: kept apart from the plan's
     g.log("seed %d%s: %d events in %d batches available; %d kills planned (%s)"
           % (seed, " (ASan build)" if asan else "", len(lines), len(batches), kills,
              ", ".join("%s %d" % (v, plan.count(v)) for v in VICTIMS)))
@@ -348,6 +403,7 @@ def main():
         load.start()
         t_load = time.monotonic()
         done = collections.Counter()
+        in_flight_kills = 0
         try:
             g.wait_until(lambda: (load.acked_events() > 0 or load.failed.is_set(), load.acked_events()), 60,
                          "the first batch to be acknowledged")
@@ -357,13 +413,18 @@ def main():
                 g.check(load.next < len(batches), "the load ran out of events after %d kills (%.0f s): raise the "
                         "number of interactions" % (n - 1, time.monotonic() - t_load))
                 acked = load.acked_events()
-                st.kill(victim, "KILL")
+                # Ingest dies with a request in flight when one comes within 5 s (its events may
+                # be on Kafka already, unanswered: the client's retry writes them again).
+                mid_request = victim == "ingest" and load.catch_in_flight(catch_rng, 5)
+                if mid_request:
+                    in_flight_kills += 1
+                kill_now(st, victim)
                 t_kill = time.monotonic()
                 st.start(victim)
                 done[victim] += 1
-                g.log("kill %d/%d: %s (%d events acknowledged so far), ready again after %.1f s; "
-                      "duplicates caught so far >= %d" % (n, kills, victim, acked, time.monotonic() - t_kill,
-                                                          dups.total()))
+                g.log("kill %d/%d: %s%s (%d events acknowledged so far), ready again after %.1f s; "
+                      "duplicates caught so far >= %d" % (n, kills, victim, " mid-request" if mid_request else "",
+                                                          acked, time.monotonic() - t_kill, dups.total()))
             t_kills_done = time.monotonic()
             g.check(not load.failed.is_set(), "the load failed: %s" % load.error)
             g.check(load.next < len(batches), "the load ran out of events before the last kill: raise the "
@@ -431,11 +492,12 @@ def main():
                  caught, sorted(dups.by_pid.values(), reverse=True)))
         g.check(caught > 0, "goodwill_aggregator_records_duplicate_total stayed 0 in every aggregator "
                 "incarnation: no replay reached the aggregator's dedupe, so this run did not test it")
-        print("RESULT kills=%d (%s) seed=%d events_sent=%d acknowledged=%d counted=%d lost=%d doubled=%d "
-              "duplicates_caught>=%d interactions_topic_rewrites=%d scored_topic_rewrites=%d requests=%d "
-              "retries=%d" % (sum(done.values()), " ".join("%s=%d" % (v, done[v]) for v in VICTIMS), seed,
-                             sent_events, acked_events, sum(g.totals(got)), lost, doubled, caught, n_in - ids_in,
-                             n_sc - ids_sc, load.requests, load.retries), flush=True)
+        print("RESULT kills=%d (%s; ingest mid-request %d) seed=%d events_sent=%d acknowledged=%d counted=%d "
+              "lost=%d doubled=%d duplicates_caught>=%d interactions_topic_rewrites=%d scored_topic_rewrites=%d "
+              "requests=%d retries=%d"
+              % (sum(done.values()), " ".join("%s=%d" % (v, done[v]) for v in VICTIMS), in_flight_kills, seed,
+                 sent_events, acked_events, sum(g.totals(got)), lost, doubled, caught, n_in - ids_in, n_sc - ids_sc,
+                 load.requests, load.retries), flush=True)
 
 
 if __name__ == "__main__":
