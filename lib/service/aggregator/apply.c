@@ -70,6 +70,9 @@ typedef struct dlq_item {
 } dlq_item;
 
 struct gw_agg_applier {
+  /* Every failed Redis call is counted in redis_errors and explained in the log, at most a few
+   * lines a second (the rest are counted in the next line's "suppressed"). */
+  gw_log_limit error_lines;
   uv_loop_t *loop;
   const gw_log *log;
   gw_redis *redis;             /* borrowed; set by start */
@@ -300,8 +303,9 @@ static void on_sadd(void *opaque, int status, const gw_redis_reply *reply) {
   team *t = opaque;
   if (status < 0 || reply == NULL || reply->type == GW_REDIS_ERROR) {
     t->cmds_failed = true;
-    GW_LOG(t->ap->log, GW_LOG_WARN, "team index update failed", GW_LS("team", t->team),
-           GW_LS("error", reply && reply->str ? reply->str : ""), GW_LI("status", status));
+    GW_LOG_LIMITED(t->ap->log, &t->ap->error_lines, now_ms(t->ap), GW_LOG_WARN,
+                   "team index update failed", GW_LS("tenant", t->tenant), GW_LS("team", t->team),
+                   GW_LS("error", gw_redis_failure_reason(status, reply)), GW_LI("status", status));
   }
   sub_done(t);
 }
@@ -312,9 +316,13 @@ static void on_apply(void *opaque, int status, const gw_redis_reply *reply) {
   if (status < 0 || reply == NULL || reply->type != GW_REDIS_ARRAY || reply->nelements != 2 ||
       reply->elements[0].type != GW_REDIS_INTEGER || reply->elements[1].type != GW_REDIS_INTEGER) {
     t->cmds_failed = true;
-    GW_LOG(ap->log, GW_LOG_WARN, "apply failed, batch kept for retry", GW_LS("tenant", t->tenant),
-           GW_LS("team", t->team), GW_LI("status", status),
-           GW_LS("error", reply && reply->type == GW_REDIS_ERROR ? reply->str : ""));
+    GW_LOG_LIMITED(ap->log, &ap->error_lines, now_ms(ap), GW_LOG_WARN,
+                   "apply failed, batch kept for retry", GW_LS("tenant", t->tenant),
+                   GW_LS("team", t->team), GW_LI("status", status),
+                   GW_LS("error", reply && reply->type == GW_REDIS_ERROR ? reply->str
+                                  : status == -ETIMEDOUT                 ? "timed out"
+                                  : status < 0 ? "no reply (connection lost?)"
+                                               : "unexpected reply"));
   } else {
     gw_metric_add(ap->m_applied, (double)reply->elements[0].integer);
     gw_metric_add(ap->m_duplicate, (double)reply->elements[1].integer);
@@ -363,6 +371,10 @@ static void team_send(team *t) {
     if (rc < 0) {
       t->cmds_outstanding--;
       t->cmds_failed = true;
+      GW_LOG_LIMITED(ap->log, &ap->error_lines, now_ms(ap), GW_LOG_WARN,
+                     "apply not sent, batch kept for retry", GW_LS("tenant", t->tenant),
+                     GW_LS("team", t->team), GW_LI("status", rc),
+                     GW_LS("error", gw_redis_failure_reason(rc, NULL)));
     }
   }
   sub_done(t);
@@ -537,6 +549,7 @@ int gw_agg_applier_new(gw_agg_applier **out, const gw_agg_applier_config *cfg) {
   ap->loop = cfg->loop;
   ap->log = cfg->log;
   ap->redis_errors = cfg->redis_errors;
+  ap->error_lines = (gw_log_limit)GW_LOG_LIMIT_INIT(1000, 5);
   ap->kafka_bootstrap = cfg->kafka_bootstrap;
   ap->kafka_properties = cfg->kafka_properties;
   ap->nkafka_properties = cfg->nkafka_properties;

@@ -46,6 +46,9 @@ struct gw_agg_read_api {
   char *tokens_file;
   gw_auth *auth;       /* the tokens in use; NULL in dev mode */
   gw_rate_limit *rate; /* requests per tenant; NULL: no limit */
+  /* Every failed Redis read is counted in redis_errors and explained in the log, at most a few
+   * lines a second (the rest are counted in the next line's "suppressed"). */
+  gw_log_limit error_lines;
   double rate_per_s, rate_burst;
 
   gw_metric_family *f_requests, *f_duration; /* {route, status} */
@@ -277,6 +280,18 @@ typedef struct read_cb_ctx {
   size_t index;
 } read_cb_ctx;
 
+/* Explains a failed Redis read in the log (rate limited), as counted in redis_errors. */
+static void read_error_line(gw_agg_read_api *api, const char *what, const char *tenant,
+                            const char *team, int status, const gw_redis_reply *reply) {
+  GW_LOG_LIMITED(
+      api->log, &api->error_lines, uv_now(api->loop), GW_LOG_WARN, "read API: redis read failed",
+      GW_LS("read", what), GW_LS("tenant", tenant), GW_LS("team", team), GW_LI("status", status),
+      GW_LS("error", reply != NULL && reply->type == GW_REDIS_ERROR && reply->str ? reply->str
+                     : status == -ETIMEDOUT                                       ? "timed out"
+                     : status < 0 ? "no reply (connection lost?)"
+                                  : "unexpected reply"));
+}
+
 static void on_read(void *opaque, int status, const gw_redis_reply *reply) {
   read_cb_ctx *c = opaque;
   read_req *r = c->r;
@@ -284,6 +299,7 @@ static void on_read(void *opaque, int status, const gw_redis_reply *reply) {
   free(c);
   if (status < 0 || reply == NULL || reply->type != GW_REDIS_ARRAY) {
     gw_metric_add(r->api->redis_errors, 1);
+    read_error_line(r->api, "bucket read", r->tenant, rt->team, status, reply);
     if (!r->failed) {
       r->failed = 503;
       snprintf(r->error, sizeof(r->error), "aggregates store unavailable: %s",
@@ -340,6 +356,7 @@ static void on_members(void *opaque, int status, const gw_redis_reply *reply) {
   read_req *r = opaque;
   if (status < 0 || reply == NULL || reply->type != GW_REDIS_ARRAY) {
     gw_metric_add(r->api->redis_errors, 1);
+    read_error_line(r->api, "team index read", r->tenant, "", status, reply);
     respond_error(r->req, 503, "aggregates store unavailable");
     read_free(r);
     return;
@@ -720,6 +737,7 @@ int gw_agg_read_api_new(gw_agg_read_api **out, const gw_agg_read_api_config *cfg
   api->redis_errors = cfg->redis_errors;
   api->host = cfg->host;
   api->port = cfg->port;
+  api->error_lines = (gw_log_limit)GW_LOG_LIMIT_INIT(1000, 5);
   if (cfg->rate_limit_per_s > 0) {
     api->rate_per_s = cfg->rate_limit_per_s;
     api->rate_burst = cfg->rate_burst >= 1             ? cfg->rate_burst
