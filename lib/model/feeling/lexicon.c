@@ -441,7 +441,8 @@ static int gw_load_bytes(gw_feeling_model *m, const char *src, const char *data,
 extern const unsigned char gw_feeling_default_lexicon[];
 extern const size_t gw_feeling_default_lexicon_len;
 
-int gw_feeling_model_load(gw_feeling_model **out, const char *path, char *err, size_t errlen) {
+/* A model with the rule tables and no lexicon yet. */
+static int model_with_rules(gw_feeling_model **out, char *err, size_t errlen) {
   *out = NULL;
   if (err && errlen)
     err[0] = 0;
@@ -455,36 +456,22 @@ int gw_feeling_model_load(gw_feeling_model **out, const char *path, char *err, s
       snprintf(err, errlen, "out of memory building the rule tables");
     return rc;
   }
-  if (!path) {
-    rc = gw_load_bytes(m, "default lexicon", (const char *)gw_feeling_default_lexicon,
-                       gw_feeling_default_lexicon_len, err, errlen);
+  *out = m;
+  return 0;
+}
+
+int gw_feeling_model_parse(gw_feeling_model **out, const char *source, const char *data, size_t len,
+                           char *err, size_t errlen) {
+  gw_feeling_model *m;
+  int rc = model_with_rules(&m, err, errlen);
+  if (rc < 0)
+    return rc;
+  if (len > GW_LEXICON_MAX_BYTES) {
+    rc = -EFBIG;
+    if (err && errlen)
+      snprintf(err, errlen, "%s: larger than %u bytes", source, GW_LEXICON_MAX_BYTES);
   } else {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-      rc = -errno;
-      if (err && errlen)
-        snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
-      gw_feeling_model_free(m);
-      return rc;
-    }
-    char *data = malloc(GW_LEXICON_MAX_BYTES + 1);
-    size_t len = data ? fread(data, 1, GW_LEXICON_MAX_BYTES + 1, f) : 0;
-    int rerr = ferror(f);
-    fclose(f);
-    if (!data) {
-      rc = -ENOMEM;
-    } else if (rerr) {
-      rc = -EIO;
-      if (err && errlen)
-        snprintf(err, errlen, "%s: read error", path);
-    } else if (len > GW_LEXICON_MAX_BYTES) {
-      rc = -EFBIG;
-      if (err && errlen)
-        snprintf(err, errlen, "%s: larger than %u bytes", path, GW_LEXICON_MAX_BYTES);
-    } else {
-      rc = gw_load_bytes(m, path, data, len, err, errlen);
-    }
-    free(data);
+    rc = gw_load_bytes(m, source, data, len, err, errlen);
   }
   if (rc < 0) {
     gw_feeling_model_free(m);
@@ -492,6 +479,38 @@ int gw_feeling_model_load(gw_feeling_model **out, const char *path, char *err, s
   }
   *out = m;
   return 0;
+}
+
+int gw_feeling_model_load(gw_feeling_model **out, const char *path, char *err, size_t errlen) {
+  *out = NULL;
+  if (err && errlen)
+    err[0] = 0;
+  if (!path)
+    return gw_feeling_model_parse(out, "default lexicon", (const char *)gw_feeling_default_lexicon,
+                                  gw_feeling_default_lexicon_len, err, errlen);
+  FILE *f = fopen(path, "rb");
+  if (!f) {
+    int rc = -errno;
+    if (err && errlen)
+      snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+    return rc;
+  }
+  char *data = malloc(GW_LEXICON_MAX_BYTES + 1);
+  size_t len = data ? fread(data, 1, GW_LEXICON_MAX_BYTES + 1, f) : 0;
+  int rerr = ferror(f);
+  fclose(f);
+  int rc;
+  if (!data) {
+    rc = -ENOMEM;
+  } else if (rerr) {
+    rc = -EIO;
+    if (err && errlen)
+      snprintf(err, errlen, "%s: read error", path);
+  } else {
+    rc = gw_feeling_model_parse(out, path, data, len, err, errlen);
+  }
+  free(data);
+  return rc;
 }
 
 const char *gw_feeling_model_version(const gw_feeling_model *m) {
