@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "goodwill/build_info.h"
+
 static void on_grace_expired(uv_timer_t *t) {
   gw_daemon *d = t->data;
   GW_LOG(&d->log, GW_LOG_ERROR, "drain did not finish within the shutdown grace; exiting",
@@ -53,8 +55,9 @@ void gw_daemon_stopped(gw_daemon *d) {
   uv_close((uv_handle_t *)&d->sigint, NULL);
 }
 
-/* Fills flags and the log level. Returns 0, GW_CONFIG_HELP after printing the usage, or
- * -EINVAL after printing the reason on stderr. */
+/* Fills flags and the log level. Returns 0, GW_CONFIG_HELP after printing the usage,
+ * GW_CONFIG_VERSION after printing the version, or -EINVAL after printing the reason on
+ * stderr. */
 static int load_config(const gw_daemon_def *def, void *flags, gw_config_values *values, int argc,
                        char **argv, gw_log_level *level) {
   extern char **environ;
@@ -63,6 +66,10 @@ static int load_config(const gw_daemon_def *def, void *flags, gw_config_values *
       gw_config_load(def->keys, def->nkeys, flags, values, argc, argv, environ, err, sizeof err);
   if (rc == GW_CONFIG_HELP) {
     gw_config_usage(def->program, def->summary, def->keys, def->nkeys, stdout);
+    return rc;
+  }
+  if (rc == GW_CONFIG_VERSION) {
+    gw_build_info_print(stdout, def->program);
     return rc;
   }
   if (rc != 0) {
@@ -84,7 +91,7 @@ int gw_daemon_main(int argc, char **argv, const gw_daemon_def *def, void *flags,
   int rc = load_config(def, flags, &values, argc, argv, &level);
   if (rc != 0) {
     gw_config_free(&values);
-    return rc == GW_CONFIG_HELP ? 0 : 2;
+    return rc == GW_CONFIG_HELP || rc == GW_CONFIG_VERSION ? 0 : 2;
   }
 
   gw_daemon d;

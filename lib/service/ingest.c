@@ -31,6 +31,7 @@
 
 #include "goodwill/admin.h"
 #include "goodwill/auth.h"
+#include "goodwill/build_info.h"
 #include "goodwill/rate_limit.h"
 #include "goodwill/buf.h"
 #include "goodwill/http.h"
@@ -923,6 +924,9 @@ static const gw_metric_spec ingest_metrics[] = {
 static int register_metrics(gw_ingest *ing) {
   int rc = gw_metrics_register_all(ing->metrics, ingest_metrics,
                                    sizeof ingest_metrics / sizeof ingest_metrics[0], ing, NULL);
+  if (rc == 0) {
+    rc = gw_build_info_register(ing->metrics, NULL);
+  }
   if (rc != 0) {
     return rc;
   }

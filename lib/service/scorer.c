@@ -20,6 +20,7 @@
 
 #include "goodwill/admin.h"
 #include "goodwill/buf.h"
+#include "goodwill/build_info.h"
 #include "goodwill/feeling.h"
 #include "goodwill/kafka.h"
 #include "goodwill/offsets.h"
@@ -670,6 +671,9 @@ static const gw_metric_spec scorer_metrics[] = {
 static int register_metrics(gw_scorer *s) {
   int rc = gw_metrics_register_all(s->metrics, scorer_metrics,
                                    sizeof scorer_metrics / sizeof scorer_metrics[0], s, NULL);
+  if (rc == 0) {
+    rc = gw_build_info_register(s->metrics, gw_feeling_model_version(s->model));
+  }
   if (rc != 0) {
     return rc;
   }

@@ -53,6 +53,14 @@ def main():
             g.check(ctype.startswith("text/plain"), "%s /metrics Content-Type is %r, expected text/plain" % (name, ctype))
             text = body.decode("utf-8")
             promtool_check(name, text)
+            # Every daemon says what it is, as its --version does.
+            version = subprocess.run([g.binary(name), "--version"], stdout=subprocess.PIPE,
+                                     check=True).stdout.decode().split()
+            g.check(len(version) >= 2 and version[0] == "goodwill-" + name,
+                    "%s --version printed %r" % (name, version))
+            info = 'goodwill_build_info{version="%s",model_version="' % version[1]
+            g.check(info in text and g.metric_sum(text, "goodwill_build_info") == 1,
+                    "%s /metrics has no %s...} 1" % (name, info))
             for counter in counters:
                 value = g.metric_sum(text, counter)
                 g.check(value is not None, "%s /metrics has no sample of %s" % (name, counter))

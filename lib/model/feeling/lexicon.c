@@ -376,6 +376,16 @@ static int gw_lex_add_inflections(gw_feeling_model *m) {
   return 0;
 }
 
+/* "<model>+lex.<the last 8 hex digits of the lexicon bytes' gw_ids digest>". */
+static void lexicon_version(const char *data, size_t len, char *out, size_t outlen) {
+  gw_id_hasher h;
+  char hex[GW_ID_HEX_LEN + 1];
+  gw_id_init(&h);
+  gw_id_update(&h, data, len);
+  gw_id_final_hex(&h, hex);
+  snprintf(out, outlen, "%s+lex.%s", GW_FEELING_MODEL_NAME, hex + GW_ID_HEX_LEN - 8);
+}
+
 static int gw_load_bytes(gw_feeling_model *m, const char *src, const char *data, size_t len,
                          char *err, size_t errlen) {
   gw_loader L = {m, src, err, errlen};
@@ -427,13 +437,7 @@ static int gw_load_bytes(gw_feeling_model *m, const char *src, const char *data,
     for (int c = 0; c < GW_FEELING_COUNT; c++)
       e->has_cats |= e->cats[c] != 0;
   }
-  gw_id_hasher h;
-  char hex[GW_ID_HEX_LEN + 1];
-  gw_id_init(&h);
-  gw_id_update(&h, data, len);
-  gw_id_final_hex(&h, hex);
-  snprintf(m->version, sizeof(m->version), "%s+lex.%s", GW_FEELING_MODEL_NAME,
-           hex + GW_ID_HEX_LEN - 8);
+  lexicon_version(data, len, m->version, sizeof(m->version));
   return 0;
 }
 
@@ -511,6 +515,11 @@ int gw_feeling_model_load(gw_feeling_model **out, const char *path, char *err, s
   }
   free(data);
   return rc;
+}
+
+void gw_feeling_default_version(char *out, size_t outlen) {
+  lexicon_version((const char *)gw_feeling_default_lexicon, gw_feeling_default_lexicon_len, out,
+                  outlen);
 }
 
 const char *gw_feeling_model_version(const gw_feeling_model *m) {

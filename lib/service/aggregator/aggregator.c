@@ -22,6 +22,7 @@
 #include "apply.h"
 #include "goodwill/admin.h"
 #include "goodwill/aggregates.h"
+#include "goodwill/build_info.h"
 #include "goodwill/metrics.h"
 #include "goodwill/redis.h"
 #include "read_api.h"
@@ -235,6 +236,8 @@ static int create_components(gw_aggregator *a) {
     return rc;
   rc = gw_metrics_register_all(a->metrics, aggregator_metrics,
                                sizeof(aggregator_metrics) / sizeof(aggregator_metrics[0]), a, NULL);
+  if (rc == 0)
+    rc = gw_build_info_register(a->metrics, NULL);
   if (rc < 0)
     return rc;
   bool reads = cfg->mode != GW_AGGREGATOR_APPLY, applies = cfg->mode != GW_AGGREGATOR_READ;

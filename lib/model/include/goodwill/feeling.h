@@ -72,6 +72,9 @@ int gw_feeling_model_parse(gw_feeling_model **out, const char *source, const cha
 void gw_feeling_model_free(gw_feeling_model *m);
 /* "<model>-<version>+lex.<8 hex digits of the lexicon hash>" */
 const char *gw_feeling_model_version(const gw_feeling_model *m);
+/* The version of the built-in default model, without loading it (for --version and
+ * goodwill_build_info of daemons that do not score). */
+void gw_feeling_default_version(char *out, size_t outlen);
 
 void gw_feeling_score_utterance(const gw_feeling_model *m, const char *text, size_t len,
                                 gw_utterance_score *out);
