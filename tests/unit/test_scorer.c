@@ -5,7 +5,9 @@
  * drained stop a second scorer of the same group reads only what came later. Live turns are
  * buffered until their close, their offsets held uncommitted (a restarted scorer reads them
  * again), scored together in seq order with a retried turn once (or released when the close
- * carries a transcript), and expired to the DLQ by event time.
+ * carries a transcript), and expired to the DLQ by event time, or by processing time when
+ * nothing more is read. A turn read after its interaction's close goes to the DLQ at once and
+ * does not hold the committed offset back.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -178,10 +180,10 @@ typedef struct outputs {
   int scored, dlq;
   int interactions, surveys;
   int bad_key;
-  int dlq_decode, dlq_invalid, dlq_unsupported, dlq_expired, dlq_undeliverable;
+  int dlq_decode, dlq_invalid, dlq_unsupported, dlq_expired, dlq_undeliverable, dlq_after_close;
   char undeliverable_reason[256], undeliverable_type[64];
   int dlq_headers_ok;
-  char invalid_reason[256], expired_reason[256];
+  char invalid_reason[256], expired_reason[256], after_close_reason[256];
   /* How many ScoredInteractions of interaction "live-1" were read, and the last one. */
   int live;
   Goodwill__V1__ScoredInteraction live_copy;
@@ -261,6 +263,9 @@ static void on_output(void *opaque, const gw_kafka_message *m) {
     } else if (strncmp(reason, "expired", 7) == 0) {
       o->dlq_expired++;
       snprintf(o->expired_reason, sizeof o->expired_reason, "%s", reason);
+    } else if (strncmp(reason, "turn_after_close", 16) == 0) {
+      o->dlq_after_close++;
+      snprintf(o->after_close_reason, sizeof o->after_close_reason, "%s", reason);
     } else if (strncmp(reason, "undeliverable", 13) == 0) {
       o->dlq_undeliverable++;
       snprintf(o->undeliverable_reason, sizeof o->undeliverable_reason, "%s", reason);
@@ -318,6 +323,8 @@ static bool stop_done(void *arg) {
   return ((stop_state *)arg)->done;
 }
 
+static gw_metrics *scorer_metrics; /* when set, the next scorer started registers in it */
+
 static gw_scorer *start_scorer_live(size_t max_in_flight, int64_t turn_idle_timeout_ms,
                                     size_t max_open_turns) {
   gw_scorer_config cfg = {
@@ -330,7 +337,11 @@ static gw_scorer *start_scorer_live(size_t max_in_flight, int64_t turn_idle_time
       .retry_backoff_ms = 100,
       .retry_backoff_max_ms = 800,
       .turn_idle_timeout_ms = turn_idle_timeout_ms,
+      /* The grace protects backfills in processing time; these tests move event time with the
+       * records they produce, a second after the turns. */
+      .turn_expiry_grace_ms = 1000,
       .max_open_turns = max_open_turns,
+      .metrics = scorer_metrics,
       .admin_host = "127.0.0.1",
       .admin_port = 0,
       .log = &fx.log,
@@ -624,6 +635,143 @@ static void test_live_turns(void) {
   }
 }
 
+/* What /metrics shows of one metric (the first line starting with name and a space), or -1. */
+static double metric_value(gw_metrics *m, const char *name) {
+  gw_buf text = GW_BUF_INIT;
+  gw_metrics_render(m, &text);
+  double v = -1;
+  size_t n = strlen(name);
+  for (const char *line = text.data; line != NULL && *line != '\0';) {
+    if (strncmp(line, name, n) == 0 && line[n] == ' ') {
+      v = strtod(line + n + 1, NULL);
+      break;
+    }
+    line = strchr(line, '\n');
+    line = line != NULL ? line + 1 : NULL;
+  }
+  gw_buf_free(&text);
+  return v;
+}
+
+typedef struct stray_wait {
+  gw_scorer *s;
+  uint64_t consumed, scored, dlq, after_close;
+} stray_wait;
+
+static bool stray_reached(void *arg) {
+  stray_wait *w = arg;
+  gw_scorer_stats st;
+  gw_scorer_get_stats(w->s, &st);
+  return st.consumed >= w->consumed && st.scored >= w->scored && st.dlq >= w->dlq &&
+         st.turns_after_close >= w->after_close && st.in_flight == 0;
+}
+
+/*
+ * A turn read after its interaction's close (a client that sent it late, or retried it) goes
+ * to the DLQ at once with its reason, and its offset is done when the DLQ acknowledged it: a
+ * scorer that joins the group after a drained stop starts after it. Before, it was buffered as
+ * a new open interaction that no close would end, and held the committed offset until it
+ * expired (6 h by default).
+ */
+static void test_turn_after_close_goes_to_dlq(void) {
+  int64_t t0 = now_ms() - 2 * 3600 * 1000;
+  int before = delivered;
+  produce_live_turn("s1-a", "stray-1", 1, GOODWILL__V1__SPEAKER__SPEAKER_CUSTOMER,
+                    "my card was charged twice", t0);
+  produce_live_close("s1-close", "stray-1", t0 + 60000);
+  produce_live_turn("s1-b", "stray-1", 2, GOODWILL__V1__SPEAKER__SPEAKER_CUSTOMER,
+                    "one more thing, sorry", t0 + 61000);
+  produce_closed_at("ev-30", "team-a", t0 + 62000);
+  gw_test_count w = {&delivered, before + 4};
+  CHECK(run_until(gw_test_count_reached, &w, 15000));
+
+  gw_metrics *m = NULL;
+  CHECK_INT_EQ(gw_metrics_new(&m), 0);
+  scorer_metrics = m;
+  gw_scorer *s = start_scorer_live(100, 3600 * 1000, 0);
+  scorer_metrics = NULL;
+  if (s == NULL) {
+    gw_metrics_free(m);
+    return;
+  }
+  stray_wait sw = {s, 4, 2, 1, 1};
+  CHECK(run_until(stray_reached, &sw, 30000));
+  gw_scorer_stats st;
+  gw_scorer_get_stats(s, &st);
+  CHECK_INT_EQ(st.consumed, 4);
+  CHECK_INT_EQ(st.scored, 2);
+  CHECK_INT_EQ(st.dlq, 1);
+  CHECK_INT_EQ(st.turns_after_close, 1);
+  CHECK_INT_EQ(st.open_interactions, 0);
+  CHECK_INT_EQ(st.open_turns, 0);
+  CHECK_INT_EQ(st.open_bytes, 0);
+  CHECK(metric_value(m, "goodwill_scorer_turns_after_close_total") == 1.0);
+  CHECK(metric_value(m, "goodwill_scorer_open_bytes") == 0.0);
+  CHECK(metric_value(m, "goodwill_scorer_open_oldest_age_seconds") == 0.0);
+
+  gw_test_count wd = {&seen.dlq_after_close, 1};
+  CHECK(run_until(gw_test_count_reached, &wd, 20000));
+  CHECK_INT_EQ(seen.dlq_after_close, 1);
+  CHECK_STR_CONTAINS(seen.after_close_reason,
+                     "turn_after_close: interaction stray-1 of tenant acme was closed at offset ");
+  stop_scorer_drained(s);
+  gw_metrics_free(m);
+
+  /* The committed offset passed the stray turn: the next member of the group reads only what
+   * comes next (one partition: anything replayed would come before it). */
+  s = start_scorer(100);
+  if (s == NULL) {
+    return;
+  }
+  CHECK(run_until(scorer_ready, s, 20000));
+  produce_closed_at("ev-31", "team-a", t0 + 63000);
+  stats_wait sw2 = {s, 1, 1};
+  CHECK(run_until(scorer_reached, &sw2, 20000));
+  gw_scorer_get_stats(s, &st);
+  CHECK_INT_EQ(st.consumed, 1);
+  CHECK_INT_EQ(st.scored, 1);
+  CHECK_INT_EQ(st.open_turns, 0);
+  stop_scorer_drained(s);
+}
+
+/* A partition that receives nothing after a turn never moves its stream time: the open
+ * interaction expires by processing time, on the scorer's timer, with its reason, and the
+ * oldest-age gauge showed it meanwhile. */
+static void test_quiet_partition_expires_by_processing_time(void) {
+  int before = delivered;
+  produce_live_turn("q1-a", "quiet-1", 1, GOODWILL__V1__SPEAKER__SPEAKER_CUSTOMER, "hello, anyone?",
+                    now_ms() - 3600 * 1000);
+  gw_test_count w = {&delivered, before + 1};
+  CHECK(run_until(gw_test_count_reached, &w, 15000));
+  int expired_before = seen.dlq_expired;
+
+  gw_metrics *m = NULL;
+  CHECK_INT_EQ(gw_metrics_new(&m), 0);
+  scorer_metrics = m;
+  gw_scorer *s = start_scorer_live(100, 1500, 0);
+  scorer_metrics = NULL;
+  if (s == NULL) {
+    gw_metrics_free(m);
+    return;
+  }
+  live_wait lw = {s, 1, 1, 0, 0, 1};
+  CHECK(run_until(live_reached, &lw, 30000));
+  CHECK(metric_value(m, "goodwill_scorer_open_bytes") > 0);
+  live_wait lw2 = {s, 1, 1, 1, 1, 0};
+  CHECK(run_until(live_reached, &lw2, 20000));
+  gw_scorer_stats st;
+  gw_scorer_get_stats(s, &st);
+  CHECK_INT_EQ(st.interactions_expired, 1);
+  CHECK_INT_EQ(st.dlq, 1);
+  CHECK(metric_value(m, "goodwill_scorer_open_bytes") == 0.0);
+  gw_test_count wx = {&seen.dlq_expired, expired_before + 1};
+  CHECK(run_until(gw_test_count_reached, &wx, 20000));
+  CHECK_STR_CONTAINS(seen.expired_reason, "expired: no InteractionClosed within 1500ms of the last "
+                                          "turn (processing time");
+  stop_scorer_drained(s);
+  gw_metrics_free(m);
+}
+
 /* The brokers refuse a scored record for good (too large): retrying would block the partition
  * forever, so the record goes to the DLQ as a ScoredRecord with its reason, and its input is
  * done. */
@@ -674,6 +822,8 @@ int main(void) {
   GW_RUN(test_scores_and_routes_to_dlq);
   GW_RUN(test_retries_failed_deliveries);
   GW_RUN(test_live_turns);
+  GW_RUN(test_turn_after_close_goes_to_dlq);
+  GW_RUN(test_quiet_partition_expires_by_processing_time);
   GW_RUN(test_undeliverable_scored_record_goes_to_dlq);
   if (seen.c != NULL) {
     gw_kafka_consumer_close(seen.c, NULL, NULL);

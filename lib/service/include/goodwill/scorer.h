@@ -21,12 +21,22 @@
  * turns' offsets are done when the ScoredRecord is acknowledged. After a crash or a rebalance the
  * next owner reads from the committed offset and rebuilds the buffer; a close scored again
  * gives the same record id (derived from the close event), which the aggregator drops.
- * An interaction whose last turn is more than turn_idle_timeout_ms older than its partition's
- * stream time (the largest occurred_at_ms seen there since it was assigned: event time, so
- * what expires follows the records, not the clock or the consumer's speed), or the least recently
- * active one while more than max_open_turns are buffered, is expired: each of its turns goes to the
- * DLQ (reason class "expired"). A close arriving after that is scored without turns (customer_turns
- * 0, polarities UNSPECIFIED). Buffered turns do not count toward max_in_flight.
+ * An open interaction is expired (each of its turns goes to the DLQ, reason class "expired")
+ * when its last turn is more than turn_idle_timeout_ms older than its partition's stream time
+ * (the largest occurred_at_ms seen there since it was assigned: event time) and was read at
+ * least turn_expiry_grace_ms ago (so a backfill of old turns is not expired on arrival); when
+ * no turn of it was read for turn_idle_timeout_ms of processing time (the loop's clock, checked
+ * on a timer over every partition: a partition that stops receiving records never moves its
+ * stream time); or, while more than max_open_bytes or max_open_turns are buffered, when it is the
+ * least recently active interaction of the tenant holding the most bytes (or turns), so one
+ * tenant's interactions that never close do not push out another's. A close arriving after that
+ * is scored without turns (customer_turns 0, polarities UNSPECIFIED). Buffered turns do not count
+ * toward max_in_flight.
+ * A close is remembered (max_recent_closes of them, for turn_idle_timeout_ms): a turn of that
+ * interaction read after it goes to the DLQ at once (reason class "turn_after_close"), so it
+ * never holds its partition's committed offset. After a crash or rebalance the close is known
+ * again only if the replay reads it: a stray turn whose close's offset was committed before is
+ * buffered again and expires (DLQ, reason class "expired"); either way it is never scored.
  *
  * At least once: an input offset is stored for commit only after the record it produced
  * (scored or DLQ) was acknowledged by Kafka, and only over the contiguous done prefix of its
@@ -53,8 +63,11 @@
 
 typedef struct gw_scorer gw_scorer;
 
-#define GW_SCORER_DEFAULT_TURN_IDLE_MS   (6 * 3600 * 1000LL)
-#define GW_SCORER_DEFAULT_MAX_OPEN_TURNS 200000u
+#define GW_SCORER_DEFAULT_TURN_IDLE_MS         (6 * 3600 * 1000LL)
+#define GW_SCORER_DEFAULT_TURN_EXPIRY_GRACE_MS (60 * 1000LL)
+#define GW_SCORER_DEFAULT_MAX_OPEN_TURNS       200000u
+#define GW_SCORER_DEFAULT_MAX_OPEN_BYTES       ((size_t)256 << 20)
+#define GW_SCORER_DEFAULT_MAX_RECENT_CLOSES    100000u
 
 typedef struct gw_scorer_config {
   const char *kafka_bootstrap;         /* "host:port,..." (required) */
@@ -73,8 +86,13 @@ typedef struct gw_scorer_config {
   uint64_t retry_backoff_ms;     /* first retry delay; 0: 200 */
   uint64_t retry_backoff_max_ms; /* 0: 10000 */
   uint64_t shutdown_grace_ms;    /* drain time on stop; 0: 20000 */
-  int64_t turn_idle_timeout_ms;  /* event time after an open interaction's last turn; 0: 6 h */
+  int64_t turn_idle_timeout_ms;  /* after an open interaction's last turn, in event time and in
+                                    processing time; 0: 6 h */
+  int64_t turn_expiry_grace_ms;  /* processing time after a turn before its interaction may
+                                    expire by event time; 0: 60 s; at most the idle timeout */
   size_t max_open_turns;         /* live turns buffered over all partitions; 0: 200000 */
+  size_t max_open_bytes;         /* bytes buffered for them; 0: 256 MiB */
+  size_t max_recent_closes;      /* closes remembered to refuse later turns; 0: 100000 */
   const char *admin_host;        /* NULL: "0.0.0.0" */
   int admin_port;                /* 0: any free port; < 0: no admin server */
   const gw_event_limits *limits; /* NULL: gw_event_limits_default */
@@ -121,6 +139,8 @@ typedef struct gw_scorer_stats {
   uint64_t interactions_expired; /* open interactions sent to the DLQ (idle or limit) */
   size_t open_interactions;      /* live interactions waiting for their close */
   size_t open_turns;             /* turns buffered for them */
+  size_t open_bytes;             /* bytes held for them (gw_open_interactions_bytes) */
+  uint64_t turns_after_close;    /* turns of a recently closed interaction, sent to the DLQ */
 } gw_scorer_stats;
 
 void gw_scorer_get_stats(const gw_scorer *s, gw_scorer_stats *out);
