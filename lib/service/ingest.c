@@ -32,6 +32,7 @@
 #include "goodwill/admin.h"
 #include "goodwill/auth.h"
 #include "goodwill/build_info.h"
+#include "goodwill/hash.h"
 #include "goodwill/rate_limit.h"
 #include "goodwill/buf.h"
 #include "goodwill/http.h"
@@ -92,7 +93,11 @@ struct gw_ingest {
   size_t max_body_bytes;
   bool dev_mode;
   char *tokens_file;
-  gw_auth *auth;       /* the tokens in use; NULL in dev mode */
+  gw_auth *auth; /* the tokens in use; NULL in dev mode */
+  /* Every tenant id a token was ever bound to, interned: on_head hands the request's tenant to
+   * handle_events through req->user, and a tokens reload in between must not free it. Grows
+   * only with the tenants of the tokens files loaded (operator's ids, a few bytes each). */
+  gw_hash_table tenants;
   gw_rate_limit *rate; /* per-tenant event budgets; NULL: no limit */
   double rate_per_s, rate_burst;
   gw_metric *m_rate_limited;
@@ -614,6 +619,23 @@ static bool within_rate(gw_ingest *ing, const char *tenant, refusal *out) {
   return false;
 }
 
+static bool tenant_eq(const void *item, const void *key) {
+  return strcmp(item, key) == 0;
+}
+
+/* The interned copy of tenant (see gw_ingest.tenants). */
+static const char *intern_tenant(gw_ingest *ing, const char *tenant) {
+  uint64_t h = gw_fnv64(tenant, strlen(tenant));
+  char *t = gw_hash_table_find(&ing->tenants, h, tenant_eq, tenant);
+  if (t == NULL) {
+    t = strdup(tenant);
+    if (t == NULL || gw_hash_table_insert(&ing->tenants, h, t) != 0) {
+      abort(); /* a tenant id of the operator's tokens file */
+    }
+  }
+  return t;
+}
+
 /*
  * Decides on a request's head, before any body byte is read or any 100 Continue is sent
  * (gw_http_config.on_head): POST /v1/events needs the method, a token and its tenant's rate
@@ -632,6 +654,7 @@ static void on_head(void *opaque, gw_http_request *req, gw_http_early_answer *an
   } else if (authorize(ing, req, &tenant, &r) != 0 || !within_rate(ing, tenant, &r)) {
     /* r holds the refusal */
   } else {
+    req->user = tenant != NULL ? (void *)intern_tenant(ing, tenant) : NULL;
     return;
   }
   count_request(ing, ROUTE_EVENTS, r.status);
@@ -650,16 +673,10 @@ static void on_head(void *opaque, gw_http_request *req, gw_http_early_answer *an
 }
 
 /* POST /v1/events whose head on_head let through: the method, the token and the rate budget
- * were checked there. */
+ * were checked there, and req->user is the token's tenant (NULL in dev mode: any). */
 static void handle_events(gw_ingest *ing, gw_http_request *req) {
   gw_metric_add(ing->m_bytes, (double)req->body_len);
-  const char *tenant;
-  refusal denied = {0};
-  if (authorize(ing, req, &tenant, &denied) != 0) {
-    /* The tokens file was reloaded (SIGHUP) while the body was on its way. */
-    respond_error(ing, req, ROUTE_EVENTS, denied.status, denied.msg, &denied.extra, 1);
-    return;
-  }
+  const char *tenant = req->user;
 
   ingest_call *c = calloc(1, sizeof(*c));
   if (c == NULL) {
@@ -940,6 +957,12 @@ static void ingest_free(gw_ingest *ing) {
   gw_buf_free(&ing->produce_key);
   gw_buf_free(&ing->produce_value);
   gw_buf_free(&ing->early_body);
+  gw_hash_iter it;
+  gw_hash_iter_init(&ing->tenants, &it);
+  for (char *t; (t = gw_hash_table_next(&ing->tenants, &it)) != NULL;) {
+    free(t);
+  }
+  gw_hash_table_free(&ing->tenants);
   if (ing->own_metrics) {
     gw_metrics_free(ing->metrics);
   }
@@ -1168,8 +1191,8 @@ int gw_ingest_reload_tokens(gw_ingest *ing) {
            GW_LS("reason", err), GW_LI("tokens", (long long)gw_auth_count(ing->auth)));
     return rc;
   }
-  /* Requests in flight hold no pointer into the old set (their tenant check is done before
-   * they wait for Kafka), so it can go at once. */
+  /* Requests in flight hold no pointer into the old set (their tenant is interned), so it can
+   * go at once; a request whose head was authorised by the old set goes on. */
   gw_auth_free(ing->auth);
   ing->auth = fresh;
   const char *labels[1] = {"ok"};
