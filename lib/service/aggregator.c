@@ -1411,6 +1411,11 @@ static int register_team_metrics(gw_aggregator *a) {
 
 static bool ready_cb(void *opaque, char *reason, size_t reason_len) {
   gw_aggregator *a = opaque;
+  const char *fatal = gw_kafka_consumer_fatal(a->consumer);
+  if (fatal != NULL || (fatal = gw_kafka_producer_fatal(a->producer)) != NULL) {
+    snprintf(reason, reason_len, "kafka fatal error: %s", fatal);
+    return false;
+  }
   if (!gw_redis_connected(a->redis)) {
     snprintf(reason, reason_len, "redis not connected");
     return false;
@@ -1424,6 +1429,13 @@ static bool ready_cb(void *opaque, char *reason, size_t reason_len) {
     return false;
   }
   return true;
+}
+
+/* A Kafka client failed for good: the owner drains and exits non-zero (see aggregator.h). */
+static void on_kafka_fatal(void *opaque, const char *reason) {
+  gw_aggregator *a = opaque;
+  if (a->cfg.on_fatal)
+    a->cfg.on_fatal(a->cfg.fatal_opaque, reason);
 }
 
 static void collect(void *opaque) {
@@ -1779,6 +1791,8 @@ int gw_aggregator_start(uv_loop_t *loop, const gw_aggregator_config *cfg, gw_agg
       .queue_max_messages = 100000,
       .linger_ms = 5,
       .log = cfg->log,
+      .on_fatal = on_kafka_fatal,
+      .fatal_opaque = a,
   };
   if ((rc = gw_kafka_producer_new(&a->producer, loop, &pcfg, err, sizeof(err))) < 0) {
     GW_LOG(a->log, GW_LOG_ERROR, "kafka producer", GW_LS("error", err));
@@ -1796,8 +1810,10 @@ int gw_aggregator_start(uv_loop_t *loop, const gw_aggregator_config *cfg, gw_agg
       .session_timeout_ms = cfg->session_timeout_ms,
       .commit_interval_ms = 1000,
       .log = cfg->log,
+      .metrics = a->metrics,
+      .metrics_prefix = "goodwill_aggregator",
   };
-  gw_kafka_consumer_handlers handlers = {on_message, on_assign, on_revoke};
+  gw_kafka_consumer_handlers handlers = {on_message, on_assign, on_revoke, on_kafka_fatal};
   if ((rc = gw_kafka_consumer_new(&a->consumer, loop, &ccfg, &handlers, a, err, sizeof(err))) < 0) {
     GW_LOG(a->log, GW_LOG_ERROR, "kafka consumer", GW_LS("error", err));
     goto fail;
