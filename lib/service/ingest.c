@@ -98,6 +98,11 @@ struct gw_ingest {
 
   size_t calls_in_flight;
   bool draining;
+  /* The producer's fatal error (kept after the producer is closed, for /readyz), "" while none;
+   * and the owner to tell. */
+  char fatal[512];
+  void (*on_fatal)(void *opaque, const char *reason);
+  void *fatal_opaque;
   void (*done)(void *opaque);
   void *done_opaque;
 };
@@ -854,6 +859,10 @@ static void handle(void *opaque, gw_http_request *req) {
 
 static bool ready(void *opaque, char *reason, size_t reason_len) {
   gw_ingest *ing = opaque;
+  if (ing->fatal[0] != '\0') {
+    snprintf(reason, reason_len, "kafka producer failed for good: %s", ing->fatal);
+    return false;
+  }
   if (ing->draining) {
     snprintf(reason, reason_len, "draining");
     return false;
@@ -930,6 +939,15 @@ static int register_metrics(gw_ingest *ing) {
 }
 
 /* ------------------------------------------------------------------ start, stop */
+
+/* The producer failed for good (kafka.h): every produce fails from now on. */
+static void on_producer_fatal(void *opaque, const char *reason) {
+  gw_ingest *ing = opaque;
+  snprintf(ing->fatal, sizeof(ing->fatal), "%s", reason);
+  if (ing->on_fatal != NULL) {
+    ing->on_fatal(ing->fatal_opaque, reason);
+  }
+}
 
 static void ingest_free(gw_ingest *ing) {
   gw_rate_limit_free(ing->rate);
@@ -1090,6 +1108,10 @@ int gw_ingest_start(uv_loop_t *loop, const gw_ingest_config *cfg, gw_ingest **ou
   if (pc.log == NULL) {
     pc.log = cfg->log;
   }
+  ing->on_fatal = cfg->on_fatal;
+  ing->fatal_opaque = cfg->fatal_opaque;
+  pc.on_fatal = on_producer_fatal;
+  pc.fatal_opaque = ing;
   char err[512] = "";
   rc = gw_kafka_producer_new(&ing->producer, loop, &pc, err, sizeof(err));
   if (rc != 0) {

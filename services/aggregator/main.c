@@ -118,6 +118,8 @@ static int start_aggregator(gw_daemon *d) {
       .dev_mode = f->dev_mode,
       .team_metrics_max = (size_t)f->team_metrics_max,
       .team_metrics_interval_ms = (uint64_t)f->team_metrics_interval_ms,
+      .on_fatal = gw_daemon_fail, /* a fatal Kafka error: not ready, drain, exit 1 */
+      .fatal_opaque = d,
   };
   /* gw_aggregator_start logs the "listening" line with the ports it bound. */
   int rc = gw_aggregator_start(&d->loop, &cfg, &app->agg);
