@@ -776,6 +776,14 @@ static gw_kafka_tracked *tracked_reset(gw_kafka_consumer *c, const char *topic, 
       abort();
     }
     t->partition = partition;
+    if (c->m_lost != NULL) {
+      /* The series exists from the assignment on, at 0, so that the first loss is an increase
+       * a rate() or increase() can see, not a series appearing. */
+      char part[16];
+      snprintf(part, sizeof part, "%d", (int)partition);
+      const char *labels[2] = {topic, part};
+      gw_metrics_series(c->m_lost, labels);
+    }
   }
   t->next = -1;
   t->first = -1;
