@@ -190,6 +190,11 @@ int gw_devkafka_start(gw_devkafka **out, int nbrokers, int npartitions, const ch
   int rf = nbrokers < 3 ? nbrokers : 3;
   for (size_t i = 0; i < ntopics; i++) {
     rd_kafka_resp_err_t e = rd_kafka_mock_topic_create(d->mc, topics[i], npartitions, rf);
+    /* The mock picks leaders at random; Kafka spreads them, and tests that aim a fault at one
+     * partition's broker need to know which: partition p is led by broker p % nbrokers + 1. */
+    for (int p = 0; e == RD_KAFKA_RESP_ERR_NO_ERROR && p < npartitions; p++) {
+      e = rd_kafka_mock_partition_set_leader(d->mc, topics[i], p, p % nbrokers + 1);
+    }
     if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
       gw_errf(err, errlen, "devkafka: creating topic %s: %s", topics[i], rd_kafka_err2str(e));
       gw_devkafka_stop(d);
@@ -278,8 +283,9 @@ static long parse_number(const char *s) {
   return *end == '\0' ? v : -1;
 }
 
-int gw_devkafka_push_request_errors(gw_devkafka *d, const char *api, const char *error,
-                                    size_t count, char *err, size_t errlen) {
+/* api and error by name or number (see devkafka.h); NO_ERROR only when allow_none. */
+static int resolve_fault(const char *api, const char *error, bool allow_none, int16_t *key_out,
+                         rd_kafka_resp_err_t *code_out, char *err, size_t errlen) {
   long key = parse_number(api);
   for (size_t i = 0; key < 0 && i < sizeof api_keys / sizeof api_keys[0]; i++) {
     if (strcmp(api, api_keys[i].name) == 0) {
@@ -295,29 +301,70 @@ int gw_devkafka_push_request_errors(gw_devkafka *d, const char *api, const char 
   const struct rd_kafka_err_desc *descs;
   size_t ndescs;
   rd_kafka_get_err_descs(&descs, &ndescs);
+  bool found = false;
   long code = 0;
-  for (size_t i = 0; i < ndescs && code == 0; i++) {
-    if (descs[i].name != NULL && descs[i].code != RD_KAFKA_RESP_ERR_NO_ERROR &&
-        strcmp(rd_kafka_err2name(descs[i].code), error) == 0) {
+  for (size_t i = 0; i < ndescs && !found; i++) {
+    if (descs[i].name != NULL && strcmp(rd_kafka_err2name(descs[i].code), error) == 0) {
       code = descs[i].code;
+      found = true;
     }
   }
-  if (code == 0) {
+  if (!found) {
     long n = parse_number(error[0] == '-' ? error + 1 : error);
-    code = n > 0 ? (error[0] == '-' ? -n : n) : 0;
+    found = n >= 0;
+    code = error[0] == '-' ? -n : n;
   }
-  if (code == 0) {
+  if (!found || (code == 0 && !allow_none)) {
     gw_errf(err, errlen,
-            "unknown Kafka error \"%s\" (a name such as OUT_OF_ORDER_SEQUENCE_NUMBER, or a code)",
-            error);
+            "unknown Kafka error \"%s\" (a name such as OUT_OF_ORDER_SEQUENCE_NUMBER, or a code%s)",
+            error, allow_none ? "; NO_ERROR" : "");
     return -EINVAL;
+  }
+  *key_out = (int16_t)key;
+  *code_out = (rd_kafka_resp_err_t)code;
+  return 0;
+}
+
+int gw_devkafka_push_request_errors(gw_devkafka *d, const char *api, const char *error,
+                                    size_t count, char *err, size_t errlen) {
+  int16_t key;
+  rd_kafka_resp_err_t code;
+  int rc = resolve_fault(api, error, false, &key, &code, err, errlen);
+  if (rc != 0) {
+    return rc;
   }
   if (count == 0 || count > 10000) {
     gw_errf(err, errlen, "count must be within 1..10000");
     return -EINVAL;
   }
   for (size_t i = 0; i < count; i++) {
-    rd_kafka_mock_push_request_errors(d->mc, (int16_t)key, 1, (rd_kafka_resp_err_t)code);
+    rd_kafka_mock_push_request_errors(d->mc, key, 1, code);
+  }
+  return 0;
+}
+
+int gw_devkafka_push_broker_request_error(gw_devkafka *d, int broker_id, const char *api,
+                                          const char *error, int delay_ms, char *err,
+                                          size_t errlen) {
+  int16_t key;
+  rd_kafka_resp_err_t code;
+  int rc = resolve_fault(api, error, true, &key, &code, err, errlen);
+  if (rc != 0) {
+    return rc;
+  }
+  if (broker_id < 1 || broker_id > d->nbrokers) {
+    gw_errf(err, errlen, "broker must be within 1..%d", d->nbrokers);
+    return -EINVAL;
+  }
+  if (delay_ms < 0 || delay_ms > 600000) {
+    gw_errf(err, errlen, "delay_ms must be within 0..600000");
+    return -EINVAL;
+  }
+  rd_kafka_resp_err_t e =
+      rd_kafka_mock_broker_push_request_error_rtts(d->mc, broker_id, key, 1, code, delay_ms);
+  if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    gw_errf(err, errlen, "%s", rd_kafka_err2str(e));
+    return -EIO;
   }
   return 0;
 }

@@ -29,7 +29,8 @@ typedef struct gw_devkafka gw_devkafka;
 
 /*
  * Starts librdkafka's mock cluster with nbrokers brokers on 127.0.0.1 (its own threads) and
- * creates each topic with npartitions partitions and replication factor min(3, nbrokers).
+ * creates each topic with npartitions partitions and replication factor min(3, nbrokers),
+ * partition p led by broker p % nbrokers + 1.
  * The cluster speaks the Kafka protocol over TCP; any Kafka client can use it.
  */
 int gw_devkafka_start(gw_devkafka **out, int nbrokers, int npartitions, const char *const *topics,
@@ -55,6 +56,15 @@ int gw_devkafka_refuse_produce_too_large(gw_devkafka *d, size_t count);
  */
 int gw_devkafka_push_request_errors(gw_devkafka *d, const char *api, const char *error,
                                     size_t count, char *err, size_t errlen);
+/*
+ * Per broker, in order, before the cluster-wide ones: the next request of `api` reaching broker
+ * broker_id (1-based) is answered with `error` after delay_ms (0..600000). error may be
+ * "NO_ERROR": the request then succeeds, only late; a Produce request so delayed keeps its
+ * records in flight in the producer. -EINVAL as above, or for a bad broker or delay.
+ */
+int gw_devkafka_push_broker_request_error(gw_devkafka *d, int broker_id, const char *api,
+                                          const char *error, int delay_ms, char *err,
+                                          size_t errlen);
 
 /* One partition of the topics created at start. */
 typedef struct gw_devkafka_partition {
