@@ -1171,13 +1171,6 @@ int gw_kafka_consumer_new(gw_kafka_consumer **out, uv_loop_t *loop,
   c->log = cfg->log;
   c->h = *handlers;
   c->opaque = opaque;
-  if (cfg->metrics != NULL) {
-    int mrc = consumer_register_metrics(c, cfg, err, errlen);
-    if (mrc != 0) {
-      free(c);
-      return mrc;
-    }
-  }
 
   rd_kafka_conf_t *conf = rd_kafka_conf_new();
   int rc = conf_set(conf, "bootstrap.servers", cfg->bootstrap, err, errlen);
@@ -1215,6 +1208,11 @@ int gw_kafka_consumer_new(gw_kafka_consumer **out, uv_loop_t *loop,
     rc = conf_apply_properties(conf, cfg->properties, cfg->nproperties, consumer_protected,
                                sizeof consumer_protected / sizeof consumer_protected[0], err,
                                errlen);
+  }
+  /* Registered once the configuration is known to be good, so a refused one leaves the
+   * registry as it was. */
+  if (rc == 0 && cfg->metrics != NULL) {
+    rc = consumer_register_metrics(c, cfg, err, errlen);
   }
   if (rc != 0) {
     rd_kafka_conf_destroy(conf);
