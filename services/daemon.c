@@ -16,6 +16,36 @@ static void on_grace_expired(uv_timer_t *t) {
   exit(1);
 }
 
+/* The first SIGTERM / SIGINT, or gw_daemon_fail: start the service's drain. */
+static void begin_drain(gw_daemon *d, int signum) {
+  const gw_daemon_def *def = d->def;
+  d->stopping = true;
+  if (def->exit_on_grace) {
+    if (signum != 0) {
+      GW_LOG(&d->log, GW_LOG_INFO, def->stop_message, GW_LI("signal", signum),
+             GW_LI("grace_ms", d->grace_ms));
+    } else {
+      GW_LOG(&d->log, GW_LOG_INFO, def->stop_message, GW_LI("grace_ms", d->grace_ms));
+    }
+    uv_timer_start(&d->grace, on_grace_expired, d->grace_ms, 0);
+  } else if (signum != 0) {
+    GW_LOG(&d->log, GW_LOG_INFO, def->stop_message, GW_LI("signal", signum));
+  } else {
+    GW_LOG(&d->log, GW_LOG_INFO, def->stop_message);
+  }
+  def->stop(d);
+}
+
+void gw_daemon_fail(void *daemon, const char *reason) {
+  gw_daemon *d = daemon;
+  d->failed = true;
+  GW_LOG(&d->log, GW_LOG_ERROR, "cannot go on: draining, then exiting 1",
+         GW_LS("reason", reason != NULL ? reason : ""), GW_LB("draining_already", d->stopping));
+  if (!d->stopping && !d->stopped) {
+    begin_drain(d, 0);
+  }
+}
+
 static void on_signal(uv_signal_t *h, int signum) {
   gw_daemon *d = h->data;
   const gw_daemon_def *def = d->def;
@@ -29,15 +59,7 @@ static void on_signal(uv_signal_t *h, int signum) {
     }
     return;
   }
-  d->stopping = true;
-  if (def->exit_on_grace) {
-    GW_LOG(&d->log, GW_LOG_INFO, def->stop_message, GW_LI("signal", signum),
-           GW_LI("grace_ms", d->grace_ms));
-    uv_timer_start(&d->grace, on_grace_expired, d->grace_ms, 0);
-  } else {
-    GW_LOG(&d->log, GW_LOG_INFO, def->stop_message, GW_LI("signal", signum));
-  }
-  def->stop(d);
+  begin_drain(d, signum);
 }
 
 void gw_daemon_stopped(gw_daemon *d) {
@@ -118,7 +140,9 @@ int gw_daemon_main(int argc, char **argv, const gw_daemon_def *def, void *flags,
     uv_run(&d.loop, UV_RUN_DEFAULT); /* lets a partly started service close its handles */
     uv_loop_close(&d.loop);
     gw_config_free(&values);
-    return 1;
+    /* -EINVAL: the service refused its configuration, which is a usage error like a bad
+     * flag; anything else (a port in use, ...) is a failure to run. */
+    return rc == -EINVAL ? 2 : 1;
   }
 
   if (def->exit_on_grace) {
@@ -132,7 +156,7 @@ int gw_daemon_main(int argc, char **argv, const gw_daemon_def *def, void *flags,
   uv_signal_start(&d.sigint, on_signal, SIGINT);
   uv_run(&d.loop, UV_RUN_DEFAULT);
 
-  d.exit_code = d.stopped ? 0 : 1;
+  d.exit_code = d.stopped && !d.failed ? 0 : 1;
   if (uv_loop_close(&d.loop) != 0) {
     GW_LOG(&d.log, GW_LOG_WARN, "loop closed with handles still open");
   }

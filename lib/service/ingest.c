@@ -89,6 +89,7 @@ struct gw_ingest {
   /* The answer on_head refuses a request with: the HTTP layer copies it during the call. */
   gw_buf early_body;
   gw_http_header early_extra;
+  char early_extra_value[256]; /* early_extra's value: r.extra's points into on_head's stack */
 
   size_t max_body_bytes;
   bool dev_mode;
@@ -104,6 +105,11 @@ struct gw_ingest {
 
   size_t calls_in_flight;
   bool draining;
+  /* The producer's fatal error (kept after the producer is closed, for /readyz), "" while none;
+   * and the owner to tell. */
+  char fatal[512];
+  void (*on_fatal)(void *opaque, const char *reason);
+  void *fatal_opaque;
   void (*done)(void *opaque);
   void *done_opaque;
 };
@@ -663,7 +669,9 @@ static void on_head(void *opaque, gw_http_request *req, gw_http_early_answer *an
   gw_buf_puts(b, "{\"error\":");
   gw_buf_json_string(b, r.msg);
   gw_buf_puts(b, "}\n");
-  ing->early_extra = r.extra;
+  snprintf(ing->early_extra_value, sizeof(ing->early_extra_value), "%s", r.extra_value);
+  ing->early_extra.name = r.extra.name;
+  ing->early_extra.value = ing->early_extra_value;
   ans->status = r.status;
   ans->content_type = "application/json";
   ans->body = b->data;
@@ -872,6 +880,10 @@ static void handle(void *opaque, gw_http_request *req) {
 
 static bool ready(void *opaque, char *reason, size_t reason_len) {
   gw_ingest *ing = opaque;
+  if (ing->fatal[0] != '\0') {
+    snprintf(reason, reason_len, "kafka producer failed for good: %s", ing->fatal);
+    return false;
+  }
   if (ing->draining) {
     snprintf(reason, reason_len, "draining");
     return false;
@@ -951,6 +963,15 @@ static int register_metrics(gw_ingest *ing) {
 }
 
 /* ------------------------------------------------------------------ start, stop */
+
+/* The producer failed for good (kafka.h): every produce fails from now on. */
+static void on_producer_fatal(void *opaque, const char *reason) {
+  gw_ingest *ing = opaque;
+  snprintf(ing->fatal, sizeof(ing->fatal), "%s", reason);
+  if (ing->on_fatal != NULL) {
+    ing->on_fatal(ing->fatal_opaque, reason);
+  }
+}
 
 static void ingest_free(gw_ingest *ing) {
   gw_rate_limit_free(ing->rate);
@@ -1117,6 +1138,10 @@ int gw_ingest_start(uv_loop_t *loop, const gw_ingest_config *cfg, gw_ingest **ou
   if (pc.log == NULL) {
     pc.log = cfg->log;
   }
+  ing->on_fatal = cfg->on_fatal;
+  ing->fatal_opaque = cfg->fatal_opaque;
+  pc.on_fatal = on_producer_fatal;
+  pc.fatal_opaque = ing;
   char err[512] = "";
   rc = gw_kafka_producer_new(&ing->producer, loop, &pc, err, sizeof(err));
   if (rc != 0) {

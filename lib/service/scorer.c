@@ -99,6 +99,9 @@ struct gw_scorer {
   bool backpressure; /* paused because in flight went over the bound */
   bool paused;       /* what the consumer was last told */
   bool stopping, grace_expired, consumer_closed, producer_closed, admin_closed;
+  char fatal[512]; /* a Kafka client's fatal error, "" while none (kept for /readyz) */
+  void (*on_fatal)(void *opaque, const char *reason);
+  void *fatal_opaque;
   void (*done_cb)(void *opaque, int status);
   void *done_opaque;
 
@@ -859,6 +862,11 @@ static void maybe_finish_stop(gw_scorer *s) {
   if (!s->stopping || s->consumer == NULL || s->consumer_closed) {
     return;
   }
+  /* A failed producer will deliver nothing more: waiting for the grace would not help. What
+   * is outstanding is abandoned as at the grace's end (uncommitted, read again). */
+  if (s->jobs > 0 && s->producer != NULL && gw_kafka_producer_fatal(s->producer) != NULL) {
+    s->grace_expired = true;
+  }
   if (s->jobs > 0 && !s->grace_expired) {
     return;
   }
@@ -890,6 +898,18 @@ void gw_scorer_stop(gw_scorer *s, void (*done_cb)(void *opaque, int status), voi
   maybe_finish_stop(s);
 }
 
+/* A Kafka client failed for good (kafka.h): not ready from now on; the owner drains. */
+static void on_kafka_fatal(void *opaque, const char *reason) {
+  gw_scorer *s = opaque;
+  if (s->fatal[0] == '\0') {
+    snprintf(s->fatal, sizeof s->fatal, "%s", reason);
+  }
+  if (s->on_fatal != NULL) {
+    s->on_fatal(s->fatal_opaque, reason);
+  }
+  maybe_finish_stop(s);
+}
+
 int gw_scorer_start(uv_loop_t *loop, const gw_scorer_config *cfg, gw_scorer **out) {
   *out = NULL;
   const gw_log *log = cfg->log;
@@ -903,6 +923,8 @@ int gw_scorer_start(uv_loop_t *loop, const gw_scorer_config *cfg, gw_scorer **ou
   }
   s->loop = loop;
   s->log = log;
+  s->on_fatal = cfg->on_fatal;
+  s->fatal_opaque = cfg->fatal_opaque;
   s->bootstrap = dup_or(cfg->kafka_bootstrap, "");
   s->group_id = dup_or(cfg->group_id, "goodwill-scorer");
   s->client_id = dup_or(cfg->client_id, "goodwill-scorer");
@@ -984,6 +1006,8 @@ int gw_scorer_start(uv_loop_t *loop, const gw_scorer_config *cfg, gw_scorer **ou
       .queue_max_messages = s->max_in_flight * 2 + 1000,
       .linger_ms = 5,
       .log = log,
+      .on_fatal = on_kafka_fatal,
+      .fatal_opaque = s,
   };
   rc = gw_kafka_producer_new(&s->producer, loop, &pc, err, sizeof err);
   if (rc != 0) {
@@ -1016,9 +1040,13 @@ int gw_scorer_start(uv_loop_t *loop, const gw_scorer_config *cfg, gw_scorer **ou
       .session_timeout_ms = cfg->session_timeout_ms > 0 ? cfg->session_timeout_ms : 10000,
       .commit_interval_ms = cfg->commit_interval_ms > 0 ? cfg->commit_interval_ms : 1000,
       .log = log,
+      .metrics = s->metrics, /* goodwill_scorer_records_lost_total{topic,partition} */
+      .metrics_prefix = "goodwill_scorer",
   };
-  gw_kafka_consumer_handlers h = {
-      .on_message = on_message, .on_assign = on_assign, .on_revoke = on_revoke};
+  gw_kafka_consumer_handlers h = {.on_message = on_message,
+                                  .on_assign = on_assign,
+                                  .on_revoke = on_revoke,
+                                  .on_fatal = on_kafka_fatal};
   rc = gw_kafka_consumer_new(&s->consumer, loop, &cc, &h, s, err, sizeof err);
   if (rc != 0) {
     GW_LOG(log, GW_LOG_ERROR, "cannot create the kafka consumer", GW_LS("reason", err));
@@ -1063,7 +1091,11 @@ int gw_scorer_admin_port(const gw_scorer *s) {
 
 bool gw_scorer_ready(const gw_scorer *s, char *reason, size_t reason_len) {
   const char *why = NULL;
-  if (s->stopping) {
+  char fatal[600];
+  if (s->fatal[0] != '\0') {
+    snprintf(fatal, sizeof fatal, "kafka fatal error: %s", s->fatal);
+    why = fatal;
+  } else if (s->stopping) {
     why = "stopping";
   } else if (s->consumer == NULL || !gw_kafka_consumer_assigned(s->consumer)) {
     why = "kafka consumer has not joined its group yet";

@@ -140,6 +140,8 @@ static int start_aggregator(gw_daemon *d) {
       .read_timeout_ms = (uint64_t)f->read_timeout_ms,
       .read_rate_limit_per_s = (double)f->read_rate_limit,
       .read_rate_burst = (double)f->read_rate_burst,
+      .on_fatal = gw_daemon_fail, /* a fatal Kafka error: not ready, drain, exit 1 */
+      .fatal_opaque = d,
   };
   /* gw_aggregator_start logs the "listening" line with the ports it bound. */
   int rc = gw_aggregator_start(&d->loop, &cfg, &app->agg);

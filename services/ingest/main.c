@@ -3,8 +3,10 @@
  * acknowledged (the work is in lib/service/ingest.c). This file describes the flags and GOODWILL_*
  * variables and how to start and drain the ingest; services/daemon.c runs it and turns SIGTERM /
  * SIGINT into a drain: exit 0 when the drain finished, exit 1 when it did not within
- * --shutdown-grace (or on a second signal). SIGHUP reloads the tokens file (--tokens-file);
- * `goodwill-ingest --hash-token` prints the SHA-256 of a token read from stdin, for that file.
+ * --shutdown-grace (or on a second signal). A fatal Kafka error starts the same drain and
+ * exits 1; a refused configuration (e.g. a protected --kafka-property) exits 2 at start. SIGHUP
+ * reloads the tokens file (--tokens-file); `goodwill-ingest --hash-token` prints the SHA-256 of a
+ * token read from stdin, for that file.
  */
 #include <signal.h>
 #include <stdbool.h>
@@ -148,6 +150,9 @@ static int start_ingest(gw_daemon *d) {
   cfg.produce_timeout_ms = (uint64_t)fl->produce_timeout_ms;
   cfg.log = &d->log;
   cfg.metrics = app->metrics;
+  /* A fatal Kafka error: not ready, drain, exit 1. */
+  cfg.on_fatal = gw_daemon_fail;
+  cfg.fatal_opaque = d;
 
   rc = gw_ingest_start(&d->loop, &cfg, &app->ingest);
   if (rc != 0) {

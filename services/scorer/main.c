@@ -3,7 +3,9 @@
  * writes ScoredRecords (or DLQ records) back, committing input offsets only after the output
  * was acknowledged. Everything it does is gw_scorer (lib/service/scorer.c); this file describes the
  * configuration and how to start and stop the scorer, and services/daemon.c runs it. SIGTERM or
- * SIGINT drain (gw_scorer enforces --shutdown-grace itself) and exit 0.
+ * SIGINT drain (gw_scorer enforces --shutdown-grace itself) and exit 0; a fatal Kafka error
+ * drains the same way and exits 1; a refused configuration (e.g. a protected --kafka-property)
+ * exits 2 at start.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -97,6 +99,8 @@ static int start_scorer(gw_daemon *d) {
       .admin_host = f->admin_host,
       .admin_port = (int)f->admin_port,
       .log = &d->log,
+      .on_fatal = gw_daemon_fail, /* a fatal Kafka error: not ready, drain, exit 1 */
+      .fatal_opaque = d,
   };
   int rc = gw_scorer_start(&d->loop, &cfg, scorer);
   if (rc != 0) {

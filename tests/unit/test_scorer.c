@@ -7,7 +7,8 @@
  * again), scored together in seq order with a retried turn once (or released when the close
  * carries a transcript), and expired to the DLQ by event time, or by processing time when
  * nothing more is read. A turn read after its interaction's close goes to the DLQ at once and
- * does not hold the committed offset back.
+ * does not hold the committed offset back. A fatal producer error makes the scorer not ready
+ * and its stop quick.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -775,6 +776,72 @@ static void test_quiet_partition_expires_by_processing_time(void) {
 /* The brokers refuse a scored record for good (too large): retrying would block the partition
  * forever, so the record goes to the DLQ as a ScoredRecord with its reason, and its input is
  * done. */
+typedef struct fatal_seen {
+  int calls;
+  char reason[512];
+} fatal_seen;
+
+static void on_fatal(void *opaque, const char *reason) {
+  fatal_seen *f = opaque;
+  f->calls++;
+  snprintf(f->reason, sizeof f->reason, "%s", reason);
+}
+
+static bool fatal_called(void *arg) {
+  return ((fatal_seen *)arg)->calls > 0;
+}
+
+/*
+ * The scorer's producer fails for good (the brokers answer its first Produce request
+ * OUT_OF_ORDER_SEQUENCE_NUMBER, fatal to an idempotent producer): the owner is told once, the
+ * scorer is not ready with the reason, and a stop does not wait for the grace (10 s here) for
+ * deliveries that cannot happen; the input stays uncommitted. Runs last: it leaves that input
+ * unread for the group.
+ */
+static void test_fatal_producer_error(void) {
+  int before = delivered;
+  produce_closed("ev-30", "team-f");
+  gw_test_count w = {&delivered, before + 1};
+  CHECK(run_until(gw_test_count_reached, &w, 15000));
+  /* Nothing else produces from here on: the next Produce request is the scorer's. */
+  char err[256] = "";
+  CHECK_INT_EQ(gw_devkafka_push_request_errors(fx.dk, "Produce", "OUT_OF_ORDER_SEQUENCE_NUMBER", 1,
+                                               err, sizeof err),
+               0);
+  fatal_seen f;
+  memset(&f, 0, sizeof f);
+  gw_scorer_config cfg = {
+      .kafka_bootstrap = gw_devkafka_bootstrap(fx.dk),
+      .group_id = "test-scorer",
+      .session_timeout_ms = 3000,
+      .commit_interval_ms = 200,
+      .shutdown_grace_ms = 10000,
+      .admin_port = -1,
+      .log = &fx.log,
+      .on_fatal = on_fatal,
+      .fatal_opaque = &f,
+  };
+  gw_scorer *s = NULL;
+  CHECK_INT_EQ(gw_scorer_start(&fx.loop, &cfg, &s), 0);
+  if (s == NULL) {
+    return;
+  }
+  CHECK(run_until(fatal_called, &f, 30000));
+  CHECK_INT_EQ(f.calls, 1);
+  CHECK_STR_CONTAINS(f.reason, "OUT_OF_ORDER_SEQUENCE_NUMBER");
+  char reason[256] = "";
+  CHECK(!gw_scorer_ready(s, reason, sizeof reason));
+  CHECK_STR_CONTAINS(reason, "kafka fatal error: OUT_OF_ORDER_SEQUENCE_NUMBER");
+  uint64_t t0 = uv_now(&fx.loop);
+  stop_state stop = {false, -1};
+  gw_scorer_stop(s, on_stopped, &stop);
+  CHECK(run_until(stop_done, &stop, 30000));
+  uv_update_time(&fx.loop);
+  CHECK(uv_now(&fx.loop) - t0 < 5000);
+  CHECK_INT_EQ(stop.status, -ETIMEDOUT);
+  CHECK_INT_EQ(f.calls, 1);
+}
+
 static void test_undeliverable_scored_record_goes_to_dlq(void) {
   int before = delivered;
   produce_closed("ev-20", "team-u");
@@ -825,6 +892,7 @@ int main(void) {
   GW_RUN(test_turn_after_close_goes_to_dlq);
   GW_RUN(test_quiet_partition_expires_by_processing_time);
   GW_RUN(test_undeliverable_scored_record_goes_to_dlq);
+  GW_RUN(test_fatal_producer_error);
   if (seen.c != NULL) {
     gw_kafka_consumer_close(seen.c, NULL, NULL);
   }

@@ -84,6 +84,11 @@ static bool ready_cb(void *opaque, char *reason, size_t reason_len) {
     snprintf(reason, reason_len, "redis not connected");
     return false;
   }
+  const char *fatal = a->applier != NULL ? gw_agg_applier_fatal(a->applier) : NULL;
+  if (fatal != NULL) {
+    snprintf(reason, reason_len, "kafka fatal error: %s", fatal);
+    return false;
+  }
   if (a->applier != NULL && !gw_agg_applier_assigned(a->applier)) {
     snprintf(reason, reason_len, "kafka consumer not assigned");
     return false;
@@ -180,6 +185,13 @@ static void close_all(gw_aggregator *a) {
   one_closed(a);
 }
 
+/* A Kafka client failed for good: the owner drains and exits non-zero (see aggregator.h). */
+static void on_applier_fatal(void *opaque, const char *reason) {
+  gw_aggregator *a = opaque;
+  if (a->cfg.on_fatal)
+    a->cfg.on_fatal(a->cfg.fatal_opaque, reason);
+}
+
 static void on_drained(void *opaque) {
   gw_aggregator *a = opaque;
   if (!a->closing)
@@ -255,6 +267,7 @@ static int create_components(gw_aggregator *a) {
       .max_batch = cfg->max_batch,
       .max_pending = cfg->max_pending,
       .drained = on_drained,
+      .fatal = on_applier_fatal,
       .opaque = a,
   };
   if (applies && (rc = gw_agg_applier_new(&a->applier, &acfg)) < 0)

@@ -86,7 +86,10 @@ struct gw_agg_applier {
   size_t max_batch;
   size_t max_pending;
   void (*drained)(void *opaque);
-  void *drained_opaque;
+  void (*fatal)(void *opaque, const char *reason);
+  gw_metrics
+      *metrics; /* the daemon's registry (borrowed), for the consumer's lost-records series */
+  void *drained_opaque; /* the owner's opaque, for drained and fatal */
 
   gw_redis_script *apply_script;
   gw_kafka_consumer *consumer;
@@ -541,6 +544,20 @@ static void collect(void *opaque) {
 
 /* ------------------------------------------------------------------ lifecycle */
 
+/* A Kafka client failed for good: the owner drains and exits non-zero (see aggregator.h). */
+static void on_kafka_fatal(void *opaque, const char *reason) {
+  gw_agg_applier *ap = opaque;
+  if (ap->fatal != NULL)
+    ap->fatal(ap->drained_opaque, reason);
+}
+
+const char *gw_agg_applier_fatal(const gw_agg_applier *ap) {
+  const char *fatal = ap->consumer != NULL ? gw_kafka_consumer_fatal(ap->consumer) : NULL;
+  if (fatal == NULL && ap->producer != NULL)
+    fatal = gw_kafka_producer_fatal(ap->producer);
+  return fatal;
+}
+
 int gw_agg_applier_new(gw_agg_applier **out, const gw_agg_applier_config *cfg) {
   *out = NULL;
   gw_agg_applier *ap = calloc(1, sizeof(*ap));
@@ -559,6 +576,8 @@ int gw_agg_applier_new(gw_agg_applier **out, const gw_agg_applier_config *cfg) {
   ap->max_batch = cfg->max_batch;
   ap->max_pending = cfg->max_pending;
   ap->drained = cfg->drained;
+  ap->fatal = cfg->fatal;
+  ap->metrics = cfg->metrics;
   ap->drained_opaque = cfg->opaque;
   int rc = gw_metrics_register_all(cfg->metrics, applier_metrics,
                                    sizeof(applier_metrics) / sizeof(applier_metrics[0]), ap, NULL);
@@ -601,6 +620,8 @@ int gw_agg_applier_start(gw_agg_applier *ap, gw_redis *redis) {
       .queue_max_messages = 100000,
       .linger_ms = 5,
       .log = ap->log,
+      .on_fatal = on_kafka_fatal,
+      .fatal_opaque = ap,
   };
   if ((rc = gw_kafka_producer_new(&ap->producer, ap->loop, &pcfg, err, sizeof(err))) < 0) {
     GW_LOG(ap->log, GW_LOG_ERROR, "kafka producer", GW_LS("error", err));
@@ -618,8 +639,10 @@ int gw_agg_applier_start(gw_agg_applier *ap, gw_redis *redis) {
       .session_timeout_ms = ap->session_timeout_ms,
       .commit_interval_ms = 1000,
       .log = ap->log,
+      .metrics = ap->metrics,
+      .metrics_prefix = "goodwill_aggregator",
   };
-  gw_kafka_consumer_handlers handlers = {on_message, on_assign, on_revoke};
+  gw_kafka_consumer_handlers handlers = {on_message, on_assign, on_revoke, on_kafka_fatal};
   if ((rc = gw_kafka_consumer_new(&ap->consumer, ap->loop, &ccfg, &handlers, ap, err,
                                   sizeof(err))) < 0) {
     GW_LOG(ap->log, GW_LOG_ERROR, "kafka consumer", GW_LS("error", err));

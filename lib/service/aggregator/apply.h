@@ -61,6 +61,8 @@ typedef struct gw_agg_applier_config {
   size_t max_pending;         /* > 0 */
   /* Called on a flush tick after _drain when nothing is pending any more. */
   void (*drained)(void *opaque);
+  /* Called once when a Kafka client of the applier failed for good (goodwill/kafka.h). */
+  void (*fatal)(void *opaque, const char *reason);
   void *opaque;
 } gw_agg_applier_config;
 
@@ -77,5 +79,7 @@ bool gw_agg_applier_drained(const gw_agg_applier *ap);
 size_t gw_agg_applier_pending(const gw_agg_applier *ap);
 /* Whether the consumer holds an assignment (the daemon's readiness). */
 bool gw_agg_applier_assigned(const gw_agg_applier *ap);
+/* The fatal error of the consumer or the DLQ producer, or NULL (the daemon's readiness). */
+const char *gw_agg_applier_fatal(const gw_agg_applier *ap);
 
 #endif

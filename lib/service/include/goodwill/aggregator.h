@@ -18,8 +18,10 @@
  *   GET /v1/teams[?tenant=T]&window=1h [&format=csv]
  *   GET /readyz (no token): 200 while Redis is connected, whatever the Kafka assignment
  * and the admin port (metrics goodwill_aggregator_*, /readyz: Redis connected and, unless the
- * mode is read, the consumer assigned; no authentication there, for Prometheus and the kubelet).
- * The mode (gw_aggregator_mode) leaves out the consumer or the read API.
+ * mode is read, the consumer assigned and no fatal Kafka error; no authentication there, for
+ * Prometheus and the kubelet). The mode (gw_aggregator_mode) leaves out the consumer or the
+ * read API. Records the consumer skipped without reading them (goodwill/kafka.h, "Lost
+ * records") count in goodwill_aggregator_records_lost_total{topic,partition}.
  *
  * Read API auth: exactly one of tokens_file (bearer tokens bound to tenants, goodwill/auth.h;
  * the format of goodwill-ingest's file, so one file may serve both) and dev_mode (no
@@ -92,6 +94,11 @@ typedef struct gw_aggregator_config {
    * previous values and counts in goodwill_aggregator_team_metrics_refresh_failures_total. */
   size_t team_metrics_max;
   uint64_t team_metrics_interval_ms;
+  /* Optional: called once when a Kafka client failed for good (a fatal error, see
+   * goodwill/kafka.h); /readyz answers 503 with the reason from then on. The owner should stop
+   * the aggregator and exit non-zero (goodwill-aggregator: gw_daemon_fail). */
+  void (*on_fatal)(void *opaque, const char *reason);
+  void *fatal_opaque;
 } gw_aggregator_config;
 
 int gw_aggregator_start(uv_loop_t *loop, const gw_aggregator_config *cfg, gw_aggregator **out);

@@ -43,7 +43,9 @@
  * partition (gw_offsets). A failed delivery is retried with exponential backoff while the
  * consumer is paused; the input is never stored before its output is durable. Records in
  * flight are bounded: above max_in_flight the consumer pauses, below half it resumes. A
- * replayed input yields the same record id (gw_ids), so downstream dedupes replays.
+ * replayed input yields the same record id (gw_ids), so downstream dedupes replays. Input
+ * records skipped without being read (goodwill/kafka.h, "Lost records") are logged and counted
+ * in goodwill_scorer_records_lost_total{topic,partition}.
  *
  * Threading: loop thread only; every callback runs on the loop. Ownership: the config's
  * strings, metrics and log are borrowed and must outlive the scorer; the scorer owns its
@@ -98,6 +100,12 @@ typedef struct gw_scorer_config {
   const gw_event_limits *limits; /* NULL: gw_event_limits_default */
   gw_metrics *metrics;           /* borrowed; NULL: the scorer keeps its own */
   const gw_log *log;             /* borrowed, required */
+  /* Optional: called once when a Kafka client failed for good (a fatal error, see
+   * goodwill/kafka.h); gw_scorer_ready is false with the reason from then on. The owner should
+   * stop the scorer and exit non-zero (goodwill-scorer: gw_daemon_fail). A stop after a
+   * producer's fatal error does not wait for outstanding deliveries: none can succeed. */
+  void (*on_fatal)(void *opaque, const char *reason);
+  void *fatal_opaque;
 } gw_scorer_config;
 
 /*
@@ -113,7 +121,8 @@ int gw_scorer_start(uv_loop_t *loop, const gw_scorer_config *cfg, gw_scorer **ou
  * (retrying failed ones), stores and commits the offsets of everything delivered, leaves the
  * group, closes the producer and the admin server, frees the scorer and calls done_cb once.
  * status is 0 when everything consumed was delivered, -ETIMEDOUT when the grace expired with
- * records outstanding (their offsets were not committed: the next owner reads them again).
+ * records outstanding, or a fatal producer error left them undeliverable (their offsets were
+ * not committed: the next owner reads them again).
  * Buffered live turns are not waited for: their offsets stay uncommitted and the next owner
  * reads them again.
  * A second call is ignored.
@@ -123,8 +132,8 @@ void gw_scorer_stop(gw_scorer *s, void (*done_cb)(void *opaque, int status), voi
 /* The admin port actually bound (useful with admin_port 0); -1 without an admin server. */
 int gw_scorer_admin_port(const gw_scorer *s);
 
-/* True when the consumer holds an assignment and the producer reached the cluster;
- * otherwise writes the reason (the /readyz body). */
+/* True when the consumer holds an assignment, the producer reached the cluster and neither
+ * had a fatal error; otherwise writes the reason (the /readyz body). */
 bool gw_scorer_ready(const gw_scorer *s, char *reason, size_t reason_len);
 
 typedef struct gw_scorer_stats {
