@@ -1353,6 +1353,53 @@ int gw_kafka_consumer_store(gw_kafka_consumer *c, const char *topic, int32_t par
   }
 }
 
+int gw_kafka_consumer_committed(gw_kafka_consumer *c, const char *topic, int32_t partition,
+                                int64_t *out) {
+  gw_kafka_tracked *t = tracked_find(c, topic, partition);
+  if (t == NULL) {
+    return -ESRCH;
+  }
+  switch (t->committed_state) {
+  case COMMITTED_KNOWN:
+    *out = t->committed;
+    return 0;
+  case COMMITTED_ASKING:
+    return -EAGAIN;
+  default:
+    return -ENOENT;
+  }
+}
+
+int gw_kafka_consumer_seek(gw_kafka_consumer *c, const char *topic, int32_t partition,
+                           int64_t offset) {
+  if (c->rk == NULL || c->fatal[0] != '\0') {
+    return -ESRCH;
+  }
+  if (offset < 0 && offset != GW_KAFKA_OFFSET_BEGINNING) {
+    return -EINVAL;
+  }
+  rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+  rd_kafka_topic_partition_list_add(l, topic, partition)->offset =
+      offset == GW_KAFKA_OFFSET_BEGINNING ? RD_KAFKA_OFFSET_BEGINNING : offset;
+  /* A timeout of 0 makes the seek asynchronous: records fetched before it are discarded by
+   * librdkafka (their fetch version is older), the next one delivered is at offset. */
+  rd_kafka_error_t *error = rd_kafka_seek_partitions(c->rk, l, 0);
+  rd_kafka_resp_err_t e = error != NULL ? rd_kafka_error_code(error) : l->elems[0].err;
+  if (error != NULL) {
+    rd_kafka_error_destroy(error);
+  }
+  rd_kafka_topic_partition_list_destroy(l);
+  if (e == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    gw_kafka_tracked *t = tracked_find(c, topic, partition);
+    if (t != NULL) {
+      t->next = -1; /* a step back, not a loss: the next record starts over */
+      t->committed_state = COMMITTED_NONE;
+    }
+    return 0;
+  }
+  return e == RD_KAFKA_RESP_ERR__STATE || e == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION ? -ESRCH : -EIO;
+}
+
 int gw_kafka_consumer_commit(gw_kafka_consumer *c) {
   if (c->rk == NULL || c->closing) {
     return -ESHUTDOWN;

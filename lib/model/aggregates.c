@@ -319,6 +319,10 @@ void gw_agg_key_seen(gw_buf *out, const char *tenant, const char *team, int64_t 
   gw_buf_printf(out, "gw:{%s:%s}:seen:%" PRId64, tenant, team, day_start_s);
 }
 
+void gw_agg_key_applied(gw_buf *out, const char *topic, int32_t partition) {
+  gw_buf_printf(out, "gw:applied:%s:%" PRId32, topic, partition);
+}
+
 void gw_agg_key_teams(gw_buf *out, const char *tenant) {
   gw_buf_printf(out, "gw:{%s}:teams", tenant);
 }

@@ -31,6 +31,7 @@ typedef struct aggregator_flags {
   char *group;
   char *redis_url;
   long long flush_interval_ms;
+  long long verify_interval_ms;
   long long max_batch;
   long long max_pending;
   long long session_timeout_ms;
@@ -67,6 +68,10 @@ static const gw_config_key keys[] = {
      offsetof(aggregator_flags, redis_url), "redis://[:password@]host[:port][/db]"},
     {"flush-interval", GW_CONF_DURATION, "50ms", 1, 60000,
      offsetof(aggregator_flags, flush_interval_ms), "apply each team's pending records this often"},
+    {"verify-interval", GW_CONF_DURATION, "10s", 100, 3600000,
+     offsetof(aggregator_flags, verify_interval_ms),
+     "compare the applied marks with Redis this often (and after a reconnect): a Redis that lost "
+     "applied records is healed from Kafka"},
     {"max-batch", GW_CONF_INT, "500", 1, 5000, offsetof(aggregator_flags, max_batch),
      "records per team per Redis script call"},
     {"max-pending", GW_CONF_INT, "20000", 1, 10000000, offsetof(aggregator_flags, max_pending),
@@ -128,6 +133,7 @@ static int start_aggregator(gw_daemon *d) {
       .group = f->group,
       .redis_url = f->redis_url,
       .flush_interval_ms = (uint64_t)f->flush_interval_ms,
+      .verify_interval_ms = (uint64_t)f->verify_interval_ms,
       .max_batch = (size_t)f->max_batch,
       .max_pending = (size_t)f->max_pending,
       .session_timeout_ms = (uint64_t)f->session_timeout_ms,

@@ -264,6 +264,7 @@ static int create_components(gw_aggregator *a) {
       .group = cfg->group,
       .session_timeout_ms = cfg->session_timeout_ms,
       .flush_interval_ms = cfg->flush_interval_ms,
+      .verify_interval_ms = cfg->verify_interval_ms,
       .max_batch = cfg->max_batch,
       .max_pending = cfg->max_pending,
       .drained = on_drained,

@@ -18,6 +18,7 @@
 #include "goodwill/kafka.h"
 #include "goodwill/offsets.h"
 #include "goodwill/window.h"
+#include "marks.h"
 
 #define RETRY_MIN_MS 100
 #define RETRY_MAX_MS 5000
@@ -92,6 +93,7 @@ struct gw_agg_applier {
   void *drained_opaque; /* the owner's opaque, for drained and fatal */
 
   gw_redis_script *apply_script;
+  gw_agg_marks *marks; /* the applied marks: Redis losing applied records is healed */
   gw_kafka_consumer *consumer;
   gw_kafka_producer *producer;
   gw_offsets *offsets;
@@ -131,6 +133,8 @@ static void settle(gw_agg_applier *ap, int32_t partition, int64_t offset) {
   if (gw_offsets_done(ap->offsets, topic_scored, partition, offset, &next) &&
       !ap->consumer_closing) {
     int rc = gw_kafka_consumer_store(ap->consumer, topic_scored, partition, next);
+    if (rc == 0)
+      gw_agg_marks_stored(ap->marks, partition, next);
     if (rc < 0 && rc != -ESRCH)
       GW_LOG(ap->log, GW_LOG_WARN, "offset store failed", GW_LI("partition", partition),
              GW_LI("offset", next), GW_LI("error", rc));
@@ -459,15 +463,45 @@ static void on_message(void *opaque, const gw_kafka_message *m) {
 
 static void on_assign(void *opaque, const gw_kafka_partition *parts, size_t nparts) {
   gw_agg_applier *ap = opaque;
+  for (size_t i = 0; i < nparts; i++)
+    if (strcmp(parts[i].topic, topic_scored) == 0)
+      gw_agg_marks_assigned(ap->marks, parts[i].partition);
   GW_LOG(ap->log, GW_LOG_INFO, "partitions assigned", GW_LI("count", nparts));
+}
+
+static int committed_offset(void *opaque, int32_t partition, int64_t *out) {
+  gw_agg_applier *ap = opaque;
+  return ap->consumer != NULL
+             ? gw_kafka_consumer_committed(ap->consumer, topic_scored, partition, out)
+             : -EAGAIN;
+}
+
+/* Redis lost applied records of partition (marks.h): read it again from `from`. Offsets of
+ * the partition are tracked anew, as after a revocation and a new assignment; the batches in
+ * flight still apply (deduplicated), and every team's index entries are written again, since
+ * the index sets may have been lost with the rest. */
+static void heal(void *opaque, int32_t partition, int64_t from) {
+  gw_agg_applier *ap = opaque;
+  gw_offsets_forget(ap->offsets, topic_scored, partition);
+  int rc = gw_kafka_consumer_seek(ap->consumer, topic_scored, partition, from);
+  if (rc < 0)
+    GW_LOG(ap->log, GW_LOG_ERROR, "cannot read the partition again", GW_LI("partition", partition),
+           GW_LI("from", from), GW_LI("error", rc));
+  gw_hash_iter it;
+  gw_hash_iter_init(&ap->teams, &it);
+  for (team *t; (t = gw_hash_table_next(&ap->teams, &it)) != NULL;)
+    t->registered = false;
 }
 
 static void on_revoke(void *opaque, const gw_kafka_partition *parts, size_t nparts) {
   gw_agg_applier *ap = opaque;
   /* Records of these partitions still pending are applied anyway (harmless: the new owner's
    * replay is deduplicated), but their offsets are no longer ours to store. */
-  for (size_t i = 0; i < nparts; i++)
+  for (size_t i = 0; i < nparts; i++) {
     gw_offsets_forget(ap->offsets, parts[i].topic, parts[i].partition);
+    if (strcmp(parts[i].topic, topic_scored) == 0)
+      gw_agg_marks_revoked(ap->marks, parts[i].partition);
+  }
   GW_LOG(ap->log, GW_LOG_INFO, "partitions revoked", GW_LI("count", nparts));
 }
 
@@ -480,6 +514,8 @@ static bool drained(const gw_agg_applier *ap) {
 static void on_tick(uv_timer_t *h) {
   gw_agg_applier *ap = h->data;
   uint64_t now = now_ms(ap);
+  if (!ap->closing)
+    gw_agg_marks_tick(ap->marks, now);
   dlq_item *retry = ap->dlq_retry;
   ap->dlq_retry = NULL;
   while (retry) {
@@ -588,6 +624,18 @@ int gw_agg_applier_new(gw_agg_applier **out, const gw_agg_applier_config *cfg) {
       gw_metrics_series(ap->f_dlq, &reasons[i]);
     rc = gw_metrics_on_collect(cfg->metrics, collect, ap);
   }
+  if (rc == 0) {
+    gw_agg_marks_config mcfg = {
+        .topic = topic_scored,
+        .log = cfg->log,
+        .metrics = cfg->metrics,
+        .verify_interval_ms = cfg->verify_interval_ms,
+        .heal = heal,
+        .committed = committed_offset,
+        .opaque = ap,
+    };
+    rc = gw_agg_marks_new(&ap->marks, &mcfg);
+  }
   if (rc == 0)
     rc = gw_offsets_new(&ap->offsets);
   if (rc == 0) {
@@ -606,6 +654,7 @@ int gw_agg_applier_new(gw_agg_applier **out, const gw_agg_applier_config *cfg) {
 
 int gw_agg_applier_start(gw_agg_applier *ap, gw_redis *redis) {
   ap->redis = redis;
+  gw_agg_marks_start(ap->marks, redis);
   uv_timer_init(ap->loop, &ap->tick);
   ap->tick.data = ap;
   ap->started = true;
@@ -726,6 +775,7 @@ void gw_agg_applier_close(gw_agg_applier *ap, void (*closed)(void *opaque), void
 void gw_agg_applier_free(gw_agg_applier *ap) {
   if (ap == NULL)
     return;
+  gw_agg_marks_free(ap->marks);
   gw_hash_iter it;
   gw_hash_iter_init(&ap->teams, &it);
   team *t;

@@ -59,6 +59,8 @@ typedef struct gw_agg_applier_config {
   uint64_t flush_interval_ms; /* > 0 */
   size_t max_batch;           /* 1..GW_AGG_BATCH_MAX */
   size_t max_pending;         /* > 0 */
+  /* How often Redis is checked for lost applied records (marks.h); 0: 10 s. */
+  uint64_t verify_interval_ms;
   /* Called on a flush tick after _drain when nothing is pending any more. */
   void (*drained)(void *opaque);
   /* Called once when a Kafka client of the applier failed for good (goodwill/kafka.h). */

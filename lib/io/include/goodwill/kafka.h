@@ -190,6 +190,20 @@ int gw_kafka_consumer_store(gw_kafka_consumer *c, const char *topic, int32_t par
 /* Commits the stored offsets now (asynchronously); -EIO after a fatal error. */
 int gw_kafka_consumer_commit(gw_kafka_consumer *c);
 
+/* The group's committed offset of an assigned partition, as asked when it was assigned: 0 with
+ * *out, -EAGAIN while the answer is awaited, -ENOENT when nothing was committed (a new group)
+ * or the question failed, -ESRCH when the partition is not assigned. */
+int gw_kafka_consumer_committed(gw_kafka_consumer *c, const char *topic, int32_t partition,
+                                int64_t *out);
+
+/* Read the partition again from offset (GW_KAFKA_OFFSET_BEGINNING: its earliest record), as
+ * when a store derived from it lost data; the next record delivered for it is that one.
+ * Asynchronous. -ESRCH when the partition is not assigned (or after a fatal error), -EINVAL
+ * for a negative offset, -EIO otherwise. Lost-record detection takes it as a step back. */
+#define GW_KAFKA_OFFSET_BEGINNING (-2)
+int gw_kafka_consumer_seek(gw_kafka_consumer *c, const char *topic, int32_t partition,
+                           int64_t offset);
+
 /* Stops / restarts delivery of messages (backpressure); assignment is kept. */
 void gw_kafka_consumer_pause(gw_kafka_consumer *c);
 void gw_kafka_consumer_resume(gw_kafka_consumer *c);

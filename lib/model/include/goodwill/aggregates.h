@@ -143,6 +143,9 @@ void gw_agg_key_bucket(gw_buf *out, const char *tenant, const char *team, gw_res
                        int64_t bucket_start_s);
 void gw_agg_key_seen(gw_buf *out, const char *tenant, const char *team, int64_t day_start_s);
 void gw_agg_key_teams(gw_buf *out, const char *tenant);
+/* gw:applied:<topic>:<partition>: the applied mark of a partition (lib/service/aggregator/
+ * marks.h, docs/REDIS_SCHEMA.md). */
+void gw_agg_key_applied(gw_buf *out, const char *topic, int32_t partition);
 
 /* The Lua sources (appended to out). */
 void gw_agg_apply_script(gw_buf *out);

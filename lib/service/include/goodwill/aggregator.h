@@ -80,6 +80,9 @@ typedef struct gw_aggregator_config {
   double read_rate_limit_per_s;
   double read_rate_burst;
   uint64_t flush_interval_ms;
+  /* How often the applied marks are compared with what Redis acknowledged, to notice a Redis
+   * that lost applied records and heal it from Kafka (docs/RELIABILITY.md); 0: 10 s. */
+  uint64_t verify_interval_ms;
   size_t max_batch;   /* records per team per script call (at most GW_AGG_BATCH_MAX) */
   size_t max_pending; /* records consumed and not yet done before the consumer pauses */
   uint64_t session_timeout_ms;
