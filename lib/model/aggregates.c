@@ -162,9 +162,10 @@ static int from_interaction(const Goodwill__V1__ScoredInteraction *si, gw_agg_re
     gw_errf(err, errlen, "empathy_milli: %d outside 0..1000", (int)si->empathy_milli);
     return -EINVAL;
   }
-  if (si->handle_ms > GW_AGG_DURATION_MAX_MS || si->wait_ms > GW_AGG_DURATION_MAX_MS) {
-    gw_errf(err, errlen, "handle_ms/wait_ms: %" PRIu64 "/%" PRIu64 " above 7 days", si->handle_ms,
-            si->wait_ms);
+  if (si->handle_ms > (uint64_t)GW_EVENT_MAX_DURATION_MS ||
+      si->wait_ms > (uint64_t)GW_EVENT_MAX_DURATION_MS) {
+    gw_errf(err, errlen, "handle_ms/wait_ms: %" PRIu64 "/%" PRIu64 " above %lld (7 days)",
+            si->handle_ms, si->wait_ms, GW_EVENT_MAX_DURATION_MS);
     return -EINVAL;
   }
   int64_t *v = out->inc;

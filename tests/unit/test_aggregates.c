@@ -280,7 +280,7 @@ static void test_invalid_records_are_named(void) {
   CHECK_INT_EQ(gw_agg_record_from_scored(&rec, &out, err, sizeof(err)), -EINVAL);
   CHECK_STR_CONTAINS(err, "valence_milli");
   si.start_valence_milli = 0;
-  si.handle_ms = GW_AGG_DURATION_MAX_MS + 1;
+  si.handle_ms = (uint64_t)GW_EVENT_MAX_DURATION_MS + 1;
   CHECK_INT_EQ(gw_agg_record_from_scored(&rec, &out, err, sizeof(err)), -EINVAL);
   CHECK_STR_CONTAINS(err, "handle_ms");
   si.handle_ms = 0;
@@ -547,7 +547,7 @@ static void test_sums_exact_and_read_script(void) {
     int64_t t = day + (int64_t)(rng() % (uint64_t)(now - day + 1));
     if (i % 2 == 0)
       make_interaction(&r, id, "sums", t, (int)(rng() % 2001) - 1000, (int)(rng() % 2001) - 1000,
-                       rng() % (GW_AGG_DURATION_MAX_MS + 1));
+                       rng() % ((uint64_t)GW_EVENT_MAX_DURATION_MS + 1));
     else
       make_survey(&r, id, "sums", t, (unsigned)(rng() % 11));
     for (int f = 0; f < GW_AGG_FIELD_COUNT; f++)

@@ -29,6 +29,7 @@
 #include <stdint.h>
 
 #include "goodwill/buf.h"
+#include "goodwill/event.h"
 #include "goodwill/window.h"
 #include "goodwill/v1/scored.pb-c.h"
 
@@ -89,11 +90,11 @@ const char *gw_agg_field_name(gw_agg_field f);
 /* The field of a name, or -1 when unknown. */
 int gw_agg_field_lookup(const char *name, size_t len);
 
-/* Longest tenant, team or record id accepted. */
-#define GW_AGG_ID_MAX 128
-/* Largest handle or wait time accepted (7 days); keeps every batch sum below 2^53. */
-#define GW_AGG_DURATION_MAX_MS (7ULL * 86400 * 1000)
-/* Largest batch gw_agg_batch_add accepts (see GW_AGG_DURATION_MAX_MS). */
+/* Longest tenant, team or record id accepted: the events' bound (goodwill/event.h). */
+#define GW_AGG_ID_MAX GW_EVENT_MAX_ID_BYTES
+/* Largest batch gw_agg_batch_add accepts. With durations at most GW_EVENT_MAX_DURATION_MS
+ * (goodwill/event.h, which gives the arithmetic) every sum the script makes over a batch stays
+ * below 2^53, where Lua's doubles stop being exact. */
 #define GW_AGG_BATCH_MAX 5000
 /* Seen sets outlive the longest bucket retention by one day. */
 #define GW_AGG_SEEN_RETENTION_S (401LL * 86400)
@@ -111,7 +112,7 @@ typedef struct gw_agg_record {
 /*
  * Fills out from a decoded record. -EINVAL with the field and the reason in err for a record
  * that can never be applied (no body, empty or malformed ids, no occurred_at, valences outside
- * -1000..1000, likelihood above 10, durations above GW_AGG_DURATION_MAX_MS): the caller sends
+ * -1000..1000, likelihood above 10, durations above GW_EVENT_MAX_DURATION_MS): the caller sends
  * it to the DLQ.
  */
 int gw_agg_record_from_scored(const Goodwill__V1__ScoredRecord *rec, gw_agg_record *out, char *err,
