@@ -8,7 +8,7 @@
  * goodwill-aggregator's --max-batch is 500). Prints Redis's used_memory before and after, the
  * bytes per id, the MB per million ids, and what that makes for the sets the default horizon
  * keeps at a million records a day (docs/REDIS_SCHEMA.md, "Dedupe"): a set lives its day + 1
- * day + 15 days, so up to 16 days of ids exist at once; next to it the 402 days the event-day
+ * day + 15 days, so up to 16 days of ids exist at once; next to it the 401 days the event-day
  * sets of format 1 were kept.
  *
  *   bench_dedupe_memory [--ids N] [--teams T] [--days D] [--batch B]
@@ -240,9 +240,9 @@ int main(int argc, char **argv) {
   printf("default horizon (K 7 d, C 1 d: sets kept their day + 1 d + %" PRId64
          " d, %ld day-sets at once) at 1,000,000 records a day: %.2f GB\n",
          gw_agg_replay_window_s(&hz) / 86400, horizon_days, mb_per_million * horizon_days / 1000);
-  printf("format 1 (event-day sets kept 401 days past their day, 402 day-sets) at the same "
+  printf("format 1 (event-day sets kept 401 days past their day, 401 day-sets) at the same "
          "rate: %.1f GB\n",
-         mb_per_million * 402 / 1000);
+         mb_per_million * 401 / 1000);
   rc = 0;
 out:
   free(av);
