@@ -266,7 +266,7 @@ static void on_output(void *opaque, const gw_kafka_message *m) {
       team = r->survey->team_id;
       note_tb(o, m, r->survey->source_event_id, r->survey->received_at_ms);
     }
-    char want[128];
+    char want[2 * GW_EVENT_MAX_ID_BYTES + 2];
     int n = snprintf(want, sizeof want, "%s/%s", tenant ? tenant : "?", team ? team : "?");
     if (m->key_len != (size_t)n || memcmp(m->key, want, (size_t)n) != 0) {
       o->bad_key++;
