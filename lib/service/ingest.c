@@ -87,6 +87,7 @@ struct gw_ingest {
   /* The answer on_head refuses a request with: the HTTP layer copies it during the call. */
   gw_buf early_body;
   gw_http_header early_extra;
+  char early_extra_value[256]; /* early_extra's value: the refusal it came from was on the stack */
 
   size_t max_body_bytes;
   bool dev_mode;
@@ -640,6 +641,8 @@ static void on_head(void *opaque, gw_http_request *req, gw_http_early_answer *an
   gw_buf_json_string(b, r.msg);
   gw_buf_puts(b, "}\n");
   ing->early_extra = r.extra;
+  snprintf(ing->early_extra_value, sizeof ing->early_extra_value, "%s", r.extra_value);
+  ing->early_extra.value = ing->early_extra_value;
   ans->status = r.status;
   ans->content_type = "application/json";
   ans->body = b->data;
