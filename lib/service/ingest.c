@@ -1051,6 +1051,14 @@ int gw_ingest_start(uv_loop_t *loop, const gw_ingest_config *cfg, gw_ingest **ou
            GW_LS("reason", "kafka bootstrap servers are required"));
     return -EINVAL;
   }
+  /* Limits may only tighten the hard bounds (goodwill/event.h): an event accepted past them
+   * would be answered 202 here and dead-lettered by the scorer. */
+  char limits_err[256] = "";
+  if (cfg->limits.max_events != 0 &&
+      gw_event_limits_check(&cfg->limits, limits_err, sizeof(limits_err)) != 0) {
+    GW_LOG(cfg->log, GW_LOG_ERROR, "invalid ingest configuration", GW_LS("reason", limits_err));
+    return -EINVAL;
+  }
   bool has_tokens = cfg->tokens_file != NULL && cfg->tokens_file[0] != '\0';
   char mode_err[256] = "";
   if (gw_auth_mode_check(cfg->tokens_file, cfg->dev_mode, "docs/API-ingest.md", mode_err,

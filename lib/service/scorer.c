@@ -73,7 +73,6 @@ struct gw_scorer {
   uv_loop_t *loop;
   const gw_log *log;
   char *bootstrap, *group_id, *client_id, *input_topic, *scored_topic, *dlq_topic;
-  gw_event_limits limits;
   size_t max_in_flight;
   uint64_t retry_backoff_ms, retry_backoff_max_ms, current_backoff_ms;
   uint64_t shutdown_grace_ms;
@@ -575,9 +574,19 @@ static job *handle_message(gw_scorer *s, const gw_kafka_message *m) {
     job_to_dlq(j, m, DLQ_DECODE, "value is not a goodwill.v1.InteractionEvent protobuf");
     return j;
   }
+  /* Time is judged once, against the time the event was received: ingest stamped it and
+   * judged occurred_at then. An event a producer wrote to Kafka without it is stamped here, from
+   * this clock, and judged now; the stamp travels in the scored record (the aggregator's dedupe
+   * by arrival day). The limits are the hard bounds, not a configuration: everything any
+   * ingest accepted (its limits may only tighten them) is accepted here. */
+  if (ev->received_at_ms <= 0) {
+    ev->received_at_ms = (int64_t)wall_clock_ms();
+  }
+  gw_event_limits hard;
+  gw_event_limits_hard(&hard);
   gw_event_error verr;
   memset(&verr, 0, sizeof verr);
-  if (gw_event_validate(ev, &s->limits, (int64_t)wall_clock_ms(), &verr) != 0) {
+  if (gw_event_validate(ev, &hard, ev->received_at_ms, &verr) != 0) {
     char reason[300];
     snprintf(reason, sizeof reason, "%s: %s", verr.field[0] != '\0' ? verr.field : "event",
              verr.reason);
@@ -931,11 +940,6 @@ int gw_scorer_start(uv_loop_t *loop, const gw_scorer_config *cfg, gw_scorer **ou
   s->input_topic = dup_or(cfg->input_topic, GW_TOPIC_INTERACTIONS);
   s->scored_topic = dup_or(cfg->scored_topic, GW_TOPIC_SCORED);
   s->dlq_topic = dup_or(cfg->dlq_topic, GW_TOPIC_DLQ);
-  if (cfg->limits != NULL) {
-    s->limits = *cfg->limits;
-  } else {
-    gw_event_limits_default(&s->limits);
-  }
   s->max_in_flight = cfg->max_in_flight > 0 ? cfg->max_in_flight : 10000;
   s->retry_backoff_ms = cfg->retry_backoff_ms > 0 ? cfg->retry_backoff_ms : 200;
   s->retry_backoff_max_ms = cfg->retry_backoff_max_ms > 0 ? cfg->retry_backoff_max_ms : 10000;

@@ -25,6 +25,9 @@
 #include "goodwill/metrics.h"
 #include "goodwill/sha256.h"
 
+#define GW_STRINGIFY_(x) #x
+#define GW_STRINGIFY(x)  GW_STRINGIFY_(x)
+
 typedef struct ingest_flags {
   char *log_level;
   char *listen_host;
@@ -67,10 +70,15 @@ static const gw_config_key ingest_keys[] = {
      "largest request body (413 past it)"},
     {"max-events", GW_CONF_INT, "10000", 1, 1000000, offsetof(ingest_flags, max_events),
      "most events in one request (413 past it)"},
-    {"max-turns", GW_CONF_INT, "2000", 1, 100000, offsetof(ingest_flags, max_turns),
-     "most turns in one transcript"},
-    {"max-text", GW_CONF_SIZE, "16KiB", 16, 1LL << 20, offsetof(ingest_flags, max_text),
-     "largest text of one turn or comment"},
+    /* These two may only tighten the hard bounds of goodwill/event.h, which the scorer
+     * validates with: their maxima are those bounds. */
+    {"max-turns", GW_CONF_INT, GW_STRINGIFY(GW_EVENT_MAX_TURNS), 1, GW_EVENT_MAX_TURNS,
+     offsetof(ingest_flags, max_turns),
+     "most turns in one transcript (at most the hard bound every stage accepts)"},
+    {"max-text", GW_CONF_SIZE, GW_STRINGIFY(GW_EVENT_MAX_TEXT_BYTES), 16, GW_EVENT_MAX_TEXT_BYTES,
+     offsetof(ingest_flags, max_text),
+     "largest text of one turn or comment, in bytes (at most the hard bound every stage "
+     "accepts)"},
     {"produce-timeout", GW_CONF_DURATION, "30s", 100, 3600000,
      offsetof(ingest_flags, produce_timeout_ms),
      "an event not acknowledged by Kafka in time fails its request with 503"},

@@ -952,6 +952,73 @@ static void test_limits(void) {
   run_case(&cfg, client_limits, false);
 }
 
+/*
+ * The hard bounds of goodwill/event.h (what the scorer and the aggregator accept) are the most
+ * an ingest accepts: limits looser than them refuse to start, an 8-day handle time (the
+ * aggregator's bound is 7 days) is a 400 naming the field and the limit, and a text of exactly
+ * the hard bound is accepted (test_scorer then scores such an event, and the aggregator takes
+ * its record).
+ */
+static void test_hard_bounds_at_start(void) {
+  uv_loop_t loop;
+  CHECK_INT_EQ(uv_loop_init(&loop), 0);
+  gw_log log;
+  gw_log_init(&log, "ingest-test", GW_LOG_ERROR + 1);
+  gw_ingest_config cfg = base_config();
+  cfg.log = &log;
+  cfg.producer.bootstrap = "127.0.0.1:1";
+  gw_ingest *ing = NULL;
+  cfg.limits.max_text_bytes = GW_EVENT_MAX_TEXT_BYTES + 1;
+  CHECK_INT_EQ(gw_ingest_start(&loop, &cfg, &ing), -EINVAL);
+  cfg = base_config();
+  cfg.log = &log;
+  cfg.producer.bootstrap = "127.0.0.1:1";
+  cfg.limits.max_turns = GW_EVENT_MAX_TURNS + 1;
+  CHECK_INT_EQ(gw_ingest_start(&loop, &cfg, &ing), -EINVAL);
+  cfg = base_config();
+  cfg.log = &log;
+  cfg.producer.bootstrap = "127.0.0.1:1";
+  cfg.limits.max_past_ms = GW_EVENT_MAX_PAST_MS + 1;
+  CHECK_INT_EQ(gw_ingest_start(&loop, &cfg, &ing), -EINVAL);
+  CHECK(ing == NULL);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  CHECK_INT_EQ(uv_loop_close(&loop), 0);
+}
+
+static void client_hard_bounds(fixture *f) {
+  answer *a = malloc(sizeof(*a));
+  gw_buf b = GW_BUF_INIT;
+  gw_buf_printf(&b,
+                "{\"event_id\":\"hb-8d\",\"tenant_id\":\"t1\",\"team_id\":\"team-a\","
+                "\"agent_id\":\"ag-1\",\"interaction_id\":\"hb-1\",\"channel\":\"voice\","
+                "\"occurred_at\":%lld,\"closed\":{\"handle_ms\":691200000}}\n",
+                now_ms() - 1000);
+  gw_buf_printf(&b,
+                "{\"event_id\":\"hb-text\",\"tenant_id\":\"t1\",\"team_id\":\"team-a\","
+                "\"agent_id\":\"ag-1\",\"interaction_id\":\"hb-2\",\"channel\":\"email\","
+                "\"occurred_at\":%lld,\"closed\":{\"handle_ms\":604800000,\"wait_ms\":604800000,"
+                "\"transcript\":[{\"seq\":1,\"speaker\":\"customer\",\"text\":\"",
+                now_ms() - 1000);
+  for (int i = 0; i < GW_EVENT_MAX_TEXT_BYTES; i++) {
+    gw_buf_putc(&b, "abcdefgh "[i % 9]);
+  }
+  gw_buf_puts(&b, "\"}]}}\n");
+  CHECK(http_call(f->port, "POST", "/v1/events", "application/x-ndjson", b.data, a));
+  CHECK_INT_EQ(a->status, 400);
+  CHECK_STR_CONTAINS(a->body, "\"accepted\":1,\"rejected\":1");
+  CHECK_STR_CONTAINS(a->body, "{\"index\":1,\"event_id\":\"hb-text\"}");
+  CHECK_STR_CONTAINS(a->body, "{\"index\":0,\"line\":1,\"field\":\"closed.handle_ms\",\"reason\":"
+                              "\"must be an integer 0..604800000, got 691200000\"}");
+  gw_buf_free(&b);
+  free(a);
+}
+
+static void test_hard_bounds(void) {
+  gw_ingest_config cfg = base_config();
+  cfg.limits.max_text_bytes = GW_EVENT_MAX_TEXT_BYTES; /* the largest it may be */
+  run_case(&cfg, client_hard_bounds, false);
+}
+
 static void client_connection_limit(fixture *f) {
   answer *a = malloc(sizeof(*a));
   /* max_connections (2): a third connection gets 503 while two are held open. */
@@ -1000,6 +1067,8 @@ int main(void) {
   GW_RUN(test_rate_limit);
   GW_RUN(test_many_rejections);
   GW_RUN(test_limits);
+  GW_RUN(test_hard_bounds_at_start);
+  GW_RUN(test_hard_bounds);
   GW_RUN(test_connection_limit);
   return gw_test_finish();
 }

@@ -17,6 +17,7 @@
 #include <time.h>
 #include <uv.h>
 
+#include "goodwill/aggregates.h"
 #include "goodwill/buf.h"
 #include "goodwill/event.h"
 #include "devkafka.h"
@@ -192,7 +193,31 @@ typedef struct outputs {
   int live3;
   uint32_t live3_customer_turns, live3_agent_turns;
   char live_copy_id[72];
+  /* The records of test_time_and_bounds (source event ids "tb-*"): how many, how many the
+   * aggregator's decoder takes, and the received_at_ms each carries. */
+  int tb, tb_agg_ok;
+  int64_t tb_received[3]; /* tb-bound, tb-skew, tb-direct */
 } outputs;
+
+static const char *const tb_ids[3] = {"tb-bound", "tb-skew", "tb-direct"};
+
+/* Notes a scored record of test_time_and_bounds. */
+static void note_tb(outputs *o, const gw_kafka_message *m, const char *source_event_id,
+                    int64_t received_at_ms) {
+  for (int i = 0; i < 3; i++) {
+    if (source_event_id != NULL && strcmp(source_event_id, tb_ids[i]) == 0) {
+      o->tb++;
+      o->tb_received[i] = received_at_ms;
+      gw_agg_record r;
+      char err[200];
+      if (gw_agg_record_decode(m->value, m->value_len, &r, err, sizeof err) == 0) {
+        o->tb_agg_ok++;
+      } else {
+        fprintf(stderr, "%s: the aggregator refuses its record: %s\n", tb_ids[i], err);
+      }
+    }
+  }
+}
 
 static const char *header(const gw_kafka_message *m, const char *name, char *buf, size_t len) {
   for (size_t i = 0; i < m->nheaders; i++) {
@@ -221,6 +246,7 @@ static void on_output(void *opaque, const gw_kafka_message *m) {
       o->interactions++;
       tenant = r->interaction->tenant_id;
       team = r->interaction->team_id;
+      note_tb(o, m, r->interaction->source_event_id, r->interaction->received_at_ms);
       if (strcmp(r->interaction->interaction_id, "live-3") == 0) {
         o->live3++;
         o->live3_customer_turns = r->interaction->customer_turns;
@@ -241,8 +267,9 @@ static void on_output(void *opaque, const gw_kafka_message *m) {
       o->surveys++;
       tenant = r->survey->tenant_id;
       team = r->survey->team_id;
+      note_tb(o, m, r->survey->source_event_id, r->survey->received_at_ms);
     }
-    char want[128];
+    char want[2 * GW_EVENT_MAX_ID_BYTES + 2];
     int n = snprintf(want, sizeof want, "%s/%s", tenant ? tenant : "?", team ? team : "?");
     if (m->key_len != (size_t)n || memcmp(m->key, want, (size_t)n) != 0) {
       o->bad_key++;
@@ -868,6 +895,97 @@ static void test_undeliverable_scored_record_goes_to_dlq(void) {
   stop_scorer_drained(s);
 }
 
+/*
+ * Limits and time, read from Kafka: (1) an event at every hard bound (128-byte ids, a text of
+ * GW_EVENT_MAX_TEXT_BYTES, 7-day durations, 1000 transfers) is scored, and the aggregator's
+ * decoder takes its record: what ingest may accept passes every stage. (2) An event whose
+ * received_at (the ingest's clock) is an hour ahead of this clock, with occurred_at 4 minutes
+ * after it: judged against received_at it is fine, so it is scored, though this clock would
+ * call it an hour in the future. (3) An event without received_at (another producer) is stamped
+ * from this clock, judged against it, and the stamp is in its record. (4) Such an event 10
+ * minutes in the future goes to the DLQ as invalid.
+ */
+static void test_time_and_bounds(void) {
+  int before = delivered;
+  int invalid_before = seen.dlq_invalid;
+  char id128[GW_EVENT_MAX_ID_BYTES + 1];
+  memset(id128, 'x', GW_EVENT_MAX_ID_BYTES);
+  id128[GW_EVENT_MAX_ID_BYTES] = '\0';
+  char *text = malloc(GW_EVENT_MAX_TEXT_BYTES + 1);
+  for (int i = 0; i < GW_EVENT_MAX_TEXT_BYTES; i++) {
+    text[i] = "still not working "[i % 18];
+  }
+  text[GW_EVENT_MAX_TEXT_BYTES] = '\0';
+
+  Goodwill__V1__InteractionEvent ev = GOODWILL__V1__INTERACTION_EVENT__INIT;
+  Goodwill__V1__InteractionClosed closed = GOODWILL__V1__INTERACTION_CLOSED__INIT;
+  Goodwill__V1__Turn t1 = GOODWILL__V1__TURN__INIT;
+  Goodwill__V1__Turn *turns[] = {&t1};
+  fill_envelope(&ev, "tb-bound", id128);
+  ev.agent_id = id128;
+  ev.interaction_id = id128;
+  t1.seq = 1;
+  t1.speaker = GOODWILL__V1__SPEAKER__SPEAKER_CUSTOMER;
+  t1.text = text;
+  t1.offset_ms = (uint64_t)GW_EVENT_MAX_DURATION_MS;
+  closed.handle_ms = closed.wait_ms = closed.talk_ms = closed.hold_ms =
+      (uint64_t)GW_EVENT_MAX_DURATION_MS;
+  closed.transfers = GW_EVENT_MAX_TRANSFERS;
+  closed.n_transcript = 1;
+  closed.transcript = turns;
+  ev.body_case = GOODWILL__V1__INTERACTION_EVENT__BODY_CLOSED;
+  ev.closed = &closed;
+  produce_event(&ev);
+
+  Goodwill__V1__SurveyResponse survey = GOODWILL__V1__SURVEY_RESPONSE__INIT;
+  survey.likelihood_presence_case =
+      GOODWILL__V1__SURVEY_RESPONSE__LIKELIHOOD_PRESENCE_LIKELIHOOD_TO_RECOMMEND;
+  survey.likelihood_to_recommend = 6;
+  Goodwill__V1__InteractionEvent sv = GOODWILL__V1__INTERACTION_EVENT__INIT;
+  fill_envelope(&sv, "tb-skew", "team-t");
+  sv.received_at_ms = now_ms() + 3600 * 1000;
+  sv.occurred_at_ms = sv.received_at_ms + 4 * 60 * 1000;
+  sv.body_case = GOODWILL__V1__INTERACTION_EVENT__BODY_SURVEY;
+  sv.survey = &survey;
+  int64_t skew_received = sv.received_at_ms;
+  produce_event(&sv);
+
+  fill_envelope(&sv, "tb-direct", "team-t");
+  sv.received_at_ms = 0;
+  sv.occurred_at_ms = now_ms() - 60 * 1000;
+  int64_t direct_from = now_ms();
+  produce_event(&sv);
+
+  fill_envelope(&sv, "tb-future", "team-t");
+  sv.received_at_ms = 0;
+  sv.occurred_at_ms = now_ms() + 10 * 60 * 1000;
+  produce_event(&sv);
+  free(text);
+
+  gw_test_count w = {&delivered, before + 4};
+  CHECK(run_until(gw_test_count_reached, &w, 15000));
+  gw_scorer *s = start_scorer(100);
+  if (s == NULL) {
+    return;
+  }
+  stats_wait sw = {s, 4, 4};
+  CHECK(run_until(scorer_reached, &sw, 30000));
+  gw_scorer_stats st;
+  gw_scorer_get_stats(s, &st);
+  CHECK_INT_EQ(st.scored, 3);
+  CHECK_INT_EQ(st.dlq, 1);
+  gw_test_count wo = {&seen.tb, 3};
+  CHECK(run_until(gw_test_count_reached, &wo, 15000));
+  CHECK_INT_EQ(seen.tb_agg_ok, 3);
+  CHECK_INT_EQ(seen.tb_received[1], skew_received);
+  CHECK(seen.tb_received[2] >= direct_from && seen.tb_received[2] <= now_ms());
+  CHECK(seen.tb_received[0] > 0);
+  gw_test_count wd = {&seen.dlq_invalid, invalid_before + 1};
+  CHECK(run_until(gw_test_count_reached, &wd, 15000));
+  CHECK_STR_CONTAINS(seen.invalid_reason, "occurred_at: too far in the future");
+  stop_scorer_drained(s);
+}
+
 int main(void) {
   uv_loop_init(&fx.loop);
   gw_log_init(&fx.log, "test_scorer", GW_LOG_WARN);
@@ -893,6 +1011,7 @@ int main(void) {
   GW_RUN(test_quiet_partition_expires_by_processing_time);
   GW_RUN(test_undeliverable_scored_record_goes_to_dlq);
   GW_RUN(test_fatal_producer_error);
+  GW_RUN(test_time_and_bounds);
   if (seen.c != NULL) {
     gw_kafka_consumer_close(seen.c, NULL, NULL);
   }

@@ -32,6 +32,7 @@
 struct gw_aggregator {
   uv_loop_t *loop;
   gw_aggregator_config cfg; /* normalised copy; its strings are the caller's */
+  gw_agg_horizon horizon;   /* cfg.horizon's copy, or the defaults */
   const gw_log *log;
   gw_metrics *metrics;
   gw_metric *m_redis_errors; /* given to the applier and the read API */
@@ -267,6 +268,7 @@ static int create_components(gw_aggregator *a) {
       .verify_interval_ms = cfg->verify_interval_ms,
       .max_batch = cfg->max_batch,
       .max_pending = cfg->max_pending,
+      .horizon = a->horizon,
       .drained = on_drained,
       .fatal = on_applier_fatal,
       .opaque = a,
@@ -324,11 +326,23 @@ static int open_redis(gw_aggregator *a, const char *role, size_t max_in_flight, 
 
 int gw_aggregator_start(uv_loop_t *loop, const gw_aggregator_config *cfg, gw_aggregator **out) {
   *out = NULL;
+  gw_agg_horizon horizon;
+  if (cfg->horizon != NULL)
+    horizon = *cfg->horizon;
+  else
+    gw_agg_horizon_default(&horizon);
+  char herr[256];
+  if (gw_agg_horizon_check(&horizon, herr, sizeof(herr)) != 0) {
+    GW_LOG(cfg->log, GW_LOG_ERROR, "invalid dedupe horizon", GW_LS("reason", herr));
+    return -EINVAL;
+  }
   gw_aggregator *a = calloc(1, sizeof(*a));
   if (a == NULL)
     return -ENOMEM;
   a->loop = loop;
   a->cfg = *cfg;
+  a->horizon = horizon;
+  a->cfg.horizon = &a->horizon;
   a->log = cfg->log;
   if (a->cfg.max_batch == 0 || a->cfg.max_batch > GW_AGG_BATCH_MAX)
     a->cfg.max_batch = GW_AGG_BATCH_MAX;

@@ -86,6 +86,8 @@ struct gw_agg_applier {
   uint64_t flush_interval_ms;
   size_t max_batch;
   size_t max_pending;
+  gw_agg_horizon horizon;   /* the dedupe horizon of every batch */
+  gw_log_limit horizon_log; /* the configuration error of a record past the horizon */
   void (*drained)(void *opaque);
   void (*fatal)(void *opaque, const char *reason);
   gw_metrics
@@ -111,7 +113,7 @@ struct gw_agg_applier {
   void (*closed)(void *opaque);
   void *closed_opaque;
 
-  gw_metric *m_consumed, *m_applied, *m_duplicate, *m_late, *m_flushes;
+  gw_metric *m_consumed, *m_applied, *m_duplicate, *m_late, *m_past_horizon, *m_flushes;
   gw_metric *m_flush_seconds, *m_pending;
   gw_metric_family *f_dlq; /* {reason} */
 };
@@ -243,8 +245,8 @@ static bool team_eq(const void *item, const void *key) {
 
 static batch_node *node_new(team *t) {
   batch_node *n = calloc(1, sizeof(*n));
-  if (n == NULL || gw_agg_batch_new(&n->batch, t->tenant, t->team) != 0)
-    abort(); /* ids were validated before; only allocation can fail */
+  if (n == NULL || gw_agg_batch_new(&n->batch, t->tenant, t->team, &t->ap->horizon) != 0)
+    abort(); /* ids and horizon were validated before; only allocation can fail */
   return n;
 }
 
@@ -389,6 +391,35 @@ static void team_send(team *t) {
 
 /* ------------------------------------------------------------------ consuming */
 
+/* A record that can no longer be applied exactly once: to the DLQ (reason too_late), counted
+ * and logged with why. Within the bounds of goodwill/event.h neither case happens, so both say
+ * that a record was delivered later than the configured Kafka retention allows. */
+static void too_late(gw_agg_applier *ap, const gw_kafka_message *m, const gw_agg_record *r,
+                     gw_agg_verdict v, int64_t now) {
+  char when[GW_ISO_LEN], recv[GW_ISO_LEN], err[200];
+  gw_window_format_iso(r->event_s, when);
+  gw_window_format_iso(r->received_s, recv);
+  if (v == GW_AGG_PAST_HORIZON) {
+    gw_metric_add(ap->m_past_horizon, 1);
+    snprintf(err, sizeof(err),
+             "received %s, %" PRId64 " s ago: past its dedupe horizon (dedupe sets are kept "
+             "their day + 1 day + %" PRId64 " s), it could count twice",
+             recv, now - r->received_s, gw_agg_replay_window_s(&ap->horizon));
+    GW_LOG_LIMITED(ap->log, &ap->horizon_log, now_ms(ap), GW_LOG_ERROR,
+                   "configuration error: a record was delivered after the dedupe horizon; Kafka "
+                   "keeps records longer than --kafka-retention says (set it to the topics' "
+                   "retention.ms + segment.ms)",
+                   GW_LS("received_at", recv),
+                   GW_LI("kafka_retention_s", ap->horizon.kafka_retention_s),
+                   GW_LI("partition", m->partition), GW_LI("offset", m->offset));
+  } else {
+    gw_metric_add(ap->m_late, 1);
+    snprintf(err, sizeof(err), "occurred_at %s (received %s) is older than every retained bucket",
+             when, recv);
+  }
+  to_dlq(ap, m, gw_agg_verdict_name(v), err);
+}
+
 static void on_message(void *opaque, const gw_kafka_message *m) {
   gw_agg_applier *ap = opaque;
   gw_metric_add(ap->m_consumed, 1);
@@ -417,16 +448,19 @@ static void on_message(void *opaque, const gw_kafka_message *m) {
     to_dlq(ap, m, "invalid", err);
     return;
   }
-  gw_agg_verdict v = gw_agg_classify(r.event_s, wall_s(), NULL);
+  int64_t now = wall_s();
+  if (r.received_s <= 0) {
+    /* A record of a scorer before received_at_ms: its Kafka timestamp (when the scorer wrote
+     * it) is the same on every replay of this Kafka record, which this clock is not. */
+    r.received_s = m->timestamp_ms > 0 ? m->timestamp_ms / 1000 : now;
+  }
+  /* Event time is not judged here (ingest or the scorer judged it against received_at): the
+   * record goes to every bucket still retained. It is refused only when it cannot be applied
+   * exactly once any more, which the bounds of goodwill/event.h rule out for a record that was
+   * not kept in Kafka longer than --kafka-retention. */
+  gw_agg_verdict v = gw_agg_classify(&r, &ap->horizon, now, NULL);
   if (v != GW_AGG_APPLY) {
-    char when[GW_ISO_LEN];
-    gw_window_format_iso(r.event_s, when);
-    snprintf(err, sizeof(err), "occurred_at %s is %s", when,
-             v == GW_AGG_TOO_LATE ? "older than every retained bucket"
-                                  : "more than 5 minutes in the future");
-    if (v == GW_AGG_TOO_LATE)
-      gw_metric_add(ap->m_late, 1);
-    to_dlq(ap, m, gw_agg_verdict_name(v), err);
+    too_late(ap, m, &r, v, now);
     return;
   }
   team *t = team_get(ap, r.tenant, r.team);
@@ -444,10 +478,10 @@ static void on_message(void *opaque, const gw_kafka_message *m) {
     t->tail = n;
   }
   batch_node *n = t->tail;
-  rc = gw_agg_batch_add(n->batch, &r, wall_s());
+  rc = gw_agg_batch_add(n->batch, &r, now);
   if (rc != GW_AGG_APPLY) {
-    /* The verdict changed within this call (a bucket expired at this very second). */
-    to_dlq(ap, m, rc == GW_AGG_FUTURE ? "future" : "too_late", "expired while being added");
+    /* Not reached: the same record at the same now was just classified APPLY. */
+    too_late(ap, m, &r, rc == GW_AGG_PAST_HORIZON ? GW_AGG_PAST_HORIZON : GW_AGG_TOO_LATE, now);
     return;
   }
   if (n->nrefs == n->cap) {
@@ -557,7 +591,13 @@ static const gw_metric_spec applier_metrics[] = {
                              "set.",
                      .type = GW_METRIC_COUNTER),
     GW_METRIC_SERIES(gw_agg_applier, m_late, .name = "goodwill_aggregator_records_late_total",
-                     .help = "Records older than every retained bucket (sent to the DLQ).",
+                     .help = "Records older than every retained bucket (sent to the DLQ as "
+                             "too_late).",
+                     .type = GW_METRIC_COUNTER),
+    GW_METRIC_SERIES(gw_agg_applier, m_past_horizon,
+                     .name = "goodwill_aggregator_records_past_horizon_total",
+                     .help = "Records delivered after their dedupe horizon (received longer ago "
+                             "than --kafka-retention allows; sent to the DLQ as too_late).",
                      .type = GW_METRIC_COUNTER),
     GW_METRIC_SERIES(gw_agg_applier, m_flushes, .name = "goodwill_aggregator_flushes_total",
                      .help = "Team batches applied in Redis.", .type = GW_METRIC_COUNTER),
@@ -611,6 +651,8 @@ int gw_agg_applier_new(gw_agg_applier **out, const gw_agg_applier_config *cfg) {
   ap->flush_interval_ms = cfg->flush_interval_ms;
   ap->max_batch = cfg->max_batch;
   ap->max_pending = cfg->max_pending;
+  ap->horizon = cfg->horizon;
+  ap->horizon_log = (gw_log_limit)GW_LOG_LIMIT_INIT(60000, 5);
   ap->drained = cfg->drained;
   ap->fatal = cfg->fatal;
   ap->metrics = cfg->metrics;
@@ -619,8 +661,8 @@ int gw_agg_applier_new(gw_agg_applier **out, const gw_agg_applier_config *cfg) {
                                    sizeof(applier_metrics) / sizeof(applier_metrics[0]), ap, NULL);
   if (rc == 0) {
     /* Show the known reasons at 0 from the start, so rate() works from the first scrape. */
-    static const char *const reasons[] = {"undecodable", "invalid", "too_late", "future"};
-    for (size_t i = 0; i < 4; i++)
+    static const char *const reasons[] = {"undecodable", "invalid", "too_late"};
+    for (size_t i = 0; i < 3; i++)
       gw_metrics_series(ap->f_dlq, &reasons[i]);
     rc = gw_metrics_on_collect(cfg->metrics, collect, ap);
   }

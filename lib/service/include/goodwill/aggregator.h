@@ -6,11 +6,13 @@
  * Redis acknowledged a batch are its records marked done (offsets.h) and the committable
  * offsets stored for the consumer's commits: a crash replays, and the replay is deduplicated.
  *
- * Records that can never be applied (undecodable, invalid, older than every retained bucket,
- * too far in the future) go to goodwill.dlq.v1 with a goodwill-reason header; their offsets
- * are done once the DLQ write is acknowledged. Redis failures keep the batch and retry it with
- * exponential backoff; more than max_pending records not yet done pause the consumer, which
- * resumes below half of that.
+ * Event time is not judged against this clock (ingest or the scorer judged it against the
+ * record's received_at): a record goes to every bucket still retained. Records that can never
+ * be applied exactly once (undecodable, invalid, older than every retained bucket, received
+ * longer ago than the dedupe horizon allows) go to goodwill.dlq.v1 with a goodwill-reason
+ * header; their offsets are done once the DLQ write is acknowledged. Redis failures keep the batch
+ * and retry it with exponential backoff; more than max_pending records not yet done pause the
+ * consumer, which resumes below half of that.
  *
  * It also serves the read API on api_host:api_port (docs/API-read.md), on a Redis connection
  * of its own (applies and reads never share a connection, a command budget or a timeout):
@@ -42,6 +44,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "goodwill/aggregates.h"
 #include "goodwill/log.h"
 
 typedef struct gw_aggregator gw_aggregator;
@@ -87,6 +90,9 @@ typedef struct gw_aggregator_config {
   size_t max_pending; /* records consumed and not yet done before the consumer pauses */
   uint64_t session_timeout_ms;
   uint64_t shutdown_grace_ms; /* how long stop waits for pending batches */
+  /* The dedupe horizon (aggregates.h: Kafka retention and client retry window; borrowed, NULL:
+   * 7 days and 1 day). Out of its ranges, gw_aggregator_start refuses with -EINVAL. */
+  const gw_agg_horizon *horizon;
   const gw_log *log;
   const char *tokens_file; /* read API bearer tokens (path copied); NULL: dev_mode required */
   bool dev_mode;           /* read API without authentication (demos and local stacks only) */

@@ -54,7 +54,9 @@ typedef struct gw_ingest_config {
   size_t max_header_bytes;     /* per request head; 431 past it (0: 16 KiB) */
   size_t max_connections;      /* API connections; 503 past it (0: 1024) */
   uint64_t request_timeout_ms; /* a request must arrive within this (0: 30 s) */
-  gw_event_limits limits;      /* per-event limits (gw_event_limits_default) */
+  /* Per-event limits; max_events 0: gw_event_limits_default. Each may only tighten its hard
+   * bound (gw_event_limits_check): looser limits make gw_ingest_start fail with -EINVAL. */
+  gw_event_limits limits;
   /* Kafka: bootstrap and properties are used; delivery_timeout_ms is replaced by
    * produce_timeout_ms, client_id defaults to "goodwill-ingest", log to the ingest's log;
    * on_fatal and fatal_opaque are the ingest's own (see on_fatal below). */

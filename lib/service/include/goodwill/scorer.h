@@ -1,8 +1,12 @@
 /*
  * gw_scorer: the goodwill-scorer daemon as a library. Consumes InteractionEvents from
  * goodwill.interactions.v1 (consumer group "goodwill-scorer"), validates them with the same
- * rules as ingest (gw_event_validate), scores them (gw_scoring_score_event) and writes the
- * ScoredRecord to goodwill.scored.v1 with the key the scoring gives ("tenant/team").
+ * rules as ingest (gw_event_validate) at the hard bounds of goodwill/event.h, so that whatever
+ * an ingest accepted passes, scores them (gw_scoring_score_event) and writes the ScoredRecord
+ * to goodwill.scored.v1 with the key the scoring gives ("tenant/team"). Event time is judged
+ * against the event's received_at_ms, never against this clock; an event without it (written
+ * to Kafka by another producer) is stamped from this clock first, and the stamp is carried in
+ * the ScoredRecord.
  *
  * A record that cannot be decoded or is invalid goes to goodwill.dlq.v1 with its original key
  * and value and the headers goodwill-reason (the reason class, the field and the reason in
@@ -97,7 +101,6 @@ typedef struct gw_scorer_config {
   size_t max_recent_closes;      /* closes remembered to refuse later turns; 0: 100000 */
   const char *admin_host;        /* NULL: "0.0.0.0" */
   int admin_port;                /* 0: any free port; < 0: no admin server */
-  const gw_event_limits *limits; /* NULL: gw_event_limits_default */
   gw_metrics *metrics;           /* borrowed; NULL: the scorer keeps its own */
   const gw_log *log;             /* borrowed, required */
   /* Optional: called once when a Kafka client failed for good (a fatal error, see
