@@ -89,7 +89,7 @@ spec:
         {{- toYaml $v.affinity | nindent 8 }}
       {{- else if $v.podAntiAffinityPreset }}
       affinity:
-        {{- include "goodwill.podAntiAffinity" (dict "ctx" $ctx "component" .component "preset" $v.podAntiAffinityPreset) | nindent 8 }}
+        {{- include "goodwill.podAntiAffinity" (dict "ctx" $ctx "component" .component "preset" $v.podAntiAffinityPreset) | trim | nindent 8 }}
       {{- end }}
       {{- with $v.nodeSelector }}
       nodeSelector:
@@ -184,8 +184,8 @@ spec:
               value: {{ printf "%s/%s" $V.redis.auth.mountPath (include "goodwill.redisSecretKey" $ctx) | quote }}
             {{- end }}
             {{- end }}
-            {{- range .env }}
-            - {{- toYaml . | nindent 14 }}
+            {{- with .env }}
+            {{- toYaml . | nindent 12 }}
             {{- end }}
             {{- range $key, $value := $v.config }}
             - name: {{ printf "GOODWILL_%s" ($key | upper | replace "-" "_") }}
