@@ -60,7 +60,7 @@ image-test: build image
 	GW_BUILD_DIR=$(BUILD) timeout $(IMAGE_TEST_TIMEOUT) /usr/bin/python3 tests/system/image_pipeline.py
 
 # The Helm chart, the alert rules and the dashboard, offline (scripts/chart-check).
-chart-check:
+chart-check: build
 	GW_BUILD_DIR=$(BUILD) timeout $(CHART_CHECK_TIMEOUT) scripts/chart-check
 
 format:
