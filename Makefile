@@ -1,8 +1,8 @@
 # The two set-up commands of the README, and a few conveniences around CMake.
 #   make demo   run the whole pipeline on the sample data and print the per-team table
-#   make test   bootstrap, build (warnings as errors), run every test, then the same suite
-#               under ASan+UBSan, the bounded fuzz runs and the format check, the Helm chart
-#               checks and the container image test
+#   make test   the format check, bootstrap, build (warnings as errors), run every test, the
+#               Helm chart checks and the container image test, then the same suite under
+#               ASan+UBSan and the bounded fuzz runs
 #   make image  build the container image offline (buildah; docs/KUBERNETES.md)
 BUILD     ?= build
 ASAN      ?= build-asan
@@ -29,7 +29,7 @@ build: bootstrap
 demo: build
 	scripts/demo $(BUILD)
 
-test: format-check test-release test-asan fuzz chart-check image-test
+test: format-check test-release chart-check image-test test-asan fuzz
 
 test-release: build
 	cd $(BUILD) && ctest $(CTEST_ARGS)
