@@ -147,10 +147,11 @@ static void check_answers(const char *s, size_t len) {
       abort();
     }
     size_t head_end = (size_t)(end - s) + 4;
-    const char *cl = strstr(s + p, "Content-Length: ");
+    /* The server's own Content-Length line, not the text of another header's value. */
+    const char *cl = strstr(s + p, "\r\nContent-Length: ");
     size_t body = 0;
     if (cl != NULL && cl < end) {
-      body = strtoul(cl + 16, NULL, 10);
+      body = strtoul(cl + 18, NULL, 10);
     }
     p = head_end + body;
   }

@@ -1,8 +1,8 @@
 /*
  * Fuzz target for what goodwill-aggregator does with a record read from goodwill.scored.v1:
- * decode it (gw_agg_record_decode), classify its time at a fixed now, add it to its team's
- * batch and build the apply script's KEYS and ARGV (gw_agg_batch_call). Kafka producers other
- * than the scorer may write there, so every byte is outside input.
+ * decode it (gw_agg_record_decode), classify it at a fixed now under the default dedupe horizon,
+ * add it to its team's batch and build the apply script's KEYS and ARGV (gw_agg_batch_call). Kafka
+ * producers other than the scorer may write there, so every byte is outside input.
  *
  * Besides crashes and sanitizer reports it checks, aborting when they fail: a decoded record
  * has valid tenant and team ids and a reason-free success, a refused one a reason; a record
@@ -21,29 +21,41 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static void check_call(const gw_agg_call *c, size_t nrecords) {
-  if (c->nkeys < 1 || c->nargs < 1 + c->nkeys || c->arglens[0] != 1 || c->args[0][0] != '1') {
+static void check_index(const gw_agg_call *c, int p) {
+  long k = strtol(c->args[p], NULL, 10);
+  if (k < 1 || k > c->nkeys) {
     abort();
   }
-  /* Per record: id, seen index, nb, nb indexes, nf, nf pairs. */
+}
+
+static void check_call(const gw_agg_call *c, size_t nrecords) {
+  if (c->nkeys < 1 || c->nargs < 1 + c->nkeys || c->arglens[0] != 1 || c->args[0][0] != '2') {
+    abort();
+  }
+  /* Per record: id, ns, ns dedupe set indexes, nb, nb bucket indexes, nf, nf pairs. */
   int p = 1 + c->nkeys;
   size_t seen = 0;
   while (p < c->nargs) {
-    if (p + 2 >= c->nargs) {
+    if (p + 1 >= c->nargs) {
       abort();
     }
-    long s = strtol(c->args[p + 1], NULL, 10), nb = strtol(c->args[p + 2], NULL, 10);
-    if (s < 1 || s > c->nkeys || nb < 0 || p + 3 + nb >= c->nargs) {
+    long ns = strtol(c->args[p + 1], NULL, 10);
+    if (ns < 1 || p + 2 + ns >= c->nargs) {
+      abort();
+    }
+    for (long i = 0; i < ns; i++) {
+      check_index(c, p + 2 + (int)i);
+    }
+    int bp = p + 2 + (int)ns;
+    long nb = strtol(c->args[bp], NULL, 10);
+    if (nb < 0 || bp + 1 + nb >= c->nargs) {
       abort();
     }
     for (long i = 0; i < nb; i++) {
-      long k = strtol(c->args[p + 3 + i], NULL, 10);
-      if (k < 1 || k > c->nkeys) {
-        abort();
-      }
+      check_index(c, bp + 1 + (int)i);
     }
-    long nf = strtol(c->args[p + 3 + nb], NULL, 10);
-    p += 4 + (int)nb + 2 * (int)nf;
+    long nf = strtol(c->args[bp + 1 + nb], NULL, 10);
+    p = bp + 2 + (int)nb + 2 * (int)nf;
     seen++;
   }
   if (p != c->nargs || seen != nrecords) {
@@ -65,10 +77,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     abort();
   }
   gw_agg_batch *b = NULL;
-  if (gw_agg_batch_new(&b, r.tenant, r.team) != 0) {
+  if (gw_agg_batch_new(&b, r.tenant, r.team, NULL) != 0) {
     abort();
   }
-  gw_agg_verdict v = gw_agg_classify(r.event_s, GW_FUZZ_NOW_S, NULL);
+  gw_agg_verdict v = gw_agg_classify(&r, NULL, GW_FUZZ_NOW_S, NULL);
   int added = gw_agg_batch_add(b, &r, GW_FUZZ_NOW_S);
   if ((v == GW_AGG_APPLY) != (added == GW_AGG_APPLY)) {
     abort();

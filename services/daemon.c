@@ -7,11 +7,43 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "goodwill/build_info.h"
+
 static void on_grace_expired(uv_timer_t *t) {
   gw_daemon *d = t->data;
   GW_LOG(&d->log, GW_LOG_ERROR, "drain did not finish within the shutdown grace; exiting",
          GW_LI("grace_ms", d->grace_ms));
   exit(1);
+}
+
+/* The first SIGTERM / SIGINT, or gw_daemon_fail: start the service's drain. */
+static void begin_drain(gw_daemon *d, int signum) {
+  const gw_daemon_def *def = d->def;
+  d->stopping = true;
+  if (def->exit_on_grace) {
+    if (signum != 0) {
+      GW_LOG(&d->log, GW_LOG_INFO, def->stop_message, GW_LI("signal", signum),
+             GW_LI("grace_ms", d->grace_ms));
+    } else {
+      GW_LOG(&d->log, GW_LOG_INFO, def->stop_message, GW_LI("grace_ms", d->grace_ms));
+    }
+    uv_timer_start(&d->grace, on_grace_expired, d->grace_ms, 0);
+  } else if (signum != 0) {
+    GW_LOG(&d->log, GW_LOG_INFO, def->stop_message, GW_LI("signal", signum));
+  } else {
+    GW_LOG(&d->log, GW_LOG_INFO, def->stop_message);
+  }
+  def->stop(d);
+}
+
+void gw_daemon_fail(void *daemon, const char *reason) {
+  gw_daemon *d = daemon;
+  d->failed = true;
+  GW_LOG(&d->log, GW_LOG_ERROR, "cannot go on: draining, then exiting 1",
+         GW_LS("reason", reason != NULL ? reason : ""), GW_LB("draining_already", d->stopping));
+  if (!d->stopping && !d->stopped) {
+    begin_drain(d, 0);
+  }
 }
 
 static void on_signal(uv_signal_t *h, int signum) {
@@ -27,15 +59,7 @@ static void on_signal(uv_signal_t *h, int signum) {
     }
     return;
   }
-  d->stopping = true;
-  if (def->exit_on_grace) {
-    GW_LOG(&d->log, GW_LOG_INFO, def->stop_message, GW_LI("signal", signum),
-           GW_LI("grace_ms", d->grace_ms));
-    uv_timer_start(&d->grace, on_grace_expired, d->grace_ms, 0);
-  } else {
-    GW_LOG(&d->log, GW_LOG_INFO, def->stop_message, GW_LI("signal", signum));
-  }
-  def->stop(d);
+  begin_drain(d, signum);
 }
 
 void gw_daemon_stopped(gw_daemon *d) {
@@ -53,8 +77,9 @@ void gw_daemon_stopped(gw_daemon *d) {
   uv_close((uv_handle_t *)&d->sigint, NULL);
 }
 
-/* Fills flags and the log level. Returns 0, GW_CONFIG_HELP after printing the usage, or
- * -EINVAL after printing the reason on stderr. */
+/* Fills flags and the log level. Returns 0, GW_CONFIG_HELP after printing the usage,
+ * GW_CONFIG_VERSION after printing the version, or -EINVAL after printing the reason on
+ * stderr. */
 static int load_config(const gw_daemon_def *def, void *flags, gw_config_values *values, int argc,
                        char **argv, gw_log_level *level) {
   extern char **environ;
@@ -63,6 +88,10 @@ static int load_config(const gw_daemon_def *def, void *flags, gw_config_values *
       gw_config_load(def->keys, def->nkeys, flags, values, argc, argv, environ, err, sizeof err);
   if (rc == GW_CONFIG_HELP) {
     gw_config_usage(def->program, def->summary, def->keys, def->nkeys, stdout);
+    return rc;
+  }
+  if (rc == GW_CONFIG_VERSION) {
+    gw_build_info_print(stdout, def->program);
     return rc;
   }
   if (rc != 0) {
@@ -84,7 +113,7 @@ int gw_daemon_main(int argc, char **argv, const gw_daemon_def *def, void *flags,
   int rc = load_config(def, flags, &values, argc, argv, &level);
   if (rc != 0) {
     gw_config_free(&values);
-    return rc == GW_CONFIG_HELP ? 0 : 2;
+    return rc == GW_CONFIG_HELP || rc == GW_CONFIG_VERSION ? 0 : 2;
   }
 
   gw_daemon d;
@@ -111,7 +140,9 @@ int gw_daemon_main(int argc, char **argv, const gw_daemon_def *def, void *flags,
     uv_run(&d.loop, UV_RUN_DEFAULT); /* lets a partly started service close its handles */
     uv_loop_close(&d.loop);
     gw_config_free(&values);
-    return 1;
+    /* -EINVAL: the service refused its configuration, which is a usage error like a bad
+     * flag; anything else (a port in use, ...) is a failure to run. */
+    return rc == -EINVAL ? 2 : 1;
   }
 
   if (def->exit_on_grace) {
@@ -125,7 +156,7 @@ int gw_daemon_main(int argc, char **argv, const gw_daemon_def *def, void *flags,
   uv_signal_start(&d.sigint, on_signal, SIGINT);
   uv_run(&d.loop, UV_RUN_DEFAULT);
 
-  d.exit_code = d.stopped ? 0 : 1;
+  d.exit_code = d.stopped && !d.failed ? 0 : 1;
   if (uv_loop_close(&d.loop) != 0) {
     GW_LOG(&d.log, GW_LOG_WARN, "loop closed with handles still open");
   }

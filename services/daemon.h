@@ -12,7 +12,8 @@
  *      error of that write, not the end of the process);
  *   3. initialises d->loop and calls def->start. A start that fails returns a negative code
  *      (having logged why): the loop then runs until the partial start closed its handles,
- *      and gw_daemon_main returns 1;
+ *      and gw_daemon_main returns 2 for -EINVAL (a configuration the service refused, e.g. a
+ *      protected --kafka-property: like a bad flag) and 1 otherwise;
  *   4. runs the loop with SIGTERM and SIGINT handlers. The first signal logs def->stop_message
  *      (fields: signal, and grace_ms when the daemon enforces the grace) and calls def->stop,
  *      which starts the service's drain and must lead to exactly one gw_daemon_stopped(d)
@@ -21,7 +22,11 @@
  *      logs why and exits 1 at once. Without it the service enforces its own grace and reports
  *      through gw_daemon_stopped, and a second signal is ignored;
  *   5. when the loop ended, closes it, calls def->finish (if any) and returns 0 when the drain
- *      finished (gw_daemon_stopped was called), 1 otherwise.
+ *      finished (gw_daemon_stopped was called) and the service did not fail (gw_daemon_fail),
+ *      1 otherwise.
+ *
+ * A service that fails for good while running (a fatal Kafka error) calls gw_daemon_fail: the
+ * same drain as the first signal starts (or goes on), and the daemon exits 1 however it ends.
  *
  * Threads: everything runs on the thread that called gw_daemon_main, callbacks included.
  * Ownership: def, flags and app are borrowed and must outlive the call. Strings in flags belong
@@ -75,13 +80,24 @@ struct gw_daemon {
   uint64_t grace_ms;
   bool stopping;
   bool stopped;
+  bool failed; /* gw_daemon_fail was called */
 };
 
 /* Runs the daemon described by def (see the top of this file); returns main's exit code. */
 int gw_daemon_main(int argc, char **argv, const gw_daemon_def *def, void *flags, void *app);
 
 /* The service finished draining: closes the signal handles (and the grace timer) so the loop
- * can end; the daemon then exits 0. Call once, on the loop thread, after def->stop. */
+ * can end; the daemon then exits 0 (1 after gw_daemon_fail). Call once, on the loop thread,
+ * after def->stop. */
 void gw_daemon_stopped(gw_daemon *d);
+
+/*
+ * The service cannot go on (e.g. a fatal Kafka error; reason says why, borrowed for the call):
+ * logs it at error, starts the drain exactly as the first SIGTERM would (def->stop, and the
+ * grace with def->exit_on_grace) unless a drain is already under way, and makes gw_daemon_main
+ * return 1 even when the drain completes. daemon is the gw_daemon (void *, so that it fits the
+ * services' on_fatal callbacks directly). Loop thread only; only after def->start returned 0.
+ */
+void gw_daemon_fail(void *daemon, const char *reason);
 
 #endif

@@ -557,6 +557,9 @@ static int load_argv(loader *l, int argc, char *const *argv) {
     if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
       return GW_CONFIG_HELP;
     }
+    if (strcmp(arg, "--version") == 0) {
+      return GW_CONFIG_VERSION;
+    }
     if (strncmp(arg, "--", 2) != 0 || arg[2] == '\0') {
       return fail(l, "unexpected argument \"%s\" (settings are given as --name=value)", arg);
     }
@@ -738,6 +741,8 @@ void gw_config_usage(const char *program, const char *summary, const gw_config_k
               help, range);
     }
   }
+  fprintf(out, "  %-*s  %-*s  %-*s  %s\n", (int)wflag, "--version", (int)wenv, "", (int)wdef, "",
+          "Print the version and exit.");
   fprintf(out, "  %-*s  %-*s  %-*s  %s\n", (int)wflag, "--help, -h", (int)wenv, "", (int)wdef, "",
           "Print this help and exit.");
 }

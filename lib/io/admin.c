@@ -25,6 +25,8 @@ struct gw_admin {
   const gw_log *log;
   gw_admin_ready_cb ready;
   void *ready_opaque;
+  gw_http_handler other;
+  void *other_opaque;
   void (*close_cb)(void *opaque);
   void *close_opaque;
 };
@@ -40,6 +42,10 @@ static void admin_handle(void *opaque, gw_http_request *req) {
   const char *path = req->path;
   bool known = strcmp(path, "/metrics") == 0 || strcmp(path, "/healthz") == 0 ||
                strcmp(path, "/readyz") == 0;
+  if (!known && a->other != NULL) {
+    a->other(a->other_opaque, req);
+    return;
+  }
   if (!known) {
     respond_text(req, 404, "not found; try /metrics, /healthz or /readyz\n");
     return;
@@ -112,6 +118,11 @@ int gw_admin_start(gw_admin **out, uv_loop_t *loop, const gw_admin_config *cfg) 
 
 int gw_admin_port(const gw_admin *a) {
   return gw_http_server_port(a->http);
+}
+
+void gw_admin_set_other(gw_admin *a, gw_http_handler handler, void *opaque) {
+  a->other = handler;
+  a->other_opaque = opaque;
 }
 
 static void admin_http_closed(void *opaque) {

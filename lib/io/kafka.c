@@ -31,6 +31,8 @@
 #define GW_KAFKA_KEEPALIVE_MS  1000
 /* After purging at close, how long to wait for librdkafka to report the purged records. */
 #define GW_KAFKA_PURGE_GRACE_MS 2000
+/* Room for a fatal error's reason: the error's name and librdkafka's sentence. */
+#define GW_KAFKA_FATAL_MAX 512
 
 /* ---------------------------------------------------------------- shared helpers */
 
@@ -51,9 +53,54 @@ static int conf_set_u64(rd_kafka_conf_t *conf, const char *name, uint64_t value,
   return conf_set(conf, name, v, err, errlen);
 }
 
-/* Applies the operator's "name=value" properties after goodwill's defaults. */
+/*
+ * The settings goodwill's guarantees rest on (docs/RELIABILITY.md), which --kafka-property may
+ * not change. Names as librdkafka 2.0.2 knows them (CONFIGURATION.md), aliases included:
+ * request.required.acks is acks' own name, auto.commit.enable the legacy topic-level
+ * enable.auto.commit. librdkafka also accepts topic-level names with a "topic." prefix, which
+ * is removed before the comparison; its names are case-sensitive, like this comparison.
+ */
+typedef struct protected_property {
+  const char *name;
+  const char *why;
+} protected_property;
+
+static const char why_idempotence[] =
+    "goodwill requires the idempotent producer (enable.idempotence=true), so that retries "
+    "neither duplicate nor reorder records";
+static const char why_acks[] =
+    "goodwill requires acks=all for every record it acknowledges: an event answered 2xx, a "
+    "scored record whose input is committed, must be held by every in-sync replica";
+static const char why_offset_store[] =
+    "goodwill stores each offset itself, only once the record's effects are durable "
+    "(enable.auto.offset.store=false); automatic stores would commit records not yet done";
+static const char why_auto_commit[] =
+    "goodwill commits the offsets it has stored (enable.auto.commit=true with explicit "
+    "stores); without it nothing would be committed before shutdown and a crash would replay "
+    "everything";
+static const char why_offset_reset[] =
+    "goodwill starts a new consumer group at the earliest offset and reports records skipped "
+    "by an out-of-range reset as lost (auto.offset.reset=earliest); any other policy skips or "
+    "stalls silently";
+
+static const protected_property producer_protected[] = {
+    {"enable.idempotence", why_idempotence},
+    {"acks", why_acks},
+    {"request.required.acks", why_acks},
+};
+
+static const protected_property consumer_protected[] = {
+    {"enable.auto.offset.store", why_offset_store},
+    {"enable.auto.commit", why_auto_commit},
+    {"auto.commit.enable", why_auto_commit},
+    {"auto.offset.reset", why_offset_reset},
+};
+
+/* Applies the operator's "name=value" properties after goodwill's defaults, refusing the
+ * protected ones. */
 static int conf_apply_properties(rd_kafka_conf_t *conf, const char *const *props, size_t n,
-                                 char *err, size_t errlen) {
+                                 const protected_property *protected, size_t nprotected, char *err,
+                                 size_t errlen) {
   for (size_t i = 0; i < n; i++) {
     const char *eq = props[i] != NULL ? strchr(props[i], '=') : NULL;
     if (eq == NULL || eq == props[i]) {
@@ -68,6 +115,14 @@ static int conf_apply_properties(rd_kafka_conf_t *conf, const char *const *props
     }
     memcpy(name, props[i], nlen);
     name[nlen] = '\0';
+    const char *bare = strncmp(name, "topic.", 6) == 0 ? name + 6 : name;
+    for (size_t k = 0; k < nprotected; k++) {
+      if (strcmp(bare, protected[k].name) == 0) {
+        gw_errf(err, errlen, "kafka property %s may not be set: %s", name, protected[k].why);
+        free(name);
+        return -EINVAL;
+      }
+    }
     int rc = conf_set(conf, name, eq + 1, err, errlen);
     free(name);
     if (rc != 0) {
@@ -193,6 +248,9 @@ struct gw_kafka_producer {
   gw_kafka_pending pending; /* list head: records awaiting their delivery report */
   size_t npending;
   bool all_brokers_down;
+  char fatal[GW_KAFKA_FATAL_MAX]; /* the fatal error's reason; empty while there is none */
+  gw_kafka_fatal_cb on_fatal;
+  void *fatal_opaque;
   bool probe_running, probe_ok; /* metadata probe on the thread pool, see producer_probe */
   uv_work_t probe_work;
   bool closing, purged;
@@ -240,15 +298,32 @@ static void producer_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *op
   free(pd);
 }
 
-static void client_error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque,
-                            const gw_log *log, bool *all_down) {
+/*
+ * Records the fatal error of rk as "<ERROR_NAME>: <librdkafka's reason>" in fatal (fatal_len
+ * bytes, empty until then) and logs it, once. Returns true when this call recorded it, so the
+ * caller tells its owner exactly once.
+ */
+static bool client_record_fatal(rd_kafka_t *rk, const gw_log *log, char *fatal, size_t fatal_len) {
+  if (fatal[0] != '\0') {
+    return false;
+  }
+  char why[512] = "";
+  rd_kafka_resp_err_t ferr = rd_kafka_fatal_error(rk, why, sizeof why);
+  snprintf(fatal, fatal_len, "%s: %s", rd_kafka_err2name(ferr),
+           why[0] != '\0' ? why : rd_kafka_err2str(ferr));
+  GW_LOG(log, GW_LOG_ERROR, "kafka fatal error: this client cannot go on",
+         GW_LS("client", rd_kafka_name(rk)), GW_LS("error", rd_kafka_err2name(ferr)),
+         GW_LS("reason", why));
+  return true;
+}
+
+/* Logs an error event; a fatal one is recorded in fatal (see client_record_fatal), and the
+ * return value says whether it was recorded now. */
+static bool client_error_cb(rd_kafka_t *rk, int err, const char *reason, const gw_log *log,
+                            bool *all_down, char *fatal, size_t fatal_len) {
   gw_log_level level = GW_LOG_WARN;
   if (err == RD_KAFKA_RESP_ERR__FATAL) {
-    char fatal[512];
-    rd_kafka_resp_err_t ferr = rd_kafka_fatal_error(rk, fatal, sizeof fatal);
-    GW_LOG(log, GW_LOG_ERROR, "kafka fatal error", GW_LS("client", rd_kafka_name(rk)),
-           GW_LS("error", rd_kafka_err2name(ferr)), GW_LS("reason", fatal));
-    return;
+    return client_record_fatal(rk, log, fatal, fatal_len);
   }
   if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
     level = GW_LOG_ERROR;
@@ -258,6 +333,7 @@ static void client_error_cb(rd_kafka_t *rk, int err, const char *reason, void *o
   }
   GW_LOG(log, level, "kafka error", GW_LS("client", rd_kafka_name(rk)),
          GW_LS("error", rd_kafka_err2name((rd_kafka_resp_err_t)err)), GW_LS("reason", reason));
+  return false;
 }
 
 /*
@@ -306,7 +382,13 @@ static void producer_probe_tick(uv_timer_t *t) {
 
 static void producer_error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque) {
   gw_kafka_producer *p = opaque;
-  client_error_cb(rk, err, reason, opaque, p->log, &p->all_brokers_down);
+  if (client_error_cb(rk, err, reason, p->log, &p->all_brokers_down, p->fatal, sizeof p->fatal)) {
+    /* librdkafka purges the queued records now (their reports follow) and refuses new ones. */
+    if (p->on_fatal != NULL) {
+      p->on_fatal(p->fatal_opaque, p->fatal);
+    }
+    return;
+  }
   /* The close driver owns the timer once close began. */
   if (p->all_brokers_down && !p->closing && !uv_is_active((uv_handle_t *)&p->pump.timer)) {
     uv_timer_start(&p->pump.timer, producer_probe_tick, GW_KAFKA_PROBE_INTERVAL_MS,
@@ -352,6 +434,8 @@ int gw_kafka_producer_new(gw_kafka_producer **out, uv_loop_t *loop,
   }
   p->loop = loop;
   p->log = cfg->log;
+  p->on_fatal = cfg->on_fatal;
+  p->fatal_opaque = cfg->fatal_opaque;
   p->pending.next = p->pending.prev = &p->pending;
 
   rd_kafka_conf_t *conf = rd_kafka_conf_new();
@@ -380,7 +464,9 @@ int gw_kafka_producer_new(gw_kafka_producer **out, uv_loop_t *loop,
     rc = conf_set(conf, "log.queue", "true", err, errlen);
   }
   if (rc == 0) {
-    rc = conf_apply_properties(conf, cfg->properties, cfg->nproperties, err, errlen);
+    rc = conf_apply_properties(conf, cfg->properties, cfg->nproperties, producer_protected,
+                               sizeof producer_protected / sizeof producer_protected[0], err,
+                               errlen);
   }
   if (rc != 0) {
     rd_kafka_conf_destroy(conf);
@@ -422,6 +508,9 @@ int gw_kafka_produce(gw_kafka_producer *p, const char *topic, const void *key, s
                      size_t nheaders, gw_kafka_delivery_cb cb, void *opaque) {
   if (p->closing) {
     return -ESHUTDOWN;
+  }
+  if (p->fatal[0] != '\0') {
+    return -EIO; /* logged once, when it happened */
   }
   if (topic == NULL || topic[0] == '\0' || cb == NULL) {
     return -EINVAL;
@@ -486,7 +575,7 @@ size_t gw_kafka_producer_queue_len(const gw_kafka_producer *p) {
 }
 
 bool gw_kafka_producer_connected(const gw_kafka_producer *p) {
-  if (p->all_brokers_down || p->closing) {
+  if (p->all_brokers_down || p->closing || p->fatal[0] != '\0') {
     return false;
   }
   /* The cluster id is known once a Metadata response arrived; timeout 0 does not block. */
@@ -496,6 +585,10 @@ bool gw_kafka_producer_connected(const gw_kafka_producer *p) {
     return true;
   }
   return rd_kafka_controllerid(p->rk, 0) >= 0;
+}
+
+const char *gw_kafka_producer_fatal(const gw_kafka_producer *p) {
+  return p->fatal[0] != '\0' ? p->fatal : NULL;
 }
 
 static void producer_destroy_work(uv_work_t *w) {
@@ -569,6 +662,27 @@ void gw_kafka_producer_close(gw_kafka_producer *p, uint64_t timeout_ms,
 
 /* ---------------------------------------------------------------- consumer */
 
+/*
+ * What the consumer knows of one assigned partition, to see records skipped (gw_kafka.h, "Lost
+ * records"). The committed offset is asked when the partition is assigned; the answer may come
+ * before or after the first record, and is compared with that record either way.
+ */
+typedef enum committed_state {
+  COMMITTED_ASKING, /* the query runs */
+  COMMITTED_KNOWN,  /* committed holds the group's offset */
+  COMMITTED_NONE,   /* nothing committed (a new group), or the query failed: no check */
+} committed_state;
+
+typedef struct gw_kafka_tracked {
+  char *topic;
+  int32_t partition;
+  int64_t next;  /* offset expected next: the last delivered + 1; -1 before the first record */
+  int64_t first; /* the first offset delivered since the assignment; -1 before */
+  int64_t committed;
+  committed_state committed_state;
+  uint64_t query; /* serial of the query that answers for this assignment */
+} gw_kafka_tracked;
+
 struct gw_kafka_consumer {
   uv_loop_t *loop;
   const gw_log *log;
@@ -580,6 +694,15 @@ struct gw_kafka_consumer {
   gw_kafka_consumer_handlers h;
   void *opaque;
   bool assigned, paused, closing, closed_handlers;
+  /* rd_kafka_consumer_close_queue refused (after a fatal error): destroy without leaving. */
+  bool close_refused;
+  char fatal[GW_KAFKA_FATAL_MAX];
+  gw_kafka_tracked *tracked; /* assigned partitions, ntracked of them */
+  size_t ntracked, cap_tracked, last_tracked;
+  uint64_t query_serial;
+  size_t queries_running; /* committed-offset queries on the thread pool (they use rk) */
+  uint64_t records_lost;
+  gw_metric_family *m_lost; /* {topic,partition}, or NULL */
   uv_work_t destroy_work;
   void (*close_cb)(void *opaque);
   void *close_opaque;
@@ -597,9 +720,228 @@ static void client_log_cb(const rd_kafka_t *rk, int level, const char *fac, cons
          GW_LS("facility", fac), GW_LS("text", buf));
 }
 
+/* The consumer's fatal error, from whichever path it came: record, log and tell, once. */
+static void consumer_fatal(gw_kafka_consumer *c) {
+  if (client_record_fatal(c->rk, c->log, c->fatal, sizeof c->fatal) && c->h.on_fatal != NULL &&
+      !c->closed_handlers) {
+    c->h.on_fatal(c->opaque, c->fatal);
+  }
+}
+
 static void consumer_error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque) {
   gw_kafka_consumer *c = opaque;
-  client_error_cb(rk, err, reason, opaque, c->log, NULL);
+  if (err == RD_KAFKA_RESP_ERR__FATAL) {
+    consumer_fatal(c);
+    return;
+  }
+  client_error_cb(rk, err, reason, c->log, NULL, c->fatal, sizeof c->fatal);
+}
+
+/* ---------------------------------------------------------------- records skipped */
+
+#define GW_KAFKA_COMMITTED_TIMEOUT_MS 5000
+
+static gw_kafka_tracked *tracked_find(gw_kafka_consumer *c, const char *topic, int32_t partition) {
+  /* Records come in runs of one partition: try the last one first. */
+  if (c->last_tracked < c->ntracked) {
+    gw_kafka_tracked *t = &c->tracked[c->last_tracked];
+    if (t->partition == partition && strcmp(t->topic, topic) == 0) {
+      return t;
+    }
+  }
+  for (size_t i = 0; i < c->ntracked; i++) {
+    gw_kafka_tracked *t = &c->tracked[i];
+    if (t->partition == partition && strcmp(t->topic, topic) == 0) {
+      c->last_tracked = i;
+      return t;
+    }
+  }
+  return NULL;
+}
+
+/* The partition's entry, reset for a new assignment (created when missing). */
+static gw_kafka_tracked *tracked_reset(gw_kafka_consumer *c, const char *topic, int32_t partition) {
+  gw_kafka_tracked *t = tracked_find(c, topic, partition);
+  if (t == NULL) {
+    if (c->ntracked == c->cap_tracked) {
+      c->cap_tracked = c->cap_tracked > 0 ? c->cap_tracked * 2 : 16;
+      c->tracked = realloc(c->tracked, c->cap_tracked * sizeof *c->tracked);
+      if (c->tracked == NULL) {
+        abort();
+      }
+    }
+    t = &c->tracked[c->ntracked++];
+    t->topic = strdup(topic);
+    if (t->topic == NULL) {
+      abort();
+    }
+    t->partition = partition;
+    if (c->m_lost != NULL) {
+      /* The series exists from the assignment on, at 0, so that the first loss is an increase
+       * a rate() or increase() can see, not a series appearing. */
+      char part[16];
+      snprintf(part, sizeof part, "%d", (int)partition);
+      const char *labels[2] = {topic, part};
+      gw_metrics_series(c->m_lost, labels);
+    }
+  }
+  t->next = -1;
+  t->first = -1;
+  t->committed = -1;
+  t->committed_state = COMMITTED_NONE;
+  t->query = 0;
+  return t;
+}
+
+static void tracked_remove(gw_kafka_consumer *c, const char *topic, int32_t partition) {
+  gw_kafka_tracked *t = tracked_find(c, topic, partition);
+  if (t != NULL) {
+    free(t->topic);
+    *t = c->tracked[--c->ntracked];
+  }
+}
+
+static void tracked_clear(gw_kafka_consumer *c) {
+  for (size_t i = 0; i < c->ntracked; i++) {
+    free(c->tracked[i].topic);
+  }
+  c->ntracked = 0;
+}
+
+/* Records first..last of t's partition were skipped without being read: say so and count. */
+static void report_lost(gw_kafka_consumer *c, const gw_kafka_tracked *t, int64_t first,
+                        int64_t last, const char *why) {
+  uint64_t n = (uint64_t)(last - first + 1);
+  c->records_lost += n;
+  GW_LOG(c->log, GW_LOG_ERROR, "kafka records lost: skipped without being read",
+         GW_LS("topic", t->topic), GW_LI("partition", t->partition), GW_LI("first_offset", first),
+         GW_LI("last_offset", last), GW_LI("count", (long long)n), GW_LS("reason", why));
+  if (c->m_lost != NULL) {
+    char part[16];
+    snprintf(part, sizeof part, "%d", (int)t->partition);
+    const char *labels[2] = {t->topic, part};
+    gw_metric_add(gw_metrics_series(c->m_lost, labels), (double)n);
+  }
+}
+
+static const char why_reset[] =
+    "the partition's log no longer held them when they were to be read (retention, or "
+    "goodwill-devkafka's per-partition limit): the position was out of range and librdkafka "
+    "reset it to the earliest offset";
+
+/* The first record after an assignment against the group's committed offset. */
+static void tracked_check_first(gw_kafka_consumer *c, const gw_kafka_tracked *t) {
+  if (t->committed_state == COMMITTED_KNOWN && t->first >= 0 && t->committed >= 0 &&
+      t->first > t->committed) {
+    report_lost(c, t, t->committed, t->first - 1, why_reset);
+  }
+}
+
+/* A record is about to be delivered: compare its offset with the one expected. */
+static void tracked_deliver(gw_kafka_consumer *c, const char *topic, int32_t partition,
+                            int64_t offset) {
+  gw_kafka_tracked *t = tracked_find(c, topic, partition);
+  if (t == NULL) {
+    t = tracked_reset(c, topic, partition); /* assigned without our knowing: no committed check */
+  }
+  if (t->next >= 0) {
+    if (offset > t->next) {
+      report_lost(c, t, t->next, offset - 1, why_reset);
+    }
+  } else {
+    t->first = offset;
+    tracked_check_first(c, t);
+  }
+  /* Also after a step back (a re-read), the next record follows this one. */
+  t->next = offset + 1;
+}
+
+typedef struct committed_query {
+  uv_work_t work;
+  gw_kafka_consumer *c;
+  rd_kafka_topic_partition_list_t *parts;
+  rd_kafka_resp_err_t err;
+  uint64_t serial;
+} committed_query;
+
+/* Thread pool: rd_kafka_committed blocks until the group coordinator answered. */
+static void committed_query_work(uv_work_t *w) {
+  committed_query *q = w->data;
+  q->err = rd_kafka_committed(q->c->rk, q->parts, GW_KAFKA_COMMITTED_TIMEOUT_MS);
+}
+
+static void committed_query_done(uv_work_t *w, int status) {
+  committed_query *q = w->data;
+  gw_kafka_consumer *c = q->c;
+  c->queries_running--;
+  for (int i = 0; i < q->parts->cnt; i++) {
+    const rd_kafka_topic_partition_t *e = &q->parts->elems[i];
+    gw_kafka_tracked *t = tracked_find(c, e->topic, e->partition);
+    if (t == NULL || t->query != q->serial || t->committed_state != COMMITTED_ASKING) {
+      continue; /* revoked meanwhile, or assigned again with a query of its own */
+    }
+    rd_kafka_resp_err_t err = q->err != RD_KAFKA_RESP_ERR_NO_ERROR ? q->err : e->err;
+    if (status != 0 || err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      t->committed_state = COMMITTED_NONE;
+      GW_LOG(c->log, GW_LOG_WARN,
+             "kafka committed offset unknown: records skipped before the first one read "
+             "cannot be seen",
+             GW_LS("topic", t->topic), GW_LI("partition", t->partition),
+             GW_LS("error", rd_kafka_err2name(status != 0 ? RD_KAFKA_RESP_ERR__DESTROY : err)));
+      continue;
+    }
+    t->committed = e->offset;
+    t->committed_state = e->offset >= 0 ? COMMITTED_KNOWN : COMMITTED_NONE;
+    tracked_check_first(c, t);
+  }
+  rd_kafka_topic_partition_list_destroy(q->parts);
+  free(q);
+}
+
+/* Partitions newly assigned: reset their tracking and ask for the group's committed offsets. */
+static void tracked_assign(gw_kafka_consumer *c, const rd_kafka_topic_partition_list_t *parts) {
+  if (parts == NULL || parts->cnt == 0) {
+    return;
+  }
+  uint64_t serial = ++c->query_serial;
+  rd_kafka_topic_partition_list_t *ask = rd_kafka_topic_partition_list_new(parts->cnt);
+  for (int i = 0; i < parts->cnt; i++) {
+    gw_kafka_tracked *t = tracked_reset(c, parts->elems[i].topic, parts->elems[i].partition);
+    t->committed_state = COMMITTED_ASKING;
+    t->query = serial;
+    rd_kafka_topic_partition_list_add(ask, parts->elems[i].topic, parts->elems[i].partition);
+  }
+  committed_query *q = calloc(1, sizeof *q);
+  if (q == NULL) {
+    abort();
+  }
+  q->c = c;
+  q->parts = ask;
+  q->serial = serial;
+  q->work.data = q;
+  if (uv_queue_work(c->loop, &q->work, committed_query_work, committed_query_done) != 0) {
+    for (int i = 0; i < ask->cnt; i++) {
+      gw_kafka_tracked *t = tracked_find(c, ask->elems[i].topic, ask->elems[i].partition);
+      if (t != NULL) {
+        t->committed_state = COMMITTED_NONE;
+      }
+    }
+    rd_kafka_topic_partition_list_destroy(ask);
+    free(q);
+    return;
+  }
+  c->queries_running++;
+}
+
+static void tracked_revoke(gw_kafka_consumer *c, const rd_kafka_topic_partition_list_t *parts,
+                           bool all) {
+  if (all) {
+    tracked_clear(c);
+    return;
+  }
+  for (int i = 0; parts != NULL && i < parts->cnt; i++) {
+    tracked_remove(c, parts->elems[i].topic, parts->elems[i].partition);
+  }
 }
 
 static void consumer_commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
@@ -650,6 +992,8 @@ static void consumer_rebalance(gw_kafka_consumer *c, rd_kafka_resp_err_t err,
   if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
     GW_LOG(c->log, GW_LOG_INFO, "kafka partitions assigned", GW_LI("count", n),
            GW_LB("cooperative", cooperative));
+    /* Asked before the assignment starts fetching, so no commit of ours can come first. */
+    tracked_assign(c, parts);
     call_partition_handler(c, c->h.on_assign, parts);
     if (cooperative) {
       consumer_log_assignment_error(c, "incremental_assign",
@@ -668,6 +1012,7 @@ static void consumer_rebalance(gw_kafka_consumer *c, rd_kafka_resp_err_t err,
     GW_LOG(c->log, GW_LOG_INFO, "kafka partitions revoked", GW_LI("count", n),
            GW_LB("lost", rd_kafka_assignment_lost(rk) != 0), GW_LB("cooperative", cooperative));
     call_partition_handler(c, c->h.on_revoke, parts);
+    tracked_revoke(c, parts, !cooperative);
     if (cooperative) {
       consumer_log_assignment_error(c, "incremental_unassign",
                                     rd_kafka_incremental_unassign(rk, parts));
@@ -678,6 +1023,7 @@ static void consumer_rebalance(gw_kafka_consumer *c, rd_kafka_resp_err_t err,
   } else {
     GW_LOG(c->log, GW_LOG_ERROR, "kafka rebalance error", GW_LS("error", rd_kafka_err2name(err)));
     call_partition_handler(c, c->h.on_revoke, parts);
+    tracked_revoke(c, parts, !cooperative);
     if (cooperative) {
       consumer_log_assignment_error(c, "incremental_unassign",
                                     rd_kafka_incremental_unassign(rk, parts));
@@ -695,7 +1041,10 @@ static void consumer_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 
 static void consumer_deliver(gw_kafka_consumer *c, rd_kafka_message_t *m) {
   if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+    if (m->err == RD_KAFKA_RESP_ERR__FATAL) {
+      /* A group consumer's fatal error comes this way, not through error_cb. */
+      consumer_fatal(c);
+    } else if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
       char *reason = rd_kafka_message_errstr(m) != NULL ? (char *)rd_kafka_message_errstr(m) : "";
       GW_LOG(c->log, GW_LOG_WARN, "kafka consumer error",
              GW_LS("topic", m->rkt != NULL ? rd_kafka_topic_name(m->rkt) : ""),
@@ -708,6 +1057,7 @@ static void consumer_deliver(gw_kafka_consumer *c, rd_kafka_message_t *m) {
     /* Not stored, so not committed: the next owner of the partition reads it again. */
     return;
   }
+  tracked_deliver(c, rd_kafka_topic_name(m->rkt), m->partition, m->offset);
   rd_kafka_timestamp_type_t tstype;
   int64_t ts = rd_kafka_message_timestamp(m, &tstype);
   gw_kafka_message gm = {
@@ -752,6 +1102,8 @@ static void consumer_all_closed(void *self) {
   gw_kafka_consumer *c = self;
   void (*cb)(void *) = c->close_cb;
   void *opaque = c->close_opaque;
+  tracked_clear(c);
+  free(c->tracked);
   free(c);
   if (cb != NULL) {
     cb(opaque);
@@ -766,6 +1118,32 @@ static void consumer_all_closed(void *self) {
  */
 static void consumer_keepalive_tick(uv_timer_t *t) {
   pump_run(t->data);
+}
+
+static int consumer_register_metrics(gw_kafka_consumer *c, const gw_kafka_consumer_config *cfg,
+                                     char *err, size_t errlen) {
+  static const char *const labels[] = {"topic", "partition"};
+  if (cfg->metrics_prefix == NULL || cfg->metrics_prefix[0] == '\0') {
+    gw_errf(err, errlen, "kafka consumer: metrics need a metrics_prefix");
+    return -EINVAL;
+  }
+  char name[128];
+  snprintf(name, sizeof name, "%s_records_lost_total", cfg->metrics_prefix);
+  gw_metric_family_def d = {
+      .name = name,
+      .help = "Records skipped without being read, by topic and partition: the log no longer "
+              "held them (retention, or goodwill-devkafka's per-partition limit) and the "
+              "position was reset past them. Each skip is also logged as an error.",
+      .type = GW_METRIC_COUNTER,
+      .label_names = labels,
+      .nlabels = 2,
+  };
+  int rc = gw_metrics_register(cfg->metrics, &d, &c->m_lost);
+  if (rc != 0) {
+    gw_errf(err, errlen, "kafka consumer: cannot register %s (%s)", name,
+            rc == -EEXIST ? "already registered" : "invalid name");
+  }
+  return rc;
 }
 
 int gw_kafka_consumer_new(gw_kafka_consumer **out, uv_loop_t *loop,
@@ -827,7 +1205,14 @@ int gw_kafka_consumer_new(gw_kafka_consumer **out, uv_loop_t *loop,
     rc = conf_set(conf, "log.queue", "true", err, errlen);
   }
   if (rc == 0) {
-    rc = conf_apply_properties(conf, cfg->properties, cfg->nproperties, err, errlen);
+    rc = conf_apply_properties(conf, cfg->properties, cfg->nproperties, consumer_protected,
+                               sizeof consumer_protected / sizeof consumer_protected[0], err,
+                               errlen);
+  }
+  /* Registered once the configuration is known to be good, so a refused one leaves the
+   * registry as it was. */
+  if (rc == 0 && cfg->metrics != NULL) {
+    rc = consumer_register_metrics(c, cfg, err, errlen);
   }
   if (rc != 0) {
     rd_kafka_conf_destroy(conf);
@@ -893,8 +1278,12 @@ static bool consumer_serve_closeq(gw_kafka_consumer *c) {
       consumer_rebalance(c, rd_kafka_event_error(ev), rd_kafka_event_topic_partition_list(ev));
       break;
     case RD_KAFKA_EVENT_ERROR:
-      client_error_cb(c->rk, rd_kafka_event_error(ev), rd_kafka_event_error_string(ev), c, c->log,
-                      NULL);
+      if (rd_kafka_event_error(ev) == RD_KAFKA_RESP_ERR__FATAL) {
+        consumer_fatal(c);
+      } else {
+        client_error_cb(c->rk, rd_kafka_event_error(ev), rd_kafka_event_error_string(ev), c->log,
+                        NULL, c->fatal, sizeof c->fatal);
+      }
       break;
     case RD_KAFKA_EVENT_LOG: {
       const char *fac = "", *text = "";
@@ -941,8 +1330,8 @@ static bool consumer_serve(void *self) {
 
 int gw_kafka_consumer_store(gw_kafka_consumer *c, const char *topic, int32_t partition,
                             int64_t next_offset) {
-  if (c->rk == NULL) {
-    return -ESRCH;
+  if (c->rk == NULL || c->fatal[0] != '\0') {
+    return -ESRCH; /* after a fatal error nothing can be committed any more */
   }
   rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
   rd_kafka_topic_partition_list_add(l, topic, partition)->offset = next_offset;
@@ -964,9 +1353,59 @@ int gw_kafka_consumer_store(gw_kafka_consumer *c, const char *topic, int32_t par
   }
 }
 
+int gw_kafka_consumer_committed(gw_kafka_consumer *c, const char *topic, int32_t partition,
+                                int64_t *out) {
+  gw_kafka_tracked *t = tracked_find(c, topic, partition);
+  if (t == NULL) {
+    return -ESRCH;
+  }
+  switch (t->committed_state) {
+  case COMMITTED_KNOWN:
+    *out = t->committed;
+    return 0;
+  case COMMITTED_ASKING:
+    return -EAGAIN;
+  default:
+    return -ENOENT;
+  }
+}
+
+int gw_kafka_consumer_seek(gw_kafka_consumer *c, const char *topic, int32_t partition,
+                           int64_t offset) {
+  if (c->rk == NULL || c->fatal[0] != '\0') {
+    return -ESRCH;
+  }
+  if (offset < 0 && offset != GW_KAFKA_OFFSET_BEGINNING) {
+    return -EINVAL;
+  }
+  rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+  rd_kafka_topic_partition_list_add(l, topic, partition)->offset =
+      offset == GW_KAFKA_OFFSET_BEGINNING ? RD_KAFKA_OFFSET_BEGINNING : offset;
+  /* A timeout of 0 makes the seek asynchronous: records fetched before it are discarded by
+   * librdkafka (their fetch version is older), the next one delivered is at offset. */
+  rd_kafka_error_t *error = rd_kafka_seek_partitions(c->rk, l, 0);
+  rd_kafka_resp_err_t e = error != NULL ? rd_kafka_error_code(error) : l->elems[0].err;
+  if (error != NULL) {
+    rd_kafka_error_destroy(error);
+  }
+  rd_kafka_topic_partition_list_destroy(l);
+  if (e == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    gw_kafka_tracked *t = tracked_find(c, topic, partition);
+    if (t != NULL) {
+      t->next = -1; /* a step back, not a loss: the next record starts over */
+      t->committed_state = COMMITTED_NONE;
+    }
+    return 0;
+  }
+  return e == RD_KAFKA_RESP_ERR__STATE || e == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION ? -ESRCH : -EIO;
+}
+
 int gw_kafka_consumer_commit(gw_kafka_consumer *c) {
   if (c->rk == NULL || c->closing) {
     return -ESHUTDOWN;
+  }
+  if (c->fatal[0] != '\0') {
+    return -EIO; /* logged when it happened */
   }
   rd_kafka_resp_err_t e = rd_kafka_commit(c->rk, NULL, 1);
   if (e == RD_KAFKA_RESP_ERR_NO_ERROR || e == RD_KAFKA_RESP_ERR__NO_OFFSET) {
@@ -1013,9 +1452,23 @@ bool gw_kafka_consumer_assigned(const gw_kafka_consumer *c) {
   return c->assigned && !c->closing;
 }
 
+const char *gw_kafka_consumer_fatal(const gw_kafka_consumer *c) {
+  return c->fatal[0] != '\0' ? c->fatal : NULL;
+}
+
+uint64_t gw_kafka_consumer_records_lost(const gw_kafka_consumer *c) {
+  return c->records_lost;
+}
+
 static void consumer_destroy_work(uv_work_t *w) {
   gw_kafka_consumer *c = w->data;
-  rd_kafka_destroy(c->dying_rk);
+  if (c->fatal[0] != '\0' || c->close_refused) {
+    /* After a fatal error the plain destroy tries to close the consumer again and never
+     * returns (librdkafka 2.0.2, checked): destroy without the close. */
+    rd_kafka_destroy_flags(c->dying_rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+  } else {
+    rd_kafka_destroy(c->dying_rk);
+  }
 }
 
 static void consumer_destroy_done(uv_work_t *w, int status) {
@@ -1047,7 +1500,10 @@ static void consumer_finish_close(gw_kafka_consumer *c) {
 static void consumer_close_tick(uv_timer_t *t) {
   gw_kafka_consumer *c = ((gw_kafka_pump *)t->data)->self;
   consumer_serve(c);
-  if (rd_kafka_consumer_closed(c->rk)) {
+  /* A consumer with a fatal error never reports itself closed: nothing more will come. The
+   * committed-offset queries use the handle: destroy only after they returned. */
+  bool closed = c->close_refused || c->fatal[0] != '\0' || rd_kafka_consumer_closed(c->rk);
+  if (closed && c->queries_running == 0) {
     consumer_serve(c); /* the last revoke, if any */
     consumer_finish_close(c);
   }
@@ -1067,9 +1523,11 @@ void gw_kafka_consumer_close(gw_kafka_consumer *c, void (*close_cb)(void *opaque
   rd_kafka_queue_io_event_enable(c->closeq, c->pump.efd, &pump_payload, sizeof pump_payload);
   rd_kafka_error_t *error = rd_kafka_consumer_close_queue(c->rk, c->closeq);
   if (error != NULL) {
-    GW_LOG(c->log, GW_LOG_WARN, "kafka consumer close",
+    /* Refused (after a fatal error): the close would never finish, so only destroy. */
+    GW_LOG(c->log, GW_LOG_WARN, "kafka consumer cannot leave its group; destroying it",
            GW_LS("reason", rd_kafka_error_string(error)));
     rd_kafka_error_destroy(error);
+    c->close_refused = true;
   }
   uv_timer_start(&c->pump.timer, consumer_close_tick, 0, GW_KAFKA_CLOSE_TICK_MS);
 }

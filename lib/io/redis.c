@@ -1172,3 +1172,24 @@ void gw_redis_close(gw_redis *r, void (*close_cb)(void *opaque), void *opaque) {
   uv_close((uv_handle_t *)&r->connect_timer, on_timer_closed);
   uv_close((uv_handle_t *)&r->command_timer, on_timer_closed);
 }
+
+const char *gw_redis_failure_reason(int status, const gw_redis_reply *reply) {
+  if (reply != NULL && reply->type == GW_REDIS_ERROR && reply->str != NULL)
+    return reply->str;
+  switch (status) {
+  case -ETIMEDOUT:
+    return "timed out";
+  case -ENOTCONN:
+    return "not connected";
+  case -EAGAIN:
+    return "too many commands in flight";
+  case -ECONNRESET:
+  case -EPIPE:
+  case -EIO:
+    return "connection lost";
+  case -ESHUTDOWN:
+    return "client closing";
+  default:
+    return status < 0 ? "failed" : "unexpected reply";
+  }
+}

@@ -5,6 +5,7 @@
 #include "goodwill/aggregates.h"
 
 #include "goodwill/buf.h"
+#include "goodwill/event.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -13,6 +14,20 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* The time bounds of goodwill/event.h are derived from the day retention and the future
+ * allowance of window.h: keep them one definition. */
+_Static_assert(GW_EVENT_DAY_BUCKET_RETENTION_MS == GW_WINDOW_MAX_S * 1000,
+               "GW_EVENT_DAY_BUCKET_RETENTION_MS must be the 1d bucket retention of window.h");
+_Static_assert(GW_EVENT_MAX_FUTURE_MS == GW_WINDOW_FUTURE_S * 1000,
+               "GW_EVENT_MAX_FUTURE_MS must be GW_WINDOW_FUTURE_S");
+_Static_assert(GW_EVENT_MAX_PAST_MS + GW_DAY_MS + GW_EVENT_MAX_DELIVERY_DELAY_MS <=
+                   GW_WINDOW_MAX_S * 1000,
+               "an event ingest accepts must find its day bucket at the latest apply");
+
+#define DAY_S 86400LL
+/* The most days looked up on each side of the arrival day (C at most 7 days). */
+#define LOOKBACK_MAX ((int)(GW_CLIENT_RETRY_WINDOW_MAX_MS / GW_DAY_MS))
 
 static const char *const field_names[GW_AGG_FIELD_COUNT] = {
     [GW_AGG_N] = "n",
@@ -96,7 +111,7 @@ bool gw_agg_valid_id(const char *s) {
 }
 
 static int copy_ids(gw_agg_record *out, const char *record_id, const char *tenant, const char *team,
-                    int64_t occurred_at_ms, char *err, size_t errlen) {
+                    int64_t occurred_at_ms, int64_t received_at_ms, char *err, size_t errlen) {
   if (!valid_id(record_id, true)) {
     gw_errf(err, errlen, "record_id: empty, longer than %d or not [A-Za-z0-9._@:-]", GW_AGG_ID_MAX);
     return -EINVAL;
@@ -117,6 +132,7 @@ static int copy_ids(gw_agg_record *out, const char *record_id, const char *tenan
   snprintf(out->tenant, sizeof(out->tenant), "%s", tenant);
   snprintf(out->team, sizeof(out->team), "%s", team);
   out->event_s = occurred_at_ms / 1000;
+  out->received_s = received_at_ms > 0 ? received_at_ms / 1000 : 0;
   return 0;
 }
 
@@ -145,8 +161,8 @@ static int64_t ms_to_s(uint64_t ms) {
 
 static int from_interaction(const Goodwill__V1__ScoredInteraction *si, gw_agg_record *out,
                             char *err, size_t errlen) {
-  int rc =
-      copy_ids(out, si->record_id, si->tenant_id, si->team_id, si->occurred_at_ms, err, errlen);
+  int rc = copy_ids(out, si->record_id, si->tenant_id, si->team_id, si->occurred_at_ms,
+                    si->received_at_ms, err, errlen);
   if (rc < 0)
     return rc;
   int64_t s = si->start_valence_milli, e = si->end_valence_milli, c = si->change_valence_milli;
@@ -162,9 +178,10 @@ static int from_interaction(const Goodwill__V1__ScoredInteraction *si, gw_agg_re
     gw_errf(err, errlen, "empathy_milli: %d outside 0..1000", (int)si->empathy_milli);
     return -EINVAL;
   }
-  if (si->handle_ms > GW_AGG_DURATION_MAX_MS || si->wait_ms > GW_AGG_DURATION_MAX_MS) {
-    gw_errf(err, errlen, "handle_ms/wait_ms: %" PRIu64 "/%" PRIu64 " above 7 days", si->handle_ms,
-            si->wait_ms);
+  if (si->handle_ms > (uint64_t)GW_EVENT_MAX_DURATION_MS ||
+      si->wait_ms > (uint64_t)GW_EVENT_MAX_DURATION_MS) {
+    gw_errf(err, errlen, "handle_ms/wait_ms: %" PRIu64 "/%" PRIu64 " above %lld (7 days)",
+            si->handle_ms, si->wait_ms, GW_EVENT_MAX_DURATION_MS);
     return -EINVAL;
   }
   int64_t *v = out->inc;
@@ -211,8 +228,8 @@ static int from_interaction(const Goodwill__V1__ScoredInteraction *si, gw_agg_re
 
 static int from_survey(const Goodwill__V1__ScoredSurvey *ss, gw_agg_record *out, char *err,
                        size_t errlen) {
-  int rc =
-      copy_ids(out, ss->record_id, ss->tenant_id, ss->team_id, ss->occurred_at_ms, err, errlen);
+  int rc = copy_ids(out, ss->record_id, ss->tenant_id, ss->team_id, ss->occurred_at_ms,
+                    ss->received_at_ms, err, errlen);
   if (rc < 0)
     return rc;
   if (ss->likelihood_to_recommend > 10) {
@@ -278,22 +295,72 @@ int gw_agg_record_decode(const void *value, size_t len, gw_agg_record *out, char
   return rc;
 }
 
-gw_agg_verdict gw_agg_classify(int64_t event_s, int64_t now_s, bool retained[GW_RES_COUNT]) {
+void gw_agg_horizon_default(gw_agg_horizon *h) {
+  h->kafka_retention_s = GW_AGG_KAFKA_RETENTION_DEFAULT_S;
+  h->client_retry_window_s = GW_AGG_CLIENT_RETRY_WINDOW_DEFAULT_S;
+}
+
+int gw_agg_horizon_check(const gw_agg_horizon *h, char *err, size_t errlen) {
+  const int64_t kmax = GW_KAFKA_RETENTION_MAX_MS / 1000,
+                cmax = GW_CLIENT_RETRY_WINDOW_MAX_MS / 1000;
+  if (h->kafka_retention_s < GW_AGG_KAFKA_RETENTION_MIN_S || h->kafka_retention_s > kmax) {
+    gw_errf(err, errlen,
+            "kafka retention %" PRId64 " s: must be %lld..%" PRId64
+            " s (ingest's lateness bound leaves room for %" PRId64 " days of retention)",
+            h->kafka_retention_s, GW_AGG_KAFKA_RETENTION_MIN_S, kmax, (int64_t)(kmax / DAY_S));
+    return -EINVAL;
+  }
+  if (h->client_retry_window_s < 0 || h->client_retry_window_s > cmax) {
+    gw_errf(err, errlen, "client retry window %" PRId64 " s: must be 0..%" PRId64 " s",
+            h->client_retry_window_s, cmax);
+    return -EINVAL;
+  }
+  return 0;
+}
+
+int64_t gw_agg_replay_window_s(const gw_agg_horizon *h) {
+  return 2 * h->kafka_retention_s + h->client_retry_window_s;
+}
+
+int gw_agg_lookback_days(const gw_agg_horizon *h) {
+  int64_t c = h->client_retry_window_s > 0 ? h->client_retry_window_s : 0;
+  int64_t l = (c + DAY_S - 1) / DAY_S;
+  return l > LOOKBACK_MAX ? LOOKBACK_MAX : (int)l;
+}
+
+int64_t gw_agg_dedupe_expire_s(const gw_agg_horizon *h, int64_t day_start_s) {
+  return day_start_s + DAY_S + gw_agg_replay_window_s(h);
+}
+
+int64_t gw_agg_dedupe_deadline_s(const gw_agg_horizon *h, int64_t received_s) {
+  /* The earliest set that may hold an earlier delivery is that of the day of received - C. */
+  int64_t first = gw_window_floor(received_s - h->client_retry_window_s, GW_RES_1D);
+  return gw_agg_dedupe_expire_s(h, first);
+}
+
+static int64_t received_or_now(const gw_agg_record *r, int64_t now_s) {
+  return r->received_s > 0 ? r->received_s : now_s;
+}
+
+gw_agg_verdict gw_agg_classify(const gw_agg_record *r, const gw_agg_horizon *h, int64_t now_s,
+                               bool retained[GW_RES_COUNT]) {
+  gw_agg_horizon def;
+  if (h == NULL) {
+    gw_agg_horizon_default(&def);
+    h = &def;
+  }
   bool any = false;
   bool local[GW_RES_COUNT];
   if (retained == NULL)
     retained = local;
-  for (int r = 0; r < GW_RES_COUNT; r++) {
-    retained[r] = gw_window_bucket_retained((gw_resolution)r, gw_window_floor(event_s, r), now_s) &&
-                  event_s <= now_s + GW_WINDOW_FUTURE_S;
-    any = any || retained[r];
+  for (int res = 0; res < GW_RES_COUNT; res++) {
+    retained[res] =
+        gw_window_bucket_retained((gw_resolution)res, gw_window_floor(r->event_s, res), now_s);
+    any = any || retained[res];
   }
-  if (event_s > now_s + GW_WINDOW_FUTURE_S)
-    return GW_AGG_FUTURE;
-  /* The dedupe set outlives every bucket, so "any bucket retained" implies "dedupe
-   * possible"; checked anyway in case the retentions are ever changed. */
-  int64_t day = gw_window_floor(event_s, GW_RES_1D);
-  if (!any || now_s >= day + GW_AGG_SEEN_RETENTION_S)
+  if (now_s >= gw_agg_dedupe_deadline_s(h, received_or_now(r, now_s)))
+    return GW_AGG_PAST_HORIZON;
+  if (!any)
     return GW_AGG_TOO_LATE;
   return GW_AGG_APPLY;
 }
@@ -303,9 +370,8 @@ const char *gw_agg_verdict_name(gw_agg_verdict v) {
   case GW_AGG_APPLY:
     return "apply";
   case GW_AGG_TOO_LATE:
+  case GW_AGG_PAST_HORIZON:
     return "too_late";
-  case GW_AGG_FUTURE:
-    return "future";
   }
   return "?";
 }
@@ -316,7 +382,11 @@ void gw_agg_key_bucket(gw_buf *out, const char *tenant, const char *team, gw_res
 }
 
 void gw_agg_key_seen(gw_buf *out, const char *tenant, const char *team, int64_t day_start_s) {
-  gw_buf_printf(out, "gw:{%s:%s}:seen:%" PRId64, tenant, team, day_start_s);
+  gw_buf_printf(out, "gw:{%s:%s}:dedupe:%" PRId64, tenant, team, day_start_s);
+}
+
+void gw_agg_key_applied(gw_buf *out, const char *topic, int32_t partition) {
+  gw_buf_printf(out, "gw:applied:%s:%" PRId32, topic, partition);
 }
 
 void gw_agg_key_teams(gw_buf *out, const char *tenant) {
@@ -324,63 +394,70 @@ void gw_agg_key_teams(gw_buf *out, const char *tenant) {
 }
 
 /*
- * ARGV of the apply script:
- *   ARGV[1]             format version "1"
+ * ARGV of the apply script, format 2:
+ *   ARGV[1]             format version "2"
  *   ARGV[2 .. 1+#KEYS]  the EXPIREAT unix time of each key
- *   then per record:    id, seen key index, nb, nb bucket key indexes,
- *                       nf, nf pairs (field number 1..F, increment)
+ *   then per record:    id, ns, ns dedupe set key indexes (the first is the set of the
+ *                       record's arrival day, where a new id is added; the others are only
+ *                       looked up), nb, nb bucket key indexes, nf, nf pairs (field number
+ *                       1..F, increment)
+ * (Format 1 had one seen key index per record, the set of its event day.)
  *
  * The script is all or nothing: everything that can fail is tried before the first write.
- * Phase 1 only reads: SMISMEMBER per seen key tells which ids are new (an id twice in one
- * batch counts once), the increments of the new records are summed per (key, field), and
+ * Phase 1 only reads: one SMISMEMBER per dedupe set key, with the ids of every record that
+ * looks there, tells which ids are known (an id known in any of its sets, or met earlier in the
+ * batch, is a duplicate), the increments of the new records are summed per (key, field), and
  * HMGET per bucket key reads the counters they touch, each of which must be absent or an
  * integer that the increment keeps within 64 bits. A key of the wrong type makes SMISMEMBER
  * or HMGET fail, a corrupt counter makes the script return an error: either way nothing was
- * written, and the retry finds the same state. Phase 2 writes: one SADD per seen key with its
- * new ids, one HINCRBY per touched counter, EXPIREAT on every key. Redis refuses a script's
- * first write when it is out of memory and lets a script that has written go on (scripts
- * are atomic), so memory cannot cut phase 2 short either.
+ * written, and the retry finds the same state. Phase 2 writes: one SADD per arrival day set
+ * with its new ids, one HINCRBY per touched counter, and EXPIREAT on every key written. Redis
+ * refuses a script's first write when it is out of memory and lets a script that has written
+ * go on (scripts are atomic), so memory cannot cut phase 2 short either.
  *
  * Lua numbers are doubles: the sums stay exact because every batch sum is below 2^53
  * (GW_AGG_BATCH_MAX records of bounded increments), and they are handed to HINCRBY as "%d"
  * strings, never in Lua's exponent notation. SMISMEMBER needs Redis 6.2 or later.
  */
 static const char apply_script_body[] =
-    "if ARGV[1] ~= '1' then\n"
+    "if ARGV[1] ~= '2' then\n"
     "  return redis.error_reply('ERR goodwill apply: unknown format ' .. tostring(ARGV[1]))\n"
     "end\n"
     "local nk = #KEYS\n"
     "local recs, byseen = {}, {}\n"
     "local p = nk + 2\n"
     "while p <= #ARGV do\n"
-    "  local s = tonumber(ARGV[p + 1])\n"
-    "  local nb = tonumber(ARGV[p + 2])\n"
-    "  local fp = p + 3 + nb\n"
+    "  local id = ARGV[p]\n"
+    "  local ns = tonumber(ARGV[p + 1])\n"
+    "  local bp = p + 2 + ns\n"
+    "  local nb = tonumber(ARGV[bp])\n"
+    "  local fp = bp + 1 + nb\n"
     "  local nf = tonumber(ARGV[fp])\n"
-    "  recs[#recs + 1] = {id = ARGV[p], seen = s, b0 = p + 3, nb = nb, fp = fp, nf = nf}\n"
-    "  local ids = byseen[s]\n"
-    "  if ids == nil then ids = {}; byseen[s] = ids end\n"
-    "  ids[#ids + 1] = ARGV[p]\n"
+    "  recs[#recs + 1] = {id = id, add = tonumber(ARGV[p + 2]), b0 = bp + 1, nb = nb, fp = fp,\n"
+    "                     nf = nf}\n"
+    "  for i = 0, ns - 1 do\n"
+    "    local s = tonumber(ARGV[p + 2 + i])\n"
+    "    local ids = byseen[s]\n"
+    "    if ids == nil then ids = {}; byseen[s] = ids end\n"
+    "    ids[#ids + 1] = id\n"
+    "  end\n"
     "  p = fp + 1 + 2 * nf\n"
     "end\n"
-    "local member = {}\n"
+    "local known = {}\n"
     "for s, ids in pairs(byseen) do\n"
     "  local m = redis.call('SMISMEMBER', KEYS[s], unpack(ids))\n"
-    "  local known = {}\n"
     "  for i = 1, #ids do if m[i] == 1 then known[ids[i]] = true end end\n"
-    "  member[s] = known\n"
     "end\n"
     "local applied, dups = 0, 0\n"
     "local acc, fresh = {}, {}\n"
     "for _, r in ipairs(recs) do\n"
-    "  local known = member[r.seen]\n"
     "  if known[r.id] then\n"
     "    dups = dups + 1\n"
     "  else\n"
     "    known[r.id] = true\n"
     "    applied = applied + 1\n"
-    "    local ids = fresh[r.seen]\n"
-    "    if ids == nil then ids = {}; fresh[r.seen] = ids end\n"
+    "    local ids = fresh[r.add]\n"
+    "    if ids == nil then ids = {}; fresh[r.add] = ids end\n"
     "    ids[#ids + 1] = r.id\n"
     "    for i = 0, r.nb - 1 do\n"
     "      local k = tonumber(ARGV[r.b0 + i])\n"
@@ -411,17 +488,23 @@ static const char apply_script_body[] =
     "    end\n"
     "  end\n"
     "end\n"
-    "for s, ids in pairs(fresh) do redis.call('SADD', KEYS[s], unpack(ids)) end\n"
+    "local written = {}\n"
+    "for s, ids in pairs(fresh) do redis.call('SADD', KEYS[s], unpack(ids)); written[s] = true "
+    "end\n"
     "for k, a in pairs(acc) do\n"
     "  for f, v in pairs(a) do\n"
-    "    if v ~= 0 then redis.call('HINCRBY', KEYS[k], F[f], string.format('%d', v)) end\n"
+    "    if v ~= 0 then\n"
+    "      redis.call('HINCRBY', KEYS[k], F[f], string.format('%d', v))\n"
+    "      written[k] = true\n"
+    "    end\n"
     "  end\n"
     "end\n"
-    "for i = 1, nk do redis.call('EXPIREAT', KEYS[i], ARGV[1 + i]) end\n"
+    "for k in pairs(written) do redis.call('EXPIREAT', KEYS[k], ARGV[1 + k]) end\n"
     "return {applied, dups}\n";
 
 void gw_agg_apply_script(gw_buf *out) {
-  gw_buf_puts(out, "-- goodwill apply v1 (lib/aggregates.c, docs/REDIS_SCHEMA.md)\nlocal F = {");
+  gw_buf_puts(out,
+              "-- goodwill apply v2 (lib/model/aggregates.c, docs/REDIS_SCHEMA.md)\nlocal F = {");
   for (int i = 0; i < GW_AGG_FIELD_COUNT; i++)
     gw_buf_printf(out, "%s'%s'", i ? "," : "", field_names[i]);
   gw_buf_puts(out, "}\n");
@@ -481,6 +564,7 @@ static void strvec_free(strvec *v) {
 struct gw_agg_batch {
   char tenant[GW_AGG_ID_MAX + 1];
   char team[GW_AGG_ID_MAX + 1];
+  gw_agg_horizon horizon;
   strvec keys;   /* KEYS */
   strvec expire; /* EXPIREAT of each key, as text */
   strvec recs;   /* the per-record part of ARGV */
@@ -489,12 +573,19 @@ struct gw_agg_batch {
   gw_buf tmp;
 };
 
-int gw_agg_batch_new(gw_agg_batch **out, const char *tenant, const char *team) {
-  if (!gw_agg_valid_id(tenant) || !gw_agg_valid_id(team))
+int gw_agg_batch_new(gw_agg_batch **out, const char *tenant, const char *team,
+                     const gw_agg_horizon *h) {
+  gw_agg_horizon def;
+  if (h == NULL) {
+    gw_agg_horizon_default(&def);
+    h = &def;
+  }
+  if (!gw_agg_valid_id(tenant) || !gw_agg_valid_id(team) || gw_agg_horizon_check(h, NULL, 0) != 0)
     return -EINVAL;
   gw_agg_batch *b = calloc(1, sizeof(*b));
   if (b == NULL)
     return -ENOMEM;
+  b->horizon = *h;
   snprintf(b->tenant, sizeof(b->tenant), "%s", tenant);
   snprintf(b->team, sizeof(b->team), "%s", team);
   *out = b;
@@ -551,14 +642,29 @@ int gw_agg_batch_add(gw_agg_batch *b, const gw_agg_record *r, int64_t now_s) {
   if (b->nrecords >= GW_AGG_BATCH_MAX)
     return -ENOBUFS;
   bool retained[GW_RES_COUNT];
-  gw_agg_verdict v = gw_agg_classify(r->event_s, now_s, retained);
+  gw_agg_verdict v = gw_agg_classify(r, &b->horizon, now_s, retained);
   if (v != GW_AGG_APPLY)
     return (int)v;
 
-  int64_t day = gw_window_floor(r->event_s, GW_RES_1D);
+  /* The arrival day's set first (where the id goes), then the days around it that the client
+   * retry window covers, leaving out sets that have expired already: an id they held belongs to
+   * a delivery received more than that window before this one. */
+  int64_t arrival = gw_window_floor(received_or_now(r, now_s), GW_RES_1D);
+  size_t sidx[1 + 2 * LOOKBACK_MAX];
+  int ns = 0;
   gw_buf_reset(&b->tmp);
-  gw_agg_key_seen(&b->tmp, b->tenant, b->team, day);
-  size_t seen = key_index(b, day + GW_AGG_SEEN_RETENTION_S);
+  gw_agg_key_seen(&b->tmp, b->tenant, b->team, arrival);
+  sidx[ns++] = key_index(b, gw_agg_dedupe_expire_s(&b->horizon, arrival));
+  int lookback = gw_agg_lookback_days(&b->horizon);
+  for (int d = -lookback; d <= lookback; d++) {
+    int64_t day = arrival + d * DAY_S;
+    int64_t expire = gw_agg_dedupe_expire_s(&b->horizon, day);
+    if (d == 0 || expire <= now_s)
+      continue;
+    gw_buf_reset(&b->tmp);
+    gw_agg_key_seen(&b->tmp, b->tenant, b->team, day);
+    sidx[ns++] = key_index(b, expire);
+  }
   size_t bidx[GW_RES_COUNT];
   int nb = 0;
   for (int res = 0; res < GW_RES_COUNT; res++) {
@@ -570,7 +676,9 @@ int gw_agg_batch_add(gw_agg_batch *b, const gw_agg_record *r, int64_t now_s) {
     bidx[nb++] = key_index(b, start + gw_res_retention_s((gw_resolution)res));
   }
   strvec_push(&b->recs, r->record_id, strlen(r->record_id));
-  push_num(&b->recs, (int64_t)seen);
+  push_num(&b->recs, ns);
+  for (int i = 0; i < ns; i++)
+    push_num(&b->recs, (int64_t)sidx[i]);
   push_num(&b->recs, nb);
   for (int i = 0; i < nb; i++)
     push_num(&b->recs, (int64_t)bidx[i]);
@@ -590,7 +698,7 @@ int gw_agg_batch_add(gw_agg_batch *b, const gw_agg_record *r, int64_t now_s) {
 
 void gw_agg_batch_call(gw_agg_batch *b, gw_agg_call *out) {
   strvec_clear(&b->args);
-  strvec_push(&b->args, "1", 1);
+  strvec_push(&b->args, "2", 1);
   for (size_t i = 0; i < b->expire.count; i++)
     strvec_push(&b->args, b->expire.items[i], b->expire.lens[i]);
   for (size_t i = 0; i < b->recs.count; i++)

@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,14 +17,42 @@
 #include "goodwill/ids.h"
 
 void gw_event_limits_default(gw_event_limits *lim) {
+  gw_event_limits_hard(lim);
   lim->max_events = 10000;
-  lim->max_turns = 2000;
-  lim->max_text_bytes = 16 * 1024;
-  lim->max_id_bytes = 128;
-  lim->max_future_ms = 5LL * 60 * 1000;
-  lim->max_past_ms = 400LL * 24 * 3600 * 1000;
+}
+
+void gw_event_limits_hard(gw_event_limits *lim) {
+  lim->max_events = SIZE_MAX;
+  lim->max_turns = GW_EVENT_MAX_TURNS;
+  lim->max_text_bytes = GW_EVENT_MAX_TEXT_BYTES;
+  lim->max_id_bytes = GW_EVENT_MAX_ID_BYTES;
+  lim->max_future_ms = GW_EVENT_MAX_FUTURE_MS;
+  lim->max_past_ms = GW_EVENT_MAX_PAST_MS;
   lim->json_hash_key[0] = 0;
   lim->json_hash_key[1] = 0;
+}
+
+int gw_event_limits_check(const gw_event_limits *lim, char *err, size_t errlen) {
+  struct {
+    const char *name;
+    long long value, bound;
+  } checks[] = {
+      {"max_turns", (long long)lim->max_turns, GW_EVENT_MAX_TURNS},
+      {"max_text_bytes", (long long)lim->max_text_bytes, GW_EVENT_MAX_TEXT_BYTES},
+      {"max_id_bytes", (long long)lim->max_id_bytes, GW_EVENT_MAX_ID_BYTES},
+      {"max_future_ms", (long long)lim->max_future_ms, GW_EVENT_MAX_FUTURE_MS},
+      {"max_past_ms", (long long)lim->max_past_ms, GW_EVENT_MAX_PAST_MS},
+  };
+  for (size_t i = 0; i < sizeof(checks) / sizeof(checks[0]); i++) {
+    if (checks[i].value <= 0 || checks[i].value > checks[i].bound) {
+      snprintf(err, errlen,
+               "%s is %lld: it must be 1..%lld (the hard bound every stage accepts, "
+               "goodwill/event.h; the scorer would dead-letter anything above it)",
+               checks[i].name, checks[i].value, checks[i].bound);
+      return -EINVAL;
+    }
+  }
+  return 0;
 }
 
 static const char *const gw_channel_names[] = {NULL,    "voice",     "chat",

@@ -212,33 +212,53 @@ static int gw_check_survey(const Goodwill__V1__SurveyResponse *s, const gw_event
   return gw_check_text("survey.comment", s->comment, false, lim, err);
 }
 
-static int gw_check_time(int64_t occurred_at_ms, const gw_event_limits *lim, int64_t now_ms,
+static int gw_check_time(int64_t occurred_at_ms, const gw_event_limits *lim, int64_t received_ms,
                          gw_event_error *err) {
   if (occurred_at_ms == 0) {
     return gw_fail(err, "occurred_at", "missing");
   }
   /* 128-bit arithmetic: both times come from outside (a client, a Kafka record) and their
    * difference may not fit 64 bits. */
-  __int128 ahead = (__int128)occurred_at_ms - (__int128)now_ms;
+  __int128 ahead = (__int128)occurred_at_ms - (__int128)received_ms;
   if (ahead > (__int128)lim->max_future_ms) {
-    return gw_fail(err, "occurred_at", "too far in the future: more than %" PRId64 " ms after now",
+    return gw_fail(err, "occurred_at",
+                   "too far in the future: more than %" PRId64 " ms after it was received",
                    lim->max_future_ms);
   }
   if (-ahead > (__int128)lim->max_past_ms) {
-    return gw_fail(err, "occurred_at", "too far in the past: more than %" PRId64 " ms before now",
-                   lim->max_past_ms);
+    return gw_fail(err, "occurred_at",
+                   "too far in the past: more than %" PRId64 " ms (%" PRId64
+                   " days) before it was received",
+                   lim->max_past_ms, (int64_t)(lim->max_past_ms / GW_DAY_MS));
   }
   return 0;
 }
 
-int gw_event_validate(const Goodwill__V1__InteractionEvent *ev, const gw_event_limits *lim,
-                      int64_t now_ms, gw_event_error *err) {
+static size_t gw_min_size(size_t a, size_t b) {
+  return a < b ? a : b;
+}
+
+static int64_t gw_min_i64(int64_t a, int64_t b) {
+  return a < b ? a : b;
+}
+
+int gw_event_validate(const Goodwill__V1__InteractionEvent *ev, const gw_event_limits *given,
+                      int64_t received_ms, gw_event_error *err) {
   if (err != NULL) {
     memset(err, 0, sizeof(*err));
   }
   if (ev == NULL) {
     return gw_fail(err, "", "missing event");
   }
+  /* A limit may only tighten its hard bound: whatever a caller configured, nothing passes here
+   * that a later stage, which validates with the hard bounds, would refuse. */
+  gw_event_limits clamped = *given;
+  clamped.max_turns = gw_min_size(clamped.max_turns, GW_EVENT_MAX_TURNS);
+  clamped.max_text_bytes = gw_min_size(clamped.max_text_bytes, GW_EVENT_MAX_TEXT_BYTES);
+  clamped.max_id_bytes = gw_min_size(clamped.max_id_bytes, GW_EVENT_MAX_ID_BYTES);
+  clamped.max_future_ms = gw_min_i64(clamped.max_future_ms, GW_EVENT_MAX_FUTURE_MS);
+  clamped.max_past_ms = gw_min_i64(clamped.max_past_ms, GW_EVENT_MAX_PAST_MS);
+  const gw_event_limits *lim = &clamped;
   /* A derived event id is always GW_ID_HEX_LEN long: a smaller id limit must not reject the
    * ids this module assigns itself. */
   size_t max_event_id = lim->max_id_bytes > GW_ID_HEX_LEN ? lim->max_id_bytes : GW_ID_HEX_LEN;
@@ -258,7 +278,7 @@ int gw_event_validate(const Goodwill__V1__InteractionEvent *ev, const gw_event_l
     return gw_fail(err, "channel", "must be one of voice, chat, email, messaging, social, got %d",
                    (int)ev->channel);
   }
-  if ((rc = gw_check_time(ev->occurred_at_ms, lim, now_ms, err)) != 0) {
+  if ((rc = gw_check_time(ev->occurred_at_ms, lim, received_ms, err)) != 0) {
     return rc;
   }
   switch (ev->body_case) {

@@ -140,6 +140,7 @@ static int gw_scoring_closed(const gw_feeling_model *m, const Goodwill__V1__Inte
   si.interaction_id = ev->interaction_id;
   si.channel = ev->channel;
   si.occurred_at_ms = ev->occurred_at_ms;
+  si.received_at_ms = ev->received_at_ms;
   si.model_version = (char *)gw_feeling_model_version(m);
   si.start_valence_milli = gw_scoring_milli(f.start, -1000, 1000);
   si.end_valence_milli = gw_scoring_milli(f.end, -1000, 1000);
@@ -197,6 +198,7 @@ static int gw_scoring_survey(const gw_feeling_model *m, const Goodwill__V1__Inte
   ss.interaction_id = ev->interaction_id;
   ss.channel = ev->channel;
   ss.occurred_at_ms = ev->occurred_at_ms;
+  ss.received_at_ms = ev->received_at_ms;
   ss.model_version = (char *)gw_feeling_model_version(m);
   ss.likelihood_to_recommend = sv->likelihood_to_recommend;
   ss.category = gw_scoring_nps_category(sv->likelihood_to_recommend);

@@ -10,7 +10,7 @@
 #include <string.h>
 
 static const int64_t res_seconds[GW_RES_COUNT] = {60, 3600, 86400};
-static const int64_t res_retention_s[GW_RES_COUNT] = {2 * 86400, 35 * 86400, 400 * 86400};
+static const int64_t res_retention_s[GW_RES_COUNT] = {2 * 86400, 35 * 86400, GW_WINDOW_MAX_S};
 static const char *const res_names[GW_RES_COUNT] = {"1m", "1h", "1d"};
 
 int64_t gw_res_seconds(gw_resolution r) {

@@ -31,6 +31,8 @@
 
 #include "goodwill/admin.h"
 #include "goodwill/auth.h"
+#include "goodwill/build_info.h"
+#include "goodwill/hash.h"
 #include "goodwill/rate_limit.h"
 #include "goodwill/buf.h"
 #include "goodwill/http.h"
@@ -87,17 +89,27 @@ struct gw_ingest {
   /* The answer on_head refuses a request with: the HTTP layer copies it during the call. */
   gw_buf early_body;
   gw_http_header early_extra;
+  char early_extra_value[256]; /* early_extra's value: r.extra's points into on_head's stack */
 
   size_t max_body_bytes;
   bool dev_mode;
   char *tokens_file;
-  gw_auth *auth;       /* the tokens in use; NULL in dev mode */
+  gw_auth *auth; /* the tokens in use; NULL in dev mode */
+  /* Every tenant id a token was ever bound to, interned: on_head hands the request's tenant to
+   * handle_events through req->user, and a tokens reload in between must not free it. Grows
+   * only with the tenants of the tokens files loaded (operator's ids, a few bytes each). */
+  gw_hash_table tenants;
   gw_rate_limit *rate; /* per-tenant event budgets; NULL: no limit */
   double rate_per_s, rate_burst;
   gw_metric *m_rate_limited;
 
   size_t calls_in_flight;
   bool draining;
+  /* The producer's fatal error (kept after the producer is closed, for /readyz), "" while none;
+   * and the owner to tell. */
+  char fatal[512];
+  void (*on_fatal)(void *opaque, const char *reason);
+  void *fatal_opaque;
   void (*done)(void *opaque);
   void *done_opaque;
 };
@@ -613,6 +625,23 @@ static bool within_rate(gw_ingest *ing, const char *tenant, refusal *out) {
   return false;
 }
 
+static bool tenant_eq(const void *item, const void *key) {
+  return strcmp(item, key) == 0;
+}
+
+/* The interned copy of tenant (see gw_ingest.tenants). */
+static const char *intern_tenant(gw_ingest *ing, const char *tenant) {
+  uint64_t h = gw_fnv64(tenant, strlen(tenant));
+  char *t = gw_hash_table_find(&ing->tenants, h, tenant_eq, tenant);
+  if (t == NULL) {
+    t = strdup(tenant);
+    if (t == NULL || gw_hash_table_insert(&ing->tenants, h, t) != 0) {
+      abort(); /* a tenant id of the operator's tokens file */
+    }
+  }
+  return t;
+}
+
 /*
  * Decides on a request's head, before any body byte is read or any 100 Continue is sent
  * (gw_http_config.on_head): POST /v1/events needs the method, a token and its tenant's rate
@@ -631,6 +660,7 @@ static void on_head(void *opaque, gw_http_request *req, gw_http_early_answer *an
   } else if (authorize(ing, req, &tenant, &r) != 0 || !within_rate(ing, tenant, &r)) {
     /* r holds the refusal */
   } else {
+    req->user = tenant != NULL ? (void *)intern_tenant(ing, tenant) : NULL;
     return;
   }
   count_request(ing, ROUTE_EVENTS, r.status);
@@ -639,7 +669,9 @@ static void on_head(void *opaque, gw_http_request *req, gw_http_early_answer *an
   gw_buf_puts(b, "{\"error\":");
   gw_buf_json_string(b, r.msg);
   gw_buf_puts(b, "}\n");
-  ing->early_extra = r.extra;
+  snprintf(ing->early_extra_value, sizeof(ing->early_extra_value), "%s", r.extra_value);
+  ing->early_extra.name = r.extra.name;
+  ing->early_extra.value = ing->early_extra_value;
   ans->status = r.status;
   ans->content_type = "application/json";
   ans->body = b->data;
@@ -649,16 +681,10 @@ static void on_head(void *opaque, gw_http_request *req, gw_http_early_answer *an
 }
 
 /* POST /v1/events whose head on_head let through: the method, the token and the rate budget
- * were checked there. */
+ * were checked there, and req->user is the token's tenant (NULL in dev mode: any). */
 static void handle_events(gw_ingest *ing, gw_http_request *req) {
   gw_metric_add(ing->m_bytes, (double)req->body_len);
-  const char *tenant;
-  refusal denied = {0};
-  if (authorize(ing, req, &tenant, &denied) != 0) {
-    /* The tokens file was reloaded (SIGHUP) while the body was on its way. */
-    respond_error(ing, req, ROUTE_EVENTS, denied.status, denied.msg, &denied.extra, 1);
-    return;
-  }
+  const char *tenant = req->user;
 
   ingest_call *c = calloc(1, sizeof(*c));
   if (c == NULL) {
@@ -854,6 +880,10 @@ static void handle(void *opaque, gw_http_request *req) {
 
 static bool ready(void *opaque, char *reason, size_t reason_len) {
   gw_ingest *ing = opaque;
+  if (ing->fatal[0] != '\0') {
+    snprintf(reason, reason_len, "kafka producer failed for good: %s", ing->fatal);
+    return false;
+  }
   if (ing->draining) {
     snprintf(reason, reason_len, "draining");
     return false;
@@ -923,6 +953,9 @@ static const gw_metric_spec ingest_metrics[] = {
 static int register_metrics(gw_ingest *ing) {
   int rc = gw_metrics_register_all(ing->metrics, ingest_metrics,
                                    sizeof ingest_metrics / sizeof ingest_metrics[0], ing, NULL);
+  if (rc == 0) {
+    rc = gw_build_info_register(ing->metrics, NULL);
+  }
   if (rc != 0) {
     return rc;
   }
@@ -931,11 +964,26 @@ static int register_metrics(gw_ingest *ing) {
 
 /* ------------------------------------------------------------------ start, stop */
 
+/* The producer failed for good (kafka.h): every produce fails from now on. */
+static void on_producer_fatal(void *opaque, const char *reason) {
+  gw_ingest *ing = opaque;
+  snprintf(ing->fatal, sizeof(ing->fatal), "%s", reason);
+  if (ing->on_fatal != NULL) {
+    ing->on_fatal(ing->fatal_opaque, reason);
+  }
+}
+
 static void ingest_free(gw_ingest *ing) {
   gw_rate_limit_free(ing->rate);
   gw_buf_free(&ing->produce_key);
   gw_buf_free(&ing->produce_value);
   gw_buf_free(&ing->early_body);
+  gw_hash_iter it;
+  gw_hash_iter_init(&ing->tenants, &it);
+  for (char *t; (t = gw_hash_table_next(&ing->tenants, &it)) != NULL;) {
+    free(t);
+  }
+  gw_hash_table_free(&ing->tenants);
   if (ing->own_metrics) {
     gw_metrics_free(ing->metrics);
   }
@@ -1001,6 +1049,14 @@ int gw_ingest_start(uv_loop_t *loop, const gw_ingest_config *cfg, gw_ingest **ou
   if (cfg->producer.bootstrap == NULL || cfg->producer.bootstrap[0] == '\0') {
     GW_LOG(cfg->log, GW_LOG_ERROR, "invalid ingest configuration",
            GW_LS("reason", "kafka bootstrap servers are required"));
+    return -EINVAL;
+  }
+  /* Limits may only tighten the hard bounds (goodwill/event.h): an event accepted past them
+   * would be answered 202 here and dead-lettered by the scorer. */
+  char limits_err[256] = "";
+  if (cfg->limits.max_events != 0 &&
+      gw_event_limits_check(&cfg->limits, limits_err, sizeof(limits_err)) != 0) {
+    GW_LOG(cfg->log, GW_LOG_ERROR, "invalid ingest configuration", GW_LS("reason", limits_err));
     return -EINVAL;
   }
   bool has_tokens = cfg->tokens_file != NULL && cfg->tokens_file[0] != '\0';
@@ -1090,6 +1146,10 @@ int gw_ingest_start(uv_loop_t *loop, const gw_ingest_config *cfg, gw_ingest **ou
   if (pc.log == NULL) {
     pc.log = cfg->log;
   }
+  ing->on_fatal = cfg->on_fatal;
+  ing->fatal_opaque = cfg->fatal_opaque;
+  pc.on_fatal = on_producer_fatal;
+  pc.fatal_opaque = ing;
   char err[512] = "";
   rc = gw_kafka_producer_new(&ing->producer, loop, &pc, err, sizeof(err));
   if (rc != 0) {
@@ -1164,8 +1224,8 @@ int gw_ingest_reload_tokens(gw_ingest *ing) {
            GW_LS("reason", err), GW_LI("tokens", (long long)gw_auth_count(ing->auth)));
     return rc;
   }
-  /* Requests in flight hold no pointer into the old set (their tenant check is done before
-   * they wait for Kafka), so it can go at once. */
+  /* Requests in flight hold no pointer into the old set (their tenant is interned), so it can
+   * go at once; a request whose head was authorised by the old set goes on. */
   gw_auth_free(ing->auth);
   ing->auth = fresh;
   const char *labels[1] = {"ok"};

@@ -20,6 +20,7 @@
 
 #include "goodwill/admin.h"
 #include "goodwill/buf.h"
+#include "goodwill/build_info.h"
 #include "goodwill/feeling.h"
 #include "goodwill/kafka.h"
 #include "goodwill/offsets.h"
@@ -35,16 +36,18 @@ typedef enum dlq_class {
   DLQ_UNSUPPORTED,
   DLQ_EXPIRED,
   DLQ_UNDELIVERABLE,
+  DLQ_TURN_AFTER_CLOSE,
   DLQ_NCLASSES
 } dlq_class;
 
-static const char *const dlq_class_names[DLQ_NCLASSES] = {"decode", "invalid", "unsupported",
-                                                          "expired", "undeliverable"};
+static const char *const dlq_class_names[DLQ_NCLASSES] = {
+    "decode", "invalid", "unsupported", "expired", "undeliverable", "turn_after_close"};
 
 /* What a DLQ record's value is (header goodwill-value-type). */
 #define VALUE_TYPE_EVENT  "goodwill.v1.InteractionEvent"
 #define VALUE_TYPE_SCORED "goodwill.v1.ScoredRecord"
 
+/* Series of goodwill_scorer_interactions_expired_total: "idle" counts both clocks. */
 static const char *const expiry_names[] = {"idle", "limit"};
 
 typedef struct job {
@@ -60,7 +63,7 @@ typedef struct job {
    * turns, or released by its transcript): done together with the job's own offset. */
   int64_t *turn_offsets;
   size_t nturn_offsets;
-  char reason[320];
+  char reason[512]; /* room for two ids of up to 128 bytes and the words around them */
   char partition_text[16], offset_text[24];
   unsigned attempts;
   struct job *next_retry;
@@ -70,7 +73,6 @@ struct gw_scorer {
   uv_loop_t *loop;
   const gw_log *log;
   char *bootstrap, *group_id, *client_id, *input_topic, *scored_topic, *dlq_topic;
-  gw_event_limits limits;
   size_t max_in_flight;
   uint64_t retry_backoff_ms, retry_backoff_max_ms, current_backoff_ms;
   uint64_t shutdown_grace_ms;
@@ -78,8 +80,8 @@ struct gw_scorer {
   gw_feeling_model *model;
   gw_offsets *offsets;
   gw_open_interactions *open; /* live turns waiting for their InteractionClosed */
-  int64_t turn_idle_timeout_ms;
-  size_t max_open_turns;
+  int64_t turn_idle_timeout_ms, turn_expiry_grace_ms;
+  size_t max_open_turns, max_open_bytes, max_recent_closes;
   gw_kafka_producer *producer;
   gw_kafka_consumer *consumer;
   gw_admin *admin;
@@ -90,11 +92,15 @@ struct gw_scorer {
   job *retry_head, *retry_tail;
   size_t nretry;
   uv_timer_t retry_timer, grace_timer;
+  uv_timer_t expiry_timer; /* expires open interactions by processing time, every partition */
   int open_timers;
 
   bool backpressure; /* paused because in flight went over the bound */
   bool paused;       /* what the consumer was last told */
   bool stopping, grace_expired, consumer_closed, producer_closed, admin_closed;
+  char fatal[512]; /* a Kafka client's fatal error, "" while none (kept for /readyz) */
+  void (*on_fatal)(void *opaque, const char *reason);
+  void *fatal_opaque;
   void (*done_cb)(void *opaque, int status);
   void *done_opaque;
 
@@ -102,7 +108,7 @@ struct gw_scorer {
   gw_metric *m_consumed, *m_scored[2], *m_dlq[DLQ_NCLASSES], *m_in_flight, *m_duration,
       *m_delivery_failures[2], *m_paused;
   gw_metric *m_open_interactions, *m_open_turns, *m_turns_buffered, *m_turns_released,
-      *m_expired[2];
+      *m_expired[2], *m_open_bytes, *m_open_oldest_age, *m_turns_after_close;
   /* The labelled families, whose series above are looked up once at start. */
   gw_metric_family *f_scored, *f_dlq, *f_delivery_failures, *f_expired;
 };
@@ -374,9 +380,17 @@ static void job_start(gw_scorer *s, job *j) {
   update_flow(s);
 }
 
+/* The processing clock of the open interactions: the loop's monotonic time. */
+static int64_t processing_ms(const gw_scorer *s) {
+  return (int64_t)uv_now(s->loop);
+}
+
 static void update_open_gauges(gw_scorer *s) {
   gw_metric_set(s->m_open_interactions, (double)gw_open_interactions_count(s->open));
   gw_metric_set(s->m_open_turns, (double)gw_open_interactions_turns(s->open));
+  gw_metric_set(s->m_open_bytes, (double)gw_open_interactions_bytes(s->open));
+  gw_metric_set(s->m_open_oldest_age,
+                (double)gw_open_interactions_oldest_age_ms(s->open, processing_ms(s)) / 1000.0);
 }
 
 /* "6h", "90min", "45s" or "1500ms": the timeout as an operator configured it. */
@@ -392,26 +406,50 @@ static void format_duration(int64_t ms, char *out, size_t len) {
   }
 }
 
+/* Why an expired interaction's turns go to the DLQ, in words. */
+static void expiry_reason(const gw_scorer *s, const gw_open_batch *b, char *out, size_t len) {
+  char timeout[32];
+  format_duration(s->turn_idle_timeout_ms, timeout, sizeof timeout);
+  if (b->reason == GW_OPEN_EXPIRED_IDLE) {
+    snprintf(out, len,
+             "no InteractionClosed within %s of the last turn (event time: its partition has "
+             "events %" PRId64 " s after it)",
+             timeout, b->idle_ms / 1000);
+  } else if (b->reason == GW_OPEN_EXPIRED_QUIET) {
+    snprintf(out, len,
+             "no InteractionClosed within %s of the last turn (processing time: nothing of it "
+             "read since)",
+             timeout);
+  } else if (b->bound == GW_OPEN_BOUND_BYTES) {
+    snprintf(out, len,
+             "open-turn byte limit reached (%zu bytes buffered over all partitions, limit %zu); "
+             "tenant %s held %zu bytes (%zu%%), the most of any tenant; this was its least "
+             "recently active interaction",
+             b->total_bytes, s->max_open_bytes, b->tenant_id, b->tenant_bytes,
+             b->total_bytes > 0 ? b->tenant_bytes * 100 / b->total_bytes : 0);
+  } else {
+    snprintf(out, len,
+             "open-turn limit reached (%zu turns buffered over all partitions, limit %zu); "
+             "tenant %s held %zu turns (%zu%%), the most of any tenant; this was its least "
+             "recently active interaction",
+             b->total_turns, s->max_open_turns, b->tenant_id, b->tenant_turns,
+             b->total_turns > 0 ? b->tenant_turns * 100 / b->total_turns : 0);
+  }
+}
+
 /*
- * Sends the turns of every open interaction that is due to expire (idle in this partition by
- * event time, or over the open-turn limit anywhere) to the DLQ, one record per turn with its
- * original key and value; each turn's offset is done once its DLQ record is acknowledged.
+ * Sends the turns of every open interaction that is due to expire (idle in this partition, or
+ * in every partition with GW_OPEN_ALL_PARTITIONS, by event time; idle by processing time or
+ * over a bound anywhere) to the DLQ, one record per turn with its original key and value; each
+ * turn's offset is done once its DLQ record is acknowledged.
  */
 static void expire_open(gw_scorer *s, int32_t partition) {
   gw_open_batch b;
-  while (gw_open_interactions_expire_next(s->open, partition, &b)) {
-    char reason[200], timeout[32];
-    if (b.reason == GW_OPEN_EXPIRED_IDLE) {
-      format_duration(s->turn_idle_timeout_ms, timeout, sizeof timeout);
-      snprintf(reason, sizeof reason, "no InteractionClosed within %s of the last turn", timeout);
-    } else {
-      snprintf(reason, sizeof reason,
-               "open-turn limit reached (%zu turns buffered over all partitions); this was the "
-               "least recently active interaction",
-               s->max_open_turns);
-    }
+  while (gw_open_interactions_expire_next(s->open, partition, processing_ms(s), &b)) {
+    char reason[400];
+    expiry_reason(s, &b, reason, sizeof reason);
     s->stats.interactions_expired++;
-    gw_metric_add(s->m_expired[b.reason == GW_OPEN_EXPIRED_IDLE ? 0 : 1], 1);
+    gw_metric_add(s->m_expired[b.reason == GW_OPEN_EXPIRED_LIMIT ? 1 : 0], 1);
     GW_LOG(s->log, GW_LOG_WARN, "open interaction expired, its turns go to the DLQ",
            GW_LS("tenant", b.tenant_id), GW_LS("interaction", b.interaction_id),
            GW_LI("partition", b.partition), GW_LI("turns", b.nturns), GW_LS("reason", reason));
@@ -428,8 +466,12 @@ static void expire_open(gw_scorer *s, int32_t partition) {
   update_flow(s);
 }
 
-/* Keeps a valid live Turn until its interaction closes; its offset stays in progress. */
-static void buffer_turn(gw_scorer *s, const gw_kafka_message *m,
+/*
+ * Keeps a valid live Turn until its interaction closes; its offset stays in progress (NULL).
+ * A turn of an interaction whose close was read recently would open an interaction that no
+ * close ends, holding its offset until it expired: it goes to the DLQ at once instead (a job).
+ */
+static job *buffer_turn(gw_scorer *s, const gw_kafka_message *m,
                         const Goodwill__V1__InteractionEvent *ev) {
   const Goodwill__V1__Turn *t = ev->turn;
   gw_open_turn ot = {
@@ -444,9 +486,26 @@ static void buffer_turn(gw_scorer *s, const gw_kafka_message *m,
       .value = (void *)m->value,
       .value_len = m->value_len,
   };
-  gw_open_interactions_add_turn(s->open, m->partition, ev->tenant_id, ev->interaction_id, &ot);
+  int rc = gw_open_interactions_add_turn(s->open, m->partition, ev->tenant_id, ev->interaction_id,
+                                         &ot, processing_ms(s));
+  if (rc == -EALREADY) {
+    int64_t close_offset = -1;
+    gw_open_interactions_closed_at(s->open, m->partition, ev->tenant_id, ev->interaction_id,
+                                   &close_offset);
+    char reason[400];
+    snprintf(reason, sizeof reason,
+             "interaction %s of tenant %s was closed at offset %" PRId64
+             " of this partition; a turn after its close is not scored",
+             ev->interaction_id, ev->tenant_id, close_offset);
+    s->stats.turns_after_close++;
+    gw_metric_add(s->m_turns_after_close, 1);
+    job *j = job_new(s, m->partition, m->offset);
+    job_to_dlq(j, m, DLQ_TURN_AFTER_CLOSE, reason);
+    return j;
+  }
   s->stats.turns_buffered++;
   gw_metric_add(s->m_turns_buffered, 1);
+  return NULL;
 }
 
 /*
@@ -458,8 +517,8 @@ static void buffer_turn(gw_scorer *s, const gw_kafka_message *m,
 static int score_close(gw_scorer *s, job *j, const gw_kafka_message *m,
                        const Goodwill__V1__InteractionEvent *ev, char *record_id) {
   gw_open_batch b;
-  bool buffered =
-      gw_open_interactions_take(s->open, m->partition, ev->tenant_id, ev->interaction_id, &b);
+  bool buffered = gw_open_interactions_take(s->open, m->partition, ev->tenant_id,
+                                            ev->interaction_id, m->offset, processing_ms(s), &b);
   int rc;
   if (!buffered || ev->closed->n_transcript > 0) {
     rc = gw_scoring_score_event(s->model, ev, &j->value, &j->key, record_id);
@@ -515,9 +574,19 @@ static job *handle_message(gw_scorer *s, const gw_kafka_message *m) {
     job_to_dlq(j, m, DLQ_DECODE, "value is not a goodwill.v1.InteractionEvent protobuf");
     return j;
   }
+  /* Time is judged once, against the time the event was received: ingest stamped it and
+   * judged occurred_at then. An event a producer wrote to Kafka without it is stamped here, from
+   * this clock, and judged now; the stamp travels in the scored record (the aggregator's dedupe
+   * by arrival day). The limits are the hard bounds, not a configuration: everything any
+   * ingest accepted (its limits may only tighten them) is accepted here. */
+  if (ev->received_at_ms <= 0) {
+    ev->received_at_ms = (int64_t)wall_clock_ms();
+  }
+  gw_event_limits hard;
+  gw_event_limits_hard(&hard);
   gw_event_error verr;
   memset(&verr, 0, sizeof verr);
-  if (gw_event_validate(ev, &s->limits, (int64_t)wall_clock_ms(), &verr) != 0) {
+  if (gw_event_validate(ev, &hard, ev->received_at_ms, &verr) != 0) {
     char reason[300];
     snprintf(reason, sizeof reason, "%s: %s", verr.field[0] != '\0' ? verr.field : "event",
              verr.reason);
@@ -529,9 +598,9 @@ static job *handle_message(gw_scorer *s, const gw_kafka_message *m) {
   /* Every valid event moves the partition's stream time, the clock of the idle expiry. */
   gw_open_interactions_observe(s->open, m->partition, ev->occurred_at_ms);
   if (ev->body_case == GOODWILL__V1__INTERACTION_EVENT__BODY_TURN) {
-    buffer_turn(s, m, ev);
+    j = buffer_turn(s, m, ev);
     goodwill__v1__interaction_event__free_unpacked(ev, NULL);
-    return NULL;
+    return j;
   }
   j = job_new(s, m->partition, m->offset);
   char record_id[GW_ID_HEX_LEN + 1];
@@ -583,6 +652,15 @@ static void on_message(void *opaque, const gw_kafka_message *m) {
 static void on_assign(void *opaque, const gw_kafka_partition *parts, size_t n) {
   gw_scorer *s = opaque;
   GW_LOG(s->log, GW_LOG_INFO, "partitions assigned", GW_LI("count", n));
+}
+
+static void on_expiry_timer(uv_timer_t *t) {
+  gw_scorer *s = t->data;
+  if (s->stopping) {
+    return;
+  }
+  expire_open(s, GW_OPEN_ALL_PARTITIONS);
+  update_open_gauges(s);
 }
 
 static void on_revoke(void *opaque, const gw_kafka_partition *parts, size_t n) {
@@ -662,14 +740,33 @@ static const gw_metric_spec scorer_metrics[] = {
                      .type = GW_METRIC_COUNTER),
     GW_METRIC_FAMILY(gw_scorer, f_expired, .name = "goodwill_scorer_interactions_expired_total",
                      .help = "Open interactions whose turns went to the DLQ without a close, by "
-                             "reason (idle: no InteractionClosed within --turn-idle-timeout; "
-                             "limit: --max-open-turns reached).",
+                             "reason (idle: no InteractionClosed within --turn-idle-timeout, in "
+                             "event or in processing time; limit: --max-open-bytes or "
+                             "--max-open-turns reached).",
                      .type = GW_METRIC_COUNTER, .label_names = reason_label, .nlabels = 1),
+    GW_METRIC_SERIES(gw_scorer, m_open_bytes, .name = "goodwill_scorer_open_bytes",
+                     .help = "Bytes held for buffered live turns and their interactions (bounded "
+                             "by --max-open-bytes).",
+                     .type = GW_METRIC_GAUGE),
+    GW_METRIC_SERIES(gw_scorer, m_open_oldest_age,
+                     .name = "goodwill_scorer_open_oldest_age_seconds",
+                     .help = "Processing time since the first turn of the longest open "
+                             "interaction was read (0 when none is open): how long its offset has "
+                             "held the commit point back.",
+                     .type = GW_METRIC_GAUGE),
+    GW_METRIC_SERIES(gw_scorer, m_turns_after_close,
+                     .name = "goodwill_scorer_turns_after_close_total",
+                     .help = "Live turns read after their interaction's InteractionClosed, sent to "
+                             "the DLQ at once.",
+                     .type = GW_METRIC_COUNTER),
 };
 
 static int register_metrics(gw_scorer *s) {
   int rc = gw_metrics_register_all(s->metrics, scorer_metrics,
                                    sizeof scorer_metrics / sizeof scorer_metrics[0], s, NULL);
+  if (rc == 0) {
+    rc = gw_build_info_register(s->metrics, gw_feeling_model_version(s->model));
+  }
   if (rc != 0) {
     return rc;
   }
@@ -729,6 +826,7 @@ static void on_timer_closed(uv_handle_t *h) {
 static void close_timers(gw_scorer *s) {
   uv_close((uv_handle_t *)&s->retry_timer, on_timer_closed);
   uv_close((uv_handle_t *)&s->grace_timer, on_timer_closed);
+  uv_close((uv_handle_t *)&s->expiry_timer, on_timer_closed);
 }
 
 static void on_admin_closed(void *opaque) {
@@ -773,6 +871,11 @@ static void maybe_finish_stop(gw_scorer *s) {
   if (!s->stopping || s->consumer == NULL || s->consumer_closed) {
     return;
   }
+  /* A failed producer will deliver nothing more: waiting for the grace would not help. What
+   * is outstanding is abandoned as at the grace's end (uncommitted, read again). */
+  if (s->jobs > 0 && s->producer != NULL && gw_kafka_producer_fatal(s->producer) != NULL) {
+    s->grace_expired = true;
+  }
   if (s->jobs > 0 && !s->grace_expired) {
     return;
   }
@@ -804,6 +907,18 @@ void gw_scorer_stop(gw_scorer *s, void (*done_cb)(void *opaque, int status), voi
   maybe_finish_stop(s);
 }
 
+/* A Kafka client failed for good (kafka.h): not ready from now on; the owner drains. */
+static void on_kafka_fatal(void *opaque, const char *reason) {
+  gw_scorer *s = opaque;
+  if (s->fatal[0] == '\0') {
+    snprintf(s->fatal, sizeof s->fatal, "%s", reason);
+  }
+  if (s->on_fatal != NULL) {
+    s->on_fatal(s->fatal_opaque, reason);
+  }
+  maybe_finish_stop(s);
+}
+
 int gw_scorer_start(uv_loop_t *loop, const gw_scorer_config *cfg, gw_scorer **out) {
   *out = NULL;
   const gw_log *log = cfg->log;
@@ -817,17 +932,14 @@ int gw_scorer_start(uv_loop_t *loop, const gw_scorer_config *cfg, gw_scorer **ou
   }
   s->loop = loop;
   s->log = log;
+  s->on_fatal = cfg->on_fatal;
+  s->fatal_opaque = cfg->fatal_opaque;
   s->bootstrap = dup_or(cfg->kafka_bootstrap, "");
   s->group_id = dup_or(cfg->group_id, "goodwill-scorer");
   s->client_id = dup_or(cfg->client_id, "goodwill-scorer");
   s->input_topic = dup_or(cfg->input_topic, GW_TOPIC_INTERACTIONS);
   s->scored_topic = dup_or(cfg->scored_topic, GW_TOPIC_SCORED);
   s->dlq_topic = dup_or(cfg->dlq_topic, GW_TOPIC_DLQ);
-  if (cfg->limits != NULL) {
-    s->limits = *cfg->limits;
-  } else {
-    gw_event_limits_default(&s->limits);
-  }
   s->max_in_flight = cfg->max_in_flight > 0 ? cfg->max_in_flight : 10000;
   s->retry_backoff_ms = cfg->retry_backoff_ms > 0 ? cfg->retry_backoff_ms : 200;
   s->retry_backoff_max_ms = cfg->retry_backoff_max_ms > 0 ? cfg->retry_backoff_max_ms : 10000;
@@ -853,10 +965,22 @@ int gw_scorer_start(uv_loop_t *loop, const gw_scorer_config *cfg, gw_scorer **ou
   }
   s->turn_idle_timeout_ms =
       cfg->turn_idle_timeout_ms > 0 ? cfg->turn_idle_timeout_ms : GW_SCORER_DEFAULT_TURN_IDLE_MS;
+  s->turn_expiry_grace_ms = cfg->turn_expiry_grace_ms > 0 ? cfg->turn_expiry_grace_ms
+                                                          : GW_SCORER_DEFAULT_TURN_EXPIRY_GRACE_MS;
+  if (s->turn_expiry_grace_ms > s->turn_idle_timeout_ms) {
+    s->turn_expiry_grace_ms = s->turn_idle_timeout_ms;
+  }
   s->max_open_turns =
       cfg->max_open_turns > 0 ? cfg->max_open_turns : GW_SCORER_DEFAULT_MAX_OPEN_TURNS;
+  s->max_open_bytes =
+      cfg->max_open_bytes > 0 ? cfg->max_open_bytes : GW_SCORER_DEFAULT_MAX_OPEN_BYTES;
+  s->max_recent_closes =
+      cfg->max_recent_closes > 0 ? cfg->max_recent_closes : GW_SCORER_DEFAULT_MAX_RECENT_CLOSES;
   gw_open_interactions_config oc = {.idle_timeout_ms = s->turn_idle_timeout_ms,
-                                    .max_turns = s->max_open_turns};
+                                    .grace_ms = s->turn_expiry_grace_ms,
+                                    .max_turns = s->max_open_turns,
+                                    .max_bytes = s->max_open_bytes,
+                                    .max_closed = s->max_recent_closes};
   if ((rc = gw_open_interactions_new(&oc, &s->open)) != 0) {
     scorer_free(s);
     return rc;
@@ -886,6 +1010,8 @@ int gw_scorer_start(uv_loop_t *loop, const gw_scorer_config *cfg, gw_scorer **ou
       .queue_max_messages = s->max_in_flight * 2 + 1000,
       .linger_ms = 5,
       .log = log,
+      .on_fatal = on_kafka_fatal,
+      .fatal_opaque = s,
   };
   rc = gw_kafka_producer_new(&s->producer, loop, &pc, err, sizeof err);
   if (rc != 0) {
@@ -896,8 +1022,15 @@ int gw_scorer_start(uv_loop_t *loop, const gw_scorer_config *cfg, gw_scorer **ou
 
   uv_timer_init(loop, &s->retry_timer);
   uv_timer_init(loop, &s->grace_timer);
-  s->retry_timer.data = s->grace_timer.data = s;
-  s->open_timers = 2;
+  uv_timer_init(loop, &s->expiry_timer);
+  s->retry_timer.data = s->grace_timer.data = s->expiry_timer.data = s;
+  s->open_timers = 3;
+  /* A partition that stops receiving records never moves its stream time, and the grace of a
+   * backfilled interaction runs out between records: the processing-time rules are checked on
+   * a timer too, often enough for the grace (at most every second). */
+  uint64_t every_ms = (uint64_t)s->turn_expiry_grace_ms / 2;
+  every_ms = every_ms < 10 ? 10 : every_ms > 1000 ? 1000 : every_ms;
+  uv_timer_start(&s->expiry_timer, on_expiry_timer, every_ms, every_ms);
 
   const char *topics[] = {s->input_topic};
   gw_kafka_consumer_config cc = {
@@ -911,9 +1044,13 @@ int gw_scorer_start(uv_loop_t *loop, const gw_scorer_config *cfg, gw_scorer **ou
       .session_timeout_ms = cfg->session_timeout_ms > 0 ? cfg->session_timeout_ms : 10000,
       .commit_interval_ms = cfg->commit_interval_ms > 0 ? cfg->commit_interval_ms : 1000,
       .log = log,
+      .metrics = s->metrics, /* goodwill_scorer_records_lost_total{topic,partition} */
+      .metrics_prefix = "goodwill_scorer",
   };
-  gw_kafka_consumer_handlers h = {
-      .on_message = on_message, .on_assign = on_assign, .on_revoke = on_revoke};
+  gw_kafka_consumer_handlers h = {.on_message = on_message,
+                                  .on_assign = on_assign,
+                                  .on_revoke = on_revoke,
+                                  .on_fatal = on_kafka_fatal};
   rc = gw_kafka_consumer_new(&s->consumer, loop, &cc, &h, s, err, sizeof err);
   if (rc != 0) {
     GW_LOG(log, GW_LOG_ERROR, "cannot create the kafka consumer", GW_LS("reason", err));
@@ -945,7 +1082,9 @@ int gw_scorer_start(uv_loop_t *loop, const gw_scorer_config *cfg, gw_scorer **ou
          GW_LS("input", s->input_topic), GW_LS("model", gw_feeling_model_version(s->model)),
          GW_LI("max_in_flight", s->max_in_flight),
          GW_LI("turn_idle_timeout_ms", s->turn_idle_timeout_ms),
-         GW_LI("max_open_turns", s->max_open_turns));
+         GW_LI("turn_expiry_grace_ms", s->turn_expiry_grace_ms),
+         GW_LI("max_open_turns", s->max_open_turns), GW_LI("max_open_bytes", s->max_open_bytes),
+         GW_LI("max_recent_closes", s->max_recent_closes));
   *out = s;
   return 0;
 }
@@ -956,7 +1095,11 @@ int gw_scorer_admin_port(const gw_scorer *s) {
 
 bool gw_scorer_ready(const gw_scorer *s, char *reason, size_t reason_len) {
   const char *why = NULL;
-  if (s->stopping) {
+  char fatal[600];
+  if (s->fatal[0] != '\0') {
+    snprintf(fatal, sizeof fatal, "kafka fatal error: %s", s->fatal);
+    why = fatal;
+  } else if (s->stopping) {
     why = "stopping";
   } else if (s->consumer == NULL || !gw_kafka_consumer_assigned(s->consumer)) {
     why = "kafka consumer has not joined its group yet";
@@ -975,4 +1118,5 @@ void gw_scorer_get_stats(const gw_scorer *s, gw_scorer_stats *out) {
   out->paused = s->paused;
   out->open_interactions = gw_open_interactions_count(s->open);
   out->open_turns = gw_open_interactions_turns(s->open);
+  out->open_bytes = gw_open_interactions_bytes(s->open);
 }

@@ -15,8 +15,10 @@
 #include <string.h>
 
 #include "daemon.h"
+#include "goodwill/aggregates.h"
 #include "goodwill/aggregator.h"
 #include "goodwill/config.h"
+#include "goodwill/event.h"
 #include "goodwill/log.h"
 
 typedef struct aggregator_flags {
@@ -31,6 +33,7 @@ typedef struct aggregator_flags {
   char *group;
   char *redis_url;
   long long flush_interval_ms;
+  long long verify_interval_ms;
   long long max_batch;
   long long max_pending;
   long long session_timeout_ms;
@@ -42,6 +45,8 @@ typedef struct aggregator_flags {
   long long read_timeout_ms;
   long long read_rate_limit;
   long long read_rate_burst;
+  long long kafka_retention_ms;
+  long long client_retry_window_ms;
 } aggregator_flags;
 
 static const gw_config_key keys[] = {
@@ -67,6 +72,10 @@ static const gw_config_key keys[] = {
      offsetof(aggregator_flags, redis_url), "redis://[:password@]host[:port][/db]"},
     {"flush-interval", GW_CONF_DURATION, "50ms", 1, 60000,
      offsetof(aggregator_flags, flush_interval_ms), "apply each team's pending records this often"},
+    {"verify-interval", GW_CONF_DURATION, "10s", 100, 3600000,
+     offsetof(aggregator_flags, verify_interval_ms),
+     "compare the applied marks with Redis this often (and after a reconnect): a Redis that lost "
+     "applied records is healed from Kafka"},
     {"max-batch", GW_CONF_INT, "500", 1, 5000, offsetof(aggregator_flags, max_batch),
      "records per team per Redis script call"},
     {"max-pending", GW_CONF_INT, "20000", 1, 10000000, offsetof(aggregator_flags, max_pending),
@@ -92,6 +101,18 @@ static const gw_config_key keys[] = {
      "read API requests per second per tenant (0: no limit); past it 429 with Retry-After"},
     {"read-rate-burst", GW_CONF_INT, "40", 0, 10000000, offsetof(aggregator_flags, read_rate_burst),
      "read API requests a tenant may make at once (0: two seconds of --read-rate-limit)"},
+    /* The dedupe horizon (goodwill/aggregates.h, docs/REDIS_SCHEMA.md): dedupe sets are kept
+     * their day + 1 day + 2 * retention + retry window. The maxima are those ingest's lateness
+     * bound leaves room for (goodwill/event.h). */
+    {"kafka-retention", GW_CONF_DURATION, "7d", GW_AGG_KAFKA_RETENTION_MIN_S * 1000,
+     GW_KAFKA_RETENTION_MAX_MS, offsetof(aggregator_flags, kafka_retention_ms),
+     "the longest a record stays in goodwill.interactions.v1 or goodwill.scored.v1 (retention.ms, "
+     "plus segment.ms where segments roll by time); a record delivered later than twice this "
+     "after its receipt can no longer be deduplicated and goes to the DLQ"},
+    {"client-retry-window", GW_CONF_DURATION, "1d", 0, GW_CLIENT_RETRY_WINDOW_MAX_MS,
+     offsetof(aggregator_flags, client_retry_window_ms),
+     "the longest a client keeps retrying an event after its first attempt reached ingest; "
+     "deliveries received this close together count once"},
 };
 
 typedef struct aggregator_app {
@@ -116,8 +137,13 @@ static int start_aggregator(gw_daemon *d) {
     GW_LOG(&d->log, GW_LOG_ERROR, "invalid --mode (all, apply or read)", GW_LS("mode", f->mode));
     return -EINVAL;
   }
+  gw_agg_horizon horizon = {
+      .kafka_retention_s = f->kafka_retention_ms / 1000,
+      .client_retry_window_s = f->client_retry_window_ms / 1000,
+  };
   gw_aggregator_config cfg = {
       .mode = mode,
+      .horizon = &horizon,
       .admin_host = f->admin_host,
       .admin_port = (int)f->admin_port,
       .api_host = f->api_host,
@@ -128,6 +154,7 @@ static int start_aggregator(gw_daemon *d) {
       .group = f->group,
       .redis_url = f->redis_url,
       .flush_interval_ms = (uint64_t)f->flush_interval_ms,
+      .verify_interval_ms = (uint64_t)f->verify_interval_ms,
       .max_batch = (size_t)f->max_batch,
       .max_pending = (size_t)f->max_pending,
       .session_timeout_ms = (uint64_t)f->session_timeout_ms,
@@ -140,6 +167,8 @@ static int start_aggregator(gw_daemon *d) {
       .read_timeout_ms = (uint64_t)f->read_timeout_ms,
       .read_rate_limit_per_s = (double)f->read_rate_limit,
       .read_rate_burst = (double)f->read_rate_burst,
+      .on_fatal = gw_daemon_fail, /* a fatal Kafka error: not ready, drain, exit 1 */
+      .fatal_opaque = d,
   };
   /* gw_aggregator_start logs the "listening" line with the ports it bound. */
   int rc = gw_aggregator_start(&d->loop, &cfg, &app->agg);

@@ -3,8 +3,10 @@
  * acknowledged (the work is in lib/service/ingest.c). This file describes the flags and GOODWILL_*
  * variables and how to start and drain the ingest; services/daemon.c runs it and turns SIGTERM /
  * SIGINT into a drain: exit 0 when the drain finished, exit 1 when it did not within
- * --shutdown-grace (or on a second signal). SIGHUP reloads the tokens file (--tokens-file);
- * `goodwill-ingest --hash-token` prints the SHA-256 of a token read from stdin, for that file.
+ * --shutdown-grace (or on a second signal). A fatal Kafka error starts the same drain and
+ * exits 1; a refused configuration (e.g. a protected --kafka-property) exits 2 at start. SIGHUP
+ * reloads the tokens file (--tokens-file); `goodwill-ingest --hash-token` prints the SHA-256 of a
+ * token read from stdin, for that file.
  */
 #include <signal.h>
 #include <stdbool.h>
@@ -22,6 +24,9 @@
 #include "goodwill/log.h"
 #include "goodwill/metrics.h"
 #include "goodwill/sha256.h"
+
+#define GW_STRINGIFY_(x) #x
+#define GW_STRINGIFY(x)  GW_STRINGIFY_(x)
 
 typedef struct ingest_flags {
   char *log_level;
@@ -65,10 +70,15 @@ static const gw_config_key ingest_keys[] = {
      "largest request body (413 past it)"},
     {"max-events", GW_CONF_INT, "10000", 1, 1000000, offsetof(ingest_flags, max_events),
      "most events in one request (413 past it)"},
-    {"max-turns", GW_CONF_INT, "2000", 1, 100000, offsetof(ingest_flags, max_turns),
-     "most turns in one transcript"},
-    {"max-text", GW_CONF_SIZE, "16KiB", 16, 1LL << 20, offsetof(ingest_flags, max_text),
-     "largest text of one turn or comment"},
+    /* These two may only tighten the hard bounds of goodwill/event.h, which the scorer
+     * validates with: their maxima are those bounds. */
+    {"max-turns", GW_CONF_INT, GW_STRINGIFY(GW_EVENT_MAX_TURNS), 1, GW_EVENT_MAX_TURNS,
+     offsetof(ingest_flags, max_turns),
+     "most turns in one transcript (at most the hard bound every stage accepts)"},
+    {"max-text", GW_CONF_SIZE, GW_STRINGIFY(GW_EVENT_MAX_TEXT_BYTES), 16, GW_EVENT_MAX_TEXT_BYTES,
+     offsetof(ingest_flags, max_text),
+     "largest text of one turn or comment, in bytes (at most the hard bound every stage "
+     "accepts)"},
     {"produce-timeout", GW_CONF_DURATION, "30s", 100, 3600000,
      offsetof(ingest_flags, produce_timeout_ms),
      "an event not acknowledged by Kafka in time fails its request with 503"},
@@ -148,6 +158,9 @@ static int start_ingest(gw_daemon *d) {
   cfg.produce_timeout_ms = (uint64_t)fl->produce_timeout_ms;
   cfg.log = &d->log;
   cfg.metrics = app->metrics;
+  /* A fatal Kafka error: not ready, drain, exit 1. */
+  cfg.on_fatal = gw_daemon_fail;
+  cfg.fatal_opaque = d;
 
   rc = gw_ingest_start(&d->loop, &cfg, &app->ingest);
   if (rc != 0) {

@@ -3,7 +3,9 @@
  * writes ScoredRecords (or DLQ records) back, committing input offsets only after the output
  * was acknowledged. Everything it does is gw_scorer (lib/service/scorer.c); this file describes the
  * configuration and how to start and stop the scorer, and services/daemon.c runs it. SIGTERM or
- * SIGINT drain (gw_scorer enforces --shutdown-grace itself) and exit 0.
+ * SIGINT drain (gw_scorer enforces --shutdown-grace itself) and exit 0; a fatal Kafka error
+ * drains the same way and exits 1; a refused configuration (e.g. a protected --kafka-property)
+ * exits 2 at start.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -26,7 +28,10 @@ typedef struct scorer_flags {
   long long session_timeout_ms;
   long long shutdown_grace_ms;
   long long turn_idle_timeout_ms;
+  long long turn_expiry_grace_ms;
   long long max_open_turns;
+  long long max_open_bytes;
+  long long max_recent_closes;
 } scorer_flags;
 
 static const gw_config_key scorer_keys[] = {
@@ -53,11 +58,25 @@ static const gw_config_key scorer_keys[] = {
      "on SIGTERM, how long to wait for outstanding deliveries before leaving"},
     {"turn-idle-timeout", GW_CONF_DURATION, "6h", 60000, 30LL * 24 * 3600 * 1000,
      offsetof(scorer_flags, turn_idle_timeout_ms),
-     "event time after an open interaction's last live turn (measured against the largest "
-     "occurred_at of its partition) before its turns go to the DLQ without a close"},
+     "time after an open interaction's last live turn before its turns go to the DLQ without a "
+     "close: in event time (against the largest occurred_at of its partition) or in processing "
+     "time (no turn of it read for that long)"},
+    {"turn-expiry-grace", GW_CONF_DURATION, "1m", 1000, 30LL * 24 * 3600 * 1000,
+     offsetof(scorer_flags, turn_expiry_grace_ms),
+     "processing time after a live turn was read before its interaction may expire by event "
+     "time, so a backfill of old turns is not expired on arrival (at most --turn-idle-timeout)"},
     {"max-open-turns", GW_CONF_INT, "200000", 1, 100000000, offsetof(scorer_flags, max_open_turns),
      "live turns buffered over all partitions; above it the least recently active open "
-     "interaction goes to the DLQ"},
+     "interaction of the tenant holding the most turns goes to the DLQ"},
+    {"max-open-bytes", GW_CONF_SIZE, "256MiB", 1LL << 20, 1LL << 40,
+     offsetof(scorer_flags, max_open_bytes),
+     "bytes buffered for live turns over all partitions (texts, Kafka records, bookkeeping); "
+     "above it the least recently active open interaction of the tenant holding the most bytes "
+     "goes to the DLQ"},
+    {"max-recent-closes", GW_CONF_INT, "100000", 1, 100000000,
+     offsetof(scorer_flags, max_recent_closes),
+     "closed interactions remembered (for --turn-idle-timeout) so that a turn read after its "
+     "interaction's close goes to the DLQ at once; the oldest are forgotten first"},
 };
 
 static int start_scorer(gw_daemon *d) {
@@ -73,10 +92,15 @@ static int start_scorer(gw_daemon *d) {
       .session_timeout_ms = (uint64_t)f->session_timeout_ms,
       .shutdown_grace_ms = (uint64_t)f->shutdown_grace_ms,
       .turn_idle_timeout_ms = (int64_t)f->turn_idle_timeout_ms,
+      .turn_expiry_grace_ms = (int64_t)f->turn_expiry_grace_ms,
       .max_open_turns = (size_t)f->max_open_turns,
+      .max_open_bytes = (size_t)f->max_open_bytes,
+      .max_recent_closes = (size_t)f->max_recent_closes,
       .admin_host = f->admin_host,
       .admin_port = (int)f->admin_port,
       .log = &d->log,
+      .on_fatal = gw_daemon_fail, /* a fatal Kafka error: not ready, drain, exit 1 */
+      .fatal_opaque = d,
   };
   int rc = gw_scorer_start(&d->loop, &cfg, scorer);
   if (rc != 0) {

@@ -331,7 +331,8 @@ class Stack:
                 k, v = line.split("=", 1)
                 self.env[k] = v
         for k in ("GOODWILL_INGEST_URL", "GOODWILL_API_URL", "GOODWILL_KAFKA_BOOTSTRAP", "GOODWILL_REDIS_URL",
-                  "GOODWILL_INGEST_ADMIN_URL", "GOODWILL_SCORER_ADMIN_URL", "GOODWILL_AGGREGATOR_ADMIN_URL"):
+                  "GOODWILL_INGEST_ADMIN_URL", "GOODWILL_SCORER_ADMIN_URL", "GOODWILL_AGGREGATOR_ADMIN_URL",
+                  "GOODWILL_DEVKAFKA_ADMIN_URL"):
             check(self.env.get(k), "devstack up printed no %s (stdout: %r)" % (k, proc.stdout))
         with open(os.path.join(self.dir, "env")) as f:
             check(dict(l.strip().split("=", 1) for l in f if "=" in l) == self.env,
@@ -474,6 +475,26 @@ def run(main):
         sys.exit(1)
     print("PASS %s (%.1f s)" % (name, time.monotonic() - t0), flush=True)
     sys.exit(0)
+
+
+def log_lines(path, msg=None):
+    """The JSON log lines of a daemon's log file (other lines skipped), as dicts; only those
+    whose "msg" is msg when it is given."""
+    docs = []
+    try:
+        with open(path, errors="replace") as f:
+            for line in f:
+                if not line.startswith("{"):
+                    continue
+                try:
+                    doc = json.loads(line)
+                except ValueError:
+                    continue
+                if msg is None or doc.get("msg") == msg:
+                    docs.append(doc)
+    except OSError:
+        pass
+    return docs
 
 
 def popen_logged(args, log_path, **kw):

@@ -5,11 +5,17 @@
 - NDJSON whose line 3 has an unknown channel: 400 with line 3 and field "channel"; the other
   lines are accepted.
 - A survey with likelihood_to_recommend 11: 400 with field survey.likelihood_to_recommend.
+- An interaction with an 8-day handle time: 400 with field closed.handle_ms naming the 7-day
+  bound (the aggregator's), where it used to be accepted and then dead-lettered downstream.
 The valid events of these requests must arrive in the read API (exactly those).
+Before the stack starts: goodwill-ingest refuses --max-text above the hard bound every stage
+accepts, and goodwill-aggregator a --kafka-retention above the one ingest's lateness bound
+leaves room for (exit 2, naming the flag and its range).
 """
 
 import json
 import os
+import subprocess
 import sys
 import time
 
@@ -51,7 +57,28 @@ def errors_of(doc):
     return doc["errors"]
 
 
+PORTS = {"ingest": ["--listen-port", "0", "--admin-port", "0"],
+         "aggregator": ["--api-port", "0", "--admin-port", "0"]}
+
+
+def refused_at_start(name, args, needle):
+    """The daemon must exit 2 at once naming the flag; one that starts is killed after 15 s."""
+    try:
+        p = subprocess.run([g.binary(name)] + args + PORTS[name], capture_output=True, text=True,
+                           timeout=15)
+    except subprocess.TimeoutExpired:
+        g.check(False, "goodwill-%s %s: started instead of refusing the flag" % (name, " ".join(args)))
+    g.check(p.returncode == 2 and needle in p.stderr,
+            "goodwill-%s %s: expected exit 2 with %r, got %d: %s" % (name, " ".join(args), needle,
+                                                                      p.returncode, p.stderr))
+    g.log("goodwill-%s %s -> exit 2: %s" % (name, " ".join(args), p.stderr.strip().splitlines()[-1]))
+
+
 def main():
+    refused_at_start("ingest", ["--dev-mode", "--max-text", "32KiB"], "--max-text: 32KiB is out of range 16..16KiB")
+    refused_at_start("ingest", ["--dev-mode", "--max-turns", "2001"], "--max-turns: 2001 is out of range 1..2000")
+    refused_at_start("aggregator", ["--dev-mode", "--kafka-retention", "15d"],
+                     "--kafka-retention: 15d is out of range 1h..14d")
     expected = {}
 
     def count(team, kind):
@@ -106,6 +133,20 @@ def main():
         count("team-c", "interactions")
         count("team-c", "surveys")
         g.log("survey score 11 -> 400 %s" % errs[0])
+
+        # 5. An 8-day handle time: refused here with the aggregator's 7-day bound, not accepted
+        #    and dead-lettered downstream.
+        eight_days = json.loads(closed(30, "team-d"))
+        eight_days["closed"]["handle_ms"] = 8 * 86400 * 1000
+        lines = [json.dumps(eight_days), closed(31, "team-d")]
+        status, doc = g.post_events(st.ingest, lines)
+        g.check(status == 400, "8-day handle time: expected 400, got %d: %s" % (status, doc))
+        errs = errors_of(doc)
+        g.check(len(errs) == 1 and errs[0]["field"] == "closed.handle_ms" and "0..604800000" in errs[0]["reason"],
+                "8-day handle time: expected one error on closed.handle_ms naming 0..604800000, got %r" % (errs,))
+        g.check(doc.get("accepted") == 1, "8-day handle time: the other line must be accepted: %r" % (doc,))
+        count("team-d", "interactions")
+        g.log("8-day handle time -> 400 %s" % errs[0])
 
         # The valid events of the rejected requests are counted downstream, and only they.
         got = g.wait_for_counts(st.api, TENANT, expected, timeout_s=60, settle_s=2.0)

@@ -4,6 +4,7 @@ Starts the stack, sends a few generated events through it and waits until they a
 so the daemons' counters have moved. Then, for ingest, scorer and aggregator: /healthz and
 /readyz answer 200, /metrics passes `promtool check metrics` (exposition format and naming
 lint) and holds the daemon's main counters with values that account for the posted events.
+goodwill-devkafka's admin port passes the same check and shows nothing dropped.
 """
 
 import os
@@ -53,6 +54,14 @@ def main():
             g.check(ctype.startswith("text/plain"), "%s /metrics Content-Type is %r, expected text/plain" % (name, ctype))
             text = body.decode("utf-8")
             promtool_check(name, text)
+            # Every daemon says what it is, as its --version does.
+            version = subprocess.run([g.binary(name), "--version"], stdout=subprocess.PIPE,
+                                     check=True).stdout.decode().split()
+            g.check(len(version) >= 2 and version[0] == "goodwill-" + name,
+                    "%s --version printed %r" % (name, version))
+            info = 'goodwill_build_info{version="%s",model_version="' % version[1]
+            g.check(info in text and g.metric_sum(text, "goodwill_build_info") == 1,
+                    "%s /metrics has no %s...} 1" % (name, info))
             for counter in counters:
                 value = g.metric_sum(text, counter)
                 g.check(value is not None, "%s /metrics has no sample of %s" % (name, counter))
@@ -61,6 +70,20 @@ def main():
                 g.log("%s: %s = %g" % (name, counter, value))
             code, _, _ = g.http("GET", admin + "/no-such-path", timeout_s=5)
             g.check(code == 404, "%s admin GET /no-such-path answered %d, expected 404" % (name, code))
+
+        # goodwill-devkafka's admin port: its metrics pass promtool and show every partition.
+        admin = st.admin("devkafka")
+        for path in ("/healthz", "/readyz"):
+            code, _, body = g.http("GET", admin + path, timeout_s=5)
+            g.check(code == 200, "devkafka GET %s answered %d: %r" % (path, code, body[:200]))
+        code, _, body = g.http("GET", admin + "/metrics", timeout_s=5)
+        g.check(code == 200, "devkafka GET /metrics answered %d" % code)
+        text = body.decode("utf-8")
+        promtool_check("devkafka", text)
+        for topic in (g.TOPIC_INTERACTIONS, g.TOPIC_SCORED, g.TOPIC_DLQ):
+            series = 'goodwill_devkafka_records_dropped_total{topic="%s",partition="0"} 0' % topic
+            g.check(series in text, "devkafka /metrics lacks %r" % series)
+        g.log("devkafka: /metrics passes promtool, nothing dropped")
 
 
 if __name__ == "__main__":

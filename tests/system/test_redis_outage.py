@@ -11,6 +11,7 @@ batches again: the per-team dedupe of record ids must make the totals come out e
 to the posted counts, in the read API and in Redis itself, with the consumer resumed.
 """
 
+import json
 import os
 import sys
 
@@ -89,6 +90,21 @@ def main():
                      "the aggregator to resume consuming after Redis came back")
         g.log("after the stall: every team's counts equal the posted counts; duplicates caught: %s"
               % aggregator_metric(st, "goodwill_aggregator_records_duplicate_total"))
+        # Every Redis error counted is explained in the log, rate limited: the lines name the
+        # tenant and team and why, and the ones held back are counted as "suppressed".
+        errors = aggregator_metric(st, "goodwill_aggregator_redis_errors_total") - errors_before
+        lines = [json.loads(l) for l in aggregator_log(st).splitlines()
+                 if l.startswith("{") and ("apply failed" in l or "apply not sent" in l
+                                           or "redis read failed" in l
+                                           or "team index update failed" in l)]
+        explained = sum(1 + int(l.get("suppressed", 0)) for l in lines)
+        g.check(lines and all(l.get("tenant") == TENANT and l.get("error") for l in lines),
+                "the Redis errors are not explained in the aggregator's log: %s" % lines[:3])
+        g.check(explained >= errors,
+                "%d Redis errors counted, %d explained in the log (lines + suppressed)"
+                % (errors, explained))
+        g.log("%d Redis errors counted, explained by %d log lines (%d suppressed)"
+              % (errors, len(lines), explained - len(lines)))
 
 
 if __name__ == "__main__":

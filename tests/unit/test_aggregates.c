@@ -280,7 +280,7 @@ static void test_invalid_records_are_named(void) {
   CHECK_INT_EQ(gw_agg_record_from_scored(&rec, &out, err, sizeof(err)), -EINVAL);
   CHECK_STR_CONTAINS(err, "valence_milli");
   si.start_valence_milli = 0;
-  si.handle_ms = GW_AGG_DURATION_MAX_MS + 1;
+  si.handle_ms = (uint64_t)GW_EVENT_MAX_DURATION_MS + 1;
   CHECK_INT_EQ(gw_agg_record_from_scored(&rec, &out, err, sizeof(err)), -EINVAL);
   CHECK_STR_CONTAINS(err, "handle_ms");
   si.handle_ms = 0;
@@ -289,20 +289,66 @@ static void test_invalid_records_are_named(void) {
   CHECK_STR_CONTAINS(err, "record_id");
 }
 
+/* Event time is not judged against now: a record in the future of this clock is applied (its
+ * receipt judged it); only the retention of its buckets and the dedupe horizon of its receipt
+ * decide. */
 static void test_verdicts(void) {
   const int64_t now = 1795428000;
   bool ret[GW_RES_COUNT];
-  CHECK_INT_EQ(gw_agg_classify(now - 10, now, ret), GW_AGG_APPLY);
+  gw_agg_record r;
+  make_interaction(&r, "v-1", "t1", now - 10, 0, 0, 1000);
+  r.received_s = now;
+  CHECK_INT_EQ(gw_agg_classify(&r, NULL, now, ret), GW_AGG_APPLY);
   CHECK(ret[GW_RES_1M] && ret[GW_RES_1H] && ret[GW_RES_1D]);
-  CHECK_INT_EQ(gw_agg_classify(now - 3 * 86400, now, ret), GW_AGG_APPLY);
+  r.event_s = now - 3 * 86400;
+  CHECK_INT_EQ(gw_agg_classify(&r, NULL, now, ret), GW_AGG_APPLY);
   CHECK(!ret[GW_RES_1M] && ret[GW_RES_1H] && ret[GW_RES_1D]);
-  CHECK_INT_EQ(gw_agg_classify(now - 100 * 86400, now, ret), GW_AGG_APPLY);
+  r.event_s = now - 100 * 86400;
+  CHECK_INT_EQ(gw_agg_classify(&r, NULL, now, ret), GW_AGG_APPLY);
   CHECK(!ret[GW_RES_1M] && !ret[GW_RES_1H] && ret[GW_RES_1D]);
-  CHECK_INT_EQ(gw_agg_classify(now - 401 * 86400, now, ret), GW_AGG_TOO_LATE);
+  r.event_s = now - 401 * 86400;
+  CHECK_INT_EQ(gw_agg_classify(&r, NULL, now, ret), GW_AGG_TOO_LATE);
   CHECK(!ret[GW_RES_1D]);
-  CHECK_INT_EQ(gw_agg_classify(now + GW_WINDOW_FUTURE_S, now, ret), GW_AGG_APPLY);
-  CHECK_INT_EQ(gw_agg_classify(now + GW_WINDOW_FUTURE_S + 1, now, ret), GW_AGG_FUTURE);
+  /* An hour ahead of this clock (the ingest's clock was ahead, or the client's): applied. */
+  r.event_s = now + 3600;
+  CHECK_INT_EQ(gw_agg_classify(&r, NULL, now, ret), GW_AGG_APPLY);
+  CHECK(ret[GW_RES_1M] && ret[GW_RES_1H] && ret[GW_RES_1D]);
   CHECK_STR_EQ(gw_agg_verdict_name(GW_AGG_TOO_LATE), "too_late");
+  CHECK_STR_EQ(gw_agg_verdict_name(GW_AGG_PAST_HORIZON), "too_late");
+
+  /* The horizon: K 7 d, C 1 d: replay window 15 d, sets kept their day + 16 d, looked up one
+   * day on each side; a record received at noon can be deduplicated until the set of the day
+   * before (received - C) expires. */
+  gw_agg_horizon h;
+  gw_agg_horizon_default(&h);
+  CHECK_INT_EQ(gw_agg_replay_window_s(&h), 15 * 86400);
+  CHECK_INT_EQ(gw_agg_lookback_days(&h), 1);
+  int64_t day = gw_window_floor(now, GW_RES_1D);
+  CHECK_INT_EQ(gw_agg_dedupe_expire_s(&h, day), day + 16 * 86400);
+  CHECK_INT_EQ(gw_agg_dedupe_deadline_s(&h, day + 43200), day - 86400 + 16 * 86400);
+  r.event_s = now - 60;
+  r.received_s = day + 43200;
+  CHECK_INT_EQ(gw_agg_classify(&r, &h, day + 15 * 86400 - 1, NULL), GW_AGG_APPLY);
+  CHECK_INT_EQ(gw_agg_classify(&r, &h, day + 15 * 86400, NULL), GW_AGG_PAST_HORIZON);
+  h.client_retry_window_s = 0;
+  CHECK_INT_EQ(gw_agg_lookback_days(&h), 0);
+  CHECK_INT_EQ(gw_agg_dedupe_deadline_s(&h, day + 43200), day + 15 * 86400);
+  h.client_retry_window_s = 86401;
+  CHECK_INT_EQ(gw_agg_lookback_days(&h), 2);
+
+  /* The ranges: K 1 h .. 14 d (what ingest's lateness bound leaves room for), C 0 .. 7 d. */
+  char err[256] = "";
+  gw_agg_horizon_default(&h);
+  CHECK_INT_EQ(gw_agg_horizon_check(&h, err, sizeof(err)), 0);
+  h.kafka_retention_s = 15 * 86400;
+  CHECK_INT_EQ(gw_agg_horizon_check(&h, err, sizeof(err)), -EINVAL);
+  CHECK_STR_CONTAINS(err, "kafka retention 1296000 s: must be 3600..1209600 s");
+  gw_agg_horizon_default(&h);
+  h.client_retry_window_s = 8 * 86400;
+  CHECK_INT_EQ(gw_agg_horizon_check(&h, err, sizeof(err)), -EINVAL);
+  CHECK_STR_CONTAINS(err, "client retry window");
+  gw_agg_batch *b = NULL;
+  CHECK_INT_EQ(gw_agg_batch_new(&b, "acme", "t1", &h), -EINVAL);
 }
 
 static void test_summary_and_rows(void) {
@@ -381,7 +427,7 @@ static void test_totals_parse(void) {
 static void test_apply_twice_counts_once(void) {
   int64_t now = time(NULL);
   gw_agg_batch *b;
-  CHECK_INT_EQ(gw_agg_batch_new(&b, "acme", "t1"), 0);
+  CHECK_INT_EQ(gw_agg_batch_new(&b, "acme", "t1", NULL), 0);
   gw_agg_record r;
   make_interaction(&r, "i-1", "t1", now - 30, -600, 300, 60000);
   CHECK_INT_EQ(gw_agg_batch_add(b, &r, now), GW_AGG_APPLY);
@@ -418,11 +464,13 @@ static void test_apply_twice_counts_once(void) {
     CHECK_INT_EQ(hget(key.data, "detractors"), 0);
     CHECK_INT_EQ(integer_cmd("EXPIRETIME %s", key.data), day + 400 * 86400);
   }
+  /* The records carry no received_at: they count as received now, on today's set. */
   gw_buf_reset(&key);
-  gw_agg_key_seen(&key, "acme", "t1", day);
-  CHECK_INT_EQ(integer_cmd("SCARD %s", key.data),
-               3 - (gw_window_floor(now - 10, GW_RES_1D) != day));
-  CHECK_INT_EQ(integer_cmd("EXPIRETIME %s", key.data), day + 401 * 86400);
+  int64_t today = gw_window_floor(now, GW_RES_1D);
+  gw_agg_key_seen(&key, "acme", "t1", today);
+  CHECK_STR_CONTAINS(key.data, "gw:{acme:t1}:dedupe:");
+  CHECK_INT_EQ(integer_cmd("SCARD %s", key.data), 3);
+  CHECK_INT_EQ(integer_cmd("EXPIRETIME %s", key.data), today + 16 * 86400);
   gw_buf_reset(&key);
   int64_t minute = gw_window_floor(now - 30, GW_RES_1M);
   gw_agg_key_bucket(&key, "acme", "t1", GW_RES_1M, minute);
@@ -439,13 +487,16 @@ static void test_failed_apply_writes_nothing(void) {
   int64_t now = time(NULL) - 120; /* well inside one minute bucket's life */
   int64_t t = gw_window_floor(now, GW_RES_1M) + 5;
   gw_agg_batch *b;
-  CHECK_INT_EQ(gw_agg_batch_new(&b, "acme", "atomic"), 0);
+  CHECK_INT_EQ(gw_agg_batch_new(&b, "acme", "atomic", NULL), 0);
   gw_agg_record r;
   make_interaction(&r, "a-1", "atomic", t, -500, 400, 1000);
+  r.received_s = t;
   CHECK_INT_EQ(gw_agg_batch_add(b, &r, now + 120), GW_AGG_APPLY);
   make_interaction(&r, "a-2", "atomic", t, 100, 200, 2000);
+  r.received_s = t;
   CHECK_INT_EQ(gw_agg_batch_add(b, &r, now + 120), GW_AGG_APPLY);
   make_interaction(&r, "a-1", "atomic", t, -500, 400, 1000); /* the same record again */
+  r.received_s = t;
   CHECK_INT_EQ(gw_agg_batch_add(b, &r, now + 120), GW_AGG_APPLY);
 
   gw_buf minute = GW_BUF_INIT, day = GW_BUF_INIT, seen = GW_BUF_INIT;
@@ -491,34 +542,148 @@ static void test_failed_apply_writes_nothing(void) {
   gw_agg_batch_free(b);
 }
 
-static void test_late_and_future_records(void) {
+/*
+ * The aggregator judges no event time against its clock: a record an hour in its future (the
+ * ingest's clock, which judged it, runs ahead: skew) is applied to its buckets, future ones
+ * included; a record whose event day is a year old but whose day bucket is retained is applied
+ * to that bucket alone, deduplicated by its arrival day (today). Only a record none of whose
+ * buckets is retained is too late (impossible for what ingest accepts: goodwill/event.h).
+ */
+static void test_time_not_judged_here(void) {
   int64_t now = time(NULL);
   gw_agg_batch *b;
-  CHECK_INT_EQ(gw_agg_batch_new(&b, "acme", "late"), 0);
+  CHECK_INT_EQ(gw_agg_batch_new(&b, "acme", "late", NULL), 0);
   gw_agg_record r;
-  int64_t t3 = now - 3 * 86400;
-  make_interaction(&r, "l-1", "late", t3, 0, 500, 1000);
+  int64_t future = now + 3600;
+  make_interaction(&r, "l-future", "late", future, 0, 500, 1000);
+  r.received_s = now + 3600 - 240; /* 4 minutes before its event time: fine for ingest */
   CHECK_INT_EQ(gw_agg_batch_add(b, &r, now), GW_AGG_APPLY);
-  make_interaction(&r, "l-2", "late", now - 402 * 86400, 0, 500, 1000);
+  int64_t old = now - 370 * 86400;
+  make_interaction(&r, "l-old", "late", old, 0, 500, 1000);
+  r.received_s = now;
+  CHECK_INT_EQ(gw_agg_batch_add(b, &r, now), GW_AGG_APPLY);
+  int64_t t3 = now - 3 * 86400;
+  make_interaction(&r, "l-3d", "late", t3, 0, 500, 1000);
+  r.received_s = now;
+  CHECK_INT_EQ(gw_agg_batch_add(b, &r, now), GW_AGG_APPLY);
+  make_interaction(&r, "l-gone", "late", now - 402 * 86400, 0, 500, 1000);
+  r.received_s = now;
   CHECK_INT_EQ(gw_agg_batch_add(b, &r, now), GW_AGG_TOO_LATE);
-  make_interaction(&r, "l-3", "late", now + 3600, 0, 500, 1000);
-  CHECK_INT_EQ(gw_agg_batch_add(b, &r, now), GW_AGG_FUTURE);
-  CHECK_INT_EQ(gw_agg_batch_records(b), 1);
+  CHECK_INT_EQ(gw_agg_batch_records(b), 3);
   long long applied = -1, dups = -1;
   CHECK_INT_EQ(run_batch(b, &applied, &dups), 0);
-  CHECK_INT_EQ(applied, 1);
+  CHECK_INT_EQ(applied, 3);
 
   gw_buf key = GW_BUF_INIT;
+  for (int res = 0; res < GW_RES_COUNT; res++) {
+    gw_buf_reset(&key);
+    gw_agg_key_bucket(&key, "acme", "late", (gw_resolution)res,
+                      gw_window_floor(future, (gw_resolution)res));
+    CHECK(hget(key.data, "n") >= 1); /* the future record's minute, hour and day */
+  }
+  gw_buf_reset(&key);
+  gw_agg_key_bucket(&key, "acme", "late", GW_RES_1D, gw_window_floor(old, GW_RES_1D));
+  CHECK_INT_EQ(hget(key.data, "n"), 1);
+  gw_buf_reset(&key);
+  gw_agg_key_bucket(&key, "acme", "late", GW_RES_1H, gw_window_floor(old, GW_RES_1H));
+  CHECK_INT_EQ(integer_cmd("EXISTS %s", key.data), 0); /* an hour of a year ago: expired */
+  gw_buf_reset(&key);
   gw_agg_key_bucket(&key, "acme", "late", GW_RES_1M, gw_window_floor(t3, GW_RES_1M));
   CHECK_INT_EQ(integer_cmd("EXISTS %s", key.data), 0); /* the minute has expired: skipped */
   gw_buf_reset(&key);
   gw_agg_key_bucket(&key, "acme", "late", GW_RES_1H, gw_window_floor(t3, GW_RES_1H));
   CHECK_INT_EQ(hget(key.data, "end_sum"), 500);
+  /* Deduplicated by arrival day: the old record's id is in today's set, not its event day's. */
   gw_buf_reset(&key);
-  gw_agg_key_bucket(&key, "acme", "late", GW_RES_1D, gw_window_floor(t3, GW_RES_1D));
-  CHECK_INT_EQ(hget(key.data, "n"), 1);
+  gw_agg_key_seen(&key, "acme", "late", gw_window_floor(now, GW_RES_1D));
+  CHECK_INT_EQ(integer_cmd("SISMEMBER %s l-old", key.data), 1);
+  gw_buf_reset(&key);
+  gw_agg_key_seen(&key, "acme", "late", gw_window_floor(old, GW_RES_1D));
+  CHECK_INT_EQ(integer_cmd("EXISTS %s", key.data), 0);
+  CHECK_INT_EQ(run_batch(b, &applied, &dups), 0); /* a replay */
+  CHECK_INT_EQ(applied, 0);
+  CHECK_INT_EQ(dups, 3);
   gw_buf_free(&key);
   gw_agg_batch_free(b);
+}
+
+/* Runs a batch of one record of team "arrival", received at received_s, at now_s; returns
+ * how many the script applied (0 or 1), or -1. */
+static long long apply_one(const char *id, int64_t event_s, int64_t received_s, int64_t now_s) {
+  gw_agg_batch *b;
+  CHECK_INT_EQ(gw_agg_batch_new(&b, "acme", "arrival", NULL), 0);
+  gw_agg_record r;
+  make_interaction(&r, id, "arrival", event_s, 100, 200, 1000);
+  r.received_s = received_s;
+  long long applied = -1, dups = -1;
+  int v = gw_agg_batch_add(b, &r, now_s);
+  if (v == GW_AGG_APPLY && run_batch(b, &applied, &dups) != 0)
+    applied = -1;
+  gw_agg_batch_free(b);
+  return v == GW_AGG_APPLY ? applied : -1;
+}
+
+/*
+ * Dedupe by arrival day (K 7 d, C 1 d). The same record delivered twice on its arrival day
+ * (a Kafka replay: the same received_at) counts once; a client retry received a day later
+ * (the same record id) counts once, and so does a retry applied before the attempt it retries
+ * (another partition may deliver it first); two attempts further apart than the client retry
+ * window count twice, as documented.
+ */
+static void test_dedupe_by_arrival_day(void) {
+  int64_t now = time(NULL);
+  int64_t t = now - 36 * 3600, e = now - 40 * 3600;
+  CHECK_INT_EQ(apply_one("d-1", e, t, now), 1);
+  CHECK_INT_EQ(apply_one("d-1", e, t, now), 0);         /* replay */
+  CHECK_INT_EQ(apply_one("d-1", e, t + 86400, now), 0); /* client retry a day later */
+  CHECK_INT_EQ(apply_one("d-2", e, t + 86400, now), 1); /* the retry comes first */
+  CHECK_INT_EQ(apply_one("d-2", e, t, now), 0);
+  CHECK_INT_EQ(apply_one("d-2", e, t, now), 0);
+  CHECK_INT_EQ(apply_one("d-3", e, t - 86400, now), 1);
+  CHECK_INT_EQ(apply_one("d-3", e, t + 86400, now), 1); /* 2 days apart: past C */
+
+  gw_buf key = GW_BUF_INIT;
+  gw_agg_key_seen(&key, "acme", "arrival", gw_window_floor(t, GW_RES_1D));
+  CHECK_INT_EQ(integer_cmd("SISMEMBER %s d-1", key.data), 1);
+  CHECK_INT_EQ(integer_cmd("SISMEMBER %s d-2", key.data), 0);
+  CHECK_INT_EQ(integer_cmd("EXPIRETIME %s", key.data), gw_window_floor(t, GW_RES_1D) + 16 * 86400);
+  gw_buf_reset(&key);
+  gw_agg_key_seen(&key, "acme", "arrival", gw_window_floor(t + 86400, GW_RES_1D));
+  CHECK_INT_EQ(integer_cmd("SISMEMBER %s d-2", key.data), 1);
+  CHECK_INT_EQ(integer_cmd("SISMEMBER %s d-1", key.data), 0);
+  gw_buf_reset(&key);
+  gw_agg_key_bucket(&key, "acme", "arrival", GW_RES_1D, gw_window_floor(e, GW_RES_1D));
+  CHECK_INT_EQ(hget(key.data, "n"), 4);
+  gw_buf_free(&key);
+}
+
+/*
+ * The dedupe horizon: a record received an hour ago is deduplicated as long as the sets that
+ * may hold an earlier delivery exist (until gw_agg_dedupe_deadline_s); delivered at that
+ * deadline it is refused (DLQ too_late), not applied a second time.
+ */
+static void test_dedupe_horizon(void) {
+  int64_t now = time(NULL);
+  int64_t t = now - 3600, e = now - 7200;
+  gw_agg_horizon h;
+  gw_agg_horizon_default(&h);
+  gw_buf key = GW_BUF_INIT;
+  gw_agg_key_bucket(&key, "acme", "arrival", GW_RES_1D, gw_window_floor(e, GW_RES_1D));
+  long long before = hget(key.data, "n");
+  CHECK_INT_EQ(apply_one("h-1", e, t, now), 1);
+  int64_t deadline = gw_agg_dedupe_deadline_s(&h, t);
+  CHECK(deadline >= t + 2 * h.kafka_retention_s);
+  CHECK_INT_EQ(apply_one("h-1", e, t, deadline - 1), 0); /* still deduplicated */
+  gw_agg_batch *b;
+  CHECK_INT_EQ(gw_agg_batch_new(&b, "acme", "arrival", NULL), 0);
+  gw_agg_record r;
+  make_interaction(&r, "h-1", "arrival", e, 100, 200, 1000);
+  r.received_s = t;
+  CHECK_INT_EQ(gw_agg_batch_add(b, &r, deadline), GW_AGG_PAST_HORIZON);
+  CHECK_INT_EQ(gw_agg_batch_records(b), 0);
+  gw_agg_batch_free(b);
+  CHECK_INT_EQ(hget(key.data, "n"), before + 1); /* counted once */
+  gw_buf_free(&key);
 }
 
 static uint64_t rng_state = 88172645463325252ULL;
@@ -536,8 +701,8 @@ static void test_sums_exact_and_read_script(void) {
   gw_agg_totals want;
   memset(&want, 0, sizeof(want));
   gw_agg_batch *b1, *b2;
-  CHECK_INT_EQ(gw_agg_batch_new(&b1, "acme", "sums"), 0);
-  CHECK_INT_EQ(gw_agg_batch_new(&b2, "acme", "sums"), 0);
+  CHECK_INT_EQ(gw_agg_batch_new(&b1, "acme", "sums", NULL), 0);
+  CHECK_INT_EQ(gw_agg_batch_new(&b2, "acme", "sums", NULL), 0);
   int64_t day = gw_window_floor(now, GW_RES_1D);
   for (int i = 0; i < 4000; i++) {
     gw_agg_record r;
@@ -547,7 +712,7 @@ static void test_sums_exact_and_read_script(void) {
     int64_t t = day + (int64_t)(rng() % (uint64_t)(now - day + 1));
     if (i % 2 == 0)
       make_interaction(&r, id, "sums", t, (int)(rng() % 2001) - 1000, (int)(rng() % 2001) - 1000,
-                       rng() % (GW_AGG_DURATION_MAX_MS + 1));
+                       rng() % ((uint64_t)GW_EVENT_MAX_DURATION_MS + 1));
     else
       make_survey(&r, id, "sums", t, (unsigned)(rng() % 11));
     for (int f = 0; f < GW_AGG_FIELD_COUNT; f++)
@@ -613,6 +778,215 @@ static void test_sums_exact_and_read_script(void) {
   gw_agg_batch_free(b2);
 }
 
+/* ------------------------------------------------------------------ the property */
+
+#define PROP_IDS     800
+#define PROP_TEAMS   4
+#define PROP_MAX_DEL (PROP_IDS * 5)
+
+typedef struct prop_record {
+  char id[40];
+  const char *team;
+  int64_t event_s, first_received_s;
+  int start, end;
+  uint64_t handle_ms;
+} prop_record;
+
+typedef struct prop_delivery {
+  int rec;
+  int64_t received_s;
+} prop_delivery;
+
+typedef struct prop_bucket {
+  char key[96];
+  long long n, handle_sum;
+} prop_bucket;
+
+/* True when a bucket of the event time expires within five minutes of now (either side): such
+ * a key may vanish while the test runs, so the event time is drawn again. */
+static bool near_retention_edge(int64_t event_s, int64_t now) {
+  for (int res = 0; res < GW_RES_COUNT; res++) {
+    int64_t expire =
+        gw_window_floor(event_s, (gw_resolution)res) + gw_res_retention_s((gw_resolution)res);
+    if (expire > now - 300 && expire < now + 300)
+      return true;
+  }
+  return false;
+}
+
+/*
+ * The property: every record counts exactly once in every bucket still retained, whatever the
+ * deliveries. 800 records of 4 teams, received 1 to 13 days ago, their event times from 5
+ * minutes after their receipt to the lateness bound (goodwill/event.h), each delivered 1 to 4
+ * times (Kafka replays with the same received_at, client retries received up to C later),
+ * shuffled, applied in batches of random size, some batches run twice at once and some again
+ * later. The bucket counters in Redis equal a brute-force count of the distinct records per
+ * bucket, no other bucket exists, and every id sits in exactly one dedupe set.
+ */
+static void test_property_totals(void) {
+  const int64_t now = time(NULL);
+  const int64_t past_s = GW_EVENT_MAX_PAST_MS / 1000;
+  gw_agg_horizon h;
+  gw_agg_horizon_default(&h);
+  static const char *const teams[PROP_TEAMS] = {"prop-a", "prop-b", "prop-c", "prop-d"};
+  prop_record *recs = calloc(PROP_IDS, sizeof(*recs));
+  prop_delivery *dels = calloc(PROP_MAX_DEL, sizeof(*dels));
+  size_t ndel = 0;
+  for (int i = 0; i < PROP_IDS; i++) {
+    prop_record *pr = &recs[i];
+    snprintf(pr->id, sizeof(pr->id), "%016llx%016llx", (unsigned long long)rng(),
+             (unsigned long long)i);
+    pr->team = teams[rng() % PROP_TEAMS];
+    pr->first_received_s = now - 86400 - (int64_t)(rng() % (12 * 86400));
+    do {
+      int64_t off;
+      switch (rng() % 4) {
+      case 0: /* around its receipt, up to the 5 minutes ahead ingest allows */
+        off = (int64_t)(rng() % 900) - 300;
+        break;
+      case 1:
+        off = (int64_t)(rng() % (30 * 86400));
+        break;
+      case 2:
+        off = (int64_t)(rng() % (uint64_t)(past_s + 1));
+        break;
+      default: /* the last day before the lateness bound */
+        off = past_s - (int64_t)(rng() % 86400);
+        break;
+      }
+      pr->event_s = pr->first_received_s - off;
+    } while (near_retention_edge(pr->event_s, now));
+    pr->start = (int)(rng() % 2001) - 1000;
+    pr->end = (int)(rng() % 2001) - 1000;
+    pr->handle_ms = rng() % ((uint64_t)GW_EVENT_MAX_DURATION_MS + 1);
+    dels[ndel++] = (prop_delivery){i, pr->first_received_s};
+    int extra = (int)(rng() % 4);
+    for (int k = 0; k < extra; k++) {
+      int64_t rcv = pr->first_received_s;
+      if (rng() % 2) /* a client retry: a later receipt within the window */
+        rcv += (int64_t)(rng() % (uint64_t)(h.client_retry_window_s + 1));
+      dels[ndel++] = (prop_delivery){i, rcv};
+    }
+  }
+  for (size_t i = ndel - 1; i > 0; i--) { /* Fisher-Yates */
+    size_t j = (size_t)(rng() % (i + 1));
+    prop_delivery tmp = dels[i];
+    dels[i] = dels[j];
+    dels[j] = tmp;
+  }
+
+  /* Apply in chunks of 1..120 deliveries, one batch per team per chunk. */
+  gw_agg_batch **done = calloc(ndel * 2, sizeof(*done));
+  size_t ndone = 0;
+  long long applied_total = 0, dups_total = 0, sent_total = 0;
+  for (size_t pos = 0; pos < ndel;) {
+    size_t len = 1 + (size_t)(rng() % 120);
+    if (pos + len > ndel)
+      len = ndel - pos;
+    for (int t = 0; t < PROP_TEAMS; t++) {
+      gw_agg_batch *b;
+      CHECK_INT_EQ(gw_agg_batch_new(&b, "acme", teams[t], &h), 0);
+      for (size_t k = pos; k < pos + len; k++) {
+        const prop_record *pr = &recs[dels[k].rec];
+        if (pr->team != teams[t])
+          continue;
+        gw_agg_record r;
+        make_interaction(&r, pr->id, pr->team, pr->event_s, pr->start, pr->end, pr->handle_ms);
+        r.received_s = dels[k].received_s;
+        CHECK_INT_EQ(gw_agg_batch_add(b, &r, now), GW_AGG_APPLY);
+      }
+      if (gw_agg_batch_records(b) == 0) {
+        gw_agg_batch_free(b);
+        continue;
+      }
+      int runs = rng() % 3 == 0 ? 2 : 1; /* an unknown outcome, sent again at once */
+      for (int k = 0; k < runs; k++) {
+        long long applied = 0, dups = 0;
+        CHECK_INT_EQ(run_batch(b, &applied, &dups), 0);
+        applied_total += applied;
+        dups_total += dups;
+        sent_total += (long long)gw_agg_batch_records(b);
+      }
+      done[ndone++] = b;
+      if (rng() % 5 == 0) { /* a replay of an earlier batch (a consumer restarted) */
+        gw_agg_batch *old = done[rng() % ndone];
+        long long applied = 0, dups = 0;
+        CHECK_INT_EQ(run_batch(old, &applied, &dups), 0);
+        applied_total += applied;
+        dups_total += dups;
+        sent_total += (long long)gw_agg_batch_records(old);
+      }
+    }
+    pos += len;
+  }
+  CHECK_INT_EQ(applied_total, PROP_IDS);
+  CHECK_INT_EQ(applied_total + dups_total, sent_total);
+
+  /* The brute force: each distinct record once in each bucket retained now. */
+  prop_bucket *want = calloc(PROP_IDS * GW_RES_COUNT, sizeof(*want));
+  size_t nwant = 0;
+  for (int i = 0; i < PROP_IDS; i++) {
+    for (int res = 0; res < GW_RES_COUNT; res++) {
+      int64_t start = gw_window_floor(recs[i].event_s, (gw_resolution)res);
+      if (!gw_window_bucket_retained((gw_resolution)res, start, now))
+        continue;
+      gw_buf key = GW_BUF_INIT;
+      gw_agg_key_bucket(&key, "acme", recs[i].team, (gw_resolution)res, start);
+      size_t j = 0;
+      while (j < nwant && strcmp(want[j].key, key.data) != 0)
+        j++;
+      if (j == nwant)
+        snprintf(want[nwant++].key, sizeof(want[0].key), "%s", key.data);
+      want[j].n++;
+      want[j].handle_sum += (long long)recs[i].handle_ms;
+      gw_buf_free(&key);
+    }
+  }
+  int mismatches = 0;
+  for (size_t j = 0; j < nwant; j++) {
+    long long n = hget(want[j].key, "n"), hs = hget(want[j].key, "handle_sum");
+    if (n != want[j].n || hs != want[j].handle_sum) {
+      if (mismatches++ < 5)
+        fprintf(stderr, "%s: n %lld handle_sum %lld, want %lld %lld\n", want[j].key, n, hs,
+                want[j].n, want[j].handle_sum);
+    }
+  }
+  CHECK_INT_EQ(mismatches, 0);
+  /* No other bucket, and every id in exactly one dedupe set. */
+  long long buckets = 0, ids = 0;
+  const char *cursor = "0";
+  char cur[32] = "0";
+  do {
+    redisReply *r = cmd("SCAN %s MATCH gw:{acme:prop-*}:* COUNT 1000", cursor);
+    if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
+      CHECK(!"SCAN answered");
+      if (r)
+        freeReplyObject(r);
+      break;
+    }
+    snprintf(cur, sizeof(cur), "%s", r->element[0]->str);
+    cursor = cur;
+    for (size_t k = 0; k < r->element[1]->elements; k++) {
+      const char *key = r->element[1]->element[k]->str;
+      if (strstr(key, "}:b:") != NULL)
+        buckets++;
+      else if (strstr(key, "}:dedupe:") != NULL)
+        ids += integer_cmd("SCARD %s", key);
+    }
+    freeReplyObject(r);
+  } while (strcmp(cursor, "0") != 0);
+  CHECK_INT_EQ(buckets, (long long)nwant);
+  CHECK_INT_EQ(ids, PROP_IDS);
+  fprintf(stderr, "property: %d records, %zu deliveries, %lld sent in batches, %zu buckets\n",
+          PROP_IDS, ndel, sent_total, nwant);
+  for (size_t k = 0; k < ndone; k++)
+    gw_agg_batch_free(done[k]);
+  free(done);
+  free(want);
+  free(dels);
+  free(recs);
+}
+
 static void test_rank_compare(void) {
   CHECK_INT_EQ(gw_agg_sort_field("nps"), 12);
   CHECK(gw_agg_sort_field("interactions") >= 0);
@@ -657,8 +1031,11 @@ int main(void) {
   }
   GW_RUN(test_apply_twice_counts_once);
   GW_RUN(test_failed_apply_writes_nothing);
-  GW_RUN(test_late_and_future_records);
+  GW_RUN(test_time_not_judged_here);
+  GW_RUN(test_dedupe_by_arrival_day);
+  GW_RUN(test_dedupe_horizon);
   GW_RUN(test_sums_exact_and_read_script);
+  GW_RUN(test_property_totals);
   stop_redis();
   gw_buf_free(&apply_src);
   gw_buf_free(&read_src);

@@ -166,11 +166,11 @@ static void test_field_errors(void) {
   EXPECT_ERROR(HEAD "\"survey\":{\"likelihood_to_recommend\":9,\"comment\":5}}", "survey.comment",
                "must be a string");
   EXPECT_ERROR(HEAD "\"closed\":{\"handle_ms\":-5}}", "closed.handle_ms",
-               "must be an integer 0..2592000000, got -5");
+               "must be an integer 0..604800000, got -5");
   EXPECT_ERROR(HEAD "\"closed\":{\"wait_ms\":true}}", "closed.wait_ms",
-               "must be an integer 0..2592000000");
+               "must be an integer 0..604800000");
   EXPECT_ERROR(HEAD "\"closed\":{\"talk_ms\":2592000001}}", "closed.talk_ms",
-               "must be an integer 0..2592000000, got 2592000001");
+               "must be an integer 0..604800000, got 2592000001");
   EXPECT_ERROR(HEAD "\"closed\":{\"transfers\":1001}}", "closed.transfers",
                "must be an integer 0..1000, got 1001");
   EXPECT_ERROR(HEAD "\"closed\":{\"resolved\":\"yes\"}}", "closed.resolved",
@@ -196,7 +196,7 @@ static void test_field_errors(void) {
   EXPECT_ERROR(HEAD "\"turn\":{\"seq\":1,\"text\":\"hi\"}}", "turn.speaker",
                "missing: must be one of customer, agent, bot");
   EXPECT_ERROR(HEAD "\"turn\":{\"seq\":1,\"speaker\":\"agent\",\"text\":\"hi\",\"offset_ms\":-1}}",
-               "turn.offset_ms", "must be an integer 0..2592000000, got -1");
+               "turn.offset_ms", "must be an integer 0..604800000, got -1");
   EXPECT_ERROR(HEAD "\"turn\":{\"seq\":1,\"speaker\":\"agent\",\"text\":7}}", "turn.text",
                "must be a string");
   /* A control character in an unknown key is not echoed raw. */
@@ -333,11 +333,11 @@ static void test_strict_json(void) {
 
   /* Integers: -0 is 0; the 64-bit extremes are integers (and then out of range). */
   EXPECT_ERROR(HEAD "\"closed\":{\"handle_ms\":-0,\"wait_ms\":9223372036854775807}}",
-               "closed.wait_ms", "must be an integer 0..2592000000, got 9223372036854775807");
+               "closed.wait_ms", "must be an integer 0..604800000, got 9223372036854775807");
   EXPECT_ERROR(HEAD "\"closed\":{\"hold_ms\":-9223372036854775808}}", "closed.hold_ms",
-               "must be an integer 0..2592000000, got -9223372036854775808");
+               "must be an integer 0..604800000, got -9223372036854775808");
   EXPECT_ERROR(HEAD "\"closed\":{\"hold_ms\":1e2}}", "closed.hold_ms",
-               "must be an integer 0..2592000000");
+               "must be an integer 0..604800000");
 
   /* The number of turns is checked over the whole transcript, also after a bad turn; a
    * syntax error after the limit still counts. */
@@ -503,6 +503,90 @@ static void test_limits(void) {
   gw_event_batch_free(&b);
 }
 
+/*
+ * The hard bounds of goodwill/event.h are what every stage accepts: an 8-day handle time (the
+ * aggregator's 2^53 bound is 7 days) is refused here, naming the field and the limit, instead
+ * of being accepted and dead-lettered downstream; a text of exactly the hard bound passes;
+ * limits looser than the bounds do not loosen the validation, and gw_event_limits_check says
+ * which limit is too loose.
+ */
+static void test_hard_bounds(void) {
+  CHECK_INT_EQ(GW_EVENT_MAX_DURATION_MS, 7LL * 86400 * 1000);
+  EXPECT_ERROR(HEAD "\"closed\":{\"handle_ms\":691200000}}", "closed.handle_ms",
+               "must be an integer 0..604800000, got 691200000");
+  gw_event_batch b;
+  CHECK_INT_EQ(parse(HEAD "\"closed\":{\"handle_ms\":604800000,\"wait_ms\":604800000}}",
+                     GW_EVENT_FORMAT_JSON, NULL, &b),
+               0);
+  CHECK_INT_EQ(b.nevents, 1);
+  gw_event_batch_free(&b);
+
+  /* The same through protobuf validation (a Kafka producer's event). */
+  Goodwill__V1__InteractionEvent ev = GOODWILL__V1__INTERACTION_EVENT__INIT;
+  Goodwill__V1__InteractionClosed cl = GOODWILL__V1__INTERACTION_CLOSED__INIT;
+  ev.event_id = "e-8d";
+  ev.tenant_id = "acme";
+  ev.team_id = "billing";
+  ev.agent_id = "a-17";
+  ev.interaction_id = "c-8d";
+  ev.channel = GOODWILL__V1__CHANNEL__CHANNEL_VOICE;
+  ev.occurred_at_ms = T0;
+  ev.body_case = GOODWILL__V1__INTERACTION_EVENT__BODY_CLOSED;
+  ev.closed = &cl;
+  cl.handle_ms = 8ULL * 86400 * 1000;
+  gw_event_limits hard;
+  gw_event_limits_hard(&hard);
+  gw_event_error err;
+  CHECK_INT_EQ(gw_event_validate(&ev, &hard, T0, &err), -EINVAL);
+  CHECK_STR_EQ(err.field, "closed.handle_ms");
+  CHECK_STR_EQ(err.reason, "must be an integer 0..604800000, got 691200000");
+
+  /* A text of exactly GW_EVENT_MAX_TEXT_BYTES passes; one byte more does not, even with a
+   * looser limit given. */
+  char *text = malloc(GW_EVENT_MAX_TEXT_BYTES + 2);
+  memset(text, 'a', GW_EVENT_MAX_TEXT_BYTES + 1);
+  text[GW_EVENT_MAX_TEXT_BYTES] = '\0';
+  Goodwill__V1__Turn turn = GOODWILL__V1__TURN__INIT;
+  turn.speaker = GOODWILL__V1__SPEAKER__SPEAKER_CUSTOMER;
+  turn.text = text;
+  ev.body_case = GOODWILL__V1__INTERACTION_EVENT__BODY_TURN;
+  ev.turn = &turn;
+  CHECK_INT_EQ(gw_event_validate(&ev, &hard, T0, &err), 0);
+  text[GW_EVENT_MAX_TEXT_BYTES] = 'a';
+  text[GW_EVENT_MAX_TEXT_BYTES + 1] = '\0';
+  gw_event_limits loose;
+  gw_event_limits_default(&loose);
+  loose.max_text_bytes = 1 << 20;
+  loose.max_past_ms = INT64_MAX / 4;
+  CHECK_INT_EQ(gw_event_validate(&ev, &loose, T0, &err), -EINVAL);
+  CHECK_STR_EQ(err.field, "turn.text");
+  CHECK_STR_EQ(err.reason, "too long: 16385 bytes, at most 16384");
+  turn.text = "hello";
+  ev.occurred_at_ms = T0 - GW_EVENT_MAX_PAST_MS - 1;
+  CHECK_INT_EQ(gw_event_validate(&ev, &loose, T0, &err), -EINVAL);
+  CHECK_STR_EQ(err.field, "occurred_at");
+  free(text);
+
+  /* The defaults are the hard bounds; looser limits are named by gw_event_limits_check. */
+  gw_event_limits lim;
+  gw_event_limits_default(&lim);
+  char why[256] = "";
+  CHECK_INT_EQ(gw_event_limits_check(&lim, why, sizeof(why)), 0);
+  CHECK_INT_EQ(lim.max_text_bytes, GW_EVENT_MAX_TEXT_BYTES);
+  CHECK_INT_EQ(lim.max_turns, GW_EVENT_MAX_TURNS);
+  CHECK_INT_EQ(lim.max_past_ms, GW_EVENT_MAX_PAST_MS);
+  lim.max_text_bytes = GW_EVENT_MAX_TEXT_BYTES + 1;
+  CHECK_INT_EQ(gw_event_limits_check(&lim, why, sizeof(why)), -EINVAL);
+  CHECK_STR_CONTAINS(why, "max_text_bytes is 16385: it must be 1..16384");
+  gw_event_limits_default(&lim);
+  lim.max_turns = 100000;
+  CHECK_INT_EQ(gw_event_limits_check(&lim, why, sizeof(why)), -EINVAL);
+  CHECK_STR_CONTAINS(why, "max_turns is 100000: it must be 1..2000");
+  gw_event_limits_default(&lim);
+  lim.max_text_bytes = 64; /* tighter is fine */
+  CHECK_INT_EQ(gw_event_limits_check(&lim, why, sizeof(why)), 0);
+}
+
 /* Parses an event whose occurred_at is the given JSON value; returns occurred_at_ms or -1. */
 static long long time_of(const char *value, const char **reason_out) {
   static char reason[192];
@@ -533,23 +617,28 @@ static void test_timestamps(void) {
   CHECK_INT_EQ(time_of("\"2026-11-23T04:00:00-06:00\"", NULL), T0);
   CHECK_INT_EQ(time_of("\"2026-11-23T09:59:00.250+00:00\"", NULL), T0 - 59750);
   CHECK_INT_EQ(time_of("1795427999000", NULL), T0 - 1000);
-  /* A leap day exists in 2024 and is well inside the 400-day past limit of T0. */
+  /* A leap day exists in 2024 and is well inside the 371-day past limit of T0. */
   CHECK_INT_EQ(time_of("\"2026-01-01T00:00:00Z\"", NULL), 1767225600000LL);
 
   const char *reason;
-  /* Exactly at the future limit is accepted; one millisecond later is not. */
+  /* Exactly at the future limit is accepted; one millisecond later is not. The reference is
+   * the time the event was received (here: parsed, T0). */
   CHECK_INT_EQ(time_of("1795428300000", NULL), T0 + 300000);
   CHECK_INT_EQ(time_of("1795428300001", &reason), -1);
-  CHECK_STR_EQ(reason, "too far in the future: more than 300000 ms after now");
+  CHECK_STR_EQ(reason, "too far in the future: more than 300000 ms after it was received");
   CHECK_INT_EQ(time_of("\"2026-11-23T10:10:00+00:00\"", &reason), -1);
-  CHECK_STR_EQ(reason, "too far in the future: more than 300000 ms after now");
-  CHECK_INT_EQ(time_of("\"2025-10-19T09:59:59Z\"", &reason), -1);
-  CHECK_STR_EQ(reason, "too far in the past: more than 34560000000 ms before now");
-  CHECK_INT_EQ(time_of("\"2025-10-19T10:00:00Z\"", NULL), T0 - 34560000000LL);
+  CHECK_STR_EQ(reason, "too far in the future: more than 300000 ms after it was received");
+  /* The past limit is GW_EVENT_MAX_PAST_MS, 371 days: 2025-11-17T10:00:00Z for T0. */
+  CHECK_INT_EQ(GW_EVENT_MAX_PAST_MS, 371LL * 86400 * 1000);
+  CHECK_INT_EQ(time_of("\"2025-11-17T09:59:59Z\"", &reason), -1);
+  CHECK_STR_EQ(reason, "too far in the past: more than 32054400000 ms (371 days) before it was "
+                       "received");
+  CHECK_INT_EQ(time_of("\"2025-11-17T10:00:00Z\"", NULL), T0 - 32054400000LL);
   CHECK_INT_EQ(time_of("-5", &reason), -1);
-  CHECK_STR_EQ(reason, "too far in the past: more than 34560000000 ms before now");
+  CHECK_STR_EQ(reason, "too far in the past: more than 32054400000 ms (371 days) before it was "
+                       "received");
   CHECK_INT_EQ(time_of("9223372036854775807", &reason), -1);
-  CHECK_STR_EQ(reason, "too far in the future: more than 300000 ms after now");
+  CHECK_STR_EQ(reason, "too far in the future: more than 300000 ms after it was received");
 }
 
 /* A valid survey event built directly as protobuf, as a Kafka producer would send it. */
@@ -625,7 +714,7 @@ static void test_validate_protobuf(void) {
   turn.speaker = GOODWILL__V1__SPEAKER__SPEAKER_AGENT;
   CHECK_INT_EQ(gw_event_validate(&p.ev, &lim, T0, &err), 0);
   turn.offset_ms = (uint64_t)GW_EVENT_MAX_DURATION_MS + 1;
-  EXPECT_INVALID(&p, "turn.offset_ms", "must be an integer 0..2592000000, got 2592000001");
+  EXPECT_INVALID(&p, "turn.offset_ms", "must be an integer 0..604800000, got 604800001");
 
   Goodwill__V1__InteractionClosed closed;
   goodwill__v1__interaction_closed__init(&closed);
@@ -830,6 +919,7 @@ int main(void) {
   GW_RUN(test_ndjson_lines);
   GW_RUN(test_ids);
   GW_RUN(test_limits);
+  GW_RUN(test_hard_bounds);
   GW_RUN(test_timestamps);
   GW_RUN(test_validate_protobuf);
   GW_RUN(test_utf8);

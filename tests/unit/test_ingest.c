@@ -2,8 +2,9 @@
  * gw_ingest tests, in-process against the embedded Kafka-protocol cluster (gw_devkafka): the
  * ingest runs on a private loop on the main thread, a client thread posts over TCP and checks
  * what a client sees, and /usr/bin/kcat (an independent Kafka client) reads what reached the
- * topic. Failure paths: producer queue full (503 at once, Retry-After: 1) and a broker that is
- * down past the produce timeout (503 with Retry-After once the delivery reports failed).
+ * topic. Failure paths: producer queue full (503 at once, Retry-After: 1), a broker that is
+ * down past the produce timeout (503 with Retry-After once the delivery reports failed), and a
+ * fatal producer error (503, /readyz 503 with the reason, the owner told once).
  * Also: protobuf and gzip bodies (built here with protobuf-c and zlib), bearer tokens (401,
  * 403 per item, reload keeping the old set on a bad file), and each limit with its status
  * (413 body / events / inflated size, 400 per item for transcripts and text, 431, 408, 503).
@@ -374,6 +375,59 @@ static void test_delivery_timeout(void) {
   gw_ingest_config cfg = base_config();
   cfg.produce_timeout_ms = 1500;
   run_case(&cfg, client_broker_down, true);
+}
+
+/* Told by the ingest on the loop; read by the client thread only after the fact was seen on
+ * /readyz, and by the test after the join. */
+static int fatal_calls;
+static char fatal_reason[512];
+
+static void on_fatal(void *opaque, const char *reason) {
+  fatal_calls++;
+  snprintf(fatal_reason, sizeof(fatal_reason), "%s", reason);
+}
+
+/* The producer fails for good (the broker answers a Produce request OUT_OF_ORDER_SEQUENCE_NUMBER,
+ * fatal to the idempotent producer): the request gets 503, /readyz turns 503 naming the error
+ * and stays so, later requests get 503 at once. */
+static void client_fatal(fixture *f) {
+  answer *a = malloc(sizeof(*a));
+  gw_buf b = GW_BUF_INIT;
+  closed_event(&b, "fatal-1", "fatal-1", "chat");
+  CHECK(http_call(f->port, "POST", "/v1/events", "application/x-ndjson", b.data, a));
+  CHECK_INT_EQ(a->status, 202);
+  CHECK(http_call(f->admin_port, "GET", "/readyz", NULL, NULL, a));
+  CHECK_INT_EQ(a->status, 200);
+
+  char err[256] = "";
+  CHECK_INT_EQ(gw_devkafka_push_request_errors(f->dk, "Produce", "OUT_OF_ORDER_SEQUENCE_NUMBER", 1,
+                                               err, sizeof(err)),
+               0);
+  gw_buf_reset(&b);
+  closed_event(&b, "fatal-2", "fatal-2", "chat");
+  CHECK(http_call(f->port, "POST", "/v1/events", "application/x-ndjson", b.data, a));
+  CHECK_INT_EQ(a->status, 503);
+  /* The fatal error is told before the failed delivery report, so readiness is gone now. */
+  CHECK(http_call(f->admin_port, "GET", "/readyz", NULL, NULL, a));
+  CHECK_INT_EQ(a->status, 503);
+  CHECK_STR_CONTAINS(a->body, "kafka producer failed for good: OUT_OF_ORDER_SEQUENCE_NUMBER");
+
+  gw_buf_reset(&b);
+  closed_event(&b, "fatal-3", "fatal-3", "chat");
+  CHECK(http_call(f->port, "POST", "/v1/events", "application/x-ndjson", b.data, a));
+  CHECK_INT_EQ(a->status, 503);
+  CHECK(http_call(f->admin_port, "GET", "/readyz", NULL, NULL, a));
+  CHECK_INT_EQ(a->status, 503);
+  gw_buf_free(&b);
+  free(a);
+}
+
+static void test_fatal_producer_error(void) {
+  gw_ingest_config cfg = base_config();
+  cfg.on_fatal = on_fatal;
+  run_case(&cfg, client_fatal, false);
+  CHECK_INT_EQ(fatal_calls, 1);
+  CHECK_STR_CONTAINS(fatal_reason, "OUT_OF_ORDER_SEQUENCE_NUMBER");
 }
 
 /* ------------------------------------------------------------------ protobuf, gzip */
@@ -898,6 +952,73 @@ static void test_limits(void) {
   run_case(&cfg, client_limits, false);
 }
 
+/*
+ * The hard bounds of goodwill/event.h (what the scorer and the aggregator accept) are the most
+ * an ingest accepts: limits looser than them refuse to start, an 8-day handle time (the
+ * aggregator's bound is 7 days) is a 400 naming the field and the limit, and a text of exactly
+ * the hard bound is accepted (test_scorer then scores such an event, and the aggregator takes
+ * its record).
+ */
+static void test_hard_bounds_at_start(void) {
+  uv_loop_t loop;
+  CHECK_INT_EQ(uv_loop_init(&loop), 0);
+  gw_log log;
+  gw_log_init(&log, "ingest-test", GW_LOG_ERROR + 1);
+  gw_ingest_config cfg = base_config();
+  cfg.log = &log;
+  cfg.producer.bootstrap = "127.0.0.1:1";
+  gw_ingest *ing = NULL;
+  cfg.limits.max_text_bytes = GW_EVENT_MAX_TEXT_BYTES + 1;
+  CHECK_INT_EQ(gw_ingest_start(&loop, &cfg, &ing), -EINVAL);
+  cfg = base_config();
+  cfg.log = &log;
+  cfg.producer.bootstrap = "127.0.0.1:1";
+  cfg.limits.max_turns = GW_EVENT_MAX_TURNS + 1;
+  CHECK_INT_EQ(gw_ingest_start(&loop, &cfg, &ing), -EINVAL);
+  cfg = base_config();
+  cfg.log = &log;
+  cfg.producer.bootstrap = "127.0.0.1:1";
+  cfg.limits.max_past_ms = GW_EVENT_MAX_PAST_MS + 1;
+  CHECK_INT_EQ(gw_ingest_start(&loop, &cfg, &ing), -EINVAL);
+  CHECK(ing == NULL);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  CHECK_INT_EQ(uv_loop_close(&loop), 0);
+}
+
+static void client_hard_bounds(fixture *f) {
+  answer *a = malloc(sizeof(*a));
+  gw_buf b = GW_BUF_INIT;
+  gw_buf_printf(&b,
+                "{\"event_id\":\"hb-8d\",\"tenant_id\":\"t1\",\"team_id\":\"team-a\","
+                "\"agent_id\":\"ag-1\",\"interaction_id\":\"hb-1\",\"channel\":\"voice\","
+                "\"occurred_at\":%lld,\"closed\":{\"handle_ms\":691200000}}\n",
+                now_ms() - 1000);
+  gw_buf_printf(&b,
+                "{\"event_id\":\"hb-text\",\"tenant_id\":\"t1\",\"team_id\":\"team-a\","
+                "\"agent_id\":\"ag-1\",\"interaction_id\":\"hb-2\",\"channel\":\"email\","
+                "\"occurred_at\":%lld,\"closed\":{\"handle_ms\":604800000,\"wait_ms\":604800000,"
+                "\"transcript\":[{\"seq\":1,\"speaker\":\"customer\",\"text\":\"",
+                now_ms() - 1000);
+  for (int i = 0; i < GW_EVENT_MAX_TEXT_BYTES; i++) {
+    gw_buf_putc(&b, "abcdefgh "[i % 9]);
+  }
+  gw_buf_puts(&b, "\"}]}}\n");
+  CHECK(http_call(f->port, "POST", "/v1/events", "application/x-ndjson", b.data, a));
+  CHECK_INT_EQ(a->status, 400);
+  CHECK_STR_CONTAINS(a->body, "\"accepted\":1,\"rejected\":1");
+  CHECK_STR_CONTAINS(a->body, "{\"index\":1,\"event_id\":\"hb-text\"}");
+  CHECK_STR_CONTAINS(a->body, "{\"index\":0,\"line\":1,\"field\":\"closed.handle_ms\",\"reason\":"
+                              "\"must be an integer 0..604800000, got 691200000\"}");
+  gw_buf_free(&b);
+  free(a);
+}
+
+static void test_hard_bounds(void) {
+  gw_ingest_config cfg = base_config();
+  cfg.limits.max_text_bytes = GW_EVENT_MAX_TEXT_BYTES; /* the largest it may be */
+  run_case(&cfg, client_hard_bounds, false);
+}
+
 static void client_connection_limit(fixture *f) {
   answer *a = malloc(sizeof(*a));
   /* max_connections (2): a third connection gets 503 while two are held open. */
@@ -939,12 +1060,15 @@ int main(void) {
   GW_RUN(test_main_paths);
   GW_RUN(test_queue_full);
   GW_RUN(test_delivery_timeout);
+  GW_RUN(test_fatal_producer_error);
   GW_RUN(test_protobuf_gzip);
   GW_RUN(test_auth);
   GW_RUN(test_auth_config);
   GW_RUN(test_rate_limit);
   GW_RUN(test_many_rejections);
   GW_RUN(test_limits);
+  GW_RUN(test_hard_bounds_at_start);
+  GW_RUN(test_hard_bounds);
   GW_RUN(test_connection_limit);
   return gw_test_finish();
 }

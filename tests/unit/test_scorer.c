@@ -5,7 +5,10 @@
  * drained stop a second scorer of the same group reads only what came later. Live turns are
  * buffered until their close, their offsets held uncommitted (a restarted scorer reads them
  * again), scored together in seq order with a retried turn once (or released when the close
- * carries a transcript), and expired to the DLQ by event time.
+ * carries a transcript), and expired to the DLQ by event time, or by processing time when
+ * nothing more is read. A turn read after its interaction's close goes to the DLQ at once and
+ * does not hold the committed offset back. A fatal producer error makes the scorer not ready
+ * and its stop quick.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -14,6 +17,7 @@
 #include <time.h>
 #include <uv.h>
 
+#include "goodwill/aggregates.h"
 #include "goodwill/buf.h"
 #include "goodwill/event.h"
 #include "devkafka.h"
@@ -178,10 +182,10 @@ typedef struct outputs {
   int scored, dlq;
   int interactions, surveys;
   int bad_key;
-  int dlq_decode, dlq_invalid, dlq_unsupported, dlq_expired, dlq_undeliverable;
+  int dlq_decode, dlq_invalid, dlq_unsupported, dlq_expired, dlq_undeliverable, dlq_after_close;
   char undeliverable_reason[256], undeliverable_type[64];
   int dlq_headers_ok;
-  char invalid_reason[256], expired_reason[256];
+  char invalid_reason[256], expired_reason[256], after_close_reason[256];
   /* How many ScoredInteractions of interaction "live-1" were read, and the last one. */
   int live;
   Goodwill__V1__ScoredInteraction live_copy;
@@ -189,7 +193,31 @@ typedef struct outputs {
   int live3;
   uint32_t live3_customer_turns, live3_agent_turns;
   char live_copy_id[72];
+  /* The records of test_time_and_bounds (source event ids "tb-*"): how many, how many the
+   * aggregator's decoder takes, and the received_at_ms each carries. */
+  int tb, tb_agg_ok;
+  int64_t tb_received[3]; /* tb-bound, tb-skew, tb-direct */
 } outputs;
+
+static const char *const tb_ids[3] = {"tb-bound", "tb-skew", "tb-direct"};
+
+/* Notes a scored record of test_time_and_bounds. */
+static void note_tb(outputs *o, const gw_kafka_message *m, const char *source_event_id,
+                    int64_t received_at_ms) {
+  for (int i = 0; i < 3; i++) {
+    if (source_event_id != NULL && strcmp(source_event_id, tb_ids[i]) == 0) {
+      o->tb++;
+      o->tb_received[i] = received_at_ms;
+      gw_agg_record r;
+      char err[200];
+      if (gw_agg_record_decode(m->value, m->value_len, &r, err, sizeof err) == 0) {
+        o->tb_agg_ok++;
+      } else {
+        fprintf(stderr, "%s: the aggregator refuses its record: %s\n", tb_ids[i], err);
+      }
+    }
+  }
+}
 
 static const char *header(const gw_kafka_message *m, const char *name, char *buf, size_t len) {
   for (size_t i = 0; i < m->nheaders; i++) {
@@ -218,6 +246,7 @@ static void on_output(void *opaque, const gw_kafka_message *m) {
       o->interactions++;
       tenant = r->interaction->tenant_id;
       team = r->interaction->team_id;
+      note_tb(o, m, r->interaction->source_event_id, r->interaction->received_at_ms);
       if (strcmp(r->interaction->interaction_id, "live-3") == 0) {
         o->live3++;
         o->live3_customer_turns = r->interaction->customer_turns;
@@ -238,8 +267,9 @@ static void on_output(void *opaque, const gw_kafka_message *m) {
       o->surveys++;
       tenant = r->survey->tenant_id;
       team = r->survey->team_id;
+      note_tb(o, m, r->survey->source_event_id, r->survey->received_at_ms);
     }
-    char want[128];
+    char want[2 * GW_EVENT_MAX_ID_BYTES + 2];
     int n = snprintf(want, sizeof want, "%s/%s", tenant ? tenant : "?", team ? team : "?");
     if (m->key_len != (size_t)n || memcmp(m->key, want, (size_t)n) != 0) {
       o->bad_key++;
@@ -261,6 +291,9 @@ static void on_output(void *opaque, const gw_kafka_message *m) {
     } else if (strncmp(reason, "expired", 7) == 0) {
       o->dlq_expired++;
       snprintf(o->expired_reason, sizeof o->expired_reason, "%s", reason);
+    } else if (strncmp(reason, "turn_after_close", 16) == 0) {
+      o->dlq_after_close++;
+      snprintf(o->after_close_reason, sizeof o->after_close_reason, "%s", reason);
     } else if (strncmp(reason, "undeliverable", 13) == 0) {
       o->dlq_undeliverable++;
       snprintf(o->undeliverable_reason, sizeof o->undeliverable_reason, "%s", reason);
@@ -318,6 +351,8 @@ static bool stop_done(void *arg) {
   return ((stop_state *)arg)->done;
 }
 
+static gw_metrics *scorer_metrics; /* when set, the next scorer started registers in it */
+
 static gw_scorer *start_scorer_live(size_t max_in_flight, int64_t turn_idle_timeout_ms,
                                     size_t max_open_turns) {
   gw_scorer_config cfg = {
@@ -330,7 +365,11 @@ static gw_scorer *start_scorer_live(size_t max_in_flight, int64_t turn_idle_time
       .retry_backoff_ms = 100,
       .retry_backoff_max_ms = 800,
       .turn_idle_timeout_ms = turn_idle_timeout_ms,
+      /* The grace protects backfills in processing time; these tests move event time with the
+       * records they produce, a second after the turns. */
+      .turn_expiry_grace_ms = 1000,
       .max_open_turns = max_open_turns,
+      .metrics = scorer_metrics,
       .admin_host = "127.0.0.1",
       .admin_port = 0,
       .log = &fx.log,
@@ -624,9 +663,212 @@ static void test_live_turns(void) {
   }
 }
 
+/* What /metrics shows of one metric (the first line starting with name and a space), or -1. */
+static double metric_value(gw_metrics *m, const char *name) {
+  gw_buf text = GW_BUF_INIT;
+  gw_metrics_render(m, &text);
+  double v = -1;
+  size_t n = strlen(name);
+  for (const char *line = text.data; line != NULL && *line != '\0';) {
+    if (strncmp(line, name, n) == 0 && line[n] == ' ') {
+      v = strtod(line + n + 1, NULL);
+      break;
+    }
+    line = strchr(line, '\n');
+    line = line != NULL ? line + 1 : NULL;
+  }
+  gw_buf_free(&text);
+  return v;
+}
+
+typedef struct stray_wait {
+  gw_scorer *s;
+  uint64_t consumed, scored, dlq, after_close;
+} stray_wait;
+
+static bool stray_reached(void *arg) {
+  stray_wait *w = arg;
+  gw_scorer_stats st;
+  gw_scorer_get_stats(w->s, &st);
+  return st.consumed >= w->consumed && st.scored >= w->scored && st.dlq >= w->dlq &&
+         st.turns_after_close >= w->after_close && st.in_flight == 0;
+}
+
+/*
+ * A turn read after its interaction's close (a client that sent it late, or retried it) goes
+ * to the DLQ at once with its reason, and its offset is done when the DLQ acknowledged it: a
+ * scorer that joins the group after a drained stop starts after it. Before, it was buffered as
+ * a new open interaction that no close would end, and held the committed offset until it
+ * expired (6 h by default).
+ */
+static void test_turn_after_close_goes_to_dlq(void) {
+  int64_t t0 = now_ms() - 2 * 3600 * 1000;
+  int before = delivered;
+  produce_live_turn("s1-a", "stray-1", 1, GOODWILL__V1__SPEAKER__SPEAKER_CUSTOMER,
+                    "my card was charged twice", t0);
+  produce_live_close("s1-close", "stray-1", t0 + 60000);
+  produce_live_turn("s1-b", "stray-1", 2, GOODWILL__V1__SPEAKER__SPEAKER_CUSTOMER,
+                    "one more thing, sorry", t0 + 61000);
+  produce_closed_at("ev-30", "team-a", t0 + 62000);
+  gw_test_count w = {&delivered, before + 4};
+  CHECK(run_until(gw_test_count_reached, &w, 15000));
+
+  gw_metrics *m = NULL;
+  CHECK_INT_EQ(gw_metrics_new(&m), 0);
+  scorer_metrics = m;
+  gw_scorer *s = start_scorer_live(100, 3600 * 1000, 0);
+  scorer_metrics = NULL;
+  if (s == NULL) {
+    gw_metrics_free(m);
+    return;
+  }
+  stray_wait sw = {s, 4, 2, 1, 1};
+  CHECK(run_until(stray_reached, &sw, 30000));
+  gw_scorer_stats st;
+  gw_scorer_get_stats(s, &st);
+  CHECK_INT_EQ(st.consumed, 4);
+  CHECK_INT_EQ(st.scored, 2);
+  CHECK_INT_EQ(st.dlq, 1);
+  CHECK_INT_EQ(st.turns_after_close, 1);
+  CHECK_INT_EQ(st.open_interactions, 0);
+  CHECK_INT_EQ(st.open_turns, 0);
+  CHECK_INT_EQ(st.open_bytes, 0);
+  CHECK(metric_value(m, "goodwill_scorer_turns_after_close_total") == 1.0);
+  CHECK(metric_value(m, "goodwill_scorer_open_bytes") == 0.0);
+  CHECK(metric_value(m, "goodwill_scorer_open_oldest_age_seconds") == 0.0);
+
+  gw_test_count wd = {&seen.dlq_after_close, 1};
+  CHECK(run_until(gw_test_count_reached, &wd, 20000));
+  CHECK_INT_EQ(seen.dlq_after_close, 1);
+  CHECK_STR_CONTAINS(seen.after_close_reason,
+                     "turn_after_close: interaction stray-1 of tenant acme was closed at offset ");
+  stop_scorer_drained(s);
+  gw_metrics_free(m);
+
+  /* The committed offset passed the stray turn: the next member of the group reads only what
+   * comes next (one partition: anything replayed would come before it). */
+  s = start_scorer(100);
+  if (s == NULL) {
+    return;
+  }
+  CHECK(run_until(scorer_ready, s, 20000));
+  produce_closed_at("ev-31", "team-a", t0 + 63000);
+  stats_wait sw2 = {s, 1, 1};
+  CHECK(run_until(scorer_reached, &sw2, 20000));
+  gw_scorer_get_stats(s, &st);
+  CHECK_INT_EQ(st.consumed, 1);
+  CHECK_INT_EQ(st.scored, 1);
+  CHECK_INT_EQ(st.open_turns, 0);
+  stop_scorer_drained(s);
+}
+
+/* A partition that receives nothing after a turn never moves its stream time: the open
+ * interaction expires by processing time, on the scorer's timer, with its reason, and the
+ * oldest-age gauge showed it meanwhile. */
+static void test_quiet_partition_expires_by_processing_time(void) {
+  int before = delivered;
+  produce_live_turn("q1-a", "quiet-1", 1, GOODWILL__V1__SPEAKER__SPEAKER_CUSTOMER, "hello, anyone?",
+                    now_ms() - 3600 * 1000);
+  gw_test_count w = {&delivered, before + 1};
+  CHECK(run_until(gw_test_count_reached, &w, 15000));
+  int expired_before = seen.dlq_expired;
+
+  gw_metrics *m = NULL;
+  CHECK_INT_EQ(gw_metrics_new(&m), 0);
+  scorer_metrics = m;
+  gw_scorer *s = start_scorer_live(100, 1500, 0);
+  scorer_metrics = NULL;
+  if (s == NULL) {
+    gw_metrics_free(m);
+    return;
+  }
+  live_wait lw = {s, 1, 1, 0, 0, 1};
+  CHECK(run_until(live_reached, &lw, 30000));
+  CHECK(metric_value(m, "goodwill_scorer_open_bytes") > 0);
+  live_wait lw2 = {s, 1, 1, 1, 1, 0};
+  CHECK(run_until(live_reached, &lw2, 20000));
+  gw_scorer_stats st;
+  gw_scorer_get_stats(s, &st);
+  CHECK_INT_EQ(st.interactions_expired, 1);
+  CHECK_INT_EQ(st.dlq, 1);
+  CHECK(metric_value(m, "goodwill_scorer_open_bytes") == 0.0);
+  gw_test_count wx = {&seen.dlq_expired, expired_before + 1};
+  CHECK(run_until(gw_test_count_reached, &wx, 20000));
+  CHECK_STR_CONTAINS(seen.expired_reason, "expired: no InteractionClosed within 1500ms of the last "
+                                          "turn (processing time");
+  stop_scorer_drained(s);
+  gw_metrics_free(m);
+}
+
 /* The brokers refuse a scored record for good (too large): retrying would block the partition
  * forever, so the record goes to the DLQ as a ScoredRecord with its reason, and its input is
  * done. */
+typedef struct fatal_seen {
+  int calls;
+  char reason[512];
+} fatal_seen;
+
+static void on_fatal(void *opaque, const char *reason) {
+  fatal_seen *f = opaque;
+  f->calls++;
+  snprintf(f->reason, sizeof f->reason, "%s", reason);
+}
+
+static bool fatal_called(void *arg) {
+  return ((fatal_seen *)arg)->calls > 0;
+}
+
+/*
+ * The scorer's producer fails for good (the brokers answer its first Produce request
+ * OUT_OF_ORDER_SEQUENCE_NUMBER, fatal to an idempotent producer): the owner is told once, the
+ * scorer is not ready with the reason, and a stop does not wait for the grace (10 s here) for
+ * deliveries that cannot happen; the input stays uncommitted. Runs last: it leaves that input
+ * unread for the group.
+ */
+static void test_fatal_producer_error(void) {
+  int before = delivered;
+  produce_closed("ev-30", "team-f");
+  gw_test_count w = {&delivered, before + 1};
+  CHECK(run_until(gw_test_count_reached, &w, 15000));
+  /* Nothing else produces from here on: the next Produce request is the scorer's. */
+  char err[256] = "";
+  CHECK_INT_EQ(gw_devkafka_push_request_errors(fx.dk, "Produce", "OUT_OF_ORDER_SEQUENCE_NUMBER", 1,
+                                               err, sizeof err),
+               0);
+  fatal_seen f;
+  memset(&f, 0, sizeof f);
+  gw_scorer_config cfg = {
+      .kafka_bootstrap = gw_devkafka_bootstrap(fx.dk),
+      .group_id = "test-scorer",
+      .session_timeout_ms = 3000,
+      .commit_interval_ms = 200,
+      .shutdown_grace_ms = 10000,
+      .admin_port = -1,
+      .log = &fx.log,
+      .on_fatal = on_fatal,
+      .fatal_opaque = &f,
+  };
+  gw_scorer *s = NULL;
+  CHECK_INT_EQ(gw_scorer_start(&fx.loop, &cfg, &s), 0);
+  if (s == NULL) {
+    return;
+  }
+  CHECK(run_until(fatal_called, &f, 30000));
+  CHECK_INT_EQ(f.calls, 1);
+  CHECK_STR_CONTAINS(f.reason, "OUT_OF_ORDER_SEQUENCE_NUMBER");
+  char reason[256] = "";
+  CHECK(!gw_scorer_ready(s, reason, sizeof reason));
+  CHECK_STR_CONTAINS(reason, "kafka fatal error: OUT_OF_ORDER_SEQUENCE_NUMBER");
+  uint64_t t0 = uv_now(&fx.loop);
+  stop_state stop = {false, -1};
+  gw_scorer_stop(s, on_stopped, &stop);
+  CHECK(run_until(stop_done, &stop, 30000));
+  uv_update_time(&fx.loop);
+  CHECK(uv_now(&fx.loop) - t0 < 5000);
+  CHECK_INT_EQ(stop.status, -ETIMEDOUT);
+  CHECK_INT_EQ(f.calls, 1);
+}
+
 static void test_undeliverable_scored_record_goes_to_dlq(void) {
   int before = delivered;
   produce_closed("ev-20", "team-u");
@@ -653,6 +895,97 @@ static void test_undeliverable_scored_record_goes_to_dlq(void) {
   stop_scorer_drained(s);
 }
 
+/*
+ * Limits and time, read from Kafka: (1) an event at every hard bound (128-byte ids, a text of
+ * GW_EVENT_MAX_TEXT_BYTES, 7-day durations, 1000 transfers) is scored, and the aggregator's
+ * decoder takes its record: what ingest may accept passes every stage. (2) An event whose
+ * received_at (the ingest's clock) is an hour ahead of this clock, with occurred_at 4 minutes
+ * after it: judged against received_at it is fine, so it is scored, though this clock would
+ * call it an hour in the future. (3) An event without received_at (another producer) is stamped
+ * from this clock, judged against it, and the stamp is in its record. (4) Such an event 10
+ * minutes in the future goes to the DLQ as invalid.
+ */
+static void test_time_and_bounds(void) {
+  int before = delivered;
+  int invalid_before = seen.dlq_invalid;
+  char id128[GW_EVENT_MAX_ID_BYTES + 1];
+  memset(id128, 'x', GW_EVENT_MAX_ID_BYTES);
+  id128[GW_EVENT_MAX_ID_BYTES] = '\0';
+  char *text = malloc(GW_EVENT_MAX_TEXT_BYTES + 1);
+  for (int i = 0; i < GW_EVENT_MAX_TEXT_BYTES; i++) {
+    text[i] = "still not working "[i % 18];
+  }
+  text[GW_EVENT_MAX_TEXT_BYTES] = '\0';
+
+  Goodwill__V1__InteractionEvent ev = GOODWILL__V1__INTERACTION_EVENT__INIT;
+  Goodwill__V1__InteractionClosed closed = GOODWILL__V1__INTERACTION_CLOSED__INIT;
+  Goodwill__V1__Turn t1 = GOODWILL__V1__TURN__INIT;
+  Goodwill__V1__Turn *turns[] = {&t1};
+  fill_envelope(&ev, "tb-bound", id128);
+  ev.agent_id = id128;
+  ev.interaction_id = id128;
+  t1.seq = 1;
+  t1.speaker = GOODWILL__V1__SPEAKER__SPEAKER_CUSTOMER;
+  t1.text = text;
+  t1.offset_ms = (uint64_t)GW_EVENT_MAX_DURATION_MS;
+  closed.handle_ms = closed.wait_ms = closed.talk_ms = closed.hold_ms =
+      (uint64_t)GW_EVENT_MAX_DURATION_MS;
+  closed.transfers = GW_EVENT_MAX_TRANSFERS;
+  closed.n_transcript = 1;
+  closed.transcript = turns;
+  ev.body_case = GOODWILL__V1__INTERACTION_EVENT__BODY_CLOSED;
+  ev.closed = &closed;
+  produce_event(&ev);
+
+  Goodwill__V1__SurveyResponse survey = GOODWILL__V1__SURVEY_RESPONSE__INIT;
+  survey.likelihood_presence_case =
+      GOODWILL__V1__SURVEY_RESPONSE__LIKELIHOOD_PRESENCE_LIKELIHOOD_TO_RECOMMEND;
+  survey.likelihood_to_recommend = 6;
+  Goodwill__V1__InteractionEvent sv = GOODWILL__V1__INTERACTION_EVENT__INIT;
+  fill_envelope(&sv, "tb-skew", "team-t");
+  sv.received_at_ms = now_ms() + 3600 * 1000;
+  sv.occurred_at_ms = sv.received_at_ms + 4 * 60 * 1000;
+  sv.body_case = GOODWILL__V1__INTERACTION_EVENT__BODY_SURVEY;
+  sv.survey = &survey;
+  int64_t skew_received = sv.received_at_ms;
+  produce_event(&sv);
+
+  fill_envelope(&sv, "tb-direct", "team-t");
+  sv.received_at_ms = 0;
+  sv.occurred_at_ms = now_ms() - 60 * 1000;
+  int64_t direct_from = now_ms();
+  produce_event(&sv);
+
+  fill_envelope(&sv, "tb-future", "team-t");
+  sv.received_at_ms = 0;
+  sv.occurred_at_ms = now_ms() + 10 * 60 * 1000;
+  produce_event(&sv);
+  free(text);
+
+  gw_test_count w = {&delivered, before + 4};
+  CHECK(run_until(gw_test_count_reached, &w, 15000));
+  gw_scorer *s = start_scorer(100);
+  if (s == NULL) {
+    return;
+  }
+  stats_wait sw = {s, 4, 4};
+  CHECK(run_until(scorer_reached, &sw, 30000));
+  gw_scorer_stats st;
+  gw_scorer_get_stats(s, &st);
+  CHECK_INT_EQ(st.scored, 3);
+  CHECK_INT_EQ(st.dlq, 1);
+  gw_test_count wo = {&seen.tb, 3};
+  CHECK(run_until(gw_test_count_reached, &wo, 15000));
+  CHECK_INT_EQ(seen.tb_agg_ok, 3);
+  CHECK_INT_EQ(seen.tb_received[1], skew_received);
+  CHECK(seen.tb_received[2] >= direct_from && seen.tb_received[2] <= now_ms());
+  CHECK(seen.tb_received[0] > 0);
+  gw_test_count wd = {&seen.dlq_invalid, invalid_before + 1};
+  CHECK(run_until(gw_test_count_reached, &wd, 15000));
+  CHECK_STR_CONTAINS(seen.invalid_reason, "occurred_at: too far in the future");
+  stop_scorer_drained(s);
+}
+
 int main(void) {
   uv_loop_init(&fx.loop);
   gw_log_init(&fx.log, "test_scorer", GW_LOG_WARN);
@@ -674,7 +1007,13 @@ int main(void) {
   GW_RUN(test_scores_and_routes_to_dlq);
   GW_RUN(test_retries_failed_deliveries);
   GW_RUN(test_live_turns);
+  GW_RUN(test_turn_after_close_goes_to_dlq);
+  GW_RUN(test_quiet_partition_expires_by_processing_time);
   GW_RUN(test_undeliverable_scored_record_goes_to_dlq);
+  GW_RUN(test_time_and_bounds);
+  /* Last: its scorer stops at once on the fatal error and leaves its records uncommitted, which
+   * the group's next scorer would read again. */
+  GW_RUN(test_fatal_producer_error);
   if (seen.c != NULL) {
     gw_kafka_consumer_close(seen.c, NULL, NULL);
   }

@@ -22,6 +22,7 @@
 
 #include "goodwill/buf.h"
 #include "goodwill/config.h"
+#include "goodwill/version.h"
 
 typedef struct gen_config {
   long long seed;
@@ -480,6 +481,11 @@ int main(int argc, char **argv) {
                     "seeded sample InteractionEvents as NDJSON on stdout (flags only: GOODWILL_* "
                     "variables are not read)",
                     gen_keys, sizeof(gen_keys) / sizeof(gen_keys[0]), stdout);
+    gw_config_free(&values);
+    return 0;
+  }
+  if (rc == GW_CONFIG_VERSION) {
+    printf("goodwill-gen %s\n", GW_VERSION);
     gw_config_free(&values);
     return 0;
   }

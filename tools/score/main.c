@@ -31,6 +31,7 @@
 #include "goodwill/buf.h"
 #include "goodwill/config.h"
 #include "goodwill/feeling.h"
+#include "goodwill/version.h"
 
 #define GW_SCORE_READ_BYTES (256 * 1024)
 
@@ -91,6 +92,13 @@ int main(int argc, char **argv) {
                     "Scores JSON lines on stdin with the goodwill feeling model, one JSON line "
                     "out per line in.",
                     gw_score_keys, nkeys, stdout);
+    gw_config_free(&values);
+    return 0;
+  }
+  if (rc == GW_CONFIG_VERSION) {
+    char model[96];
+    gw_feeling_default_version(model, sizeof model);
+    printf("goodwill-score %s (feeling model %s)\n", GW_VERSION, model);
     gw_config_free(&values);
     return 0;
   }

@@ -376,6 +376,16 @@ static int gw_lex_add_inflections(gw_feeling_model *m) {
   return 0;
 }
 
+/* "<model>+lex.<the last 8 hex digits of the lexicon bytes' gw_ids digest>". */
+static void lexicon_version(const char *data, size_t len, char *out, size_t outlen) {
+  gw_id_hasher h;
+  char hex[GW_ID_HEX_LEN + 1];
+  gw_id_init(&h);
+  gw_id_update(&h, data, len);
+  gw_id_final_hex(&h, hex);
+  snprintf(out, outlen, "%s+lex.%s", GW_FEELING_MODEL_NAME, hex + GW_ID_HEX_LEN - 8);
+}
+
 static int gw_load_bytes(gw_feeling_model *m, const char *src, const char *data, size_t len,
                          char *err, size_t errlen) {
   gw_loader L = {m, src, err, errlen};
@@ -427,13 +437,7 @@ static int gw_load_bytes(gw_feeling_model *m, const char *src, const char *data,
     for (int c = 0; c < GW_FEELING_COUNT; c++)
       e->has_cats |= e->cats[c] != 0;
   }
-  gw_id_hasher h;
-  char hex[GW_ID_HEX_LEN + 1];
-  gw_id_init(&h);
-  gw_id_update(&h, data, len);
-  gw_id_final_hex(&h, hex);
-  snprintf(m->version, sizeof(m->version), "%s+lex.%s", GW_FEELING_MODEL_NAME,
-           hex + GW_ID_HEX_LEN - 8);
+  lexicon_version(data, len, m->version, sizeof(m->version));
   return 0;
 }
 
@@ -441,7 +445,8 @@ static int gw_load_bytes(gw_feeling_model *m, const char *src, const char *data,
 extern const unsigned char gw_feeling_default_lexicon[];
 extern const size_t gw_feeling_default_lexicon_len;
 
-int gw_feeling_model_load(gw_feeling_model **out, const char *path, char *err, size_t errlen) {
+/* A model with the rule tables and no lexicon yet. */
+static int model_with_rules(gw_feeling_model **out, char *err, size_t errlen) {
   *out = NULL;
   if (err && errlen)
     err[0] = 0;
@@ -455,36 +460,22 @@ int gw_feeling_model_load(gw_feeling_model **out, const char *path, char *err, s
       snprintf(err, errlen, "out of memory building the rule tables");
     return rc;
   }
-  if (!path) {
-    rc = gw_load_bytes(m, "default lexicon", (const char *)gw_feeling_default_lexicon,
-                       gw_feeling_default_lexicon_len, err, errlen);
+  *out = m;
+  return 0;
+}
+
+int gw_feeling_model_parse(gw_feeling_model **out, const char *source, const char *data, size_t len,
+                           char *err, size_t errlen) {
+  gw_feeling_model *m;
+  int rc = model_with_rules(&m, err, errlen);
+  if (rc < 0)
+    return rc;
+  if (len > GW_LEXICON_MAX_BYTES) {
+    rc = -EFBIG;
+    if (err && errlen)
+      snprintf(err, errlen, "%s: larger than %u bytes", source, GW_LEXICON_MAX_BYTES);
   } else {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-      rc = -errno;
-      if (err && errlen)
-        snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
-      gw_feeling_model_free(m);
-      return rc;
-    }
-    char *data = malloc(GW_LEXICON_MAX_BYTES + 1);
-    size_t len = data ? fread(data, 1, GW_LEXICON_MAX_BYTES + 1, f) : 0;
-    int rerr = ferror(f);
-    fclose(f);
-    if (!data) {
-      rc = -ENOMEM;
-    } else if (rerr) {
-      rc = -EIO;
-      if (err && errlen)
-        snprintf(err, errlen, "%s: read error", path);
-    } else if (len > GW_LEXICON_MAX_BYTES) {
-      rc = -EFBIG;
-      if (err && errlen)
-        snprintf(err, errlen, "%s: larger than %u bytes", path, GW_LEXICON_MAX_BYTES);
-    } else {
-      rc = gw_load_bytes(m, path, data, len, err, errlen);
-    }
-    free(data);
+    rc = gw_load_bytes(m, source, data, len, err, errlen);
   }
   if (rc < 0) {
     gw_feeling_model_free(m);
@@ -492,6 +483,43 @@ int gw_feeling_model_load(gw_feeling_model **out, const char *path, char *err, s
   }
   *out = m;
   return 0;
+}
+
+int gw_feeling_model_load(gw_feeling_model **out, const char *path, char *err, size_t errlen) {
+  *out = NULL;
+  if (err && errlen)
+    err[0] = 0;
+  if (!path)
+    return gw_feeling_model_parse(out, "default lexicon", (const char *)gw_feeling_default_lexicon,
+                                  gw_feeling_default_lexicon_len, err, errlen);
+  FILE *f = fopen(path, "rb");
+  if (!f) {
+    int rc = -errno;
+    if (err && errlen)
+      snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+    return rc;
+  }
+  char *data = malloc(GW_LEXICON_MAX_BYTES + 1);
+  size_t len = data ? fread(data, 1, GW_LEXICON_MAX_BYTES + 1, f) : 0;
+  int rerr = ferror(f);
+  fclose(f);
+  int rc;
+  if (!data) {
+    rc = -ENOMEM;
+  } else if (rerr) {
+    rc = -EIO;
+    if (err && errlen)
+      snprintf(err, errlen, "%s: read error", path);
+  } else {
+    rc = gw_feeling_model_parse(out, path, data, len, err, errlen);
+  }
+  free(data);
+  return rc;
+}
+
+void gw_feeling_default_version(char *out, size_t outlen) {
+  lexicon_version((const char *)gw_feeling_default_lexicon, gw_feeling_default_lexicon_len, out,
+                  outlen);
 }
 
 const char *gw_feeling_model_version(const gw_feeling_model *m) {

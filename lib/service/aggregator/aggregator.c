@@ -22,6 +22,7 @@
 #include "apply.h"
 #include "goodwill/admin.h"
 #include "goodwill/aggregates.h"
+#include "goodwill/build_info.h"
 #include "goodwill/metrics.h"
 #include "goodwill/redis.h"
 #include "read_api.h"
@@ -31,6 +32,7 @@
 struct gw_aggregator {
   uv_loop_t *loop;
   gw_aggregator_config cfg; /* normalised copy; its strings are the caller's */
+  gw_agg_horizon horizon;   /* cfg.horizon's copy, or the defaults */
   const gw_log *log;
   gw_metrics *metrics;
   gw_metric *m_redis_errors; /* given to the applier and the read API */
@@ -81,6 +83,11 @@ static bool ready_cb(void *opaque, char *reason, size_t reason_len) {
   if ((a->redis_apply != NULL && !gw_redis_connected(a->redis_apply)) ||
       (a->redis_read != NULL && !gw_redis_connected(a->redis_read))) {
     snprintf(reason, reason_len, "redis not connected");
+    return false;
+  }
+  const char *fatal = a->applier != NULL ? gw_agg_applier_fatal(a->applier) : NULL;
+  if (fatal != NULL) {
+    snprintf(reason, reason_len, "kafka fatal error: %s", fatal);
     return false;
   }
   if (a->applier != NULL && !gw_agg_applier_assigned(a->applier)) {
@@ -179,6 +186,13 @@ static void close_all(gw_aggregator *a) {
   one_closed(a);
 }
 
+/* A Kafka client failed for good: the owner drains and exits non-zero (see aggregator.h). */
+static void on_applier_fatal(void *opaque, const char *reason) {
+  gw_aggregator *a = opaque;
+  if (a->cfg.on_fatal)
+    a->cfg.on_fatal(a->cfg.fatal_opaque, reason);
+}
+
 static void on_drained(void *opaque) {
   gw_aggregator *a = opaque;
   if (!a->closing)
@@ -235,6 +249,8 @@ static int create_components(gw_aggregator *a) {
     return rc;
   rc = gw_metrics_register_all(a->metrics, aggregator_metrics,
                                sizeof(aggregator_metrics) / sizeof(aggregator_metrics[0]), a, NULL);
+  if (rc == 0)
+    rc = gw_build_info_register(a->metrics, NULL);
   if (rc < 0)
     return rc;
   bool reads = cfg->mode != GW_AGGREGATOR_APPLY, applies = cfg->mode != GW_AGGREGATOR_READ;
@@ -249,9 +265,12 @@ static int create_components(gw_aggregator *a) {
       .group = cfg->group,
       .session_timeout_ms = cfg->session_timeout_ms,
       .flush_interval_ms = cfg->flush_interval_ms,
+      .verify_interval_ms = cfg->verify_interval_ms,
       .max_batch = cfg->max_batch,
       .max_pending = cfg->max_pending,
+      .horizon = a->horizon,
       .drained = on_drained,
+      .fatal = on_applier_fatal,
       .opaque = a,
   };
   if (applies && (rc = gw_agg_applier_new(&a->applier, &acfg)) < 0)
@@ -307,11 +326,23 @@ static int open_redis(gw_aggregator *a, const char *role, size_t max_in_flight, 
 
 int gw_aggregator_start(uv_loop_t *loop, const gw_aggregator_config *cfg, gw_aggregator **out) {
   *out = NULL;
+  gw_agg_horizon horizon;
+  if (cfg->horizon != NULL)
+    horizon = *cfg->horizon;
+  else
+    gw_agg_horizon_default(&horizon);
+  char herr[256];
+  if (gw_agg_horizon_check(&horizon, herr, sizeof(herr)) != 0) {
+    GW_LOG(cfg->log, GW_LOG_ERROR, "invalid dedupe horizon", GW_LS("reason", herr));
+    return -EINVAL;
+  }
   gw_aggregator *a = calloc(1, sizeof(*a));
   if (a == NULL)
     return -ENOMEM;
   a->loop = loop;
   a->cfg = *cfg;
+  a->horizon = horizon;
+  a->cfg.horizon = &a->horizon;
   a->log = cfg->log;
   if (a->cfg.max_batch == 0 || a->cfg.max_batch > GW_AGG_BATCH_MAX)
     a->cfg.max_batch = GW_AGG_BATCH_MAX;

@@ -18,6 +18,7 @@
 #include "goodwill/kafka.h"
 #include "goodwill/offsets.h"
 #include "goodwill/window.h"
+#include "marks.h"
 
 #define RETRY_MIN_MS 100
 #define RETRY_MAX_MS 5000
@@ -70,6 +71,9 @@ typedef struct dlq_item {
 } dlq_item;
 
 struct gw_agg_applier {
+  /* Every failed Redis call is counted in redis_errors and explained in the log, at most a few
+   * lines a second (the rest are counted in the next line's "suppressed"). */
+  gw_log_limit error_lines;
   uv_loop_t *loop;
   const gw_log *log;
   gw_redis *redis;             /* borrowed; set by start */
@@ -82,10 +86,16 @@ struct gw_agg_applier {
   uint64_t flush_interval_ms;
   size_t max_batch;
   size_t max_pending;
+  gw_agg_horizon horizon;   /* the dedupe horizon of every batch */
+  gw_log_limit horizon_log; /* the configuration error of a record past the horizon */
   void (*drained)(void *opaque);
-  void *drained_opaque;
+  void (*fatal)(void *opaque, const char *reason);
+  gw_metrics
+      *metrics; /* the daemon's registry (borrowed), for the consumer's lost-records series */
+  void *drained_opaque; /* the owner's opaque, for drained and fatal */
 
   gw_redis_script *apply_script;
+  gw_agg_marks *marks; /* the applied marks: Redis losing applied records is healed */
   gw_kafka_consumer *consumer;
   gw_kafka_producer *producer;
   gw_offsets *offsets;
@@ -103,7 +113,7 @@ struct gw_agg_applier {
   void (*closed)(void *opaque);
   void *closed_opaque;
 
-  gw_metric *m_consumed, *m_applied, *m_duplicate, *m_late, *m_flushes;
+  gw_metric *m_consumed, *m_applied, *m_duplicate, *m_late, *m_past_horizon, *m_flushes;
   gw_metric *m_flush_seconds, *m_pending;
   gw_metric_family *f_dlq; /* {reason} */
 };
@@ -125,6 +135,8 @@ static void settle(gw_agg_applier *ap, int32_t partition, int64_t offset) {
   if (gw_offsets_done(ap->offsets, topic_scored, partition, offset, &next) &&
       !ap->consumer_closing) {
     int rc = gw_kafka_consumer_store(ap->consumer, topic_scored, partition, next);
+    if (rc == 0)
+      gw_agg_marks_stored(ap->marks, partition, next);
     if (rc < 0 && rc != -ESRCH)
       GW_LOG(ap->log, GW_LOG_WARN, "offset store failed", GW_LI("partition", partition),
              GW_LI("offset", next), GW_LI("error", rc));
@@ -233,8 +245,8 @@ static bool team_eq(const void *item, const void *key) {
 
 static batch_node *node_new(team *t) {
   batch_node *n = calloc(1, sizeof(*n));
-  if (n == NULL || gw_agg_batch_new(&n->batch, t->tenant, t->team) != 0)
-    abort(); /* ids were validated before; only allocation can fail */
+  if (n == NULL || gw_agg_batch_new(&n->batch, t->tenant, t->team, &t->ap->horizon) != 0)
+    abort(); /* ids and horizon were validated before; only allocation can fail */
   return n;
 }
 
@@ -300,8 +312,9 @@ static void on_sadd(void *opaque, int status, const gw_redis_reply *reply) {
   team *t = opaque;
   if (status < 0 || reply == NULL || reply->type == GW_REDIS_ERROR) {
     t->cmds_failed = true;
-    GW_LOG(t->ap->log, GW_LOG_WARN, "team index update failed", GW_LS("team", t->team),
-           GW_LS("error", reply && reply->str ? reply->str : ""), GW_LI("status", status));
+    GW_LOG_LIMITED(t->ap->log, &t->ap->error_lines, now_ms(t->ap), GW_LOG_WARN,
+                   "team index update failed", GW_LS("tenant", t->tenant), GW_LS("team", t->team),
+                   GW_LS("error", gw_redis_failure_reason(status, reply)), GW_LI("status", status));
   }
   sub_done(t);
 }
@@ -312,9 +325,13 @@ static void on_apply(void *opaque, int status, const gw_redis_reply *reply) {
   if (status < 0 || reply == NULL || reply->type != GW_REDIS_ARRAY || reply->nelements != 2 ||
       reply->elements[0].type != GW_REDIS_INTEGER || reply->elements[1].type != GW_REDIS_INTEGER) {
     t->cmds_failed = true;
-    GW_LOG(ap->log, GW_LOG_WARN, "apply failed, batch kept for retry", GW_LS("tenant", t->tenant),
-           GW_LS("team", t->team), GW_LI("status", status),
-           GW_LS("error", reply && reply->type == GW_REDIS_ERROR ? reply->str : ""));
+    GW_LOG_LIMITED(ap->log, &ap->error_lines, now_ms(ap), GW_LOG_WARN,
+                   "apply failed, batch kept for retry", GW_LS("tenant", t->tenant),
+                   GW_LS("team", t->team), GW_LI("status", status),
+                   GW_LS("error", reply && reply->type == GW_REDIS_ERROR ? reply->str
+                                  : status == -ETIMEDOUT                 ? "timed out"
+                                  : status < 0 ? "no reply (connection lost?)"
+                                               : "unexpected reply"));
   } else {
     gw_metric_add(ap->m_applied, (double)reply->elements[0].integer);
     gw_metric_add(ap->m_duplicate, (double)reply->elements[1].integer);
@@ -363,12 +380,45 @@ static void team_send(team *t) {
     if (rc < 0) {
       t->cmds_outstanding--;
       t->cmds_failed = true;
+      GW_LOG_LIMITED(ap->log, &ap->error_lines, now_ms(ap), GW_LOG_WARN,
+                     "apply not sent, batch kept for retry", GW_LS("tenant", t->tenant),
+                     GW_LS("team", t->team), GW_LI("status", rc),
+                     GW_LS("error", gw_redis_failure_reason(rc, NULL)));
     }
   }
   sub_done(t);
 }
 
 /* ------------------------------------------------------------------ consuming */
+
+/* A record that can no longer be applied exactly once: to the DLQ (reason too_late), counted
+ * and logged with why. Within the bounds of goodwill/event.h neither case happens, so both say
+ * that a record was delivered later than the configured Kafka retention allows. */
+static void too_late(gw_agg_applier *ap, const gw_kafka_message *m, const gw_agg_record *r,
+                     gw_agg_verdict v, int64_t now) {
+  char when[GW_ISO_LEN], recv[GW_ISO_LEN], err[200];
+  gw_window_format_iso(r->event_s, when);
+  gw_window_format_iso(r->received_s, recv);
+  if (v == GW_AGG_PAST_HORIZON) {
+    gw_metric_add(ap->m_past_horizon, 1);
+    snprintf(err, sizeof(err),
+             "received %s, %" PRId64 " s ago: past its dedupe horizon (dedupe sets are kept "
+             "their day + 1 day + %" PRId64 " s), it could count twice",
+             recv, now - r->received_s, gw_agg_replay_window_s(&ap->horizon));
+    GW_LOG_LIMITED(ap->log, &ap->horizon_log, now_ms(ap), GW_LOG_ERROR,
+                   "configuration error: a record was delivered after the dedupe horizon; Kafka "
+                   "keeps records longer than --kafka-retention says (set it to the topics' "
+                   "retention.ms + segment.ms)",
+                   GW_LS("received_at", recv),
+                   GW_LI("kafka_retention_s", ap->horizon.kafka_retention_s),
+                   GW_LI("partition", m->partition), GW_LI("offset", m->offset));
+  } else {
+    gw_metric_add(ap->m_late, 1);
+    snprintf(err, sizeof(err), "occurred_at %s (received %s) is older than every retained bucket",
+             when, recv);
+  }
+  to_dlq(ap, m, gw_agg_verdict_name(v), err);
+}
 
 static void on_message(void *opaque, const gw_kafka_message *m) {
   gw_agg_applier *ap = opaque;
@@ -398,16 +448,19 @@ static void on_message(void *opaque, const gw_kafka_message *m) {
     to_dlq(ap, m, "invalid", err);
     return;
   }
-  gw_agg_verdict v = gw_agg_classify(r.event_s, wall_s(), NULL);
+  int64_t now = wall_s();
+  if (r.received_s <= 0) {
+    /* A record of a scorer before received_at_ms: its Kafka timestamp (when the scorer wrote
+     * it) is the same on every replay of this Kafka record, which this clock is not. */
+    r.received_s = m->timestamp_ms > 0 ? m->timestamp_ms / 1000 : now;
+  }
+  /* Event time is not judged here (ingest or the scorer judged it against received_at): the
+   * record goes to every bucket still retained. It is refused only when it cannot be applied
+   * exactly once any more, which the bounds of goodwill/event.h rule out for a record that was
+   * not kept in Kafka longer than --kafka-retention. */
+  gw_agg_verdict v = gw_agg_classify(&r, &ap->horizon, now, NULL);
   if (v != GW_AGG_APPLY) {
-    char when[GW_ISO_LEN];
-    gw_window_format_iso(r.event_s, when);
-    snprintf(err, sizeof(err), "occurred_at %s is %s", when,
-             v == GW_AGG_TOO_LATE ? "older than every retained bucket"
-                                  : "more than 5 minutes in the future");
-    if (v == GW_AGG_TOO_LATE)
-      gw_metric_add(ap->m_late, 1);
-    to_dlq(ap, m, gw_agg_verdict_name(v), err);
+    too_late(ap, m, &r, v, now);
     return;
   }
   team *t = team_get(ap, r.tenant, r.team);
@@ -425,10 +478,10 @@ static void on_message(void *opaque, const gw_kafka_message *m) {
     t->tail = n;
   }
   batch_node *n = t->tail;
-  rc = gw_agg_batch_add(n->batch, &r, wall_s());
+  rc = gw_agg_batch_add(n->batch, &r, now);
   if (rc != GW_AGG_APPLY) {
-    /* The verdict changed within this call (a bucket expired at this very second). */
-    to_dlq(ap, m, rc == GW_AGG_FUTURE ? "future" : "too_late", "expired while being added");
+    /* Not reached: the same record at the same now was just classified APPLY. */
+    too_late(ap, m, &r, rc == GW_AGG_PAST_HORIZON ? GW_AGG_PAST_HORIZON : GW_AGG_TOO_LATE, now);
     return;
   }
   if (n->nrefs == n->cap) {
@@ -444,15 +497,45 @@ static void on_message(void *opaque, const gw_kafka_message *m) {
 
 static void on_assign(void *opaque, const gw_kafka_partition *parts, size_t nparts) {
   gw_agg_applier *ap = opaque;
+  for (size_t i = 0; i < nparts; i++)
+    if (strcmp(parts[i].topic, topic_scored) == 0)
+      gw_agg_marks_assigned(ap->marks, parts[i].partition);
   GW_LOG(ap->log, GW_LOG_INFO, "partitions assigned", GW_LI("count", nparts));
+}
+
+static int committed_offset(void *opaque, int32_t partition, int64_t *out) {
+  gw_agg_applier *ap = opaque;
+  return ap->consumer != NULL
+             ? gw_kafka_consumer_committed(ap->consumer, topic_scored, partition, out)
+             : -EAGAIN;
+}
+
+/* Redis lost applied records of partition (marks.h): read it again from `from`. Offsets of
+ * the partition are tracked anew, as after a revocation and a new assignment; the batches in
+ * flight still apply (deduplicated), and every team's index entries are written again, since
+ * the index sets may have been lost with the rest. */
+static void heal(void *opaque, int32_t partition, int64_t from) {
+  gw_agg_applier *ap = opaque;
+  gw_offsets_forget(ap->offsets, topic_scored, partition);
+  int rc = gw_kafka_consumer_seek(ap->consumer, topic_scored, partition, from);
+  if (rc < 0)
+    GW_LOG(ap->log, GW_LOG_ERROR, "cannot read the partition again", GW_LI("partition", partition),
+           GW_LI("from", from), GW_LI("error", rc));
+  gw_hash_iter it;
+  gw_hash_iter_init(&ap->teams, &it);
+  for (team *t; (t = gw_hash_table_next(&ap->teams, &it)) != NULL;)
+    t->registered = false;
 }
 
 static void on_revoke(void *opaque, const gw_kafka_partition *parts, size_t nparts) {
   gw_agg_applier *ap = opaque;
   /* Records of these partitions still pending are applied anyway (harmless: the new owner's
    * replay is deduplicated), but their offsets are no longer ours to store. */
-  for (size_t i = 0; i < nparts; i++)
+  for (size_t i = 0; i < nparts; i++) {
     gw_offsets_forget(ap->offsets, parts[i].topic, parts[i].partition);
+    if (strcmp(parts[i].topic, topic_scored) == 0)
+      gw_agg_marks_revoked(ap->marks, parts[i].partition);
+  }
   GW_LOG(ap->log, GW_LOG_INFO, "partitions revoked", GW_LI("count", nparts));
 }
 
@@ -465,6 +548,8 @@ static bool drained(const gw_agg_applier *ap) {
 static void on_tick(uv_timer_t *h) {
   gw_agg_applier *ap = h->data;
   uint64_t now = now_ms(ap);
+  if (!ap->closing)
+    gw_agg_marks_tick(ap->marks, now);
   dlq_item *retry = ap->dlq_retry;
   ap->dlq_retry = NULL;
   while (retry) {
@@ -506,7 +591,13 @@ static const gw_metric_spec applier_metrics[] = {
                              "set.",
                      .type = GW_METRIC_COUNTER),
     GW_METRIC_SERIES(gw_agg_applier, m_late, .name = "goodwill_aggregator_records_late_total",
-                     .help = "Records older than every retained bucket (sent to the DLQ).",
+                     .help = "Records older than every retained bucket (sent to the DLQ as "
+                             "too_late).",
+                     .type = GW_METRIC_COUNTER),
+    GW_METRIC_SERIES(gw_agg_applier, m_past_horizon,
+                     .name = "goodwill_aggregator_records_past_horizon_total",
+                     .help = "Records delivered after their dedupe horizon (received longer ago "
+                             "than --kafka-retention allows; sent to the DLQ as too_late).",
                      .type = GW_METRIC_COUNTER),
     GW_METRIC_SERIES(gw_agg_applier, m_flushes, .name = "goodwill_aggregator_flushes_total",
                      .help = "Team batches applied in Redis.", .type = GW_METRIC_COUNTER),
@@ -529,6 +620,20 @@ static void collect(void *opaque) {
 
 /* ------------------------------------------------------------------ lifecycle */
 
+/* A Kafka client failed for good: the owner drains and exits non-zero (see aggregator.h). */
+static void on_kafka_fatal(void *opaque, const char *reason) {
+  gw_agg_applier *ap = opaque;
+  if (ap->fatal != NULL)
+    ap->fatal(ap->drained_opaque, reason);
+}
+
+const char *gw_agg_applier_fatal(const gw_agg_applier *ap) {
+  const char *fatal = ap->consumer != NULL ? gw_kafka_consumer_fatal(ap->consumer) : NULL;
+  if (fatal == NULL && ap->producer != NULL)
+    fatal = gw_kafka_producer_fatal(ap->producer);
+  return fatal;
+}
+
 int gw_agg_applier_new(gw_agg_applier **out, const gw_agg_applier_config *cfg) {
   *out = NULL;
   gw_agg_applier *ap = calloc(1, sizeof(*ap));
@@ -537,6 +642,7 @@ int gw_agg_applier_new(gw_agg_applier **out, const gw_agg_applier_config *cfg) {
   ap->loop = cfg->loop;
   ap->log = cfg->log;
   ap->redis_errors = cfg->redis_errors;
+  ap->error_lines = (gw_log_limit)GW_LOG_LIMIT_INIT(1000, 5);
   ap->kafka_bootstrap = cfg->kafka_bootstrap;
   ap->kafka_properties = cfg->kafka_properties;
   ap->nkafka_properties = cfg->nkafka_properties;
@@ -545,16 +651,32 @@ int gw_agg_applier_new(gw_agg_applier **out, const gw_agg_applier_config *cfg) {
   ap->flush_interval_ms = cfg->flush_interval_ms;
   ap->max_batch = cfg->max_batch;
   ap->max_pending = cfg->max_pending;
+  ap->horizon = cfg->horizon;
+  ap->horizon_log = (gw_log_limit)GW_LOG_LIMIT_INIT(60000, 5);
   ap->drained = cfg->drained;
+  ap->fatal = cfg->fatal;
+  ap->metrics = cfg->metrics;
   ap->drained_opaque = cfg->opaque;
   int rc = gw_metrics_register_all(cfg->metrics, applier_metrics,
                                    sizeof(applier_metrics) / sizeof(applier_metrics[0]), ap, NULL);
   if (rc == 0) {
     /* Show the known reasons at 0 from the start, so rate() works from the first scrape. */
-    static const char *const reasons[] = {"undecodable", "invalid", "too_late", "future"};
-    for (size_t i = 0; i < 4; i++)
+    static const char *const reasons[] = {"undecodable", "invalid", "too_late"};
+    for (size_t i = 0; i < 3; i++)
       gw_metrics_series(ap->f_dlq, &reasons[i]);
     rc = gw_metrics_on_collect(cfg->metrics, collect, ap);
+  }
+  if (rc == 0) {
+    gw_agg_marks_config mcfg = {
+        .topic = topic_scored,
+        .log = cfg->log,
+        .metrics = cfg->metrics,
+        .verify_interval_ms = cfg->verify_interval_ms,
+        .heal = heal,
+        .committed = committed_offset,
+        .opaque = ap,
+    };
+    rc = gw_agg_marks_new(&ap->marks, &mcfg);
   }
   if (rc == 0)
     rc = gw_offsets_new(&ap->offsets);
@@ -574,6 +696,7 @@ int gw_agg_applier_new(gw_agg_applier **out, const gw_agg_applier_config *cfg) {
 
 int gw_agg_applier_start(gw_agg_applier *ap, gw_redis *redis) {
   ap->redis = redis;
+  gw_agg_marks_start(ap->marks, redis);
   uv_timer_init(ap->loop, &ap->tick);
   ap->tick.data = ap;
   ap->started = true;
@@ -588,6 +711,8 @@ int gw_agg_applier_start(gw_agg_applier *ap, gw_redis *redis) {
       .queue_max_messages = 100000,
       .linger_ms = 5,
       .log = ap->log,
+      .on_fatal = on_kafka_fatal,
+      .fatal_opaque = ap,
   };
   if ((rc = gw_kafka_producer_new(&ap->producer, ap->loop, &pcfg, err, sizeof(err))) < 0) {
     GW_LOG(ap->log, GW_LOG_ERROR, "kafka producer", GW_LS("error", err));
@@ -605,8 +730,10 @@ int gw_agg_applier_start(gw_agg_applier *ap, gw_redis *redis) {
       .session_timeout_ms = ap->session_timeout_ms,
       .commit_interval_ms = 1000,
       .log = ap->log,
+      .metrics = ap->metrics,
+      .metrics_prefix = "goodwill_aggregator",
   };
-  gw_kafka_consumer_handlers handlers = {on_message, on_assign, on_revoke};
+  gw_kafka_consumer_handlers handlers = {on_message, on_assign, on_revoke, on_kafka_fatal};
   if ((rc = gw_kafka_consumer_new(&ap->consumer, ap->loop, &ccfg, &handlers, ap, err,
                                   sizeof(err))) < 0) {
     GW_LOG(ap->log, GW_LOG_ERROR, "kafka consumer", GW_LS("error", err));
@@ -690,6 +817,7 @@ void gw_agg_applier_close(gw_agg_applier *ap, void (*closed)(void *opaque), void
 void gw_agg_applier_free(gw_agg_applier *ap) {
   if (ap == NULL)
     return;
+  gw_agg_marks_free(ap->marks);
   gw_hash_iter it;
   gw_hash_iter_init(&ap->teams, &it);
   team *t;

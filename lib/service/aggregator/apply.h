@@ -3,9 +3,9 @@
  * consumer of goodwill.scored.v1, the records batched per team, one Lua apply per team batch
  * (aggregates.h: dedupe by record id and increments in one script), offsets stored only after
  * Redis acknowledged (offsets.h), and the DLQ producer for records that can never be applied
- * (undecodable, invalid, too late, in the future). Redis failures keep a batch and retry it
- * with exponential backoff; more than max_pending records not yet done pause the consumer,
- * which resumes below half of that.
+ * (undecodable, invalid, too late: no bucket retained, or past the dedupe horizon). Redis failures
+ * keep a batch and retry it with exponential backoff; more than max_pending records not yet done
+ * pause the consumer, which resumes below half of that.
  *
  * Thread: the aggregator's loop thread only (Kafka and Redis callbacks and the flush timer run
  * there).
@@ -40,6 +40,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "goodwill/aggregates.h"
 #include "goodwill/log.h"
 #include "goodwill/metrics.h"
 #include "goodwill/redis.h"
@@ -59,8 +60,13 @@ typedef struct gw_agg_applier_config {
   uint64_t flush_interval_ms; /* > 0 */
   size_t max_batch;           /* 1..GW_AGG_BATCH_MAX */
   size_t max_pending;         /* > 0 */
+  /* How often Redis is checked for lost applied records (marks.h); 0: 10 s. */
+  uint64_t verify_interval_ms;
+  gw_agg_horizon horizon; /* the dedupe horizon (gw_agg_horizon_check passed) */
   /* Called on a flush tick after _drain when nothing is pending any more. */
   void (*drained)(void *opaque);
+  /* Called once when a Kafka client of the applier failed for good (goodwill/kafka.h). */
+  void (*fatal)(void *opaque, const char *reason);
   void *opaque;
 } gw_agg_applier_config;
 
@@ -77,5 +83,7 @@ bool gw_agg_applier_drained(const gw_agg_applier *ap);
 size_t gw_agg_applier_pending(const gw_agg_applier *ap);
 /* Whether the consumer holds an assignment (the daemon's readiness). */
 bool gw_agg_applier_assigned(const gw_agg_applier *ap);
+/* The fatal error of the consumer or the DLQ producer, or NULL (the daemon's readiness). */
+const char *gw_agg_applier_fatal(const gw_agg_applier *ap);
 
 #endif

@@ -16,6 +16,7 @@
 #include "goodwill/buf.h"
 #include "goodwill/http.h"
 #include "goodwill/rate_limit.h"
+#include "goodwill/read_query.h"
 #include "goodwill/window.h"
 
 /* Teams of one list request read concurrently (the Redis client caps commands in flight). */
@@ -46,6 +47,9 @@ struct gw_agg_read_api {
   char *tokens_file;
   gw_auth *auth;       /* the tokens in use; NULL in dev mode */
   gw_rate_limit *rate; /* requests per tenant; NULL: no limit */
+  /* Every failed Redis read is counted in redis_errors and explained in the log, at most a few
+   * lines a second (the rest are counted in the next line's "suppressed"). */
+  gw_log_limit error_lines;
   double rate_per_s, rate_burst;
 
   gw_metric_family *f_requests, *f_duration; /* {route, status} */
@@ -277,6 +281,18 @@ typedef struct read_cb_ctx {
   size_t index;
 } read_cb_ctx;
 
+/* Explains a failed Redis read in the log (rate limited), as counted in redis_errors. */
+static void read_error_line(gw_agg_read_api *api, const char *what, const char *tenant,
+                            const char *team, int status, const gw_redis_reply *reply) {
+  GW_LOG_LIMITED(
+      api->log, &api->error_lines, uv_now(api->loop), GW_LOG_WARN, "read API: redis read failed",
+      GW_LS("read", what), GW_LS("tenant", tenant), GW_LS("team", team), GW_LI("status", status),
+      GW_LS("error", reply != NULL && reply->type == GW_REDIS_ERROR && reply->str ? reply->str
+                     : status == -ETIMEDOUT                                       ? "timed out"
+                     : status < 0 ? "no reply (connection lost?)"
+                                  : "unexpected reply"));
+}
+
 static void on_read(void *opaque, int status, const gw_redis_reply *reply) {
   read_cb_ctx *c = opaque;
   read_req *r = c->r;
@@ -284,6 +300,7 @@ static void on_read(void *opaque, int status, const gw_redis_reply *reply) {
   free(c);
   if (status < 0 || reply == NULL || reply->type != GW_REDIS_ARRAY) {
     gw_metric_add(r->api->redis_errors, 1);
+    read_error_line(r->api, "bucket read", r->tenant, rt->team, status, reply);
     if (!r->failed) {
       r->failed = 503;
       snprintf(r->error, sizeof(r->error), "aggregates store unavailable: %s",
@@ -340,6 +357,7 @@ static void on_members(void *opaque, int status, const gw_redis_reply *reply) {
   read_req *r = opaque;
   if (status < 0 || reply == NULL || reply->type != GW_REDIS_ARRAY) {
     gw_metric_add(r->api->redis_errors, 1);
+    read_error_line(r->api, "team index read", r->tenant, "", status, reply);
     respond_error(r->req, 503, "aggregates store unavailable");
     read_free(r);
     return;
@@ -398,89 +416,6 @@ static int read_tenant(gw_agg_read_api *api, gw_http_request *req, const char **
 }
 
 /* What a read shows beyond its range: a leaderboard's order and length, or a series' step. */
-typedef struct read_view {
-  int sort_field;
-  bool ascending;
-  size_t limit;
-  gw_resolution step;
-  int64_t first_s;
-  size_t npoints;
-} read_view;
-
-/* Parses sort, order and limit (GET /v1/teams only) and step (series only): 0, or the 400
- * naming the parameter was sent. */
-static int read_view_params(gw_http_request *req, bool list, bool series, int64_t from_s,
-                            int64_t to_s, int64_t now_s, read_view *v) {
-  memset(v, 0, sizeof(*v));
-  v->sort_field = -1;
-  v->step = GW_RES_1H;
-  static const char *const list_only[] = {"sort", "order", "limit"};
-  for (size_t k = 0; k < 3; k++) {
-    const char *p = gw_http_request_query(req, list_only[k]);
-    if (!list && p != NULL && *p != '\0') {
-      char msg[96];
-      snprintf(msg, sizeof(msg), "%s: only for GET /v1/teams (a leaderboard)", list_only[k]);
-      respond_error(req, 400, msg);
-      return -EINVAL;
-    }
-  }
-  const char *step = gw_http_request_query(req, "step");
-  if (!series && step != NULL && *step != '\0') {
-    respond_error(req, 400, "step: only for GET /v1/teams/{team}/series");
-    return -EINVAL;
-  }
-  char err[200];
-  if (series) {
-    if (step != NULL && *step != '\0' && gw_res_parse(step, &v->step, err, sizeof(err)) != 0) {
-      respond_error(req, 400, err);
-      return -EINVAL;
-    }
-    if (gw_window_series(from_s, to_s, v->step, now_s, &v->first_s, &v->npoints, err,
-                         sizeof(err)) != 0) {
-      respond_error(req, 400, err);
-      return -EINVAL;
-    }
-    return 0;
-  }
-  if (!list)
-    return 0;
-  const char *sort = gw_http_request_query(req, "sort");
-  if (sort != NULL && *sort != '\0') {
-    v->sort_field = gw_agg_sort_field(sort);
-    if (v->sort_field < 0) {
-      respond_error(req, 400,
-                    "sort: must be a numeric row field (interactions, with_feeling, start_mean, "
-                    "end_mean, change_mean, improved_share, recovered, soured, surveys, "
-                    "promoters, passives, detractors, nps, nps_moe, handle_ms_mean, "
-                    "wait_ms_mean)");
-      return -EINVAL;
-    }
-  }
-  const char *order = gw_http_request_query(req, "order");
-  if (order != NULL && *order != '\0') {
-    if (strcmp(order, "asc") != 0 && strcmp(order, "desc") != 0) {
-      respond_error(req, 400, "order: must be asc or desc");
-      return -EINVAL;
-    }
-    if (v->sort_field < 0) {
-      respond_error(req, 400, "order: needs sort (the field to rank teams by)");
-      return -EINVAL;
-    }
-    v->ascending = strcmp(order, "asc") == 0;
-  }
-  const char *limit = gw_http_request_query(req, "limit");
-  if (limit != NULL && *limit != '\0') {
-    char *end;
-    errno = 0;
-    long long n = strtoll(limit, &end, 10);
-    if (errno != 0 || *end != '\0' || end == limit || n < 1 || n > LIST_MAX_TEAMS) {
-      respond_error(req, 400, "limit: must be an integer from 1 to 10000");
-      return -EINVAL;
-    }
-    v->limit = (size_t)n;
-  }
-  return 0;
-}
 
 /* GET /readyz: the read API's own readiness (see read_api.h), without a token, for the
  * kubelet and load balancers in front of the read API. */
@@ -591,28 +526,26 @@ static void api_handler(void *opaque, gw_http_request *req) {
       return;
     }
   }
-  const char *format = gw_http_request_query(req, "format");
-  bool csv = false;
-  if (format != NULL && *format != '\0') {
-    if (strcmp(format, "csv") == 0)
-      csv = true;
-    else if (strcmp(format, "json") != 0) {
-      respond_error(req, 400, "format: must be json or csv");
-      return;
-    }
-  }
-  const char *window = gw_http_request_query(req, "window");
-  int64_t now = (int64_t)time(NULL), from_s, to_s;
-  char err[200];
-  if (gw_window_resolve(window, gw_http_request_query(req, "from"),
-                        gw_http_request_query(req, "to"), now, &from_s, &to_s, err,
-                        sizeof(err)) < 0) {
+  gw_read_params params = {
+      .window = gw_http_request_query(req, "window"),
+      .from = gw_http_request_query(req, "from"),
+      .to = gw_http_request_query(req, "to"),
+      .format = gw_http_request_query(req, "format"),
+      .sort = gw_http_request_query(req, "sort"),
+      .order = gw_http_request_query(req, "order"),
+      .limit = gw_http_request_query(req, "limit"),
+      .step = gw_http_request_query(req, "step"),
+  };
+  int64_t now = (int64_t)time(NULL);
+  gw_read_query q;
+  char err[300];
+  if (gw_read_query_parse(list     ? GW_READ_LIST
+                          : series ? GW_READ_SERIES
+                                   : GW_READ_SUMMARY,
+                          &params, now, LIST_MAX_TEAMS, &q, err, sizeof(err)) != 0) {
     respond_error(req, 400, err);
     return;
   }
-  read_view view;
-  if (read_view_params(req, list, series, from_s, to_s, now, &view) != 0)
-    return;
   if (!gw_agg_read_path_connected(api->read_path)) {
     respond_error(req, 503, "aggregates store unavailable (not connected)");
     return;
@@ -626,23 +559,23 @@ static void api_handler(void *opaque, gw_http_request *req) {
   api->reads_in_flight++;
   r->api = api;
   r->req = req;
-  r->csv = csv;
+  r->csv = q.csv;
   r->list = list;
-  r->sort_field = view.sort_field;
-  r->ascending = view.ascending;
-  r->limit = view.limit;
+  r->sort_field = q.sort_field;
+  r->ascending = q.ascending;
+  r->limit = q.limit;
   r->series = series;
-  r->step = view.step;
-  r->first_s = view.first_s;
-  r->npoints = view.npoints;
+  r->step = q.step;
+  r->first_s = q.first_s;
+  r->npoints = q.npoints;
   if (series) {
-    r->points = calloc(view.npoints ? view.npoints : 1, sizeof(*r->points));
+    r->points = calloc(q.npoints ? q.npoints : 1, sizeof(*r->points));
     if (r->points == NULL)
       abort();
   }
   snprintf(r->tenant, sizeof(r->tenant), "%s", tenant);
-  snprintf(r->window, sizeof(r->window), "%s", window && *window ? window : "custom");
-  gw_window_compose(from_s, to_s, now, r->comp);
+  snprintf(r->window, sizeof(r->window), "%s", q.window);
+  gw_window_compose(q.from_s, q.to_s, now, r->comp);
   if (!list) {
     r->teams = calloc(1, sizeof(*r->teams));
     if (r->teams == NULL)
@@ -720,6 +653,7 @@ int gw_agg_read_api_new(gw_agg_read_api **out, const gw_agg_read_api_config *cfg
   api->redis_errors = cfg->redis_errors;
   api->host = cfg->host;
   api->port = cfg->port;
+  api->error_lines = (gw_log_limit)GW_LOG_LIMIT_INIT(1000, 5);
   if (cfg->rate_limit_per_s > 0) {
     api->rate_per_s = cfg->rate_limit_per_s;
     api->rate_burst = cfg->rate_burst >= 1             ? cfg->rate_burst

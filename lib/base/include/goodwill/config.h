@@ -6,7 +6,8 @@
  * and by the variable GOODWILL_KAFKA_BOOTSTRAP; a flag wins over the environment, which wins
  * over the default. Every value is parsed and range-checked at start. An unknown flag and an
  * unknown GOODWILL_* variable are errors (a typo must not silently fall back to a default).
- * `--help` is reported as GW_CONFIG_HELP so main() can print gw_config_usage and exit 0.
+ * `--help` is reported as GW_CONFIG_HELP so main() can print gw_config_usage and exit 0;
+ * `--version` as GW_CONFIG_VERSION, for main() to print its version and exit 0.
  *
  * Values are written into the caller's struct at each key's offset. Strings are owned by the
  * gw_config_values arena the caller passes and freed with gw_config_free; they stay valid
@@ -56,7 +57,8 @@ typedef struct gw_config_values {
   void *priv; /* owned strings, freed by gw_config_free */
 } gw_config_values;
 
-#define GW_CONFIG_HELP 1 /* gw_config_load's answer to --help / -h */
+#define GW_CONFIG_HELP    1 /* gw_config_load's answer to --help / -h */
+#define GW_CONFIG_VERSION 2 /* gw_config_load's answer to --version */
 
 /*
  * Fills cfg from keys (defaults, then envp, then argv[1..argc-1]). Returns 0, GW_CONFIG_HELP,

@@ -5,7 +5,9 @@
  *                 times the probe out)
  *   GET /readyz   200 when the daemon's ready callback says so (connected, assigned),
  *                 503 with the reason otherwise
- * Anything else is 404. Loop thread only. The registry and log are borrowed.
+ * Anything else is 404, or goes to the handler given to gw_admin_set_other (a tool's own
+ * endpoints, e.g. goodwill-devkafka's fault injection). Loop thread only. The registry and log
+ * are borrowed.
  */
 #ifndef GOODWILL_ADMIN_H
 #define GOODWILL_ADMIN_H
@@ -13,6 +15,7 @@
 #include <stdbool.h>
 #include <uv.h>
 
+#include "goodwill/http.h"
 #include "goodwill/log.h"
 #include "goodwill/metrics.h"
 
@@ -32,6 +35,9 @@ typedef struct gw_admin_config {
 
 int gw_admin_start(gw_admin **out, uv_loop_t *loop, const gw_admin_config *cfg);
 int gw_admin_port(const gw_admin *a);
+/* From now on every path but the three above goes to handler (which must answer each request
+ * once, as goodwill/http.h says), instead of 404. */
+void gw_admin_set_other(gw_admin *a, gw_http_handler handler, void *opaque);
 void gw_admin_close(gw_admin *a, void (*close_cb)(void *opaque), void *opaque);
 
 #endif

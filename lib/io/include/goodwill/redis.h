@@ -95,4 +95,8 @@ int gw_redis_eval(gw_redis *r, const gw_redis_script *s, int nkeys, const char *
  * client is freed after close_cb returns. A second close is ignored. */
 void gw_redis_close(gw_redis *r, void (*close_cb)(void *opaque), void *opaque);
 
+/* Why a command failed, for a log line: the error reply's text, or what status means ("timed
+ * out", "connection lost", "not connected", "too many commands in flight", ...). Never NULL. */
+const char *gw_redis_failure_reason(int status, const gw_redis_reply *reply);
+
 #endif

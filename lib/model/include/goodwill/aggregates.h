@@ -1,25 +1,29 @@
 /*
  * gw_agg: the Redis side of the aggregates, without doing any I/O. It turns a decoded
  * ScoredRecord into integer counter increments, decides which buckets a record may still
- * update (retention) or whether it is too late or too far in the future, names the keys
- * (docs/REDIS_SCHEMA.md), builds the one Lua script call per team per flush that applies a
- * batch with dedupe, and turns the summed counters of a window into a summary row (JSON or
+ * update (retention) and whether it can still be deduplicated (the dedupe horizon), names the
+ * keys (docs/REDIS_SCHEMA.md), builds the one Lua script call per team per flush that applies
+ * a batch with dedupe, and turns the summed counters of a window into a summary row (JSON or
  * CSV).
  *
  * Keys of a team share the hash tag {tenant:team}, so one script touches one Redis Cluster
  * slot:
  *   gw:{T:M}:b:<res>:<bucket_start_s>  HASH of counters, EXPIREAT start + retention(res)
- *   gw:{T:M}:seen:<day_start_s>        SET of applied record ids, EXPIREAT day + 401 days
+ *   gw:{T:M}:dedupe:<day_start_s>      SET of the ids of the records applied that were received
+ *                                      (received_at) that UTC day, EXPIREAT day + 1 day +
+ *                                      the replay window (gw_agg_horizon)
  *   gw:{T}:teams                       SET of team ids of tenant T
  *   gw:tenants                         SET of tenant ids
  *
- * The apply script, for each record of the batch: SADD its id to the seen set of its day, and
- * only if it was new, add its increments to its buckets; then EXPIREAT every key; it replies
+ * The apply script, for each record of the batch: looks its id up in the dedupe sets of its
+ * arrival day and of the days around it that the client retry window covers, and only if it is
+ * in none, adds it to its arrival day's set and its increments to its buckets; it replies
  * {applied, duplicates}. Re-running a batch (after a timeout whose outcome is unknown) is
  * therefore harmless. The read script returns HGETALL of each bucket key; the sums are made
  * in C with 64-bit integers (Lua numbers are doubles and would round large sums).
  *
- * Pure: no I/O, any thread. Strings passed in are borrowed; a batch owns its copies.
+ * Pure: no I/O, any thread (callers pass the time). Strings passed in are borrowed; a batch
+ * owns its copies.
  */
 #ifndef GOODWILL_AGGREGATES_H
 #define GOODWILL_AGGREGATES_H
@@ -29,6 +33,7 @@
 #include <stdint.h>
 
 #include "goodwill/buf.h"
+#include "goodwill/event.h"
 #include "goodwill/window.h"
 #include "goodwill/v1/scored.pb-c.h"
 
@@ -89,15 +94,63 @@ const char *gw_agg_field_name(gw_agg_field f);
 /* The field of a name, or -1 when unknown. */
 int gw_agg_field_lookup(const char *name, size_t len);
 
-/* Longest tenant, team or record id accepted. */
-#define GW_AGG_ID_MAX 128
-/* Largest handle or wait time accepted (7 days); keeps every batch sum below 2^53. */
-#define GW_AGG_DURATION_MAX_MS (7ULL * 86400 * 1000)
-/* Largest batch gw_agg_batch_add accepts (see GW_AGG_DURATION_MAX_MS). */
-#define GW_AGG_BATCH_MAX 5000
-/* Seen sets outlive the longest bucket retention by one day. */
-#define GW_AGG_SEEN_RETENTION_S (401LL * 86400)
-#define GW_AGG_KEY_TENANTS      "gw:tenants"
+/* Longest tenant, team or record id accepted: the events' bound (goodwill/event.h). */
+#define GW_AGG_ID_MAX GW_EVENT_MAX_ID_BYTES
+/* Largest batch gw_agg_batch_add accepts. With durations at most GW_EVENT_MAX_DURATION_MS
+ * (goodwill/event.h, which gives the arithmetic) every sum the script makes over a batch stays
+ * below 2^53, where Lua's doubles stop being exact. */
+#define GW_AGG_BATCH_MAX   5000
+#define GW_AGG_KEY_TENANTS "gw:tenants"
+
+/* ------------------------------------------------------------------ the dedupe horizon */
+
+/*
+ * Dedupe by arrival day. Every delivery of a record carries the same received_at (a Kafka
+ * replay, a scorer replay: the stamp is in the input record), and a client's retry of an event
+ * (same event id, so the same record id) is received within the client retry window C of the
+ * first attempt. A record is applied at most D = 2 * K after it was received, K being the
+ * retention of the Kafka topics: it may wait out goodwill.interactions.v1's in a scorer backlog
+ * and then goodwill.scored.v1's in an aggregator backlog. So:
+ *
+ *   - the apply script adds a record's id to the set of its arrival day A (the UTC day of
+ *     received_at) and looks it up in the sets of the days A - L .. A + L, L = ceil(C / 1 day):
+ *     two deliveries received at most C apart count once, whichever is applied first (Kafka
+ *     orders only within a partition, and a retry may travel another one);
+ *   - the set of day A expires at A + 1 day + R, R = D + C the replay window: the last delivery
+ *     that may need it is received before A + 1 day + C and applied within D of that;
+ *   - a record can no longer be deduplicated once one of the sets that may hold an earlier
+ *     delivery is gone: from floor_day(received - C) + 1 day + R on (gw_agg_dedupe_deadline_s).
+ *     Applied later, it could count twice, so the aggregator sends it to the DLQ (too_late) and
+ *     logs a configuration error: Kafka kept it longer than --kafka-retention says.
+ *
+ * Memory: the sets hold the ids received over the last R + 1 day (16 days by default);
+ * docs/BENCHMARKS.md measures the bytes per id.
+ */
+typedef struct gw_agg_horizon {
+  int64_t kafka_retention_s;     /* K: the longest a record stays in either topic, 1 h .. 14 d */
+  int64_t client_retry_window_s; /* C: first attempt to last retry of an event, 0 .. 7 d */
+} gw_agg_horizon;
+
+#define GW_AGG_KAFKA_RETENTION_DEFAULT_S     (7LL * 86400)
+#define GW_AGG_CLIENT_RETRY_WINDOW_DEFAULT_S (1LL * 86400)
+#define GW_AGG_KAFKA_RETENTION_MIN_S         3600LL
+
+/* K 7 days, C 1 day. */
+void gw_agg_horizon_default(gw_agg_horizon *h);
+/* 0, or -EINVAL with err naming the setting, when K or C is outside its range above (their
+ * maxima are GW_KAFKA_RETENTION_MAX_MS and GW_CLIENT_RETRY_WINDOW_MAX_MS of goodwill/event.h,
+ * which ingest's lateness bound leaves room for). */
+int gw_agg_horizon_check(const gw_agg_horizon *h, char *err, size_t errlen);
+/* R = 2 K + C. */
+int64_t gw_agg_replay_window_s(const gw_agg_horizon *h);
+/* L = ceil(C / 1 day): days looked up on each side of the arrival day. */
+int gw_agg_lookback_days(const gw_agg_horizon *h);
+/* The EXPIREAT of the dedupe set of the day starting at day_start_s: day + 1 day + R. */
+int64_t gw_agg_dedupe_expire_s(const gw_agg_horizon *h, int64_t day_start_s);
+/* A record received at received_s can be deduplicated while now < this. */
+int64_t gw_agg_dedupe_deadline_s(const gw_agg_horizon *h, int64_t received_s);
+
+/* ------------------------------------------------------------------ records */
 
 /* One scored record as increments. */
 typedef struct gw_agg_record {
@@ -105,13 +158,17 @@ typedef struct gw_agg_record {
   char tenant[GW_AGG_ID_MAX + 1];
   char team[GW_AGG_ID_MAX + 1];
   int64_t event_s; /* occurred_at, unix seconds (floored) */
+  /* received_at, unix seconds (floored); 0 when the record has none (written by a scorer
+   * older than ScoredInteraction.received_at_ms): the caller then sets the best it knows, and
+   * gw_agg_classify and gw_agg_batch_add take now_s for a 0. */
+  int64_t received_s;
   int64_t inc[GW_AGG_FIELD_COUNT];
 } gw_agg_record;
 
 /*
  * Fills out from a decoded record. -EINVAL with the field and the reason in err for a record
  * that can never be applied (no body, empty or malformed ids, no occurred_at, valences outside
- * -1000..1000, likelihood above 10, durations above GW_AGG_DURATION_MAX_MS): the caller sends
+ * -1000..1000, likelihood above 10, durations above GW_EVENT_MAX_DURATION_MS): the caller sends
  * it to the DLQ.
  */
 int gw_agg_record_from_scored(const Goodwill__V1__ScoredRecord *rec, gw_agg_record *out, char *err,
@@ -128,21 +185,34 @@ int gw_agg_record_decode(const void *value, size_t len, gw_agg_record *out, char
 /* True when s is a valid tenant or team id: 1..GW_AGG_ID_MAX of [A-Za-z0-9._@-]. */
 bool gw_agg_valid_id(const char *s);
 
+/*
+ * What the aggregator may do with a record at now_s. Event time is not judged against now_s
+ * (ingest or the scorer judged it against received_at, once): a record is applied to every
+ * bucket of its event time still retained, future buckets included. Both late verdicts go to
+ * the DLQ as "too_late"; within the guarantees of goodwill/event.h neither happens, so each is
+ * counted and logged as what it is, a delivery later than --kafka-retention allows.
+ */
 typedef enum gw_agg_verdict {
-  GW_AGG_APPLY = 0, /* at least one bucket is retained */
-  GW_AGG_TOO_LATE,  /* every bucket of the record has expired */
-  GW_AGG_FUTURE,    /* later than now + GW_WINDOW_FUTURE_S */
+  GW_AGG_APPLY = 0,    /* dedupe possible and at least one bucket retained */
+  GW_AGG_TOO_LATE,     /* every bucket of the record has expired */
+  GW_AGG_PAST_HORIZON, /* received too long ago to be deduplicated (gw_agg_dedupe_deadline_s) */
 } gw_agg_verdict;
 
-/* Classifies a record at now_s; retained (may be NULL) says which resolutions it updates. */
-gw_agg_verdict gw_agg_classify(int64_t event_s, int64_t now_s, bool retained[GW_RES_COUNT]);
-const char *gw_agg_verdict_name(gw_agg_verdict v); /* "apply" | "too_late" | "future" */
+/* Classifies a record at now_s under h (NULL: the defaults); retained (may be NULL) says which
+ * resolutions it updates. */
+gw_agg_verdict gw_agg_classify(const gw_agg_record *r, const gw_agg_horizon *h, int64_t now_s,
+                               bool retained[GW_RES_COUNT]);
+const char *gw_agg_verdict_name(gw_agg_verdict v); /* "apply" | "too_late" */
 
 /* Key names (appended to out). */
 void gw_agg_key_bucket(gw_buf *out, const char *tenant, const char *team, gw_resolution r,
                        int64_t bucket_start_s);
+/* The dedupe set of the records received on the day starting at day_start_s. */
 void gw_agg_key_seen(gw_buf *out, const char *tenant, const char *team, int64_t day_start_s);
 void gw_agg_key_teams(gw_buf *out, const char *tenant);
+/* gw:applied:<topic>:<partition>: the applied mark of a partition (lib/service/aggregator/
+ * marks.h, docs/REDIS_SCHEMA.md). */
+void gw_agg_key_applied(gw_buf *out, const char *topic, int32_t partition);
 
 /* The Lua sources (appended to out). */
 void gw_agg_apply_script(gw_buf *out);
@@ -153,14 +223,16 @@ void gw_agg_read_script(gw_buf *out);
 /* The pending records of one team, encoded as one apply script call. */
 typedef struct gw_agg_batch gw_agg_batch;
 
-int gw_agg_batch_new(gw_agg_batch **out, const char *tenant, const char *team);
+/* A batch of a team's records under the dedupe horizon h (copied; NULL: the defaults). */
+int gw_agg_batch_new(gw_agg_batch **out, const char *tenant, const char *team,
+                     const gw_agg_horizon *h);
 void gw_agg_batch_free(gw_agg_batch *b);
-void gw_agg_batch_clear(gw_agg_batch *b); /* empties it, keeps tenant/team */
+void gw_agg_batch_clear(gw_agg_batch *b); /* empties it, keeps tenant/team and horizon */
 
 /*
- * Adds a record of this batch's team, classified at now_s, and returns the verdict; only
- * GW_AGG_APPLY records are added. -EINVAL when the record is of another team, -ENOBUFS when
- * the batch holds GW_AGG_BATCH_MAX records.
+ * Adds a record of this batch's team, classified at now_s (gw_agg_classify), and returns the
+ * verdict; only GW_AGG_APPLY records are added. -EINVAL when the record is of another team,
+ * -ENOBUFS when the batch holds GW_AGG_BATCH_MAX records.
  */
 int gw_agg_batch_add(gw_agg_batch *b, const gw_agg_record *r, int64_t now_s);
 size_t gw_agg_batch_records(const gw_agg_batch *b);

@@ -66,9 +66,15 @@ typedef struct gw_interaction_feeling {
 /* Loads a lexicon (the project's format, VADER-style or AFINN-style, detected), or the
  * built-in default lexicon when path is NULL. Errors name the line and reason in err. */
 int gw_feeling_model_load(gw_feeling_model **out, const char *path, char *err, size_t errlen);
+/* The same from len bytes in memory (a lexicon file's content); source names them in errors. */
+int gw_feeling_model_parse(gw_feeling_model **out, const char *source, const char *data, size_t len,
+                           char *err, size_t errlen);
 void gw_feeling_model_free(gw_feeling_model *m);
 /* "<model>-<version>+lex.<8 hex digits of the lexicon hash>" */
 const char *gw_feeling_model_version(const gw_feeling_model *m);
+/* The version of the built-in default model, without loading it (for --version and
+ * goodwill_build_info of daemons that do not score). */
+void gw_feeling_default_version(char *out, size_t outlen);
 
 void gw_feeling_score_utterance(const gw_feeling_model *m, const char *text, size_t len,
                                 gw_utterance_score *out);

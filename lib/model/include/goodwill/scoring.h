@@ -2,9 +2,9 @@
  * gw_scoring: turns one validated InteractionEvent into the ScoredRecord goodwill-scorer
  * writes to goodwill.scored.v1: the feeling of an InteractionClosed (from its transcript, or
  * from the live turns the scorer buffered for it), or the NPS category and comment valence of
- * a SurveyResponse, with the dimensions, the facts, the model version and the deterministic record
- * id (ids.h over tenant and event id). An interaction without a customer turn has customer_turns 0
- * and UNSPECIFIED polarities.
+ * a SurveyResponse, with the dimensions, the facts, the model version, the event's
+ * received_at_ms and the deterministic record id (ids.h over tenant and event id). An interaction
+ * without a customer turn has customer_turns 0 and UNSPECIFIED polarities.
  *
  * Pure: no I/O; any thread (the model is immutable).
  */

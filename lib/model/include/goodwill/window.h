@@ -32,9 +32,11 @@ typedef enum gw_resolution {
 
 #define GW_RES_COUNT 3
 
-/* Records with an event time later than now + this are rejected as "future". */
+/* How far after now a read window may end: an event may lie up to this after its receipt
+ * (GW_EVENT_MAX_FUTURE_MS of goodwill/event.h, which aggregates.c checks is the same). */
 #define GW_WINDOW_FUTURE_S 300
-/* The longest rolling window accepted ("400d"): the day retention. */
+/* The longest rolling window accepted ("400d"): the day retention (the
+ * GW_EVENT_DAY_BUCKET_RETENTION_MS ingest's lateness bound is derived from). */
 #define GW_WINDOW_MAX_S (400LL * 86400)
 /* Enough for any composition: < 60 minutes and < 24 hours on each edge, and at most 402
  * days once the range is clamped to the day retention. */

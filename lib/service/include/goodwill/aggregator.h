@@ -6,11 +6,13 @@
  * Redis acknowledged a batch are its records marked done (offsets.h) and the committable
  * offsets stored for the consumer's commits: a crash replays, and the replay is deduplicated.
  *
- * Records that can never be applied (undecodable, invalid, older than every retained bucket,
- * too far in the future) go to goodwill.dlq.v1 with a goodwill-reason header; their offsets
- * are done once the DLQ write is acknowledged. Redis failures keep the batch and retry it with
- * exponential backoff; more than max_pending records not yet done pause the consumer, which
- * resumes below half of that.
+ * Event time is not judged against this clock (ingest or the scorer judged it against the
+ * record's received_at): a record goes to every bucket still retained. Records that can never
+ * be applied exactly once (undecodable, invalid, older than every retained bucket, received
+ * longer ago than the dedupe horizon allows) go to goodwill.dlq.v1 with a goodwill-reason
+ * header; their offsets are done once the DLQ write is acknowledged. Redis failures keep the batch
+ * and retry it with exponential backoff; more than max_pending records not yet done pause the
+ * consumer, which resumes below half of that.
  *
  * It also serves the read API on api_host:api_port (docs/API-read.md), on a Redis connection
  * of its own (applies and reads never share a connection, a command budget or a timeout):
@@ -18,8 +20,10 @@
  *   GET /v1/teams[?tenant=T]&window=1h [&format=csv]
  *   GET /readyz (no token): 200 while Redis is connected, whatever the Kafka assignment
  * and the admin port (metrics goodwill_aggregator_*, /readyz: Redis connected and, unless the
- * mode is read, the consumer assigned; no authentication there, for Prometheus and the kubelet).
- * The mode (gw_aggregator_mode) leaves out the consumer or the read API.
+ * mode is read, the consumer assigned and no fatal Kafka error; no authentication there, for
+ * Prometheus and the kubelet). The mode (gw_aggregator_mode) leaves out the consumer or the
+ * read API. Records the consumer skipped without reading them (goodwill/kafka.h, "Lost
+ * records") count in goodwill_aggregator_records_lost_total{topic,partition}.
  *
  * Read API auth: exactly one of tokens_file (bearer tokens bound to tenants, goodwill/auth.h;
  * the format of goodwill-ingest's file, so one file may serve both) and dev_mode (no
@@ -40,6 +44,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "goodwill/aggregates.h"
 #include "goodwill/log.h"
 
 typedef struct gw_aggregator gw_aggregator;
@@ -78,10 +83,16 @@ typedef struct gw_aggregator_config {
   double read_rate_limit_per_s;
   double read_rate_burst;
   uint64_t flush_interval_ms;
+  /* How often the applied marks are compared with what Redis acknowledged, to notice a Redis
+   * that lost applied records and heal it from Kafka (docs/RELIABILITY.md); 0: 10 s. */
+  uint64_t verify_interval_ms;
   size_t max_batch;   /* records per team per script call (at most GW_AGG_BATCH_MAX) */
   size_t max_pending; /* records consumed and not yet done before the consumer pauses */
   uint64_t session_timeout_ms;
   uint64_t shutdown_grace_ms; /* how long stop waits for pending batches */
+  /* The dedupe horizon (aggregates.h: Kafka retention and client retry window; borrowed, NULL:
+   * 7 days and 1 day). Out of its ranges, gw_aggregator_start refuses with -EINVAL. */
+  const gw_agg_horizon *horizon;
   const gw_log *log;
   const char *tokens_file; /* read API bearer tokens (path copied); NULL: dev_mode required */
   bool dev_mode;           /* read API without authentication (demos and local stacks only) */
@@ -92,6 +103,11 @@ typedef struct gw_aggregator_config {
    * previous values and counts in goodwill_aggregator_team_metrics_refresh_failures_total. */
   size_t team_metrics_max;
   uint64_t team_metrics_interval_ms;
+  /* Optional: called once when a Kafka client failed for good (a fatal error, see
+   * goodwill/kafka.h); /readyz answers 503 with the reason from then on. The owner should stop
+   * the aggregator and exit non-zero (goodwill-aggregator: gw_daemon_fail). */
+  void (*on_fatal)(void *opaque, const char *reason);
+  void *fatal_opaque;
 } gw_aggregator_config;
 
 int gw_aggregator_start(uv_loop_t *loop, const gw_aggregator_config *cfg, gw_aggregator **out);

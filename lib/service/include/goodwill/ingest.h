@@ -11,7 +11,8 @@
  *                    them, 401, 413, 415, 503 with Retry-After when Kafka did not take them.
  *                    docs/API-ingest.md lists every answer.
  *   GET  /v1/health  200 {"status":"ok"} for load balancers
- * and an admin port (gw_admin: /metrics, /healthz, /readyz = the producer reached a broker).
+ * and an admin port (gw_admin: /metrics, /healthz, /readyz = the producer reached a broker and
+ * has no fatal error).
  *
  * Threading: loop thread only; every callback runs on the loop.
  *
@@ -53,9 +54,12 @@ typedef struct gw_ingest_config {
   size_t max_header_bytes;     /* per request head; 431 past it (0: 16 KiB) */
   size_t max_connections;      /* API connections; 503 past it (0: 1024) */
   uint64_t request_timeout_ms; /* a request must arrive within this (0: 30 s) */
-  gw_event_limits limits;      /* per-event limits (gw_event_limits_default) */
+  /* Per-event limits; max_events 0: gw_event_limits_default. Each may only tighten its hard
+   * bound (gw_event_limits_check): looser limits make gw_ingest_start fail with -EINVAL. */
+  gw_event_limits limits;
   /* Kafka: bootstrap and properties are used; delivery_timeout_ms is replaced by
-   * produce_timeout_ms, client_id defaults to "goodwill-ingest", log to the ingest's log. */
+   * produce_timeout_ms, client_id defaults to "goodwill-ingest", log to the ingest's log;
+   * on_fatal and fatal_opaque are the ingest's own (see on_fatal below). */
   gw_kafka_producer_config producer;
   uint64_t produce_timeout_ms; /* an event not acknowledged in time fails its request: 503 */
   const gw_log *log;           /* required, borrowed */
@@ -67,6 +71,12 @@ typedef struct gw_ingest_config {
    * 0: no limit. rate_burst: the bucket's size in events (0: 2 s of rate_limit_per_s). */
   double rate_limit_per_s;
   double rate_burst;
+  /* Optional: called once when the Kafka producer failed for good (a fatal error, see
+   * goodwill/kafka.h: no event can be produced any more); /readyz answers 503 with the reason
+   * from then on, also while draining. The owner should stop the ingest and exit non-zero
+   * (goodwill-ingest: gw_daemon_fail). */
+  void (*on_fatal)(void *opaque, const char *reason);
+  void *fatal_opaque;
 } gw_ingest_config;
 
 int gw_ingest_start(uv_loop_t *loop, const gw_ingest_config *cfg, gw_ingest **out);

@@ -1,0 +1,76 @@
+/* gw_read_query: the read API's parameters per route, every refusal naming its parameter. */
+#include <string.h>
+
+#include "goodwill/aggregates.h"
+#include "goodwill/read_query.h"
+#include "gw_test.h"
+
+#define NOW 1795428000LL /* 2026-11-23T10:00:00Z */
+
+static int parse(gw_read_route route, gw_read_params p, gw_read_query *q, char *err) {
+  return gw_read_query_parse(route, &p, NOW, 10000, q, err, 300);
+}
+
+static void test_accepted(void) {
+  gw_read_query q;
+  char err[300];
+  CHECK_INT_EQ(
+      parse(GW_READ_LIST,
+            (gw_read_params){
+                .window = "7d", .format = "csv", .sort = "nps", .order = "asc", .limit = "10"},
+            &q, err),
+      0);
+  CHECK(q.csv);
+  CHECK_STR_EQ(q.window, "7d");
+  CHECK_INT_EQ(q.to_s - q.from_s, 7 * 86400);
+  CHECK_INT_EQ(q.sort_field, gw_agg_sort_field("nps"));
+  CHECK(q.ascending);
+  CHECK_INT_EQ(q.limit, 10);
+  CHECK_INT_EQ(parse(GW_READ_SERIES,
+                     (gw_read_params){.from = "2026-11-20T00:00:00Z",
+                                      .to = "2026-11-21T00:00:00Z",
+                                      .step = "1h"},
+                     &q, err),
+               0);
+  CHECK_STR_EQ(q.window, "custom");
+  CHECK_INT_EQ(q.step, GW_RES_1H);
+  CHECK_INT_EQ(q.npoints, 24);
+  CHECK_INT_EQ(parse(GW_READ_SUMMARY, (gw_read_params){.window = "1h"}, &q, err), 0);
+  CHECK(!q.csv);
+  CHECK_INT_EQ(q.sort_field, -1);
+}
+
+static void test_refused_with_the_parameter_named(void) {
+  gw_read_query q;
+  char err[300];
+  static const struct {
+    gw_read_route route;
+    gw_read_params p;
+    const char *want;
+  } cases[] = {
+      {GW_READ_LIST, {.window = "7d", .format = "xml"}, "format: must be json or csv"},
+      {GW_READ_LIST, {.format = "csv"}, "window"},
+      {GW_READ_LIST, {.window = "2y"}, "window:"},
+      {GW_READ_LIST, {.window = "7d", .sort = "bogus"}, "sort: must be a numeric row field"},
+      {GW_READ_LIST, {.window = "7d", .order = "asc"}, "order: needs sort"},
+      {GW_READ_LIST, {.window = "7d", .sort = "nps", .order = "up"}, "order: must be asc or desc"},
+      {GW_READ_LIST, {.window = "7d", .limit = "0"}, "limit: must be an integer from 1 to 10000"},
+      {GW_READ_LIST, {.window = "7d", .limit = "12x"}, "limit:"},
+      {GW_READ_LIST, {.window = "7d", .step = "1h"}, "step: only for"},
+      {GW_READ_SUMMARY, {.window = "7d", .sort = "nps"}, "sort: only for GET /v1/teams"},
+      {GW_READ_SERIES, {.window = "7d", .step = "2h"}, "step:"},
+      {GW_READ_SERIES, {.window = "3d", .step = "1m"}, "step:"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    memset(err, 0, sizeof err);
+    CHECK_INT_EQ(parse(cases[i].route, cases[i].p, &q, err), -22);
+    CHECK_STR_CONTAINS(err, cases[i].want);
+    CHECK(strncmp(err, cases[i].want, strcspn(cases[i].want, ":")) == 0);
+  }
+}
+
+int main(void) {
+  GW_RUN(test_accepted);
+  GW_RUN(test_refused_with_the_parameter_named);
+  return gw_test_finish();
+}
