@@ -360,6 +360,15 @@ double gw_metric_value(const gw_metric *s) {
   return s->family->type == GW_METRIC_HISTOGRAM ? (double)s->count : s->value;
 }
 
+gw_metric_family *gw_metrics_family(const gw_metrics *m, const char *name) {
+  for (size_t i = 0; i < m->nfamilies; i++) {
+    if (strcmp(m->families[i]->name, name) == 0) {
+      return m->families[i];
+    }
+  }
+  return NULL;
+}
+
 int gw_metrics_register_all(gw_metrics *m, const gw_metric_spec *specs, size_t n, void *owner,
                             const char **failed) {
   for (size_t i = 0; i < n; i++) {

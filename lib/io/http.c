@@ -39,6 +39,14 @@
 
 #define GW_HTTP_READ_CHUNK_BYTES 65536
 #define GW_HTTP_MAX_PIPELINE     32
+/* Requests one connection may have handled before the loop turns to the others: a client that
+ * pipelines thousands of cheap requests gets its share, not the whole loop (health probes on
+ * other connections answer within the same turn). The rest waits in its input buffer, which
+ * is not read further past GW_HTTP_READ_CHUNK_BYTES, and goes on in the next loop turn. */
+#define GW_HTTP_REQUESTS_PER_TURN 16
+/* What a queued answer costs besides its bytes (its write request and buffers), counted
+ * against max_output_bytes so that many small answers are bounded like few large ones. */
+#define GW_HTTP_WRITE_COST       512
 #define GW_HTTP_LINGER_MS        2000
 #define GW_HTTP_LINGER_MAX_BYTES (4u * 1024u * 1024u)
 
@@ -131,6 +139,9 @@ struct http_conn {
   uint64_t bytes_handed;
   uint64_t bytes_sent_seen;
   bool answered_early; /* the head's hook answered: the parser stopped on purpose */
+  /* On the server's resume list: input left over when the per-turn budget ran out. */
+  http_conn *rprev, *rnext;
+  bool resume_queued;
 
   bool rejected;         /* over the connection limit: 503 and close */
   bool reading;          /* uv_read_start active */
@@ -157,6 +168,12 @@ struct gw_http_server {
   bool listener_closed;
   void (*close_cb)(void *opaque);
   void *close_opaque;
+  /* Connections whose requests go on in the next loop turn (GW_HTTP_REQUESTS_PER_TURN), and
+   * the idle handle that serves them. The listener and this handle are the server's own; it
+   * is freed once both are closed and no connection is left. */
+  http_conn *resume_head, *resume_tail;
+  uv_idle_t resume;
+  int own_handles;
   /* "Date: <IMF-fixdate>\r\n" of date_s, formatted once per second, not per response. */
   time_t date_s;
   char date_line[48];
@@ -180,8 +197,50 @@ static void update_reading(http_conn *c);
  * more requests from c and writes no more answers to it until the client has read some, so a
  * client that sends without reading cannot grow the server's memory. */
 static bool conn_output_full(const http_conn *c) {
-  return uv_stream_get_write_queue_size((const uv_stream_t *)&c->tcp) >
+  return uv_stream_get_write_queue_size((const uv_stream_t *)&c->tcp) +
+             c->writes_pending * GW_HTTP_WRITE_COST >
          c->server->cfg.max_output_bytes;
+}
+
+static void on_resume(uv_idle_t *h);
+
+/* Input is left over after the connection's share of this loop turn: serve it in the next. */
+static void resume_enqueue(http_conn *c) {
+  gw_http_server *s = c->server;
+  if (c->resume_queued || c->closing) {
+    return;
+  }
+  c->resume_queued = true;
+  c->rnext = NULL;
+  c->rprev = s->resume_tail;
+  if (s->resume_tail != NULL) {
+    s->resume_tail->rnext = c;
+  } else {
+    s->resume_head = c;
+  }
+  s->resume_tail = c;
+  if (!uv_is_active((uv_handle_t *)&s->resume)) {
+    uv_idle_start(&s->resume, on_resume);
+  }
+}
+
+static void resume_dequeue(http_conn *c) {
+  gw_http_server *s = c->server;
+  if (!c->resume_queued) {
+    return;
+  }
+  c->resume_queued = false;
+  if (c->rprev != NULL) {
+    c->rprev->rnext = c->rnext;
+  } else {
+    s->resume_head = c->rnext;
+  }
+  if (c->rnext != NULL) {
+    c->rnext->rprev = c->rprev;
+  } else {
+    s->resume_tail = c->rprev;
+  }
+  c->rprev = c->rnext = NULL;
 }
 
 static uint64_t conn_bytes_sent(const http_conn *c) {
@@ -1022,7 +1081,8 @@ static void update_reading(http_conn *c) {
     return;
   }
   bool want = !c->read_eof && !c->no_more_requests && !c->server->closing &&
-              c->nqueued < GW_HTTP_MAX_PIPELINE && !conn_output_full(c);
+              c->nqueued < GW_HTTP_MAX_PIPELINE && !conn_output_full(c) &&
+              c->in_len - c->in_off < GW_HTTP_READ_CHUNK_BYTES;
   if (want && !c->reading) {
     if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0) {
       c->reading = true;
@@ -1078,8 +1138,13 @@ static void process_input(http_conn *c) {
     return;
   }
   c->in_process = true;
+  int handled = 0;
   while (!c->closing && !c->no_more_requests && c->in_off < c->in_len &&
          c->nqueued < GW_HTTP_MAX_PIPELINE && !conn_output_full(c)) {
+    if (handled == GW_HTTP_REQUESTS_PER_TURN) {
+      resume_enqueue(c); /* the others' turn: the rest goes on in the next loop turn */
+      break;
+    }
     size_t n =
         http_parser_execute(&c->parser, &parser_settings, c->in + c->in_off, c->in_len - c->in_off);
     c->in_off += n;
@@ -1089,6 +1154,7 @@ static void process_input(http_conn *c) {
       http_req *r = c->completed;
       c->completed = NULL;
       if (r != NULL) {
+        handled++;
         dispatch(c, r);
       }
       continue;
@@ -1111,6 +1177,26 @@ static void process_input(http_conn *c) {
   if (!c->closing) {
     update_reading(c);
     conn_maybe_finish(c);
+  }
+}
+
+/* The next share of every connection whose input was left over in the last loop turn; the
+ * ones that still have more queue themselves again, for the turn after. */
+static void on_resume(uv_idle_t *h) {
+  gw_http_server *s = h->data;
+  http_conn *c = s->resume_head;
+  s->resume_head = s->resume_tail = NULL;
+  while (c != NULL) {
+    http_conn *next = c->rnext;
+    c->resume_queued = false;
+    c->rprev = c->rnext = NULL;
+    if (!c->closing && !c->lingering) {
+      process_input(c);
+    }
+    c = next;
+  }
+  if (s->resume_head == NULL) {
+    uv_idle_stop(h);
   }
 }
 
@@ -1152,6 +1238,7 @@ static void conn_close(http_conn *c) {
   if (c->closing) {
     return;
   }
+  resume_dequeue(c);
   c->closing = true;
   /* Requests a handler still holds stay valid until answered; they are marked aborted and
    * their later gw_http_respond only frees them. */
@@ -1381,6 +1468,9 @@ int gw_http_server_start(gw_http_server **out, uv_loop_t *loop, const gw_http_co
     uv_close((uv_handle_t *)&s->listener, on_listener_closed_free);
     return rc;
   }
+  uv_idle_init(loop, &s->resume);
+  s->resume.data = s;
+  s->own_handles = 2; /* the listener and the resume handle */
   *out = s;
   return 0;
 }
@@ -1403,8 +1493,12 @@ size_t gw_http_server_connections(const gw_http_server *s) {
   return s->nactive;
 }
 
+/* The listener or the resume handle closed; the server's own handles are done when both are. */
 static void on_listener_closed(uv_handle_t *h) {
   gw_http_server *s = h->data;
+  if (--s->own_handles > 0) {
+    return;
+  }
   s->listener_closed = true;
   if (s->nconns == 0) {
     void (*cb)(void *) = s->close_cb;
@@ -1426,6 +1520,7 @@ void gw_http_server_close(gw_http_server *s, void (*close_cb)(void *opaque), voi
   s->close_cb = close_cb;
   s->close_opaque = opaque;
   uv_close((uv_handle_t *)&s->listener, on_listener_closed);
+  uv_close((uv_handle_t *)&s->resume, on_listener_closed);
   http_conn *next;
   for (http_conn *c = s->conns; c != NULL; c = next) {
     next = c->next;

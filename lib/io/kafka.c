@@ -14,6 +14,7 @@
 #include "goodwill/kafka.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -703,6 +704,7 @@ struct gw_kafka_consumer {
   size_t queries_running; /* committed-offset queries on the thread pool (they use rk) */
   uint64_t records_lost;
   gw_metric_family *m_lost; /* {topic,partition}, or NULL */
+  gw_metric_family *m_lag;  /* goodwill_kafka_consumer_lag{topic,partition}, or NULL */
   uv_work_t destroy_work;
   void (*close_cb)(void *opaque);
   void *close_opaque;
@@ -793,9 +795,20 @@ static gw_kafka_tracked *tracked_reset(gw_kafka_consumer *c, const char *topic, 
   return t;
 }
 
+/* A partition no longer assigned here shows no lag (NaN, not its last value). */
+static void lag_forget(gw_kafka_consumer *c, const gw_kafka_tracked *t) {
+  if (c->m_lag != NULL) {
+    char part[16];
+    snprintf(part, sizeof part, "%d", (int)t->partition);
+    const char *labels[2] = {t->topic, part};
+    gw_metric_set(gw_metrics_series(c->m_lag, labels), NAN);
+  }
+}
+
 static void tracked_remove(gw_kafka_consumer *c, const char *topic, int32_t partition) {
   gw_kafka_tracked *t = tracked_find(c, topic, partition);
   if (t != NULL) {
+    lag_forget(c, t);
     free(t->topic);
     *t = c->tracked[--c->ntracked];
   }
@@ -803,6 +816,7 @@ static void tracked_remove(gw_kafka_consumer *c, const char *topic, int32_t part
 
 static void tracked_clear(gw_kafka_consumer *c) {
   for (size_t i = 0; i < c->ntracked; i++) {
+    lag_forget(c, &c->tracked[i]);
     free(c->tracked[i].topic);
   }
   c->ntracked = 0;
@@ -1116,8 +1130,44 @@ static void consumer_all_closed(void *self) {
  * a quiet topic nothing would poll: this tick polls (and serves what is queued) regardless.
  * Close takes the timer over with its own tick.
  */
+/* Every assigned partition's lag: records in the log (the high watermark librdkafka last
+ * fetched) not yet read by this consumer (its position). Cached values: nothing is asked of
+ * the brokers. Partitions no longer assigned show NaN, so a stale lag never fires an alert. */
+static void consumer_update_lag(gw_kafka_consumer *c) {
+  if (c->m_lag == NULL || c->rk == NULL || c->fatal[0] != '\0') {
+    return;
+  }
+  for (size_t i = 0; i < c->ntracked; i++) {
+    gw_kafka_tracked *t = &c->tracked[i];
+    char part[16];
+    snprintf(part, sizeof part, "%d", (int)t->partition);
+    const char *labels[2] = {t->topic, part};
+    int64_t lo = -1, hi = -1;
+    double lag = NAN;
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, t->topic, t->partition);
+    if (rd_kafka_get_watermark_offsets(c->rk, t->topic, t->partition, &lo, &hi) ==
+            RD_KAFKA_RESP_ERR_NO_ERROR &&
+        hi >= 0 && rd_kafka_position(c->rk, l) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      int64_t pos = l->elems[0].offset;
+      /* Before the first fetch the position is not known: from the committed offset, else
+       * from the log start (a new group reads from the earliest record). */
+      if (pos < 0) {
+        pos = t->committed_state == COMMITTED_KNOWN ? t->committed : lo;
+      }
+      if (pos >= 0) {
+        lag = (double)(hi > pos ? hi - pos : 0);
+      }
+    }
+    rd_kafka_topic_partition_list_destroy(l);
+    gw_metric_set(gw_metrics_series(c->m_lag, labels), lag);
+  }
+}
+
 static void consumer_keepalive_tick(uv_timer_t *t) {
-  pump_run(t->data);
+  gw_kafka_pump *pump = t->data;
+  consumer_update_lag(pump->self);
+  pump_run(pump);
 }
 
 static int consumer_register_metrics(gw_kafka_consumer *c, const gw_kafka_consumer_config *cfg,
@@ -1142,6 +1192,21 @@ static int consumer_register_metrics(gw_kafka_consumer *c, const gw_kafka_consum
   if (rc != 0) {
     gw_errf(err, errlen, "kafka consumer: cannot register %s (%s)", name,
             rc == -EEXIST ? "already registered" : "invalid name");
+    return rc;
+  }
+  /* One name for every goodwill consumer (dashboards and autoscalers join on it); a daemon with
+   * several consumers shares the family. */
+  c->m_lag = gw_metrics_family(cfg->metrics, "goodwill_kafka_consumer_lag");
+  if (c->m_lag == NULL) {
+    gw_metric_family_def ld = {
+        .name = "goodwill_kafka_consumer_lag",
+        .help = "Records of an assigned partition not yet read by this consumer (high watermark "
+                "minus position; NaN once the partition is no longer assigned here).",
+        .type = GW_METRIC_GAUGE,
+        .label_names = labels,
+        .nlabels = 2,
+    };
+    rc = gw_metrics_register(cfg->metrics, &ld, &c->m_lag);
   }
   return rc;
 }

@@ -32,6 +32,7 @@ typedef struct aggregator_flags {
   gw_config_list kafka_property;
   char *group;
   char *redis_url;
+  char *redis_password_file;
   long long flush_interval_ms;
   long long verify_interval_ms;
   long long max_batch;
@@ -70,6 +71,10 @@ static const gw_config_key keys[] = {
      "Kafka consumer group"},
     {"redis-url", GW_CONF_STRING, "redis://127.0.0.1:6379", 1, 0,
      offsetof(aggregator_flags, redis_url), "redis://[:password@]host[:port][/db]"},
+    {"redis-password-file", GW_CONF_STRING, "", 0, 0,
+     offsetof(aggregator_flags, redis_password_file),
+     "file holding the Redis password (AUTH), one line; keeps it out of the URL and the "
+     "environment"},
     {"flush-interval", GW_CONF_DURATION, "50ms", 1, 60000,
      offsetof(aggregator_flags, flush_interval_ms), "apply each team's pending records this often"},
     {"verify-interval", GW_CONF_DURATION, "10s", 100, 3600000,
@@ -153,6 +158,7 @@ static int start_aggregator(gw_daemon *d) {
       .nkafka_properties = f->kafka_property.count,
       .group = f->group,
       .redis_url = f->redis_url,
+      .redis_password_file = f->redis_password_file,
       .flush_interval_ms = (uint64_t)f->flush_interval_ms,
       .verify_interval_ms = (uint64_t)f->verify_interval_ms,
       .max_batch = (size_t)f->max_batch,

@@ -158,6 +158,9 @@ static void on_client_done(uv_async_t *a) {
 
 static void on_sample(uv_timer_t *t) {
   fixture *f = t->data;
+  if (f->close_requested) {
+    return; /* the server may be gone already */
+  }
   size_t out = gw_http_server_output_bytes(f->srv);
   if (out > f->max_output_bytes_seen) {
     f->max_output_bytes_seen = out;

@@ -91,8 +91,8 @@ labels:
 {{- end -}}
 
 {{/*
-The aggregator's mode flag. goodwill-aggregator --mode all|apply|read (GOODWILL_MODE) is being
-added to the daemon; its name lives here only, so a rename is a one-line change.
+The aggregator's mode flag: goodwill-aggregator --mode all|apply|read (GOODWILL_MODE); its name
+lives here only, so a rename is a one-line change.
 */}}
 {{- define "goodwill.aggregator.modeFlag" -}}--mode{{- end -}}
 {{- define "goodwill.aggregator.modeArg" -}}

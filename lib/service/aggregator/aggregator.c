@@ -15,6 +15,7 @@
 #include "goodwill/aggregator.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -301,6 +302,29 @@ static int create_components(gw_aggregator *a) {
   return gw_agg_team_metrics_new(&a->team_metrics, &tcfg);
 }
 
+/* The first line of path (without its line end) into out; the secret is never logged. */
+static int read_password(const char *path, char *out, size_t outlen, char *err, size_t errlen) {
+  FILE *f = fopen(path, "r");
+  if (f == NULL) {
+    snprintf(err, errlen, "%s: %s", path, strerror(errno));
+    return -EINVAL;
+  }
+  size_t n = fread(out, 1, outlen - 1, f);
+  bool more = fgetc(f) != EOF;
+  fclose(f);
+  out[n] = '\0';
+  out[strcspn(out, "\r\n")] = '\0';
+  if (more && n == outlen - 1) {
+    snprintf(err, errlen, "%s: longer than %zu bytes", path, outlen - 1);
+    return -EINVAL;
+  }
+  if (out[0] == '\0') {
+    snprintf(err, errlen, "%s: empty", path);
+    return -EINVAL;
+  }
+  return 0;
+}
+
 /* One Redis client of the aggregator, with its own command budget and timeout. */
 static int open_redis(gw_aggregator *a, const char *role, size_t max_in_flight, uint64_t timeout_ms,
                       gw_redis **out) {
@@ -312,6 +336,15 @@ static int open_redis(gw_aggregator *a, const char *role, size_t max_in_flight, 
   if (rc < 0) {
     GW_LOG(a->log, GW_LOG_ERROR, "invalid --redis-url", GW_LS("error", err));
     return rc;
+  }
+  char password[4096];
+  if (a->cfg.redis_password_file != NULL && a->cfg.redis_password_file[0] != '\0') {
+    if ((rc = read_password(a->cfg.redis_password_file, password, sizeof password, err,
+                            sizeof err)) < 0) {
+      GW_LOG(a->log, GW_LOG_ERROR, "invalid --redis-password-file", GW_LS("error", err));
+      return rc;
+    }
+    rcfg.password = password;
   }
   rcfg.connect_timeout_ms = 2000;
   rcfg.command_timeout_ms = timeout_ms;

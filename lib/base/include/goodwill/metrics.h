@@ -74,6 +74,10 @@ typedef struct gw_metric_spec {
 int gw_metrics_register_all(gw_metrics *m, const gw_metric_spec *specs, size_t n, void *owner,
                             const char **failed);
 
+/* The family registered under name, or NULL (for a family several objects of one daemon
+ * share, registered by the first). */
+gw_metric_family *gw_metrics_family(const gw_metrics *m, const char *name);
+
 /* The series for these label values (nlabels of them, NULL when nlabels is 0). */
 gw_metric *gw_metrics_series(gw_metric_family *f, const char *const *label_values);
 

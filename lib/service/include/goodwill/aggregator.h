@@ -71,6 +71,9 @@ typedef struct gw_aggregator_config {
   size_t nkafka_properties;
   const char *group; /* "goodwill-aggregator" */
   const char *redis_url;
+  /* A file holding the Redis password (AUTH), read at start, one line; NULL or "": the URL's
+   * password, if any. Keeps the secret off the command line and out of the environment. */
+  const char *redis_password_file;
   /* The apply path and the reads have a Redis connection each, with their own bounds, so that
    * reads can never starve applies: commands in flight (0: 1024 for applies, 256 for reads)
    * and the time a command may take (0: 5 s). */
