@@ -360,15 +360,22 @@ static void team_send(team *t) {
     const char *argv1[] = {"SADD", key.data, t->team};
     const char *argv2[] = {"SADD", GW_AGG_KEY_TENANTS, t->tenant};
     t->cmds_outstanding++;
-    if (gw_redis_command(ap->redis, 3, argv1, NULL, on_sadd, t) < 0) {
+    int rc1 = gw_redis_command(ap->redis, 3, argv1, NULL, on_sadd, t);
+    if (rc1 < 0) {
       t->cmds_outstanding--;
       t->cmds_failed = true;
     }
     t->cmds_outstanding++;
-    if (gw_redis_command(ap->redis, 3, argv2, NULL, on_sadd, t) < 0) {
+    int rc2 = gw_redis_command(ap->redis, 3, argv2, NULL, on_sadd, t);
+    if (rc2 < 0) {
       t->cmds_outstanding--;
       t->cmds_failed = true;
     }
+    if (rc1 < 0 || rc2 < 0)
+      GW_LOG_LIMITED(ap->log, &ap->error_lines, now_ms(ap), GW_LOG_WARN,
+                     "team index update not sent, batch kept for retry", GW_LS("tenant", t->tenant),
+                     GW_LS("team", t->team), GW_LI("status", rc1 < 0 ? rc1 : rc2),
+                     GW_LS("error", gw_redis_failure_reason(rc1 < 0 ? rc1 : rc2, NULL)));
     gw_buf_free(&key);
   }
   if (gw_agg_batch_records(n->batch) > 0 && !t->cmds_failed) {
@@ -550,6 +557,12 @@ static void on_tick(uv_timer_t *h) {
   uint64_t now = now_ms(ap);
   if (!ap->closing)
     gw_agg_marks_tick(ap->marks, now);
+  /* Error lines held back by the rate limit are told as soon as the limit allows one more,
+   * even when no new error comes to carry their count. */
+  if (ap->error_lines.suppressed > 0)
+    GW_LOG_LIMITED(ap->log, &ap->error_lines, now, GW_LOG_WARN,
+                   "redis errors: similar lines were held back (see suppressed)",
+                   GW_LS("part", "apply"));
   dlq_item *retry = ap->dlq_retry;
   ap->dlq_retry = NULL;
   while (retry) {
