@@ -85,6 +85,8 @@ typedef struct http_req {
   size_t *hdr_off;         /* 2 per header: name offset, value offset (SIZE_MAX: none yet) */
   size_t nhdr, hdr_cap;    /* headers seen, offsets allocated (pairs) */
   bool in_field;           /* the last head callback was a header name */
+  bool head_complete;      /* headers-complete ran: pointers into head are out; trailer
+                            * fields of a chunked body are counted, never stored */
   gw_http_header *headers; /* built at headers-complete */
   size_t headers_cap;      /* entries allocated in headers */
   gw_buf body;
@@ -616,6 +618,9 @@ static int on_header_field(http_parser *p, const char *at, size_t len) {
   if (head_grow(c, r, len) != 0) {
     return -1;
   }
+  if (r->head_complete) {
+    return 0; /* a trailer (RFC 9112 7.1.2: may be discarded); appending would move the head */
+  }
   if (!r->in_field) {
     /* A new header starts: end the previous segment (the url or a value). */
     if (head_grow(c, r, GW_HTTP_HEADER_OVERHEAD) != 0) {
@@ -645,6 +650,9 @@ static int on_header_value(http_parser *p, const char *at, size_t len) {
   http_req *r = c->parsing;
   if (head_grow(c, r, len) != 0) {
     return -1;
+  }
+  if (r->head_complete) {
+    return 0; /* a trailer, see on_header_field */
   }
   if (r->in_field) {
     gw_buf_putc(&r->head, '\0');
@@ -696,6 +704,7 @@ static int on_headers_complete(http_parser *p) {
   http_conn *c = p->data;
   http_req *r = c->parsing;
   const gw_http_server *s = c->server;
+  r->head_complete = true;
 
   /* Split the request target into path and query. Origin-form ("/a?b") is the norm; the
    * absolute form ("http://host/a?b") is accepted as RFC 9112 3.2.2 requires, and "*" too. */

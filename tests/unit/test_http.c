@@ -506,6 +506,22 @@ static void client_chunked(fixture *f) {
   CHECK_STR_CONTAINS(r->head, "X-Body-Len: 12\r\n");
   client_close(c);
 
+  /* Trailer fields after the last chunk are read and dropped: the request the handler sees
+   * keeps its method and headers however much trailer follows (under ASan this caught the
+   * head buffer moving under the handler's pointers). */
+  CHECK_INT_EQ(client_connect(c, f->port, 5000), 0);
+  client_puts(c, "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                 "5\r\nhello\r\n0\r\nX-Trailer: ");
+  static char filler[600];
+  memset(filler, 't', sizeof(filler));
+  client_send(c, filler, sizeof(filler));
+  client_puts(c, "\r\nX-Method: TRAILER\r\n\r\n");
+  CHECK(client_read_response(c, r));
+  CHECK_INT_EQ(r->status, 200);
+  CHECK_STR_EQ(r->body, "hello");
+  CHECK_STR_CONTAINS(r->head, "X-Method: POST\r\n");
+  client_close(c);
+
   /* A chunked body past the limit is refused as soon as it is: 413, then close. */
   CHECK_INT_EQ(client_connect(c, f->port, 5000), 0);
   client_puts(c, "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n");
@@ -530,7 +546,7 @@ static void test_chunked_upload(void) {
   gw_http_config cfg = default_config();
   fixture f;
   run_case(&cfg, client_chunked, &f);
-  CHECK_INT_EQ(f.handled, 1);
+  CHECK_INT_EQ(f.handled, 2);
   CHECK_INT_EQ(f.server_answers[413], 1);
 }
 
