@@ -8,6 +8,8 @@
 #include "gw_test.h"
 
 #include <errno.h>
+#include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -416,6 +418,268 @@ static void test_interaction_edge_cases(void) {
   CHECK(f.has_customer_turns && f.end > 0.05);
 }
 
+/* --- explanations --- */
+
+#define CHECK_NEAR(a, b, eps)                                                                      \
+  do {                                                                                             \
+    double gw_x_ = (a), gw_y_ = (b);                                                               \
+    if (!(fabs(gw_x_ - gw_y_) <= (eps))) {                                                         \
+      fprintf(stderr, "%s:%d: CHECK failed: %s == %s (%.12f != %.12f)\n", __FILE__, __LINE__, #a,  \
+              #b, gw_x_, gw_y_);                                                                   \
+      gw_test_failed_checks++;                                                                     \
+    }                                                                                              \
+  } while (0)
+
+/* The explanation of one utterance must add up to the score it explains: each hit's lexicon
+ * valence plus its steps' deltas is its contribution, the contributions and the punctuation
+ * give S, the normalisation of S is the valence, the hits' evidence gives each category, and
+ * the empathy phrases give the empathy. Returns the number of hits. */
+static size_t check_explanation_adds_up(const gw_feeling_explain *x, size_t ui, const char *text,
+                                        const gw_utterance_score *s) {
+  CHECK(!x->failed);
+  CHECK(ui < x->nutterances);
+  if (x->failed || ui >= x->nutterances)
+    return 0;
+  const gw_explain_utterance *u = &x->utterances[ui];
+  double sum = 0, raw[GW_FEELING_COUNT] = {0};
+  for (size_t i = u->first_hit; i < u->first_hit + u->nhits; i++) {
+    const gw_explain_hit *h = &x->hits[i];
+    double v = h->valence;
+    for (size_t k = h->first_step; k < h->first_step + h->nsteps; k++)
+      v += x->steps[k].delta;
+    CHECK_NEAR(v, h->contribution, 1e-9);
+    sum += h->contribution;
+    for (int c = 0; c < GW_FEELING_COUNT; c++)
+      raw[c] += h->feelings[c];
+    /* The hit is the text as written, and its entry is a lexicon key. */
+    char written[512];
+    snprintf(written, sizeof(written), "%.*s", (int)h->text_len, x->arena + h->text);
+    CHECK(h->text_len > 0 && strstr(text, written) != NULL);
+    CHECK(h->entry_len > 0 && h->valence != 0 && fabs(h->valence) <= 4);
+  }
+  for (size_t k = u->first_punct; k < u->first_punct + u->npunct; k++) {
+    CHECK(x->steps[k].rule == GW_EXPLAIN_EXCLAMATION ||
+          x->steps[k].rule == GW_EXPLAIN_QUESTION_MARKS);
+    sum += x->steps[k].delta;
+  }
+  CHECK_NEAR(sum, u->sum, 1e-9);
+  double v = u->sum / sqrt(u->sum * u->sum + u->alpha);
+  v = v > 1 ? 1 : v < -1 ? -1 : v;
+  CHECK_NEAR(v, s->valence, 1e-12);
+  CHECK(u->valence == s->valence);
+  for (int c = 0; c < GW_FEELING_COUNT; c++) {
+    CHECK_NEAR(raw[c], u->feelings_raw[c], 1e-12);
+    double r = u->feelings_raw[c] * u->feelings_factor;
+    CHECK_NEAR(r > 0 ? 1 - exp(-1.5 * r) : 0, s->feelings[c], 1e-12);
+  }
+  double kinds[5] = {0}, weights[5] = {0.25, 0.25, 0.2, 0.2, 0.1}, empathy = 0;
+  for (size_t k = u->first_empathy; k < u->first_empathy + u->nempathy; k++)
+    if (x->empathy[k].strength > kinds[x->empathy[k].kind])
+      kinds[x->empathy[k].kind] = x->empathy[k].strength;
+  for (int k = 0; k < 5; k++)
+    empathy += weights[k] * kinds[k];
+  CHECK_NEAR(empathy > 1 ? 1 : empathy, s->empathy, 1e-12);
+  return u->nhits;
+}
+
+/* Scores text with and without a sink: the same scores, and an explanation that adds up. */
+static void check_explained(gw_feeling_explain *x, const char *text) {
+  gw_utterance_score plain, explained;
+  gw_feeling_score_utterance(model, text, strlen(text), &plain);
+  gw_feeling_score_utterance_explained(model, text, strlen(text), &explained, x);
+  CHECK(memcmp(&plain, &explained, sizeof(plain)) == 0);
+  CHECK(!x->interaction && x->nutterances == 1);
+  check_explanation_adds_up(x, 0, text, &explained);
+}
+
+/* The step of rule r of the first hit whose entry is `entry`, or NULL. */
+static const gw_explain_step *find_step(const gw_feeling_explain *x, const char *entry,
+                                        gw_explain_rule r) {
+  for (size_t i = 0; i < x->nhits; i++) {
+    const gw_explain_hit *h = &x->hits[i];
+    if (strcmp(x->arena + h->entry, entry) != 0)
+      continue;
+    for (size_t k = h->first_step; k < h->first_step + h->nsteps; k++)
+      if (x->steps[k].rule == r)
+        return &x->steps[k];
+    return NULL;
+  }
+  return NULL;
+}
+
+static void test_explanations_add_up(void) {
+  static const char *const texts[] = {
+      "",
+      "hello there",
+      "This is NOT good at all, the agent was very rude but the refund came quickly!!",
+      "great, just great. Is it any good? I am sooo angry :(",
+      "This is the third time calling and it's STILL not working!!",
+      "extremely incredibly absolutely amazing",
+      "slightly barely hardly bad",
+      "not bad, not bad at all",
+      "I'm so sorry about that, I completely understand. Thank you for your patience.",
+      "Why is this so slow??? Why???",
+      "Is my refund approved? would it be good?",
+      "GOOD service, TERRIBLE app",
+      "THIS IS AWFUL",
+      "Goooood job, veeery helpful \xF0\x9F\x91\x8D\xF0\x9F\x98\x80",
+      "it\xE2\x80\x99s not working and I can\xE2\x80\x99t believe how bad it is",
+      "hahahaha lololol that was fun :-) <3",
+      "no problem, never been happier, couldn't be happier",
+      "The product is great however the delivery was late and the box was damaged.",
+      "I hate hate hate this, #fail @support you're useless",
+      "Wonderful. Just wonderful. Another outage.",
+      "kind of ok, sort of fine I guess",
+      "I can't believe how good this is!!!!!!",
+      "caf\xC3\xA9 was great, na\xC3\xAFve staff but lovely",
+      "not\xFFgood \xFF angry",
+  };
+  gw_feeling_explain x;
+  gw_feeling_explain_init(&x);
+  for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++)
+    check_explained(&x, texts[i]);
+  /* Generated sentences: words, modifiers, negators, contrasts and punctuation in many
+   * combinations (a fixed generator, so that failures repeat). */
+  static const char *const words[] = {
+      "good", "bad",    "very", "not",    "but", "awful", "GREAT", "sooo", "happy", "angry",
+      "kind", "of",     "ok",   "thanks", ",",   "!",     "?",     "just", "is",    "it",
+      "the",  "refund", "late", "never",  "so",  "sorry", "love",  "hate", "help",  "slightly"};
+  uint32_t seed = 12345;
+  char text[512];
+  for (int n = 0; n < 2000; n++) {
+    size_t len = 0;
+    seed = seed * 1103515245u + 12345u;
+    int nw = 1 + (int)((seed >> 16) % 14);
+    for (int w = 0; w < nw; w++) {
+      seed = seed * 1103515245u + 12345u;
+      const char *word = words[(seed >> 16) % (sizeof(words) / sizeof(words[0]))];
+      len += (size_t)snprintf(text + len, sizeof(text) - len, "%s%s", w ? " " : "", word);
+    }
+    check_explained(&x, text);
+  }
+
+  /* The rules name their cues as written. */
+  check_explained(&x, "This is NOT good, but very rude staff!!");
+  const gw_explain_step *st = find_step(&x, "good", GW_EXPLAIN_NEGATION);
+  CHECK(st && st->factor == -0.75);
+  if (st)
+    CHECK_STR_EQ(x.arena + st->cue, "NOT");
+  st = find_step(&x, "rude", GW_EXPLAIN_MODIFIER);
+  CHECK(st && fabs(st->boost - 0.3) < 1e-6);
+  if (st)
+    CHECK_STR_EQ(x.arena + st->cue, "very");
+  st = find_step(&x, "rude", GW_EXPLAIN_CONTRAST);
+  CHECK(st && st->factor == 1.5);
+  CHECK(x.nutterances == 1 && x.utterances[0].npunct == 1 &&
+        x.steps[x.utterances[0].first_punct].count == 2);
+  check_explained(&x, "great, just great");
+  st = find_step(&x, "great", GW_EXPLAIN_SARCASM);
+  CHECK(st != NULL);
+  if (st)
+    CHECK_STR_EQ(x.arena + st->cue, "just");
+  check_explained(&x, "the app is goooood and AWFUL");
+  CHECK(x.nhits == 2);
+  if (x.nhits == 2) {
+    CHECK_STR_EQ(x.arena + x.hits[0].text, "goooood");
+    CHECK_STR_EQ(x.arena + x.hits[0].entry, "good");
+    CHECK(x.hits[0].line > 0);
+    CHECK(x.steps[x.hits[0].first_step].rule == GW_EXPLAIN_ELONGATION);
+    CHECK(x.steps[x.hits[1].first_step].rule == GW_EXPLAIN_CAPS);
+  }
+  check_explained(&x, "This is the Third Time Calling");
+  CHECK(x.nhits == 1);
+  if (x.nhits == 1)
+    CHECK_STR_EQ(x.arena + x.hits[0].text, "Third Time Calling");
+  /* A question that asks, and extreme boosts clamped: each modifier keeps its share. */
+  check_explained(&x, "is it any good?");
+  CHECK(find_step(&x, "good", GW_EXPLAIN_QUESTION) != NULL);
+  check_explained(&x, "VERY EXTREMELY INCREDIBLY good");
+  double d = 0;
+  for (size_t k = 0; k < x.nsteps; k++)
+    d += x.steps[k].rule == GW_EXPLAIN_MODIFIER ? x.steps[k].delta : 0;
+  CHECK(x.nhits == 1 && x.hits[0].nsteps == 3);
+  if (x.nhits == 1)
+    CHECK_NEAR(d, x.hits[0].valence * 1.0, 1e-9); /* the sum of boosts is clamped to 1.0 */
+
+  /* JSON: one object, parseable shape checked by the goodwill-score system test. */
+  gw_buf b = GW_BUF_INIT;
+  CHECK_INT_EQ(gw_feeling_explain_json(&x, &b), 0);
+  CHECK(b.len > 0 && b.data[0] == '{' && b.data[b.len - 1] == '}');
+  CHECK_STR_CONTAINS(b.data, "\"rule\":\"modifier\",\"cue\":\"EXTREMELY\",\"boost\":0.54");
+  gw_buf_free(&b);
+  gw_feeling_explain_free(&x);
+}
+
+static void test_interaction_explanations(void) {
+  gw_turn_text t[] = {
+      {GW_SPEAKER_CUSTOMER, "This is the third time calling and it's still not working!", 0},
+      {GW_SPEAKER_AGENT, "I'm so sorry about that. Let me fix it for you right now.", 0},
+      {GW_SPEAKER_CUSTOMER, "I have been on hold for an hour, this is ridiculous", 0},
+      {GW_SPEAKER_BOT, "Please rate us!", 0},
+      {GW_SPEAKER_CUSTOMER, "ok", 0},
+      {GW_SPEAKER_CUSTOMER, "oh that worked, great", 0},
+      {GW_SPEAKER_CUSTOMER, "That fixed it, thank you so much!", 0},
+      {GW_SPEAKER_CUSTOMER, "", 0},
+      {GW_SPEAKER_CUSTOMER, "ok bye", 0},
+      {GW_SPEAKER_CUSTOMER, "thanks", 0},
+  };
+  size_t n = sizeof(t) / sizeof(t[0]);
+  for (size_t i = 0; i < n; i++)
+    t[i].len = strlen(t[i].text);
+  gw_interaction_feeling plain, f;
+  gw_feeling_explain x;
+  gw_feeling_explain_init(&x);
+  gw_feeling_score_interaction(model, t, n, &plain);
+  gw_feeling_score_interaction_explained(model, t, n, &f, &x);
+  CHECK(memcmp(&plain, &f, sizeof(f)) == 0);
+  CHECK(x.interaction && !x.failed);
+  /* Customer turns with words: 0, 2, 4, 5, 6, 8, 9 (the empty turn 7 says nothing). */
+  CHECK_INT_EQ(x.nturns, 7);
+  double sw = 0, sv = 0, ew = 0, ev = 0;
+  for (size_t i = 0; i < x.nturns; i++) {
+    const gw_explain_turn *et = &x.turns[i];
+    gw_utterance_score s;
+    gw_feeling_score_utterance(model, t[et->index].text, t[et->index].len, &s);
+    CHECK(t[et->index].speaker == GW_SPEAKER_CUSTOMER);
+    CHECK(et->valence == s.valence);
+    sw += et->start_weight;
+    sv += et->start_weight * et->valence;
+    ew += et->end_weight;
+    ev += et->end_weight * et->valence;
+    /* A turn with a weight carries its utterance's explanation, which adds up. */
+    if (et->start_weight > 0 || et->end_weight > 0) {
+      CHECK(et->utterance < x.nutterances);
+      if (et->utterance < x.nutterances) {
+        CHECK(check_explanation_adds_up(&x, et->utterance, t[et->index].text, &s) > 0 ||
+              s.valence == 0);
+      }
+    } else {
+      CHECK(et->utterance == SIZE_MAX);
+    }
+  }
+  /* Four informative turns: windows of two (0.6 and 0.4), and the closings after the last
+   * informative turn at 0.25 each, at most two. */
+  CHECK(x.turns[0].index == 0 && x.turns[0].start_weight == 0.6);
+  CHECK(x.turns[1].index == 2 && x.turns[1].start_weight == 0.4);
+  CHECK(x.turns[2].index == 4 && x.turns[2].low_information && x.turns[2].start_weight == 0 &&
+        x.turns[2].end_weight == 0);
+  CHECK(x.turns[3].index == 5 && x.turns[3].end_weight == 0.4);
+  CHECK(x.turns[4].index == 6 && x.turns[4].end_weight == 0.6);
+  CHECK(x.turns[5].index == 8 && x.turns[5].low_information && x.turns[5].end_weight == 0.25);
+  CHECK(x.turns[6].index == 9 && x.turns[6].low_information && x.turns[6].end_weight == 0.25);
+  CHECK_NEAR(sv / sw, f.start, 1e-12);
+  CHECK_NEAR(ev / ew, f.end, 1e-12);
+
+  /* No customer turn: nothing to explain but an empty list. */
+  gw_feeling_score_interaction_explained(model, t + 1, 1, &f, &x);
+  CHECK(x.interaction && x.nturns == 0 && x.nutterances == 0);
+  gw_buf b = GW_BUF_INIT;
+  CHECK_INT_EQ(gw_feeling_explain_json(&x, &b), 0);
+  CHECK_STR_EQ(b.data, "{\"customer_turns\":[]}");
+  gw_buf_free(&b);
+  gw_feeling_explain_free(&x);
+}
+
 /* --- loaders --- */
 
 static void test_default_model_matches_the_data_file(void) {
@@ -775,6 +1039,8 @@ int main(void) {
   GW_RUN(test_interaction_recovered);
   GW_RUN(test_interaction_soured_and_trailing_closing);
   GW_RUN(test_interaction_edge_cases);
+  GW_RUN(test_explanations_add_up);
+  GW_RUN(test_interaction_explanations);
   GW_RUN(test_default_model_matches_the_data_file);
   GW_RUN(test_goodwill_format);
   GW_RUN(test_vader_format);

@@ -37,12 +37,16 @@
 
 typedef struct gw_score_config {
   char *lexicon;
+  bool explain;
 } gw_score_config;
 
 static const gw_config_key gw_score_keys[] = {
     {"lexicon", GW_CONF_STRING, "", 0, 0, offsetof(gw_score_config, lexicon),
      "lexicon file (goodwill TSV, VADER-style or AFINN-style); empty: the built-in "
      "goodwill-cx lexicon"},
+    {"explain", GW_CONF_BOOL, "false", 0, 0, offsetof(gw_score_config, explain),
+     "add an \"explain\" member to every scored object: the words, phrases and rules behind "
+     "each score, with their contributions (docs/FEELING_MODEL.md, \"Explanations\")"},
 };
 
 /* Writes all of b to stdout; 0 or -errno. */
@@ -63,7 +67,7 @@ static int gw_score_write_all(const gw_buf *b) {
 /* One input line (newline removed): a trailing CR goes too, and the answer ends the output
  * line. Lines over the limit arrive here already cut (too_long): only their number counts. */
 static int gw_score_one(const gw_feeling_model *m, const char *line, size_t len, size_t lineno,
-                        int too_long, gw_buf *out) {
+                        int too_long, unsigned flags, gw_buf *out) {
   if (len > 0 && line[len - 1] == '\r')
     len--;
   int rc;
@@ -72,7 +76,7 @@ static int gw_score_one(const gw_feeling_model *m, const char *line, size_t len,
                   GW_FEELING_JSON_MAX_LINE_BYTES);
     rc = 0;
   } else {
-    rc = gw_feeling_json_line(m, line, len, lineno, 0, out);
+    rc = gw_feeling_json_line(m, line, len, lineno, flags, out);
   }
   gw_buf_putc(out, '\n');
   return rc;
@@ -111,6 +115,7 @@ int main(int argc, char **argv) {
   rc = gw_feeling_model_load(&m, cfg.lexicon && cfg.lexicon[0] ? cfg.lexicon : NULL, err,
                              sizeof(err));
   gw_config_free(&values);
+  unsigned flags = cfg.explain ? GW_FEELING_JSON_EXPLAIN : 0;
   if (rc < 0) {
     fprintf(stderr, "goodwill-score: cannot load the lexicon: %s\n", err);
     return 2;
@@ -140,7 +145,7 @@ int main(int argc, char **argv) {
       if (!nl)
         break;
       size_t len = (size_t)(nl - (in.data + start));
-      if (gw_score_one(m, in.data + start, len, ++lineno, too_long, &out) < 0) {
+      if (gw_score_one(m, in.data + start, len, ++lineno, too_long, flags, &out) < 0) {
         fprintf(stderr, "goodwill-score: out of memory at line %zu\n", lineno);
         status = 1;
         break;
@@ -160,7 +165,7 @@ int main(int argc, char **argv) {
     }
     if (r == 0 && (in.len > 0 || too_long)) {
       /* The last line has no newline. */
-      if (gw_score_one(m, in.data, in.len, ++lineno, too_long, &out) < 0) {
+      if (gw_score_one(m, in.data, in.len, ++lineno, too_long, flags, &out) < 0) {
         fprintf(stderr, "goodwill-score: out of memory at line %zu\n", lineno);
         status = 1;
         break;

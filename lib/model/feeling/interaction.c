@@ -7,12 +7,14 @@
 #include "lexicon.h"
 #include "utterance.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define GW_LOW_INFO_WEIGHT 0.25
 
 typedef struct gw_cturn {
+  size_t index; /* in the turns given */
   double valence;
   double feelings[GW_FEELING_COUNT];
   int low_information;
@@ -33,9 +35,40 @@ static void gw_window_mean(const gw_cturn *c, const size_t *idx, const double *w
     feelings[k] = tw > 0 ? f[k] / tw : 0;
 }
 
-void gw_feeling_score_interaction(const gw_feeling_model *m, const gw_turn_text *turns,
-                                  size_t nturns, gw_interaction_feeling *out) {
+/* Explaining: the weights of the window's turns (customer-turn positions idx) into the sink's
+ * turns, which are the customer turns in the same order. */
+static void gw_explain_window(gw_feeling_explain *x, const size_t *idx, const double *w, size_t n,
+                              int end) {
+  for (size_t i = 0; i < n; i++)
+    if (idx[i] < x->nturns) {
+      if (end)
+        x->turns[idx[i]].end_weight = w[i];
+      else
+        x->turns[idx[i]].start_weight = w[i];
+    }
+}
+
+/* Explaining: scores the turns that have a weight once more, into the sink (the same
+ * arithmetic as the first time, so the same valences). */
+static void gw_explain_weighted_turns(const gw_feeling_model *m, const gw_turn_text *turns,
+                                      gw_feeling_explain *x) {
+  for (size_t i = 0; i < x->nturns && !x->failed; i++) {
+    if (x->turns[i].start_weight == 0 && x->turns[i].end_weight == 0)
+      continue;
+    const gw_turn_text *tt = &turns[x->turns[i].index];
+    gw_utt_detail d;
+    size_t before = x->nutterances;
+    gw_feeling_score_detail(m, tt->text ? tt->text : "", tt->text ? tt->len : 0, &d, x);
+    if (x->nutterances > before)
+      x->turns[i].utterance = x->nutterances - 1;
+  }
+}
+
+static void gw_interaction(const gw_feeling_model *m, const gw_turn_text *turns, size_t nturns,
+                           gw_interaction_feeling *out, gw_feeling_explain *x) {
   memset(out, 0, sizeof(*out));
+  if (x)
+    gw_explain_reset(x, true);
   double kinds[E_COUNT] = {0};
   gw_cturn inline_c[32];
   size_t ncust = 0;
@@ -54,7 +87,7 @@ void gw_feeling_score_interaction(const gw_feeling_model *m, const gw_turn_text 
     if (tt->speaker == GW_SPEAKER_BOT)
       continue;
     gw_utt_detail d;
-    gw_feeling_score_detail(m, tt->text ? tt->text : "", tt->text ? tt->len : 0, &d);
+    gw_feeling_score_detail(m, tt->text ? tt->text : "", tt->text ? tt->len : 0, &d, NULL);
     if (tt->speaker == GW_SPEAKER_AGENT) {
       out->agent_turns++;
       for (int k = 0; k < E_COUNT; k++)
@@ -67,6 +100,7 @@ void gw_feeling_score_interaction(const gw_feeling_model *m, const gw_turn_text 
     out->customer_turns++;
     if (d.words == 0)
       continue; /* an empty turn says nothing */
+    c[nc].index = i;
     c[nc].valence = d.score.valence;
     memcpy(c[nc].feelings, d.score.feelings, sizeof(c[nc].feelings));
     c[nc].low_information = d.low_information;
@@ -84,6 +118,15 @@ void gw_feeling_score_interaction(const gw_feeling_model *m, const gw_turn_text 
         c[i].low_information = 0;
       informative = nc;
     }
+    for (size_t i = 0; x && i < nc; i++) {
+      gw_explain_turn *et = gw_explain_push_turn(x);
+      if (!et)
+        break;
+      et->index = c[i].index;
+      et->valence = c[i].valence;
+      et->low_information = c[i].low_information != 0;
+      et->utterance = SIZE_MAX;
+    }
 
     /* Window size: two turns each, fewer when the turns would be shared, so that a short
      * interaction compares its first and its last turns (one turn: start == end). */
@@ -97,6 +140,8 @@ void gw_feeling_score_interaction(const gw_feeling_model *m, const gw_turn_text 
     w[0] = n == 2 ? 0.6 : 1.0;
     w[1] = 0.4;
     gw_window_mean(c, idx, w, n, &out->start, out->start_feelings);
+    if (x)
+      gw_explain_window(x, idx, w, n, 0);
 
     n = 0;
     size_t last_info = nc;
@@ -115,6 +160,10 @@ void gw_feeling_score_interaction(const gw_feeling_model *m, const gw_turn_text 
       n++;
     }
     gw_window_mean(c, idx, w, n, &out->end, out->end_feelings);
+    if (x) {
+      gw_explain_window(x, idx, w, n, 1);
+      gw_explain_weighted_turns(m, turns, x);
+    }
   }
   if (c != inline_c)
     free(c);
@@ -125,6 +174,17 @@ void gw_feeling_score_interaction(const gw_feeling_model *m, const gw_turn_text 
                    out->end_polarity != GW_POLARITY_NEGATIVE;
   out->soured = out->has_customer_turns && out->start_polarity != GW_POLARITY_NEGATIVE &&
                 out->end_polarity == GW_POLARITY_NEGATIVE;
+}
+
+void gw_feeling_score_interaction(const gw_feeling_model *m, const gw_turn_text *turns,
+                                  size_t nturns, gw_interaction_feeling *out) {
+  gw_interaction(m, turns, nturns, out, NULL);
+}
+
+void gw_feeling_score_interaction_explained(const gw_feeling_model *m, const gw_turn_text *turns,
+                                            size_t nturns, gw_interaction_feeling *out,
+                                            gw_feeling_explain *x) {
+  gw_interaction(m, turns, nturns, out, x);
 }
 
 gw_polarity gw_feeling_polarity(double valence) {

@@ -24,6 +24,163 @@
 #define GW_FAST_MAX_MEMBERS 16
 
 /* ---------------------------------------------------------------------------------------- */
+/* Explanations (goodwill/feeling.h, gw_feeling_explain_json; docs/FEELING_MODEL.md,
+ * "Explanations"). */
+
+static size_t gw_json_utf8_len(const unsigned char *s, size_t n);
+
+/* A JSON string of n bytes of text: invalid UTF-8 (which the tokenizer skips between words of
+ * a phrase) becomes U+FFFD, since a JSON string cannot carry it. */
+static json_t *gw_json_text(const char *s, size_t n) {
+  json_t *j = json_stringn(s, n);
+  if (j)
+    return j;
+  gw_buf b = GW_BUF_INIT;
+  for (size_t i = 0; i < n;) {
+    size_t l = s[i] ? gw_json_utf8_len((const unsigned char *)s + i, n - i) : 0;
+    if (l == 0) {
+      gw_buf_puts(&b, "\xef\xbf\xbd");
+      i++;
+    } else {
+      gw_buf_append(&b, s + i, l);
+      i += l;
+    }
+  }
+  j = json_stringn(b.data ? b.data : "", b.len);
+  gw_buf_free(&b);
+  return j;
+}
+
+/* Non-zero categories only, unrounded (evidence is often far below a thousandth). */
+static json_t *gw_json_explain_categories(const double f[GW_FEELING_COUNT]) {
+  json_t *o = json_object();
+  for (int c = 0; c < GW_FEELING_COUNT; c++)
+    if (f[c] > 0)
+      json_object_set_new(o, gw_feeling_category_name((gw_feeling_category)c), json_real(f[c]));
+  return o;
+}
+
+static json_t *gw_json_explain_step(const gw_feeling_explain *x, const gw_explain_step *st) {
+  json_t *o = json_object();
+  json_object_set_new(o, "rule", json_string(gw_explain_rule_name(st->rule)));
+  if (st->cue_len > 0)
+    json_object_set_new(o, "cue", gw_json_text(x->arena + st->cue, st->cue_len));
+  if (st->rule == GW_EXPLAIN_MODIFIER)
+    json_object_set_new(o, "boost", json_real(st->boost));
+  if (st->factor != 0)
+    json_object_set_new(o, "factor", json_real(st->factor));
+  if (st->rule == GW_EXPLAIN_EXCLAMATION || st->rule == GW_EXPLAIN_QUESTION_MARKS)
+    json_object_set_new(o, "count", json_integer(st->count));
+  json_object_set_new(o, "delta", json_real(st->delta));
+  return o;
+}
+
+static const char *const gw_json_empathy_kinds[] = {"apology", "acknowledging", "reassuring",
+                                                    "ownership", "thanking"};
+
+static json_t *gw_json_explain_utterance(const gw_feeling_explain *x,
+                                         const gw_explain_utterance *u) {
+  json_t *o = json_object();
+  json_t *hits = json_array();
+  for (size_t i = u->first_hit; i < u->first_hit + u->nhits && i < x->nhits; i++) {
+    const gw_explain_hit *h = &x->hits[i];
+    json_t *jh = json_object();
+    json_object_set_new(jh, "text", gw_json_text(x->arena + h->text, h->text_len));
+    json_object_set_new(jh, "entry", gw_json_text(x->arena + h->entry, h->entry_len));
+    json_object_set_new(jh, "valence", json_real(h->valence));
+    if (h->line > 0)
+      json_object_set_new(jh, "line", json_integer(h->line));
+    if (h->nsteps > 0) {
+      json_t *rules = json_array();
+      for (size_t k = h->first_step; k < h->first_step + h->nsteps && k < x->nsteps; k++)
+        json_array_append_new(rules, gw_json_explain_step(x, &x->steps[k]));
+      json_object_set_new(jh, "rules", rules);
+    }
+    json_object_set_new(jh, "contribution", json_real(h->contribution));
+    json_t *f = gw_json_explain_categories(h->feelings);
+    if (json_object_size(f) > 0)
+      json_object_set_new(jh, "feelings", f);
+    else
+      json_decref(f);
+    json_array_append_new(hits, jh);
+  }
+  json_object_set_new(o, "hits", hits);
+  if (u->npunct > 0) {
+    json_t *p = json_array();
+    for (size_t k = u->first_punct; k < u->first_punct + u->npunct && k < x->nsteps; k++)
+      json_array_append_new(p, gw_json_explain_step(x, &x->steps[k]));
+    json_object_set_new(o, "punctuation", p);
+  }
+  json_object_set_new(o, "sum", json_real(u->sum));
+  json_object_set_new(o, "alpha", json_real(u->alpha));
+  json_object_set_new(o, "valence", json_real(u->valence));
+  json_t *raw = gw_json_explain_categories(u->feelings_raw);
+  if (json_object_size(raw) > 0) {
+    json_object_set_new(o, "feelings_raw", raw);
+    json_object_set_new(o, "feelings_factor", json_real(u->feelings_factor));
+  } else {
+    json_decref(raw);
+  }
+  if (u->nempathy > 0) {
+    json_t *e = json_array();
+    for (size_t k = u->first_empathy; k < u->first_empathy + u->nempathy && k < x->nempathy; k++) {
+      const gw_explain_empathy *p = &x->empathy[k];
+      json_t *je = json_object();
+      json_object_set_new(je, "text", gw_json_text(x->arena + p->text, p->text_len));
+      json_object_set_new(je, "kind",
+                          json_string(p->kind < 5 ? gw_json_empathy_kinds[p->kind] : "unknown"));
+      json_object_set_new(je, "strength", json_real(p->strength));
+      json_array_append_new(e, je);
+    }
+    json_object_set_new(o, "empathy", e);
+  }
+  return o;
+}
+
+/* The explanation as a JSON object, or NULL when it is incomplete (memory ran short). */
+static json_t *gw_json_explain(const gw_feeling_explain *x) {
+  if (x->failed)
+    return NULL;
+  if (!x->interaction) {
+    if (x->nutterances == 0)
+      return NULL;
+    return gw_json_explain_utterance(x, &x->utterances[0]);
+  }
+  json_t *o = json_object();
+  json_t *turns = json_array();
+  for (size_t i = 0; i < x->nturns; i++) {
+    const gw_explain_turn *t = &x->turns[i];
+    json_t *jt = json_object();
+    json_object_set_new(jt, "turn", json_integer((json_int_t)t->index));
+    json_object_set_new(jt, "valence", json_real(t->valence));
+    json_object_set_new(jt, "low_information", json_boolean(t->low_information));
+    if (t->start_weight > 0)
+      json_object_set_new(jt, "start_weight", json_real(t->start_weight));
+    if (t->end_weight > 0)
+      json_object_set_new(jt, "end_weight", json_real(t->end_weight));
+    if (t->utterance < x->nutterances)
+      json_object_set_new(jt, "utterance",
+                          gw_json_explain_utterance(x, &x->utterances[t->utterance]));
+    json_array_append_new(turns, jt);
+  }
+  json_object_set_new(o, "customer_turns", turns);
+  return o;
+}
+
+int gw_feeling_explain_json(const gw_feeling_explain *x, gw_buf *out) {
+  json_t *o = gw_json_explain(x);
+  if (!o)
+    return -ENOMEM;
+  char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
+  json_decref(o);
+  if (!s)
+    return -ENOMEM;
+  gw_buf_puts(out, s);
+  free(s);
+  return 0;
+}
+
+/* ---------------------------------------------------------------------------------------- */
 /* The jansson path: any line. */
 
 /* Scores are written with three decimals, the resolution of the scored records (milli). */
@@ -41,20 +198,23 @@ static json_t *gw_json_feelings(const double f[GW_FEELING_COUNT]) {
   return o;
 }
 
-static void gw_json_score_text(const gw_feeling_model *m, json_t *obj, const char *text,
-                               size_t len) {
+/* x: a sink when the line is to be explained, else NULL. */
+static void gw_json_score_text(const gw_feeling_model *m, json_t *obj, const char *text, size_t len,
+                               gw_feeling_explain *x) {
   gw_utterance_score s;
-  gw_feeling_score_utterance(m, text, len, &s);
+  gw_feeling_score_utterance_explained(m, text, len, &s, x);
   json_object_set_new(obj, "valence", json_real(gw_json_milli(s.valence)));
   json_object_set_new(obj, "polarity",
                       json_string(gw_polarity_name(gw_feeling_polarity(s.valence))));
   json_object_set_new(obj, "feelings", gw_json_feelings(s.feelings));
   json_object_set_new(obj, "empathy", json_real(gw_json_milli(s.empathy)));
+  if (x)
+    json_object_set_new(obj, "explain", gw_json_explain(x));
 }
 
 /* Returns NULL, or an error message for the object. */
 static const char *gw_json_score_turns(const gw_feeling_model *m, json_t *obj, json_t *turns,
-                                       char *msg, size_t msglen) {
+                                       char *msg, size_t msglen, gw_feeling_explain *x) {
   if (!json_is_array(turns))
     return "\"turns\" must be an array of {\"speaker\",\"text\"} objects";
   size_t n = json_array_size(turns);
@@ -96,7 +256,7 @@ static const char *gw_json_score_turns(const gw_feeling_model *m, json_t *obj, j
     return msg;
   }
   gw_interaction_feeling f;
-  gw_feeling_score_interaction(m, tt, n, &f);
+  gw_feeling_score_interaction_explained(m, tt, n, &f, x);
   free(tt);
   json_object_set_new(obj, "start", json_real(gw_json_milli(f.start)));
   json_object_set_new(obj, "end", json_real(gw_json_milli(f.end)));
@@ -111,12 +271,14 @@ static const char *gw_json_score_turns(const gw_feeling_model *m, json_t *obj, j
   json_object_set_new(obj, "has_customer_turns", json_boolean(f.has_customer_turns));
   json_object_set_new(obj, "start_feelings", gw_json_feelings(f.start_feelings));
   json_object_set_new(obj, "end_feelings", gw_json_feelings(f.end_feelings));
+  if (x)
+    json_object_set_new(obj, "explain", gw_json_explain(x));
   return NULL;
 }
 
 /* Scores one line into a JSON object to print (owned by the caller). */
 static json_t *gw_json_line_object(const gw_feeling_model *m, const char *line, size_t len,
-                                   size_t lineno) {
+                                   size_t lineno, gw_feeling_explain *x) {
   char msg[256];
   json_error_t jerr;
   json_t *obj = NULL;
@@ -150,9 +312,9 @@ static json_t *gw_json_line_object(const gw_feeling_model *m, const char *line, 
   else if (text && !json_is_string(text))
     error = "\"text\" must be a string";
   else if (text)
-    gw_json_score_text(m, obj, json_string_value(text), json_string_length(text));
+    gw_json_score_text(m, obj, json_string_value(text), json_string_length(text), x);
   else if (turns)
-    error = gw_json_score_turns(m, obj, turns, msg, sizeof(msg));
+    error = gw_json_score_turns(m, obj, turns, msg, sizeof(msg), x);
   else
     error = "needs \"text\" (a string) or \"turns\" (an array)";
   if (error)
@@ -161,8 +323,8 @@ static json_t *gw_json_line_object(const gw_feeling_model *m, const char *line, 
 }
 
 static int gw_json_line_slow(const gw_feeling_model *m, const char *line, size_t len, size_t lineno,
-                             gw_buf *out) {
-  json_t *obj = gw_json_line_object(m, line, len, lineno);
+                             gw_feeling_explain *x, gw_buf *out) {
+  json_t *obj = gw_json_line_object(m, line, len, lineno, x);
   char *s = json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
   json_decref(obj);
   if (!s)
@@ -403,8 +565,16 @@ static int gw_json_line_fast(const gw_feeling_model *m, const char *s, size_t n,
 
 int gw_feeling_json_line(const gw_feeling_model *m, const char *line, size_t len, size_t lineno,
                          unsigned flags, gw_buf *out) {
+  if (flags & GW_FEELING_JSON_EXPLAIN) {
+    /* Explained lines take the jansson path: the fast path is for the plain contract. */
+    gw_feeling_explain x;
+    gw_feeling_explain_init(&x);
+    int rc = gw_json_line_slow(m, line, len, lineno, &x, out);
+    gw_feeling_explain_free(&x);
+    return rc;
+  }
   if (!(flags & GW_FEELING_JSON_NO_FAST_PATH) && len <= GW_FEELING_JSON_MAX_LINE_BYTES &&
       gw_json_line_fast(m, line, len, out))
     return 0;
-  return gw_json_line_slow(m, line, len, lineno, out);
+  return gw_json_line_slow(m, line, len, lineno, NULL, out);
 }

@@ -198,6 +198,7 @@ static int gw_is_word_cp(uint32_t cp) {
 typedef struct gw_word {
   char text[GW_TOKEN_MAX_BYTES];
   size_t len;
+  const unsigned char *src, *src_end; /* its bytes in the text */
   unsigned letters, upper;
   int too_long;
   int elong;
@@ -390,6 +391,8 @@ static void gw_word_flush(gw_tokens *t, gw_word *w, const gw_feeling_model *m) {
   }
   memcpy(tok->text, w->text, w->len);
   tok->len = (uint8_t)w->len;
+  tok->src_off = (uint32_t)(w->src - t->base);
+  tok->src_len = (uint16_t)(w->src_end - w->src);
   gw_token_finish(tok, w->letters, w->upper, w->elong, m);
 reset:
   gw_word_reset(w);
@@ -404,6 +407,8 @@ static void gw_push_bytes_token(gw_tokens *t, const char *s, size_t n, uint8_t f
     return;
   memcpy(tok->text, s, n);
   tok->len = (uint8_t)n;
+  tok->src_off = (uint32_t)((const unsigned char *)s - t->base);
+  tok->src_len = (uint16_t)n;
   tok->flags |= flags;
   gw_token_lookup(tok, m);
 }
@@ -431,6 +436,9 @@ static void gw_tokenize_chunk(gw_tokens *t, const unsigned char *s, size_t n,
       size_t j = i + 1;
       while (j < n && gw_is_ascii_alnum(s[j]))
         j++;
+      if (w.len == 0)
+        w.src = s + i;
+      w.src_end = s + j;
       gw_word_add_ascii(&w, s + i, j - i);
       i = j;
       continue;
@@ -445,12 +453,16 @@ static void gw_tokenize_chunk(gw_tokens *t, const unsigned char *s, size_t n,
     if (gw_is_emoji_dress_cp(cp)) {
       /* Skin tones, variation selectors and joiners add nothing to the emoji's meaning. */
     } else if (gw_is_word_cp(cp)) {
+      if (w.len == 0)
+        w.src = s + i;
+      w.src_end = s + i + l;
       gw_word_add(&w, s + i, l, cp);
     } else if ((gw_is_apostrophe_cp(cp) || cp == '-') && (w.len > 0 || w.too_long) && i + l < n &&
                gw_is_word_cp(s[i + l] < 0x80 ? s[i + l] : 0x80)) {
       /* Inside a word: "don't", "it’s", "follow-up". Typographic apostrophes become '\''. */
       const unsigned char ap = cp == '-' ? '-' : '\'';
       gw_word_add(&w, &ap, 1, ap);
+      w.src_end = s + i + l;
       w.run = 0;
       w.last = 0;
     } else {
@@ -604,6 +616,8 @@ static size_t gw_tokenize_ascii_word(gw_tokens *t, const unsigned char *s, size_
     for (size_t k = 2; dup && k < wl && !elong; k++)
       elong = out[k] == out[k - 1] && out[k] == out[k - 2] && out[k] >= 'a' && out[k] <= 'z';
     tok->len = (uint8_t)wl;
+    tok->src_off = (uint32_t)(s - t->base);
+    tok->src_len = (uint16_t)wl;
     gw_token_finish(tok, (counts >> 16) & 0xffu, counts >> 24, elong, m);
   }
   for (size_t k = wl; trailing && k < i; k++) {
@@ -626,6 +640,7 @@ decline:
 void gw_tokenize(gw_tokens *t, const char *text, size_t len, const gw_feeling_model *m) {
   const unsigned char *s = (const unsigned char *)text;
   size_t i = 0;
+  t->base = s;
   while (i < len) {
     uint32_t cp;
     size_t l;

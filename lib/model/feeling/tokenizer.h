@@ -31,6 +31,10 @@ typedef struct gw_token {
   char text[GW_TOKEN_MAX_BYTES];
   uint8_t len;
   uint8_t flags;
+  /* Where the token is written in the text (its bytes as typed: case, elongation and
+   * typographic apostrophes kept), for explanations; in the padding, so no larger. */
+  uint16_t src_len;
+  uint32_t src_off;
 } gw_token;
 
 typedef struct gw_tokens {
@@ -39,6 +43,7 @@ typedef struct gw_tokens {
   gw_token inline_v[64];
   unsigned excl, quest;
   unsigned pending_boundary;
+  const unsigned char *base; /* the text being tokenized, for src_off */
 } gw_tokens;
 
 static inline void gw_tokens_init(gw_tokens *t) {

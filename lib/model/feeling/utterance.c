@@ -82,6 +82,8 @@ typedef struct gw_item {
   uint8_t flags;         /* OR of its tokens' flags; T_BOUNDARY of its first token */
   uint8_t question;      /* in a question that asks rather than states (see gw_questions) */
   uint16_t cand;         /* the x-th item holds the x-th token that may start an empathy phrase */
+  uint16_t tok;          /* its first token (set only when explaining) */
+  uint8_t ntok;          /* its number of tokens (set only when explaining) */
 } gw_item;
 
 /* Words that open a question asking whether something is so ("is it any good?", "did the
@@ -133,8 +135,69 @@ double gw_feeling_empathy_of(const double kinds[E_COUNT]) {
   return s > 1 ? 1 : s;
 }
 
-void gw_feeling_score_detail(const gw_feeling_model *m, const char *text, size_t len,
-                             gw_utt_detail *d) {
+/* ---------------------------------------------------------------------------------------- */
+/* Recording an explanation: called by the explaining copy of gw_score only. */
+
+/* Copies tokens [first, first + ntok) as written in text into the sink's arena. */
+static size_t gw_explain_span(gw_feeling_explain *x, const gw_tokens *t, size_t first, size_t ntok,
+                              const char *text, size_t len, size_t *n) {
+  const gw_token *a = &t->v[first], *b = &t->v[first + ntok - 1];
+  size_t s = a->src_off, e = (size_t)b->src_off + b->src_len;
+  if (e > len || s > e)
+    s = e = 0; /* cannot happen for tokens with an entry; never read outside the text */
+  *n = e - s;
+  return gw_explain_text(x, text + s, e - s);
+}
+
+/* Appends a step to the hit being recorded (its steps are contiguous: nothing else is pushed
+ * between a hit's first and last step). cue: the item that triggered it, or NULL. */
+static void gw_explain_step_add(gw_feeling_explain *x, const gw_tokens *t, const char *text,
+                                size_t len, gw_explain_rule rule, double factor, double boost,
+                                unsigned count, double delta, const gw_item *cue) {
+  size_t cue_off = 0, cue_len = 0;
+  if (cue)
+    cue_off = gw_explain_span(x, t, cue->tok, cue->ntok, text, len, &cue_len);
+  gw_explain_step *st = gw_explain_push_step(x);
+  if (!st)
+    return;
+  st->rule = rule;
+  st->factor = factor;
+  st->boost = boost;
+  st->count = count;
+  st->delta = delta;
+  st->cue = cue_off;
+  st->cue_len = cue_len;
+}
+
+/* Starts the hit of item it (entry e): its text as written and its lexicon entry. Returns its
+ * index in x->hits, or SIZE_MAX when memory ran short. */
+static size_t gw_explain_hit_begin(gw_feeling_explain *x, const gw_feeling_model *m,
+                                   const gw_tokens *t, const gw_item *it, const gw_lex_entry *e,
+                                   const char *text, size_t len) {
+  size_t tlen, toff = gw_explain_span(x, t, it->tok, it->ntok, text, len, &tlen);
+  size_t eoff = gw_explain_text(x, m->keys + e->key_off, e->key_len);
+  gw_explain_hit *h = gw_explain_push_hit(x);
+  if (!h)
+    return SIZE_MAX;
+  h->text = toff;
+  h->text_len = tlen;
+  h->entry = eoff;
+  h->entry_len = e->key_len;
+  h->valence = e->valence;
+  h->line = e->line;
+  h->first_step = x->nsteps;
+  return x->nhits - 1;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+
+/* The scorer. Inlined into its two callers below: with x == NULL the compiler removes every
+ * recording step, so scoring without an explanation runs exactly the code it ran before
+ * explanations existed; with a sink it records as it scores, from the same arithmetic. */
+static inline __attribute__((always_inline)) void gw_score(const gw_feeling_model *m,
+                                                           const char *text, size_t len,
+                                                           gw_utt_detail *d,
+                                                           gw_feeling_explain *x) {
   memset(d, 0, sizeof(*d));
   gw_tokens t;
   gw_tokens_init(&t);
@@ -190,6 +253,10 @@ void gw_feeling_score_detail(const gw_feeling_model *m, const char *text, size_t
     items[nitems].flags = fl;
     items[nitems].w = w;
     items[nitems].question = q ? q[i] : 0;
+    if (x) {
+      items[nitems].tok = (uint16_t)i;
+      items[nitems].ntok = (uint8_t)k;
+    }
     nitems++;
     i += k;
   }
@@ -199,6 +266,11 @@ void gw_feeling_score_detail(const gw_feeling_model *m, const char *text, size_t
   int caps_differential = caps > 0 && caps < words;
   d->words = t.n;
   d->low_information = t.n > 0 && t.n <= GW_LOW_INFO_MAX_TOK && closings == t.n;
+  size_t xu = SIZE_MAX; /* the utterance's index in x->utterances */
+  if (x && gw_explain_push_utterance(x)) {
+    xu = x->nutterances - 1;
+    x->utterances[xu].first_hit = x->nhits;
+  }
 
   double sum = 0;
   double raw[GW_FEELING_COUNT] = {0};
@@ -207,14 +279,27 @@ void gw_feeling_score_detail(const gw_feeling_model *m, const char *text, size_t
     if (!e || !(e->kind & K_SENTIMENT) || (e->kind & K_MODIFIER) || e->valence == 0)
       continue;
     double v = e->valence;
-    if (caps_differential && (items[j].flags & T_CAPS))
+    size_t xh = x ? gw_explain_hit_begin(x, m, &t, &items[j], e, text, len) : SIZE_MAX;
+    double v0 = v;
+    if (caps_differential && (items[j].flags & T_CAPS)) {
       v += gw_sign(v) * GW_CAPS_ADD;
-    if (items[j].flags & T_ELONG)
+      if (x)
+        gw_explain_step_add(x, &t, text, len, GW_EXPLAIN_CAPS, 0, 0, 0, v - v0, NULL);
+    }
+    if (items[j].flags & T_ELONG) {
+      v0 = v;
       v += gw_sign(v) * GW_ELONG_ADD;
+      if (x)
+        gw_explain_step_add(x, &t, text, len, GW_EXPLAIN_ELONGATION, 0, 0, 0, v - v0, NULL);
+    }
     /* Modifiers in the GW_MOD_WINDOW items before, within the clause. */
     static const double decay[GW_MOD_WINDOW] = {1.0, 0.8, 0.6};
     double boost = 0;
     int negated = 0;
+    const gw_item *negator = NULL;        /* explaining: the nearest negator */
+    const gw_item *boosts[GW_MOD_WINDOW]; /* explaining: the modifiers and their boosts */
+    double boost_of[GW_MOD_WINDOW];
+    size_t nboosts = 0;
     for (size_t k = 1; k <= GW_MOD_WINDOW && k <= j; k++) {
       if (items[j - k + 1].flags & T_BOUNDARY)
         break;
@@ -223,44 +308,105 @@ void gw_feeling_score_detail(const gw_feeling_model *m, const char *text, size_t
         continue;
       if (p->kind & K_CONTRAST)
         break;
-      if (p->kind & K_NEGATOR)
+      if (p->kind & K_NEGATOR) {
+        if (x && !negated)
+          negator = &items[j - k];
         negated = 1;
-      else if (p->kind & K_BOOST)
+      } else if (p->kind & K_BOOST) {
         /* "sooo good", "VERY good": an emphasised modifier modifies more. */
-        boost +=
+        double b =
             p->boost * decay[k - 1] *
             ((items[j - k].flags & T_ELONG) || (caps_differential && (items[j - k].flags & T_CAPS))
                  ? 1.5
                  : 1.0);
+        boost += b;
+        if (x) {
+          boosts[nboosts] = &items[j - k];
+          boost_of[nboosts++] = b;
+        }
+      }
     }
+    double boost_sum = boost;
     if (boost < -0.8)
       boost = -0.8;
     if (boost > 1.0)
       boost = 1.0;
+    v0 = v;
     v *= 1.0 + boost;
-    if (gw_is_echo(items, nitems, j) || (j >= 2 && gw_is_echo(items, nitems, j - 2)))
+    if (x) {
+      /* Each modifier's share of the change: its boost, scaled down when the sum was clamped. */
+      for (size_t b = 0; b < nboosts; b++)
+        if (boost_of[b] != 0)
+          gw_explain_step_add(x, &t, text, len, GW_EXPLAIN_MODIFIER, 0, boost_of[b], 0,
+                              v0 * boost_of[b] * (boost == boost_sum ? 1.0 : boost / boost_sum),
+                              boosts[b]);
+    }
+    int echo_first = 0, echo_second = 0;
+    if ((echo_first = gw_is_echo(items, nitems, j)) ||
+        (echo_second = j >= 2 && gw_is_echo(items, nitems, j - 2)))
       negated = 1;
-    if (negated)
-      v *= v > 0 ? GW_NEG_FLIP_POS : GW_NEG_FLIP_NEG;
-    if (items[j].question)
+    if (negated) {
+      double f = v > 0 ? GW_NEG_FLIP_POS : GW_NEG_FLIP_NEG;
+      v0 = v;
+      v *= f;
+      if (x)
+        gw_explain_step_add(x, &t, text, len, negator ? GW_EXPLAIN_NEGATION : GW_EXPLAIN_SARCASM, f,
+                            0, 0, v - v0,
+                            negator       ? negator
+                            : echo_first  ? &items[j + 1]
+                            : echo_second ? &items[j - 1]
+                                          : NULL);
+    }
+    if (items[j].question) {
+      v0 = v;
       v *= GW_QUESTION_WEIGHT;
-    if (contrast_at < nitems)
-      v *= j < contrast_at ? GW_CONTRAST_BEFORE : GW_CONTRAST_AFTER;
+      if (x)
+        gw_explain_step_add(x, &t, text, len, GW_EXPLAIN_QUESTION, GW_QUESTION_WEIGHT, 0, 0, v - v0,
+                            NULL);
+    }
+    if (contrast_at < nitems) {
+      double f = j < contrast_at ? GW_CONTRAST_BEFORE : GW_CONTRAST_AFTER;
+      v0 = v;
+      v *= f;
+      if (x)
+        gw_explain_step_add(x, &t, text, len, GW_EXPLAIN_CONTRAST, f, 0, 0, v - v0,
+                            &items[contrast_at]);
+    }
     sum += v;
+    if (x && xh != SIZE_MAX) {
+      x->hits[xh].nsteps = x->nsteps - x->hits[xh].first_step;
+      x->hits[xh].contribution = v;
+    }
     /* "not angry" says nothing about anger: negated items give no feeling. */
     if (!negated && e->has_cats)
-      for (int c = 0; c < GW_FEELING_COUNT; c++)
-        raw[c] += e->cats[c] * fabs(v) / 4.0;
+      for (int c = 0; c < GW_FEELING_COUNT; c++) {
+        double ev = e->cats[c] * fabs(v) / 4.0;
+        raw[c] += ev;
+        if (x && xh != SIZE_MAX)
+          x->hits[xh].feelings[c] = ev;
+      }
   }
   if (q != inline_q)
     free(q);
 
   unsigned excl = t.excl < GW_EXCL_MAX ? t.excl : GW_EXCL_MAX;
   unsigned quest = t.quest < GW_QUEST_MAX ? t.quest : GW_QUEST_MAX;
+  if (xu != SIZE_MAX) {
+    x->utterances[xu].nhits = x->nhits - x->utterances[xu].first_hit;
+    x->utterances[xu].first_punct = x->nsteps;
+  }
   if (sum != 0) {
+    double s0 = sum;
     sum += gw_sign(sum) * GW_EXCL_ADD * excl;
-    if (t.quest >= 2)
+    if (x && excl > 0)
+      gw_explain_step_add(x, &t, text, len, GW_EXPLAIN_EXCLAMATION, 0, 0, excl, sum - s0, NULL);
+    if (t.quest >= 2) {
+      s0 = sum;
       sum += gw_sign(sum) * GW_QUEST_ADD * quest;
+      if (x)
+        gw_explain_step_add(x, &t, text, len, GW_EXPLAIN_QUESTION_MARKS, 0, 0, quest, sum - s0,
+                            NULL);
+    }
   }
   double val = sum / sqrt(sum * sum + GW_NORM_ALPHA);
   if (val > 1)
@@ -272,27 +418,66 @@ void gw_feeling_score_detail(const gw_feeling_model *m, const char *text, size_t
     double r = raw[c] * (1.0 + 0.1 * excl);
     d->score.feelings[c] = r > 0 ? 1.0 - exp(-GW_FEELING_RATE * r) : 0.0;
   }
+  if (xu != SIZE_MAX) {
+    gw_explain_utterance *u = &x->utterances[xu];
+    u->npunct = x->nsteps - u->first_punct;
+    u->sum = sum;
+    u->alpha = GW_NORM_ALPHA;
+    u->valence = val;
+    memcpy(u->feelings_raw, raw, sizeof(raw));
+    u->feelings_factor = 1.0 + 0.1 * excl;
+    u->first_empathy = x->nempathy;
+  }
 
   /* Empathy phrases, matched on their own so that "i'm sorry" is both a (negative) sentiment
    * phrase and an apology. */
-  for (size_t x = 0, next = 0; x < ncand; x++) {
-    size_t i = items[x].cand, k = 1;
+  for (size_t ci = 0, next = 0; ci < ncand; ci++) {
+    size_t i = items[ci].cand, k = 1;
     if (i < next)
       continue; /* inside the phrase matched before */
     const gw_lex_entry *e = gw_match(m, &t, i, K_EMPATHY, &k);
     if (e && e->empathy > d->empathy_kind[e->empathy_kind])
       d->empathy_kind[e->empathy_kind] = e->empathy;
+    if (x && e) {
+      size_t plen, poff = gw_explain_span(x, &t, i, k, text, len, &plen);
+      gw_explain_empathy *p = gw_explain_push_empathy(x);
+      if (p) {
+        p->text = poff;
+        p->text_len = plen;
+        p->kind = e->empathy_kind;
+        p->strength = e->empathy;
+      }
+    }
     next = i + (e ? k : 1);
   }
+  if (xu != SIZE_MAX)
+    x->utterances[xu].nempathy = x->nempathy - x->utterances[xu].first_empathy;
   if (items != inline_items)
     free(items);
   d->score.empathy = gw_feeling_empathy_of(d->empathy_kind);
   gw_tokens_free(&t);
 }
 
+void gw_feeling_score_detail(const gw_feeling_model *m, const char *text, size_t len,
+                             gw_utt_detail *d, gw_feeling_explain *x) {
+  if (x)
+    gw_score(m, text, len, d, x);
+  else
+    gw_score(m, text, len, d, NULL);
+}
+
 void gw_feeling_score_utterance(const gw_feeling_model *m, const char *text, size_t len,
                                 gw_utterance_score *out) {
   gw_utt_detail d;
-  gw_feeling_score_detail(m, text, len, &d);
+  gw_score(m, text, len, &d, NULL);
+  *out = d.score;
+}
+
+void gw_feeling_score_utterance_explained(const gw_feeling_model *m, const char *text, size_t len,
+                                          gw_utterance_score *out, gw_feeling_explain *x) {
+  gw_utt_detail d;
+  if (x)
+    gw_explain_reset(x, false);
+  gw_feeling_score_detail(m, text, len, &d, x);
   *out = d.score;
 }

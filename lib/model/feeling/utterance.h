@@ -17,11 +17,24 @@ typedef struct gw_utt_detail {
   int low_information;          /* every token is a closing word and there are few */
 } gw_utt_detail;
 
-/* Scores text (len bytes of UTF-8) into *d. utterance.c. */
+/* Scores text (len bytes of UTF-8) into *d; with a sink x (may be NULL), appends the
+ * utterance's explanation to it. utterance.c. */
 void gw_feeling_score_detail(const gw_feeling_model *m, const char *text, size_t len,
-                             gw_utt_detail *d);
+                             gw_utt_detail *d, gw_feeling_explain *x);
 
 /* The 0..1 empathy signal of the strongest phrase of each kind. utterance.c. */
 double gw_feeling_empathy_of(const double kinds[E_COUNT]);
+
+/* The sink's storage (explain.c). The push functions append one zeroed element and return it,
+ * or NULL (x->failed set) when memory is short or an earlier allocation failed; elements move
+ * when their array grows, so callers keep indices, not pointers, across pushes.
+ * gw_explain_text copies n bytes (NUL-terminated) into the arena and returns their offset. */
+void gw_explain_reset(gw_feeling_explain *x, bool interaction);
+gw_explain_utterance *gw_explain_push_utterance(gw_feeling_explain *x);
+gw_explain_hit *gw_explain_push_hit(gw_feeling_explain *x);
+gw_explain_step *gw_explain_push_step(gw_feeling_explain *x);
+gw_explain_empathy *gw_explain_push_empathy(gw_feeling_explain *x);
+gw_explain_turn *gw_explain_push_turn(gw_feeling_explain *x);
+size_t gw_explain_text(gw_feeling_explain *x, const char *s, size_t n);
 
 #endif

@@ -81,16 +81,127 @@ void gw_feeling_score_utterance(const gw_feeling_model *m, const char *text, siz
 void gw_feeling_score_interaction(const gw_feeling_model *m, const gw_turn_text *turns,
                                   size_t nturns, gw_interaction_feeling *out);
 
+/* ---------------------------------------------------------------------------------------- */
+/* Explanations (docs/FEELING_MODEL.md, "Explanations"): why a score is what it is.
+ *
+ * Scoring into a sink records, for an utterance, every lexicon hit (the word or phrase as
+ * written, the entry it matched, its lexicon valence), each rule step that changed it with the
+ * amount, what punctuation added, the normalisation, the category evidence of each hit and the
+ * agent empathy phrases; for an interaction, every scored customer turn with its valence, whether
+ * it was low-information, its weights in the start and end windows, and the utterance
+ * explanation of each turn with a weight. The numbers add up: for each hit, valence + the deltas
+ * of its steps = contribution; the contributions plus the punctuation deltas = sum (S); valence
+ * = S / sqrt(S^2 + alpha), clamped to -1..1; a category's raw score is the sum of the hits'
+ * evidence, its intensity 1 - exp(-1.5 x raw x feelings_factor). An interaction's start (end) is
+ * the mean of its turns' valences weighted by start_weight (end_weight).
+ *
+ * Scoring without a sink runs a copy of the scorer in which every recording step is compiled
+ * out: no cost. The sink is the caller's: zero it with gw_feeling_explain_init, reuse it (each
+ * scoring call starts it afresh), release it with gw_feeling_explain_free. Its texts are copies
+ * in its own arena (offsets below are into `arena`). One sink per thread. When memory runs short
+ * `failed` is set and the explanation is incomplete (the scores themselves are not affected). */
+
+typedef enum gw_explain_rule {
+  GW_EXPLAIN_CAPS,           /* hit: + 0.7 in the direction of its valence */
+  GW_EXPLAIN_ELONGATION,     /* hit: + 0.3 in the direction of its valence */
+  GW_EXPLAIN_MODIFIER,       /* hit: a booster or dampener, v x (1 + sum of boosts) */
+  GW_EXPLAIN_NEGATION,       /* hit: x -0.75 (positive v) or x -0.5 (negative v) */
+  GW_EXPLAIN_SARCASM,        /* hit: the echo "great, just great", negated as above */
+  GW_EXPLAIN_QUESTION,       /* hit: in a question that asks, x 0.5 */
+  GW_EXPLAIN_CONTRAST,       /* hit: x 0.5 before the first but/however, x 1.5 after */
+  GW_EXPLAIN_EXCLAMATION,    /* utterance: + 0.25 per '!' (at most 4) in the direction of S */
+  GW_EXPLAIN_QUESTION_MARKS, /* utterance: + 0.15 per '?' (at most 3) when there are 2 or more */
+  GW_EXPLAIN_RULE_COUNT
+} gw_explain_rule;
+
+typedef struct gw_explain_step {
+  gw_explain_rule rule;
+  double factor;       /* NEGATION, SARCASM, QUESTION, CONTRAST: the multiplier; else 0 */
+  double boost;        /* MODIFIER: this modifier's boost (after distance decay and emphasis) */
+  unsigned count;      /* EXCLAMATION, QUESTION_MARKS: the marks counted (after the caps) */
+  double delta;        /* what the step added to the hit's valence (or to S) */
+  size_t cue, cue_len; /* the word(s) that triggered it as written, in arena; cue_len 0: none */
+} gw_explain_step;
+
+typedef struct gw_explain_hit {
+  size_t text, text_len;             /* the word or phrase as written, in arena */
+  size_t entry, entry_len;           /* the lexicon key it matched, in arena */
+  double valence;                    /* lexicon valence, -4..4 */
+  unsigned line;                     /* lexicon line; 0: none (derived inflection or built in) */
+  size_t first_step, nsteps;         /* its rule steps, in order of application, in steps */
+  double contribution;               /* valence + its steps' deltas: what it adds to S */
+  double feelings[GW_FEELING_COUNT]; /* raw category evidence it gave (negated hits give none) */
+} gw_explain_hit;
+
+typedef struct gw_explain_empathy {
+  size_t text, text_len; /* the agent phrase as written, in arena */
+  unsigned kind;         /* 0 apology, 1 acknowledging, 2 reassuring, 3 ownership, 4 thanking */
+  double strength;       /* 0..1 */
+} gw_explain_empathy;
+
+typedef struct gw_explain_utterance {
+  size_t first_hit, nhits;
+  size_t first_punct, npunct; /* EXCLAMATION / QUESTION_MARKS steps, in steps */
+  size_t first_empathy, nempathy;
+  double sum;                            /* S: contributions + punctuation, before normalising */
+  double alpha;                          /* normalisation constant (15) */
+  double valence;                        /* S / sqrt(S^2 + alpha), clamped to -1..1 */
+  double feelings_raw[GW_FEELING_COUNT]; /* sum of the hits' evidence per category */
+  double feelings_factor;                /* 1 + 0.1 x min(#!, 4) */
+} gw_explain_utterance;
+
+typedef struct gw_explain_turn {
+  size_t index;         /* position in the turns given to gw_feeling_score_interaction */
+  double valence;       /* the turn's utterance valence */
+  bool low_information; /* as the windows counted it */
+  double start_weight;  /* weight in the start window; 0: not in it */
+  double end_weight;    /* weight in the end window; 0: not in it */
+  size_t utterance;     /* index in utterances of its explanation; SIZE_MAX: none (no weight) */
+} gw_explain_turn;
+
+typedef struct gw_feeling_explain {
+  bool interaction; /* what was scored last: an interaction (turns) or one utterance */
+  bool failed;      /* memory ran short: the explanation is incomplete */
+  gw_explain_utterance *utterances;
+  size_t nutterances, utterances_cap;
+  gw_explain_hit *hits;
+  size_t nhits, hits_cap;
+  gw_explain_step *steps;
+  size_t nsteps, steps_cap;
+  gw_explain_empathy *empathy;
+  size_t nempathy, empathy_cap;
+  gw_explain_turn *turns; /* customer turns with words, in order */
+  size_t nturns, turns_cap;
+  char *arena;
+  size_t arena_len, arena_cap;
+} gw_feeling_explain;
+
+void gw_feeling_explain_init(gw_feeling_explain *x);
+void gw_feeling_explain_free(gw_feeling_explain *x);
+/* gw_feeling_score_utterance and gw_feeling_score_interaction with an explanation sink; x may
+ * be NULL (then they are those functions). */
+void gw_feeling_score_utterance_explained(const gw_feeling_model *m, const char *text, size_t len,
+                                          gw_utterance_score *out, gw_feeling_explain *x);
+void gw_feeling_score_interaction_explained(const gw_feeling_model *m, const gw_turn_text *turns,
+                                            size_t nturns, gw_interaction_feeling *out,
+                                            gw_feeling_explain *x);
+/* Appends the explanation in x as one compact JSON object (the shape of docs/FEELING_MODEL.md,
+ * "Explanations"). Returns 0, or -ENOMEM (also when x->failed). json.c. */
+struct gw_buf;
+int gw_feeling_explain_json(const gw_feeling_explain *x, struct gw_buf *out);
+const char *gw_explain_rule_name(gw_explain_rule r); /* "caps", "negation", ... */
+
 /* goodwill-score's JSON-lines contract (docs/FEELING_MODEL.md, "goodwill-score"), in memory so
  * that it can be tested and fuzzed: scores one input line (without its newline) and appends
  * exactly one JSON line (without newline) to out. Any bytes are accepted; what cannot be scored
  * is answered with an "error" member, as the contract says. A flat object with a "text" takes a
  * fast path that writes the same bytes as the general jansson path, which
- * GW_FEELING_JSON_NO_FAST_PATH forces (for differential tests). Returns 0, or -ENOMEM. */
+ * GW_FEELING_JSON_NO_FAST_PATH forces (for differential tests). GW_FEELING_JSON_EXPLAIN adds
+ * an "explain" member (gw_feeling_explain_json) to each scored object. Returns 0, or -ENOMEM. */
 #define GW_FEELING_JSON_MAX_LINE_BYTES (1024 * 1024)
 #define GW_FEELING_JSON_MAX_TURNS      10000
 #define GW_FEELING_JSON_NO_FAST_PATH   1u
-struct gw_buf;
+#define GW_FEELING_JSON_EXPLAIN        2u /* adds "explain" to every scored object (jansson path) */
 int gw_feeling_json_line(const gw_feeling_model *m, const char *line, size_t len, size_t lineno,
                          unsigned flags, struct gw_buf *out);
 
