@@ -70,6 +70,21 @@ static size_t gw_scoring_feelings(const double f[GW_FEELING_COUNT],
   return n;
 }
 
+/* The explanation in x as the record's JSON string into b (left empty when it cannot be built:
+ * the record is complete without it), bounded by GW_SCORING_EXPLAIN_MAX_BYTES. */
+static void gw_scoring_explain_json(const gw_feeling_explain *x, gw_buf *b) {
+  if (gw_feeling_explain_json(x, b) < 0) {
+    gw_buf_reset(b);
+    return;
+  }
+  if (b->len > GW_SCORING_EXPLAIN_MAX_BYTES) {
+    size_t n = b->len;
+    gw_buf_reset(b);
+    gw_buf_printf(b, "{\"omitted\":\"explanation of %zu bytes, over the limit of %d\"}", n,
+                  GW_SCORING_EXPLAIN_MAX_BYTES);
+  }
+}
+
 static int gw_scoring_pack(const Goodwill__V1__ScoredRecord *rec, gw_buf *record) {
   size_t size = goodwill__v1__scored_record__get_packed_size(rec);
   uint8_t *tmp = malloc(size ? size : 1);
@@ -104,8 +119,8 @@ static gw_speaker_role gw_scoring_speaker(Goodwill__V1__Speaker s, int *known) {
 }
 
 static int gw_scoring_closed(const gw_feeling_model *m, const Goodwill__V1__InteractionEvent *ev,
-                             const Goodwill__V1__Turn *const *transcript, size_t n, gw_buf *record,
-                             gw_buf *key, char record_id[GW_ID_HEX_LEN + 1]) {
+                             const Goodwill__V1__Turn *const *transcript, size_t n, unsigned flags,
+                             gw_buf *record, gw_buf *key, char record_id[GW_ID_HEX_LEN + 1]) {
   const Goodwill__V1__InteractionClosed *cl = ev->closed;
   if (!cl)
     return -EINVAL;
@@ -127,7 +142,16 @@ static int gw_scoring_closed(const gw_feeling_model *m, const Goodwill__V1__Inte
     nt++;
   }
   gw_interaction_feeling f;
-  gw_feeling_score_interaction(m, turns, nt, &f);
+  gw_buf explain = GW_BUF_INIT;
+  if (flags & GW_SCORING_EXPLAIN) {
+    gw_feeling_explain x;
+    gw_feeling_explain_init(&x);
+    gw_feeling_score_interaction_explained(m, turns, nt, &f, &x);
+    gw_scoring_explain_json(&x, &explain);
+    gw_feeling_explain_free(&x);
+  } else {
+    gw_feeling_score_interaction(m, turns, nt, &f);
+  }
   free(turns);
 
   gw_scoring_record_id("interaction", ev, record_id);
@@ -171,17 +195,21 @@ static int gw_scoring_closed(const gw_feeling_model *m, const Goodwill__V1__Inte
     si.resolved_presence_case = GOODWILL__V1__SCORED_INTERACTION__RESOLVED_PRESENCE_RESOLVED;
     si.resolved = cl->resolved;
   }
+  if (explain.len > 0)
+    si.explain_json = explain.data;
   Goodwill__V1__ScoredRecord rec = GOODWILL__V1__SCORED_RECORD__INIT;
   rec.record_case = GOODWILL__V1__SCORED_RECORD__RECORD_INTERACTION;
   rec.interaction = &si;
   int rc = gw_scoring_pack(&rec, record);
+  gw_buf_free(&explain);
   if (rc == 0)
     gw_scoring_key(ev, key);
   return rc;
 }
 
 static int gw_scoring_survey(const gw_feeling_model *m, const Goodwill__V1__InteractionEvent *ev,
-                             gw_buf *record, gw_buf *key, char record_id[GW_ID_HEX_LEN + 1]) {
+                             unsigned flags, gw_buf *record, gw_buf *key,
+                             char record_id[GW_ID_HEX_LEN + 1]) {
   const Goodwill__V1__SurveyResponse *sv = ev->survey;
   if (!sv ||
       sv->likelihood_presence_case !=
@@ -206,9 +234,20 @@ static int gw_scoring_survey(const gw_feeling_model *m, const Goodwill__V1__Inte
   const char *c = sv->comment ? sv->comment : "";
   size_t clen = strlen(c);
   size_t blank = strspn(c, " \t\r\n");
+  gw_buf explain = GW_BUF_INIT;
   if (blank < clen) {
     gw_utterance_score s;
-    gw_feeling_score_utterance(m, c, clen, &s);
+    if (flags & GW_SCORING_EXPLAIN) {
+      gw_feeling_explain x;
+      gw_feeling_explain_init(&x);
+      gw_feeling_score_utterance_explained(m, c, clen, &s, &x);
+      gw_scoring_explain_json(&x, &explain);
+      gw_feeling_explain_free(&x);
+      if (explain.len > 0)
+        ss.comment_explain_json = explain.data;
+    } else {
+      gw_feeling_score_utterance(m, c, clen, &s);
+    }
     ss.comment_presence_case = GOODWILL__V1__SCORED_SURVEY__COMMENT_PRESENCE_COMMENT_VALENCE_MILLI;
     ss.comment_valence_milli = gw_scoring_milli(s.valence, -1000, 1000);
   }
@@ -216,22 +255,24 @@ static int gw_scoring_survey(const gw_feeling_model *m, const Goodwill__V1__Inte
   rec.record_case = GOODWILL__V1__SCORED_RECORD__RECORD_SURVEY;
   rec.survey = &ss;
   int rc = gw_scoring_pack(&rec, record);
+  gw_buf_free(&explain);
   if (rc == 0)
     gw_scoring_key(ev, key);
   return rc;
 }
 
 int gw_scoring_score_event(const gw_feeling_model *m, const Goodwill__V1__InteractionEvent *ev,
-                           gw_buf *record, gw_buf *key, char record_id[GW_ID_HEX_LEN + 1]) {
+                           unsigned flags, gw_buf *record, gw_buf *key,
+                           char record_id[GW_ID_HEX_LEN + 1]) {
   record_id[0] = '\0';
   switch (ev->body_case) {
   case GOODWILL__V1__INTERACTION_EVENT__BODY_CLOSED:
     if (!ev->closed)
       return -EINVAL;
     return gw_scoring_closed(m, ev, (const Goodwill__V1__Turn *const *)ev->closed->transcript,
-                             ev->closed->n_transcript, record, key, record_id);
+                             ev->closed->n_transcript, flags, record, key, record_id);
   case GOODWILL__V1__INTERACTION_EVENT__BODY_SURVEY:
-    return gw_scoring_survey(m, ev, record, key, record_id);
+    return gw_scoring_survey(m, ev, flags, record, key, record_id);
   case GOODWILL__V1__INTERACTION_EVENT__BODY_TURN:
     return -ENOTSUP;
   default:
@@ -242,9 +283,10 @@ int gw_scoring_score_event(const gw_feeling_model *m, const Goodwill__V1__Intera
 int gw_scoring_score_closed_turns(const gw_feeling_model *m,
                                   const Goodwill__V1__InteractionEvent *ev,
                                   const Goodwill__V1__Turn *const *turns, size_t nturns,
-                                  gw_buf *record, gw_buf *key, char record_id[GW_ID_HEX_LEN + 1]) {
+                                  unsigned flags, gw_buf *record, gw_buf *key,
+                                  char record_id[GW_ID_HEX_LEN + 1]) {
   record_id[0] = '\0';
   if (ev->body_case != GOODWILL__V1__INTERACTION_EVENT__BODY_CLOSED || !ev->closed)
     return -EINVAL;
-  return gw_scoring_closed(m, ev, turns, nturns, record, key, record_id);
+  return gw_scoring_closed(m, ev, turns, nturns, flags, record, key, record_id);
 }

@@ -78,6 +78,7 @@ struct gw_scorer {
   uint64_t shutdown_grace_ms;
 
   gw_feeling_model *model;
+  unsigned scoring_flags; /* GW_SCORING_EXPLAIN when the records carry explanations */
   gw_offsets *offsets;
   gw_open_interactions *open; /* live turns waiting for their InteractionClosed */
   int64_t turn_idle_timeout_ms, turn_expiry_grace_ms;
@@ -521,7 +522,7 @@ static int score_close(gw_scorer *s, job *j, const gw_kafka_message *m,
                                             ev->interaction_id, m->offset, processing_ms(s), &b);
   int rc;
   if (!buffered || ev->closed->n_transcript > 0) {
-    rc = gw_scoring_score_event(s->model, ev, &j->value, &j->key, record_id);
+    rc = gw_scoring_score_event(s->model, ev, s->scoring_flags, &j->value, &j->key, record_id);
     if (buffered) {
       s->stats.turns_released += b.nturns;
       gw_metric_add(s->m_turns_released, (double)b.nturns);
@@ -546,7 +547,8 @@ static int score_close(gw_scorer *s, job *j, const gw_kafka_message *m,
       ptrs[n] = &turns[n];
       n++;
     }
-    rc = gw_scoring_score_closed_turns(s->model, ev, ptrs, n, &j->value, &j->key, record_id);
+    rc = gw_scoring_score_closed_turns(s->model, ev, ptrs, n, s->scoring_flags, &j->value, &j->key,
+                                       record_id);
     free(ptrs);
     free(turns);
   }
@@ -605,9 +607,10 @@ static job *handle_message(gw_scorer *s, const gw_kafka_message *m) {
   j = job_new(s, m->partition, m->offset);
   char record_id[GW_ID_HEX_LEN + 1];
   uint64_t t0 = uv_hrtime();
-  int rc = ev->body_case == GOODWILL__V1__INTERACTION_EVENT__BODY_CLOSED
-               ? score_close(s, j, m, ev, record_id)
-               : gw_scoring_score_event(s->model, ev, &j->value, &j->key, record_id);
+  int rc =
+      ev->body_case == GOODWILL__V1__INTERACTION_EVENT__BODY_CLOSED
+          ? score_close(s, j, m, ev, record_id)
+          : gw_scoring_score_event(s->model, ev, s->scoring_flags, &j->value, &j->key, record_id);
   gw_metric_observe(s->m_duration, (double)(uv_hrtime() - t0) / 1e9);
   if (rc == 0) {
     j->kind = JOB_SCORED;
@@ -948,6 +951,7 @@ int gw_scorer_start(uv_loop_t *loop, const gw_scorer_config *cfg, gw_scorer **ou
   }
   s->current_backoff_ms = s->retry_backoff_ms;
   s->shutdown_grace_ms = cfg->shutdown_grace_ms > 0 ? cfg->shutdown_grace_ms : 20000;
+  s->scoring_flags = cfg->explain ? GW_SCORING_EXPLAIN : 0;
 
   char err[512] = "";
   const char *lexicon =
@@ -1085,6 +1089,10 @@ int gw_scorer_start(uv_loop_t *loop, const gw_scorer_config *cfg, gw_scorer **ou
          GW_LI("turn_expiry_grace_ms", s->turn_expiry_grace_ms),
          GW_LI("max_open_turns", s->max_open_turns), GW_LI("max_open_bytes", s->max_open_bytes),
          GW_LI("max_recent_closes", s->max_recent_closes));
+  if (cfg->explain) {
+    GW_LOG(log, GW_LOG_INFO, "scored records carry explanations (explain_json)",
+           GW_LI("max_bytes", GW_SCORING_EXPLAIN_MAX_BYTES));
+  }
   *out = s;
   return 0;
 }

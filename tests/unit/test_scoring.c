@@ -3,6 +3,7 @@
  * the fields, the milli rounding, the key, the record id (deterministic, derived from kind,
  * tenant and event id only), and the refusals (live Turn, no body).
  */
+#include "goodwill/aggregates.h"
 #include "goodwill/scoring.h"
 #include "gw_test.h"
 
@@ -34,7 +35,7 @@ static void mk_event(Goodwill__V1__InteractionEvent *ev, const char *event_id) {
 static Goodwill__V1__ScoredRecord *score_event(const Goodwill__V1__InteractionEvent *ev,
                                                char id[GW_ID_HEX_LEN + 1], gw_buf *key) {
   gw_buf rec = GW_BUF_INIT;
-  int rc = gw_scoring_score_event(model, ev, &rec, key, id);
+  int rc = gw_scoring_score_event(model, ev, 0, &rec, key, id);
   CHECK_INT_EQ(rc, 0);
   if (rc != 0) {
     gw_buf_free(&rec);
@@ -199,11 +200,11 @@ static void test_survey(void) {
   gw_buf rec = GW_BUF_INIT;
   gw_buf_reset(&key);
   sv.likelihood_presence_case = GOODWILL__V1__SURVEY_RESPONSE__LIKELIHOOD_PRESENCE__NOT_SET;
-  CHECK_INT_EQ(gw_scoring_score_event(model, &ev, &rec, &key, id), -EINVAL);
+  CHECK_INT_EQ(gw_scoring_score_event(model, &ev, 0, &rec, &key, id), -EINVAL);
   sv.likelihood_presence_case =
       GOODWILL__V1__SURVEY_RESPONSE__LIKELIHOOD_PRESENCE_LIKELIHOOD_TO_RECOMMEND;
   sv.likelihood_to_recommend = 11;
-  CHECK_INT_EQ(gw_scoring_score_event(model, &ev, &rec, &key, id), -EINVAL);
+  CHECK_INT_EQ(gw_scoring_score_event(model, &ev, 0, &rec, &key, id), -EINVAL);
   CHECK_INT_EQ(rec.len, 0);
   CHECK_INT_EQ(key.len, 0);
   gw_buf_free(&rec);
@@ -231,9 +232,9 @@ static void test_record_ids_are_deterministic(void) {
   ev.survey = &sv;
   char a[GW_ID_HEX_LEN + 1], b[GW_ID_HEX_LEN + 1], c[GW_ID_HEX_LEN + 1];
   gw_buf r1 = GW_BUF_INIT, r2 = GW_BUF_INIT, k = GW_BUF_INIT;
-  CHECK_INT_EQ(gw_scoring_score_event(model, &ev, &r1, &k, a), 0);
+  CHECK_INT_EQ(gw_scoring_score_event(model, &ev, 0, &r1, &k, a), 0);
   /* The same input again gives the same id and the same bytes. */
-  CHECK_INT_EQ(gw_scoring_score_event(model, &ev, &r2, &k, b), 0);
+  CHECK_INT_EQ(gw_scoring_score_event(model, &ev, 0, &r2, &k, b), 0);
   CHECK_STR_EQ(a, b);
   CHECK(r1.len == r2.len && memcmp(r1.data, r2.data, r1.len) == 0);
   /* The id is FNV-1a 128 over ("survey", tenant, event id), each NUL-terminated. */
@@ -248,21 +249,21 @@ static void test_record_ids_are_deterministic(void) {
   sv.likelihood_to_recommend = 3;
   ev.agent_id = (char *)"someone-else";
   ev.occurred_at_ms = 1;
-  CHECK_INT_EQ(gw_scoring_score_event(model, &ev, &r2, &k, b), 0);
+  CHECK_INT_EQ(gw_scoring_score_event(model, &ev, 0, &r2, &k, b), 0);
   CHECK_STR_EQ(a, b);
   /* ... while the tenant, the event id and the kind do. */
   ev.tenant_id = (char *)"other";
-  CHECK_INT_EQ(gw_scoring_score_event(model, &ev, &r2, &k, b), 0);
+  CHECK_INT_EQ(gw_scoring_score_event(model, &ev, 0, &r2, &k, b), 0);
   CHECK(strcmp(a, b) != 0);
   ev.tenant_id = (char *)"acme";
   ev.event_id = (char *)"evt-e";
-  CHECK_INT_EQ(gw_scoring_score_event(model, &ev, &r2, &k, b), 0);
+  CHECK_INT_EQ(gw_scoring_score_event(model, &ev, 0, &r2, &k, b), 0);
   CHECK(strcmp(a, b) != 0);
   ev.event_id = (char *)"evt-d";
   Goodwill__V1__InteractionClosed cl = GOODWILL__V1__INTERACTION_CLOSED__INIT;
   ev.body_case = GOODWILL__V1__INTERACTION_EVENT__BODY_CLOSED;
   ev.closed = &cl;
-  CHECK_INT_EQ(gw_scoring_score_event(model, &ev, &r2, &k, b), 0);
+  CHECK_INT_EQ(gw_scoring_score_event(model, &ev, 0, &r2, &k, b), 0);
   CHECK(strcmp(a, b) != 0);
   gw_buf_free(&r1);
   gw_buf_free(&r2);
@@ -278,10 +279,10 @@ static void test_refusals(void) {
   ev.turn = &t;
   gw_buf rec = GW_BUF_INIT, key = GW_BUF_INIT;
   char id[GW_ID_HEX_LEN + 1];
-  CHECK_INT_EQ(gw_scoring_score_event(model, &ev, &rec, &key, id), -ENOTSUP);
+  CHECK_INT_EQ(gw_scoring_score_event(model, &ev, 0, &rec, &key, id), -ENOTSUP);
   CHECK_INT_EQ(rec.len, 0);
   ev.body_case = GOODWILL__V1__INTERACTION_EVENT__BODY__NOT_SET;
-  CHECK_INT_EQ(gw_scoring_score_event(model, &ev, &rec, &key, id), -EINVAL);
+  CHECK_INT_EQ(gw_scoring_score_event(model, &ev, 0, &rec, &key, id), -EINVAL);
   CHECK_INT_EQ(rec.len, 0);
   CHECK_INT_EQ(key.len, 0);
   gw_buf_free(&rec);
@@ -301,7 +302,7 @@ static void test_appends_to_buffers(void) {
   gw_buf_puts(&rec, "XY");
   gw_buf_puts(&key, "k:");
   char id[GW_ID_HEX_LEN + 1];
-  CHECK_INT_EQ(gw_scoring_score_event(model, &ev, &rec, &key, id), 0);
+  CHECK_INT_EQ(gw_scoring_score_event(model, &ev, 0, &rec, &key, id), 0);
   CHECK(rec.len > 2 && memcmp(rec.data, "XY", 2) == 0);
   CHECK_STR_EQ(key.data, "k:acme/billing-1");
   Goodwill__V1__ScoredRecord *r =
@@ -311,6 +312,110 @@ static void test_appends_to_buffers(void) {
     goodwill__v1__scored_record__free_unpacked(r, NULL);
   gw_buf_free(&rec);
   gw_buf_free(&key);
+}
+
+/* Scores ev with flags into a packed record (the caller frees rec). */
+static void score_packed(const Goodwill__V1__InteractionEvent *ev, unsigned flags, gw_buf *rec) {
+  gw_buf key = GW_BUF_INIT;
+  char id[GW_ID_HEX_LEN + 1];
+  CHECK_INT_EQ(gw_scoring_score_event(model, ev, flags, rec, &key, id), 0);
+  gw_buf_free(&key);
+}
+
+/* With GW_SCORING_EXPLAIN the record carries the explanation and is otherwise the same record
+ * byte for byte; without it the field is empty. The aggregator's decoder takes both and reads
+ * the same row from them. */
+static void test_explanations_in_records(void) {
+  Goodwill__V1__Turn t[4];
+  Goodwill__V1__Turn *tp[4] = {
+      mk_turn(&t[0], 1, GOODWILL__V1__SPEAKER__SPEAKER_CUSTOMER,
+              "Third time calling, my internet is STILL not working!"),
+      mk_turn(&t[1], 2, GOODWILL__V1__SPEAKER__SPEAKER_AGENT, "I'm so sorry. Let me fix it."),
+      mk_turn(&t[2], 3, GOODWILL__V1__SPEAKER__SPEAKER_CUSTOMER,
+              "That fixed it, thank you so much!"),
+      mk_turn(&t[3], 4, GOODWILL__V1__SPEAKER__SPEAKER_CUSTOMER, "ok bye"),
+  };
+  Goodwill__V1__InteractionClosed cl = GOODWILL__V1__INTERACTION_CLOSED__INIT;
+  cl.n_transcript = 4;
+  cl.transcript = tp;
+  Goodwill__V1__InteractionEvent ev;
+  mk_event(&ev, "evt-explain");
+  ev.received_at_ms = 1700000000456LL;
+  ev.body_case = GOODWILL__V1__INTERACTION_EVENT__BODY_CLOSED;
+  ev.closed = &cl;
+
+  gw_buf plain = GW_BUF_INIT, explained = GW_BUF_INIT;
+  score_packed(&ev, 0, &plain);
+  score_packed(&ev, GW_SCORING_EXPLAIN, &explained);
+  Goodwill__V1__ScoredRecord *p =
+      goodwill__v1__scored_record__unpack(NULL, plain.len, (const uint8_t *)plain.data);
+  Goodwill__V1__ScoredRecord *x =
+      goodwill__v1__scored_record__unpack(NULL, explained.len, (const uint8_t *)explained.data);
+  CHECK(p && x && p->interaction && x->interaction);
+  if (p && x && p->interaction && x->interaction) {
+    CHECK_STR_EQ(p->interaction->explain_json, "");
+    const char *j = x->interaction->explain_json;
+    CHECK(strncmp(j, "{\"customer_turns\":[{\"turn\":0,", 29) == 0);
+    CHECK_STR_CONTAINS(j, "\"text\":\"Third time calling\"");
+    CHECK_STR_CONTAINS(j, "\"rule\":\"caps\"");
+    CHECK_STR_CONTAINS(j, "\"start_weight\":1.0");
+    CHECK_STR_CONTAINS(j, "\"end_weight\":0.25");
+    CHECK(strlen(j) < GW_SCORING_EXPLAIN_MAX_BYTES);
+    /* Without the field, the same record. */
+    char *kept = x->interaction->explain_json;
+    x->interaction->explain_json = (char *)"";
+    gw_buf again = GW_BUF_INIT;
+    size_t n = goodwill__v1__scored_record__get_packed_size(x);
+    gw_buf_reserve(&again, n);
+    again.len = goodwill__v1__scored_record__pack(x, (uint8_t *)again.data);
+    CHECK(again.len == plain.len && memcmp(again.data, plain.data, plain.len) == 0);
+    gw_buf_free(&again);
+    x->interaction->explain_json = kept; /* free_unpacked frees what unpack allocated */
+  }
+  if (x)
+    goodwill__v1__scored_record__free_unpacked(x, NULL);
+  if (p)
+    goodwill__v1__scored_record__free_unpacked(p, NULL);
+
+  /* The aggregator ignores the field: the same row from both records. */
+  gw_agg_record ra, rb;
+  char err[200];
+  memset(&ra, 0, sizeof(ra));
+  memset(&rb, 0, sizeof(rb));
+  CHECK_INT_EQ(gw_agg_record_decode(plain.data, plain.len, &ra, err, sizeof(err)), 0);
+  CHECK_INT_EQ(gw_agg_record_decode(explained.data, explained.len, &rb, err, sizeof(err)), 0);
+  CHECK(memcmp(&ra, &rb, sizeof(ra)) == 0);
+  gw_buf_free(&plain);
+  gw_buf_free(&explained);
+
+  /* A survey's comment is explained as one utterance; a blank comment is not. */
+  Goodwill__V1__SurveyResponse sv = GOODWILL__V1__SURVEY_RESPONSE__INIT;
+  sv.likelihood_presence_case =
+      GOODWILL__V1__SURVEY_RESPONSE__LIKELIHOOD_PRESENCE_LIKELIHOOD_TO_RECOMMEND;
+  sv.likelihood_to_recommend = 3;
+  sv.comment = (char *)"not good at all, very rude";
+  mk_event(&ev, "evt-survey-explain");
+  ev.body_case = GOODWILL__V1__INTERACTION_EVENT__BODY_SURVEY;
+  ev.survey = &sv;
+  score_packed(&ev, GW_SCORING_EXPLAIN, &explained);
+  x = goodwill__v1__scored_record__unpack(NULL, explained.len, (const uint8_t *)explained.data);
+  CHECK(x && x->survey);
+  if (x && x->survey) {
+    CHECK_STR_CONTAINS(x->survey->comment_explain_json, "\"rule\":\"negation\",\"cue\":\"not\"");
+    CHECK_STR_CONTAINS(x->survey->comment_explain_json, "\"cue\":\"very\"");
+    CHECK(strncmp(x->survey->comment_explain_json, "{\"hits\":[", 9) == 0);
+  }
+  if (x)
+    goodwill__v1__scored_record__free_unpacked(x, NULL);
+  CHECK_INT_EQ(gw_agg_record_decode(explained.data, explained.len, &rb, err, sizeof(err)), 0);
+  gw_buf_free(&explained);
+  sv.comment = (char *)"  \n";
+  score_packed(&ev, GW_SCORING_EXPLAIN, &explained);
+  x = goodwill__v1__scored_record__unpack(NULL, explained.len, (const uint8_t *)explained.data);
+  CHECK(x && x->survey && x->survey->comment_explain_json[0] == '\0');
+  if (x)
+    goodwill__v1__scored_record__free_unpacked(x, NULL);
+  gw_buf_free(&explained);
 }
 
 int main(void) {
@@ -326,6 +431,7 @@ int main(void) {
   GW_RUN(test_record_ids_are_deterministic);
   GW_RUN(test_refusals);
   GW_RUN(test_appends_to_buffers);
+  GW_RUN(test_explanations_in_records);
   gw_feeling_model_free(model);
   return gw_test_finish();
 }

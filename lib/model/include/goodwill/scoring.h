@@ -17,14 +17,22 @@
 #include "goodwill/v1/events.pb-c.h"
 #include "goodwill/v1/scored.pb-c.h"
 
+/* Flags of the scoring functions. GW_SCORING_EXPLAIN: the record carries the explanation of its
+ * feeling scores (ScoredInteraction.explain_json, ScoredSurvey.comment_explain_json), at most
+ * GW_SCORING_EXPLAIN_MAX_BYTES of JSON; a larger one is replaced by {"omitted":"..."} and one
+ * that cannot be built (memory) is left out: the scores never depend on it. */
+#define GW_SCORING_EXPLAIN           1u
+#define GW_SCORING_EXPLAIN_MAX_BYTES (64 * 1024)
+
 /*
  * Appends the packed ScoredRecord to record, its Kafka key ("tenant_id/team_id") to key, and
- * writes its record id. Returns 0, or -ENOTSUP for a live Turn (scored only as part of its
- * interaction: the scorer buffers it and calls gw_scoring_score_closed_turns on the close), or
- * -EINVAL for an event without a body.
+ * writes its record id; flags: 0 or GW_SCORING_EXPLAIN. Returns 0, or -ENOTSUP for a live Turn
+ * (scored only as part of its interaction: the scorer buffers it and calls
+ * gw_scoring_score_closed_turns on the close), or -EINVAL for an event without a body.
  */
 int gw_scoring_score_event(const gw_feeling_model *m, const Goodwill__V1__InteractionEvent *ev,
-                           gw_buf *record, gw_buf *key, char record_id[GW_ID_HEX_LEN + 1]);
+                           unsigned flags, gw_buf *record, gw_buf *key,
+                           char record_id[GW_ID_HEX_LEN + 1]);
 
 /*
  * Scores an InteractionClosed event (ev's body must be closed) from the given turns instead of
@@ -36,7 +44,8 @@ int gw_scoring_score_event(const gw_feeling_model *m, const Goodwill__V1__Intera
 int gw_scoring_score_closed_turns(const gw_feeling_model *m,
                                   const Goodwill__V1__InteractionEvent *ev,
                                   const Goodwill__V1__Turn *const *turns, size_t nturns,
-                                  gw_buf *record, gw_buf *key, char record_id[GW_ID_HEX_LEN + 1]);
+                                  unsigned flags, gw_buf *record, gw_buf *key,
+                                  char record_id[GW_ID_HEX_LEN + 1]);
 
 /* NPS category of a likelihood to recommend: 9-10 promoter, 7-8 passive, 0-6 detractor. */
 Goodwill__V1__NpsCategory gw_scoring_nps_category(unsigned likelihood);

@@ -85,6 +85,7 @@ typedef struct gw_scorer_config {
   const char *scored_topic;      /* NULL: GW_TOPIC_SCORED */
   const char *dlq_topic;         /* NULL: GW_TOPIC_DLQ */
   const char *lexicon_path;      /* NULL or "": the built-in lexicon */
+  bool explain;                  /* records carry explanations (gw_scoring GW_SCORING_EXPLAIN) */
   size_t max_in_flight;          /* 0: 10000 */
   uint64_t session_timeout_ms;   /* 0: 10000 */
   uint64_t commit_interval_ms;   /* 0: 1000 */
