@@ -2,7 +2,8 @@
 """goodwill-score end to end: spawns the built binary and checks its JSON-lines contract.
 
 One output line per input line, in order; input fields kept; scores added; unreadable lines
-answered with {"line": N, "error": ...}; exit 0 whatever the lines hold; --lexicon and --help.
+answered with {"line": N, "error": ...}; exit 0 whatever the lines hold; --lexicon and --help;
+--explain adds "explain" to every scored object, changes nothing else, and its numbers add up.
 """
 import json
 import os
@@ -135,8 +136,69 @@ p.wait(timeout=10)
 check(answers[0] is not None and answers[0]["valence"] > 0 and answers[1] is not None
       and answers[1]["valence"] < 0, f"answers come line by line within 10 s: {answers}")
 
+# --explain: every scored object gains "explain" (last), and nothing else changes; its numbers
+# add up to the scores (docs/FEELING_MODEL.md, "Explanations").
+rc, plain_out, _ = run("\n".join(lines) + "\n")
+rc2, out, err = run("\n".join(lines) + "\n", "--explain")
+plain_rows = [json.loads(o) for o in plain_out.splitlines()]
+rows = [json.loads(o) for o in out.splitlines()]
+check(rc2 == 0 and len(rows) == len(lines), f"--explain: one line out per line in ({rc2}, {err!r})")
+check(all("explain" not in r for r in plain_rows), "without --explain there is no \"explain\"")
+for p_row, x_row in zip(plain_rows, rows):
+    if "error" in p_row:
+        check(x_row == p_row, f"--explain leaves error lines alone: {x_row}")
+        continue
+    check(list(x_row)[-1] == "explain" and list(x_row)[:-1] == list(p_row),
+          f"--explain appends \"explain\" and keeps the members in order: {list(x_row)}")
+    check({k: v for k, v in x_row.items() if k != "explain"} == p_row,
+          f"--explain changes no score: {x_row}")
+
+
+def check_adds_up(u, valence, what):
+    """An utterance explanation: contributions + punctuation = sum; normalised = valence."""
+    for h in u["hits"]:
+        steps = sum(r["delta"] for r in h.get("rules", []))
+        check(abs(h["valence"] + steps - h["contribution"]) < 1e-4,
+              f"{what}: {h['text']!r}: valence + rule deltas = contribution: {h}")
+    total = sum(h["contribution"] for h in u["hits"]) + sum(p["delta"] for p in u.get("punctuation", []))
+    check(abs(total - u["sum"]) < 1e-4 * (1 + len(u["hits"])), f"{what}: contributions add up to sum: {u}")
+    v = u["sum"] / (u["sum"] ** 2 + u["alpha"]) ** 0.5
+    check(abs(v - u["valence"]) < 1e-5 and abs(round(u["valence"], 3) - valence) < 0.0015,
+          f"{what}: the normalised sum is the valence {valence}: {u}")
+
+
+a, b, c = rows[0], rows[1], rows[2]
+check_adds_up(a["explain"], a["valence"], "line a")
+check_adds_up(b["explain"], b["valence"], "line b")
+check_adds_up(rows[9]["explain"], rows[9]["valence"], "line g")
+hits = {h["text"]: h for h in a["explain"]["hits"]}
+check("third time calling" in hits and "STILL not working" in hits,
+      f"phrases are named as written: {list(hits)}")
+check(hits["STILL not working"]["entry"] == "still not working"
+      and [r["rule"] for r in hits["STILL not working"].get("rules", [])] == ["caps"],
+      f"the entry it matched, and the caps rule: {hits.get('STILL not working')}")
+check(a["explain"]["punctuation"] == [{"rule": "exclamation", "count": 2, "delta": -0.5}],
+      f"two '!' add 0.5 toward the sign: {a['explain'].get('punctuation')}")
+check(a["explain"]["feelings_raw"].get("frustration", 0) > 0, "frustration evidence is listed")
+turns = c["explain"]["customer_turns"]
+check([t["turn"] for t in turns] == [0, 2, 3] and turns[2]["low_information"] is True,
+      f"customer turns listed with the trailing \"bye\" low-information: {turns}")
+for key, score in (("start_weight", c["start"]), ("end_weight", c["end"])):
+    w = sum(t.get(key, 0) for t in turns)
+    mean = sum(t.get(key, 0) * t["valence"] for t in turns) / w
+    check(abs(mean - score) < 0.0015, f"{key}s give {score}: {turns}")
+for t in turns:
+    if t.get("start_weight") or t.get("end_weight"):
+        check_adds_up(t["utterance"], t["valence"], f"line c turn {t['turn']}")
+    else:
+        check("utterance" not in t, f"a turn without weight is not explained: {t}")
+rc, out, _ = run(json.dumps({"text": "I'm so sorry, I understand"}) + "\n", "--explain")
+e = json.loads(out)["explain"].get("empathy", [])
+check([p["kind"] for p in e] == ["apology", "acknowledging"], f"empathy phrases are listed: {e}")
+
 rc, out, err = run("", "--help")
-check(rc == 0 and "--lexicon" in out, f"--help lists --lexicon ({rc}, {out!r})")
+check(rc == 0 and "--lexicon" in out and "--explain" in out,
+      f"--help lists --lexicon and --explain ({rc}, {out!r})")
 rc, out, err = run("", "--no-such-flag")
 check(rc == 2 and "no-such-flag" in err, f"unknown flag is a usage error ({rc}, {err!r})")
 
