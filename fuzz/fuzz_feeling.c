@@ -11,6 +11,11 @@
  *
  * The same bytes are also one input line of goodwill-score (gw_feeling_json_line): its fast
  * path for flat objects must write exactly the bytes of the general jansson path.
+ *
+ * Explanations (gw_feeling_explain): scoring into a sink gives the same scores as scoring
+ * without one, and the explanation adds up to them (each hit's valence and rule deltas to its
+ * contribution, the contributions and punctuation to the sum, the normalised sum to the
+ * valence; the turns' weights to start and end); its JSON can always be written.
  */
 #include <math.h>
 #include <stdint.h>
@@ -75,6 +80,71 @@ static void check_interaction(const gw_interaction_feeling *f, unsigned customer
       abort();
 }
 
+static int gw_close(double a, double b) {
+  return fabs(a - b) <= 1e-9 * (1 + fabs(a) + fabs(b));
+}
+
+/* The explanation of utterance u adds up to valence v. */
+static void check_explained_utterance(const gw_feeling_explain *x, size_t u, double v) {
+  if (u >= x->nutterances)
+    abort();
+  const gw_explain_utterance *eu = &x->utterances[u];
+  double sum = 0;
+  for (size_t i = eu->first_hit; i < eu->first_hit + eu->nhits; i++) {
+    const gw_explain_hit *h = &x->hits[i];
+    double c = h->valence;
+    for (size_t k = h->first_step; k < h->first_step + h->nsteps; k++)
+      c += x->steps[k].delta;
+    if (!gw_close(c, h->contribution) || h->text + h->text_len >= x->arena_len)
+      abort();
+    sum += h->contribution;
+  }
+  for (size_t k = eu->first_punct; k < eu->first_punct + eu->npunct; k++)
+    sum += x->steps[k].delta;
+  if (!gw_close(sum, eu->sum) || eu->valence != v)
+    abort();
+}
+
+static void check_explanations(const gw_feeling_model *m, const char *text, size_t size,
+                               const gw_turn_text *turns, size_t n, const gw_utterance_score *a,
+                               const gw_interaction_feeling *f) {
+  gw_feeling_explain x;
+  gw_feeling_explain_init(&x);
+  gw_utterance_score s;
+  gw_feeling_score_utterance_explained(m, text, size, &s, &x);
+  if (memcmp(&s, a, sizeof(s)) != 0 || x.failed)
+    abort();
+  check_explained_utterance(&x, 0, s.valence);
+  gw_buf b = GW_BUF_INIT;
+  if (gw_feeling_explain_json(&x, &b) != 0)
+    abort();
+  gw_buf_free(&b);
+
+  gw_interaction_feeling g;
+  gw_feeling_score_interaction_explained(m, turns, n, &g, &x);
+  if (memcmp(&g, f, sizeof(g)) != 0 || x.failed)
+    abort();
+  double sw = 0, sv = 0, ew = 0, ev = 0;
+  for (size_t i = 0; i < x.nturns; i++) {
+    const gw_explain_turn *t = &x.turns[i];
+    if (t->index >= n || turns[t->index].speaker != GW_SPEAKER_CUSTOMER)
+      abort();
+    sw += t->start_weight;
+    sv += t->start_weight * t->valence;
+    ew += t->end_weight;
+    ev += t->end_weight * t->valence;
+    if (t->start_weight > 0 || t->end_weight > 0)
+      check_explained_utterance(&x, t->utterance, t->valence);
+  }
+  if (g.has_customer_turns != (x.nturns > 0) ||
+      (x.nturns > 0 && (!gw_close(sv / sw, g.start) || !gw_close(ev / ew, g.end))))
+    abort();
+  if (gw_feeling_explain_json(&x, &b) != 0)
+    abort();
+  gw_buf_free(&b);
+  gw_feeling_explain_free(&x);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   const gw_feeling_model *m = gw_fuzz_model;
   const char *text = (const char *)data;
@@ -111,6 +181,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   gw_feeling_score_interaction(m, turns, n, &g);
   if (memcmp(&f, &g, sizeof(f)) != 0)
     abort();
+  check_explanations(m, text, size, turns, n, &a, &f);
 
   /* goodwill-score: fast path and jansson path agree byte for byte. */
   gw_buf fast = GW_BUF_INIT, slow = GW_BUF_INIT;
@@ -120,6 +191,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (fast.len != slow.len || memcmp(fast.data, slow.data, fast.len) != 0)
     abort();
   gw_buf_free(&fast);
+  gw_buf_free(&slow);
+  /* With --explain: an answer for any bytes. */
+  if (gw_feeling_json_line(m, text, size, 7, GW_FEELING_JSON_EXPLAIN, &slow) != 0)
+    abort();
   gw_buf_free(&slow);
 
   /* A single turn: start and end are the same turn, so nothing changed. */
