@@ -15,7 +15,8 @@
  * Explanations (gw_feeling_explain): scoring into a sink gives the same scores as scoring
  * without one, and the explanation adds up to them (each hit's valence and rule deltas to its
  * contribution, the contributions and punctuation to the sum, the normalised sum to the
- * valence; the turns' weights to start and end); its JSON can always be written.
+ * valence; the turns' weights to start and end, the agents' phrases to the empathy); its JSON
+ * can always be written.
  */
 #include <math.h>
 #include <stdint.h>
@@ -138,6 +139,17 @@ static void check_explanations(const gw_feeling_model *m, const char *text, size
   }
   if (g.has_customer_turns != (x.nturns > 0) ||
       (x.nturns > 0 && (!gw_close(sv / sw, g.start) || !gw_close(ev / ew, g.end))))
+    abort();
+  static const double weights[GW_EXPLAIN_EMPATHY_KINDS] = {0.25, 0.25, 0.2, 0.2, 0.1};
+  double empathy = 0;
+  for (int k = 0; k < GW_EXPLAIN_EMPATHY_KINDS; k++) {
+    empathy += weights[k] * x.agent_empathy[k].strength;
+    if (x.agent_empathy[k].strength > 0 &&
+        (x.agent_empathy_turn[k] >= n ||
+         turns[x.agent_empathy_turn[k]].speaker != GW_SPEAKER_AGENT))
+      abort();
+  }
+  if (!gw_close(empathy > 1 ? 1 : empathy, g.empathy))
     abort();
   if (gw_feeling_explain_json(&x, &b) != 0)
     abort();

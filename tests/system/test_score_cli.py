@@ -192,6 +192,10 @@ for t in turns:
         check_adds_up(t["utterance"], t["valence"], f"line c turn {t['turn']}")
     else:
         check("utterance" not in t, f"a turn without weight is not explained: {t}")
+agents = c["explain"]["agent_empathy"]
+check(agents and all(p["turn"] == 1 for p in agents)
+      and abs(sum(p["weight"] * p["strength"] for p in agents) - c["empathy"]) < 0.0015,
+      f"the agent's phrases give the empathy {c['empathy']}: {agents}")
 rc, out, _ = run(json.dumps({"text": "I'm so sorry, I understand"}) + "\n", "--explain")
 e = json.loads(out)["explain"].get("empathy", [])
 check([p["kind"] for p in e] == ["apology", "acknowledging"], f"empathy phrases are listed: {e}")

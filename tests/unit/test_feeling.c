@@ -669,11 +669,30 @@ static void test_interaction_explanations(void) {
   CHECK(x.turns[6].index == 9 && x.turns[6].low_information && x.turns[6].end_weight == 0.25);
   CHECK_NEAR(sv / sw, f.start, 1e-12);
   CHECK_NEAR(ev / ew, f.end, 1e-12);
+  /* The agent's strongest phrase of each kind, whose weighted sum is the empathy. */
+  static const double weights[5] = {0.25, 0.25, 0.2, 0.2, 0.1};
+  double empathy = 0;
+  for (int k = 0; k < 5; k++) {
+    empathy += weights[k] * x.agent_empathy[k].strength;
+    if (x.agent_empathy[k].strength > 0)
+      CHECK(x.agent_empathy_turn[k] == 1);
+  }
+  CHECK_NEAR(empathy, f.empathy, 1e-12);
+  CHECK(x.agent_empathy[0].strength > 0 && x.agent_empathy[3].strength > 0);
+  CHECK_STR_EQ(x.arena + x.agent_empathy[0].text, "I'm so sorry");
+  CHECK_STR_EQ(x.arena + x.agent_empathy[3].text, "Let me fix");
 
-  /* No customer turn: nothing to explain but an empty list. */
+  /* No customer turn: no customer feeling to explain, only the agent's empathy. */
   gw_feeling_score_interaction_explained(model, t + 1, 1, &f, &x);
   CHECK(x.interaction && x.nturns == 0 && x.nutterances == 0);
   gw_buf b = GW_BUF_INIT;
+  CHECK_INT_EQ(gw_feeling_explain_json(&x, &b), 0);
+  CHECK_STR_EQ(b.data, "{\"customer_turns\":[],\"agent_empathy\":[{\"turn\":0,\"text\":\"I'm so "
+                       "sorry\",\"kind\":\"apology\",\"strength\":1.0,\"weight\":0.25},{"
+                       "\"turn\":0,\"text\":\"Let me fix\",\"kind\":\"ownership\","
+                       "\"strength\":0.9,\"weight\":0.2}]}");
+  gw_buf_reset(&b);
+  gw_feeling_score_interaction_explained(model, t + 3, 1, &f, &x);
   CHECK_INT_EQ(gw_feeling_explain_json(&x, &b), 0);
   CHECK_STR_EQ(b.data, "{\"customer_turns\":[]}");
   gw_buf_free(&b);

@@ -29,6 +29,8 @@ void gw_explain_reset(gw_feeling_explain *x, bool interaction) {
   x->interaction = interaction;
   x->failed = false;
   x->nutterances = x->nhits = x->nsteps = x->nempathy = x->nturns = x->arena_len = 0;
+  memset(x->agent_empathy, 0, sizeof(x->agent_empathy));
+  memset(x->agent_empathy_turn, 0, sizeof(x->agent_empathy_turn));
 }
 
 /* Room for one more element of size `size` in *v (n used of *cap); NULL when memory is short. */

@@ -64,12 +64,39 @@ static void gw_explain_weighted_turns(const gw_feeling_model *m, const gw_turn_t
   }
 }
 
+/* Explaining: the phrase of each empathy kind's strongest agent turn (kind_turn), found by
+ * scoring that turn once more into the sink; what that adds to the sink's lists is dropped
+ * again (only the phrase's text stays in the arena). */
+static void gw_explain_agent_empathy(const gw_feeling_model *m, const gw_turn_text *turns,
+                                     const double kinds[E_COUNT], const size_t kind_turn[E_COUNT],
+                                     gw_feeling_explain *x) {
+  for (int k = 0; k < E_COUNT && !x->failed; k++) {
+    if (kinds[k] <= 0)
+      continue;
+    const gw_turn_text *tt = &turns[kind_turn[k]];
+    size_t nu = x->nutterances, nh = x->nhits, ns = x->nsteps, ne = x->nempathy;
+    gw_utt_detail d;
+    gw_feeling_score_detail(m, tt->text ? tt->text : "", tt->text ? tt->len : 0, &d, x);
+    for (size_t p = ne; p < x->nempathy; p++)
+      if (x->empathy[p].kind == (unsigned)k && x->empathy[p].strength == kinds[k]) {
+        x->agent_empathy[k] = x->empathy[p];
+        x->agent_empathy_turn[k] = kind_turn[k];
+        break;
+      }
+    x->nutterances = nu;
+    x->nhits = nh;
+    x->nsteps = ns;
+    x->nempathy = ne;
+  }
+}
+
 static void gw_interaction(const gw_feeling_model *m, const gw_turn_text *turns, size_t nturns,
                            gw_interaction_feeling *out, gw_feeling_explain *x) {
   memset(out, 0, sizeof(*out));
   if (x)
     gw_explain_reset(x, true);
   double kinds[E_COUNT] = {0};
+  size_t kind_turn[E_COUNT] = {0}; /* the agent turn of each kind's strongest phrase */
   gw_cturn inline_c[32];
   size_t ncust = 0;
   for (size_t i = 0; i < nturns; i++) {
@@ -91,8 +118,10 @@ static void gw_interaction(const gw_feeling_model *m, const gw_turn_text *turns,
     if (tt->speaker == GW_SPEAKER_AGENT) {
       out->agent_turns++;
       for (int k = 0; k < E_COUNT; k++)
-        if (d.empathy_kind[k] > kinds[k])
+        if (d.empathy_kind[k] > kinds[k]) {
           kinds[k] = d.empathy_kind[k];
+          kind_turn[k] = i;
+        }
       continue;
     }
     if (tt->speaker != GW_SPEAKER_CUSTOMER)
@@ -107,6 +136,8 @@ static void gw_interaction(const gw_feeling_model *m, const gw_turn_text *turns,
     nc++;
   }
   out->empathy = gw_feeling_empathy_of(kinds);
+  if (x)
+    gw_explain_agent_empathy(m, turns, kinds, kind_turn, x);
   if (nc > 0) {
     out->has_customer_turns = true;
     size_t informative = 0;

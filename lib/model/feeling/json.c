@@ -164,6 +164,24 @@ static json_t *gw_json_explain(const gw_feeling_explain *x) {
     json_array_append_new(turns, jt);
   }
   json_object_set_new(o, "customer_turns", turns);
+  static const double weights[GW_EXPLAIN_EMPATHY_KINDS] = {0.25, 0.25, 0.2, 0.2, 0.1};
+  json_t *agents = json_array();
+  for (unsigned k = 0; k < GW_EXPLAIN_EMPATHY_KINDS; k++) {
+    const gw_explain_empathy *p = &x->agent_empathy[k];
+    if (p->strength <= 0)
+      continue;
+    json_t *je = json_object();
+    json_object_set_new(je, "turn", json_integer((json_int_t)x->agent_empathy_turn[k]));
+    json_object_set_new(je, "text", gw_json_text(x->arena + p->text, p->text_len));
+    json_object_set_new(je, "kind", json_string(gw_json_empathy_kinds[k]));
+    json_object_set_new(je, "strength", json_real(p->strength));
+    json_object_set_new(je, "weight", json_real(weights[k]));
+    json_array_append_new(agents, je);
+  }
+  if (json_array_size(agents) > 0)
+    json_object_set_new(o, "agent_empathy", agents);
+  else
+    json_decref(agents);
   return o;
 }
 

@@ -31,6 +31,8 @@
 #define GW_FEELING_RATE     1.5 /* intensity = 1 - exp(-rate * raw) */
 #define GW_LOW_INFO_MAX_TOK 4
 
+_Static_assert(E_COUNT == GW_EXPLAIN_EMPATHY_KINDS, "explanations name every empathy kind");
+
 /* How much each kind of empathy behaviour adds to the 0..1 empathy signal; sums to 1. */
 static const double gw_empathy_kind_weight[E_COUNT] = {0.25, 0.25, 0.2, 0.2, 0.1};
 

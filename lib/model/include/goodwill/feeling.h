@@ -88,12 +88,13 @@ void gw_feeling_score_interaction(const gw_feeling_model *m, const gw_turn_text 
  * written, the entry it matched, its lexicon valence), each rule step that changed it with the
  * amount, what punctuation added, the normalisation, the category evidence of each hit and the
  * agent empathy phrases; for an interaction, every scored customer turn with its valence, whether
- * it was low-information, its weights in the start and end windows, and the utterance
- * explanation of each turn with a weight. The numbers add up: for each hit, valence + the deltas
- * of its steps = contribution; the contributions plus the punctuation deltas = sum (S); valence
- * = S / sqrt(S^2 + alpha), clamped to -1..1; a category's raw score is the sum of the hits'
- * evidence, its intensity 1 - exp(-1.5 x raw x feelings_factor). An interaction's start (end) is
- * the mean of its turns' valences weighted by start_weight (end_weight).
+ * it was low-information, its weights in the start and end windows, the utterance explanation
+ * of each turn with a weight, and the agent phrases behind the empathy signal. The numbers add up:
+ * for each hit, valence + the deltas of its steps = contribution; the contributions plus the
+ * punctuation deltas = sum (S); valence = S / sqrt(S^2 + alpha), clamped to -1..1; a category's raw
+ * score is the sum of the hits' evidence, its intensity 1 - exp(-1.5 x raw x feelings_factor). An
+ * interaction's start (end) is the mean of its turns' valences weighted by start_weight
+ * (end_weight).
  *
  * Scoring without a sink runs a copy of the scorer in which every recording step is compiled
  * out: no cost. The sink is the caller's: zero it with gw_feeling_explain_init, reuse it (each
@@ -132,6 +133,8 @@ typedef struct gw_explain_hit {
   double contribution;               /* valence + its steps' deltas: what it adds to S */
   double feelings[GW_FEELING_COUNT]; /* raw category evidence it gave (negated hits give none) */
 } gw_explain_hit;
+
+#define GW_EXPLAIN_EMPATHY_KINDS 5
 
 typedef struct gw_explain_empathy {
   size_t text, text_len; /* the agent phrase as written, in arena */
@@ -172,6 +175,10 @@ typedef struct gw_feeling_explain {
   size_t nempathy, empathy_cap;
   gw_explain_turn *turns; /* customer turns with words, in order */
   size_t nturns, turns_cap;
+  /* Interaction: the strongest agent phrase of each empathy kind, whose weighted sum is the
+   * interaction's empathy (strength 0: none), and the index of its turn. */
+  gw_explain_empathy agent_empathy[GW_EXPLAIN_EMPATHY_KINDS];
+  size_t agent_empathy_turn[GW_EXPLAIN_EMPATHY_KINDS];
   char *arena;
   size_t arena_len, arena_cap;
 } gw_feeling_explain;
