@@ -193,9 +193,9 @@ static size_t gw_explain_hit_begin(gw_feeling_explain *x, const gw_feeling_model
 
 /* ---------------------------------------------------------------------------------------- */
 
-/* The scorer. Inlined into its two callers below: with x == NULL the compiler removes every
- * recording step, so scoring without an explanation runs exactly the code it ran before
- * explanations existed; with a sink it records as it scores, from the same arithmetic. */
+/* The scorer. Inlined into its callers below: where x is NULL the compiler removes every
+ * recording step, so scoring without an explanation pays nothing for them (docs/BENCHMARKS.md,
+ * "Explanations"); with a sink it records as it scores, from the same arithmetic. */
 static inline __attribute__((always_inline)) void gw_score(const gw_feeling_model *m,
                                                            const char *text, size_t len,
                                                            gw_utt_detail *d,
@@ -210,6 +210,8 @@ static inline __attribute__((always_inline)) void gw_score(const gw_feeling_mode
   gw_item *items = t.n <= GW_NELEM(inline_items) ? inline_items : malloc(t.n * sizeof(*items));
   size_t nitems = 0;
   if (!items) {
+    if (x)
+      x->failed = true;
     gw_tokens_free(&t);
     return;
   }

@@ -97,10 +97,12 @@ void gw_feeling_score_interaction(const gw_feeling_model *m, const gw_turn_text 
  * (end_weight).
  *
  * Scoring without a sink runs a copy of the scorer in which every recording step is compiled
- * out: no cost. The sink is the caller's: zero it with gw_feeling_explain_init, reuse it (each
- * scoring call starts it afresh), release it with gw_feeling_explain_free. Its texts are copies
- * in its own arena (offsets below are into `arena`). One sink per thread. When memory runs short
- * `failed` is set and the explanation is incomplete (the scores themselves are not affected). */
+ * out; what remains is the tokenizer noting where each token is written (docs/BENCHMARKS.md,
+ * "Explanations": +0.75% instructions per utterance, not measurable in time). The sink is the
+ * caller's: zero it with gw_feeling_explain_init, reuse it (each scoring call starts it afresh),
+ * release it with gw_feeling_explain_free. Its texts are copies in its own arena (offsets below are
+ * into `arena`). One sink per thread. When memory runs short `failed` is set and the explanation is
+ * incomplete (the scores themselves are not affected). */
 
 typedef enum gw_explain_rule {
   GW_EXPLAIN_CAPS,           /* hit: + 0.7 in the direction of its valence */
