@@ -416,6 +416,32 @@ static void test_explanations_in_records(void) {
   if (x)
     goodwill__v1__scored_record__free_unpacked(x, NULL);
   gw_buf_free(&explained);
+
+  /* An explanation over the limit is replaced by a short note; the record is still read. */
+  gw_buf huge = GW_BUF_INIT;
+  while (huge.len < 16000)
+    gw_buf_puts(&huge, "awful ");
+  Goodwill__V1__Turn ht;
+  Goodwill__V1__Turn *htp[1] = {
+      mk_turn(&ht, 1, GOODWILL__V1__SPEAKER__SPEAKER_CUSTOMER, huge.data)};
+  cl.n_transcript = 1;
+  cl.transcript = htp;
+  mk_event(&ev, "evt-explain-huge");
+  ev.body_case = GOODWILL__V1__INTERACTION_EVENT__BODY_CLOSED;
+  ev.closed = &cl;
+  score_packed(&ev, GW_SCORING_EXPLAIN, &explained);
+  x = goodwill__v1__scored_record__unpack(NULL, explained.len, (const uint8_t *)explained.data);
+  CHECK(x && x->interaction);
+  if (x && x->interaction) {
+    CHECK(strncmp(x->interaction->explain_json, "{\"omitted\":\"explanation of ", 27) == 0);
+    CHECK_STR_CONTAINS(x->interaction->explain_json, "over the limit of 65536");
+    CHECK(x->interaction->start_valence_milli < -900);
+  }
+  if (x)
+    goodwill__v1__scored_record__free_unpacked(x, NULL);
+  CHECK_INT_EQ(gw_agg_record_decode(explained.data, explained.len, &rb, err, sizeof(err)), 0);
+  gw_buf_free(&explained);
+  gw_buf_free(&huge);
 }
 
 int main(void) {
