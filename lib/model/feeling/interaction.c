@@ -106,6 +106,8 @@ static void gw_interaction(const gw_feeling_model *m, const gw_turn_text *turns,
   gw_cturn *c = ncust <= GW_NELEM(inline_c) ? inline_c : malloc(ncust * sizeof(*c));
   if (!c) {
     /* Out of memory for a huge transcript: report it as having no scored customer turns. */
+    if (x)
+      x->failed = true;
     return;
   }
   size_t nc = 0;
