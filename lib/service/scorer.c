@@ -76,9 +76,9 @@ struct gw_scorer {
   size_t max_in_flight;
   uint64_t retry_backoff_ms, retry_backoff_max_ms, current_backoff_ms;
   uint64_t shutdown_grace_ms;
+  unsigned scoring_flags; /* GW_SCORING_EXPLAIN when the records carry explanations */
 
   gw_feeling_model *model;
-  unsigned scoring_flags; /* GW_SCORING_EXPLAIN when the records carry explanations */
   gw_offsets *offsets;
   gw_open_interactions *open; /* live turns waiting for their InteractionClosed */
   int64_t turn_idle_timeout_ms, turn_expiry_grace_ms;

@@ -24,7 +24,6 @@ typedef struct scorer_flags {
   gw_config_list kafka_property;
   char *group;
   char *lexicon;
-  bool explain;
   long long max_in_flight;
   long long session_timeout_ms;
   long long shutdown_grace_ms;
@@ -33,6 +32,7 @@ typedef struct scorer_flags {
   long long max_open_turns;
   long long max_open_bytes;
   long long max_recent_closes;
+  bool explain;
 } scorer_flags;
 
 static const gw_config_key scorer_keys[] = {
@@ -50,9 +50,6 @@ static const gw_config_key scorer_keys[] = {
      "Kafka consumer group"},
     {"lexicon", GW_CONF_STRING, "", 0, 0, offsetof(scorer_flags, lexicon),
      "lexicon file (goodwill, VADER-style or AFINN-style); empty: the built-in lexicon"},
-    {"explain", GW_CONF_BOOL, "false", 0, 0, offsetof(scorer_flags, explain),
-     "write in each scored record why its feeling scores are what they are (explain_json, "
-     "comment_explain_json: the words, phrases and rules with their contributions)"},
     {"max-in-flight", GW_CONF_INT, "10000", 1, 1000000, offsetof(scorer_flags, max_in_flight),
      "records consumed and not yet delivered before consumption pauses"},
     {"session-timeout", GW_CONF_DURATION, "10s", 1000, 3600000,
@@ -81,6 +78,9 @@ static const gw_config_key scorer_keys[] = {
      offsetof(scorer_flags, max_recent_closes),
      "closed interactions remembered (for --turn-idle-timeout) so that a turn read after its "
      "interaction's close goes to the DLQ at once; the oldest are forgotten first"},
+    {"explain", GW_CONF_BOOL, "false", 0, 0, offsetof(scorer_flags, explain),
+     "write in each scored record why its feeling scores are what they are (explain_json, "
+     "comment_explain_json: the words, phrases and rules with their contributions)"},
 };
 
 static int start_scorer(gw_daemon *d) {
@@ -92,7 +92,6 @@ static int start_scorer(gw_daemon *d) {
       .nkafka_properties = f->kafka_property.count,
       .group_id = f->group,
       .lexicon_path = f->lexicon,
-      .explain = f->explain,
       .max_in_flight = (size_t)f->max_in_flight,
       .session_timeout_ms = (uint64_t)f->session_timeout_ms,
       .shutdown_grace_ms = (uint64_t)f->shutdown_grace_ms,
@@ -101,6 +100,7 @@ static int start_scorer(gw_daemon *d) {
       .max_open_turns = (size_t)f->max_open_turns,
       .max_open_bytes = (size_t)f->max_open_bytes,
       .max_recent_closes = (size_t)f->max_recent_closes,
+      .explain = f->explain,
       .admin_host = f->admin_host,
       .admin_port = (int)f->admin_port,
       .log = &d->log,

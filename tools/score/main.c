@@ -36,17 +36,17 @@
 #define GW_SCORE_READ_BYTES (256 * 1024)
 
 typedef struct gw_score_config {
-  char *lexicon;
   bool explain;
+  char *lexicon;
 } gw_score_config;
 
 static const gw_config_key gw_score_keys[] = {
-    {"lexicon", GW_CONF_STRING, "", 0, 0, offsetof(gw_score_config, lexicon),
-     "lexicon file (goodwill TSV, VADER-style or AFINN-style); empty: the built-in "
-     "goodwill-cx lexicon"},
     {"explain", GW_CONF_BOOL, "false", 0, 0, offsetof(gw_score_config, explain),
      "add an \"explain\" member to every scored object: the words, phrases and rules behind "
      "each score, with their contributions (docs/FEELING_MODEL.md, \"Explanations\")"},
+    {"lexicon", GW_CONF_STRING, "", 0, 0, offsetof(gw_score_config, lexicon),
+     "lexicon file (goodwill TSV, VADER-style or AFINN-style); empty: the built-in "
+     "goodwill-cx lexicon"},
 };
 
 /* Writes all of b to stdout; 0 or -errno. */

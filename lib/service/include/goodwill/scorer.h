@@ -85,7 +85,6 @@ typedef struct gw_scorer_config {
   const char *scored_topic;      /* NULL: GW_TOPIC_SCORED */
   const char *dlq_topic;         /* NULL: GW_TOPIC_DLQ */
   const char *lexicon_path;      /* NULL or "": the built-in lexicon */
-  bool explain;                  /* records carry explanations (gw_scoring GW_SCORING_EXPLAIN) */
   size_t max_in_flight;          /* 0: 10000 */
   uint64_t session_timeout_ms;   /* 0: 10000 */
   uint64_t commit_interval_ms;   /* 0: 1000 */
@@ -110,6 +109,9 @@ typedef struct gw_scorer_config {
    * producer's fatal error does not wait for outstanding deliveries: none can succeed. */
   void (*on_fatal)(void *opaque, const char *reason);
   void *fatal_opaque;
+  /* Scored records carry the explanation of their scores (explain_json, comment_explain_json:
+   * gw_scoring's GW_SCORING_EXPLAIN); goodwill-scorer --explain. */
+  bool explain;
 } gw_scorer_config;
 
 /*
