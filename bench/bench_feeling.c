@@ -5,7 +5,10 @@
  * least two CPU-seconds, or exactly N times over with --rounds N (for instruction counts under
  * `valgrind --tool=callgrind`, which are repeatable where CPU time on a shared machine is not).
  *
- *   bench_feeling PATH [--lexicon FILE] [--rounds N]
+ * With --explain every text is scored into an explanation sink (gw_feeling_explain, reused), to
+ * measure what recording an explanation costs; without it, the scoring every caller runs.
+ *
+ *   bench_feeling PATH [--lexicon FILE] [--rounds N] [--explain]
  */
 #include "goodwill/feeling.h"
 
@@ -23,16 +26,19 @@ static double cpu_seconds(void) {
 
 int main(int argc, char **argv) {
   if (argc < 2) {
-    fprintf(stderr, "usage: %s TEXTS.tsv [--lexicon FILE] [--rounds N]\n", argv[0]);
+    fprintf(stderr, "usage: %s TEXTS.tsv [--lexicon FILE] [--rounds N] [--explain]\n", argv[0]);
     return 2;
   }
   const char *lexicon = NULL;
   long fixed_rounds = 0;
-  for (int a = 2; a + 1 < argc; a += 2) {
-    if (strcmp(argv[a], "--lexicon") == 0) {
-      lexicon = argv[a + 1];
-    } else if (strcmp(argv[a], "--rounds") == 0) {
-      fixed_rounds = strtol(argv[a + 1], NULL, 10);
+  int explain = 0;
+  for (int a = 2; a < argc; a++) {
+    if (strcmp(argv[a], "--explain") == 0) {
+      explain = 1;
+    } else if (strcmp(argv[a], "--lexicon") == 0 && a + 1 < argc) {
+      lexicon = argv[++a];
+    } else if (strcmp(argv[a], "--rounds") == 0 && a + 1 < argc) {
+      fixed_rounds = strtol(argv[++a], NULL, 10);
     } else {
       fprintf(stderr, "unknown option %s\n", argv[a]);
       return 2;
@@ -91,12 +97,17 @@ int main(int argc, char **argv) {
 
   size_t scored = 0, rounds = 0;
   double sink = 0;
+  gw_feeling_explain x;
+  gw_feeling_explain_init(&x);
   t0 = cpu_seconds();
   double elapsed;
   do {
     for (size_t i = 0; i < n; i++) {
       gw_utterance_score s;
-      gw_feeling_score_utterance(m, texts[i], lens[i], &s);
+      if (explain)
+        gw_feeling_score_utterance_explained(m, texts[i], lens[i], &s, &x);
+      else
+        gw_feeling_score_utterance(m, texts[i], lens[i], &s);
       sink += s.valence;
     }
     scored += n;
@@ -104,7 +115,8 @@ int main(int argc, char **argv) {
     elapsed = cpu_seconds() - t0;
   } while (fixed_rounds > 0 ? (long)rounds < fixed_rounds : elapsed < 2.0);
 
-  printf("model            %s\n", gw_feeling_model_version(m));
+  gw_feeling_explain_free(&x);
+  printf("model            %s%s\n", gw_feeling_model_version(m), explain ? " (explained)" : "");
   printf("lexicon load     %.2f ms CPU\n", load_s * 1e3);
   printf("lexicon memory   %.0f KiB (heap of the loaded model)\n", (double)model_bytes / 1024.0);
   printf("texts            %zu (mean %.0f bytes)\n", n, (double)bytes / (double)n);
