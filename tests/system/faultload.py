@@ -6,7 +6,7 @@ once the load stopped (read API, Redis, the topics and the DLQ)."""
 import collections
 import http.client
 import json
-import os
+import random
 import threading
 import time
 import urllib.request
@@ -18,12 +18,22 @@ RETRY_PAUSE_S = 0.2
 CLIENT_TIMEOUT_S = 30
 
 
-def asan_build():
-    try:
-        with open(os.path.join(g.BUILD_DIR, "CMakeCache.txt")) as f:
-            return any(l.startswith("GW_SANITIZE:") and l.strip().endswith("=ON") for l in f)
-    except OSError:
-        return False
+def seeded_batches(seed, tenant, teams, interactions, batch_max=16):
+    """goodwill-gen's events for the seed (closed interactions and surveys, 6 h of event
+    time, every event id distinct), cut into batches of 1 to batch_max events (sizes drawn
+    from rng, which the caller goes on using). Returns (rng, batches)."""
+    rng = random.Random(seed)
+    lines = g.generate(seed=seed, interactions=interactions, teams=teams, tenant=tenant, survey_rate=0.45,
+                       span="6h")
+    ids = [json.loads(l)["event_id"] for l in lines]
+    g.check(len(set(ids)) == len(ids), "goodwill-gen must give every event a distinct event_id")
+    batches = []
+    pos = 0
+    while pos < len(lines):
+        k = rng.randint(1, batch_max)
+        batches.append(lines[pos:pos + k])
+        pos += k
+    return rng, batches
 
 
 

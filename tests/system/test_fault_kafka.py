@@ -35,9 +35,7 @@ Environment: GW_FAULT_SEED (default 20262). The last line before PASS is a RESUL
 figures docs/RELIABILITY.md quotes.
 """
 
-import json
 import os
-import random
 import sys
 import time
 
@@ -48,7 +46,6 @@ import gwstack as g  # noqa: E402
 
 TENANT = "kafkafaults"
 TEAMS = 5
-BATCH_MAX = 16
 BROKERS = 3
 PARTITIONS = 6  # devstack's default
 PRODUCE_TIMEOUT_S = 4
@@ -88,19 +85,10 @@ def daemons_unchanged(st, pids):
 
 def main():
     seed = int(os.environ.get("GW_FAULT_SEED", "20262"))
-    asan = fl.asan_build()
-    rng = random.Random(seed)
-    lines = g.generate(seed=seed, interactions=6000, teams=TEAMS, tenant=TENANT, survey_rate=0.45, span="6h")
-    ids = [json.loads(l)["event_id"] for l in lines]
-    g.check(len(set(ids)) == len(ids), "goodwill-gen must give every event a distinct event_id")
-    batches = []
-    pos = 0
-    while pos < len(lines):
-        k = rng.randint(1, BATCH_MAX)
-        batches.append(lines[pos:pos + k])
-        pos += k
-    g.log("seed %d%s: %d events in %d batches available" % (seed, " (ASan build)" if asan else "", len(lines),
-                                                           len(batches)))
+    asan = g.asan_build()
+    _, batches = fl.seeded_batches(seed, TENANT, TEAMS, 6000)
+    g.log("seed %d%s: %d events in %d batches available"
+          % (seed, " (ASan build)" if asan else "", sum(map(len, batches)), len(batches)))
     env = {"GW_DEVSTACK_INGEST_ARGS": "--produce-timeout %ds" % PRODUCE_TIMEOUT_S,
            "GW_DEVKAFKA_BROKERS": str(BROKERS)}
     with g.Stack(session_timeout="6s", extra_env=env) as st:

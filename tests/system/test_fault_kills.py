@@ -40,7 +40,6 @@ PASS is a RESULT line with the figures docs/RELIABILITY.md quotes.
 """
 
 import collections
-import json
 import os
 import random
 import signal
@@ -54,7 +53,6 @@ import gwstack as g  # noqa: E402
 
 TENANT = "kills"
 TEAMS = 5
-BATCH_MAX = 16  # events per request: 1..BATCH_MAX
 KILL_GAP_S = (0.3, 2.5)  # random wait before each kill, after the previous victim is ready
 VICTIMS = ("ingest", "scorer", "aggregator")
 
@@ -85,28 +83,17 @@ def main():
     sys.setswitchinterval(0.001)
     seed = int(os.environ.get("GW_FAULT_SEED", "20261"))
     kills = kill_count()
-    asan = fl.asan_build()
-    rng = random.Random(seed)
+    asan = g.asan_build()
     # About 13,000 events: over 5 minutes of load at the offered rate; the load stops when the
     # kills are done. (The embedded cluster keeps about 5 MiB per partition: this is 10 MiB
     # over 6 partitions.)
-    interactions = 9000
-    lines = g.generate(seed=seed, interactions=interactions, teams=TEAMS, tenant=TENANT, survey_rate=0.45,
-                       span="6h")
-    ids = [json.loads(l)["event_id"] for l in lines]
-    g.check(len(set(ids)) == len(ids), "goodwill-gen must give every event a distinct event_id")
-    batches = []
-    pos = 0
-    while pos < len(lines):
-        k = rng.randint(1, BATCH_MAX)
-        batches.append(lines[pos:pos + k])
-        pos += k
+    rng, batches = fl.seeded_batches(seed, TENANT, TEAMS, 9000)
     plan = [VICTIMS[i % 3] for i in range(kills)]
     rng.shuffle(plan)
     gaps = [rng.uniform(*KILL_GAP_S) for _ in plan]
     catch_rng = random.Random(seed + 1)  # draws depend on timing: kept apart from the plan's
     g.log("seed %d%s: %d events in %d batches available; %d kills planned (%s)"
-          % (seed, " (ASan build)" if asan else "", len(lines), len(batches), kills,
+          % (seed, " (ASan build)" if asan else "", sum(map(len, batches)), len(batches), kills,
              ", ".join("%s %d" % (v, plan.count(v)) for v in VICTIMS)))
 
     with g.Stack(session_timeout="6s") as st:

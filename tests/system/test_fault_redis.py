@@ -29,9 +29,7 @@ Environment: GW_FAULT_SEED (default 20263). The last line before PASS is a RESUL
 figures docs/RELIABILITY.md quotes.
 """
 
-import json
 import os
-import random
 import signal
 import sys
 import threading
@@ -45,7 +43,6 @@ import gwstack as g  # noqa: E402
 
 TENANT = "redisfaults"
 TEAMS = 5
-BATCH_MAX = 16
 UNREACHABLE_S = 30
 SLOW_S = 30
 SLOW_SCRIPT_MS = 2500
@@ -67,17 +64,6 @@ while now - start < tonumber(ARGV[1]) do
 end
 return now - start
 """
-
-
-def rss_kib(pid):
-    try:
-        with open("/proc/%d/status" % pid) as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-    except OSError:
-        return None
-    return None
 
 
 class Watch:
@@ -123,26 +109,17 @@ class Watch:
 
     def _rss(self):
         while not self.stop.wait(0.2):
-            kib = rss_kib(self.pid)
+            kib = g.rss_kib(self.pid)
             if kib is not None:
                 self.peak_kib[self.phase] = max(self.peak_kib.get(self.phase, 0), kib)
 
 
 def main():
     seed = int(os.environ.get("GW_FAULT_SEED", "20263"))
-    asan = fl.asan_build()
-    rng = random.Random(seed)
-    lines = g.generate(seed=seed, interactions=6000, teams=TEAMS, tenant=TENANT, survey_rate=0.45, span="6h")
-    ids = [json.loads(l)["event_id"] for l in lines]
-    g.check(len(set(ids)) == len(ids), "goodwill-gen must give every event a distinct event_id")
-    batches = []
-    pos = 0
-    while pos < len(lines):
-        k = rng.randint(1, BATCH_MAX)
-        batches.append(lines[pos:pos + k])
-        pos += k
-    g.log("seed %d%s: %d events in %d batches available" % (seed, " (ASan build)" if asan else "", len(lines),
-                                                           len(batches)))
+    asan = g.asan_build()
+    _, batches = fl.seeded_batches(seed, TENANT, TEAMS, 6000)
+    g.log("seed %d%s: %d events in %d batches available"
+          % (seed, " (ASan build)" if asan else "", sum(map(len, batches)), len(batches)))
     import redis
 
     with g.Stack(session_timeout="6s") as st:
@@ -152,7 +129,7 @@ def main():
         load = fl.Load(port, batches, TENANT)
         watch = Watch(st, pids["aggregator"])
         resumed = {}
-        idle_kib = rss_kib(pids["aggregator"])
+        idle_kib = g.rss_kib(pids["aggregator"])
         load.start()
         watch.start()
         t_load = time.monotonic()
