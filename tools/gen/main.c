@@ -51,7 +51,7 @@ static const gw_config_key gen_keys[] = {
      "PRNG seed: the same seed and flags give the same output"},
     {"interactions", GW_CONF_INT, "1000", 0, 100000000, offsetof(gen_config, interactions),
      "number of interactions (one InteractionClosed each)"},
-    {"teams", GW_CONF_INT, "10", 1, 999, offsetof(gen_config, teams),
+    {"teams", GW_CONF_INT, "10", 1, 100000, offsetof(gen_config, teams),
      "number of teams, named team-01, team-02, ..."},
     {"agents", GW_CONF_INT, "8", 1, 999, offsetof(gen_config, agents), "agents per team"},
     {"tenant", GW_CONF_STRING, "demo", 1, 0, offsetof(gen_config, tenant), "tenant id"},
