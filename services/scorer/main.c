@@ -4,8 +4,9 @@
  * was acknowledged. Everything it does is gw_scorer (lib/service/scorer.c); this file describes the
  * configuration and how to start and stop the scorer, and services/daemon.c runs it. SIGTERM or
  * SIGINT drain (gw_scorer enforces --shutdown-grace itself) and exit 0; a fatal Kafka error
- * drains the same way and exits 1; a refused configuration (e.g. a protected --kafka-property)
- * exits 2 at start.
+ * drains the same way and exits 1; a refused configuration (e.g. a protected --kafka-property),
+ * or a lexicon or overlay that cannot be loaded, exits 2 at start. SIGHUP reloads the lexicon
+ * and its overlay (the old model stays if they cannot be loaded).
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -24,6 +25,7 @@ typedef struct scorer_flags {
   gw_config_list kafka_property;
   char *group;
   char *lexicon;
+  char *lexicon_overlay;
   long long max_in_flight;
   long long session_timeout_ms;
   long long shutdown_grace_ms;
@@ -49,6 +51,9 @@ static const gw_config_key scorer_keys[] = {
      "Kafka consumer group"},
     {"lexicon", GW_CONF_STRING, "", 0, 0, offsetof(scorer_flags, lexicon),
      "lexicon file (goodwill, VADER-style or AFINN-style); empty: the built-in lexicon"},
+    {"lexicon-overlay", GW_CONF_STRING, "", 0, 0, offsetof(scorer_flags, lexicon_overlay),
+     "lexicon overlay (goodwill format) merged over the lexicon: its entries are added or replace "
+     "the lexicon's; SIGHUP reloads both; empty: none"},
     {"max-in-flight", GW_CONF_INT, "10000", 1, 1000000, offsetof(scorer_flags, max_in_flight),
      "records consumed and not yet delivered before consumption pauses"},
     {"session-timeout", GW_CONF_DURATION, "10s", 1000, 3600000,
@@ -88,6 +93,7 @@ static int start_scorer(gw_daemon *d) {
       .nkafka_properties = f->kafka_property.count,
       .group_id = f->group,
       .lexicon_path = f->lexicon,
+      .lexicon_overlay_path = f->lexicon_overlay,
       .max_in_flight = (size_t)f->max_in_flight,
       .session_timeout_ms = (uint64_t)f->session_timeout_ms,
       .shutdown_grace_ms = (uint64_t)f->shutdown_grace_ms,
@@ -127,6 +133,15 @@ static void finish_scorer(gw_daemon *d) {
   GW_LOG(&d->log, GW_LOG_INFO, "exiting");
 }
 
+/* SIGHUP: the lexicon and its overlay again, from the same files (gw_scorer logs and counts the
+ * result; on an error the old model stays). */
+static void reload_scorer(gw_daemon *d) {
+  gw_scorer **scorer = d->app;
+  if (*scorer != NULL) {
+    gw_scorer_reload_lexicon(*scorer);
+  }
+}
+
 static const gw_daemon_def scorer_daemon = {
     .program = "goodwill-scorer",
     .component = "scorer",
@@ -138,6 +153,7 @@ static const gw_daemon_def scorer_daemon = {
     .start = start_scorer,
     .stop = stop_scorer,
     .finish = finish_scorer,
+    .reload = reload_scorer,
 };
 
 int main(int argc, char **argv) {
