@@ -103,6 +103,9 @@ lives here only, so a rename is a one-line change.
 {{- define "goodwill.tokensSecretName" -}}
 {{- default (printf "%s-tokens" (include "goodwill.fullname" .)) .Values.auth.existingSecret -}}
 {{- end -}}
+{{- define "goodwill.lexiconOverlayName" -}}
+{{- printf "%s-scorer-lexicon" (include "goodwill.fullname" .) -}}
+{{- end -}}
 {{- define "goodwill.kafkaSaslSecretName" -}}
 {{- default (printf "%s-kafka-sasl" (include "goodwill.fullname" .)) .Values.kafka.sasl.existingSecret -}}
 {{- end -}}
