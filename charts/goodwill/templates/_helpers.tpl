@@ -184,6 +184,9 @@ the tokens file.
 {{- if and .Values.tests.enabled .Values.auth.existingSecret (not .Values.tests.existingSecret) -}}
 {{- fail "tests.enabled with auth.existingSecret: set tests.existingSecret (a Secret with key token, a token of tests.tenant listed in your tokens file), or tests.enabled=false" -}}
 {{- end -}}
+{{- if and .Values.scorer.lexiconOverlay (hasKey .Values.scorer.config "lexicon-overlay") -}}
+{{- fail "scorer.lexiconOverlay mounts the overlay and sets GOODWILL_LEXICON_OVERLAY: leave lexicon-overlay out of scorer.config" -}}
+{{- end -}}
 {{- range $c := list "scorer" "aggregator" -}}
 {{- $a := (index $.Values $c).autoscaling -}}
 {{- if and (eq $a.mode "keda") (not $a.keda.serverAddress) -}}
