@@ -62,16 +62,6 @@ static void on_signal(uv_signal_t *h, int signum) {
   begin_drain(d, signum);
 }
 
-static void on_sighup(uv_signal_t *h, int signum) {
-  gw_daemon *d = h->data;
-  if (d->stopping) {
-    GW_LOG(&d->log, GW_LOG_WARN, "reload signal ignored while draining", GW_LI("signal", signum));
-    return;
-  }
-  GW_LOG(&d->log, GW_LOG_INFO, "reload signal received", GW_LI("signal", signum));
-  d->def->reload(d);
-}
-
 void gw_daemon_stopped(gw_daemon *d) {
   if (d->stopped) {
     return;
@@ -85,9 +75,6 @@ void gw_daemon_stopped(gw_daemon *d) {
    * handles, which its drain has closed. */
   uv_close((uv_handle_t *)&d->sigterm, NULL);
   uv_close((uv_handle_t *)&d->sigint, NULL);
-  if (d->def->reload != NULL) {
-    uv_close((uv_handle_t *)&d->sighup, NULL);
-  }
 }
 
 /* Fills flags and the log level. Returns 0, GW_CONFIG_HELP after printing the usage,
@@ -167,11 +154,6 @@ int gw_daemon_main(int argc, char **argv, const gw_daemon_def *def, void *flags,
   d.sigterm.data = d.sigint.data = &d;
   uv_signal_start(&d.sigterm, on_signal, SIGTERM);
   uv_signal_start(&d.sigint, on_signal, SIGINT);
-  if (def->reload != NULL) {
-    uv_signal_init(&d.loop, &d.sighup);
-    d.sighup.data = &d;
-    uv_signal_start(&d.sighup, on_sighup, SIGHUP);
-  }
   uv_run(&d.loop, UV_RUN_DEFAULT);
 
   d.exit_code = d.stopped && !d.failed ? 0 : 1;

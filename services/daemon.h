@@ -14,13 +14,13 @@
  *      (having logged why): the loop then runs until the partial start closed its handles,
  *      and gw_daemon_main returns 2 for -EINVAL (a configuration the service refused, e.g. a
  *      protected --kafka-property: like a bad flag) and 1 otherwise;
- *   4. runs the loop with SIGTERM and SIGINT handlers (and SIGHUP's when def->reload is set). The
- * first signal logs def->stop_message (fields: signal, and grace_ms when the daemon enforces the
- * grace) and calls def->stop, which starts the service's drain and must lead to exactly one
- * gw_daemon_stopped(d) call. With def->exit_on_grace, the daemon itself enforces the grace period
- * (the long long milliseconds at def->shutdown_grace_offset): its expiry, or a second signal, logs
- * why and exits 1 at once. Without it the service enforces its own grace and reports through
- * gw_daemon_stopped, and a second signal is ignored;
+ *   4. runs the loop with SIGTERM and SIGINT handlers. The first signal logs def->stop_message
+ *      (fields: signal, and grace_ms when the daemon enforces the grace) and calls def->stop,
+ *      which starts the service's drain and must lead to exactly one gw_daemon_stopped(d)
+ *      call. With def->exit_on_grace, the daemon itself enforces the grace period (the
+ *      long long milliseconds at def->shutdown_grace_offset): its expiry, or a second signal,
+ *      logs why and exits 1 at once. Without it the service enforces its own grace and reports
+ *      through gw_daemon_stopped, and a second signal is ignored;
  *   5. when the loop ended, closes it, calls def->finish (if any) and returns 0 when the drain
  *      finished (gw_daemon_stopped was called) and the service did not fail (gw_daemon_fail),
  *      1 otherwise.
@@ -63,9 +63,6 @@ typedef struct gw_daemon_def {
   /* Optional: runs after the loop was closed, following a successful start (d->exit_code is
    * then the code gw_daemon_main returns). */
   void (*finish)(gw_daemon *d);
-  /* Optional: SIGHUP calls it on the loop, while the service runs (a SIGHUP during the drain
-   * is logged and ignored). Without it SIGHUP keeps its default action. */
-  void (*reload)(gw_daemon *d);
 } gw_daemon_def;
 
 struct gw_daemon {
@@ -78,7 +75,7 @@ struct gw_daemon {
 
   /* Private to daemon.c. */
   const gw_daemon_def *def;
-  uv_signal_t sigterm, sigint, sighup; /* sighup only with def->reload */
+  uv_signal_t sigterm, sigint;
   uv_timer_t grace;
   uint64_t grace_ms;
   bool stopping;

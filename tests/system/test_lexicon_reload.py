@@ -15,7 +15,9 @@ for goodwill.scored.v1, HTTP for /metrics, the scorer's JSON log):
 3. the overlay is broken (line 3) and the scorer gets SIGHUP again: {result="error"} counts it,
    an error line names the file, line 3 and the reason, the scorer keeps running with the
    previous model (the next record carries the second version);
-4. a scorer started with a broken overlay exits 2 at once, naming the file and the line.
+4. a scorer started with a broken overlay exits 2 at once, naming the file and the line;
+5. a SIGHUP during the drain after SIGTERM is logged and ignored, and the drain still ends with
+   exit 0 (a scorer without a reachable Kafka, whose consumer takes about a second to close).
 
 Waits are bounded polls; the stack is torn down whatever happens, and must exit 0 on SIGTERM.
 """
@@ -24,6 +26,7 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -148,6 +151,27 @@ def refused_at_start(overlay):
     g.log("a broken overlay at start: exit 2, %s" % errs[0]["reason"])
 
 
+def sighup_while_draining(work, overlay):
+    log_path = os.path.join(work, "draining.log")
+    proc = g.popen_logged([g.binary("scorer"), "--admin-port", "0", "--kafka-bootstrap", "127.0.0.1:1",
+                           "--lexicon-overlay", overlay], log_path)
+    try:
+        g.wait_until(lambda: (bool(g.log_lines(log_path, "listening")), proc.poll()), 30,
+                     "the scorer without Kafka to start")
+        proc.send_signal(signal.SIGTERM)
+        g.wait_until(lambda: (bool(g.log_lines(log_path, "signal received, draining")), proc.poll()), 10,
+                     "the scorer to log its drain", interval_s=0.01)
+        g.check(proc.poll() is None, "the drain ended before SIGHUP could be sent (exit %s)" % proc.poll())
+        proc.send_signal(signal.SIGHUP)
+        rc = proc.wait(30)
+        ignored = g.log_lines(log_path, "lexicon reload ignored while draining")
+        g.check(rc == 0 and ignored and not g.log_lines(log_path, "lexicon reloaded"),
+                "a SIGHUP during the drain is ignored and the scorer exits 0: exit %s, %s" % (rc, ignored))
+        g.log("SIGHUP during the drain: ignored, exit 0")
+    finally:
+        g.terminate(proc)
+
+
 def main():
     work = tempfile.mkdtemp(prefix="gw-overlay-")
     try:
@@ -156,6 +180,7 @@ def main():
         refused_at_start(overlay)
 
         write(overlay, OVERLAY_1)
+        sighup_while_draining(work, overlay)
         base = default_version()
         v1, v2 = overlaid(base, OVERLAY_1), overlaid(base, OVERLAY_2)
         with g.Stack(extra_env={"GW_DEVSTACK_SCORER_ARGS": "--lexicon-overlay " + overlay}) as st:
