@@ -2,7 +2,8 @@
 """goodwill-score end to end: spawns the built binary and checks its JSON-lines contract.
 
 One output line per input line, in order; input fields kept; scores added; unreadable lines
-answered with {"line": N, "error": ...}; exit 0 whatever the lines hold; --lexicon and --help.
+answered with {"line": N, "error": ...}; exit 0 whatever the lines hold; --lexicon,
+--lexicon-overlay, --model-version and --help.
 """
 import json
 import os
@@ -113,6 +114,74 @@ with tempfile.TemporaryDirectory() as d:
     rc, out, err = run("", f"--lexicon={bad}")
     check(rc == 2 and ":3:" in err, f"broken lexicon: exit 2 naming line 3 ({rc}, {err!r})")
 
+# --lexicon-overlay (docs/FEELING_MODEL.md, "Customisation"): its entries are added to the
+# lexicon or replace the lexicon's; valence 0 neutralises; the model version names the overlay
+# by the SHA-256 of its bytes; a broken overlay is a usage error naming the file and line.
+import hashlib
+with tempfile.TemporaryDirectory() as d:
+    overlay = os.path.join(d, "overlay.tsv")
+    overlay_bytes = (b"# our products\nzorblax\t3\tdelight:1\nspeedy router 9\t-2.5\n"
+                     b"refund\t0\nterrible\t-1\tsadness:0.5\n")
+    with open(overlay, "wb") as f:
+        f.write(overlay_bytes)
+    texts = ["zorblax", "my speedy router 9 again", "refund", "terrible", "awful"]
+    stdin = "".join(json.dumps({"id": i, "text": t}) + "\n" for i, t in enumerate(texts))
+    rc, out, err = run(stdin)
+    base = [json.loads(o) for o in out.splitlines()]
+    rc, out, err = run(stdin, "--lexicon-overlay", overlay)
+    over = [json.loads(o) for o in out.splitlines()]
+    check(rc == 0 and len(over) == len(texts), f"--lexicon-overlay scores ({rc}, {err!r})")
+    if len(over) == len(texts) and len(base) == len(texts):
+        check(base[0]["valence"] == 0 and over[0]["valence"] > 0.5
+              and over[0]["feelings"].get("delight", 0) > 0.3,
+              f"an overlay word is added: {base[0]} {over[0]}")
+        check(base[1]["valence"] > 0 and over[1]["valence"] < -0.3,
+              f"an overlay phrase is added and beats its words: {base[1]} {over[1]}")
+        check(base[2]["valence"] > 0 and over[2]["valence"] == 0,
+              f"valence 0 neutralises a base word: {base[2]} {over[2]}")
+        check(over[3]["valence"] > base[3]["valence"] and "anger" in base[3]["feelings"]
+              and "anger" not in over[3]["feelings"] and "sadness" in over[3]["feelings"],
+              f"an overlay entry replaces the base's, categories too: {base[3]} {over[3]}")
+        check(over[4] == base[4], f"other words score as before: {base[4]} {over[4]}")
+    # The same through the environment, over --lexicon.
+    lex = os.path.join(d, "base.tsv")
+    with open(lex, "w") as f:
+        f.write("# goodwill-lexicon 1\ngood\t2\nzorblax\t-3\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GOODWILL_")}
+    env["GOODWILL_LEXICON_OVERLAY"] = overlay
+    p = subprocess.run([BIN, "--lexicon", lex], input=b'{"text":"zorblax"}\n{"text":"good"}\n',
+                       capture_output=True, timeout=20, env=env)
+    rows = [json.loads(o) for o in p.stdout.decode().splitlines()]
+    check(p.returncode == 0 and len(rows) == 2 and rows[0]["valence"] > 0.5
+          and rows[1]["valence"] > 0.3,
+          f"GOODWILL_LEXICON_OVERLAY over --lexicon replaces its entry: {rows} {p.stderr!r}")
+    # The version: the base's, then +overlay. and 12 hex digits of the overlay's SHA-256.
+    rc, plain_version, err = run("", "--model-version")
+    rc2, version, err2 = run("", "--lexicon-overlay", overlay, "--model-version")
+    want = plain_version.strip() + "+overlay." + hashlib.sha256(overlay_bytes).hexdigest()[:12]
+    check(rc == 0 and rc2 == 0 and plain_version.startswith("gw-feeling-0.3+lex.")
+          and version.strip() == want,
+          f"--model-version names the overlay: {plain_version!r} {version!r} != {want!r}")
+    with open(overlay, "ab") as f:
+        f.write(b"zorblax2\t1\n")
+    rc, version2, err = run("", "--lexicon-overlay", overlay, "--model-version")
+    check(rc == 0 and version2.strip() != version.strip() and version2.startswith(plain_version.strip()),
+          f"another overlay, another version: {version!r} {version2!r}")
+    # Broken overlays: exit 2, the file, the line and why; nothing on stdout.
+    for content, line, why in [
+            (b"zorblax\t2\nwidget\tlots\n", 2, "valence must be a number"),
+            (b"# c\nzorblax\t2\nZorblax\t1\n", 3, "duplicate entry"),
+            (b"zorblax\t2\tfury:1\n", 1, "unknown category"),
+            (b"zorblax\t1.5\t0.5\t[1, 2]\n", 1, "expected token<TAB>valence")]:
+        with open(overlay, "wb") as f:
+            f.write(content)
+        rc, out, err = run(json.dumps({"text": "good"}) + "\n", "--lexicon-overlay", overlay)
+        check(rc == 2 and f"{overlay}:{line}:" in err and why in err and out == "",
+              f"broken overlay: exit 2 naming {overlay}:{line} and {why!r} ({rc}, {err!r})")
+    rc, out, err = run("", "--lexicon-overlay", os.path.join(d, "missing.tsv"))
+    check(rc == 2 and "missing.tsv" in err and "cannot open" in err,
+          f"missing overlay: exit 2 naming it ({rc}, {err!r})")
+
 # A line over 1 MiB is answered with its number and the reason; the next line is scored.
 big = json.dumps({"id": "big", "text": "a" * (1024 * 1024 + 10)})
 rc, out, _ = run(big + "\n" + json.dumps({"id": "after", "text": "great"}) + "\n")
@@ -136,7 +205,8 @@ check(answers[0] is not None and answers[0]["valence"] > 0 and answers[1] is not
       and answers[1]["valence"] < 0, f"answers come line by line within 10 s: {answers}")
 
 rc, out, err = run("", "--help")
-check(rc == 0 and "--lexicon" in out, f"--help lists --lexicon ({rc}, {out!r})")
+check(rc == 0 and "--lexicon" in out and "--lexicon-overlay" in out
+      and "GOODWILL_LEXICON_OVERLAY" in out, f"--help lists --lexicon and its overlay ({rc}, {out!r})")
 rc, out, err = run("", "--no-such-flag")
 check(rc == 2 and "no-such-flag" in err, f"unknown flag is a usage error ({rc}, {err!r})")
 

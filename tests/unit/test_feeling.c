@@ -1,10 +1,11 @@
 /*
  * The feeling model: every rule with the direction it must move a score and why, the
  * tokenizer's edge cases, the lexicon loaders (goodwill, VADER-style, AFINN-style, broken
- * files with line numbers) and the interaction rules.
+ * files with line numbers), the lexicon overlay's merge rules and the interaction rules.
  */
 #include "goodwill/buf.h"
 #include "goodwill/feeling.h"
+#include "goodwill/sha256.h"
 #include "gw_test.h"
 
 #include <errno.h>
@@ -749,6 +750,200 @@ static void test_huge_lexicons(void) {
   gw_buf_free(&b);
 }
 
+/* --- the lexicon overlay (docs/FEELING_MODEL.md, "Customisation") --- */
+
+/* The version an overlay must give: the base's, then "+overlay." and 12 hex digits of the
+ * overlay's SHA-256, computed here apart from the loader. */
+static void overlaid_version(const char *base, const char *overlay, char *out, size_t outlen) {
+  char hex[GW_SHA256_HEX_LEN + 1];
+  gw_sha256_hex(overlay, strlen(overlay), hex);
+  snprintf(out, outlen, "%s+overlay.%.12s", base, hex);
+}
+
+static const char overlay_text[] = "# contact center overlay\n"
+                                   "zorblax\t2.5\tdelight:1\n"
+                                   "glitchmaster 3000\t-2\tfrustration:1\n"
+                                   "terrible\t-1\tsadness:0.5\n"
+                                   "refund\t0\n"
+                                   "third time calling\t0\n";
+
+static void test_overlay_adds_replaces_and_neutralises(void) {
+  gw_feeling_model *m = NULL;
+  char err[256];
+  /* No overlay: the default model itself. */
+  CHECK_INT_EQ(gw_feeling_model_load_overlaid(&m, NULL, NULL, err, sizeof(err)), 0);
+  if (m)
+    CHECK_STR_EQ(gw_feeling_model_version(m), gw_feeling_model_version(model));
+  gw_feeling_model_free(m);
+  m = NULL;
+
+  char path[64];
+  write_tmp(path, overlay_text);
+  int rc = gw_feeling_model_load_overlaid(&m, NULL, path, err, sizeof(err));
+  unlink(path);
+  CHECK_INT_EQ(rc, 0);
+  if (rc != 0) {
+    fprintf(stderr, "  %s\n", err);
+    return;
+  }
+  gw_utterance_score s, b;
+  /* Added: a product name and a phrase the base does not know; derived forms follow the word. */
+  CHECK(val("zorblax") == 0);
+  gw_feeling_score_utterance(m, "zorblax", 7, &s);
+  CHECK(s.valence > 0.5 && s.feelings[GW_FEELING_DELIGHT] > 0.5);
+  CHECK(val_in(m, "it keeps zorblaxing") > 0.3);
+  CHECK(val_in(m, "the glitchmaster 3000 again") < -0.3);
+  CHECK(val_in(m, "the glitchmaster") == 0); /* a phrase, not its words */
+  /* Replaced as a whole: the valence, and the categories (the base's anger is gone). */
+  gw_feeling_score_utterance(model, "terrible", 8, &b);
+  gw_feeling_score_utterance(m, "terrible", 8, &s);
+  CHECK(b.valence < -0.5 && b.feelings[GW_FEELING_ANGER] > 0);
+  CHECK(s.valence < -0.05 && s.valence > b.valence);
+  CHECK(s.feelings[GW_FEELING_ANGER] == 0 && s.feelings[GW_FEELING_SADNESS] > 0);
+  /* Neutralised by valence 0: a word and a phrase of the base score nothing. */
+  CHECK(val("refund") > 0.05);
+  CHECK(val_in(m, "refund") == 0);
+  CHECK(val("third time calling") < -0.3);
+  CHECK(val_in(m, "third time calling") == 0);
+  /* Everything else is the base's, to the bit. */
+  const char *same[] = {"awful", "thank you so much :)", "terrible service", "not good",
+                        "I've been on hold FOREVER, but the agent was lovely"};
+  for (size_t i = 0; i < sizeof(same) / sizeof(same[0]); i++) {
+    gw_feeling_score_utterance(model, same[i], strlen(same[i]), &b);
+    gw_feeling_score_utterance(m, same[i], strlen(same[i]), &s);
+    CHECK(memcmp(&b, &s, sizeof(b)) == 0);
+  }
+  gw_feeling_model_free(m);
+}
+
+static void test_overlay_changes_the_version(void) {
+  const char *base = gw_feeling_model_version(model);
+  char want[128];
+  char err[256];
+  gw_feeling_model *m = NULL, *m2 = NULL, *e = NULL, *plain = NULL, *o = NULL;
+  char path[64];
+  write_tmp(path, overlay_text);
+  CHECK_INT_EQ(gw_feeling_model_load_overlaid(&m, NULL, path, err, sizeof(err)), 0);
+  unlink(path);
+  overlaid_version(base, overlay_text, want, sizeof(want));
+  if (m) {
+    CHECK_STR_EQ(gw_feeling_model_version(m), want);
+    CHECK(strlen(gw_feeling_model_version(m)) < GW_FEELING_VERSION_MAX);
+  }
+  /* One byte more in the overlay, another version. */
+  char changed[sizeof(overlay_text) + 8];
+  snprintf(changed, sizeof(changed), "%s\n", overlay_text);
+  write_tmp(path, changed);
+  CHECK_INT_EQ(gw_feeling_model_load_overlaid(&m2, NULL, path, err, sizeof(err)), 0);
+  unlink(path);
+  if (m && m2)
+    CHECK(strcmp(gw_feeling_model_version(m), gw_feeling_model_version(m2)) != 0);
+  /* An empty overlay is allowed: it scores as the base, and the version says it was merged. */
+  write_tmp(path, "");
+  CHECK_INT_EQ(gw_feeling_model_load_overlaid(&e, NULL, path, err, sizeof(err)), 0);
+  unlink(path);
+  overlaid_version(base, "", want, sizeof(want));
+  if (e) {
+    CHECK_STR_EQ(gw_feeling_model_version(e), want);
+    CHECK(val_in(e, "terrible") == val("terrible"));
+  }
+  /* The same overlay over another base (in memory): the base's part of the version differs. */
+  const char *base_data = "# goodwill-lexicon 1\ngood\t2\n";
+  CHECK_INT_EQ(
+      gw_feeling_model_parse(&plain, "base.tsv", base_data, strlen(base_data), err, sizeof(err)),
+      0);
+  CHECK_INT_EQ(gw_feeling_model_parse_overlaid(&o, "base.tsv", base_data, strlen(base_data),
+                                               "overlay.tsv", overlay_text, strlen(overlay_text),
+                                               err, sizeof(err)),
+               0);
+  if (o && plain) {
+    overlaid_version(gw_feeling_model_version(plain), overlay_text, want, sizeof(want));
+    CHECK_STR_EQ(gw_feeling_model_version(o), want);
+    CHECK(val_in(o, "good") > 0.3 && val_in(o, "zorblax") > 0.5);
+  }
+  gw_feeling_model_free(o);
+  gw_feeling_model_free(plain);
+  gw_feeling_model_free(e);
+  gw_feeling_model_free(m);
+  gw_feeling_model_free(m2);
+}
+
+/* A foreign base keeps scoring as written (nothing derived), and the overlay is read in the
+ * goodwill format whatever the base's. */
+static void test_overlay_over_a_foreign_lexicon(void) {
+  gw_feeling_model *m = NULL;
+  char err[256];
+  const char *afinn = "zorp\t4\nblarg\t-3\n";
+  const char *overlay = "blarg\t0\nfrob\t-2.5\tanger:1\n";
+  CHECK_INT_EQ(gw_feeling_model_parse_overlaid(&m, "afinn.txt", afinn, strlen(afinn), "overlay.tsv",
+                                               overlay, strlen(overlay), err, sizeof(err)),
+               0);
+  if (!m) {
+    fprintf(stderr, "  %s\n", err);
+    return;
+  }
+  CHECK(val_in(m, "zorp") > 0.5);
+  CHECK(val_in(m, "blarg") == 0);
+  CHECK(val_in(m, "frob") < -0.5);
+  CHECK(val_in(m, "frobbed") == 0 && val_in(m, "frobs") == 0);
+  gw_feeling_model_free(m);
+}
+
+/* A bad overlay is refused as a bad lexicon is: the overlay's file, its line and the reason,
+ * and no model. */
+static void test_bad_overlays_name_file_and_line(void) {
+  struct {
+    const char *text;
+    const char *where;
+    const char *why;
+  } cases[] = {
+      {"zorblax\t2\nwidget\tnine\n", ":2:", "valence must be a number in -4..4, got \"nine\""},
+      {"# ok\nzorp\t1\n\nZorp\t2\n",
+       ":4:", "duplicate entry \"zorp\" in the overlay (first on line 2)"},
+      {"zorp\t1.5\t0.3\t[1, 2]\n", ":1:", "expected token<TAB>valence[<TAB>categories]"},
+      {"zorp\t1\tfury:1\n", ":1:", "unknown category \"fury\""},
+      {"zorp\t1\nzorp\n", ":2:", "found 1 field(s)"},
+      {"a b c d e f\t1\n", ":1:", "longer than 5 words"},
+      {"zorp\t5\n", ":1:", "-4..4"},
+  };
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    gw_feeling_model *m = (gw_feeling_model *)&m; /* must be reset to NULL on failure */
+    char err[256] = "", path[64], where[128];
+    write_tmp(path, cases[i].text);
+    int rc = gw_feeling_model_load_overlaid(&m, NULL, path, err, sizeof(err));
+    unlink(path);
+    CHECK_INT_EQ(rc, -EINVAL);
+    CHECK(m == NULL);
+    snprintf(where, sizeof(where), "%s%s", path, cases[i].where);
+    CHECK_STR_CONTAINS(err, where);
+    CHECK_STR_CONTAINS(err, cases[i].why);
+  }
+  gw_feeling_model *m = NULL;
+  char err[256];
+  CHECK_INT_EQ(
+      gw_feeling_model_load_overlaid(&m, NULL, "/nonexistent/overlay.tsv", err, sizeof(err)),
+      -ENOENT);
+  CHECK_STR_CONTAINS(err, "/nonexistent/overlay.tsv: cannot open");
+  CHECK(m == NULL);
+  /* A broken base is named as the base, even with a good overlay. */
+  char base[64], overlay[64];
+  write_tmp(base, "# goodwill-lexicon 1\ngood\t1\nbad\tx\n");
+  write_tmp(overlay, "zorp\t1\n");
+  CHECK_INT_EQ(gw_feeling_model_load_overlaid(&m, base, overlay, err, sizeof(err)), -EINVAL);
+  char where[128];
+  snprintf(where, sizeof(where), "%s:3:", base);
+  CHECK_STR_CONTAINS(err, where);
+  unlink(base);
+  unlink(overlay);
+  /* Over the size limit: refused before a byte is read. */
+  static const char tiny[] = "zorp\t1\n";
+  CHECK_INT_EQ(gw_feeling_model_parse_overlaid(&m, "base.tsv", tiny, strlen(tiny), "big.tsv", tiny,
+                                               (size_t)17 << 20, err, sizeof(err)),
+               -EFBIG);
+  CHECK_STR_CONTAINS(err, "big.tsv: larger than");
+  CHECK(m == NULL);
+}
+
 int main(void) {
   char err[256];
   int rc = gw_feeling_model_load(&model, NULL, err, sizeof(err));
@@ -786,6 +981,10 @@ int main(void) {
   GW_RUN(test_idioms_sarcasm_laughter_and_colloquial_modifiers);
   GW_RUN(test_inflections_are_derived);
   GW_RUN(test_huge_lexicons);
+  GW_RUN(test_overlay_adds_replaces_and_neutralises);
+  GW_RUN(test_overlay_changes_the_version);
+  GW_RUN(test_overlay_over_a_foreign_lexicon);
+  GW_RUN(test_bad_overlays_name_file_and_line);
   GW_RUN(test_long_words_hashtags_and_word_blocks);
   gw_feeling_model_free(model);
   return gw_test_finish();

@@ -57,13 +57,13 @@ typedef struct gw_lex_entry {
   uint8_t ntokens;
   uint32_t key_off;
   uint16_t key_len;
-  uint8_t has_cats; /* some cats[] is non-zero: the scorer skips the others' categories */
-  uint8_t spare;
-  float valence; /* -4..4 */
-  float boost;   /* scalar for K_BOOST */
-  float empathy; /* 0..1 strength for K_EMPATHY */
+  uint8_t has_cats;     /* some cats[] is non-zero: the scorer skips the others' categories */
+  uint8_t from_overlay; /* 1: a line of the lexicon overlay set the sentiment (line is its) */
+  float valence;        /* -4..4 */
+  float boost;          /* scalar for K_BOOST */
+  float empathy;        /* 0..1 strength for K_EMPATHY */
   float cats[GW_FEELING_COUNT];
-  uint32_t line; /* lexicon line that set the sentiment, 0 for built-in rules */
+  uint32_t line; /* lexicon (or overlay) line that set the sentiment, 0 for built-in rules */
 } gw_lex_entry;
 
 _Static_assert(sizeof(gw_lex_entry) == 64, "a lexicon entry fills one cache line");
@@ -88,7 +88,7 @@ struct gw_feeling_model {
   size_t keys_len, keys_cap;
   /* First bytes of the symbol entries: most chunks cannot be a symbol and need no lookup. */
   uint8_t symbol_first[256];
-  char version[64];
+  char version[GW_FEELING_VERSION_MAX];
 };
 
 /* The bit of a key in its Bloom word: one bit filters almost as well as two for a table this

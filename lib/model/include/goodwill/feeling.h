@@ -3,8 +3,8 @@
  * utterance from its words, and the feeling of a whole interaction from its turns: how the
  * customer felt at the start, at the end, the change, and the agent's empathy signal.
  *
- * Pure: no I/O apart from gw_feeling_model_load reading the lexicon file; no libuv, Kafka or
- * Redis. A loaded model is immutable: any number of threads may score with it at once.
+ * Pure: no I/O apart from the load functions reading the lexicon and overlay files; no libuv,
+ * Kafka or Redis. A loaded model is immutable: any number of threads may score with it at once.
  * Formulas and rules: docs/FEELING_MODEL.md.
  */
 #ifndef GOODWILL_FEELING_H
@@ -69,8 +69,25 @@ int gw_feeling_model_load(gw_feeling_model **out, const char *path, char *err, s
 /* The same from len bytes in memory (a lexicon file's content); source names them in errors. */
 int gw_feeling_model_parse(gw_feeling_model **out, const char *source, const char *data, size_t len,
                            char *err, size_t errlen);
+/*
+ * The same with a lexicon overlay merged over the lexicon (docs/FEELING_MODEL.md,
+ * "Customisation"): the overlay is a file in the goodwill format whose entries are added to the
+ * lexicon, or replace the lexicon's entry of the same key (valence and categories as a whole;
+ * valence 0 neutralises a word). overlay_path NULL: no overlay, as gw_feeling_model_load. The
+ * version gains "+overlay.<12 hex digits of the overlay's SHA-256>". Errors name the file (the
+ * lexicon's or the overlay's), the line and the reason in err; *out is NULL on failure.
+ */
+int gw_feeling_model_load_overlaid(gw_feeling_model **out, const char *path,
+                                   const char *overlay_path, char *err, size_t errlen);
+/* In memory: overlay NULL means no overlay (an empty overlay is overlay_len 0, not NULL). */
+int gw_feeling_model_parse_overlaid(gw_feeling_model **out, const char *source, const char *data,
+                                    size_t len, const char *overlay_source, const char *overlay,
+                                    size_t overlay_len, char *err, size_t errlen);
 void gw_feeling_model_free(gw_feeling_model *m);
-/* "<model>-<version>+lex.<8 hex digits of the lexicon hash>" */
+/* "<model>-<version>+lex.<8 hex digits of the lexicon hash>", followed by
+ * "+overlay.<12 hex digits of the overlay's SHA-256>" when an overlay was merged. At most
+ * GW_FEELING_VERSION_MAX bytes with its NUL. */
+#define GW_FEELING_VERSION_MAX 64
 const char *gw_feeling_model_version(const gw_feeling_model *m);
 /* The version of the built-in default model, without loading it (for --version and
  * goodwill_build_info of daemons that do not score). */
