@@ -319,6 +319,77 @@ static void test_feeling_categories(void) {
     CHECK(s.feelings[c] >= 0.0 && s.feelings[c] <= 1.0);
 }
 
+/* A category needs a word that means it (docs/FEELING_MODEL.md, "Feeling categories"): not
+ * merely a negative or positive valence, nor a word that touches the category in passing. */
+static void test_categories_need_evidence(void) {
+  /* Merely negative: "terrible" is bad, and only a little angry. */
+  gw_utterance_score s = score("this is terrible");
+  CHECK(s.valence < -0.3);
+  CHECK(s.feelings[GW_FEELING_ANGER] == 0.0);
+  s = score("I hate this");
+  CHECK(s.feelings[GW_FEELING_ANGER] > 0.3);
+  s = score("I'm so relieved");
+  CHECK(s.feelings[GW_FEELING_RELIEF] > 0.5);
+  /* "works" is satisfaction first; the relief it touches is not enough alone. */
+  s = score("it works now");
+  CHECK(s.feelings[GW_FEELING_SATISFACTION] > 0.3);
+  CHECK(s.feelings[GW_FEELING_RELIEF] == 0.0);
+  /* A question is not confusion by itself; confusion words are. */
+  s = score("Can you check my order status?");
+  for (int c = 0; c < GW_FEELING_COUNT; c++)
+    CHECK(s.feelings[c] == 0.0);
+  s = score("Why was I charged twice?");
+  CHECK(s.feelings[GW_FEELING_CONFUSION] == 0.0);
+  s = score("Why was I charged twice? I don't understand");
+  CHECK(s.feelings[GW_FEELING_CONFUSION] > 0.3);
+  /* Negated evidence is none. */
+  s = score("I'm not worried");
+  CHECK(s.feelings[GW_FEELING_ANXIETY] == 0.0);
+  /* Politeness words alone are not delight. */
+  s = score("thanks");
+  CHECK(s.feelings[GW_FEELING_GRATITUDE] > 0.3);
+  CHECK(s.feelings[GW_FEELING_DELIGHT] == 0.0);
+}
+
+/* Once present, intensity says how strongly: modifiers, repetition and '!' raise it. */
+static void test_category_intensity_follows_strength(void) {
+  double bit = score("I'm a bit worried").feelings[GW_FEELING_ANXIETY];
+  double plain = score("I'm worried").feelings[GW_FEELING_ANXIETY];
+  double very = score("I'm extremely worried").feelings[GW_FEELING_ANXIETY];
+  CHECK(bit > 0 && bit < plain && plain < very);
+  double once = score("I'm furious").feelings[GW_FEELING_ANGER];
+  double more = score("I'm furious, absolutely furious!!!").feelings[GW_FEELING_ANGER];
+  CHECK(once > 0.3 && more > once && more < 1.0);
+}
+
+/* The evidence threshold holds for any goodwill-format lexicon, and a present category is never
+ * rounded away: its intensity is at least 0.001. */
+static void test_category_evidence_threshold(void) {
+  gw_feeling_model *m = NULL;
+  char err[256];
+  int rc = load_text("# goodwill-lexicon 1\n"
+                     "grumble\t-2\tanger:0.85\n"
+                     "rage\t-2\tanger:0.9\n"
+                     "tut\t-0.001\tanger:0.9\n",
+                     &m, err, sizeof(err));
+  CHECK_INT_EQ(rc, 0);
+  if (rc != 0) {
+    fprintf(stderr, "  %s\n", err);
+    return;
+  }
+  gw_utterance_score s;
+  gw_feeling_score_utterance(m, "grumble", 7, &s);
+  CHECK(s.valence < -0.3 && s.feelings[GW_FEELING_ANGER] == 0.0);
+  /* Two weak words are not one strong one. */
+  gw_feeling_score_utterance(m, "grumble grumble", 15, &s);
+  CHECK(s.feelings[GW_FEELING_ANGER] == 0.0);
+  gw_feeling_score_utterance(m, "rage", 4, &s);
+  CHECK(s.feelings[GW_FEELING_ANGER] > 0.3);
+  gw_feeling_score_utterance(m, "tut", 3, &s);
+  CHECK(s.feelings[GW_FEELING_ANGER] >= 0.001);
+  gw_feeling_model_free(m);
+}
+
 static void test_agent_empathy(void) {
   CHECK(score("Your order number is 5512.").empathy == 0.0);
   double one = score("I'm sorry about that.").empathy;
@@ -447,7 +518,7 @@ static void test_goodwill_format(void) {
   int rc = load_text("# goodwill-lexicon 1\n"
                      "\n"
                      "zorp\t3.5\tdelight:1\n"
-                     "blarg\t-2\tanger:0.5,frustration:1\r\n"
+                     "blarg\t-2\tanger:0.9,frustration:1\r\n"
                      "zorp it up\t-1.5\n"
                      ":-]\t2\n",
                      &m, err, sizeof(err));
@@ -966,6 +1037,9 @@ int main(void) {
   GW_RUN(test_emoticons_and_emoji);
   GW_RUN(test_tokenizer_utf8);
   GW_RUN(test_feeling_categories);
+  GW_RUN(test_categories_need_evidence);
+  GW_RUN(test_category_intensity_follows_strength);
+  GW_RUN(test_category_evidence_threshold);
   GW_RUN(test_agent_empathy);
   GW_RUN(test_interaction_recovered);
   GW_RUN(test_interaction_soured_and_trailing_closing);

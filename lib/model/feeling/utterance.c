@@ -31,6 +31,29 @@
 #define GW_FEELING_RATE     1.5 /* intensity = 1 - exp(-rate * raw) */
 #define GW_LOW_INFO_MAX_TOK 4
 
+/* The least intensity of a present category: the milli resolution of scored records, so that
+ * a category the evidence admits is never rounded away. */
+#define GW_FEELING_MIN_INTENSITY 0.001
+
+/* The evidence each category needs before it is present, in the lexicon's category scale
+ * (0..1): at least one item that is not negated and is annotated with at least this much of
+ * the category. A word of merely negative (or positive) valence, or one that touches a
+ * category in passing ("wtf" is mostly anger, only a little confusion), is not evidence.
+ * Calibrated on the GoEmotions train split, per category the highest value whose F1 is within
+ * 0.005 of the best (precision over recall when they tie); docs/FEELING_MODEL.md, "Feeling
+ * categories". Order of gw_feeling_category. Floats, as the annotations are: 0.9f >= 0.9f. */
+static const float gw_feeling_min_evidence[GW_FEELING_COUNT] = {
+    0.9f, /* anger */
+    0.6f, /* frustration */
+    0.7f, /* confusion */
+    0.9f, /* anxiety */
+    0.4f, /* sadness */
+    0.9f, /* gratitude */
+    0.9f, /* relief */
+    0.3f, /* satisfaction */
+    0.5f, /* delight */
+};
+
 /* How much each kind of empathy behaviour adds to the 0..1 empathy signal; sums to 1. */
 static const double gw_empathy_kind_weight[E_COUNT] = {0.25, 0.25, 0.2, 0.2, 0.1};
 
@@ -202,6 +225,7 @@ void gw_feeling_score_detail(const gw_feeling_model *m, const char *text, size_t
 
   double sum = 0;
   double raw[GW_FEELING_COUNT] = {0};
+  float evidence[GW_FEELING_COUNT] = {0}; /* strongest annotation of a non-negated item */
   for (size_t j = 0; j < nitems; j++) {
     const gw_lex_entry *e = items[j].e;
     if (!e || !(e->kind & K_SENTIMENT) || (e->kind & K_MODIFIER) || e->valence == 0)
@@ -249,8 +273,11 @@ void gw_feeling_score_detail(const gw_feeling_model *m, const char *text, size_t
     sum += v;
     /* "not angry" says nothing about anger: negated items give no feeling. */
     if (!negated && e->has_cats)
-      for (int c = 0; c < GW_FEELING_COUNT; c++)
+      for (int c = 0; c < GW_FEELING_COUNT; c++) {
         raw[c] += e->cats[c] * fabs(v) / 4.0;
+        if (e->cats[c] > evidence[c])
+          evidence[c] = e->cats[c];
+      }
   }
   if (q != inline_q)
     free(q);
@@ -268,9 +295,17 @@ void gw_feeling_score_detail(const gw_feeling_model *m, const char *text, size_t
   if (val < -1)
     val = -1;
   d->score.valence = val;
+  /* A category is present only on enough evidence; its intensity then says how strongly it is
+   * expressed: every item carrying it, by its annotation and its final valence. */
   for (int c = 0; c < GW_FEELING_COUNT; c++) {
     double r = raw[c] * (1.0 + 0.1 * excl);
-    d->score.feelings[c] = r > 0 ? 1.0 - exp(-GW_FEELING_RATE * r) : 0.0;
+    double f = 0.0;
+    if (evidence[c] >= gw_feeling_min_evidence[c] && r > 0) {
+      f = 1.0 - exp(-GW_FEELING_RATE * r);
+      if (f < GW_FEELING_MIN_INTENSITY)
+        f = GW_FEELING_MIN_INTENSITY;
+    }
+    d->score.feelings[c] = f;
   }
 
   /* Empathy phrases, matched on their own so that "i'm sorry" is both a (negative) sentiment
