@@ -139,8 +139,8 @@ with tempfile.TemporaryDirectory() as d:
               f"an overlay phrase is added and beats its words: {base[1]} {over[1]}")
         check(base[2]["valence"] > 0 and over[2]["valence"] == 0,
               f"valence 0 neutralises a base word: {base[2]} {over[2]}")
-        check(over[3]["valence"] > base[3]["valence"] and "anger" in base[3]["feelings"]
-              and "anger" not in over[3]["feelings"] and "sadness" in over[3]["feelings"],
+        check(over[3]["valence"] > base[3]["valence"] and "frustration" in base[3]["feelings"]
+              and "frustration" not in over[3]["feelings"] and "sadness" in over[3]["feelings"],
               f"an overlay entry replaces the base's, categories too: {base[3]} {over[3]}")
         check(over[4] == base[4], f"other words score as before: {base[4]} {over[4]}")
     # The same through the environment, over --lexicon.

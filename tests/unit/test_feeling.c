@@ -865,12 +865,12 @@ static void test_overlay_adds_replaces_and_neutralises(void) {
   CHECK(val_in(m, "it keeps zorblaxing") > 0.3);
   CHECK(val_in(m, "the glitchmaster 3000 again") < -0.3);
   CHECK(val_in(m, "the glitchmaster") == 0); /* a phrase, not its words */
-  /* Replaced as a whole: the valence, and the categories (the base's anger is gone). */
+  /* Replaced as a whole: the valence, and the categories (the base's frustration is gone). */
   gw_feeling_score_utterance(model, "terrible", 8, &b);
   gw_feeling_score_utterance(m, "terrible", 8, &s);
-  CHECK(b.valence < -0.5 && b.feelings[GW_FEELING_ANGER] > 0);
+  CHECK(b.valence < -0.5 && b.feelings[GW_FEELING_FRUSTRATION] > 0);
   CHECK(s.valence < -0.05 && s.valence > b.valence);
-  CHECK(s.feelings[GW_FEELING_ANGER] == 0 && s.feelings[GW_FEELING_SADNESS] > 0);
+  CHECK(s.feelings[GW_FEELING_FRUSTRATION] == 0 && s.feelings[GW_FEELING_SADNESS] > 0);
   /* Neutralised by valence 0: a word and a phrase of the base score nothing. */
   CHECK(val("refund") > 0.05);
   CHECK(val_in(m, "refund") == 0);
