@@ -437,6 +437,7 @@ static int gw_load_bytes(gw_feeling_model *m, const char *src, const char *data,
     for (int c = 0; c < GW_FEELING_COUNT; c++)
       e->has_cats |= e->cats[c] != 0;
   }
+  gw_lex_set_conv_roles(m);
   lexicon_version(data, len, m->version, sizeof(m->version));
   return 0;
 }

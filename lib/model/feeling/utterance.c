@@ -30,6 +30,9 @@
 #define GW_MOD_WINDOW       3
 #define GW_FEELING_RATE     1.5 /* intensity = 1 - exp(-rate * raw) */
 #define GW_LOW_INFO_MAX_TOK 4
+/* Conversational reading (docs/FEELING_MODEL.md, "Reading a conversation"). */
+#define GW_DESCRIBE_WEIGHT 0.4 /* a description of the problem, against a felt word */
+#define GW_ALONE_MAX_WORDS 4   /* a clause this short around one positive word is a comment */
 
 /* How much each kind of empathy behaviour adds to the 0..1 empathy signal; sums to 1. */
 static const double gw_empathy_kind_weight[E_COUNT] = {0.25, 0.25, 0.2, 0.2, 0.1};
@@ -82,6 +85,10 @@ typedef struct gw_item {
   uint8_t flags;         /* OR of its tokens' flags; T_BOUNDARY of its first token */
   uint8_t question;      /* in a question that asks rather than states (see gw_questions) */
   uint16_t cand;         /* the x-th item holds the x-th token that may start an empathy phrase */
+  uint16_t tok;          /* its first token */
+  uint8_t negated;       /* negated or echoed (sentiment items) */
+  uint8_t words;         /* its tokens with letters */
+  float v;               /* its contribution to the utterance's sum (0: none) */
 } gw_item;
 
 /* Words that open a question asking whether something is so ("is it any good?", "did the
@@ -124,6 +131,104 @@ static int gw_is_echo(const gw_item *items, size_t nitems, size_t a) {
 
 static double gw_sign(double x) {
   return x > 0 ? 1.0 : x < 0 ? -1.0 : 0.0;
+}
+
+/* Whether item x is courtesy in a conversation: a closing word, a formula, or a mild approval
+ * (CONV_ACK); items without letters (emoji aside) count as nothing. */
+static int gw_is_courtesy(const gw_item *x) {
+  if (x->e && (x->e->kind & K_SENTIMENT) && !(x->e->kind & K_MODIFIER) && x->e->valence != 0)
+    return !x->negated && (x->e->conv == CONV_FORMULA || x->e->conv == CONV_ACK);
+  if (x->words == 0)
+    return 1;
+  return x->w && (x->w->kind & K_CLOSING);
+}
+
+static int gw_token_is(const gw_tokens *t, size_t i, const char *word) {
+  size_t n = strlen(word);
+  return i < t->n && t->v[i].len == n && memcmp(t->v[i].text, word, n) == 0;
+}
+
+/* The felt valence of a customer turn (docs/FEELING_MODEL.md, "Reading a conversation"), from
+ * the items' contributions to the utterance sum: formulas count nothing, a mild approval alone
+ * among formulas in its clause counts nothing, descriptions of the problem count
+ * GW_DESCRIBE_WEIGHT, and a positive word that comments alone on a turn that is otherwise
+ * negative, or that opens "another ..." ("great, another week without internet"), is
+ * sarcasm and counts as negated. */
+static void gw_felt(const gw_tokens *t, const gw_item *items, size_t nitems, unsigned excl,
+                    unsigned quest, gw_utt_detail *d) {
+  double neg = 0, pos = 0;
+  /* Lone positive comments: approvals (CONV_ACK, nothing when not sarcastic) and feeling
+   * words ("lovely."), and the part of each that opens "another ...". */
+  double lone_ack = 0, lone_feel = 0, lone_another = 0, lone_feel_another = 0;
+  unsigned n = 0;
+  int cue = 0; /* a sarcasm marker: "thanks for nothing", "🙃" */
+  for (size_t s = 0; s < nitems;) {
+    size_t e = s + 1;
+    while (e < nitems && !(items[e].flags & T_BOUNDARY))
+      e++;
+    size_t courtesy = 0, clause_words = 0;
+    for (size_t j = s; j < e; j++) {
+      courtesy += (size_t)gw_is_courtesy(&items[j]);
+      clause_words += items[j].words;
+    }
+    int another = e < nitems && gw_token_is(t, items[e].tok, "another");
+    for (size_t j = s; j < e; j++) {
+      const gw_item *x = &items[j];
+      if (x->v == 0)
+        continue;
+      int role = x->negated ? CONV_FEELING : x->e->conv;
+      cue |= role == CONV_SARCASM;
+      /* One positive word among courtesy in a short clause: a comment on the rest. */
+      if (x->v > 0 && role != CONV_FORMULA && role != CONV_DESCRIBE &&
+          courtesy + 1 - (size_t)gw_is_courtesy(x) == e - s &&
+          clause_words <= GW_ALONE_MAX_WORDS) {
+        if (role == CONV_ACK)
+          lone_ack += x->v;
+        else
+          lone_feel += x->v;
+        if (another) {
+          lone_another += x->v;
+          lone_feel_another += role == CONV_ACK ? 0 : x->v;
+        }
+        continue;
+      }
+      double c = x->v;
+      if (role == CONV_FORMULA || (role == CONV_ACK && courtesy == e - s))
+        c = 0;
+      else if (role == CONV_DESCRIBE)
+        c *= GW_DESCRIBE_WEIGHT;
+      n += c != 0;
+      if (c < 0)
+        neg += c;
+      else
+        pos += c;
+    }
+    s = e;
+  }
+  /* Sarcasm: lone positive comments in a turn that says something bad and nothing else good
+   * ("Being told it's our phones. Lovely."), or that open "another ...", say the opposite. */
+  double sum = neg + pos;
+  if (cue || lone_another != 0) {
+    /* A marked turn is sarcastic throughout: "Great. Another week without internet. Really
+     * looking forward to that." */
+    sum = neg + (pos + lone_ack + lone_feel) * GW_NEG_FLIP_POS;
+    n += lone_ack + lone_feel != 0;
+  } else if (neg < 0 && pos == 0) {
+    sum += (lone_ack + lone_feel) * GW_NEG_FLIP_POS;
+    n += lone_ack + lone_feel != 0;
+  } else {
+    sum += lone_another * GW_NEG_FLIP_POS + (lone_feel - lone_feel_another);
+    n += lone_another != 0;
+    n += lone_feel - lone_feel_another != 0;
+  }
+  if (sum != 0) {
+    sum += gw_sign(sum) * GW_EXCL_ADD * excl;
+    if (t->quest >= 2)
+      sum += gw_sign(sum) * GW_QUEST_ADD * quest;
+  }
+  double val = sum / sqrt(sum * sum + GW_NORM_ALPHA);
+  d->felt = val > 1 ? 1 : val < -1 ? -1 : val;
+  d->felt_items = n;
 }
 
 double gw_feeling_empathy_of(const double kinds[E_COUNT]) {
@@ -171,11 +276,12 @@ void gw_feeling_score_detail(const gw_feeling_model *m, const char *text, size_t
     if (e && (e->kind & K_CONTRAST) && contrast_at == SIZE_MAX)
       contrast_at = nitems;
     uint8_t fl = t.v[i].flags;
+    size_t item_words = 0;
     for (size_t j = i; j < i + k; j++) {
       uint8_t f = t.v[j].flags;
       if (j > i)
         fl |= (uint8_t)(f & ~T_BOUNDARY);
-      words += (f & T_LETTERS) != 0;
+      item_words += (f & T_LETTERS) != 0;
       caps += (f & (T_LETTERS | T_CAPS)) == (T_LETTERS | T_CAPS);
       const gw_lex_entry *te = t.v[j].e;
       if (te) {
@@ -190,6 +296,11 @@ void gw_feeling_score_detail(const gw_feeling_model *m, const char *text, size_t
     items[nitems].flags = fl;
     items[nitems].w = w;
     items[nitems].question = q ? q[i] : 0;
+    items[nitems].tok = (uint16_t)i;
+    items[nitems].words = (uint8_t)(item_words < 255 ? item_words : 255);
+    items[nitems].negated = 0;
+    items[nitems].v = 0;
+    words += item_words;
     nitems++;
     i += k;
   }
@@ -199,6 +310,7 @@ void gw_feeling_score_detail(const gw_feeling_model *m, const char *text, size_t
   int caps_differential = caps > 0 && caps < words;
   d->words = t.n;
   d->low_information = t.n > 0 && t.n <= GW_LOW_INFO_MAX_TOK && closings == t.n;
+  d->content_words = words > closings ? words - closings : 0;
 
   double sum = 0;
   double raw[GW_FEELING_COUNT] = {0};
@@ -247,6 +359,8 @@ void gw_feeling_score_detail(const gw_feeling_model *m, const char *text, size_t
     if (contrast_at < nitems)
       v *= j < contrast_at ? GW_CONTRAST_BEFORE : GW_CONTRAST_AFTER;
     sum += v;
+    items[j].v = (float)v;
+    items[j].negated = (uint8_t)negated;
     /* "not angry" says nothing about anger: negated items give no feeling. */
     if (!negated && e->has_cats)
       for (int c = 0; c < GW_FEELING_COUNT; c++)
@@ -268,6 +382,7 @@ void gw_feeling_score_detail(const gw_feeling_model *m, const char *text, size_t
   if (val < -1)
     val = -1;
   d->score.valence = val;
+  gw_felt(&t, items, nitems, excl, quest, d);
   for (int c = 0; c < GW_FEELING_COUNT; c++) {
     double r = raw[c] * (1.0 + 0.1 * excl);
     d->score.feelings[c] = r > 0 ? 1.0 - exp(-GW_FEELING_RATE * r) : 0.0;
