@@ -435,7 +435,7 @@ static void test_default_model_matches_the_data_file(void) {
     gw_feeling_model_free(m);
   }
   const char *v = gw_feeling_model_version(model);
-  CHECK(strncmp(v, "gw-feeling-0.3+lex.", 19) == 0 && strlen(v) == 27);
+  CHECK(strncmp(v, "gw-feeling-0.4+lex.", 19) == 0 && strlen(v) == 27);
   for (size_t i = 19; v[i]; i++)
     CHECK((v[i] >= '0' && v[i] <= '9') || (v[i] >= 'a' && v[i] <= 'f'));
 }

@@ -11,7 +11,7 @@
 #include <string.h>
 
 /* Reading a conversation (docs/FEELING_MODEL.md, "Reading a conversation"). */
-#define GW_CONV_BAND       0.15 /* |felt| below this is neutral in a conversation */
+#define GW_CONV_BAND       0.20 /* |felt| below this is neutral in a conversation */
 #define GW_CHANGE_MIN      0.25 /* a change within one polarity needs at least this */
 #define GW_BARE_MAX_WORDS  2    /* a turn of this many content words and no feeling is bare */
 #define GW_PLAIN_WEIGHT    0.5  /* a turn without feeling next to one with feeling */

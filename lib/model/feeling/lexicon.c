@@ -19,7 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define GW_FEELING_MODEL_NAME "gw-feeling-0.3"
+#define GW_FEELING_MODEL_NAME "gw-feeling-0.4"
 
 #define GW_LEXICON_MAX_BYTES (16u * 1024u * 1024u)
 #define GW_LEXICON_LINE_MAX  4096

@@ -312,7 +312,7 @@ static const char *const gw_conv_formulas[] = {
  * and are not listed. */
 static const char *const gw_conv_acks[] = {
     "good", "great", "perfect", "cool", "nice", "all good", "good to go", "sounds great",
-    "sounds perfect", "that's great", "that's perfect", "excellent", "👍", "🙂", ":)", ":-)"};
+    "sounds perfect", "that's great", "that's perfect", "excellent", "good point", "fair point", "👍", "🙂", ":)", ":-)"};
 
 /* Descriptions of the problem: what is broken, declined, late or missing. Telling the agent
  * what happened is not a feeling ("hi, my card was declined"): these count at a fraction of

@@ -33,6 +33,8 @@
 /* Conversational reading (docs/FEELING_MODEL.md, "Reading a conversation"). */
 #define GW_DESCRIBE_WEIGHT 0.4 /* a description of the problem, against a felt word */
 #define GW_ALONE_MAX_WORDS 4   /* a clause this short around one positive word is a comment */
+#define GW_SHOUT_VALENCE   -1.2 /* shouting in a turn without praise */
+#define GW_SHOUT_MIN_LEN   4    /* a shouted word has this many letters at least ("NOTHING") */
 
 /* How much each kind of empathy behaviour adds to the 0..1 empathy signal; sums to 1. */
 static const double gw_empathy_kind_weight[E_COUNT] = {0.25, 0.25, 0.2, 0.2, 0.1};
@@ -154,8 +156,25 @@ static int gw_token_is(const gw_tokens *t, size_t i, const char *word) {
  * GW_DESCRIBE_WEIGHT, and a positive word that comments alone on a turn that is otherwise
  * negative, or that opens "another ..." ("great, another week without internet"), is
  * sarcasm and counts as negated. */
+/* Whether a turn shouts: a word of GW_SHOUT_MIN_LEN letters or more in capitals among
+ * lower-case words ("I called 2 HOURS ago"), not a code ("KP19", "PAC"). Doubled '?' or '!'
+ * are no cue: surprise goes both ways ("48??", "free??"). */
+static int gw_shouts(const gw_tokens *t, int caps_differential) {
+  for (size_t i = 0; caps_differential && i < t->n; i++) {
+    const gw_token *k = &t->v[i];
+    if ((k->flags & (T_CAPS | T_LETTERS)) != (T_CAPS | T_LETTERS) || k->len < GW_SHOUT_MIN_LEN)
+      continue;
+    int letters = 1;
+    for (size_t j = 0; j < k->len && letters; j++)
+      letters = k->text[j] >= 'a' && k->text[j] <= 'z';
+    if (letters)
+      return 1;
+  }
+  return 0;
+}
+
 static void gw_felt(const gw_tokens *t, const gw_item *items, size_t nitems, unsigned excl,
-                    unsigned quest, gw_utt_detail *d) {
+                    unsigned quest, int shouts, gw_utt_detail *d) {
   double neg = 0, pos = 0;
   /* Lone positive comments: approvals (CONV_ACK, nothing when not sarcastic) and feeling
    * words ("lovely."), and the part of each that opens "another ...". */
@@ -197,6 +216,8 @@ static void gw_felt(const gw_tokens *t, const gw_item *items, size_t nitems, uns
         c = 0;
       else if (role == CONV_DESCRIBE)
         c *= GW_DESCRIBE_WEIGHT;
+      else if (x->negated && x->e->conv == CONV_DESCRIBE)
+        c = 0; /* "no outage": the absence of a problem is no feeling either */
       n += c != 0;
       if (c < 0)
         neg += c;
@@ -220,6 +241,12 @@ static void gw_felt(const gw_tokens *t, const gw_item *items, size_t nitems, uns
     sum += lone_another * GW_NEG_FLIP_POS + (lone_feel - lone_feel_another);
     n += lone_another != 0;
     n += lone_feel - lone_feel_another != 0;
+  }
+  /* Shouting without praise is complaint: calm customers do not shout ("I called 2 HOURS
+   * ago", "there is NOTHING at my door"). */
+  if (shouts && sum <= 0 && lone_feel == 0) {
+    sum += GW_SHOUT_VALENCE;
+    n++;
   }
   if (sum != 0) {
     sum += gw_sign(sum) * GW_EXCL_ADD * excl;
@@ -382,7 +409,7 @@ void gw_feeling_score_detail(const gw_feeling_model *m, const char *text, size_t
   if (val < -1)
     val = -1;
   d->score.valence = val;
-  gw_felt(&t, items, nitems, excl, quest, d);
+  gw_felt(&t, items, nitems, excl, quest, gw_shouts(&t, caps_differential), d);
   for (int c = 0; c < GW_FEELING_COUNT; c++) {
     double r = raw[c] * (1.0 + 0.1 * excl);
     d->score.feelings[c] = r > 0 ? 1.0 - exp(-GW_FEELING_RATE * r) : 0.0;
