@@ -333,7 +333,7 @@ static const char *const gw_conv_descriptions[] = {
     "as soon as possible", "asap", "really need", "delayed", "delay", "late", "broken", "damaged",
     "missing", "lost", "error", "failed", "fail", "problem", "problems", "issue", "issues",
     "wrong", "crash", "crashed", "crashing", "bug", "glitch", "outage", "down", "stuck",
-    "unfortunately", "extra charge", "want a refund", "cancel my order", "cancel my subscription",
+    "unfortunately", "late fee", "extra charge", "want a refund", "cancel my order", "cancel my subscription",
     "not sure", "unsure", "hmm", "urgent"};
 
 /* Markers that make a whole turn sarcastic: its praise says the opposite. */

@@ -31,7 +31,7 @@
 #define GW_FEELING_RATE     1.5 /* intensity = 1 - exp(-rate * raw) */
 #define GW_LOW_INFO_MAX_TOK 4
 /* Conversational reading (docs/FEELING_MODEL.md, "Reading a conversation"). */
-#define GW_DESCRIBE_WEIGHT 0.4 /* a description of the problem, against a felt word */
+#define GW_DESCRIBE_WEIGHT 0.3 /* a description alone ("not working", -2.2) stays neutral */
 #define GW_ALONE_MAX_WORDS 4   /* a clause this short around one positive word is a comment */
 #define GW_SHOUT_VALENCE   -1.2 /* shouting in a turn without praise */
 #define GW_SHOUT_MIN_LEN   4    /* a shouted word has this many letters at least ("NOTHING") */
