@@ -292,7 +292,7 @@ static const char *const gw_conv_formulas[] = {
     "thank you for your help", "thanks for the help", "thanks for helping", "🙏", "thanks again",
     "thank you again", "thanks for clarifying", "thanks for confirming", "thank you for confirming",
     /* asking */
-    "i'd like", "i would like", "would like", "we'd like", "we would like",
+    "i'd like", "i would like", "we'd like", "we would like",
     /* greeting and signing off */
     "good morning", "good afternoon", "good evening", "hope you're well", "hope you are well",
     "have a nice day", "have a good day", "have a great day", "have a lovely day",
@@ -337,8 +337,7 @@ static const char *const gw_conv_descriptions[] = {
     "not sure", "unsure", "hmm", "urgent"};
 
 /* Markers that make a whole turn sarcastic: its praise says the opposite. */
-static const char *const gw_conv_sarcasm[] = {"🙃", "thanks for nothing", "yeah right",
-                                              "for nothing"};
+static const char *const gw_conv_sarcasm[] = {"🙃", "thanks for nothing", "yeah right"};
 
 static void gw_set_conv(gw_feeling_model *m, const char *k, uint8_t role) {
   char key[GW_PHRASE_KEY_BYTES];

@@ -265,8 +265,10 @@ double gw_feeling_empathy_of(const double kinds[E_COUNT]) {
   return s > 1 ? 1 : s;
 }
 
-void gw_feeling_score_detail(const gw_feeling_model *m, const char *text, size_t len,
-                             gw_utt_detail *d) {
+/* Scores text into *d; with `conversation`, also the felt valence a customer turn needs
+ * (gw_felt), which an utterance scored alone does without. */
+static void gw_score_detail(const gw_feeling_model *m, const char *text, size_t len,
+                            int conversation, gw_utt_detail *d) {
   memset(d, 0, sizeof(*d));
   gw_tokens t;
   gw_tokens_init(&t);
@@ -409,7 +411,8 @@ void gw_feeling_score_detail(const gw_feeling_model *m, const char *text, size_t
   if (val < -1)
     val = -1;
   d->score.valence = val;
-  gw_felt(&t, items, nitems, excl, quest, gw_shouts(&t, caps_differential), d);
+  if (conversation)
+    gw_felt(&t, items, nitems, excl, quest, gw_shouts(&t, caps_differential), d);
   for (int c = 0; c < GW_FEELING_COUNT; c++) {
     double r = raw[c] * (1.0 + 0.1 * excl);
     d->score.feelings[c] = r > 0 ? 1.0 - exp(-GW_FEELING_RATE * r) : 0.0;
@@ -432,9 +435,14 @@ void gw_feeling_score_detail(const gw_feeling_model *m, const char *text, size_t
   gw_tokens_free(&t);
 }
 
+void gw_feeling_score_detail(const gw_feeling_model *m, const char *text, size_t len,
+                             gw_utt_detail *d) {
+  gw_score_detail(m, text, len, 1, d);
+}
+
 void gw_feeling_score_utterance(const gw_feeling_model *m, const char *text, size_t len,
                                 gw_utterance_score *out) {
   gw_utt_detail d;
-  gw_feeling_score_detail(m, text, len, &d);
+  gw_score_detail(m, text, len, 0, &d);
   *out = d.score;
 }

@@ -22,7 +22,7 @@ typedef struct gw_utt_detail {
   size_t content_words; /* words that are not closing words ("yes", "ok", "thanks") */
 } gw_utt_detail;
 
-/* Scores text (len bytes of UTF-8) into *d. utterance.c. */
+/* Scores text (len bytes of UTF-8) into *d, felt valence included. utterance.c. */
 void gw_feeling_score_detail(const gw_feeling_model *m, const char *text, size_t len,
                              gw_utt_detail *d);
 
