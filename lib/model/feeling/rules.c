@@ -337,7 +337,8 @@ static const char *const gw_conv_descriptions[] = {
     "not sure", "unsure", "hmm", "urgent"};
 
 /* Markers that make a whole turn sarcastic: its praise says the opposite. */
-static const char *const gw_conv_sarcasm[] = {"🙃", "thanks for nothing", "yeah right"};
+static const char *const gw_conv_sarcasm[] = {"🙃", "🙄", "😒", "😑", "thanks for nothing",
+                                              "yeah right"};
 
 static void gw_set_conv(gw_feeling_model *m, const char *k, uint8_t role) {
   char key[GW_PHRASE_KEY_BYTES];

@@ -34,6 +34,7 @@
 #define GW_DESCRIBE_WEIGHT 0.3 /* a description alone ("not working", -2.2) stays neutral */
 #define GW_ALONE_MAX_WORDS 4   /* a clause this short around one positive word is a comment */
 #define GW_SHOUT_VALENCE   -1.2 /* shouting in a turn without praise */
+#define GW_HEDGE_VALENCE   -1.0 /* "..., I guess": a trailing hedge concedes */
 #define GW_SHOUT_MIN_LEN   4    /* a shouted word has this many letters at least ("NOTHING") */
 
 /* How much each kind of empathy behaviour adds to the 0..1 empathy signal; sums to 1. */
@@ -173,6 +174,21 @@ static int gw_shouts(const gw_tokens *t, int caps_differential) {
   return 0;
 }
 
+/* Whether the turn ends a clause on "I guess" or "I suppose" after saying something ("thanks
+ * I guess", "I'll wait, I suppose."): conceding without agreeing, resignation. "I guess so"
+ * or "I suppose that works" agree and do not count. */
+static int gw_trailing_hedge(const gw_tokens *t) {
+  for (size_t i = 1; i + 1 < t->n; i++) { /* from 1: something was said before */
+    if (!gw_token_is(t, i, "i"))
+      continue;
+    if (!gw_token_is(t, i + 1, "guess") && !gw_token_is(t, i + 1, "suppose"))
+      continue;
+    if (i + 2 == t->n || (t->v[i + 2].flags & T_BOUNDARY))
+      return 1;
+  }
+  return 0;
+}
+
 static void gw_felt(const gw_tokens *t, const gw_item *items, size_t nitems, unsigned excl,
                     unsigned quest, int shouts, gw_utt_detail *d) {
   double neg = 0, pos = 0;
@@ -246,6 +262,10 @@ static void gw_felt(const gw_tokens *t, const gw_item *items, size_t nitems, uns
    * ago", "there is NOTHING at my door"). */
   if (shouts && sum <= 0 && lone_feel == 0) {
     sum += GW_SHOUT_VALENCE;
+    n++;
+  }
+  if (gw_trailing_hedge(t)) {
+    sum += GW_HEDGE_VALENCE;
     n++;
   }
   if (sum != 0) {
