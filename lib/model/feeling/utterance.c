@@ -230,8 +230,8 @@ static void gw_felt(const gw_tokens *t, const gw_item *items, size_t nitems, uns
       double c = x->v;
       if (role == CONV_FORMULA || (role == CONV_ACK && courtesy == e - s))
         c = 0;
-      else if (role == CONV_DESCRIBE)
-        c *= GW_DESCRIBE_WEIGHT;
+      else if (role == CONV_DESCRIBE || !x->e->has_cats)
+        c *= GW_DESCRIBE_WEIGHT; /* the problem, or the customer's world: "holiday", "upgrade" */
       else if (x->negated && x->e->conv == CONV_DESCRIBE)
         c = 0; /* "no outage": the absence of a problem is no feeling either */
       n += c != 0;
