@@ -362,7 +362,7 @@ static void test_interaction_recovered(void) {
 
 static void test_interaction_soured_and_trailing_closing(void) {
   gw_turn_text t[] = {
-      {GW_SPEAKER_CUSTOMER, "Hi, I'd like to upgrade my plan please, sounds great", 0},
+      {GW_SPEAKER_CUSTOMER, "Hi, I love your new plans, I'd like to upgrade mine please", 0},
       {GW_SPEAKER_AGENT, "That will be an extra 20 a month.", 0},
       {GW_SPEAKER_CUSTOMER, "That's ridiculous, nobody told me about hidden fees", 0},
       {GW_SPEAKER_CUSTOMER, "thanks", 0},
