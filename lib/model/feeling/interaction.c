@@ -105,25 +105,31 @@ void gw_feeling_score_interaction(const gw_feeling_model *m, const gw_turn_text 
       informative = nc;
     }
 
-    /* Window size: two turns each, fewer when the turns would be shared, so that a short
-     * interaction compares its first and its last turns (one turn: start == end). */
+    /* The start is the opening statement, the first informative turn: customers say what
+     * brings them and how they feel about it first. When it carries no feeling (a neutral
+     * question), the next informative turn is read with it, as the customer goes on. */
     size_t win = informative >= 4 ? 2 : 1;
     size_t idx[2];
-    double w[2];
+    double w[2] = {0.6, 0.4};
     size_t n = 0;
     for (size_t i = 0; i < nc && n < win; i++)
-      if (!c[i].bare)
+      if (!c[i].bare) {
         idx[n++] = i;
-    w[0] = n == 2 ? 0.6 : 1.0;
-    w[1] = 0.4;
+        if (c[i].felt_any)
+          break;
+      }
+    if (n == 1)
+      w[0] = 1.0;
     gw_window_mean(c, idx, w, n, &out->start, out->start_feelings);
 
+    /* The end is read over the last two informative turns (0.6 for the last): closing turns
+     * are short, and one of them alone can mislead. Bare turns after them (goodbyes,
+     * "no, that's all") say nothing and are left out. */
     n = 0;
     for (size_t i = nc; i-- > 0 && n < win;)
       if (!c[i].bare)
         idx[n++] = i;
     w[0] = n == 2 ? 0.6 : 1.0;
-    w[1] = 0.4;
     gw_window_mean(c, idx, w, n, &out->end, out->end_feelings);
   }
   if (c != inline_c)
