@@ -509,6 +509,11 @@ static void test_conversation_genuine_delight(void) {
   CHECK_FELT("amazing, thank you so much!!", GW_POLARITY_POSITIVE);
   CHECK_FELT("you're a lifesaver, honestly", GW_POLARITY_POSITIVE);
   CHECK_FELT("That fixed it, what a relief", GW_POLARITY_POSITIVE);
+  /* A bad feeling told in the past in a turn that thanks is what the customer went through:
+   * relief. Told in the present, it is still felt. */
+  CHECK_FELT("oh my god, thank you. i was really panicking. you've been so kind",
+             GW_POLARITY_POSITIVE);
+  CHECK_FELT("thank you. I am really panicking now", GW_POLARITY_NEGATIVE);
 }
 
 static void test_conversation_start_and_end_turns(void) {

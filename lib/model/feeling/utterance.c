@@ -196,6 +196,12 @@ static void gw_felt(const gw_tokens *t, const gw_item *items, size_t nitems, uns
    * words ("lovely."), and the part of each that opens "another ...". */
   double lone_ack = 0, lone_feel = 0, lone_another = 0, lone_feel_another = 0;
   unsigned n = 0;
+  /* Whether the turn thanks: then a bad feeling told in the past ("I was panicking") is what
+   * the customer went through, and its end is relief. */
+  int thanks = 0;
+  for (size_t j = 0; j < nitems && !thanks; j++)
+    thanks = items[j].v > 0 && !items[j].negated && items[j].e->conv == CONV_FORMULA &&
+             items[j].e->cats[GW_FEELING_GRATITUDE] > 0;
   int cue = 0; /* a sarcasm marker: "thanks for nothing", "🙃" */
   for (size_t s = 0; s < nitems;) {
     size_t e = s + 1;
@@ -207,6 +213,10 @@ static void gw_felt(const gw_tokens *t, const gw_item *items, size_t nitems, uns
       clause_words += items[j].words;
     }
     int another = e < nitems && gw_token_is(t, items[e].tok, "another");
+    int past = 0;
+    for (size_t j = s; thanks && j < e && !past; j++)
+      past = gw_token_is(t, items[j].tok, "was") || gw_token_is(t, items[j].tok, "were") ||
+             gw_token_is(t, items[j].tok, "been") || gw_token_is(t, items[j].tok, "thought");
     for (size_t j = s; j < e; j++) {
       const gw_item *x = &items[j];
       if (x->v == 0)
@@ -234,6 +244,8 @@ static void gw_felt(const gw_tokens *t, const gw_item *items, size_t nitems, uns
         c *= GW_DESCRIBE_WEIGHT; /* the problem, or the customer's world: "holiday", "upgrade" */
       else if (x->negated && x->e->conv == CONV_DESCRIBE)
         c = 0; /* "no outage": the absence of a problem is no feeling either */
+      if (past && c < 0)
+        c *= GW_NEG_FLIP_NEG; /* "thank you, I was really panicking": relief, like "not bad" */
       n += c != 0;
       if (c < 0)
         neg += c;
