@@ -522,8 +522,8 @@ static void test_conversation_start_and_end_turns(void) {
   gw_turn_text t[] = {
       {GW_SPEAKER_BOT, "Hi! Type 1 for billing, 2 for faults, 3 for anything else.", 0},
       {GW_SPEAKER_CUSTOMER, "3", 0},
-      {GW_SPEAKER_CUSTOMER, "This is the third time calling and it's still not working. Ridiculous.",
-       0},
+      {GW_SPEAKER_CUSTOMER,
+       "This is the third time calling and it's still not working. Ridiculous.", 0},
       {GW_SPEAKER_AGENT, "I'm sorry. Can I have your account number?", 0},
       {GW_SPEAKER_CUSTOMER, "AC-20931", 0},
       {GW_SPEAKER_AGENT, "I've reset the line, it should work now.", 0},

@@ -11,10 +11,10 @@
 #include <string.h>
 
 /* Reading a conversation (docs/FEELING_MODEL.md, "Reading a conversation"). */
-#define GW_CONV_BAND       0.20 /* |felt| below this is neutral in a conversation */
-#define GW_CHANGE_MIN      (2 * GW_CONV_BAND) /* within one polarity: the band's whole width */
-#define GW_BARE_MAX_WORDS  2    /* a turn of this many content words and no feeling is bare */
-#define GW_PLAIN_WEIGHT    0.5  /* a turn without feeling next to one with feeling */
+#define GW_CONV_BAND      0.20               /* |felt| below this is neutral in a conversation */
+#define GW_CHANGE_MIN     (2 * GW_CONV_BAND) /* within one polarity: the band's whole width */
+#define GW_BARE_MAX_WORDS 2   /* a turn of this many content words and no feeling is bare */
+#define GW_PLAIN_WEIGHT   0.5 /* a turn without feeling next to one with feeling */
 
 typedef struct gw_cturn {
   double felt; /* the turn's felt valence */

@@ -69,9 +69,9 @@ typedef struct gw_lex_entry {
   uint16_t key_len;
   uint8_t has_cats; /* some cats[] is non-zero: the scorer skips the others' categories */
   uint8_t conv;     /* conversational role (CONV_*): how the entry counts in a conversation */
-  float valence; /* -4..4 */
-  float boost;   /* scalar for K_BOOST */
-  float empathy; /* 0..1 strength for K_EMPATHY */
+  float valence;    /* -4..4 */
+  float boost;      /* scalar for K_BOOST */
+  float empathy;    /* 0..1 strength for K_EMPATHY */
   float cats[GW_FEELING_COUNT];
   uint32_t line; /* lexicon line that set the sentiment, 0 for built-in rules */
 } gw_lex_entry;

@@ -132,9 +132,16 @@ static const char *const gw_closings[] = {
     "uh",    "um",   "wow",        "awesome",     "excellent",  "lovely", "that",
     "is",    "was",  "will",       "do",          "for",        "your",   "help",
     "now",   "then", "well",       "anyway",      "everything", "thats",  "well",
-    "cya",   "later",
-    /* answers that carry nothing of their own in a conversation */
-    "done", "noted", "received", "confirmed", "please", "correct", "exactly", "sorry"};
+    "cya",   "later"};
+
+/* Closing words too: answers that carry nothing of their own in a conversation ("done",
+ * "noted"), so that a turn made of them is bare (docs/FEELING_MODEL.md, "Interaction
+ * feeling"). */
+static const char *const gw_conv_closings[] = {
+    /* confirming */
+    "done", "noted", "received", "confirmed", "correct", "exactly",
+    /* courtesy */
+    "please", "sorry"};
 
 typedef struct gw_empathy_phrase {
   const char *key;
@@ -270,6 +277,8 @@ int gw_lex_add_rules(gw_feeling_model *m) {
     rc = gw_load_rule(m, gw_echoes[i], K_ECHO, 0, 0);
   for (size_t i = 0; i < GW_NELEM(gw_closings) && rc == 0; i++)
     rc = gw_load_rule(m, gw_closings[i], K_CLOSING, 0, 0);
+  for (size_t i = 0; i < GW_NELEM(gw_conv_closings) && rc == 0; i++)
+    rc = gw_load_rule(m, gw_conv_closings[i], K_CLOSING, 0, 0);
   for (size_t i = 0; i < GW_NELEM(gw_empathy_phrases) && rc == 0; i++)
     rc = gw_load_rule(m, gw_empathy_phrases[i].key, K_EMPATHY, gw_empathy_phrases[i].strength,
                       gw_empathy_phrases[i].kind);
@@ -289,20 +298,20 @@ static const char *const gw_conv_formulas[] = {
     "thanks a ton", "thanks heaps", "thanks loads", "thanks again", "thank you again",
     "much appreciated", "appreciated", "appreciate", "appreciate it", "i appreciate it",
     "really appreciate it", "appreciate your help", "thanks for your help",
-    "thank you for your help", "thanks for the help", "thanks for helping", "🙏", "thanks again",
-    "thank you again", "thanks for clarifying", "thanks for confirming", "thank you for confirming",
+    "thank you for your help", "thanks for the help", "thanks for helping", "🙏",
+    "thanks for clarifying", "thanks for confirming", "thank you for confirming",
     /* asking */
     "i'd like", "i would like", "we'd like", "we would like",
     /* greeting and signing off */
     "good morning", "good afternoon", "good evening", "hope you're well", "hope you are well",
     "have a nice day", "have a good day", "have a great day", "have a lovely day",
     "have a good one", "have a nice weekend", "have a good weekend", "have a great weekend",
-    "have a lovely weekend", "hope you're doing well", "take care", "bye", "goodbye", "kind regards", "best regards",
-    "warm regards", "best wishes", "welcome", "you're welcome",
+    "have a lovely weekend", "hope you're doing well", "take care", "bye", "goodbye",
+    "kind regards", "best regards", "warm regards", "best wishes", "welcome", "you're welcome",
     /* acknowledging and agreeing */
     "ok", "okay", "alright", "sure", "fine", "yes", "got it", "sounds good", "fair enough",
-    "that makes sense", "no problem", "not a problem", "no problem at all", "no worries",
-    "all set", "will do",
+    "that makes sense", "no problem", "not a problem", "no problem at all", "no worries", "all set",
+    "will do",
     /* a customer's apology is courtesy too ("sorry, one more question") */
     "sorry"};
 
@@ -311,33 +320,43 @@ static const char *const gw_conv_formulas[] = {
  * ("this is great"). Strong words ("amazing", "wonderful") are chosen to express a feeling
  * and are not listed. */
 static const char *const gw_conv_acks[] = {
-    "good", "great", "perfect", "cool", "nice", "all good", "good to go", "sounds great",
-    "sounds perfect", "that's great", "that's perfect", "excellent", "good point", "fair point", "👍", "🙂", ":)", ":-)"};
+    /* words and phrases */
+    "good", "great", "perfect", "cool", "nice", "excellent", "all good", "good to go",
+    "sounds great", "sounds perfect", "that's great", "that's perfect", "good point", "fair point",
+    /* emoji and emoticons */
+    "👍", "🙂", ":)", ":-)"};
 
 /* Descriptions of the problem: what is broken, declined, late or missing. Telling the agent
  * what happened is not a feeling ("hi, my card was declined"): these count at a fraction of
  * their valence in a customer turn. How the customer lives the problem keeps its full weight
  * ("still not working", "third time calling", "ridiculous", "worried"). */
 static const char *const gw_conv_descriptions[] = {
+    /* not working */
     "not working", "isn't working", "is not working", "wasn't working", "stopped working",
-    "doesn't work", "does not work", "didn't work", "did not work", "won't work", "no signal",
-    "no internet", "no service", "locked out", "can't log in", "can't login", "cannot log in",
-    "can't access", "account locked", "card declined", "card was declined", "payment failed",
-    "declined", "denied", "rejected", "suspended", "cancelled", "canceled", "terminated",
-    "disconnected", "out of stock", "sold out", "on backorder", "error message", "error code",
-    "spinning wheel", "blank screen", "won't load", "doesn't load", "not loading", "won't let me",
-    "doesn't let me", "can't find", "couldn't find", "where is my", "where's my",
-    "what happened to", "hasn't arrived", "has not arrived", "didn't arrive", "not delivered",
-    "wrong item", "wrong order", "arrived damaged", "keeps dropping", "keeps crashing", "cut off",
-    "call dropped", "got disconnected", "i need help", "help me", "please help", "deadline",
-    "as soon as possible", "asap", "really need", "delayed", "delay", "late", "broken", "damaged",
-    "missing", "lost", "error", "failed", "fail", "problem", "problems", "issue", "issues",
-    "wrong", "crash", "crashed", "crashing", "bug", "glitch", "outage", "down", "stuck",
-    "unfortunately", "late fee", "extra charge", "want a refund", "cancel my order", "cancel my subscription",
-    "not sure", "unsure", "hmm", "urgent"};
+    "doesn't work", "does not work", "didn't work", "did not work", "won't work", "broken", "error",
+    "error message", "error code", "spinning wheel", "blank screen", "won't load", "doesn't load",
+    "not loading", "won't let me", "doesn't let me", "keeps dropping", "keeps crashing", "crash",
+    "crashed", "crashing", "bug", "glitch", "outage", "down", "stuck", "failed", "fail", "problem",
+    "problems", "issue", "issues", "wrong",
+    /* no service, no access */
+    "no signal", "no internet", "no service", "cut off", "call dropped", "got disconnected",
+    "disconnected", "locked out", "can't log in", "can't login", "cannot log in", "can't access",
+    "account locked",
+    /* refused, stopped, charged */
+    "card declined", "card was declined", "payment failed", "declined", "denied", "rejected",
+    "suspended", "cancelled", "canceled", "terminated", "late fee", "extra charge",
+    /* late, missing, damaged */
+    "delayed", "delay", "late", "missing", "lost", "damaged", "arrived damaged", "wrong item",
+    "wrong order", "hasn't arrived", "has not arrived", "didn't arrive", "not delivered",
+    "out of stock", "sold out", "on backorder", "can't find", "couldn't find", "where is my",
+    "where's my", "what happened to",
+    /* asking for help, unsure */
+    "i need help", "help me", "please help", "deadline", "as soon as possible", "asap",
+    "really need", "urgent", "want a refund", "cancel my order", "cancel my subscription",
+    "not sure", "unsure", "hmm", "unfortunately"};
 
 /* Markers that make a whole turn sarcastic: its praise says the opposite. */
-static const char *const gw_conv_sarcasm[] = {"🙃", "🙄", "😒", "😑", "thanks for nothing",
+static const char *const gw_conv_sarcasm[] = {"🙃",      "🙄", "😒", "😑", "thanks for nothing",
                                               "yeah right"};
 
 static void gw_set_conv(gw_feeling_model *m, const char *k, uint8_t role) {

@@ -31,8 +31,8 @@
 #define GW_FEELING_RATE     1.5 /* intensity = 1 - exp(-rate * raw) */
 #define GW_LOW_INFO_MAX_TOK 4
 /* Conversational reading (docs/FEELING_MODEL.md, "Reading a conversation"). */
-#define GW_DESCRIBE_WEIGHT 0.3 /* a description alone ("not working", -2.2) stays neutral */
-#define GW_ALONE_MAX_WORDS 4   /* a clause this short around one positive word is a comment */
+#define GW_DESCRIBE_WEIGHT 0.3  /* a description alone ("not working", -2.2) stays neutral */
+#define GW_ALONE_MAX_WORDS 4    /* a clause this short around one positive word is a comment */
 #define GW_SHOUT_VALENCE   -1.2 /* shouting in a turn without praise */
 #define GW_HEDGE_VALENCE   -1.0 /* "..., I guess": a trailing hedge concedes */
 #define GW_SHOUT_MIN_LEN   4    /* a shouted word has this many letters at least ("NOTHING") */
@@ -225,8 +225,7 @@ static void gw_felt(const gw_tokens *t, const gw_item *items, size_t nitems, uns
       cue |= role == CONV_SARCASM;
       /* One positive word among courtesy in a short clause: a comment on the rest. */
       if (x->v > 0 && role != CONV_FORMULA && role != CONV_DESCRIBE &&
-          courtesy + 1 - (size_t)gw_is_courtesy(x) == e - s &&
-          clause_words <= GW_ALONE_MAX_WORDS) {
+          courtesy + 1 - (size_t)gw_is_courtesy(x) == e - s && clause_words <= GW_ALONE_MAX_WORDS) {
         if (role == CONV_ACK)
           lone_ack += x->v;
         else
