@@ -62,6 +62,11 @@ static void test_polarity_thresholds(void) {
   CHECK_INT_EQ(gw_feeling_polarity(-0.0499), GW_POLARITY_NEUTRAL);
   CHECK_INT_EQ(gw_feeling_polarity(0.0499), GW_POLARITY_NEUTRAL);
   CHECK_INT_EQ(gw_feeling_polarity(0.05), GW_POLARITY_POSITIVE);
+  /* A conversation's band is wider (docs/FEELING_MODEL.md, "Reading a conversation"). */
+  CHECK_INT_EQ(gw_feeling_conversation_polarity(-0.2), GW_POLARITY_NEGATIVE);
+  CHECK_INT_EQ(gw_feeling_conversation_polarity(-0.199), GW_POLARITY_NEUTRAL);
+  CHECK_INT_EQ(gw_feeling_conversation_polarity(0.199), GW_POLARITY_NEUTRAL);
+  CHECK_INT_EQ(gw_feeling_conversation_polarity(0.2), GW_POLARITY_POSITIVE);
   CHECK_STR_EQ(gw_polarity_name(GW_POLARITY_NEGATIVE), "negative");
   CHECK_STR_EQ(gw_polarity_name(GW_POLARITY_NEUTRAL), "neutral");
   CHECK_STR_EQ(gw_polarity_name(GW_POLARITY_POSITIVE), "positive");

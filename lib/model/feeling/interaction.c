@@ -44,7 +44,7 @@ static void gw_window_mean(const gw_cturn *c, const size_t *idx, const double *w
     feelings[k] = tw > 0 ? f[k] / tw : 0;
 }
 
-static gw_polarity gw_conv_polarity(double felt) {
+gw_polarity gw_feeling_conversation_polarity(double felt) {
   if (felt <= -GW_CONV_BAND)
     return GW_POLARITY_NEGATIVE;
   if (felt >= GW_CONV_BAND)
@@ -135,8 +135,8 @@ void gw_feeling_score_interaction(const gw_feeling_model *m, const gw_turn_text 
   if (c != inline_c)
     free(c);
   out->change = out->end - out->start;
-  out->start_polarity = gw_conv_polarity(out->start);
-  out->end_polarity = gw_conv_polarity(out->end);
+  out->start_polarity = gw_feeling_conversation_polarity(out->start);
+  out->end_polarity = gw_feeling_conversation_polarity(out->end);
   /* The direction follows the polarities when they differ; within one polarity it needs a
    * change of GW_CHANGE_MIN ("furious" to "annoyed but calmer" improved). */
   if (out->end_polarity != out->start_polarity)

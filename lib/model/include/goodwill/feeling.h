@@ -103,7 +103,10 @@ struct gw_buf;
 int gw_feeling_json_line(const gw_feeling_model *m, const char *line, size_t len, size_t lineno,
                          unsigned flags, struct gw_buf *out);
 
-gw_polarity gw_feeling_polarity(double valence);             /* thresholds -0.05 / +0.05 */
+gw_polarity gw_feeling_polarity(double valence); /* thresholds -0.05 / +0.05 */
+/* The polarity of a felt valence in a conversation (an interaction's start and end): the
+ * conversational band, thresholds -0.2 / +0.2. */
+gw_polarity gw_feeling_conversation_polarity(double felt);
 const char *gw_feeling_category_name(gw_feeling_category c); /* "anger", ... */
 const char *gw_polarity_name(gw_polarity p);                 /* "negative", ... */
 const char *gw_change_direction_name(gw_change_direction d); /* "improved", ... */
