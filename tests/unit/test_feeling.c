@@ -464,6 +464,8 @@ static void test_conversation_politeness_is_not_a_feeling(void) {
   CHECK_FELT("appreciate it", GW_POLARITY_NEUTRAL);
   CHECK_FELT("ok great, thanks, have a nice day", GW_POLARITY_NEUTRAL);
   CHECK_FELT("Perfect, thank you very much. Bye!", GW_POLARITY_NEUTRAL);
+  CHECK_FELT("no that's all thanks", GW_POLARITY_NEUTRAL);
+  CHECK_FELT("no thx", GW_POLARITY_NEUTRAL);
   CHECK_FELT("Good morning, I'd like to update my address please.", GW_POLARITY_NEUTRAL);
   /* Describing the problem is not a feeling; living it is. */
   CHECK_FELT("Hi, my internet is not working since yesterday.", GW_POLARITY_NEUTRAL);

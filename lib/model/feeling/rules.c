@@ -289,7 +289,7 @@ int gw_lex_add_rules(gw_feeling_model *m) {
  * thanks, greets, says goodbye or acknowledges an answer follows a social formula: it says
  * nothing of how they feel. These keys are lexicon entries whose valence the utterance keeps
  * (a tweet that says "thanks" is a friendly tweet), but that a customer turn's felt valence
- * leaves out unless they are negated. Hyperbolic gratitude ("can't thank you enough", "you're
+ * leaves out, negated or not ("no thanks" refuses politely). Hyperbolic gratitude ("can't thank you enough", "you're
  * a lifesaver") and relief are feelings and are not listed. */
 static const char *const gw_conv_formulas[] = {
     /* thanking */
@@ -350,6 +350,8 @@ static const char *const gw_conv_descriptions[] = {
     "wrong order", "hasn't arrived", "has not arrived", "didn't arrive", "not delivered",
     "out of stock", "sold out", "on backorder", "can't find", "couldn't find", "where is my",
     "where's my", "what happened to",
+    /* things that happened to the customer */
+    "stolen", "hacked", "frozen", "accident", "sick", "ill",
     /* asking for help, unsure */
     "i need help", "help me", "please help", "deadline", "as soon as possible", "asap",
     "really need", "urgent", "want a refund", "cancel my order", "cancel my subscription",

@@ -140,7 +140,7 @@ static double gw_sign(double x) {
  * (CONV_ACK); items without letters (emoji aside) count as nothing. */
 static int gw_is_courtesy(const gw_item *x) {
   if (x->e && (x->e->kind & K_SENTIMENT) && !(x->e->kind & K_MODIFIER) && x->e->valence != 0)
-    return !x->negated && (x->e->conv == CONV_FORMULA || x->e->conv == CONV_ACK);
+    return x->e->conv == CONV_FORMULA || (!x->negated && x->e->conv == CONV_ACK);
   if (x->words == 0)
     return 1;
   return x->w && (x->w->kind & K_CLOSING);
@@ -151,12 +151,6 @@ static int gw_token_is(const gw_tokens *t, size_t i, const char *word) {
   return i < t->n && t->v[i].len == n && memcmp(t->v[i].text, word, n) == 0;
 }
 
-/* The felt valence of a customer turn (docs/FEELING_MODEL.md, "Reading a conversation"), from
- * the items' contributions to the utterance sum: formulas count nothing, a mild approval alone
- * among formulas in its clause counts nothing, descriptions of the problem count
- * GW_DESCRIBE_WEIGHT, and a positive word that comments alone on a turn that is otherwise
- * negative, or that opens "another ..." ("great, another week without internet"), is
- * sarcasm and counts as negated. */
 /* Whether a turn shouts: a word of GW_SHOUT_MIN_LEN letters or more in capitals among
  * lower-case words ("I called 2 HOURS ago"), not a code ("KP19", "PAC"). Doubled '?' or '!'
  * are no cue: surprise goes both ways ("48??", "free??"). */
@@ -189,6 +183,13 @@ static int gw_trailing_hedge(const gw_tokens *t) {
   return 0;
 }
 
+/* The felt valence of a customer turn (docs/FEELING_MODEL.md, "Reading a conversation"), from
+ * the items' contributions to the utterance sum: formulas count nothing, a mild approval alone
+ * among formulas in its clause counts nothing, descriptions of the problem and words of no
+ * feeling category count GW_DESCRIBE_WEIGHT, a positive word that comments alone on a turn
+ * that is otherwise negative, or that opens "another ..." ("great, another week without
+ * internet"), is sarcasm and counts as negated, as does all praise of a turn with a sarcasm
+ * marker; shouting and a trailing hedge add a complaint. */
 static void gw_felt(const gw_tokens *t, const gw_item *items, size_t nitems, unsigned excl,
                     unsigned quest, int shouts, gw_utt_detail *d) {
   double neg = 0, pos = 0;
@@ -221,7 +222,9 @@ static void gw_felt(const gw_tokens *t, const gw_item *items, size_t nitems, uns
       const gw_item *x = &items[j];
       if (x->v == 0)
         continue;
-      int role = x->negated ? CONV_FEELING : x->e->conv;
+      /* A negated approval is a feeling ("not good"); a negated formula is still one ("no
+       * thanks", "no, that's all, thank you"). */
+      int role = x->negated && x->e->conv != CONV_FORMULA ? CONV_FEELING : x->e->conv;
       cue |= role == CONV_SARCASM;
       /* One positive word among courtesy in a short clause: a comment on the rest. */
       if (x->v > 0 && role != CONV_FORMULA && role != CONV_DESCRIBE &&
