@@ -289,8 +289,8 @@ int gw_lex_add_rules(gw_feeling_model *m) {
  * thanks, greets, says goodbye or acknowledges an answer follows a social formula: it says
  * nothing of how they feel. These keys are lexicon entries whose valence the utterance keeps
  * (a tweet that says "thanks" is a friendly tweet), but that a customer turn's felt valence
- * leaves out, negated or not ("no thanks" refuses politely). Hyperbolic gratitude ("can't thank you enough", "you're
- * a lifesaver") and relief are feelings and are not listed. */
+ * leaves out, negated or not ("no thanks" refuses politely). Hyperbolic gratitude ("can't thank you
+ * enough", "you're a lifesaver") and relief are feelings and are not listed. */
 static const char *const gw_conv_formulas[] = {
     /* thanking */
     "thanks", "thank", "thank you", "thankyou", "thx", "ty", "ta", "cheers", "many thanks",
