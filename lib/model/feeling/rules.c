@@ -321,7 +321,7 @@ static const char *const gw_conv_formulas[] = {
  * and are not listed. */
 static const char *const gw_conv_acks[] = {
     /* words and phrases */
-    "good", "great", "perfect", "cool", "nice", "excellent", "all good", "good to go",
+    "good", "great", "perfect", "cool", "nice", "excellent", "best", "all good", "good to go",
     "sounds great", "sounds perfect", "that's great", "that's perfect", "good point", "fair point",
     /* emoji and emoticons */
     "👍", "🙂", ":)", ":-)"};

@@ -226,8 +226,9 @@ static void gw_felt(const gw_tokens *t, const gw_item *items, size_t nitems, uns
        * thanks", "no, that's all, thank you"). */
       int role = x->negated && x->e->conv != CONV_FORMULA ? CONV_FEELING : x->e->conv;
       cue |= role == CONV_SARCASM;
-      /* One positive word among courtesy in a short clause: a comment on the rest. */
-      if (x->v > 0 && role != CONV_FORMULA && role != CONV_DESCRIBE &&
+      /* One positive word among courtesy in a short clause: a comment on the rest. An emoji
+       * is not one: it shows a feeling, and sarcasm has its own ("🙃", "🙄"). */
+      if (x->v > 0 && x->words > 0 && role != CONV_FORMULA && role != CONV_DESCRIBE &&
           courtesy + 1 - (size_t)gw_is_courtesy(x) == e - s && clause_words <= GW_ALONE_MAX_WORDS) {
         if (role == CONV_ACK)
           lone_ack += x->v;
