@@ -139,7 +139,7 @@ static const char *const gw_closings[] = {
  * feeling"). */
 static const char *const gw_conv_closings[] = {
     /* confirming */
-    "done", "noted", "received", "confirmed", "correct", "exactly",
+    "done", "noted", "received", "confirmed", "correct",
     /* courtesy */
     "please", "sorry"};
 

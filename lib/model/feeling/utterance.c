@@ -203,15 +203,22 @@ static void gw_felt(const gw_tokens *t, const gw_item *items, size_t nitems, uns
   for (size_t j = 0; j < nitems && !thanks; j++)
     thanks = items[j].v > 0 && !items[j].negated && items[j].e->conv == CONV_FORMULA &&
              items[j].e->cats[GW_FEELING_GRATITUDE] > 0;
-  int cue = 0; /* a sarcasm marker: "thanks for nothing", "🙃" */
+  int cue = 0;           /* a sarcasm marker: "thanks for nothing", "🙃" */
+  unsigned resigned = 0; /* dismissive clauses: "whatever" */
   for (size_t s = 0; s < nitems;) {
     size_t e = s + 1;
     while (e < nitems && !(items[e].flags & T_BOUNDARY))
       e++;
-    size_t courtesy = 0, clause_words = 0;
+    size_t courtesy = 0, clause_words = 0, whatever = 0;
     for (size_t j = s; j < e; j++) {
       courtesy += (size_t)gw_is_courtesy(&items[j]);
       clause_words += items[j].words;
+      whatever += (size_t)(!items[j].e && gw_token_is(t, items[j].tok, "whatever"));
+    }
+    /* "fine, whatever", "ok whatever": a dismissive "whatever" among courtesy only. */
+    if (whatever && courtesy + whatever == e - s) {
+      resigned++;
+      n++;
     }
     int another = e < nitems && gw_token_is(t, items[e].tok, "another");
     int past = 0;
@@ -283,6 +290,7 @@ static void gw_felt(const gw_tokens *t, const gw_item *items, size_t nitems, uns
     sum += GW_HEDGE_VALENCE;
     n++;
   }
+  sum += GW_HEDGE_VALENCE * resigned;
   if (sum != 0) {
     sum += gw_sign(sum) * GW_EXCL_ADD * excl;
     if (t->quest >= 2)
