@@ -194,8 +194,8 @@ static void gw_felt(const gw_tokens *t, const gw_item *items, size_t nitems, uns
                     unsigned quest, int shouts, gw_utt_detail *d) {
   double neg = 0, pos = 0;
   /* Lone positive comments: approvals (CONV_ACK, nothing when not sarcastic) and feeling
-   * words ("lovely."), and the part of each that opens "another ...". */
-  double lone_ack = 0, lone_feel = 0, lone_another = 0, lone_feel_another = 0;
+   * words ("lovely."), and the part of them that opens "another ...". */
+  double lone_ack = 0, lone_feel = 0, lone_another = 0;
   unsigned n = 0;
   /* Whether the turn thanks: then a bad feeling told in the past ("I was panicking") is what
    * the customer went through, and its end is relief. */
@@ -241,10 +241,8 @@ static void gw_felt(const gw_tokens *t, const gw_item *items, size_t nitems, uns
           lone_ack += x->v;
         else
           lone_feel += x->v;
-        if (another) {
+        if (another)
           lone_another += x->v;
-          lone_feel_another += role == CONV_ACK ? 0 : x->v;
-        }
         continue;
       }
       double c = x->v;
@@ -276,9 +274,8 @@ static void gw_felt(const gw_tokens *t, const gw_item *items, size_t nitems, uns
     sum += (lone_ack + lone_feel) * GW_NEG_FLIP_POS;
     n += lone_ack + lone_feel != 0;
   } else {
-    sum += lone_another * GW_NEG_FLIP_POS + (lone_feel - lone_feel_another);
-    n += lone_another != 0;
-    n += lone_feel - lone_feel_another != 0;
+    sum += lone_feel; /* approval: "Lovely, that worked, thank you!" */
+    n += lone_feel != 0;
   }
   /* Shouting without praise is complaint: calm customers do not shout ("I called 2 HOURS
    * ago", "there is NOTHING at my door"). */
