@@ -1,8 +1,10 @@
 /*
  * Interaction scoring (goodwill/feeling.h, gw_feeling_score_interaction): the customer's
- * feeling at the start and at the end of an interaction and the change, their polarities and
- * the transitions between them (recovered, soured), and the agents' empathy over all their
- * turns. docs/FEELING_MODEL.md, "Interaction feeling".
+ * feeling at the start and at the end of an interaction, read from the turns that say
+ * something and from their felt valence (utterance.c), the change and its direction, their
+ * polarities by the conversational band and the transitions between them (recovered,
+ * soured), and the agents' empathy over all their turns. docs/FEELING_MODEL.md, "Interaction
+ * feeling" and "Reading a conversation".
  */
 #include "lexicon.h"
 #include "utterance.h"
