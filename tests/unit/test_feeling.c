@@ -470,6 +470,9 @@ static void test_conversation_politeness_is_not_a_feeling(void) {
   /* Describing the problem is not a feeling; living it is. */
   CHECK_FELT("Hi, my internet is not working since yesterday.", GW_POLARITY_NEUTRAL);
   CHECK_FELT("Hi, my card was declined at the shop, can you check why?", GW_POLARITY_NEUTRAL);
+  /* Asking about something good is not feeling it; a complaining question still complains. */
+  CHECK_FELT("Hi, is there a student discount I could use?", GW_POLARITY_NEUTRAL);
+  CHECK_FELT("why is this so ridiculously slow?", GW_POLARITY_NEGATIVE);
   CHECK_FELT("My internet is still not working, this is ridiculous", GW_POLARITY_NEGATIVE);
   CHECK_FELT("I called 2 HOURS ago and nobody has come", GW_POLARITY_NEGATIVE);
   /* A polite customer with a question, helped, who says thanks: neutral to neutral. */

@@ -203,6 +203,9 @@ static void gw_felt(const gw_tokens *t, const gw_item *items, size_t nitems, uns
   for (size_t j = 0; j < nitems && !thanks; j++)
     thanks = items[j].v > 0 && !items[j].negated && items[j].e->conv == CONV_FORMULA &&
              items[j].e->cats[GW_FEELING_GRATITUDE] > 0;
+  /* The sentence the current item is in: the token that ends it, and whether it asks. */
+  size_t sentence_end = 0;
+  int asks = 0, have_end = 0;
   int cue = 0;           /* a sarcasm marker: "thanks for nothing", "🙃" */
   unsigned resigned = 0; /* dismissive clauses: "whatever" */
   for (size_t s = 0; s < nitems;) {
@@ -245,7 +248,17 @@ static void gw_felt(const gw_tokens *t, const gw_item *items, size_t nitems, uns
           lone_another += x->v;
         continue;
       }
+      if (!have_end || x->tok > sentence_end) {
+        size_t k = x->tok;
+        while (k + 1 < t->n && !(t->v[k].flags & (T_QEND | T_SEND)))
+          k++;
+        sentence_end = k;
+        asks = (t->v[k].flags & T_QEND) && !(t->v[k].flags & T_SEND);
+        have_end = 1;
+      }
       double c = x->v;
+      if (asks && c > 0 && (role == CONV_FEELING || role == CONV_ACK))
+        c *= GW_DESCRIBE_WEIGHT; /* "is it fountain pen friendly?" asks about it */
       if (role == CONV_FORMULA || (role == CONV_ACK && courtesy == e - s))
         c = 0;
       else if (role == CONV_DESCRIBE || !x->e->has_cats)
