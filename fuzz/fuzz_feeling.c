@@ -6,7 +6,8 @@
  * Besides crashes and sanitizer reports (the model must never read past `len`: libFuzzer's
  * buffer is not NUL-terminated), it checks the model's documented ranges and invariants,
  * aborting when one fails: valence in -1..1, intensities and empathy in 0..1, no NaN,
- * change = end - start, polarities and the recovered / soured flags agree with the valences,
+ * change = end - start, polarities (by the conversational band), the change direction and the
+ * recovered / soured flags agree with the valences,
  * the turn counts, and that scoring is deterministic.
  *
  * The same bytes are also one input line of goodwill-score (gw_feeling_json_line): its fast
@@ -57,8 +58,17 @@ static void check_interaction(const gw_interaction_feeling *f, unsigned customer
     abort();
   if (fabs(f->change - (f->end - f->start)) > 1e-12)
     abort();
-  if (f->start_polarity != gw_feeling_polarity(f->start) ||
-      f->end_polarity != gw_feeling_polarity(f->end))
+  if (f->start_polarity != gw_feeling_conversation_polarity(f->start) ||
+      f->end_polarity != gw_feeling_conversation_polarity(f->end))
+    abort();
+  /* The direction follows differing polarities, and never goes against the change. */
+  if (f->start_polarity != f->end_polarity &&
+      f->change_direction !=
+          (f->end_polarity > f->start_polarity ? GW_CHANGE_IMPROVED : GW_CHANGE_WORSENED))
+    abort();
+  if ((f->change_direction == GW_CHANGE_IMPROVED && !(f->change > 0)) ||
+      (f->change_direction == GW_CHANGE_WORSENED && !(f->change < 0)) ||
+      (!f->has_customer_turns && f->change_direction != GW_CHANGE_UNCHANGED))
     abort();
   int start_neg = f->start_polarity == GW_POLARITY_NEGATIVE;
   int end_neg = f->end_polarity == GW_POLARITY_NEGATIVE;

@@ -63,12 +63,14 @@ check(all(v > 0 for v in a["feelings"].values()), "feelings lists only non-zero 
 check(-1 <= a["valence"] <= 1 and -1 <= b["valence"] <= 1, "valence is within -1..1")
 check(b["valence"] > 0.5 and b["polarity"] == "positive", f"thanks is positive: {b}")
 check(b["feelings"].get("gratitude", 0) > 0.3, "gratitude is reported")
-for k in ("start", "end", "change", "start_polarity", "end_polarity", "recovered", "soured",
-          "empathy", "customer_turns", "agent_turns", "start_feelings", "end_feelings"):
+for k in ("start", "end", "change", "start_polarity", "end_polarity", "change_direction",
+          "recovered", "soured", "empathy", "customer_turns", "agent_turns", "start_feelings",
+          "end_feelings"):
     check(k in c, f"interaction output has {k}")
 check(c["start_polarity"] == "negative" and c["end_polarity"] == "positive",
       f"the call recovered: {c}")
 check(c["recovered"] is True and c["soured"] is False, "recovered flag")
+check(c["change_direction"] == "improved", f"the call improved: {c}")
 check(abs(c["change"] - (c["end"] - c["start"])) < 0.0015, "change = end - start")
 check(c["customer_turns"] == 3 and c["agent_turns"] == 1, "turn counts")
 check(c["empathy"] > 0.2, "the agent's apology and ownership count as empathy")
@@ -90,6 +92,15 @@ outs = [json.loads(o) for o in out.splitlines()]
 check(rc == 0 and len(outs) == 1000, "1000 lines in, 1000 out (last line without newline)")
 check([o["id"] for o in outs] == list(range(1000)), "output keeps input order")
 check(len({(o["text"], o["valence"]) for o in outs}) == 5, "same text, same score")
+
+# Courtesy is no feeling: a polite customer who asks and thanks stays neutral, unchanged.
+rc, out, _ = run(json.dumps({"id": "polite", "turns": [
+    {"speaker": "customer", "text": "Hi, could you tell me when my contract ends please?"},
+    {"speaker": "agent", "text": "It ends on 3 May."},
+    {"speaker": "customer", "text": "ok great, thanks, have a nice day"}]}) + "\n")
+p = json.loads(out)
+check(rc == 0 and p["start_polarity"] == "neutral" and p["end_polarity"] == "neutral"
+      and p["change_direction"] == "unchanged", f"politeness alone is neutral: {p}")
 
 # Invalid UTF-8 is an error line, not a crash.
 p = subprocess.run([BIN], input=b'{"id":1,"text":"\xff\xfe"}\n{"id":2,"text":"ok"}\n',
@@ -159,7 +170,7 @@ with tempfile.TemporaryDirectory() as d:
     rc, plain_version, err = run("", "--model-version")
     rc2, version, err2 = run("", "--lexicon-overlay", overlay, "--model-version")
     want = plain_version.strip() + "+overlay." + hashlib.sha256(overlay_bytes).hexdigest()[:12]
-    check(rc == 0 and rc2 == 0 and plain_version.startswith("gw-feeling-0.3+lex.")
+    check(rc == 0 and rc2 == 0 and plain_version.startswith("gw-feeling-0.4+lex.")
           and version.strip() == want,
           f"--model-version names the overlay: {plain_version!r} {version!r} != {want!r}")
     with open(overlay, "ab") as f:

@@ -63,6 +63,11 @@ static void test_polarity_thresholds(void) {
   CHECK_INT_EQ(gw_feeling_polarity(-0.0499), GW_POLARITY_NEUTRAL);
   CHECK_INT_EQ(gw_feeling_polarity(0.0499), GW_POLARITY_NEUTRAL);
   CHECK_INT_EQ(gw_feeling_polarity(0.05), GW_POLARITY_POSITIVE);
+  /* A conversation's band is wider (docs/FEELING_MODEL.md, "Reading a conversation"). */
+  CHECK_INT_EQ(gw_feeling_conversation_polarity(-0.2), GW_POLARITY_NEGATIVE);
+  CHECK_INT_EQ(gw_feeling_conversation_polarity(-0.199), GW_POLARITY_NEUTRAL);
+  CHECK_INT_EQ(gw_feeling_conversation_polarity(0.199), GW_POLARITY_NEUTRAL);
+  CHECK_INT_EQ(gw_feeling_conversation_polarity(0.2), GW_POLARITY_POSITIVE);
   CHECK_STR_EQ(gw_polarity_name(GW_POLARITY_NEGATIVE), "negative");
   CHECK_STR_EQ(gw_polarity_name(GW_POLARITY_NEUTRAL), "neutral");
   CHECK_STR_EQ(gw_polarity_name(GW_POLARITY_POSITIVE), "positive");
@@ -434,7 +439,7 @@ static void test_interaction_recovered(void) {
 
 static void test_interaction_soured_and_trailing_closing(void) {
   gw_turn_text t[] = {
-      {GW_SPEAKER_CUSTOMER, "Hi, I'd like to upgrade my plan please, sounds great", 0},
+      {GW_SPEAKER_CUSTOMER, "Hi, I love your new plans, I'd like to upgrade mine please", 0},
       {GW_SPEAKER_AGENT, "That will be an extra 20 a month.", 0},
       {GW_SPEAKER_CUSTOMER, "That's ridiculous, nobody told me about hidden fees", 0},
       {GW_SPEAKER_CUSTOMER, "thanks", 0},
@@ -481,11 +486,159 @@ static void test_interaction_edge_cases(void) {
   CHECK_INT_EQ(f.customer_turns, 1);
   CHECK_INT_EQ(f.agent_turns, 0);
   CHECK(f.start < 0 && f.end < 0);
-  /* Only closings: they are all the customer said, so they count fully. */
+  /* Only closings: they are all the customer said, and courtesy is no feeling. */
   gw_turn_text closings[] = {{GW_SPEAKER_CUSTOMER, "ok thanks", 0}};
   closings[0].len = strlen(closings[0].text);
   gw_feeling_score_interaction(model, closings, 1, &f);
-  CHECK(f.has_customer_turns && f.end > 0.05);
+  CHECK(f.has_customer_turns && f.end == 0 && f.end_polarity == GW_POLARITY_NEUTRAL);
+}
+
+/* --- reading a conversation (docs/FEELING_MODEL.md, "Reading a conversation") --- */
+
+/* Scores turns given as speaker/text pairs (the lengths are filled in here). */
+static gw_interaction_feeling interact(const gw_turn_text *turns, size_t n) {
+  gw_turn_text t[16];
+  CHECK(n <= 16);
+  for (size_t i = 0; i < n && i < 16; i++) {
+    t[i] = turns[i];
+    t[i].len = strlen(t[i].text);
+  }
+  gw_interaction_feeling f;
+  gw_feeling_score_interaction(model, t, n < 16 ? n : 16, &f);
+  return f;
+}
+
+/* How a conversation reads one customer turn said alone: its polarity. */
+static gw_polarity felt(const char *text) {
+  gw_turn_text t[] = {{GW_SPEAKER_CUSTOMER, text, 0}};
+  return interact(t, 1).start_polarity;
+}
+
+#define CHECK_FELT(text, polarity)                                                                 \
+  do {                                                                                             \
+    gw_polarity gw_p_ = felt(text);                                                                \
+    if (gw_p_ != (polarity)) {                                                                     \
+      fprintf(stderr, "%s:%d: CHECK failed: %s reads %s, want %s\n", __FILE__, __LINE__, (text),   \
+              gw_polarity_name(gw_p_), gw_polarity_name(polarity));                                \
+      gw_test_failed_checks++;                                                                     \
+    }                                                                                              \
+  } while (0)
+
+static void test_conversation_politeness_is_not_a_feeling(void) {
+  /* Courtesy alone is neutral in a conversation, though a text that says "thanks" is a
+   * friendly text (the utterance keeps its valence: the VADER sets read it so). */
+  CHECK(val("thanks") > 0.05);
+  CHECK(val("have a nice day") > 0.05);
+  CHECK_FELT("thanks", GW_POLARITY_NEUTRAL);
+  CHECK_FELT("ok", GW_POLARITY_NEUTRAL);
+  CHECK_FELT("please", GW_POLARITY_NEUTRAL);
+  CHECK_FELT("have a nice day", GW_POLARITY_NEUTRAL);
+  CHECK_FELT("appreciate it", GW_POLARITY_NEUTRAL);
+  CHECK_FELT("ok great, thanks, have a nice day", GW_POLARITY_NEUTRAL);
+  CHECK_FELT("Perfect, thank you very much. Bye!", GW_POLARITY_NEUTRAL);
+  CHECK_FELT("no that's all thanks", GW_POLARITY_NEUTRAL);
+  CHECK_FELT("no thx", GW_POLARITY_NEUTRAL);
+  CHECK_FELT("Good morning, I'd like to update my address please.", GW_POLARITY_NEUTRAL);
+  /* Describing the problem is not a feeling; living it is. */
+  CHECK_FELT("Hi, my internet is not working since yesterday.", GW_POLARITY_NEUTRAL);
+  CHECK_FELT("Hi, my card was declined at the shop, can you check why?", GW_POLARITY_NEUTRAL);
+  /* Asking about something good is not feeling it; a complaining question still complains. */
+  CHECK_FELT("Hi, is there a student discount I could use?", GW_POLARITY_NEUTRAL);
+  CHECK_FELT("why is this so ridiculously slow?", GW_POLARITY_NEGATIVE);
+  CHECK_FELT("My internet is still not working, this is ridiculous", GW_POLARITY_NEGATIVE);
+  CHECK_FELT("I called 2 HOURS ago and nobody has come", GW_POLARITY_NEGATIVE);
+  /* A polite customer with a question, helped, who says thanks: neutral to neutral. */
+  gw_turn_text polite[] = {
+      {GW_SPEAKER_CUSTOMER, "Hello, could you tell me when my contract ends? Thanks", 0},
+      {GW_SPEAKER_AGENT, "Of course, it ends on 3 May.", 0},
+      {GW_SPEAKER_CUSTOMER, "ok great, thank you very much, appreciate it. have a nice day", 0},
+  };
+  gw_interaction_feeling f = interact(polite, 3);
+  CHECK_INT_EQ(f.start_polarity, GW_POLARITY_NEUTRAL);
+  CHECK_INT_EQ(f.end_polarity, GW_POLARITY_NEUTRAL);
+  CHECK_INT_EQ(f.change_direction, GW_CHANGE_UNCHANGED);
+  CHECK(!f.recovered && !f.soured);
+}
+
+static void test_conversation_sarcasm_and_resignation(void) {
+  CHECK_FELT("thanks for nothing", GW_POLARITY_NEGATIVE);
+  CHECK_FELT("Great. Another week without internet.", GW_POLARITY_NEGATIVE);
+  CHECK_FELT("great, another week without internet. really looking forward to that",
+             GW_POLARITY_NEGATIVE);
+  CHECK_FELT("So I pay for 500 and get 48. Brilliant. Glad I asked 🙃", GW_POLARITY_NEGATIVE);
+  CHECK_FELT("Three weeks and still no callback, useless. Lovely.", GW_POLARITY_NEGATIVE);
+  CHECK_FELT("fine, whatever", GW_POLARITY_NEGATIVE);
+  CHECK_FELT("I guess I'll have to live with it", GW_POLARITY_NEGATIVE);
+  CHECK_FELT("ok. would have been nice to know that yesterday", GW_POLARITY_NEGATIVE);
+  /* A lone approval in a turn that praises is no sarcasm. */
+  CHECK_FELT("Lovely, that worked, thank you!", GW_POLARITY_POSITIVE);
+  /* An unresolved problem closed politely ends negative, whatever the courtesy. */
+  gw_turn_text t[] = {
+      {GW_SPEAKER_CUSTOMER, "Hi, my broadband is not working.", 0},
+      {GW_SPEAKER_AGENT, "An engineer can come next Tuesday.", 0},
+      {GW_SPEAKER_CUSTOMER, "Great. Another week without internet. Thanks for nothing.", 0},
+      {GW_SPEAKER_CUSTOMER, "bye", 0},
+  };
+  gw_interaction_feeling f = interact(t, 4);
+  CHECK_INT_EQ(f.start_polarity, GW_POLARITY_NEUTRAL);
+  CHECK_INT_EQ(f.end_polarity, GW_POLARITY_NEGATIVE);
+  CHECK_INT_EQ(f.change_direction, GW_CHANGE_WORSENED);
+  CHECK(f.soured);
+}
+
+static void test_conversation_genuine_delight(void) {
+  CHECK_FELT("thank you so much, you saved my weekend", GW_POLARITY_POSITIVE);
+  CHECK_FELT("amazing, thank you so much!!", GW_POLARITY_POSITIVE);
+  CHECK_FELT("you're a lifesaver, honestly", GW_POLARITY_POSITIVE);
+  CHECK_FELT("That fixed it, what a relief", GW_POLARITY_POSITIVE);
+  /* A bad feeling told in the past in a turn that thanks is what the customer went through:
+   * relief. Told in the present, it is still felt. */
+  CHECK_FELT("oh my god, thank you. i was really panicking. you've been so kind",
+             GW_POLARITY_POSITIVE);
+  CHECK_FELT("thank you. I am really panicking now", GW_POLARITY_NEGATIVE);
+}
+
+static void test_conversation_start_and_end_turns(void) {
+  /* A menu choice and an account number carry nothing: the start is the first turn that says
+   * something, and the end the last one, not the goodbye after it. */
+  gw_turn_text t[] = {
+      {GW_SPEAKER_BOT, "Hi! Type 1 for billing, 2 for faults, 3 for anything else.", 0},
+      {GW_SPEAKER_CUSTOMER, "3", 0},
+      {GW_SPEAKER_CUSTOMER,
+       "This is the third time calling and it's still not working. Ridiculous.", 0},
+      {GW_SPEAKER_AGENT, "I'm sorry. Can I have your account number?", 0},
+      {GW_SPEAKER_CUSTOMER, "AC-20931", 0},
+      {GW_SPEAKER_AGENT, "I've reset the line, it should work now.", 0},
+      {GW_SPEAKER_CUSTOMER, "It's still broken. Useless.", 0},
+      {GW_SPEAKER_CUSTOMER, "no that's it. bye", 0},
+  };
+  gw_interaction_feeling f = interact(t, 8);
+  CHECK_INT_EQ(f.customer_turns, 5);
+  CHECK_INT_EQ(f.start_polarity, GW_POLARITY_NEGATIVE);
+  CHECK_INT_EQ(f.end_polarity, GW_POLARITY_NEGATIVE);
+  CHECK(f.start < -0.5 && f.end < -0.5);
+  CHECK_INT_EQ(f.change_direction, GW_CHANGE_UNCHANGED);
+  /* Furious, then still annoyed but calmer: negative to negative, improved. */
+  gw_turn_text calmer[] = {
+      {GW_SPEAKER_CUSTOMER, "This is absolutely ridiculous, I am furious, third time calling!!", 0},
+      {GW_SPEAKER_AGENT, "I'm sorry, I've fixed it.", 0},
+      {GW_SPEAKER_CUSTOMER, "ok. still annoyed that it took three calls", 0},
+  };
+  f = interact(calmer, 3);
+  CHECK_INT_EQ(f.start_polarity, GW_POLARITY_NEGATIVE);
+  CHECK_INT_EQ(f.end_polarity, GW_POLARITY_NEGATIVE);
+  CHECK_INT_EQ(f.change_direction, GW_CHANGE_IMPROVED);
+  /* Polarities that differ give the direction: neutral to positive improved. */
+  gw_turn_text better[] = {
+      {GW_SPEAKER_CUSTOMER, "Hi, can I change my delivery date?", 0},
+      {GW_SPEAKER_AGENT, "Done, and I've waived the fee.", 0},
+      {GW_SPEAKER_CUSTOMER, "Oh that's wonderful, you've been so helpful!", 0},
+  };
+  f = interact(better, 3);
+  CHECK_INT_EQ(f.start_polarity, GW_POLARITY_NEUTRAL);
+  CHECK_INT_EQ(f.end_polarity, GW_POLARITY_POSITIVE);
+  CHECK_INT_EQ(f.change_direction, GW_CHANGE_IMPROVED);
+  CHECK_STR_EQ(gw_change_direction_name(f.change_direction), "improved");
 }
 
 /* --- loaders --- */
@@ -507,7 +660,7 @@ static void test_default_model_matches_the_data_file(void) {
     gw_feeling_model_free(m);
   }
   const char *v = gw_feeling_model_version(model);
-  CHECK(strncmp(v, "gw-feeling-0.3+lex.", 19) == 0 && strlen(v) == 27);
+  CHECK(strncmp(v, "gw-feeling-0.4+lex.", 19) == 0 && strlen(v) == 27);
   for (size_t i = 19; v[i]; i++)
     CHECK((v[i] >= '0' && v[i] <= '9') || (v[i] >= 'a' && v[i] <= 'f'));
 }
@@ -1044,6 +1197,10 @@ int main(void) {
   GW_RUN(test_interaction_recovered);
   GW_RUN(test_interaction_soured_and_trailing_closing);
   GW_RUN(test_interaction_edge_cases);
+  GW_RUN(test_conversation_politeness_is_not_a_feeling);
+  GW_RUN(test_conversation_sarcasm_and_resignation);
+  GW_RUN(test_conversation_genuine_delight);
+  GW_RUN(test_conversation_start_and_end_turns);
   GW_RUN(test_default_model_matches_the_data_file);
   GW_RUN(test_goodwill_format);
   GW_RUN(test_vader_format);

@@ -7,9 +7,10 @@
  *   {"id":1,"text":"..."}                     gains valence, polarity, feelings, empathy
  *   {"id":2,"turns":[{"speaker":"customer","text":"..."}, ...]}
  *                                             gains start, end, change, start_polarity,
- *                                             end_polarity, recovered, soured, empathy,
- *                                             customer_turns, agent_turns, has_customer_turns,
- *                                             start_feelings, end_feelings
+ *                                             end_polarity, change_direction, recovered,
+ *                                             soured, empathy, customer_turns, agent_turns,
+ *                                             has_customer_turns, start_feelings,
+ *                                             end_feelings
  *   an object it cannot score                 gains "error"
  *   a line that is not a JSON object          becomes {"line":N,"error":"..."}
  *

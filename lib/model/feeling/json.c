@@ -103,6 +103,8 @@ static const char *gw_json_score_turns(const gw_feeling_model *m, json_t *obj, j
   json_object_set_new(obj, "change", json_real(gw_json_milli(f.change)));
   json_object_set_new(obj, "start_polarity", json_string(gw_polarity_name(f.start_polarity)));
   json_object_set_new(obj, "end_polarity", json_string(gw_polarity_name(f.end_polarity)));
+  json_object_set_new(obj, "change_direction",
+                      json_string(gw_change_direction_name(f.change_direction)));
   json_object_set_new(obj, "recovered", json_boolean(f.recovered));
   json_object_set_new(obj, "soured", json_boolean(f.soured));
   json_object_set_new(obj, "empathy", json_real(gw_json_milli(f.empathy)));

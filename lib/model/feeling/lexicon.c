@@ -21,7 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define GW_FEELING_MODEL_NAME "gw-feeling-0.3"
+#define GW_FEELING_MODEL_NAME "gw-feeling-0.4"
 
 #define GW_LEXICON_MAX_BYTES (16u * 1024u * 1024u)
 #define GW_LEXICON_LINE_MAX  4096
@@ -476,6 +476,7 @@ static int gw_load_bytes(gw_feeling_model *m, const char *src, const char *data,
     for (int c = 0; c < GW_FEELING_COUNT; c++)
       e->has_cats |= e->cats[c] != 0;
   }
+  gw_lex_set_conv_roles(m);
   lexicon_version(data, len, m->version, sizeof(m->version));
   if (overlay)
     overlay_version(overlay, overlay_len, m->version, sizeof(m->version));

@@ -30,6 +30,12 @@
 #define GW_MOD_WINDOW       3
 #define GW_FEELING_RATE     1.5 /* intensity = 1 - exp(-rate * raw) */
 #define GW_LOW_INFO_MAX_TOK 4
+/* Conversational reading (docs/FEELING_MODEL.md, "Reading a conversation"). */
+#define GW_DESCRIBE_WEIGHT 0.3  /* a description alone ("not working", -2.2) stays neutral */
+#define GW_ALONE_MAX_WORDS 4    /* a clause this short around one positive word is a comment */
+#define GW_SHOUT_VALENCE   -1.2 /* shouting in a turn without praise */
+#define GW_HEDGE_VALENCE   -1.0 /* "..., I guess": a trailing hedge concedes */
+#define GW_SHOUT_MIN_LEN   4    /* a shouted word has this many letters at least ("NOTHING") */
 
 /* The least intensity of a present category: the milli resolution of scored records, so that
  * a category the evidence admits is never rounded away. */
@@ -105,6 +111,10 @@ typedef struct gw_item {
   uint8_t flags;         /* OR of its tokens' flags; T_BOUNDARY of its first token */
   uint8_t question;      /* in a question that asks rather than states (see gw_questions) */
   uint16_t cand;         /* the x-th item holds the x-th token that may start an empathy phrase */
+  uint16_t tok;          /* its first token */
+  uint8_t negated;       /* negated or echoed (sentiment items) */
+  uint8_t words;         /* its tokens with letters */
+  float v;               /* its contribution to the utterance's sum (0: none) */
 } gw_item;
 
 /* Words that open a question asking whether something is so ("is it any good?", "did the
@@ -149,6 +159,181 @@ static double gw_sign(double x) {
   return x > 0 ? 1.0 : x < 0 ? -1.0 : 0.0;
 }
 
+/* Whether item x is courtesy in a conversation: a closing word, a formula, or a mild approval
+ * (CONV_ACK); items without letters (emoji aside) count as nothing. */
+static int gw_is_courtesy(const gw_item *x) {
+  if (x->e && (x->e->kind & K_SENTIMENT) && !(x->e->kind & K_MODIFIER) && x->e->valence != 0)
+    return x->e->conv == CONV_FORMULA || (!x->negated && x->e->conv == CONV_ACK);
+  if (x->words == 0)
+    return 1;
+  return x->w && (x->w->kind & K_CLOSING);
+}
+
+static int gw_token_is(const gw_tokens *t, size_t i, const char *word) {
+  size_t n = strlen(word);
+  return i < t->n && t->v[i].len == n && memcmp(t->v[i].text, word, n) == 0;
+}
+
+/* Whether a turn shouts: a word of GW_SHOUT_MIN_LEN letters or more in capitals among
+ * lower-case words ("I called 2 HOURS ago"), not a code ("KP19", "PAC"). Doubled '?' or '!'
+ * are no cue: surprise goes both ways ("48??", "free??"). */
+static int gw_shouts(const gw_tokens *t, int caps_differential) {
+  for (size_t i = 0; caps_differential && i < t->n; i++) {
+    const gw_token *k = &t->v[i];
+    if ((k->flags & (T_CAPS | T_LETTERS)) != (T_CAPS | T_LETTERS) || k->len < GW_SHOUT_MIN_LEN)
+      continue;
+    int letters = 1;
+    for (size_t j = 0; j < k->len && letters; j++)
+      letters = k->text[j] >= 'a' && k->text[j] <= 'z';
+    if (letters)
+      return 1;
+  }
+  return 0;
+}
+
+/* Whether the turn ends a clause on "I guess" or "I suppose" after saying something ("thanks
+ * I guess", "I'll wait, I suppose."): conceding without agreeing, resignation. "I guess so"
+ * or "I suppose that works" agree and do not count. */
+static int gw_trailing_hedge(const gw_tokens *t) {
+  for (size_t i = 1; i + 1 < t->n; i++) { /* from 1: something was said before */
+    if (!gw_token_is(t, i, "i"))
+      continue;
+    if (!gw_token_is(t, i + 1, "guess") && !gw_token_is(t, i + 1, "suppose"))
+      continue;
+    if (i + 2 == t->n || (t->v[i + 2].flags & T_BOUNDARY))
+      return 1;
+  }
+  return 0;
+}
+
+/* The felt valence of a customer turn (docs/FEELING_MODEL.md, "Reading a conversation"), from
+ * the items' contributions to the utterance sum: formulas count nothing, a mild approval alone
+ * among formulas in its clause counts nothing, descriptions of the problem and words of no
+ * feeling category count GW_DESCRIBE_WEIGHT, a positive word that comments alone on a turn
+ * that is otherwise negative, or that opens "another ..." ("great, another week without
+ * internet"), is sarcasm and counts as negated, as does all praise of a turn with a sarcasm
+ * marker; shouting and a trailing hedge add a complaint. */
+static void gw_felt(const gw_tokens *t, const gw_item *items, size_t nitems, unsigned excl,
+                    unsigned quest, int shouts, gw_utt_detail *d) {
+  double neg = 0, pos = 0;
+  /* Lone positive comments: approvals (CONV_ACK, nothing when not sarcastic) and feeling
+   * words ("lovely."), and the part of them that opens "another ...". */
+  double lone_ack = 0, lone_feel = 0, lone_another = 0;
+  unsigned n = 0;
+  /* Whether the turn thanks: then a bad feeling told in the past ("I was panicking") is what
+   * the customer went through, and its end is relief. */
+  int thanks = 0;
+  for (size_t j = 0; j < nitems && !thanks; j++)
+    thanks = items[j].v > 0 && !items[j].negated && items[j].e->conv == CONV_FORMULA &&
+             items[j].e->cats[GW_FEELING_GRATITUDE] > 0;
+  /* The sentence the current item is in: the token that ends it, and whether it asks. */
+  size_t sentence_end = 0;
+  int asks = 0, have_end = 0;
+  int cue = 0;           /* a sarcasm marker: "thanks for nothing", "🙃" */
+  unsigned resigned = 0; /* dismissive clauses: "whatever" */
+  for (size_t s = 0; s < nitems;) {
+    size_t e = s + 1;
+    while (e < nitems && !(items[e].flags & T_BOUNDARY))
+      e++;
+    size_t courtesy = 0, clause_words = 0, whatever = 0;
+    for (size_t j = s; j < e; j++) {
+      courtesy += (size_t)gw_is_courtesy(&items[j]);
+      clause_words += items[j].words;
+      whatever += (size_t)(!items[j].e && gw_token_is(t, items[j].tok, "whatever"));
+    }
+    /* "fine, whatever", "ok whatever": a dismissive "whatever" among courtesy only. */
+    if (whatever && courtesy + whatever == e - s) {
+      resigned++;
+      n++;
+    }
+    int another = e < nitems && gw_token_is(t, items[e].tok, "another");
+    int past = 0;
+    for (size_t j = s; thanks && j < e && !past; j++)
+      past = gw_token_is(t, items[j].tok, "was") || gw_token_is(t, items[j].tok, "were") ||
+             gw_token_is(t, items[j].tok, "been") || gw_token_is(t, items[j].tok, "thought");
+    for (size_t j = s; j < e; j++) {
+      const gw_item *x = &items[j];
+      if (x->v == 0)
+        continue;
+      /* A negated approval is a feeling ("not good"); a negated formula is still one ("no
+       * thanks", "no, that's all, thank you"). */
+      int role = x->negated && x->e->conv != CONV_FORMULA ? CONV_FEELING : x->e->conv;
+      cue |= role == CONV_SARCASM;
+      /* One positive word among courtesy in a short clause: a comment on the rest. An emoji
+       * is not one: it shows a feeling, and sarcasm has its own ("🙃", "🙄"). */
+      if (x->v > 0 && x->words > 0 && role != CONV_FORMULA && role != CONV_DESCRIBE &&
+          courtesy + 1 - (size_t)gw_is_courtesy(x) == e - s && clause_words <= GW_ALONE_MAX_WORDS) {
+        if (role == CONV_ACK)
+          lone_ack += x->v;
+        else
+          lone_feel += x->v;
+        if (another)
+          lone_another += x->v;
+        continue;
+      }
+      if (!have_end || x->tok > sentence_end) {
+        size_t k = x->tok;
+        while (k + 1 < t->n && !(t->v[k].flags & (T_QEND | T_SEND)))
+          k++;
+        sentence_end = k;
+        asks = (t->v[k].flags & T_QEND) && !(t->v[k].flags & T_SEND);
+        have_end = 1;
+      }
+      double c = x->v;
+      if (asks && c > 0 && (role == CONV_FEELING || role == CONV_ACK))
+        c *= GW_DESCRIBE_WEIGHT; /* "is it fountain pen friendly?" asks about it */
+      if (role == CONV_FORMULA || (role == CONV_ACK && courtesy == e - s))
+        c = 0;
+      else if (role == CONV_DESCRIBE || !x->e->has_cats)
+        c *= GW_DESCRIBE_WEIGHT; /* the problem, or the customer's world: "holiday", "upgrade" */
+      else if (x->negated && x->e->conv == CONV_DESCRIBE)
+        c = 0; /* "no outage": the absence of a problem is no feeling either */
+      if (past && c < 0)
+        c *= GW_NEG_FLIP_NEG; /* "thank you, I was really panicking": relief, like "not bad" */
+      n += c != 0;
+      if (c < 0)
+        neg += c;
+      else
+        pos += c;
+    }
+    s = e;
+  }
+  /* Sarcasm: lone positive comments in a turn that says something bad and nothing else good
+   * ("Being told it's our phones. Lovely."), or that open "another ...", say the opposite. */
+  double sum = neg + pos;
+  if (cue || lone_another != 0) {
+    /* A marked turn is sarcastic throughout: "Great. Another week without internet. Really
+     * looking forward to that." */
+    sum = neg + (pos + lone_ack + lone_feel) * GW_NEG_FLIP_POS;
+    n += lone_ack + lone_feel != 0;
+  } else if (neg < 0 && pos == 0) {
+    sum += (lone_ack + lone_feel) * GW_NEG_FLIP_POS;
+    n += lone_ack + lone_feel != 0;
+  } else {
+    sum += lone_feel; /* approval: "Lovely, that worked, thank you!" */
+    n += lone_feel != 0;
+  }
+  /* Shouting without praise is complaint: calm customers do not shout ("I called 2 HOURS
+   * ago", "there is NOTHING at my door"). */
+  if (shouts && sum <= 0 && lone_feel == 0) {
+    sum += GW_SHOUT_VALENCE;
+    n++;
+  }
+  if (gw_trailing_hedge(t)) {
+    sum += GW_HEDGE_VALENCE;
+    n++;
+  }
+  sum += GW_HEDGE_VALENCE * resigned;
+  if (sum != 0) {
+    sum += gw_sign(sum) * GW_EXCL_ADD * excl;
+    if (t->quest >= 2)
+      sum += gw_sign(sum) * GW_QUEST_ADD * quest;
+  }
+  double val = sum / sqrt(sum * sum + GW_NORM_ALPHA);
+  d->felt = val > 1 ? 1 : val < -1 ? -1 : val;
+  d->felt_items = n;
+}
+
 double gw_feeling_empathy_of(const double kinds[E_COUNT]) {
   double s = 0;
   for (int k = 0; k < E_COUNT; k++)
@@ -156,8 +341,10 @@ double gw_feeling_empathy_of(const double kinds[E_COUNT]) {
   return s > 1 ? 1 : s;
 }
 
-void gw_feeling_score_detail(const gw_feeling_model *m, const char *text, size_t len,
-                             gw_utt_detail *d) {
+/* Scores text into *d; with `conversation`, also the felt valence a customer turn needs
+ * (gw_felt), which an utterance scored alone does without. */
+static void gw_score_detail(const gw_feeling_model *m, const char *text, size_t len,
+                            int conversation, gw_utt_detail *d) {
   memset(d, 0, sizeof(*d));
   gw_tokens t;
   gw_tokens_init(&t);
@@ -194,11 +381,12 @@ void gw_feeling_score_detail(const gw_feeling_model *m, const char *text, size_t
     if (e && (e->kind & K_CONTRAST) && contrast_at == SIZE_MAX)
       contrast_at = nitems;
     uint8_t fl = t.v[i].flags;
+    size_t item_words = 0;
     for (size_t j = i; j < i + k; j++) {
       uint8_t f = t.v[j].flags;
       if (j > i)
         fl |= (uint8_t)(f & ~T_BOUNDARY);
-      words += (f & T_LETTERS) != 0;
+      item_words += (f & T_LETTERS) != 0;
       caps += (f & (T_LETTERS | T_CAPS)) == (T_LETTERS | T_CAPS);
       const gw_lex_entry *te = t.v[j].e;
       if (te) {
@@ -213,6 +401,11 @@ void gw_feeling_score_detail(const gw_feeling_model *m, const char *text, size_t
     items[nitems].flags = fl;
     items[nitems].w = w;
     items[nitems].question = q ? q[i] : 0;
+    items[nitems].tok = (uint16_t)i;
+    items[nitems].words = (uint8_t)(item_words < 255 ? item_words : 255);
+    items[nitems].negated = 0;
+    items[nitems].v = 0;
+    words += item_words;
     nitems++;
     i += k;
   }
@@ -222,6 +415,7 @@ void gw_feeling_score_detail(const gw_feeling_model *m, const char *text, size_t
   int caps_differential = caps > 0 && caps < words;
   d->words = t.n;
   d->low_information = t.n > 0 && t.n <= GW_LOW_INFO_MAX_TOK && closings == t.n;
+  d->content_words = words > closings ? words - closings : 0;
 
   double sum = 0;
   double raw[GW_FEELING_COUNT] = {0};
@@ -271,6 +465,8 @@ void gw_feeling_score_detail(const gw_feeling_model *m, const char *text, size_t
     if (contrast_at < nitems)
       v *= j < contrast_at ? GW_CONTRAST_BEFORE : GW_CONTRAST_AFTER;
     sum += v;
+    items[j].v = (float)v;
+    items[j].negated = (uint8_t)negated;
     /* "not angry" says nothing about anger: negated items give no feeling. */
     if (!negated && e->has_cats)
       for (int c = 0; c < GW_FEELING_COUNT; c++) {
@@ -295,6 +491,8 @@ void gw_feeling_score_detail(const gw_feeling_model *m, const char *text, size_t
   if (val < -1)
     val = -1;
   d->score.valence = val;
+  if (conversation)
+    gw_felt(&t, items, nitems, excl, quest, gw_shouts(&t, caps_differential), d);
   /* A category is present only on enough evidence; its intensity then says how strongly it is
    * expressed: every item carrying it, by its annotation and its final valence. */
   for (int c = 0; c < GW_FEELING_COUNT; c++) {
@@ -325,9 +523,14 @@ void gw_feeling_score_detail(const gw_feeling_model *m, const char *text, size_t
   gw_tokens_free(&t);
 }
 
+void gw_feeling_score_detail(const gw_feeling_model *m, const char *text, size_t len,
+                             gw_utt_detail *d) {
+  gw_score_detail(m, text, len, 1, d);
+}
+
 void gw_feeling_score_utterance(const gw_feeling_model *m, const char *text, size_t len,
                                 gw_utterance_score *out) {
   gw_utt_detail d;
-  gw_feeling_score_detail(m, text, len, &d);
+  gw_score_detail(m, text, len, 0, &d);
   *out = d.score;
 }

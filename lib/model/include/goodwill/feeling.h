@@ -34,6 +34,14 @@ typedef enum gw_polarity {
   GW_POLARITY_POSITIVE = 1,
 } gw_polarity;
 
+/* How the customer's feeling changed from the start to the end of an interaction
+ * (docs/FEELING_MODEL.md, "Reading a conversation"). */
+typedef enum gw_change_direction {
+  GW_CHANGE_WORSENED = -1,
+  GW_CHANGE_UNCHANGED = 0,
+  GW_CHANGE_IMPROVED = 1,
+} gw_change_direction;
+
 typedef struct gw_utterance_score {
   double valence;                    /* -1..1 */
   double feelings[GW_FEELING_COUNT]; /* intensity 0..1 per category */
@@ -53,8 +61,9 @@ typedef struct gw_turn_text {
 } gw_turn_text;
 
 typedef struct gw_interaction_feeling {
-  double start, end, change; /* valences; change = end - start */
-  gw_polarity start_polarity, end_polarity;
+  double start, end, change; /* felt valences of the customer, -1..1; change = end - start */
+  gw_polarity start_polarity, end_polarity; /* by the conversational band, not -0.05/+0.05 */
+  gw_change_direction change_direction;
   bool recovered, soured;
   bool has_customer_turns; /* false: start/end are 0 and neutral */
   double start_feelings[GW_FEELING_COUNT];
@@ -111,8 +120,12 @@ struct gw_buf;
 int gw_feeling_json_line(const gw_feeling_model *m, const char *line, size_t len, size_t lineno,
                          unsigned flags, struct gw_buf *out);
 
-gw_polarity gw_feeling_polarity(double valence);             /* thresholds -0.05 / +0.05 */
+gw_polarity gw_feeling_polarity(double valence); /* thresholds -0.05 / +0.05 */
+/* The polarity of a felt valence in a conversation (an interaction's start and end): the
+ * conversational band, thresholds -0.2 / +0.2. */
+gw_polarity gw_feeling_conversation_polarity(double felt);
 const char *gw_feeling_category_name(gw_feeling_category c); /* "anger", ... */
 const char *gw_polarity_name(gw_polarity p);                 /* "negative", ... */
+const char *gw_change_direction_name(gw_change_direction d); /* "improved", ... */
 
 #endif
