@@ -205,8 +205,21 @@ static int from_interaction(const Goodwill__V1__ScoredInteraction *si, gw_agg_re
     v[GW_AGG_END_SQ] = e * e;
     v[GW_AGG_CHANGE_SQ] = c * c;
     v[GW_AGG_START_END] = s * e;
-    v[GW_AGG_IMPROVED] = c > 0;
-    v[GW_AGG_WORSENED] = c < 0;
+    /* By the model's direction; by the sign of the change in records of older scorers. */
+    switch (si->change_direction) {
+    case GOODWILL__V1__CHANGE_DIRECTION__CHANGE_DIRECTION_IMPROVED:
+      v[GW_AGG_IMPROVED] = 1;
+      break;
+    case GOODWILL__V1__CHANGE_DIRECTION__CHANGE_DIRECTION_WORSENED:
+      v[GW_AGG_WORSENED] = 1;
+      break;
+    case GOODWILL__V1__CHANGE_DIRECTION__CHANGE_DIRECTION_UNCHANGED:
+      break;
+    default:
+      v[GW_AGG_IMPROVED] = c > 0;
+      v[GW_AGG_WORSENED] = c < 0;
+      break;
+    }
     v[GW_AGG_RECOVERED] = si->recovered ? 1 : 0;
     v[GW_AGG_SOURED] = si->soured ? 1 : 0;
     v[GW_AGG_CHANGE_EMPATHY] = c * emp;

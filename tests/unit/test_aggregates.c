@@ -117,8 +117,10 @@ static long long integer_cmd(const char *fmt, const char *arg) {
   return v;
 }
 
-static void make_interaction(gw_agg_record *out, const char *id, const char *team, int64_t t_s,
-                             int start, int end, uint64_t handle_ms) {
+/* A scored interaction with the given direction (UNSPECIFIED: as older scorers wrote it). */
+static void make_interaction_dir(gw_agg_record *out, const char *id, const char *team, int64_t t_s,
+                                 int start, int end, uint64_t handle_ms,
+                                 Goodwill__V1__ChangeDirection direction) {
   Goodwill__V1__ScoredRecord rec = GOODWILL__V1__SCORED_RECORD__INIT;
   Goodwill__V1__ScoredInteraction si = GOODWILL__V1__SCORED_INTERACTION__INIT;
   si.record_id = (char *)id;
@@ -142,6 +144,7 @@ static void make_interaction(gw_agg_record *out, const char *id, const char *tea
   si.transfers = 1;
   si.resolved_presence_case = GOODWILL__V1__SCORED_INTERACTION__RESOLVED_PRESENCE_RESOLVED;
   si.resolved = true;
+  si.change_direction = direction;
   rec.record_case = GOODWILL__V1__SCORED_RECORD__RECORD_INTERACTION;
   rec.interaction = &si;
   char err[200];
@@ -149,6 +152,12 @@ static void make_interaction(gw_agg_record *out, const char *id, const char *tea
   if (r != 0)
     fprintf(stderr, "make_interaction: %s\n", err);
   CHECK_INT_EQ(r, 0);
+}
+
+static void make_interaction(gw_agg_record *out, const char *id, const char *team, int64_t t_s,
+                             int start, int end, uint64_t handle_ms) {
+  make_interaction_dir(out, id, team, t_s, start, end, handle_ms,
+                       GOODWILL__V1__CHANGE_DIRECTION__CHANGE_DIRECTION_UNSPECIFIED);
 }
 
 static void make_survey(gw_agg_record *out, const char *id, const char *team, int64_t t_s,
@@ -200,6 +209,26 @@ static void test_increments_of_an_interaction(void) {
   CHECK_INT_EQ(s.inc[GW_AGG_LTR_SQ], 49);
   CHECK_INT_EQ(s.inc[GW_AGG_COMMENT_N], 1);
   CHECK_INT_EQ(s.inc[GW_AGG_N], 0);
+}
+
+/* Improved and worsened follow the model's direction: a small rise within one polarity is
+ * unchanged; records without a direction (older scorers) count by the sign of the change. */
+static void test_improved_follows_direction(void) {
+  gw_agg_record r;
+  make_interaction_dir(&r, "d-1", "t1", 1795428000, -600, -500, 60000,
+                       GOODWILL__V1__CHANGE_DIRECTION__CHANGE_DIRECTION_UNCHANGED);
+  CHECK_INT_EQ(r.inc[GW_AGG_IMPROVED] + r.inc[GW_AGG_WORSENED], 0);
+  CHECK_INT_EQ(r.inc[GW_AGG_CHANGE_SUM], 100);
+  make_interaction_dir(&r, "d-2", "t1", 1795428000, -600, -100, 60000,
+                       GOODWILL__V1__CHANGE_DIRECTION__CHANGE_DIRECTION_IMPROVED);
+  CHECK_INT_EQ(r.inc[GW_AGG_IMPROVED], 1);
+  CHECK_INT_EQ(r.inc[GW_AGG_WORSENED], 0);
+  make_interaction_dir(&r, "d-3", "t1", 1795428000, 300, -300, 60000,
+                       GOODWILL__V1__CHANGE_DIRECTION__CHANGE_DIRECTION_WORSENED);
+  CHECK_INT_EQ(r.inc[GW_AGG_IMPROVED], 0);
+  CHECK_INT_EQ(r.inc[GW_AGG_WORSENED], 1);
+  make_interaction(&r, "d-4", "t1", 1795428000, -600, -500, 60000);
+  CHECK_INT_EQ(r.inc[GW_AGG_IMPROVED], 1);
 }
 
 /* No customer words (no transcript, or agent and bot turns only): the scorer leaves both
@@ -1018,6 +1047,7 @@ int main(void) {
   gw_agg_apply_script(&apply_src);
   gw_agg_read_script(&read_src);
   GW_RUN(test_increments_of_an_interaction);
+  GW_RUN(test_improved_follows_direction);
   GW_RUN(test_interaction_without_feeling);
   GW_RUN(test_invalid_records_are_named);
   GW_RUN(test_verdicts);
