@@ -57,11 +57,7 @@ int gw_read_query_parse(gw_read_route route, const gw_read_params *p, int64_t no
   if (given(p->sort)) {
     out->sort_field = gw_agg_sort_field(p->sort);
     if (out->sort_field < 0)
-      return refuse(err, errlen,
-                    "sort: must be a numeric row field (interactions, with_feeling, start_mean, "
-                    "end_mean, change_mean, improved_share, recovered, soured, surveys, "
-                    "promoters, passives, detractors, nps, nps_moe, handle_ms_mean, "
-                    "wait_ms_mean)");
+      return refuse(err, errlen, "sort: must be a numeric row field (" GW_AGG_SORT_FIELDS_TEXT ")");
   }
   if (given(p->order)) {
     if (strcmp(p->order, "asc") != 0 && strcmp(p->order, "desc") != 0)

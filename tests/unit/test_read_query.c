@@ -38,6 +38,29 @@ static void test_accepted(void) {
   CHECK_INT_EQ(parse(GW_READ_SUMMARY, (gw_read_params){.window = "1h"}, &q, err), 0);
   CHECK(!q.csv);
   CHECK_INT_EQ(q.sort_field, -1);
+  /* The rates and means of what the buckets hold rank teams too. */
+  static const char *const ranked[] = {"recovered_rate",       "soured_rate",
+                                       "empathy_mean",         "resolution_rate",
+                                       "transfers_mean",       "survey_response_rate",
+                                       "change_mean_from_neg", "change_mean_from_neu",
+                                       "change_mean_from_pos", "change_sum"};
+  for (size_t i = 0; i < sizeof ranked / sizeof ranked[0]; i++) {
+    CHECK_INT_EQ(parse(GW_READ_LIST, (gw_read_params){.window = "1d", .sort = ranked[i]}, &q, err),
+                 0);
+    CHECK_INT_EQ(q.sort_field, gw_agg_sort_field(ranked[i]));
+    CHECK(q.sort_field >= 0);
+  }
+}
+
+/* The refusal of an unknown sort field lists every field, untruncated, in the read API's
+ * error buffer (640 bytes). */
+static void test_sort_refusal_lists_every_field(void) {
+  gw_read_query q;
+  char err[640];
+  gw_read_params p = {.window = "1d", .sort = "x"};
+  CHECK_INT_EQ(gw_read_query_parse(GW_READ_LIST, &p, NOW, 10000, &q, err, sizeof(err)), -22);
+  CHECK_STR_CONTAINS(err, "wait_ms_mean, recovered_rate,");
+  CHECK_STR_CONTAINS(err, "change_mean_from_pos, change_sum)");
 }
 
 static void test_refused_with_the_parameter_named(void) {
@@ -72,5 +95,6 @@ static void test_refused_with_the_parameter_named(void) {
 int main(void) {
   GW_RUN(test_accepted);
   GW_RUN(test_refused_with_the_parameter_named);
+  GW_RUN(test_sort_refusal_lists_every_field);
   return gw_test_finish();
 }

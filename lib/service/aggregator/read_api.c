@@ -24,8 +24,9 @@
 /* The most teams one list request reads. */
 #define LIST_MAX_TEAMS 10000
 /* Read requests answered at once; more get 503 with Retry-After. With LIST_MAX_TEAMS this
- * bounds the read API's memory (a list request holds the totals of each of its teams) and its
- * share of the read connection. */
+ * bounds the read API's memory (a list request holds the totals of each of its teams, 1.2 KB
+ * each with the pairs of dominant feelings, and their summaries: about 16 MB for 10,000 teams)
+ * and its share of the read connection. */
 #define READ_MAX_REQUESTS 16
 /* Tenants whose read budgets are tracked at once (rate_limit.h drops idle ones first). */
 #define READ_RATE_MAX_TENANTS 10000
@@ -187,10 +188,15 @@ static void read_render_series(read_req *r, gw_buf *b) {
     gw_buf_printf(b, ",\"step\":\"%s\",\"from\":\"%s\",\"to\":\"%s\",\"points\":[",
                   gw_res_name(r->step), from, to);
   }
+  /* The running balance of feeling change: every interaction's change from the first point's
+   * start up to the end of each point. */
+  int64_t balance_milli = 0;
   for (size_t i = 0; i < r->npoints; i++) {
     meta.from_s = r->first_s + (int64_t)i * size;
     meta.to_s = meta.from_s + size;
     gw_agg_summarize(&r->points[i], &s);
+    balance_milli += s.change_sum_milli;
+    s.change_balance_milli = balance_milli;
     if (r->csv) {
       gw_agg_row_csv(b, &meta, &s);
     } else {
@@ -538,7 +544,7 @@ static void api_handler(void *opaque, gw_http_request *req) {
   };
   int64_t now = (int64_t)time(NULL);
   gw_read_query q;
-  char err[300];
+  char err[640];
   if (gw_read_query_parse(list     ? GW_READ_LIST
                           : series ? GW_READ_SERIES
                                    : GW_READ_SUMMARY,
