@@ -1,0 +1,277 @@
+"""What the buckets hold, in the read API: every new row field against a brute force.
+
+Writes known ScoredRecords (protobuf, encoded here from the wire format) straight to
+goodwill.scored.v1 of a real stack, so the real goodwill-aggregator applies them to a real
+redis-server: three teams' interactions over the last three hours, with random polarities,
+valences, empathy, transfers, resolved flags (present or not), feelings at the start and at the
+end (ties of intensity, a category this build does not know, none at all), interactions without
+customer words, surveys, and one record in ten delivered twice. Then, with plain HTTP, for each
+team:
+
+- GET /v1/teams/{team}/summary?window=1d (JSON, and CSV parsed by header): the 3x3 transitions
+  and their shares, recovered and soured rates, change by start polarity, change sum, empathy
+  and transfers means, resolved_known and the resolution rate, the survey response rate,
+  dominant_n and the distributions of dominant feelings at the start, at the end and in pairs
+  equal a recomputation from the records (exact for counts, within 1e-9 otherwise; null where
+  the denominator is 0);
+- GET /v1/teams/{team}/series?window=1d&step=1h: every point's fields against the records of
+  its hour, and change_balance the running sum of change from the series' first point;
+- GET /v1/teams?window=1d&sort=resolution_rate ranks as the client ranks the plain rows.
+"""
+
+import csv
+import datetime
+import io
+import os
+import random
+import sys
+import time
+
+sys.dont_write_bytecode = True  # keep the source tree clean of __pycache__
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import gwstack as g  # noqa: E402
+
+TENANT = "views2"
+TEAMS = ("alpha", "bravo", "charlie")
+KINDS = ("anger", "frustration", "confusion", "anxiety", "sadness", "gratitude", "relief",
+         "satisfaction", "delight", "none")
+POL = ("neg", "neu", "pos")
+
+
+# ------------------------------------------------------------------------------ wire format
+
+def varint(n):
+    out = bytearray()
+    n &= (1 << 64) - 1
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(b | 0x80)
+        else:
+            out.append(b)
+            return bytes(out)
+
+
+def zigzag(n):
+    return (n << 1) ^ (n >> 63)
+
+
+def f_varint(num, n):
+    return varint(num << 3) + varint(n)
+
+
+def f_bytes(num, b):
+    if isinstance(b, str):
+        b = b.encode()
+    return varint((num << 3) | 2) + varint(len(b)) + b
+
+
+def interaction_pb(r):
+    m = f_bytes(1, r["id"]) + f_bytes(3, TENANT) + f_bytes(4, r["team"]) + f_varint(8, r["t_ms"])
+    m += f_varint(10, zigzag(r["s"])) + f_varint(11, zigzag(r["e"])) + f_varint(12, zigzag(r["e"] - r["s"]))
+    m += f_varint(13, r["ps"] + 1) + f_varint(14, r["pe"] + 1)
+    m += f_varint(15, int(r["recovered"])) + f_varint(16, int(r["soured"]))
+    m += f_varint(17, zigzag(r["emp"]))
+    for num, feelings in ((20, r["sf"]), (21, r["ef"])):
+        for cat, milli in feelings:
+            m += f_bytes(num, f_bytes(1, cat) + f_varint(2, milli))
+    m += f_varint(30, r["handle_ms"]) + f_varint(31, r["wait_ms"]) + f_varint(32, r["transfers"])
+    if r["resolved"] is not None:
+        m += f_varint(33, int(r["resolved"]))  # a oneof member is written even when false
+    m += f_varint(40, r["recv_ms"])
+    return f_bytes(1, m)
+
+
+def survey_pb(r):
+    m = f_bytes(1, r["id"]) + f_bytes(3, TENANT) + f_bytes(4, r["team"]) + f_varint(8, r["t_ms"])
+    m += f_varint(10, r["ltr"]) + f_varint(40, r["recv_ms"])
+    return f_bytes(2, m)
+
+
+# ------------------------------------------------------------------------------ records
+
+def dominant(feelings):
+    """The test's own rule: highest intensity, ties to the earlier category, unknown ignored."""
+    best, best_milli = 9, 0
+    for cat, milli in feelings:
+        if cat not in KINDS[:9] or milli == 0:
+            continue
+        k = KINDS.index(cat)
+        if milli > best_milli or (milli == best_milli and k < best):
+            best, best_milli = k, milli
+    return best
+
+
+def make_records(rng, now_s):
+    cats = list(KINDS[:9]) + ["disgust"]
+    recs = []
+    for i in range(900):
+        team = TEAMS[i % 3] if i % 7 else TEAMS[0]
+        t_s = now_s - 120 - rng.randrange(3 * 3600)
+        base = {"id": "bv-%04d-%08x" % (i, rng.getrandbits(32)), "team": team,
+                "t_ms": t_s * 1000 + rng.randrange(1000), "recv_ms": now_s * 1000}
+        if rng.random() < 0.2:
+            base.update(kind="survey", ltr=rng.randrange(11))
+            recs.append(base)
+            continue
+        felt = rng.random() > 0.1
+        ps = rng.randrange(3) if felt else -1
+        pe = rng.randrange(3) if felt else -1
+        s = rng.randrange(-1000, 1001) if felt else 0
+        e = rng.randrange(-1000, 1001) if felt else 0
+        sf = [(rng.choice(cats), rng.choice((0, 250, 500, 750))) for _ in range(rng.randrange(4))] if felt else []
+        ef = [(rng.choice(cats), rng.choice((0, 250, 500, 750))) for _ in range(rng.randrange(4))] if felt else []
+        base.update(kind="interaction", ps=ps, pe=pe, s=s, e=e, sf=sf, ef=ef,
+                    recovered=felt and ps == 0 and pe > 0, soured=felt and ps > 0 and pe == 0,
+                    emp=rng.randrange(1001), handle_ms=rng.randrange(1, 900000),
+                    wait_ms=rng.randrange(120000), transfers=rng.randrange(4),
+                    resolved=rng.choice((None, False, True)))
+        recs.append(base)
+    return recs
+
+
+def brute(recs):
+    """Every new row field, from the records alone."""
+    inter = [r for r in recs if r["kind"] == "interaction"]
+    felt = [r for r in inter if r["ps"] >= 0]
+    surveys = sum(1 for r in recs if r["kind"] == "survey")
+    n, nf = len(inter), len(felt)
+    out = {}
+    for a in range(3):
+        for b in range(3):
+            c = sum(1 for r in felt if r["ps"] == a and r["pe"] == b)
+            out["%s_to_%s" % (POL[a], POL[b])] = c
+            out["%s_to_%s_share" % (POL[a], POL[b])] = c / nf if nf else None
+    out["recovered_rate"] = sum(r["recovered"] for r in felt) / nf if nf else None
+    out["soured_rate"] = sum(r["soured"] for r in felt) / nf if nf else None
+    for a in range(3):
+        group = [r for r in felt if r["ps"] == a]
+        out["change_mean_from_" + POL[a]] = (sum(r["e"] - r["s"] for r in group) / 1000 / len(group)
+                                             if group else None)
+    out["change_sum"] = sum(r["e"] - r["s"] for r in felt) / 1000
+    out["empathy_mean"] = sum(r["emp"] for r in inter) / 1000 / n if n else None
+    out["transfers_mean"] = sum(r["transfers"] for r in inter) / n if n else None
+    known = [r for r in inter if r["resolved"] is not None]
+    out["resolved_known"] = len(known)
+    out["resolution_rate"] = sum(r["resolved"] for r in known) / len(known) if known else None
+    out["survey_response_rate"] = surveys / n if n else None
+    out["dominant_n"] = nf
+    pairs = [[0] * 10 for _ in range(10)]
+    for r in felt:
+        pairs[dominant(r["sf"])][dominant(r["ef"])] += 1
+    for a in range(10):
+        out["start_" + KINDS[a]] = sum(pairs[a])
+        out["end_" + KINDS[a]] = sum(pairs[k][a] for k in range(10))
+        for b in range(10):
+            out["%s_to_%s" % (KINDS[a], KINDS[b])] = pairs[a][b]
+    return out
+
+
+def compare(where, got, want):
+    for k, w in want.items():
+        g.check(k in got, "%s: the row has no field %s" % (where, k))
+        v = got[k]
+        if w is None:
+            g.check(v is None, "%s: %s is %r, expected null (zero denominator)" % (where, k, v))
+        elif isinstance(w, int) and not isinstance(w, bool):
+            g.check(v == w, "%s: %s is %r, expected %d" % (where, k, v, w))
+        else:
+            g.check(v is not None and abs(v - w) <= 1e-9, "%s: %s is %r, expected %.12g" % (where, k, v, w))
+
+
+def csv_row(body):
+    rows = list(csv.DictReader(io.StringIO(body.decode())))
+    g.check(len(rows) == 1, "CSV summary has %d rows" % len(rows))
+    out = {}
+    for k, v in rows[0].items():
+        if v == "":
+            out[k] = None
+        else:
+            try:
+                out[k] = int(v)
+            except ValueError:
+                try:
+                    out[k] = float(v)
+                except ValueError:
+                    out[k] = v
+    return out
+
+
+def iso_s(text):
+    return int(datetime.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.timezone.utc).timestamp())
+
+
+def get_json(st, path):
+    status, doc = g.http_json("GET", st.api + path)
+    g.check(status == 200, "GET %s answered %d: %s" % (path, status, doc))
+    return doc
+
+
+def main():
+    from confluent_kafka import Producer
+
+    rng = random.Random(20261208)
+    now_s = int(time.time())
+    recs = make_records(rng, now_s)
+    with g.Stack() as st:
+        p = Producer({"bootstrap.servers": st.kafka, "enable.idempotence": True})
+        sent = 0
+        for r in recs:
+            value = interaction_pb(r) if r["kind"] == "interaction" else survey_pb(r)
+            copies = 2 if rng.random() < 0.1 else 1  # a redelivery: counted once
+            for _ in range(copies):
+                p.produce(g.TOPIC_SCORED, key=("%s/%s" % (TENANT, r["team"])).encode(), value=value)
+                sent += 1
+        g.check(p.flush(30) == 0, "records still unacknowledged by Kafka after 30 s")
+        del p  # before the stack goes down, so it does not log reconnects
+        g.log("%d scored records written (%d deliveries)" % (len(recs), sent))
+
+        want_n = {t: (sum(1 for r in recs if r["team"] == t and r["kind"] == "interaction"),
+                      sum(1 for r in recs if r["team"] == t and r["kind"] == "survey")) for t in TEAMS}
+
+        def probe():
+            got = {}
+            for t in TEAMS:
+                status, doc = g.http_json("GET", st.api + "/v1/teams/%s/summary?tenant=%s&window=1d" % (t, TENANT))
+                got[t] = (doc["interactions"], doc["surveys"]) if status == 200 else None
+            return got == want_n, got
+        g.wait_until(probe, 120, "the read API to count every record once (want %s)" % want_n)
+        time.sleep(2)
+        g.check(probe()[0], "counts changed after they were reached: a redelivery counted twice?")
+
+        for t in TEAMS:
+            mine = [r for r in recs if r["team"] == t]
+            want = brute(mine)
+            path = "/v1/teams/%s/summary?tenant=%s&window=1d" % (t, TENANT)
+            row = get_json(st, path)
+            compare(path, row, want)
+            g.check(row["change_balance"] == row["change_sum"], "%s: a summary's balance is its change sum" % path)
+            status, _, body = g.http("GET", st.api + path + "&format=csv")
+            g.check(status == 200, "%s&format=csv answered %d" % (path, status))
+            compare(path + "&format=csv", csv_row(body), want)
+
+            spath = "/v1/teams/%s/series?tenant=%s&window=1d&step=1h" % (t, TENANT)
+            doc = get_json(st, spath)
+            balance = 0
+            for pt in doc["points"]:
+                lo, hi = iso_s(pt["from"]), iso_s(pt["to"])
+                inside = [r for r in mine if lo <= r["t_ms"] // 1000 < hi]
+                pw = brute(inside)
+                balance += pw["change_sum"]
+                pw["change_balance"] = balance
+                compare("%s point %s" % (spath, pt["from"]), pt, pw)
+            g.check(sum(1 for pt in doc["points"] if pt["interactions"]) >= 3, "%s: three hours should fill 3 points" % spath)
+            g.check(abs(balance - want["change_sum"]) <= 1e-9, "%s: the last balance %r is not the day's change %r"
+                    % (spath, balance, want["change_sum"]))
+            g.log("%s: summary (JSON, CSV) and %d series points agree with the records" % (t, len(doc["points"])))
+
+        rows = get_json(st, "/v1/teams?tenant=%s&window=1d" % TENANT)["teams"]
+        ranked = sorted(rows, key=lambda r: (-r["resolution_rate"], r["team"]))
+        got = [r["team"] for r in get_json(st, "/v1/teams?tenant=%s&window=1d&sort=resolution_rate" % TENANT)["teams"]]
+        g.check(got == [r["team"] for r in ranked], "sort=resolution_rate: %s, expected %s" % (got, [r["team"] for r in ranked]))
+        g.log("every new field agrees with the brute force")
+
+
+if __name__ == "__main__":
+    g.run(main)
