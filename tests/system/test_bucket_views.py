@@ -16,7 +16,11 @@ team:
   the denominator is 0);
 - GET /v1/teams/{team}/series?window=1d&step=1h: every point's fields against the records of
   its hour, and change_balance the running sum of change from the series' first point;
-- GET /v1/teams?window=1d&sort=resolution_rate ranks as the client ranks the plain rows.
+- GET /v1/teams?window=1d&sort=resolution_rate ranks as the client ranks the plain rows;
+- a team whose buckets were first written by the previous format (no pairs of dominant
+  feelings, no change per start polarity: written here with redis-py) and then updated by the
+  aggregator: the new counters start at 0 in those buckets, dominant_n counts only the new
+  records while with_feeling counts all, and the change by start polarity is null.
 """
 
 import csv
@@ -270,7 +274,48 @@ def main():
         ranked = sorted(rows, key=lambda r: (-r["resolution_rate"], r["team"]))
         got = [r["team"] for r in get_json(st, "/v1/teams?tenant=%s&window=1d&sort=resolution_rate" % TENANT)["teams"]]
         g.check(got == [r["team"] for r in ranked], "sort=resolution_rate: %s, expected %s" % (got, [r["team"] for r in ranked]))
+        check_upgrade(st, rng, now_s)
         g.log("every new field agrees with the brute force")
+
+
+def check_upgrade(st, rng, now_s):
+    import redis
+    from confluent_kafka import Producer
+
+    team, minute = "delta", (now_s - 1800) // 60 * 60
+    old = {"n": 4, "felt": 3, "start_sum": -1500, "end_sum": 600, "change_sum": 2100, "start_neg": 3,
+           "end_neu": 3, "t_nu": 3, "recovered": 3, "improved": 3, "empathy_sum": 2000, "resolved": 1,
+           "resolved_known": 2, "transfers_sum": 4}
+    r = redis.Redis.from_url(st.redis_url)
+    for res, size in (("1m", 60), ("1h", 3600), ("1d", 86400)):
+        r.hset("gw:{%s:%s}:b:%s:%d" % (TENANT, team, res, minute // size * size), mapping=old)
+    r.sadd("gw:{%s}:teams" % TENANT, team)
+    new = make_records(rng, now_s)[:40]
+    p = Producer({"bootstrap.servers": st.kafka, "enable.idempotence": True})
+    for rec in new:
+        rec["team"], rec["t_ms"] = team, minute * 1000 + rng.randrange(60000)
+        p.produce(g.TOPIC_SCORED, key=("%s/%s" % (TENANT, team)).encode(),
+                  value=interaction_pb(rec) if rec["kind"] == "interaction" else survey_pb(rec))
+    g.check(p.flush(30) == 0, "records still unacknowledged by Kafka after 30 s")
+    del p
+    n_new = sum(1 for rec in new if rec["kind"] == "interaction")
+    path = "/v1/teams/%s/summary?tenant=%s&window=1d" % (team, TENANT)
+    row = g.wait_until(lambda: (lambda d: (d["interactions"] == old["n"] + n_new, d))(get_json(st, path)), 60,
+                       "the aggregator to apply the new records onto the old buckets")
+    want = brute(new)
+    felt_new = want["dominant_n"]
+    g.check(row["with_feeling"] == old["felt"] + felt_new and row["dominant_n"] == felt_new,
+            "%s: with_feeling %d, dominant_n %d; expected %d and %d (the old buckets' interactions have no "
+            "dominant feelings)" % (path, row["with_feeling"], row["dominant_n"], old["felt"] + felt_new, felt_new))
+    for k in range(10):
+        g.check(row["start_" + KINDS[k]] == want["start_" + KINDS[k]], "%s: start_%s" % (path, KINDS[k]))
+    for pol in POL:
+        g.check(row["change_mean_from_" + pol] is None,
+                "%s: change_mean_from_%s is %r over a range with buckets from before the per-polarity sums"
+                % (path, pol, row["change_mean_from_" + pol]))
+    g.check(row["neg_to_neu"] == want["neg_to_neu"] + old["t_nu"], "%s: neg_to_neu" % path)
+    g.check(abs(row["change_sum"] - (want["change_sum"] + old["change_sum"] / 1000)) <= 1e-9, "%s: change_sum" % path)
+    g.log("%s: buckets of the previous format read on, their new counters at 0" % team)
 
 
 if __name__ == "__main__":
