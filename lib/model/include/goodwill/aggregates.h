@@ -337,10 +337,9 @@ typedef struct gw_agg_row_meta {
 
 /*
  * Leaderboards: the numeric row fields teams can be ranked by (GW_AGG_SORT_FIELDS_TEXT).
- * gw_agg_sort_field gives
- * a field's number for a name, or -EINVAL. gw_agg_rank_compare orders two summaries by that
- * field, descending unless ascending is set; undefined values (null) come last either way,
- * and ties are left to the caller (0).
+ * gw_agg_sort_field gives a field's number for a name, or -EINVAL. gw_agg_rank_compare orders
+ * two summaries by that field, descending unless ascending is set; undefined values (null) come
+ * last either way, and ties are left to the caller (0).
  */
 #define GW_AGG_SORT_FIELDS_TEXT                                                                    \
   "interactions, with_feeling, start_mean, end_mean, change_mean, improved_share, recovered, "     \
