@@ -872,7 +872,10 @@ void gw_agg_summarize(const gw_agg_totals *t, gw_agg_summary *out) {
    * dominant feelings, so dominant_n == with_feeling says that the whole range has them. A mean
    * over part of the range would be noise: it stays undefined. */
   for (int k = 0; k < 3; k++) {
-    int64_t started = v[GW_AGG_START_NEG + k];
+    /* The interactions with feeling that began so: start_<polarity> would also count a record
+     * with a start polarity but no end one (not from the scorer), whose change is not summed. */
+    int64_t started =
+        v[GW_AGG_T_NN + 3 * k] + v[GW_AGG_T_NN + 3 * k + 1] + v[GW_AGG_T_NN + 3 * k + 2];
     if (started > 0 && out->dominant_n == v[GW_AGG_FELT]) {
       out->has_change_from[k] = true;
       out->change_mean_from[k] = (double)v[GW_AGG_CHANGE_NEG + k] / (double)started / 1000.0;

@@ -778,6 +778,14 @@ static void test_bucket_views_brute_force(void) {
   for (int k = 0; k < 3; k++)
     CHECK(!s.has_change_from[k]);
 
+  /* A start polarity without an end one (not from the scorer): counted in start_neg, but not
+   * an interaction with feeling, so no change from negative is made up for it. */
+  memset(&t, 0, sizeof(t));
+  t.v[GW_AGG_N] = 1;
+  t.v[GW_AGG_START_NEG] = 1;
+  gw_agg_summarize(&t, &s);
+  CHECK(!s.has_change_from[0]);
+
   /* Surveys without interactions: the response rate is null, not infinite. */
   memset(&t, 0, sizeof(t));
   t.v[GW_AGG_S] = 3;
