@@ -857,7 +857,8 @@ void gw_agg_summarize(const gw_agg_totals *t, gw_agg_summary *out) {
     out->nps_moe = 1.96 * 100.0 * sqrt(var / s);
   }
 
-  out->totals = t;
+  for (int k = 0; k < 9; k++)
+    out->transitions[k] = v[GW_AGG_T_NN + k];
   for (int k = 0; k < GW_AGG_DOMINANT_KINDS * GW_AGG_DOMINANT_KINDS; k++)
     out->dominant_n += v[GW_AGG_DOMINANT_PAIRS + k];
   if (v[GW_AGG_FELT] > 0) {
@@ -1034,12 +1035,10 @@ static void col_milli(gw_buf *out, cols_mode mode, const char *name, int64_t mil
 static const char *const polarity_short[3] = {"neg", "neu", "pos"};
 
 static void extra_columns(gw_buf *out, cols_mode mode, const gw_agg_summary *s) {
-  static const gw_agg_totals zero;
-  const int64_t *v = s != NULL && s->totals != NULL ? s->totals->v : zero.v;
   char name[64];
   for (int k = 0; k < 9; k++) {
     snprintf(name, sizeof(name), "%s_to_%s", polarity_short[k / 3], polarity_short[k % 3]);
-    col_count(out, mode, name, v[GW_AGG_T_NN + k]);
+    col_count(out, mode, name, s ? s->transitions[k] : 0);
   }
   for (int k = 0; k < 9; k++) {
     snprintf(name, sizeof(name), "%s_to_%s", polarity_short[k / 3], polarity_short[k % 3]);
@@ -1058,24 +1057,8 @@ static void extra_columns(gw_buf *out, cols_mode mode, const gw_agg_summary *s) 
   col_count(out, mode, "resolved_known", s ? s->resolved_known : 0);
   col_num(out, mode, "resolution_rate", "", s && s->has_resolution, s ? s->resolution_rate : 0);
   col_num(out, mode, "survey_response_rate", "", inter, s ? s->survey_response_rate : 0);
-  /* The dominant feelings: at the start and at the end (the margins of the pairs), then every
-   * pair, start_to_end. */
-  col_count(out, mode, "dominant_n", s ? s->dominant_n : 0);
-  for (int side = 0; side < 2; side++) {
-    for (int a = 0; a < GW_AGG_DOMINANT_KINDS; a++) {
-      int64_t n = 0;
-      for (int b = 0; b < GW_AGG_DOMINANT_KINDS; b++)
-        n += side == 0 ? v[GW_AGG_DOMINANT_PAIRS + a * GW_AGG_DOMINANT_KINDS + b]
-                       : v[GW_AGG_DOMINANT_PAIRS + b * GW_AGG_DOMINANT_KINDS + a];
-      snprintf(name, sizeof(name), "%s_%s", side == 0 ? "start" : "end", dominant_names[a]);
-      col_count(out, mode, name, n);
-    }
-  }
-  for (int a = 0; a < GW_AGG_DOMINANT_KINDS; a++)
-    for (int b = 0; b < GW_AGG_DOMINANT_KINDS; b++) {
-      snprintf(name, sizeof(name), "%s_to_%s", dominant_names[a], dominant_names[b]);
-      col_count(out, mode, name, v[GW_AGG_DOMINANT_PAIRS + a * GW_AGG_DOMINANT_KINDS + b]);
-    }
+  /* The dominant feelings are not row columns: their 100 pairs would make every row of every
+   * route ten times bigger. GET /v1/teams/{team}/feelings answers them (gw_agg_feelings_rows). */
 }
 
 void gw_agg_row_json(gw_buf *out, const gw_agg_row_meta *m, const gw_agg_summary *s) {
@@ -1173,4 +1156,71 @@ void gw_agg_row_csv(gw_buf *out, const gw_agg_row_meta *m, const gw_agg_summary 
   gw_buf_printf(out, ",%" PRId64, s->with_feeling);
   extra_columns(out, COLS_CSV, s);
   gw_buf_puts(out, "\r\n");
+}
+
+/* ------------------------------------------------------------------ dominant feelings */
+
+void gw_agg_feelings_csv_header(gw_buf *out) {
+  gw_buf_puts(out, "tenant,team,window,from,to,start,end,interactions,share\r\n");
+}
+
+/* The interactions of a (start, end) cell of the 11 x 11 grid: a kind, or GW_AGG_DOMINANT_KINDS
+ * for any kind (a margin, "*"). */
+static int64_t feelings_cell(const int64_t *v, int a, int b) {
+  int64_t n = 0;
+  for (int i = 0; i < GW_AGG_DOMINANT_KINDS; i++) {
+    if (a != GW_AGG_DOMINANT_KINDS && i != a)
+      continue;
+    for (int j = 0; j < GW_AGG_DOMINANT_KINDS; j++)
+      if (b == GW_AGG_DOMINANT_KINDS || j == b)
+        n += v[GW_AGG_DOMINANT_PAIRS + i * GW_AGG_DOMINANT_KINDS + j];
+  }
+  return n;
+}
+
+size_t gw_agg_feelings_rows(gw_buf *out, const gw_agg_row_meta *m, const gw_agg_totals *t,
+                            bool csv) {
+  char from[GW_ISO_LEN], to[GW_ISO_LEN];
+  gw_window_format_iso(m->from_s, from);
+  gw_window_format_iso(m->to_s, to);
+  int64_t total = feelings_cell(t->v, GW_AGG_DOMINANT_KINDS, GW_AGG_DOMINANT_KINDS);
+  size_t rows = 0;
+  for (int a = 0; a <= GW_AGG_DOMINANT_KINDS; a++) {
+    for (int b = 0; b <= GW_AGG_DOMINANT_KINDS; b++) {
+      int64_t n = feelings_cell(t->v, a, b);
+      bool grand = a == GW_AGG_DOMINANT_KINDS && b == GW_AGG_DOMINANT_KINDS;
+      if (n == 0 && !grand)
+        continue; /* pairs and margins that did not occur are not listed */
+      const char *sa = a < GW_AGG_DOMINANT_KINDS ? dominant_names[a] : "*";
+      const char *sb = b < GW_AGG_DOMINANT_KINDS ? dominant_names[b] : "*";
+      double share = total > 0 ? (double)n / (double)total : 0;
+      if (csv) {
+        csv_text(out, m->tenant);
+        gw_buf_putc(out, ',');
+        csv_text(out, m->team);
+        gw_buf_putc(out, ',');
+        csv_text(out, m->window);
+        gw_buf_printf(out, ",%s,%s,%s,%s,%" PRId64, from, to, sa, sb, n);
+        csv_num(out, total > 0, share);
+        gw_buf_puts(out, "\r\n");
+      } else {
+        if (rows > 0)
+          gw_buf_putc(out, ',');
+        gw_buf_puts(out, "{\"tenant\":");
+        gw_buf_json_string(out, m->tenant);
+        gw_buf_puts(out, ",\"team\":");
+        gw_buf_json_string(out, m->team);
+        gw_buf_puts(out, ",\"window\":");
+        gw_buf_json_string(out, m->window);
+        gw_buf_printf(out,
+                      ",\"from\":\"%s\",\"to\":\"%s\",\"start\":\"%s\",\"end\":\"%s\","
+                      "\"interactions\":%" PRId64 ",\"share\":",
+                      from, to, sa, sb, n);
+        json_num(out, total > 0, share);
+        gw_buf_putc(out, '}');
+      }
+      rows++;
+    }
+  }
+  return rows;
 }

@@ -10,22 +10,26 @@ team:
 
 - GET /v1/teams/{team}/summary?window=1d (JSON, and CSV parsed by header): the 3x3 transitions
   and their shares, recovered and soured rates, change by start polarity, change sum, empathy
-  and transfers means, resolved_known and the resolution rate, the survey response rate,
-  dominant_n and the distributions of dominant feelings at the start, at the end and in pairs
-  equal a recomputation from the records (exact for counts, within 1e-9 otherwise; null where
-  the denominator is 0);
+  and transfers means, resolved_known and the resolution rate, the survey response rate equal a
+  recomputation from the records (exact for counts, within 1e-9 otherwise; null where the
+  denominator is 0), and no row carries a column of the dominant feelings (dominant_n,
+  start_<kind>, end_<kind>, <kind>_to_<kind>);
 - GET /v1/teams/{team}/series?window=1d&step=1h: every point's fields against the records of
   its hour, and change_balance the running sum of change from the series' first point;
 - GET /v1/teams?window=1d&sort=resolution_rate ranks as the client ranks the plain rows;
+- GET /v1/teams/{team}/feelings?window=1d (JSON and CSV), and over one hour by from/to: exactly
+  the rows of the pairs of dominant feelings that occurred, the start and end margins and the
+  total, in the documented order, with their shares of the total;
 - a team whose buckets were first written by the previous format (no pairs of dominant
   feelings, no change per start polarity: written here with redis-py) and then updated by the
-  aggregator: the new counters start at 0 in those buckets, dominant_n counts only the new
-  records while with_feeling counts all, and the change by start polarity is null.
+  aggregator: the new counters start at 0 in those buckets, the feelings' total counts only the
+  new records while with_feeling counts all, and the change by start polarity is null.
 """
 
 import csv
 import datetime
 import io
+import json
 import os
 import random
 import sys
@@ -160,16 +164,70 @@ def brute(recs):
     out["resolved_known"] = len(known)
     out["resolution_rate"] = sum(r["resolved"] for r in known) / len(known) if known else None
     out["survey_response_rate"] = surveys / n if n else None
-    out["dominant_n"] = nf
-    pairs = [[0] * 10 for _ in range(10)]
-    for r in felt:
-        pairs[dominant(r["sf"])][dominant(r["ef"])] += 1
-    for a in range(10):
-        out["start_" + KINDS[a]] = sum(pairs[a])
-        out["end_" + KINDS[a]] = sum(pairs[k][a] for k in range(10))
-        for b in range(10):
-            out["%s_to_%s" % (KINDS[a], KINDS[b])] = pairs[a][b]
     return out
+
+
+# The columns of the dominant feelings, which rows must no longer carry.
+FEELING_COLUMNS = (["dominant_n"] + ["start_" + k for k in KINDS] + ["end_" + k for k in KINDS]
+                   + ["%s_to_%s" % (a, b) for a in KINDS for b in KINDS])
+FEELINGS_HEADER = ["tenant", "team", "window", "from", "to", "start", "end", "interactions", "share"]
+
+
+def check_no_feeling_columns(where, row):
+    extra = [k for k in FEELING_COLUMNS if k in row]
+    g.check(not extra, "%s: the row still carries %s" % (where, extra[:5]))
+
+
+def brute_feelings(recs):
+    """The rows of GET .../feelings, in their order: for each start kind its pairs that occurred
+    then its margin (start, *), then the end margins (*, end), then the total (*, *), always;
+    (start, end, interactions, share of the total)."""
+    pairs = [[0] * 11 for _ in range(11)]  # index 10: "*"
+    for r in recs:
+        if r["kind"] == "interaction" and r["ps"] >= 0:
+            a, b = dominant(r["sf"]), dominant(r["ef"])
+            for i in (a, 10):
+                for j in (b, 10):
+                    pairs[i][j] += 1
+    total = pairs[10][10]
+    names = KINDS + ("*",)
+    return [(names[a], names[b], pairs[a][b], pairs[a][b] / total if total else None)
+            for a in range(11) for b in range(11) if pairs[a][b] or (a == 10 and b == 10)]
+
+
+def check_feelings(st, where, path, recs, tenant, team):
+    """GET path (the feelings of team) as JSON and CSV against brute_feelings(recs)."""
+    want = brute_feelings(recs)
+    doc = get_json(st, path)
+    g.check(sorted(doc) == ["feelings", "from", "team", "tenant", "to", "window"],
+            "%s: the answer's keys are %s" % (where, sorted(doc)))
+    g.check(doc["tenant"] == tenant and doc["team"] == team, "%s: tenant/team %s/%s" % (where, doc["tenant"], doc["team"]))
+    rows = doc["feelings"]
+    got = [(r["start"], r["end"], r["interactions"], r["share"]) for r in rows]
+    g.check(len(got) == len(want), "%s: %d rows, expected %d:\n got %s\nwant %s" % (where, len(got), len(want), got, want))
+    for gr, wr, raw in zip(got, want, rows):
+        g.check(sorted(raw) == sorted(FEELINGS_HEADER), "%s: a row's columns are %s" % (where, sorted(raw)))
+        g.check((raw["tenant"], raw["team"], raw["window"], raw["from"], raw["to"])
+                == (tenant, team, doc["window"], doc["from"], doc["to"]), "%s: row meta %s" % (where, raw))
+        g.check(gr[:3] == wr[:3], "%s: row %s, expected %s" % (where, gr, wr))
+        if wr[3] is None:
+            g.check(gr[3] is None, "%s: share of %s is %r, expected null" % (where, gr, gr[3]))
+        else:
+            g.check(gr[3] is not None and abs(gr[3] - wr[3]) <= 1e-9, "%s: share of %s, expected %r" % (where, gr, wr[3]))
+    status, headers, body = get(st, path + "&format=csv")
+    g.check(status == 200 and headers.get("Content-Type", "").startswith("text/csv"),
+            "%s&format=csv answered %d %s" % (path, status, headers.get("Content-Type")))
+    text = body.decode()
+    g.check(text.startswith(",".join(FEELINGS_HEADER) + "\r\n"), "%s&format=csv: header %r" % (path, text[:100]))
+    crows = list(csv.DictReader(io.StringIO(text)))
+    cgot = [(r["start"], r["end"], int(r["interactions"]), float(r["share"]) if r["share"] else None) for r in crows]
+    g.check(len(cgot) == len(want) and all(c[:3] == w[:3] and (c[3] is None) == (w[3] is None)
+                                           and (w[3] is None or abs(c[3] - w[3]) <= 1e-9)
+                                           for c, w in zip(cgot, want)),
+            "%s&format=csv: rows %s, expected %s" % (path, cgot, want))
+    g.check(all((r["tenant"], r["team"], r["from"], r["to"]) == (tenant, team, doc["from"], doc["to"]) for r in crows),
+            "%s&format=csv: the rows' tenant, team, from, to differ from the JSON's" % path)
+    return doc, want
 
 
 def compare(where, got, want):
@@ -206,8 +264,19 @@ def iso_s(text):
     return int(datetime.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.timezone.utc).timestamp())
 
 
+def get(st, path):
+    """GET, waiting out the tenant's read rate limit (429) rather than failing on it."""
+    for _ in range(30):
+        status, headers, body = g.http("GET", st.api + path)
+        if status != 429:
+            return status, headers, body
+        time.sleep(float(headers.get("Retry-After", "1")))
+    return status, headers, body
+
+
 def get_json(st, path):
-    status, doc = g.http_json("GET", st.api + path)
+    status, _, body = get(st, path)
+    doc = json.loads(body.decode()) if body else None
     g.check(status == 200, "GET %s answered %d: %s" % (path, status, doc))
     return doc
 
@@ -250,10 +319,20 @@ def main():
             path = "/v1/teams/%s/summary?tenant=%s&window=1d" % (t, TENANT)
             row = get_json(st, path)
             compare(path, row, want)
+            check_no_feeling_columns(path, row)
             g.check(row["change_balance"] == row["change_sum"], "%s: a summary's balance is its change sum" % path)
-            status, _, body = g.http("GET", st.api + path + "&format=csv")
+            status, _, body = get(st, path + "&format=csv")
             g.check(status == 200, "%s&format=csv answered %d" % (path, status))
-            compare(path + "&format=csv", csv_row(body), want)
+            crow = csv_row(body)
+            compare(path + "&format=csv", crow, want)
+            check_no_feeling_columns(path + "&format=csv", crow)
+            g.check(sorted(crow) == sorted(row), "%s: the CSV columns are not the JSON fields" % path)
+
+            fpath = "/v1/teams/%s/feelings?tenant=%s&window=1d" % (t, TENANT)
+            fdoc, fwant = check_feelings(st, fpath, fpath, mine, TENANT, t)
+            g.check((fdoc["window"], fdoc["from"], fdoc["to"]) == (row["window"], row["from"], row["to"]),
+                    "%s: range %s..%s, the summary's %s..%s" % (fpath, fdoc["from"], fdoc["to"], row["from"], row["to"]))
+            g.check(fwant[-1][2] == row["with_feeling"], "%s: the total is not with_feeling" % fpath)
 
             spath = "/v1/teams/%s/series?tenant=%s&window=1d&step=1h" % (t, TENANT)
             doc = get_json(st, spath)
@@ -265,15 +344,44 @@ def main():
                 balance += pw["change_sum"]
                 pw["change_balance"] = balance
                 compare("%s point %s" % (spath, pt["from"]), pt, pw)
+                check_no_feeling_columns("%s point %s" % (spath, pt["from"]), pt)
             g.check(sum(1 for pt in doc["points"] if pt["interactions"]) >= 3, "%s: three hours should fill 3 points" % spath)
             g.check(abs(balance - want["change_sum"]) <= 1e-9, "%s: the last balance %r is not the day's change %r"
                     % (spath, balance, want["change_sum"]))
-            g.log("%s: summary (JSON, CSV) and %d series points agree with the records" % (t, len(doc["points"])))
+            # One elapsed hour of the series, as an explicit range: the feelings of its records
+            # only (a range ending in the future would end now).
+            pt = max((p for p in doc["points"] if iso_s(p["to"]) <= time.time()), key=lambda p: p["interactions"])
+            lo, hi = iso_s(pt["from"]), iso_s(pt["to"])
+            hpath = "/v1/teams/%s/feelings?tenant=%s&from=%s&to=%s" % (t, TENANT, pt["from"], pt["to"])
+            hdoc, _ = check_feelings(st, hpath, hpath, [r for r in mine if lo <= r["t_ms"] // 1000 < hi], TENANT, t)
+            g.check((hdoc["window"], hdoc["from"], hdoc["to"]) == ("custom", pt["from"], pt["to"]),
+                    "%s: window %s %s..%s" % (hpath, hdoc["window"], hdoc["from"], hdoc["to"]))
+            g.log("%s: summary (JSON, CSV), %d series points and the feelings (%d rows) agree with the records"
+                  % (t, len(doc["points"]), len(fdoc["feelings"])))
 
         rows = get_json(st, "/v1/teams?tenant=%s&window=1d" % TENANT)["teams"]
         ranked = sorted(rows, key=lambda r: (-r["resolution_rate"], r["team"]))
         got = [r["team"] for r in get_json(st, "/v1/teams?tenant=%s&window=1d&sort=resolution_rate" % TENANT)["teams"]]
         g.check(got == [r["team"] for r in ranked], "sort=resolution_rate: %s, expected %s" % (got, [r["team"] for r in ranked]))
+        for r in rows:
+            check_no_feeling_columns("/v1/teams row of %s" % r["team"], r)
+        status, _, body = get(st, "/v1/teams?tenant=%s&window=1d&format=csv" % TENANT)
+        header = next(csv.reader(io.StringIO(body.decode())))
+        check_no_feeling_columns("/v1/teams CSV header", header)
+        g.log("leaderboard row: %d bytes of JSON, CSV line %d bytes" % (
+            len(json.dumps(rows[0], separators=(",", ":"))), len(body.decode().split("\r\n")[1]) + 2))
+        # The feelings take a summary's parameters only; unknown team routes are 404.
+        for bad, code, text in (("/v1/teams/alpha/feelings?tenant=%s&window=1d&step=1h" % TENANT, 400, "step: only for"),
+                                ("/v1/teams/alpha/feelings?tenant=%s&window=1d&sort=nps" % TENANT, 400, "sort: only for"),
+                                ("/v1/teams/alpha/feelings?tenant=%s" % TENANT, 400, "window"),
+                                ("/v1/teams/alpha/feeling?tenant=%s&window=1d" % TENANT, 404, "/v1/teams/{team}/feelings")):
+            status, _, body = get(st, bad)
+            g.check(status == code and text in body.decode(), "%s answered %d %s, expected %d %s" % (bad, status, body, code, text))
+        # A team without records: only the total, 0 with a null share.
+        status, _, body = get(st, "/v1/teams/nobody/feelings?tenant=%s&window=1d" % TENANT)
+        nob = json.loads(body.decode())["feelings"]
+        g.check(status == 200 and [(r["start"], r["end"], r["interactions"], r["share"]) for r in nob] == [("*", "*", 0, None)],
+                "/v1/teams/nobody/feelings: %d %s" % (status, nob))
         check_upgrade(st, rng, now_s)
         g.log("every new field agrees with the brute force")
 
@@ -303,12 +411,12 @@ def check_upgrade(st, rng, now_s):
     row = g.wait_until(lambda: (lambda d: (d["interactions"] == old["n"] + n_new, d))(get_json(st, path)), 60,
                        "the aggregator to apply the new records onto the old buckets")
     want = brute(new)
-    felt_new = want["dominant_n"]
-    g.check(row["with_feeling"] == old["felt"] + felt_new and row["dominant_n"] == felt_new,
-            "%s: with_feeling %d, dominant_n %d; expected %d and %d (the old buckets' interactions have no "
-            "dominant feelings)" % (path, row["with_feeling"], row["dominant_n"], old["felt"] + felt_new, felt_new))
-    for k in range(10):
-        g.check(row["start_" + KINDS[k]] == want["start_" + KINDS[k]], "%s: start_%s" % (path, KINDS[k]))
+    felt_new = sum(1 for rec in new if rec["kind"] == "interaction" and rec["ps"] >= 0)
+    fpath = "/v1/teams/%s/feelings?tenant=%s&window=1d" % (team, TENANT)
+    _, fwant = check_feelings(st, fpath, fpath, new, TENANT, team)
+    g.check(row["with_feeling"] == old["felt"] + felt_new and fwant[-1][2] == felt_new,
+            "%s: with_feeling %d, feelings total %d; expected %d and %d (the old buckets' interactions have no "
+            "dominant feelings)" % (path, row["with_feeling"], fwant[-1][2], old["felt"] + felt_new, felt_new))
     for pol in POL:
         g.check(row["change_mean_from_" + pol] is None,
                 "%s: change_mean_from_%s is %r over a range with buckets from before the per-polarity sums"

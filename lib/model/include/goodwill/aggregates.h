@@ -299,9 +299,8 @@ typedef struct gw_agg_summary {
   double nps;       /* -100..100 */
   double nps_moe;   /* margin of error at 95 %, NPS points */
 
-  /* What the buckets hold beyond the means above (docs/API-read.md gives every formula). The
-   * counts of the 3x3 transitions and of the dominant feelings are read from totals. */
-  const gw_agg_totals *totals;        /* borrowed: the counters summarized */
+  /* What the buckets hold beyond the means above (docs/API-read.md gives every formula). */
+  int64_t transitions[9];             /* t_nn .. t_pp: start polarity -> end polarity */
   double transition_share[9];         /* t_nn .. t_pp / with_feeling (has_feeling) */
   double recovered_rate, soured_rate; /* of with_feeling (has_feeling) */
   double empathy_mean;                /* agent empathy 0..1, over interactions */
@@ -316,7 +315,8 @@ typedef struct gw_agg_summary {
   bool has_change_from[3];
   double change_mean_from[3];
   /* Interactions whose dominant feelings were counted: with_feeling, less those of buckets
-   * written before these counters were. */
+   * written before these counters were. Not a row column (gw_agg_feelings_rows gives it as
+   * the "*" -> "*" row); it says whether the change by start polarity is defined. */
   int64_t dominant_n;
   /* The sum of every interaction's change over the range (milli), and the running balance: the
    * same sum from the start of a series up to the end of this row (gw_agg_summarize sets it to
@@ -325,7 +325,7 @@ typedef struct gw_agg_summary {
   double change_sum; /* change_sum_milli / 1000, for ranking */
 } gw_agg_summary;
 
-/* Fills out from t; out->totals points at t, which must outlive out. */
+/* Fills out from t; out keeps no pointer into t. */
 void gw_agg_summarize(const gw_agg_totals *t, gw_agg_summary *out);
 
 typedef struct gw_agg_row_meta {
@@ -356,5 +356,20 @@ void gw_agg_row_json(gw_buf *out, const gw_agg_row_meta *m, const gw_agg_summary
 /* The CSV header line and one CSV line (RFC 4180, CRLF; undefined values are empty). */
 void gw_agg_csv_header(gw_buf *out);
 void gw_agg_row_csv(gw_buf *out, const gw_agg_row_meta *m, const gw_agg_summary *s);
+
+/*
+ * The dominant feelings of a range (GET /v1/teams/{team}/feelings, docs/API-read.md): flat rows
+ * of the columns tenant, team, window, from, to, start, end, interactions, share. One row per
+ * pair of dominant feelings (start, end) that occurred, start in the order of
+ * gw_agg_dominant_name then end; after a start's pairs, its margin (start, "*"): the
+ * interactions that began so, whatever the end; then the end margins ("*", end); last the total
+ * ("*", "*"), dominant_n, always listed. share = interactions / dominant_n (null, or empty in
+ * CSV, when dominant_n is 0). Rows of 0 interactions other than the total are not listed.
+ * JSON: the row objects separated by commas (the caller writes the brackets); CSV: one CRLF
+ * line each, after gw_agg_feelings_csv_header. Returns the rows written.
+ */
+void gw_agg_feelings_csv_header(gw_buf *out);
+size_t gw_agg_feelings_rows(gw_buf *out, const gw_agg_row_meta *m, const gw_agg_totals *t,
+                            bool csv);
 
 #endif
