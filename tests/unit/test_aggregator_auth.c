@@ -124,6 +124,8 @@ static void client_tokens(gw_test_agg *f) {
                               "<token>");
   CHECK(gw_test_http_get(f->api_port, "/v1/teams/%20bad/summary?tenant=t1&window=2y", NULL, a));
   CHECK_INT_EQ(a->status, 401);
+  CHECK(gw_test_http_get(f->api_port, "/v1/teams/team-a1/feelings?window=1h", NULL, a));
+  CHECK_INT_EQ(a->status, 401);
   /* An unknown token, and another scheme: invalid_token; the token is not echoed. */
   CHECK(gw_test_http_get(f->api_port, "/v1/teams?window=1h", AUTH("read-wrong-9"), a));
   CHECK_INT_EQ(a->status, 401);
@@ -158,6 +160,11 @@ static void client_tokens(gw_test_agg *f) {
   CHECK(gw_test_http_get(f->api_port, "/v1/teams/team-b1/summary?tenant=t2&window=1h",
                          AUTH(TOKEN_A), a));
   CHECK_INT_EQ(a->status, 403);
+  /* And for one team's dominant feelings. */
+  CHECK(gw_test_http_get(f->api_port, "/v1/teams/team-b1/feelings?tenant=t2&window=1h",
+                         AUTH(TOKEN_A), a));
+  CHECK_INT_EQ(a->status, 403);
+  CHECK(strstr(a->body, "team-b1") == NULL);
   /* A malformed tenant= is still a 400 naming the parameter. */
   CHECK(gw_test_http_get(f->api_port, "/v1/teams?tenant=a%20b&window=1h", AUTH(TOKEN_A), a));
   CHECK_INT_EQ(a->status, 400);
@@ -166,6 +173,9 @@ static void client_tokens(gw_test_agg *f) {
   CHECK(gw_test_http_get(f->api_port, "/v1/teams/team-b1/summary?window=1h", AUTH(TOKEN_B), a));
   CHECK_INT_EQ(a->status, 200);
   CHECK_STR_CONTAINS(a->body, "\"tenant\":\"t2\",\"team\":\"team-b1\"");
+  CHECK(gw_test_http_get(f->api_port, "/v1/teams/team-b1/feelings?window=1h", AUTH(TOKEN_B), a));
+  CHECK_INT_EQ(a->status, 200);
+  CHECK_STR_CONTAINS(a->body, "{\"tenant\":\"t2\",\"team\":\"team-b1\",\"window\":\"1h\"");
 
   /* A bad file: refused, the old tokens still work. */
   write_file(tokens_path, TOKEN_A_HASH "\n");
@@ -205,6 +215,12 @@ static void client_tokens(gw_test_agg *f) {
                               "summary\",status=\"403\"} 1\n");
   CHECK_STR_CONTAINS(a->body, "goodwill_aggregator_api_requests_total{route=\"/v1/teams\","
                               "status=\"400\"} 1\n");
+  CHECK_STR_CONTAINS(a->body, "goodwill_aggregator_api_requests_total{route=\"/v1/teams/{team}/"
+                              "feelings\",status=\"401\"} 1\n");
+  CHECK_STR_CONTAINS(a->body, "goodwill_aggregator_api_requests_total{route=\"/v1/teams/{team}/"
+                              "feelings\",status=\"403\"} 1\n");
+  CHECK_STR_CONTAINS(a->body, "goodwill_aggregator_api_requests_total{route=\"/v1/teams/{team}/"
+                              "feelings\",status=\"200\"} 1\n");
   CHECK_STR_CONTAINS(a->body, "goodwill_aggregator_api_request_duration_seconds_count{route=\"/"
                               "v1/teams\",status=\"401\"} 4\n");
   CHECK(strstr(a->body, "read-") == NULL);
