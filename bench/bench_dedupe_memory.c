@@ -14,67 +14,18 @@
  *   bench_dedupe_memory [--ids N] [--teams T] [--days D] [--batch B]
  *                       [--redis-server PATH]
  */
-#include <arpa/inet.h>
 #include <hiredis/hiredis.h>
 #include <inttypes.h>
-#include <netinet/in.h>
-#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "goodwill/aggregates.h"
 #include "goodwill/ids.h"
-
-static int free_port(void) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-  socklen_t len = sizeof(a);
-  if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0 ||
-      getsockname(fd, (struct sockaddr *)&a, &len) != 0) {
-    if (fd >= 0)
-      close(fd);
-    return -1;
-  }
-  close(fd);
-  return ntohs(a.sin_port);
-}
-
-static redisContext *start_server(const char *server, const char *dir, pid_t *pid) {
-  int port = free_port();
-  if (port < 0)
-    return NULL;
-  char portstr[16];
-  snprintf(portstr, sizeof(portstr), "%d", port);
-  *pid = fork();
-  if (*pid == 0) {
-    execl(server, "redis-server", "--port", portstr, "--bind", "127.0.0.1", "--dir", dir, "--save",
-          "", "--appendonly", "no", "--logfile", "redis.log", (char *)NULL);
-    _exit(127);
-  }
-  for (int i = 0; i < 200; i++) {
-    struct timeval tv = {1, 0};
-    redisContext *c = redisConnectWithTimeout("127.0.0.1", port, tv);
-    if (c != NULL && c->err == 0) {
-      redisReply *r = redisCommand(c, "PING");
-      bool ok = r != NULL && r->type == REDIS_REPLY_STATUS;
-      if (r)
-        freeReplyObject(r);
-      if (ok)
-        return c;
-    }
-    if (c)
-      redisFree(c);
-    struct timespec ts = {0, 50 * 1000 * 1000};
-    nanosleep(&ts, NULL);
-  }
-  return NULL;
-}
+#include "gw_test_redis.h"
 
 /* A field of INFO memory, or -1. */
 static long long info_memory(redisContext *c, const char *field) {
@@ -150,7 +101,8 @@ int main(int argc, char **argv) {
     return 1;
   }
   pid_t pid = -1;
-  redisContext *c = start_server(server, dir, &pid);
+  int port;
+  redisContext *c = gw_test_redis_start_server(server, dir, &port, &pid);
   int rc = 1;
   const char **av = NULL;
   size_t *al = NULL;
@@ -250,10 +202,7 @@ out:
   free(ids);
   if (c)
     redisFree(c);
-  if (pid > 0) {
-    kill(pid, SIGTERM);
-    waitpid(pid, NULL, 0);
-  }
+  gw_test_redis_stop(&pid);
   char cmd[128];
   snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
   if (system(cmd) != 0)

@@ -6,7 +6,8 @@
  * Besides crashes and sanitizer reports (the model must never read past `len`: libFuzzer's
  * buffer is not NUL-terminated), it checks the model's documented ranges and invariants,
  * aborting when one fails: valence in -1..1, intensities and empathy in 0..1, no NaN,
- * change = end - start, polarities and the recovered / soured flags agree with the valences,
+ * change = end - start, polarities (by the conversational band), the change direction and the
+ * recovered / soured flags agree with the valences,
  * the turn counts, and that scoring is deterministic.
  *
  * The same bytes are also one input line of goodwill-score (gw_feeling_json_line): its fast
@@ -63,8 +64,17 @@ static void check_interaction(const gw_interaction_feeling *f, unsigned customer
     abort();
   if (fabs(f->change - (f->end - f->start)) > 1e-12)
     abort();
-  if (f->start_polarity != gw_feeling_polarity(f->start) ||
-      f->end_polarity != gw_feeling_polarity(f->end))
+  if (f->start_polarity != gw_feeling_conversation_polarity(f->start) ||
+      f->end_polarity != gw_feeling_conversation_polarity(f->end))
+    abort();
+  /* The direction follows differing polarities, and never goes against the change. */
+  if (f->start_polarity != f->end_polarity &&
+      f->change_direction !=
+          (f->end_polarity > f->start_polarity ? GW_CHANGE_IMPROVED : GW_CHANGE_WORSENED))
+    abort();
+  if ((f->change_direction == GW_CHANGE_IMPROVED && !(f->change > 0)) ||
+      (f->change_direction == GW_CHANGE_WORSENED && !(f->change < 0)) ||
+      (!f->has_customer_turns && f->change_direction != GW_CHANGE_UNCHANGED))
     abort();
   int start_neg = f->start_polarity == GW_POLARITY_NEGATIVE;
   int end_neg = f->end_polarity == GW_POLARITY_NEGATIVE;
@@ -104,6 +114,26 @@ static void check_explained_utterance(const gw_feeling_explain *x, size_t u, dou
     sum += x->steps[k].delta;
   if (!gw_close(sum, eu->sum) || eu->valence != v)
     abort();
+  /* Category minimums: held back exactly when there was evidence below the minimum. */
+  for (int c = 0; c < GW_FEELING_COUNT; c++)
+    if (eu->held_back[c] !=
+        (eu->feelings_raw[c] * eu->feelings_factor > 0 && eu->evidence[c] < eu->min_evidence[c]))
+      abort();
+}
+
+/* The felt valence of customer turn t's utterance u adds up to the turn's felt valence. */
+static void check_explained_felt(const gw_feeling_explain *x, size_t u, double felt) {
+  const gw_explain_utterance *eu = &x->utterances[u];
+  if (!eu->conversation || eu->felt != felt)
+    abort();
+  double sum = 0;
+  for (size_t i = eu->first_hit; i < eu->first_hit + eu->nhits; i++)
+    sum += x->hits[i].felt;
+  for (size_t k = eu->first_felt_step; k < eu->first_felt_step + eu->nfelt_steps; k++)
+    sum += x->steps[k].delta;
+  double v = eu->felt_sum / sqrt(eu->felt_sum * eu->felt_sum + eu->alpha);
+  if (!gw_close(sum, eu->felt_sum) || (v > 1 ? 1 : v < -1 ? -1 : v) != felt)
+    abort();
 }
 
 static void check_explanations(const gw_feeling_model *m, const char *text, size_t size,
@@ -131,14 +161,26 @@ static void check_explanations(const gw_feeling_model *m, const char *text, size
     if (t->index >= n || turns[t->index].speaker != GW_SPEAKER_CUSTOMER)
       abort();
     sw += t->start_weight;
-    sv += t->start_weight * t->valence;
+    sv += t->start_weight * t->felt;
     ew += t->end_weight;
-    ev += t->end_weight * t->valence;
-    if (t->start_weight > 0 || t->end_weight > 0)
+    ev += t->end_weight * t->felt;
+    if (t->start_weight > 0 || t->end_weight > 0) {
       check_explained_utterance(&x, t->utterance, t->valence);
+      check_explained_felt(&x, t->utterance, t->felt);
+    }
   }
   if (g.has_customer_turns != (x.nturns > 0) ||
       (x.nturns > 0 && (!gw_close(sv / sw, g.start) || !gw_close(ev / ew, g.end))))
+    abort();
+  /* The conversational band gives the polarities, and the direction follows them or the
+   * change's size. */
+  if (x.nturns > 0 && (x.start != g.start || x.end != g.end || x.change != g.change ||
+                       x.start_polarity != gw_feeling_conversation_polarity(x.start) ||
+                       x.end_polarity != gw_feeling_conversation_polarity(x.end) ||
+                       x.change_direction != g.change_direction ||
+                       (x.direction_rule == 1) != (x.start_polarity != x.end_polarity) ||
+                       (x.direction_rule == 2 && fabs(x.change) < x.change_min) ||
+                       (x.direction_rule == 0 && g.change_direction != GW_CHANGE_UNCHANGED)))
     abort();
   static const double weights[GW_EXPLAIN_EMPATHY_KINDS] = {0.25, 0.25, 0.2, 0.2, 0.1};
   double empathy = 0;

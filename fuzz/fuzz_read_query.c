@@ -2,11 +2,13 @@
  * Fuzz target for the read API's query parameters (gw_read_query_parse): the input is split at
  * 0x00 bytes into the route (first byte) and the values of window, from, to, format, sort,
  * order, limit and step, as a client may send them (after percent-decoding), at a fixed now.
+ * The first value is also parsed as a request path (gw_read_route_parse).
  *
  * Besides crashes and sanitizer reports it checks, aborting when they fail: a refusal has a
  * message that starts with a parameter name; an accepted query has a range of positive length
  * (the composition later clamps it to what is retained), a limit within its bound, and a
- * series with at least one and at most 1,500 points.
+ * series with at least one and at most 1,500 points; a path's team, when it has one, lies
+ * within the path.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -23,7 +25,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (size < 1) {
     return 0;
   }
-  gw_read_route route = (gw_read_route)(data[0] % 3);
+  gw_read_route route = (gw_read_route)(data[0] % 4);
   char *copy = malloc(size);
   memcpy(copy, data + 1, size - 1);
   copy[size - 1] = '\0';
@@ -32,6 +34,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   for (char *p = copy; n < 8 && p < copy + size - 1;) {
     v[n++] = p;
     p += strlen(p) + 1;
+  }
+  gw_read_route path_route;
+  const char *team;
+  size_t team_len;
+  if (v[0] != NULL && gw_read_route_parse(v[0], &path_route, &team, &team_len) == 0) {
+    size_t path_len = strlen(v[0]);
+    if ((path_route == GW_READ_LIST) != (team == NULL) ||
+        (team != NULL && (team < v[0] || team + team_len > v[0] + path_len || team_len == 0))) {
+      abort();
+    }
   }
   gw_read_params params = {v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]};
   gw_read_query q;

@@ -244,6 +244,19 @@ gw_metric *gw_metrics_series(gw_metric_family *f, const char *const *label_value
   return s;
 }
 
+void gw_metrics_family_clear(gw_metric_family *f) {
+  if (f == NULL) {
+    return;
+  }
+  for (size_t i = 0; i < f->nseries; i++) {
+    free(f->series[i]);
+  }
+  f->nseries = 0;
+  free(f->overflow);
+  f->overflow = NULL;
+  gw_hash_table_clear(&f->table);
+}
+
 int gw_metrics_register(gw_metrics *m, const gw_metric_family_def *def, gw_metric_family **out) {
   if (out != NULL) {
     *out = NULL;

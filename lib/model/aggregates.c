@@ -29,6 +29,18 @@ _Static_assert(GW_EVENT_MAX_PAST_MS + GW_DAY_MS + GW_EVENT_MAX_DELIVERY_DELAY_MS
 /* The most days looked up on each side of the arrival day (C at most 7 days). */
 #define LOOKBACK_MAX ((int)(GW_CLIENT_RETRY_WINDOW_MAX_MS / GW_DAY_MS))
 
+/* The dominant feelings: the categories of gw_feeling_category in its order, then none
+ * (test_aggregates checks both lists), and the counter f_<start>_<end> of each pair in the
+ * order of GW_AGG_DOMINANT_PAIRS. */
+#define DOMINANT_KINDS(X)                                                                          \
+  X(anger), X(frustration), X(confusion), X(anxiety), X(sadness), X(gratitude), X(relief),         \
+      X(satisfaction), X(delight), X(none)
+#define DOMINANT_KINDS_WITH(X, a)                                                                  \
+  X(a, anger), X(a, frustration), X(a, confusion), X(a, anxiety), X(a, sadness), X(a, gratitude),  \
+      X(a, relief), X(a, satisfaction), X(a, delight), X(a, none)
+#define PAIR_NAME(s, e) "f_" #s "_" #e
+#define PAIR_ROW(s)     DOMINANT_KINDS_WITH(PAIR_NAME, s)
+
 static const char *const field_names[GW_AGG_FIELD_COUNT] = {
     [GW_AGG_N] = "n",
     [GW_AGG_FELT] = "felt",
@@ -78,14 +90,59 @@ static const char *const field_names[GW_AGG_FIELD_COUNT] = {
     [GW_AGG_COMMENT_N] = "comment_n",
     [GW_AGG_COMMENT_SUM] = "comment_sum",
     [GW_AGG_COMMENT_SQ] = "comment_sq",
-};
+    [GW_AGG_CHANGE_NEG] = "change_neg",
+    [GW_AGG_CHANGE_NEU] = "change_neu",
+    [GW_AGG_CHANGE_POS] = "change_pos",
+    [GW_AGG_DOMINANT_PAIRS] = DOMINANT_KINDS(PAIR_ROW)};
+
+#define KIND_NAME(k) #k
+static const char *const dominant_names[GW_AGG_DOMINANT_KINDS] = {DOMINANT_KINDS(KIND_NAME)};
+
+const char *gw_agg_dominant_name(int kind) {
+  return kind >= 0 && kind < GW_AGG_DOMINANT_KINDS ? dominant_names[kind] : "?";
+}
+
+static int dominant_lookup(const char *name, size_t len) {
+  for (int k = 0; k < GW_AGG_DOMINANT_KINDS; k++)
+    if (strlen(dominant_names[k]) == len && memcmp(dominant_names[k], name, len) == 0)
+      return k;
+  return -1;
+}
+
+int gw_agg_dominant(Goodwill__V1__FeelingIntensity *const *items, size_t n) {
+  int best = GW_AGG_DOMINANT_NONE;
+  uint32_t best_milli = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (items[i] == NULL || items[i]->category == NULL)
+      continue;
+    int k = dominant_lookup(items[i]->category, strlen(items[i]->category));
+    if (k < 0 || k == GW_AGG_DOMINANT_NONE || items[i]->intensity_milli == 0)
+      continue;
+    if (items[i]->intensity_milli > best_milli ||
+        (items[i]->intensity_milli == best_milli && k < best)) {
+      best = k;
+      best_milli = items[i]->intensity_milli;
+    }
+  }
+  return best;
+}
 
 const char *gw_agg_field_name(gw_agg_field f) {
   return (unsigned)f < GW_AGG_FIELD_COUNT ? field_names[f] : "?";
 }
 
 int gw_agg_field_lookup(const char *name, size_t len) {
-  for (int i = 0; i < GW_AGG_FIELD_COUNT; i++)
+  /* A pair of dominant feelings, f_<start>_<end>, is found by its two names (category names
+   * hold no '_'), which keeps the scan below to the other fields. */
+  if (len > 2 && name[0] == 'f' && name[1] == '_') {
+    const char *sep = memchr(name + 2, '_', len - 2);
+    if (sep == NULL)
+      return -1;
+    int a = dominant_lookup(name + 2, (size_t)(sep - name - 2));
+    int b = dominant_lookup(sep + 1, len - (size_t)(sep + 1 - name));
+    return a < 0 || b < 0 ? -1 : GW_AGG_DOMINANT_PAIRS + a * GW_AGG_DOMINANT_KINDS + b;
+  }
+  for (int i = 0; i < GW_AGG_DOMINANT_PAIRS; i++)
     if (strlen(field_names[i]) == len && memcmp(field_names[i], name, len) == 0)
       return i;
   return -1;
@@ -205,12 +262,31 @@ static int from_interaction(const Goodwill__V1__ScoredInteraction *si, gw_agg_re
     v[GW_AGG_END_SQ] = e * e;
     v[GW_AGG_CHANGE_SQ] = c * c;
     v[GW_AGG_START_END] = s * e;
-    v[GW_AGG_IMPROVED] = c > 0;
-    v[GW_AGG_WORSENED] = c < 0;
+    /* By the model's direction; by the sign of the change in records of older scorers. */
+    switch (si->change_direction) {
+    case GOODWILL__V1__CHANGE_DIRECTION__CHANGE_DIRECTION_IMPROVED:
+      v[GW_AGG_IMPROVED] = 1;
+      break;
+    case GOODWILL__V1__CHANGE_DIRECTION__CHANGE_DIRECTION_WORSENED:
+      v[GW_AGG_WORSENED] = 1;
+      break;
+    case GOODWILL__V1__CHANGE_DIRECTION__CHANGE_DIRECTION_UNCHANGED:
+      break;
+    default:
+      v[GW_AGG_IMPROVED] = c > 0;
+      v[GW_AGG_WORSENED] = c < 0;
+      break;
+    }
     v[GW_AGG_RECOVERED] = si->recovered ? 1 : 0;
     v[GW_AGG_SOURED] = si->soured ? 1 : 0;
     v[GW_AGG_CHANGE_EMPATHY] = c * emp;
     v[GW_AGG_CHANGE_HANDLE] = c * handle_s;
+    v[GW_AGG_CHANGE_NEG + ps] = c;
+    /* Every interaction with feeling writes exactly one pair, none_none included, so the pairs
+     * add up to the interactions counted since these counters exist (dominant_n). */
+    int ds = gw_agg_dominant(si->start_feelings, si->n_start_feelings);
+    int de = gw_agg_dominant(si->end_feelings, si->n_end_feelings);
+    v[GW_AGG_DOMINANT_PAIRS + ds * GW_AGG_DOMINANT_KINDS + de] = 1;
   }
   v[GW_AGG_HANDLE_SUM] = (int64_t)si->handle_ms;
   v[GW_AGG_HANDLE_SQ] = handle_s * handle_s;
@@ -793,6 +869,46 @@ void gw_agg_summarize(const gw_agg_totals *t, gw_agg_summary *out) {
     out->nps = 100.0 * (p - d);
     out->nps_moe = 1.96 * 100.0 * sqrt(var / s);
   }
+
+  for (int k = 0; k < 9; k++)
+    out->transitions[k] = v[GW_AGG_T_NN + k];
+  for (int k = 0; k < GW_AGG_DOMINANT_KINDS * GW_AGG_DOMINANT_KINDS; k++)
+    out->dominant_n += v[GW_AGG_DOMINANT_PAIRS + k];
+  if (v[GW_AGG_FELT] > 0) {
+    double f = (double)v[GW_AGG_FELT];
+    for (int k = 0; k < 9; k++)
+      out->transition_share[k] = (double)v[GW_AGG_T_NN + k] / f;
+    out->recovered_rate = (double)v[GW_AGG_RECOVERED] / f;
+    out->soured_rate = (double)v[GW_AGG_SOURED] / f;
+  }
+  /* The per-polarity sums exist only in buckets written since they were added (old buckets
+   * read them as 0); every interaction with feeling counted since then also counts one pair of
+   * dominant feelings, so dominant_n == with_feeling says that the whole range has them. A mean
+   * over part of the range would be noise: it stays undefined. */
+  for (int k = 0; k < 3; k++) {
+    /* The interactions with feeling that began so: start_<polarity> would also count a record
+     * with a start polarity but no end one (not from the scorer), whose change is not summed. */
+    int64_t started =
+        v[GW_AGG_T_NN + 3 * k] + v[GW_AGG_T_NN + 3 * k + 1] + v[GW_AGG_T_NN + 3 * k + 2];
+    if (started > 0 && out->dominant_n == v[GW_AGG_FELT]) {
+      out->has_change_from[k] = true;
+      out->change_mean_from[k] = (double)v[GW_AGG_CHANGE_NEG + k] / (double)started / 1000.0;
+    }
+  }
+  if (v[GW_AGG_N] > 0) {
+    double n = (double)v[GW_AGG_N];
+    out->empathy_mean = (double)v[GW_AGG_EMPATHY_SUM] / n / 1000.0;
+    out->transfers_mean = (double)v[GW_AGG_TRANSFERS_SUM] / n;
+    out->survey_response_rate = (double)v[GW_AGG_S] / n;
+  }
+  out->resolved_known = v[GW_AGG_RESOLVED_KNOWN];
+  if (v[GW_AGG_RESOLVED_KNOWN] > 0) {
+    out->has_resolution = true;
+    out->resolution_rate = (double)v[GW_AGG_RESOLVED] / (double)v[GW_AGG_RESOLVED_KNOWN];
+  }
+  out->change_sum_milli = v[GW_AGG_CHANGE_SUM];
+  out->change_balance_milli = v[GW_AGG_CHANGE_SUM];
+  out->change_sum = (double)v[GW_AGG_CHANGE_SUM] / 1000.0;
 }
 
 static void json_num(gw_buf *out, bool defined, double x) {
@@ -802,19 +918,22 @@ static void json_num(gw_buf *out, bool defined, double x) {
     gw_buf_printf(out, "%.10g", x);
 }
 
-/* The fields a leaderboard ranks by: counts (always defined) and means (defined per the flag
- * at defined_off), with their names in the rows. */
+/* The fields a leaderboard ranks by: counts (always defined), means (defined per the flag
+ * at defined_off) and sums (double, always defined), with their names in the rows. */
+typedef enum sort_kind { SORT_KIND_COUNT, SORT_KIND_MEAN, SORT_KIND_SUM } sort_kind;
 typedef struct sort_field {
   const char *name;
-  bool is_count;
-  size_t off;         /* of the int64_t count or the double mean in gw_agg_summary */
+  sort_kind kind;
+  size_t off;         /* of the int64_t count or the double in gw_agg_summary */
   size_t defined_off; /* of the bool saying whether the mean is defined */
 } sort_field;
 
 #define SORT_COUNT(f)                                                                              \
-  { #f, true, offsetof(gw_agg_summary, f), 0 }
+  { #f, SORT_KIND_COUNT, offsetof(gw_agg_summary, f), 0 }
 #define SORT_MEAN(f, d)                                                                            \
-  { #f, false, offsetof(gw_agg_summary, f), offsetof(gw_agg_summary, d) }
+  { #f, SORT_KIND_MEAN, offsetof(gw_agg_summary, f), offsetof(gw_agg_summary, d) }
+#define SORT_MEAN_AT(name, f, d, i)                                                                \
+  { name, SORT_KIND_MEAN, offsetof(gw_agg_summary, f[i]), offsetof(gw_agg_summary, d[i]) }
 static const sort_field sort_fields[] = {
     SORT_COUNT(interactions),
     SORT_COUNT(with_feeling),
@@ -832,6 +951,16 @@ static const sort_field sort_fields[] = {
     SORT_MEAN(nps_moe, has_surveys),
     SORT_MEAN(handle_ms_mean, has_interactions),
     SORT_MEAN(wait_ms_mean, has_interactions),
+    SORT_MEAN(recovered_rate, has_feeling),
+    SORT_MEAN(soured_rate, has_feeling),
+    SORT_MEAN(empathy_mean, has_interactions),
+    SORT_MEAN(resolution_rate, has_resolution),
+    SORT_MEAN(transfers_mean, has_interactions),
+    SORT_MEAN(survey_response_rate, has_interactions),
+    SORT_MEAN_AT("change_mean_from_neg", change_mean_from, has_change_from, 0),
+    SORT_MEAN_AT("change_mean_from_neu", change_mean_from, has_change_from, 1),
+    SORT_MEAN_AT("change_mean_from_pos", change_mean_from, has_change_from, 2),
+    {"change_sum", SORT_KIND_SUM, offsetof(gw_agg_summary, change_sum), 0},
 };
 #define SORT_FIELDS (sizeof(sort_fields) / sizeof(sort_fields[0]))
 
@@ -848,14 +977,15 @@ static bool sort_value(const gw_agg_summary *s, int field, double *v) {
     return false;
   const sort_field *f = &sort_fields[field];
   const char *base = (const char *)s;
-  if (f->is_count) {
+  if (f->kind == SORT_KIND_COUNT) {
     int64_t n;
     memcpy(&n, base + f->off, sizeof(n));
     *v = (double)n;
     return true;
   }
-  bool defined;
-  memcpy(&defined, base + f->defined_off, sizeof(defined));
+  bool defined = true;
+  if (f->kind == SORT_KIND_MEAN)
+    memcpy(&defined, base + f->defined_off, sizeof(defined));
   memcpy(v, base + f->off, sizeof(*v));
   return defined;
 }
@@ -870,6 +1000,78 @@ int gw_agg_rank_compare(const gw_agg_summary *a, const gw_agg_summary *b, int fi
     return 0;
   int c = va < vb ? -1 : 1;
   return ascending ? c : -c;
+}
+
+/*
+ * The row columns added after with_feeling (docs/API-read.md), written by one function for the
+ * CSV header, JSON rows and CSV rows, so the three always agree on names and order.
+ */
+typedef enum cols_mode { COLS_HEADER, COLS_JSON, COLS_CSV } cols_mode;
+
+static void col_name(gw_buf *out, cols_mode mode, const char *a, const char *b, const char *c) {
+  if (mode == COLS_CSV) {
+    gw_buf_putc(out, ',');
+    return;
+  }
+  gw_buf_puts(out, mode == COLS_JSON ? ",\"" : ",");
+  gw_buf_puts(out, a);
+  gw_buf_puts(out, b);
+  gw_buf_puts(out, c);
+  if (mode == COLS_JSON)
+    gw_buf_puts(out, "\":");
+}
+
+static void col_count(gw_buf *out, cols_mode mode, const char *name, int64_t v) {
+  col_name(out, mode, name, "", "");
+  if (mode != COLS_HEADER)
+    gw_buf_printf(out, "%" PRId64, v);
+}
+
+static void col_num(gw_buf *out, cols_mode mode, const char *a, const char *b, bool defined,
+                    double x) {
+  col_name(out, mode, a, b, "");
+  if (mode == COLS_JSON)
+    json_num(out, defined, x);
+  else if (mode == COLS_CSV && defined && isfinite(x))
+    gw_buf_printf(out, "%.10g", x);
+}
+
+/* A sum of milli values as an exact decimal (-12.345), never rounded. */
+static void col_milli(gw_buf *out, cols_mode mode, const char *name, int64_t milli) {
+  col_name(out, mode, name, "", "");
+  if (mode == COLS_HEADER)
+    return;
+  uint64_t a = milli < 0 ? 0 - (uint64_t)milli : (uint64_t)milli;
+  gw_buf_printf(out, "%s%" PRIu64 ".%03u", milli < 0 ? "-" : "", a / 1000, (unsigned)(a % 1000));
+}
+
+static const char *const polarity_short[3] = {"neg", "neu", "pos"};
+
+static void extra_columns(gw_buf *out, cols_mode mode, const gw_agg_summary *s) {
+  char name[64];
+  for (int k = 0; k < 9; k++) {
+    snprintf(name, sizeof(name), "%s_to_%s", polarity_short[k / 3], polarity_short[k % 3]);
+    col_count(out, mode, name, s ? s->transitions[k] : 0);
+  }
+  for (int k = 0; k < 9; k++) {
+    snprintf(name, sizeof(name), "%s_to_%s", polarity_short[k / 3], polarity_short[k % 3]);
+    col_num(out, mode, name, "_share", s && s->has_feeling, s ? s->transition_share[k] : 0);
+  }
+  bool felt = s && s->has_feeling, inter = s && s->has_interactions;
+  col_num(out, mode, "recovered_rate", "", felt, s ? s->recovered_rate : 0);
+  col_num(out, mode, "soured_rate", "", felt, s ? s->soured_rate : 0);
+  for (int k = 0; k < 3; k++)
+    col_num(out, mode, "change_mean_from_", polarity_short[k], s && s->has_change_from[k],
+            s ? s->change_mean_from[k] : 0);
+  col_milli(out, mode, "change_sum", s ? s->change_sum_milli : 0);
+  col_milli(out, mode, "change_balance", s ? s->change_balance_milli : 0);
+  col_num(out, mode, "empathy_mean", "", inter, s ? s->empathy_mean : 0);
+  col_num(out, mode, "transfers_mean", "", inter, s ? s->transfers_mean : 0);
+  col_count(out, mode, "resolved_known", s ? s->resolved_known : 0);
+  col_num(out, mode, "resolution_rate", "", s && s->has_resolution, s ? s->resolution_rate : 0);
+  col_num(out, mode, "survey_response_rate", "", inter, s ? s->survey_response_rate : 0);
+  /* The dominant feelings are not row columns: their 100 pairs would make every row of every
+   * route ten times bigger. GET /v1/teams/{team}/feelings answers them (gw_agg_feelings_rows). */
 }
 
 void gw_agg_row_json(gw_buf *out, const gw_agg_row_meta *m, const gw_agg_summary *s) {
@@ -905,13 +1107,16 @@ void gw_agg_row_json(gw_buf *out, const gw_agg_row_meta *m, const gw_agg_summary
   json_num(out, s->has_interactions, s->handle_ms_mean);
   gw_buf_puts(out, ",\"wait_ms_mean\":");
   json_num(out, s->has_interactions, s->wait_ms_mean);
+  extra_columns(out, COLS_JSON, s);
   gw_buf_putc(out, '}');
 }
 
 void gw_agg_csv_header(gw_buf *out) {
   gw_buf_puts(out, "tenant,team,window,from,to,interactions,start_mean,end_mean,change_mean,"
                    "improved_share,recovered,soured,surveys,promoters,passives,detractors,nps,"
-                   "nps_moe,handle_ms_mean,wait_ms_mean,with_feeling\r\n");
+                   "nps_moe,handle_ms_mean,wait_ms_mean,with_feeling");
+  extra_columns(out, COLS_HEADER, NULL);
+  gw_buf_puts(out, "\r\n");
 }
 
 static void csv_text(gw_buf *out, const char *s) {
@@ -961,5 +1166,74 @@ void gw_agg_row_csv(gw_buf *out, const gw_agg_row_meta *m, const gw_agg_summary 
   csv_num(out, s->has_surveys, s->nps_moe);
   csv_num(out, s->has_interactions, s->handle_ms_mean);
   csv_num(out, s->has_interactions, s->wait_ms_mean);
-  gw_buf_printf(out, ",%" PRId64 "\r\n", s->with_feeling);
+  gw_buf_printf(out, ",%" PRId64, s->with_feeling);
+  extra_columns(out, COLS_CSV, s);
+  gw_buf_puts(out, "\r\n");
+}
+
+/* ------------------------------------------------------------------ dominant feelings */
+
+void gw_agg_feelings_csv_header(gw_buf *out) {
+  gw_buf_puts(out, "tenant,team,window,from,to,start,end,interactions,share\r\n");
+}
+
+/* The interactions of a (start, end) cell of the 11 x 11 grid: a kind, or GW_AGG_DOMINANT_KINDS
+ * for any kind (a margin, "*"). */
+static int64_t feelings_cell(const int64_t *v, int a, int b) {
+  int64_t n = 0;
+  for (int i = 0; i < GW_AGG_DOMINANT_KINDS; i++) {
+    if (a != GW_AGG_DOMINANT_KINDS && i != a)
+      continue;
+    for (int j = 0; j < GW_AGG_DOMINANT_KINDS; j++)
+      if (b == GW_AGG_DOMINANT_KINDS || j == b)
+        n += v[GW_AGG_DOMINANT_PAIRS + i * GW_AGG_DOMINANT_KINDS + j];
+  }
+  return n;
+}
+
+size_t gw_agg_feelings_rows(gw_buf *out, const gw_agg_row_meta *m, const gw_agg_totals *t,
+                            bool csv) {
+  char from[GW_ISO_LEN], to[GW_ISO_LEN];
+  gw_window_format_iso(m->from_s, from);
+  gw_window_format_iso(m->to_s, to);
+  int64_t total = feelings_cell(t->v, GW_AGG_DOMINANT_KINDS, GW_AGG_DOMINANT_KINDS);
+  size_t rows = 0;
+  for (int a = 0; a <= GW_AGG_DOMINANT_KINDS; a++) {
+    for (int b = 0; b <= GW_AGG_DOMINANT_KINDS; b++) {
+      int64_t n = feelings_cell(t->v, a, b);
+      bool grand = a == GW_AGG_DOMINANT_KINDS && b == GW_AGG_DOMINANT_KINDS;
+      if (n == 0 && !grand)
+        continue; /* pairs and margins that did not occur are not listed */
+      const char *sa = a < GW_AGG_DOMINANT_KINDS ? dominant_names[a] : "*";
+      const char *sb = b < GW_AGG_DOMINANT_KINDS ? dominant_names[b] : "*";
+      double share = total > 0 ? (double)n / (double)total : 0;
+      if (csv) {
+        csv_text(out, m->tenant);
+        gw_buf_putc(out, ',');
+        csv_text(out, m->team);
+        gw_buf_putc(out, ',');
+        csv_text(out, m->window);
+        gw_buf_printf(out, ",%s,%s,%s,%s,%" PRId64, from, to, sa, sb, n);
+        csv_num(out, total > 0, share);
+        gw_buf_puts(out, "\r\n");
+      } else {
+        if (rows > 0)
+          gw_buf_putc(out, ',');
+        gw_buf_puts(out, "{\"tenant\":");
+        gw_buf_json_string(out, m->tenant);
+        gw_buf_puts(out, ",\"team\":");
+        gw_buf_json_string(out, m->team);
+        gw_buf_puts(out, ",\"window\":");
+        gw_buf_json_string(out, m->window);
+        gw_buf_printf(out,
+                      ",\"from\":\"%s\",\"to\":\"%s\",\"start\":\"%s\",\"end\":\"%s\","
+                      "\"interactions\":%" PRId64 ",\"share\":",
+                      from, to, sa, sb, n);
+        json_num(out, total > 0, share);
+        gw_buf_putc(out, '}');
+      }
+      rows++;
+    }
+  }
+  return rows;
 }

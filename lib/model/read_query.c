@@ -18,6 +18,53 @@ static int refuse(char *err, size_t errlen, const char *msg) {
   return -EINVAL;
 }
 
+static const char *const route_patterns[] = {
+    [GW_READ_LIST] = "/v1/teams",
+    [GW_READ_SUMMARY] = "/v1/teams/{team}/summary",
+    [GW_READ_SERIES] = "/v1/teams/{team}/series",
+    [GW_READ_FEELINGS] = "/v1/teams/{team}/feelings",
+};
+
+const char *gw_read_route_pattern(gw_read_route route) {
+  return (unsigned)route < sizeof(route_patterns) / sizeof(route_patterns[0])
+             ? route_patterns[route]
+             : "other";
+}
+
+int gw_read_route_parse(const char *path, gw_read_route *route, const char **team,
+                        size_t *team_len) {
+  *team = NULL;
+  *team_len = 0;
+  if (path == NULL)
+    return -ENOENT;
+  if (strcmp(path, "/v1/teams") == 0 || strcmp(path, "/v1/teams/") == 0) {
+    *route = GW_READ_LIST;
+    return 0;
+  }
+  static const char prefix[] = "/v1/teams/";
+  static const struct {
+    const char *suffix;
+    gw_read_route route;
+  } team_routes[] = {
+      {"/summary", GW_READ_SUMMARY},
+      {"/series", GW_READ_SERIES},
+      {"/feelings", GW_READ_FEELINGS},
+  };
+  size_t pl = sizeof(prefix) - 1, len = strlen(path);
+  if (len <= pl || strncmp(path, prefix, pl) != 0)
+    return -ENOENT;
+  for (size_t k = 0; k < sizeof(team_routes) / sizeof(team_routes[0]); k++) {
+    size_t n = strlen(team_routes[k].suffix);
+    if (len > pl + n && strcmp(path + len - n, team_routes[k].suffix) == 0) {
+      *route = team_routes[k].route;
+      *team = path + pl;
+      *team_len = len - pl - n;
+      return 0;
+    }
+  }
+  return -ENOENT;
+}
+
 int gw_read_query_parse(gw_read_route route, const gw_read_params *p, int64_t now_s,
                         size_t max_teams, gw_read_query *out, char *err, size_t errlen) {
   memset(out, 0, sizeof(*out));
@@ -44,6 +91,7 @@ int gw_read_query_parse(gw_read_route route, const gw_read_params *p, int64_t no
   }
   if (!series && given(p->step))
     return refuse(err, errlen, "step: only for GET /v1/teams/{team}/series");
+  /* The feelings take a summary's parameters: a range and a format. */
   if (series) {
     if (given(p->step) && gw_res_parse(p->step, &out->step, err, errlen) != 0)
       return -EINVAL;
@@ -57,11 +105,7 @@ int gw_read_query_parse(gw_read_route route, const gw_read_params *p, int64_t no
   if (given(p->sort)) {
     out->sort_field = gw_agg_sort_field(p->sort);
     if (out->sort_field < 0)
-      return refuse(err, errlen,
-                    "sort: must be a numeric row field (interactions, with_feeling, start_mean, "
-                    "end_mean, change_mean, improved_share, recovered, soured, surveys, "
-                    "promoters, passives, detractors, nps, nps_moe, handle_ms_mean, "
-                    "wait_ms_mean)");
+      return refuse(err, errlen, "sort: must be a numeric row field (" GW_AGG_SORT_FIELDS_TEXT ")");
   }
   if (given(p->order)) {
     if (strcmp(p->order, "asc") != 0 && strcmp(p->order, "desc") != 0)

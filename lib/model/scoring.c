@@ -32,6 +32,17 @@ static Goodwill__V1__Polarity gw_scoring_polarity(gw_polarity p) {
   }
 }
 
+static Goodwill__V1__ChangeDirection gw_scoring_direction(gw_change_direction d) {
+  switch (d) {
+  case GW_CHANGE_IMPROVED:
+    return GOODWILL__V1__CHANGE_DIRECTION__CHANGE_DIRECTION_IMPROVED;
+  case GW_CHANGE_WORSENED:
+    return GOODWILL__V1__CHANGE_DIRECTION__CHANGE_DIRECTION_WORSENED;
+  default:
+    return GOODWILL__V1__CHANGE_DIRECTION__CHANGE_DIRECTION_UNCHANGED;
+  }
+}
+
 Goodwill__V1__NpsCategory gw_scoring_nps_category(unsigned likelihood) {
   if (likelihood > 10)
     return GOODWILL__V1__NPS_CATEGORY__NPS_CATEGORY_UNSPECIFIED;
@@ -176,6 +187,7 @@ static int gw_scoring_closed(const gw_feeling_model *m, const Goodwill__V1__Inte
   if (f.has_customer_turns) {
     si.start_polarity = gw_scoring_polarity(f.start_polarity);
     si.end_polarity = gw_scoring_polarity(f.end_polarity);
+    si.change_direction = gw_scoring_direction(f.change_direction);
   }
   si.recovered = f.recovered;
   si.soured = f.soured;

@@ -1,6 +1,8 @@
 /* gw_build_info: goodwill_build_info and --version (see goodwill/build_info.h). */
 #include "goodwill/build_info.h"
 
+#include <errno.h>
+
 #include "goodwill/feeling.h"
 #include "goodwill/version.h"
 
@@ -28,6 +30,17 @@ int gw_build_info_register(gw_metrics *m, const char *model_version) {
     return rc;
   const char *values[] = {GW_VERSION, model_version};
   gw_metric_set(gw_metrics_series(b.family, values), 1);
+  return 0;
+}
+
+int gw_build_info_set_model(gw_metrics *m, const char *model_version) {
+  gw_metric_family *family = gw_metrics_family(m, "goodwill_build_info");
+  if (family == NULL)
+    return -ENOENT;
+  /* One series at a time: the old model's must not linger as a second "current" version. */
+  gw_metrics_family_clear(family);
+  const char *values[] = {GW_VERSION, model_version};
+  gw_metric_set(gw_metrics_series(family, values), 1);
   return 0;
 }
 

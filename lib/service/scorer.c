@@ -78,7 +78,9 @@ struct gw_scorer {
   uint64_t shutdown_grace_ms;
   unsigned scoring_flags; /* GW_SCORING_EXPLAIN when the records carry explanations */
 
-  gw_feeling_model *model;
+  gw_feeling_model *model; /* replaced by gw_scorer_reload_lexicon between two records */
+  char *lexicon_path;      /* NULL: the built-in lexicon */
+  char *overlay_path;      /* NULL: no lexicon overlay */
   gw_offsets *offsets;
   gw_open_interactions *open; /* live turns waiting for their InteractionClosed */
   int64_t turn_idle_timeout_ms, turn_expiry_grace_ms;
@@ -110,8 +112,9 @@ struct gw_scorer {
       *m_delivery_failures[2], *m_paused;
   gw_metric *m_open_interactions, *m_open_turns, *m_turns_buffered, *m_turns_released,
       *m_expired[2], *m_open_bytes, *m_open_oldest_age, *m_turns_after_close;
+  gw_metric *m_reloads[2]; /* result ok, error */
   /* The labelled families, whose series above are looked up once at start. */
-  gw_metric_family *f_scored, *f_dlq, *f_delivery_failures, *f_expired;
+  gw_metric_family *f_scored, *f_dlq, *f_delivery_failures, *f_expired, *f_reloads;
 };
 
 static uint64_t wall_clock_ms(void) {
@@ -699,6 +702,7 @@ static void collect_cb(void *opaque) {
 static const char *const kind_label[] = {"kind"};
 static const char *const reason_label[] = {"reason"};
 static const char *const output_label[] = {"output"};
+static const char *const result_label[] = {"result"};
 
 static const gw_metric_spec scorer_metrics[] = {
     GW_METRIC_SERIES(gw_scorer, m_consumed, .name = "goodwill_scorer_records_consumed_total",
@@ -762,6 +766,11 @@ static const gw_metric_spec scorer_metrics[] = {
                      .help = "Live turns read after their interaction's InteractionClosed, sent to "
                              "the DLQ at once.",
                      .type = GW_METRIC_COUNTER),
+    GW_METRIC_FAMILY(gw_scorer, f_reloads, .name = "goodwill_scorer_lexicon_reloads_total",
+                     .help = "Reloads of the lexicon and its overlay (SIGHUP), by result: ok (the "
+                             "new model scores every record from then on; goodwill_build_info "
+                             "shows its version) or error (the old model stays).",
+                     .type = GW_METRIC_COUNTER, .label_names = result_label, .nlabels = 1),
 };
 
 static int register_metrics(gw_scorer *s) {
@@ -786,7 +795,35 @@ static int register_metrics(gw_scorer *s) {
   for (int i = 0; i < 2; i++) {
     s->m_expired[i] = gw_metrics_series(s->f_expired, (const char *const[]){expiry_names[i]});
   }
+  s->m_reloads[0] = gw_metrics_series(s->f_reloads, (const char *const[]){"ok"});
+  s->m_reloads[1] = gw_metrics_series(s->f_reloads, (const char *const[]){"error"});
   return gw_metrics_on_collect(s->metrics, collect_cb, s);
+}
+
+/* ------------------------------------------------------------------ the model */
+
+/* Which file a load error is about and its line (0: none), from the loader's message
+ * "<file>:<line>: <reason>" or "<file>: <reason>", matched against the files the scorer loads
+ * (a path may itself hold ':'). */
+static long long load_error_location(const gw_scorer *s, const char *err, char *file,
+                                     size_t file_len) {
+  const char *candidates[] = {s->overlay_path, s->lexicon_path, "default lexicon"};
+  snprintf(file, file_len, "%s", "");
+  for (size_t i = 0; i < sizeof candidates / sizeof candidates[0]; i++) {
+    const char *c = candidates[i];
+    size_t n = c != NULL ? strlen(c) : 0;
+    if (n == 0 || strncmp(err, c, n) != 0 || err[n] != ':') {
+      continue;
+    }
+    snprintf(file, file_len, "%s", c);
+    long long line = 0;
+    const char *p = err + n + 1;
+    while (*p >= '0' && *p <= '9' && line < 1000000000) {
+      line = line * 10 + (*p++ - '0');
+    }
+    return *p == ':' ? line : 0;
+  }
+  return 0;
 }
 
 /* ------------------------------------------------------------------ lifecycle */
@@ -802,6 +839,8 @@ static void scorer_free(gw_scorer *s) {
   if (s->own_metrics && s->metrics != NULL) {
     gw_metrics_free(s->metrics);
   }
+  free(s->lexicon_path);
+  free(s->overlay_path);
   free(s->bootstrap);
   free(s->group_id);
   free(s->client_id);
@@ -954,12 +993,21 @@ int gw_scorer_start(uv_loop_t *loop, const gw_scorer_config *cfg, gw_scorer **ou
   s->scoring_flags = cfg->explain ? GW_SCORING_EXPLAIN : 0;
 
   char err[512] = "";
-  const char *lexicon =
-      cfg->lexicon_path != NULL && cfg->lexicon_path[0] != '\0' ? cfg->lexicon_path : NULL;
-  int rc = gw_feeling_model_load(&s->model, lexicon, err, sizeof err);
+  if (cfg->lexicon_path != NULL && cfg->lexicon_path[0] != '\0') {
+    s->lexicon_path = dup_or(cfg->lexicon_path, "");
+  }
+  if (cfg->lexicon_overlay_path != NULL && cfg->lexicon_overlay_path[0] != '\0') {
+    s->overlay_path = dup_or(cfg->lexicon_overlay_path, "");
+  }
+  int rc =
+      gw_feeling_model_load_overlaid(&s->model, s->lexicon_path, s->overlay_path, err, sizeof err);
   if (rc != 0) {
-    GW_LOG(log, GW_LOG_ERROR, "cannot load the lexicon", GW_LS("path", lexicon ? lexicon : ""),
-           GW_LS("reason", err));
+    char file[256];
+    long long line = load_error_location(s, err, file, sizeof file);
+    GW_LOG(log, GW_LOG_ERROR, "cannot load the lexicon",
+           GW_LS("path", s->lexicon_path ? s->lexicon_path : ""),
+           GW_LS("overlay", s->overlay_path ? s->overlay_path : ""), GW_LS("file", file),
+           GW_LI("line", line), GW_LS("reason", err));
     scorer_free(s);
     return -EINVAL;
   }
@@ -1095,6 +1143,42 @@ int gw_scorer_start(uv_loop_t *loop, const gw_scorer_config *cfg, gw_scorer **ou
   }
   *out = s;
   return 0;
+}
+
+int gw_scorer_reload_lexicon(gw_scorer *s) {
+  char err[512] = "";
+  gw_feeling_model *m = NULL;
+  /* Loading runs on the loop: no record is scored meanwhile, and none with a half-built
+   * model. The default lexicon takes a few tens of milliseconds (load_ms in the log). */
+  uint64_t t0 = uv_hrtime();
+  int rc = gw_feeling_model_load_overlaid(&m, s->lexicon_path, s->overlay_path, err, sizeof err);
+  int64_t load_ms = (int64_t)((uv_hrtime() - t0) / 1000000u);
+  if (rc != 0) {
+    char file[256];
+    long long line = load_error_location(s, err, file, sizeof file);
+    gw_metric_add(s->m_reloads[1], 1);
+    GW_LOG(s->log, GW_LOG_ERROR, "cannot reload the lexicon; the old model stays",
+           GW_LS("file", file), GW_LI("line", line), GW_LS("reason", err),
+           GW_LS("path", s->lexicon_path ? s->lexicon_path : ""),
+           GW_LS("overlay", s->overlay_path ? s->overlay_path : ""),
+           GW_LS("model", gw_feeling_model_version(s->model)));
+    return rc;
+  }
+  char previous[GW_FEELING_VERSION_MAX];
+  snprintf(previous, sizeof previous, "%s", gw_feeling_model_version(s->model));
+  gw_feeling_model_free(s->model);
+  s->model = m;
+  gw_build_info_set_model(s->metrics, gw_feeling_model_version(m));
+  gw_metric_add(s->m_reloads[0], 1);
+  GW_LOG(s->log, GW_LOG_INFO, "lexicon reloaded", GW_LS("model", gw_feeling_model_version(m)),
+         GW_LS("previous_model", previous), GW_LI("load_ms", load_ms),
+         GW_LS("path", s->lexicon_path ? s->lexicon_path : ""),
+         GW_LS("overlay", s->overlay_path ? s->overlay_path : ""));
+  return 0;
+}
+
+const char *gw_scorer_model_version(const gw_scorer *s) {
+  return gw_feeling_model_version(s->model);
 }
 
 int gw_scorer_admin_port(const gw_scorer *s) {

@@ -247,6 +247,32 @@ int gw_devkafka_broker_set_up(gw_devkafka *d, int broker_id, bool up) {
   return e == RD_KAFKA_RESP_ERR_NO_ERROR ? 0 : -EIO;
 }
 
+int gw_devkafka_set_leader(gw_devkafka *d, const char *topic, int partition, int broker_id,
+                           char *err, size_t errlen) {
+  bool known = false;
+  for (size_t t = 0; t < d->ntopics && !known; t++) {
+    known = strcmp(d->topics[t], topic) == 0;
+  }
+  if (!known) {
+    gw_errf(err, errlen, "unknown topic \"%s\" (one of the topics created at start)", topic);
+    return -EINVAL;
+  }
+  if (partition < 0 || partition >= d->npartitions) {
+    gw_errf(err, errlen, "partition must be within 0..%d", d->npartitions - 1);
+    return -EINVAL;
+  }
+  if (broker_id < 1 || broker_id > d->nbrokers) {
+    gw_errf(err, errlen, "broker must be within 1..%d", d->nbrokers);
+    return -EINVAL;
+  }
+  rd_kafka_resp_err_t e = rd_kafka_mock_partition_set_leader(d->mc, topic, partition, broker_id);
+  if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    gw_errf(err, errlen, "%s", rd_kafka_err2str(e));
+    return -EIO;
+  }
+  return 0;
+}
+
 int gw_devkafka_fail_produce(gw_devkafka *d, size_t count) {
   /* ApiKey 0 is Produce in the Kafka protocol. */
   for (size_t i = 0; i < count; i++) {

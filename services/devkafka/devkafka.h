@@ -36,8 +36,15 @@ typedef struct gw_devkafka gw_devkafka;
 int gw_devkafka_start(gw_devkafka **out, int nbrokers, int npartitions, const char *const *topics,
                       size_t ntopics, char *err, size_t errlen);
 const char *gw_devkafka_bootstrap(const gw_devkafka *d); /* "127.0.0.1:p1,127.0.0.1:p2,..." */
-/* Fault injection for tests: take broker (1-based id) down or up. */
+/* Fault injection for tests: take broker (1-based id) down or up. A broker that is down
+ * closes its connections and refuses new ones; its partitions keep it as their leader, so
+ * they cannot be produced to or fetched from until it is up again (or gets a new leader). */
 int gw_devkafka_broker_set_up(gw_devkafka *d, int broker_id, bool up);
+/* Fault injection for tests: broker broker_id (1-based) becomes the leader of topic's
+ * partition; clients learn it from NOT_LEADER_OR_FOLLOWER answers and new metadata. -EINVAL
+ * with err naming a topic not created at start, or a partition or broker out of range. */
+int gw_devkafka_set_leader(gw_devkafka *d, const char *topic, int partition, int broker_id,
+                           char *err, size_t errlen);
 /* Fault injection for tests: the next count Produce requests to the cluster fail with a
  * non-retriable error (TOPIC_AUTHORIZATION_FAILED), so the records of those requests are
  * reported as failed deliveries (-EIO). */

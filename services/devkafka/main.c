@@ -17,7 +17,9 @@
  * bytes, and POST /faults/request-errors?api=Produce&error=NAME&count=N makes the next N
  * requests of that API fail with that Kafka error (gw_devkafka_push_request_errors), for tests;
  * with &broker=B&delay_ms=D only requests to broker B, answered D ms late
- * (gw_devkafka_push_broker_request_error).
+ * (gw_devkafka_push_broker_request_error). POST /faults/broker?id=B&state=down|up takes a
+ * broker down or up, POST /faults/leader?topic=T&partition=P&broker=B moves a partition's
+ * leadership (the fault matrix of docs/RELIABILITY.md).
  */
 #include <errno.h>
 #include <stddef.h>
@@ -90,7 +92,8 @@ static const gw_config_key devkafka_keys[] = {
      "address of the admin port"},
     {"admin-port", GW_CONF_INT, "-1", -1, 65535, offsetof(devkafka_config, admin_port),
      "admin port: /metrics (records dropped, partition sizes), /healthz, /readyz and POST "
-     "/faults/request-errors for tests (-1: none; 0: any free port, logged as admin_port)"},
+     "/faults/request-errors, /faults/broker, /faults/leader for tests (-1: none; 0: any free "
+     "port, logged as admin_port)"},
     {"watch-interval", GW_CONF_DURATION, "1s", 50, 60000,
      offsetof(devkafka_config, watch_interval_ms),
      "how often every partition's watermarks are checked for dropped records"},
@@ -251,25 +254,21 @@ static long query_number(gw_http_request *req, const char *name, long def) {
   return *end == '\0' && end != text && v >= 0 ? v : -1;
 }
 
+/* A 400 with err, for a fault request that cannot be carried out. */
+static void respond_refused(gw_http_request *req, const char *err) {
+  gw_buf b = GW_BUF_INIT;
+  gw_buf_printf(&b, "%s\n", err);
+  respond_text(req, 400, b.data);
+  gw_buf_free(&b);
+}
+
 /*
  * POST /faults/request-errors?api=Produce&error=OUT_OF_ORDER_SEQUENCE_NUMBER[&count=N]
  *   the next N requests of that API to the cluster fail with that error;
  * with &broker=B[&delay_ms=D], the next N to broker B are answered with it after D ms (error
  * may then be NO_ERROR: late answers), before any cluster-wide ones.
  */
-static void admin_other(void *opaque, gw_http_request *req) {
-  devkafka_app *app = opaque;
-  if (strcmp(req->path, "/faults/request-errors") != 0) {
-    respond_text(req, 404,
-                 "not found; try /metrics, /healthz, /readyz or POST /faults/request-errors\n");
-    return;
-  }
-  if (strcmp(req->method, "POST") != 0) {
-    const gw_http_header allow = {"Allow", "POST"};
-    const char *msg = "method not allowed; use POST\n";
-    gw_http_respond(req, 405, "text/plain; charset=utf-8", msg, strlen(msg), &allow, 1);
-    return;
-  }
+static void fault_request_errors(devkafka_app *app, gw_http_request *req) {
   const char *api = gw_http_request_query(req, "api");
   const char *error = gw_http_request_query(req, "error");
   long count = query_number(req, "count", 1);
@@ -294,10 +293,7 @@ static void admin_other(void *opaque, gw_http_request *req) {
     }
   }
   if (rc != 0) {
-    gw_buf b = GW_BUF_INIT;
-    gw_buf_printf(&b, "%s\n", err);
-    respond_text(req, 400, b.data);
-    gw_buf_free(&b);
+    respond_refused(req, err);
     return;
   }
   GW_LOG(&app->d->log, GW_LOG_WARN, "fault injected: the next requests are answered so",
@@ -312,6 +308,73 @@ static void admin_other(void *opaque, gw_http_request *req) {
   }
   respond_text(req, 200, b.data);
   gw_buf_free(&b);
+}
+
+/* POST /faults/broker?id=B&state=down|up: broker B goes down (closes its connections, refuses
+ * new ones; its partitions are unavailable) or comes back up. */
+static void fault_broker(devkafka_app *app, gw_http_request *req) {
+  long id = query_number(req, "id", -1);
+  const char *state = gw_http_request_query(req, "state");
+  bool down = state != NULL && strcmp(state, "down") == 0;
+  if (id < 1 || (!down && (state == NULL || strcmp(state, "up") != 0))) {
+    respond_refused(req, "id= (a broker id) and state=down or state=up are required");
+    return;
+  }
+  if (gw_devkafka_broker_set_up(app->dk, (int)id, !down) != 0) {
+    respond_refused(req, "no such broker");
+    return;
+  }
+  GW_LOG(&app->d->log, GW_LOG_WARN, "fault injected: broker state", GW_LI("broker", id),
+         GW_LS("state", state));
+  gw_buf b = GW_BUF_INIT;
+  gw_buf_printf(&b, "broker %ld is %s\n", id, state);
+  respond_text(req, 200, b.data);
+  gw_buf_free(&b);
+}
+
+/* POST /faults/leader?topic=T&partition=P&broker=B: broker B becomes the leader of T's
+ * partition P. */
+static void fault_leader(devkafka_app *app, gw_http_request *req) {
+  const char *topic = gw_http_request_query(req, "topic");
+  long partition = query_number(req, "partition", -1);
+  long broker = query_number(req, "broker", -1);
+  char err[256] = "topic=, partition= and broker= are required";
+  if (topic == NULL || partition < 0 || partition > 100000 || broker < 1 || broker > 100 ||
+      gw_devkafka_set_leader(app->dk, topic, (int)partition, (int)broker, err, sizeof err) != 0) {
+    respond_refused(req, err);
+    return;
+  }
+  GW_LOG(&app->d->log, GW_LOG_WARN, "fault injected: partition leader moved", GW_LS("topic", topic),
+         GW_LI("partition", partition), GW_LI("broker", broker));
+  gw_buf b = GW_BUF_INIT;
+  gw_buf_printf(&b, "broker %ld leads %s [%ld]\n", broker, topic, partition);
+  respond_text(req, 200, b.data);
+  gw_buf_free(&b);
+}
+
+static void admin_other(void *opaque, gw_http_request *req) {
+  static const struct {
+    const char *path;
+    void (*handle)(devkafka_app *, gw_http_request *);
+  } faults[] = {{"/faults/request-errors", fault_request_errors},
+                {"/faults/broker", fault_broker},
+                {"/faults/leader", fault_leader}};
+  for (size_t i = 0; i < sizeof faults / sizeof faults[0]; i++) {
+    if (strcmp(req->path, faults[i].path) != 0) {
+      continue;
+    }
+    if (strcmp(req->method, "POST") != 0) {
+      const gw_http_header allow = {"Allow", "POST"};
+      const char *msg = "method not allowed; use POST\n";
+      gw_http_respond(req, 405, "text/plain; charset=utf-8", msg, strlen(msg), &allow, 1);
+      return;
+    }
+    faults[i].handle(opaque, req);
+    return;
+  }
+  respond_text(req, 404,
+               "not found; try /metrics, /healthz, /readyz or POST /faults/request-errors, "
+               "/faults/broker or /faults/leader\n");
 }
 
 static int write_file_atomically(const char *path, const char *text) {

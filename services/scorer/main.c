@@ -4,12 +4,16 @@
  * was acknowledged. Everything it does is gw_scorer (lib/service/scorer.c); this file describes the
  * configuration and how to start and stop the scorer, and services/daemon.c runs it. SIGTERM or
  * SIGINT drain (gw_scorer enforces --shutdown-grace itself) and exit 0; a fatal Kafka error
- * drains the same way and exits 1; a refused configuration (e.g. a protected --kafka-property)
- * exits 2 at start.
+ * drains the same way and exits 1; a refused configuration (e.g. a protected --kafka-property),
+ * or a lexicon or overlay that cannot be loaded, exits 2 at start. SIGHUP reloads the lexicon
+ * and its overlay (the old model stays if they cannot be loaded).
  */
+#include <signal.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <uv.h>
 
 #include "daemon.h"
 #include "goodwill/config.h"
@@ -24,6 +28,7 @@ typedef struct scorer_flags {
   gw_config_list kafka_property;
   char *group;
   char *lexicon;
+  char *lexicon_overlay;
   long long max_in_flight;
   long long session_timeout_ms;
   long long shutdown_grace_ms;
@@ -50,6 +55,9 @@ static const gw_config_key scorer_keys[] = {
      "Kafka consumer group"},
     {"lexicon", GW_CONF_STRING, "", 0, 0, offsetof(scorer_flags, lexicon),
      "lexicon file (goodwill, VADER-style or AFINN-style); empty: the built-in lexicon"},
+    {"lexicon-overlay", GW_CONF_STRING, "", 0, 0, offsetof(scorer_flags, lexicon_overlay),
+     "lexicon overlay (goodwill format) merged over the lexicon: its entries are added or replace "
+     "the lexicon's; SIGHUP reloads both; empty: none"},
     {"max-in-flight", GW_CONF_INT, "10000", 1, 1000000, offsetof(scorer_flags, max_in_flight),
      "records consumed and not yet delivered before consumption pauses"},
     {"session-timeout", GW_CONF_DURATION, "10s", 1000, 3600000,
@@ -83,15 +91,41 @@ static const gw_config_key scorer_keys[] = {
      "comment_explain_json: the words, phrases and rules with their contributions)"},
 };
 
+typedef struct scorer_app {
+  gw_scorer *scorer;
+  uv_signal_t sighup;
+  bool sighup_open;
+  bool draining;
+} scorer_app;
+
+/* SIGHUP: the lexicon and its overlay again, from the same files (gw_scorer logs and counts the
+ * result; on an error the old model stays). The handle stays open through the drain, which
+ * ignores the signal: closed, it would give SIGHUP its default action back and end the process
+ * in the middle of the drain. */
+static void on_sighup(uv_signal_t *h, int signum) {
+  gw_daemon *d = h->data;
+  scorer_app *app = d->app;
+  if (app->draining) {
+    GW_LOG(&d->log, GW_LOG_WARN, "lexicon reload ignored while draining", GW_LI("signal", signum));
+    return;
+  }
+  GW_LOG(&d->log, GW_LOG_INFO, "reloading the lexicon", GW_LI("signal", signum));
+  if (app->scorer != NULL) {
+    (void)gw_scorer_reload_lexicon(app->scorer); /* logs the outcome */
+  }
+}
+
 static int start_scorer(gw_daemon *d) {
   const scorer_flags *f = d->flags;
-  gw_scorer **scorer = d->app;
+  scorer_app *app = d->app;
+  gw_scorer **scorer = &app->scorer;
   gw_scorer_config cfg = {
       .kafka_bootstrap = f->kafka_bootstrap,
       .kafka_properties = (const char *const *)f->kafka_property.items,
       .nkafka_properties = f->kafka_property.count,
       .group_id = f->group,
       .lexicon_path = f->lexicon,
+      .lexicon_overlay_path = f->lexicon_overlay,
       .max_in_flight = (size_t)f->max_in_flight,
       .session_timeout_ms = (uint64_t)f->session_timeout_ms,
       .shutdown_grace_ms = (uint64_t)f->shutdown_grace_ms,
@@ -113,19 +147,28 @@ static int start_scorer(gw_daemon *d) {
   }
   GW_LOG(&d->log, GW_LOG_INFO, "listening", GW_LI("admin_port", gw_scorer_admin_port(*scorer)),
          GW_LS("admin_host", f->admin_host));
+  uv_signal_init(&d->loop, &app->sighup);
+  app->sighup.data = d;
+  uv_signal_start(&app->sighup, on_sighup, SIGHUP);
+  app->sighup_open = true;
   return 0;
 }
 
 static void on_stopped(void *opaque, int status) {
   gw_daemon *d = opaque;
-  gw_scorer **scorer = d->app;
-  *scorer = NULL;
+  scorer_app *app = d->app;
+  app->scorer = NULL;
+  if (app->sighup_open) {
+    app->sighup_open = false;
+    uv_close((uv_handle_t *)&app->sighup, NULL);
+  }
   gw_daemon_stopped(d);
 }
 
 static void stop_scorer(gw_daemon *d) {
-  gw_scorer **scorer = d->app;
-  gw_scorer_stop(*scorer, on_stopped, d);
+  scorer_app *app = d->app;
+  app->draining = true;
+  gw_scorer_stop(app->scorer, on_stopped, d);
 }
 
 static void finish_scorer(gw_daemon *d) {
@@ -148,6 +191,7 @@ static const gw_daemon_def scorer_daemon = {
 int main(int argc, char **argv) {
   scorer_flags f;
   memset(&f, 0, sizeof f);
-  gw_scorer *scorer = NULL;
-  return gw_daemon_main(argc, argv, &scorer_daemon, &f, &scorer);
+  scorer_app app;
+  memset(&app, 0, sizeof app);
+  return gw_daemon_main(argc, argv, &scorer_daemon, &f, &app);
 }

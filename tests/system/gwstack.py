@@ -67,6 +67,27 @@ def require_modules():
           "(Debian packages python3-confluent-kafka, python3-redis)" % (missing, sys.executable))
 
 
+def asan_build():
+    """Whether GW_BUILD_DIR holds an ASan build (GW_SANITIZE=ON in its CMakeCache.txt)."""
+    try:
+        with open(os.path.join(BUILD_DIR, "CMakeCache.txt")) as f:
+            return any(l.startswith("GW_SANITIZE:") and l.strip().endswith("=ON") for l in f)
+    except OSError:
+        return False
+
+
+def rss_kib(pid):
+    """The process's resident set (VmRSS) in KiB; None once it is gone."""
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
 def wait_until(probe, timeout_s, what, interval_s=0.25):
     """Polls probe() until it returns (True, detail); fails after timeout_s naming what was
     awaited and the last detail seen. Returns the last detail."""

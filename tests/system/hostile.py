@@ -372,17 +372,6 @@ def attacker_main():
 # Probes and RSS
 
 
-def rss_kib(pid):
-    try:
-        with open("/proc/%d/status" % pid) as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-    except OSError:
-        return None
-    return None
-
-
 def probe_once(url):
     """(seconds, status or error text) of one GET on a new connection."""
     t0 = time.monotonic()
@@ -438,7 +427,7 @@ class Watch:
     def _rss(self):
         while not self.stop.wait(0.1):
             for name, pid in self.pids.items():
-                kib = rss_kib(pid)
+                kib = g.rss_kib(pid)
                 if kib is not None:
                     with self.lock:
                         self.peak[name] = max(self.peak[name], kib)
@@ -474,15 +463,6 @@ def event(tenant, n, team="team-1"):
                        "survey": {"likelihood_to_recommend": n % 11, "comment": "ok"}})
 
 
-def asan_build():
-    """Whether GW_BUILD_DIR holds an ASan build (GW_SANITIZE=ON in its CMakeCache.txt)."""
-    try:
-        with open(os.path.join(g.BUILD_DIR, "CMakeCache.txt")) as f:
-            return any(l.startswith("GW_SANITIZE:") and l.strip().endswith("=ON") for l in f)
-    except OSError:
-        return False
-
-
 def rss_bound_mib(plan, daemon):
     """How far the daemon's RSS may grow over idle during the attack."""
     return plan.get(ATTACKED[daemon], {}).get("pipeline", 0) * PIPELINER_MIB + RSS_MARGIN_MIB
@@ -496,7 +476,7 @@ def run(name, plan, seconds):
     """Starts the stack, attacks it with plan ({server: {kind: connections}}) for seconds,
     checks."""
     global ASAN
-    ASAN = asan_build()
+    ASAN = g.asan_build()
     stack = g.Stack(session_timeout="6s")
     tokens = os.path.join(stack.dir, "tokens")
     with open(tokens, "w") as f:
@@ -526,7 +506,7 @@ def run(name, plan, seconds):
         for daemon, pid in pids.items():
             samples = []
             for _ in range(5):
-                samples.append(rss_kib(pid))
+                samples.append(g.rss_kib(pid))
                 time.sleep(0.1)
             idle[daemon] = max(samples)
         g.log("idle RSS (KiB): %s%s" % (idle, "; ASan build: RSS is reported, not judged" if ASAN else ""))
@@ -576,7 +556,7 @@ def run(name, plan, seconds):
 
         violations = []
         for daemon, pid in pids.items():
-            if st.pid(daemon) != pid or rss_kib(pid) is None:
+            if st.pid(daemon) != pid or g.rss_kib(pid) is None:
                 violations.append("%s (pid %d) is gone after the attack; log:\n%s" % (daemon, pid, st.log_tail(daemon)))
         g.check(not violations, "\n".join(violations))
         if report["problems"]:

@@ -12,11 +12,16 @@ them.
    is posted and stays in flight; an event for another partition gets 503; /readyz answers 503
    naming the error while the ingest drains (it waits for the event in flight); the ingest
    answers that event, logs the fatal error and that it cannot go on, and exits 1 by itself.
+3. A fatal consumer error: goodwill-scorer joins its group on the same cluster, then its
+   heartbeats are answered FENCED_INSTANCE_ID (fatal to a static group member); the scorer
+   logs the fatal error, drains and exits 1 by itself. Then goodwill-aggregator alike (with a
+   redis-server of its own).
 """
 
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -50,6 +55,37 @@ def listening(proc, log_path, what):
         docs = g.log_lines(log_path, "listening")
         return bool(docs), docs[0] if docs else "no listening line yet"
     return g.wait_until(probe, 30, "%s to log its ports" % what)
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def exits_after_fence(proc, admin, log_path, what, dk_admin):
+    """Waits until the daemon is ready (its consumer joined the group), has its heartbeats
+    answered FENCED_INSTANCE_ID and checks that it logs the fatal error, drains and exits 1."""
+    def ready():
+        g.check(proc.poll() is None, "%s exited (%s) before it was ready:\n%s"
+                % (what, proc.returncode, open(log_path, errors="replace").read()[-3000:]))
+        code, _, body = g.http("GET", admin + "/readyz", timeout_s=5)
+        return code == 200, (code, body[:200])
+    g.wait_until(ready, 60, "%s to join its group and be ready" % what)
+    fault(dk_admin, "api=Heartbeat&error=FENCED_INSTANCE_ID&count=1")
+    try:
+        rc = proc.wait(60)
+    except subprocess.TimeoutExpired:
+        raise g.TestFailure("%s still runs 60 s after its consumer was fenced; log:\n%s"
+                            % (what, open(log_path, errors="replace").read()[-3000:]))
+    text = open(log_path, errors="replace").read()
+    g.check(rc == 1, "%s exited %s after its fatal consumer error, expected 1; log:\n%s" % (what, rc, text[-3000:]))
+    fatal = g.log_lines(log_path, "kafka fatal error: this client cannot go on")
+    g.check(len(fatal) == 1 and fatal[0].get("error") == "FENCED_INSTANCE_ID",
+            "%s: expected one 'kafka fatal error' line naming FENCED_INSTANCE_ID, got %s" % (what, fatal))
+    g.check(g.log_lines(log_path, "cannot go on: draining, then exiting 1"),
+            "%s did not log that it drains and exits 1" % what)
+    g.log("%s, its consumer fenced: logged the fatal error, drained, exited 1" % what)
 
 
 PARTITIONS = 2
@@ -109,11 +145,12 @@ def main():
     # 2. A fatal producer error.
     tmp = tempfile.mkdtemp(prefix="gw-systest-fatal-")
     dk_log, ing_log = os.path.join(tmp, "devkafka.log"), os.path.join(tmp, "ingest.log")
+    sc_log, ag_log, rs_log = (os.path.join(tmp, n + ".log") for n in ("scorer", "aggregator", "redis"))
     bootstrap_file = os.path.join(tmp, "bootstrap")
     dk = g.popen_logged([g.binary("devkafka"), "--brokers", str(PARTITIONS), "--partitions", str(PARTITIONS),
                          "--bootstrap-file",
                          bootstrap_file, "--admin-port", "0"], dk_log, env=clean_env())
-    ing = None
+    ing = sc = ag = rs = None
     ok = False
     try:
         dk_admin = "http://127.0.0.1:%d" % listening(dk, dk_log, "goodwill-devkafka")["admin_port"]
@@ -189,11 +226,29 @@ def main():
         g.check(g.log_lines(ing_log, "ingest stopped"), "the ingest did not log that its drain finished")
         g.log("logged: the fatal error, the decision to drain, the end of the drain")
 
+        # 3. A fatal consumer error: the scorer's group member is fenced (FENCED_INSTANCE_ID on
+        # its heartbeat, fatal to a static member, which goodwill's consumers are).
+        sc = g.popen_logged([g.binary("scorer"), "--admin-host", "127.0.0.1", "--admin-port", "0",
+                             "--kafka-bootstrap", bootstrap, "--session-timeout", "6s"], sc_log, env=clean_env())
+        sc_admin = "http://127.0.0.1:%d" % listening(sc, sc_log, "goodwill-scorer")["admin_port"]
+        exits_after_fence(sc, sc_admin, sc_log, "goodwill-scorer", dk_admin)
+
+        # The aggregator's consumer alike, with a redis-server of its own.
+        port = free_port()
+        rs = g.popen_logged(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                             "--appendonly", "no"], rs_log, env=clean_env())
+        ag = g.popen_logged([g.binary("aggregator"), "--admin-host", "127.0.0.1", "--admin-port", "0",
+                             "--api-host", "127.0.0.1", "--api-port", "0", "--dev-mode",
+                             "--redis-url", "redis://127.0.0.1:%d" % port, "--kafka-bootstrap", bootstrap,
+                             "--session-timeout", "6s"], ag_log, env=clean_env())
+        ag_admin = "http://127.0.0.1:%d" % listening(ag, ag_log, "goodwill-aggregator")["admin_port"]
+        exits_after_fence(ag, ag_admin, ag_log, "goodwill-aggregator", dk_admin)
+
         rc = g.terminate(dk, timeout_s=20)
         g.check(rc == 0, "goodwill-devkafka exited %s on SIGTERM" % rc)
         ok = True
     finally:
-        for p in (ing, dk):
+        for p in (ing, sc, ag, rs, dk):
             if p is not None and p.poll() is None:
                 g.terminate(p)
         if ok:

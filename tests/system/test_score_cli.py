@@ -2,9 +2,11 @@
 """goodwill-score end to end: spawns the built binary and checks its JSON-lines contract.
 
 One output line per input line, in order; input fields kept; scores added; unreadable lines
-answered with {"line": N, "error": ...}; exit 0 whatever the lines hold; --lexicon and --help.
+answered with {"line": N, "error": ...}; exit 0 whatever the lines hold; --lexicon,
+--lexicon-overlay, --model-version and --help.
 """
 import json
+import math
 import os
 import subprocess
 import sys
@@ -62,12 +64,14 @@ check(all(v > 0 for v in a["feelings"].values()), "feelings lists only non-zero 
 check(-1 <= a["valence"] <= 1 and -1 <= b["valence"] <= 1, "valence is within -1..1")
 check(b["valence"] > 0.5 and b["polarity"] == "positive", f"thanks is positive: {b}")
 check(b["feelings"].get("gratitude", 0) > 0.3, "gratitude is reported")
-for k in ("start", "end", "change", "start_polarity", "end_polarity", "recovered", "soured",
-          "empathy", "customer_turns", "agent_turns", "start_feelings", "end_feelings"):
+for k in ("start", "end", "change", "start_polarity", "end_polarity", "change_direction",
+          "recovered", "soured", "empathy", "customer_turns", "agent_turns", "start_feelings",
+          "end_feelings"):
     check(k in c, f"interaction output has {k}")
 check(c["start_polarity"] == "negative" and c["end_polarity"] == "positive",
       f"the call recovered: {c}")
 check(c["recovered"] is True and c["soured"] is False, "recovered flag")
+check(c["change_direction"] == "improved", f"the call improved: {c}")
 check(abs(c["change"] - (c["end"] - c["start"])) < 0.0015, "change = end - start")
 check(c["customer_turns"] == 3 and c["agent_turns"] == 1, "turn counts")
 check(c["empathy"] > 0.2, "the agent's apology and ownership count as empathy")
@@ -89,6 +93,15 @@ outs = [json.loads(o) for o in out.splitlines()]
 check(rc == 0 and len(outs) == 1000, "1000 lines in, 1000 out (last line without newline)")
 check([o["id"] for o in outs] == list(range(1000)), "output keeps input order")
 check(len({(o["text"], o["valence"]) for o in outs}) == 5, "same text, same score")
+
+# Courtesy is no feeling: a polite customer who asks and thanks stays neutral, unchanged.
+rc, out, _ = run(json.dumps({"id": "polite", "turns": [
+    {"speaker": "customer", "text": "Hi, could you tell me when my contract ends please?"},
+    {"speaker": "agent", "text": "It ends on 3 May."},
+    {"speaker": "customer", "text": "ok great, thanks, have a nice day"}]}) + "\n")
+p = json.loads(out)
+check(rc == 0 and p["start_polarity"] == "neutral" and p["end_polarity"] == "neutral"
+      and p["change_direction"] == "unchanged", f"politeness alone is neutral: {p}")
 
 # Invalid UTF-8 is an error line, not a crash.
 p = subprocess.run([BIN], input=b'{"id":1,"text":"\xff\xfe"}\n{"id":2,"text":"ok"}\n',
@@ -112,6 +125,74 @@ with tempfile.TemporaryDirectory() as d:
         f.write("# goodwill-lexicon 1\ngood\t1\nbad\tnope\n")
     rc, out, err = run("", f"--lexicon={bad}")
     check(rc == 2 and ":3:" in err, f"broken lexicon: exit 2 naming line 3 ({rc}, {err!r})")
+
+# --lexicon-overlay (docs/FEELING_MODEL.md, "Customisation"): its entries are added to the
+# lexicon or replace the lexicon's; valence 0 neutralises; the model version names the overlay
+# by the SHA-256 of its bytes; a broken overlay is a usage error naming the file and line.
+import hashlib
+with tempfile.TemporaryDirectory() as d:
+    overlay = os.path.join(d, "overlay.tsv")
+    overlay_bytes = (b"# our products\nzorblax\t3\tdelight:1\nspeedy router 9\t-2.5\n"
+                     b"refund\t0\nterrible\t-1\tsadness:0.5\n")
+    with open(overlay, "wb") as f:
+        f.write(overlay_bytes)
+    texts = ["zorblax", "my speedy router 9 again", "refund", "terrible", "awful"]
+    stdin = "".join(json.dumps({"id": i, "text": t}) + "\n" for i, t in enumerate(texts))
+    rc, out, err = run(stdin)
+    base = [json.loads(o) for o in out.splitlines()]
+    rc, out, err = run(stdin, "--lexicon-overlay", overlay)
+    over = [json.loads(o) for o in out.splitlines()]
+    check(rc == 0 and len(over) == len(texts), f"--lexicon-overlay scores ({rc}, {err!r})")
+    if len(over) == len(texts) and len(base) == len(texts):
+        check(base[0]["valence"] == 0 and over[0]["valence"] > 0.5
+              and over[0]["feelings"].get("delight", 0) > 0.3,
+              f"an overlay word is added: {base[0]} {over[0]}")
+        check(base[1]["valence"] > 0 and over[1]["valence"] < -0.3,
+              f"an overlay phrase is added and beats its words: {base[1]} {over[1]}")
+        check(base[2]["valence"] > 0 and over[2]["valence"] == 0,
+              f"valence 0 neutralises a base word: {base[2]} {over[2]}")
+        check(over[3]["valence"] > base[3]["valence"] and "frustration" in base[3]["feelings"]
+              and "frustration" not in over[3]["feelings"] and "sadness" in over[3]["feelings"],
+              f"an overlay entry replaces the base's, categories too: {base[3]} {over[3]}")
+        check(over[4] == base[4], f"other words score as before: {base[4]} {over[4]}")
+    # The same through the environment, over --lexicon.
+    lex = os.path.join(d, "base.tsv")
+    with open(lex, "w") as f:
+        f.write("# goodwill-lexicon 1\ngood\t2\nzorblax\t-3\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GOODWILL_")}
+    env["GOODWILL_LEXICON_OVERLAY"] = overlay
+    p = subprocess.run([BIN, "--lexicon", lex], input=b'{"text":"zorblax"}\n{"text":"good"}\n',
+                       capture_output=True, timeout=20, env=env)
+    rows = [json.loads(o) for o in p.stdout.decode().splitlines()]
+    check(p.returncode == 0 and len(rows) == 2 and rows[0]["valence"] > 0.5
+          and rows[1]["valence"] > 0.3,
+          f"GOODWILL_LEXICON_OVERLAY over --lexicon replaces its entry: {rows} {p.stderr!r}")
+    # The version: the base's, then +overlay. and 12 hex digits of the overlay's SHA-256.
+    rc, plain_version, err = run("", "--model-version")
+    rc2, version, err2 = run("", "--lexicon-overlay", overlay, "--model-version")
+    want = plain_version.strip() + "+overlay." + hashlib.sha256(overlay_bytes).hexdigest()[:12]
+    check(rc == 0 and rc2 == 0 and plain_version.startswith("gw-feeling-0.4+lex.")
+          and version.strip() == want,
+          f"--model-version names the overlay: {plain_version!r} {version!r} != {want!r}")
+    with open(overlay, "ab") as f:
+        f.write(b"zorblax2\t1\n")
+    rc, version2, err = run("", "--lexicon-overlay", overlay, "--model-version")
+    check(rc == 0 and version2.strip() != version.strip() and version2.startswith(plain_version.strip()),
+          f"another overlay, another version: {version!r} {version2!r}")
+    # Broken overlays: exit 2, the file, the line and why; nothing on stdout.
+    for content, line, why in [
+            (b"zorblax\t2\nwidget\tlots\n", 2, "valence must be a number"),
+            (b"# c\nzorblax\t2\nZorblax\t1\n", 3, "duplicate entry"),
+            (b"zorblax\t2\tfury:1\n", 1, "unknown category"),
+            (b"zorblax\t1.5\t0.5\t[1, 2]\n", 1, "expected token<TAB>valence")]:
+        with open(overlay, "wb") as f:
+            f.write(content)
+        rc, out, err = run(json.dumps({"text": "good"}) + "\n", "--lexicon-overlay", overlay)
+        check(rc == 2 and f"{overlay}:{line}:" in err and why in err and out == "",
+              f"broken overlay: exit 2 naming {overlay}:{line} and {why!r} ({rc}, {err!r})")
+    rc, out, err = run("", "--lexicon-overlay", os.path.join(d, "missing.tsv"))
+    check(rc == 2 and "missing.tsv" in err and "cannot open" in err,
+          f"missing overlay: exit 2 naming it ({rc}, {err!r})")
 
 # A line over 1 MiB is answered with its number and the reason; the next line is scored.
 big = json.dumps({"id": "big", "text": "a" * (1024 * 1024 + 10)})
@@ -182,17 +263,45 @@ check(a["explain"]["punctuation"] == [{"rule": "exclamation", "count": 2, "delta
       f"two '!' add 0.5 toward the sign: {a['explain'].get('punctuation')}")
 check(a["explain"]["feelings_raw"].get("frustration", 0) > 0, "frustration evidence is listed")
 turns = c["explain"]["customer_turns"]
-check([t["turn"] for t in turns] == [0, 2, 3] and turns[2]["low_information"] is True,
-      f"customer turns listed with the trailing \"bye\" low-information: {turns}")
+check([t["turn"] for t in turns] == [0, 2, 3] and turns[2]["bare"] is True,
+      f"customer turns listed with the trailing \"bye\" bare: {turns}")
 for key, score in (("start_weight", c["start"]), ("end_weight", c["end"])):
     w = sum(t.get(key, 0) for t in turns)
-    mean = sum(t.get(key, 0) * t["valence"] for t in turns) / w
-    check(abs(mean - score) < 0.0015, f"{key}s give {score}: {turns}")
+    mean = sum(t.get(key, 0) * t["felt"] for t in turns) / w
+    check(abs(mean - score) < 0.0015, f"{key}s and the turns' felt valences give {score}: {turns}")
+
+
+def check_felt_adds_up(u, felt, what):
+    """A customer turn's felt valence: the hits' felt parts + felt rules = sum; normalised."""
+    f = u["felt"]
+    s = sum(h["felt"] for h in u["hits"]) + sum(r["delta"] for r in f.get("rules", []))
+    check(abs(s - f["sum"]) < 1e-4, f"{what}: felt parts and rules give the felt sum: {u}")
+    v = max(-1.0, min(1.0, f["sum"] / math.sqrt(f["sum"] ** 2 + u["alpha"])))
+    check(abs(v - f["valence"]) < 1e-5 and abs(f["valence"] - felt) < 1e-5,
+          f"{what}: the normalised felt sum is the turn's felt valence {felt}: {u}")
+
+
 for t in turns:
     if t.get("start_weight") or t.get("end_weight"):
         check_adds_up(t["utterance"], t["valence"], f"line c turn {t['turn']}")
+        check_felt_adds_up(t["utterance"], t["felt"], f"line c turn {t['turn']}")
     else:
         check("utterance" not in t, f"a turn without weight is not explained: {t}")
+conv = c["explain"]["conversation"]
+band = conv["band"]
+
+
+def polarity(v):
+    return "negative" if v <= -band else "positive" if v >= band else "neutral"
+
+
+check(conv["start_polarity"] == c["start_polarity"] == polarity(conv["start"])
+      and conv["end_polarity"] == c["end_polarity"] == polarity(conv["end"])
+      and conv["change_direction"] == c["change_direction"]
+      and conv["direction_by"] == ("polarity" if c["start_polarity"] != c["end_polarity"]
+                                   else "change" if abs(conv["change"]) >= conv["change_min"]
+                                   else "none"),
+      f"the band gives the polarities and the direction: {conv} {c}")
 agents = c["explain"]["agent_empathy"]
 check(agents and all(p["turn"] == 1 for p in agents)
       and abs(sum(p["weight"] * p["strength"] for p in agents) - c["empathy"]) < 0.0015,
@@ -202,7 +311,8 @@ e = json.loads(out)["explain"].get("empathy", [])
 check([p["kind"] for p in e] == ["apology", "acknowledging"], f"empathy phrases are listed: {e}")
 
 rc, out, err = run("", "--help")
-check(rc == 0 and "--lexicon" in out, f"--help lists --lexicon ({rc}, {out!r})")
+check(rc == 0 and "--lexicon" in out and "--lexicon-overlay" in out
+      and "GOODWILL_LEXICON_OVERLAY" in out, f"--help lists --lexicon and its overlay ({rc}, {out!r})")
 rc, out, err = run("", "--no-such-flag")
 check(rc == 2 and "no-such-flag" in err, f"unknown flag is a usage error ({rc}, {err!r})")
 

@@ -59,21 +59,26 @@ def main():
         x = json.loads(si[41].decode("utf-8"))
         turns = x["customer_turns"]
         g.check([t["turn"] for t in turns] == [0, 2, 3], "customer turns 0, 2, 3 explained: %s" % turns)
-        g.check(turns[2]["low_information"] is True and turns[2]["end_weight"] == 0.25,
-                "the trailing \"ok bye\" is low-information, weight 0.25 at the end: %s" % turns[2])
+        g.check(turns[2]["bare"] is True and "end_weight" not in turns[2],
+                "the trailing \"ok bye\" is bare and has no weight at the end: %s" % turns[2])
 
         def zigzag(n):
             return (n >> 1) ^ -(n & 1)
 
         def mean(key):
             w = sum(t.get(key, 0) for t in turns)
-            return sum(t.get(key, 0) * t["valence"] for t in turns) / w
+            return sum(t.get(key, 0) * t["felt"] for t in turns) / w
 
         start_milli, end_milli = zigzag(si[10]), zigzag(si[11])
         g.check(abs(round(mean("start_weight") * 1000) - start_milli) <= 1,
                 "the start weights give start_valence_milli %d: %s" % (start_milli, turns))
         g.check(abs(round(mean("end_weight") * 1000) - end_milli) <= 1,
                 "the end weights give end_valence_milli %d: %s" % (end_milli, turns))
+        # The change direction of the record (field 22) is the one explained, by the band.
+        directions = {1: "worsened", 2: "unchanged", 3: "improved"}
+        conv = x["conversation"]
+        g.check(directions.get(si.get(22)) == conv["change_direction"],
+                "change_direction (field 22) %s is the explained %s" % (si.get(22), conv))
         first = turns[0]["utterance"]
         hits = [h["text"] for h in first["hits"]]
         g.check("Third time calling" in hits, "the phrase is named as written: %s" % hits)

@@ -1,7 +1,7 @@
 /*
  * A real redis-server for unit tests: a free loopback port, and a server started on it in a
  * directory of the test's, awaited until it answers PING (bounded), for the tests of the
- * modules that talk to Redis (aggregates, aggregator, redis).
+ * modules that talk to Redis (aggregates, aggregator, redis) and bench_dedupe_memory.
  */
 #ifndef GW_TEST_REDIS_H
 #define GW_TEST_REDIS_H
@@ -35,11 +35,12 @@ static inline int gw_test_free_port(void) {
 }
 
 /*
- * Starts /usr/bin/redis-server on a free port with its files in dir (no persistence) and
- * waits, at most 10 s, until it answers PING. Returns a connection to it (the caller frees
- * it with redisFree) with *port and *pid set, or NULL after saying why on stderr.
+ * Starts the redis-server binary at server on a free port with its files in dir (no
+ * persistence) and waits, at most 10 s, until it answers PING. Returns a connection to it (the
+ * caller frees it with redisFree) with *port and *pid set, or NULL after saying why on stderr.
  */
-static inline redisContext *gw_test_redis_start(const char *dir, int *port, pid_t *pid) {
+static inline redisContext *gw_test_redis_start_server(const char *server, const char *dir,
+                                                       int *port, pid_t *pid) {
   *port = gw_test_free_port();
   *pid = -1;
   if (*port < 0)
@@ -48,8 +49,8 @@ static inline redisContext *gw_test_redis_start(const char *dir, int *port, pid_
   snprintf(portstr, sizeof(portstr), "%d", *port);
   *pid = fork();
   if (*pid == 0) {
-    execl("/usr/bin/redis-server", "redis-server", "--port", portstr, "--bind", "127.0.0.1",
-          "--dir", dir, "--save", "", "--appendonly", "no", "--logfile", "redis.log", (char *)NULL);
+    execl(server, "redis-server", "--port", portstr, "--bind", "127.0.0.1", "--dir", dir, "--save",
+          "", "--appendonly", "no", "--logfile", "redis.log", (char *)NULL);
     _exit(127);
   }
   for (int i = 0; i < 200; i++) {
@@ -70,6 +71,11 @@ static inline redisContext *gw_test_redis_start(const char *dir, int *port, pid_
   }
   fprintf(stderr, "redis-server on port %d did not answer PING within 10 s\n", *port);
   return NULL;
+}
+
+/* gw_test_redis_start_server with Debian's /usr/bin/redis-server. */
+static inline redisContext *gw_test_redis_start(const char *dir, int *port, pid_t *pid) {
+  return gw_test_redis_start_server("/usr/bin/redis-server", dir, port, pid);
 }
 
 /* Stops a server of gw_test_redis_start (SIGTERM, then waits for it). */

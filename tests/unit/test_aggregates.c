@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <hiredis/hiredis.h>
+#include <jansson.h>
 #include <math.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -117,8 +118,10 @@ static long long integer_cmd(const char *fmt, const char *arg) {
   return v;
 }
 
-static void make_interaction(gw_agg_record *out, const char *id, const char *team, int64_t t_s,
-                             int start, int end, uint64_t handle_ms) {
+/* A scored interaction with the given direction (UNSPECIFIED: as older scorers wrote it). */
+static void make_interaction_dir(gw_agg_record *out, const char *id, const char *team, int64_t t_s,
+                                 int start, int end, uint64_t handle_ms,
+                                 Goodwill__V1__ChangeDirection direction) {
   Goodwill__V1__ScoredRecord rec = GOODWILL__V1__SCORED_RECORD__INIT;
   Goodwill__V1__ScoredInteraction si = GOODWILL__V1__SCORED_INTERACTION__INIT;
   si.record_id = (char *)id;
@@ -142,6 +145,22 @@ static void make_interaction(gw_agg_record *out, const char *id, const char *tea
   si.transfers = 1;
   si.resolved_presence_case = GOODWILL__V1__SCORED_INTERACTION__RESOLVED_PRESENCE_RESOLVED;
   si.resolved = true;
+  si.change_direction = direction;
+  /* A dominant feeling at each end, spread over every category and none by the valences, so
+   * that batches of such records touch many of the f_<start>_<end> counters. */
+  static const char *const cats[] = {"anger",   "frustration",  "confusion",
+                                     "anxiety", "sadness",      "gratitude",
+                                     "relief",  "satisfaction", "delight"};
+  Goodwill__V1__FeelingIntensity fs = GOODWILL__V1__FEELING_INTENSITY__INIT, fe = fs;
+  Goodwill__V1__FeelingIntensity *fsp[] = {&fs}, *fep[] = {&fe};
+  fs.category = (char *)cats[(start + 1000) % 9];
+  fs.intensity_milli = (uint32_t)(start + 1000) / 9 % 3 * 100;
+  fe.category = (char *)cats[(end + 1000) % 9];
+  fe.intensity_milli = (uint32_t)(end + 1000) / 9 % 3 * 100;
+  si.start_feelings = fsp;
+  si.n_start_feelings = 1;
+  si.end_feelings = fep;
+  si.n_end_feelings = 1;
   rec.record_case = GOODWILL__V1__SCORED_RECORD__RECORD_INTERACTION;
   rec.interaction = &si;
   char err[200];
@@ -149,6 +168,12 @@ static void make_interaction(gw_agg_record *out, const char *id, const char *tea
   if (r != 0)
     fprintf(stderr, "make_interaction: %s\n", err);
   CHECK_INT_EQ(r, 0);
+}
+
+static void make_interaction(gw_agg_record *out, const char *id, const char *team, int64_t t_s,
+                             int start, int end, uint64_t handle_ms) {
+  make_interaction_dir(out, id, team, t_s, start, end, handle_ms,
+                       GOODWILL__V1__CHANGE_DIRECTION__CHANGE_DIRECTION_UNSPECIFIED);
 }
 
 static void make_survey(gw_agg_record *out, const char *id, const char *team, int64_t t_s,
@@ -200,6 +225,26 @@ static void test_increments_of_an_interaction(void) {
   CHECK_INT_EQ(s.inc[GW_AGG_LTR_SQ], 49);
   CHECK_INT_EQ(s.inc[GW_AGG_COMMENT_N], 1);
   CHECK_INT_EQ(s.inc[GW_AGG_N], 0);
+}
+
+/* Improved and worsened follow the model's direction: a small rise within one polarity is
+ * unchanged; records without a direction (older scorers) count by the sign of the change. */
+static void test_improved_follows_direction(void) {
+  gw_agg_record r;
+  make_interaction_dir(&r, "d-1", "t1", 1795428000, -600, -500, 60000,
+                       GOODWILL__V1__CHANGE_DIRECTION__CHANGE_DIRECTION_UNCHANGED);
+  CHECK_INT_EQ(r.inc[GW_AGG_IMPROVED] + r.inc[GW_AGG_WORSENED], 0);
+  CHECK_INT_EQ(r.inc[GW_AGG_CHANGE_SUM], 100);
+  make_interaction_dir(&r, "d-2", "t1", 1795428000, -600, -100, 60000,
+                       GOODWILL__V1__CHANGE_DIRECTION__CHANGE_DIRECTION_IMPROVED);
+  CHECK_INT_EQ(r.inc[GW_AGG_IMPROVED], 1);
+  CHECK_INT_EQ(r.inc[GW_AGG_WORSENED], 0);
+  make_interaction_dir(&r, "d-3", "t1", 1795428000, 300, -300, 60000,
+                       GOODWILL__V1__CHANGE_DIRECTION__CHANGE_DIRECTION_WORSENED);
+  CHECK_INT_EQ(r.inc[GW_AGG_IMPROVED], 0);
+  CHECK_INT_EQ(r.inc[GW_AGG_WORSENED], 1);
+  make_interaction(&r, "d-4", "t1", 1795428000, -600, -500, 60000);
+  CHECK_INT_EQ(r.inc[GW_AGG_IMPROVED], 1);
 }
 
 /* No customer words (no transcript, or agent and bot turns only): the scorer leaves both
@@ -359,14 +404,26 @@ static void test_summary_and_rows(void) {
   gw_agg_row_meta m = {"acme", "t1", "1h", 1795424400, 1795428000};
   gw_buf b = GW_BUF_INIT;
   gw_agg_row_json(&b, &m, &s);
-  CHECK_STR_EQ(b.data,
-               "{\"tenant\":\"acme\",\"team\":\"t1\",\"window\":\"1h\","
-               "\"from\":\"2026-11-23T09:00:00Z\",\"to\":\"2026-11-23T10:00:00Z\","
-               "\"interactions\":0,\"with_feeling\":0,\"start_mean\":null,\"end_mean\":null,"
-               "\"change_mean\":null,\"improved_share\":null,\"recovered\":0,"
-               "\"soured\":0,\"surveys\":0,\"promoters\":0,\"passives\":0,"
-               "\"detractors\":0,\"nps\":null,\"nps_moe\":null,\"handle_ms_mean\":null,"
-               "\"wait_ms_mean\":null}");
+  CHECK_STR_CONTAINS(b.data,
+                     "{\"tenant\":\"acme\",\"team\":\"t1\",\"window\":\"1h\","
+                     "\"from\":\"2026-11-23T09:00:00Z\",\"to\":\"2026-11-23T10:00:00Z\","
+                     "\"interactions\":0,\"with_feeling\":0,\"start_mean\":null,\"end_mean\":null,"
+                     "\"change_mean\":null,\"improved_share\":null,\"recovered\":0,"
+                     "\"soured\":0,\"surveys\":0,\"promoters\":0,\"passives\":0,"
+                     "\"detractors\":0,\"nps\":null,\"nps_moe\":null,\"handle_ms_mean\":null,"
+                     "\"wait_ms_mean\":null,\"neg_to_neg\":0,");
+  /* Null, never noise: every rate over nothing is null, sums and counts are 0. */
+  CHECK_STR_CONTAINS(b.data, "\"pos_to_pos\":0,\"neg_to_neg_share\":null,");
+  CHECK_STR_CONTAINS(b.data, "\"recovered_rate\":null,\"soured_rate\":null,"
+                             "\"change_mean_from_neg\":null,\"change_mean_from_neu\":null,"
+                             "\"change_mean_from_pos\":null,\"change_sum\":0.000,"
+                             "\"change_balance\":0.000,\"empathy_mean\":null,"
+                             "\"transfers_mean\":null,\"resolved_known\":0,"
+                             "\"resolution_rate\":null,"
+                             "\"survey_response_rate\":null}");
+  /* The dominant feelings have a route of their own: no row column holds them. */
+  CHECK(strstr(b.data, "dominant_n") == NULL && strstr(b.data, "start_anger") == NULL &&
+        strstr(b.data, "none_to_none") == NULL);
 
   /* 50 promoters, 30 passives, 20 detractors: NPS 30; var = 0.7 - 0.09 = 0.61;
    * moe = 196 * sqrt(0.61 / 100) = 15.308... */
@@ -395,7 +452,7 @@ static void test_summary_and_rows(void) {
   CHECK_STR_CONTAINS(b.data, "tenant,team,window,from,to,interactions,start_mean,");
   CHECK_STR_CONTAINS(b.data, "acme,t1,1h,2026-11-23T09:00:00Z,2026-11-23T10:00:00Z,5,-0.5,0.25,"
                              "0.75,0.75,0,0,100,50,30,20,30,");
-  CHECK_STR_CONTAINS(b.data, ",80000,0,4\r\n");
+  CHECK_STR_CONTAINS(b.data, ",80000,0,4,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,");
   /* Only surveys: the interaction means are empty CSV fields. */
   memset(&t, 0, sizeof(t));
   t.v[GW_AGG_S] = 1;
@@ -403,9 +460,431 @@ static void test_summary_and_rows(void) {
   gw_agg_summarize(&t, &s);
   gw_buf_reset(&b);
   gw_agg_row_csv(&b, &m, &s);
-  CHECK_STR_EQ(b.data, "acme,t1,1h,2026-11-23T09:00:00Z,2026-11-23T10:00:00Z,0,,,,,0,0,1,1,0,0,"
-                       "100,0,,,0\r\n");
+  const char *row_start =
+      "acme,t1,1h,2026-11-23T09:00:00Z,2026-11-23T10:00:00Z,0,,,,,0,0,1,1,0,0,100,0,,,0,";
+  CHECK(strncmp(b.data, row_start, strlen(row_start)) == 0);
+  CHECK_STR_CONTAINS(b.data, ",0.000,0.000,,,0,,\r\n");
   gw_buf_free(&b);
+  /* The CSV header and a row have as many columns, in the order of the JSON fields. */
+  b = (gw_buf)GW_BUF_INIT;
+  gw_agg_csv_header(&b);
+  size_t header_commas = 0, row_commas = 0;
+  for (size_t i = 0; i < b.len; i++)
+    header_commas += b.data[i] == ',';
+  CHECK_STR_CONTAINS(b.data, ",with_feeling,neg_to_neg,neg_to_neu,");
+  CHECK_STR_CONTAINS(b.data, ",resolution_rate,survey_response_rate\r\n");
+  CHECK(strstr(b.data, "dominant_n") == NULL && strstr(b.data, "anger") == NULL);
+  gw_buf_reset(&b);
+  gw_agg_row_csv(&b, &m, &s);
+  for (size_t i = 0; i < b.len; i++)
+    row_commas += b.data[i] == ',';
+  CHECK_INT_EQ(row_commas, header_commas);
+  gw_buf_free(&b);
+}
+
+/* ------------------------------------------------------------------ what the buckets hold */
+
+static uint64_t rng_state = 88172645463325252ULL;
+static uint64_t rng(void) {
+  rng_state ^= rng_state << 13;
+  rng_state ^= rng_state >> 7;
+  rng_state ^= rng_state << 17;
+  return rng_state;
+}
+
+/* The categories in their fixed tie order, as the test knows them (not from the module). */
+static const char *const kinds[] = {"anger",   "frustration", "confusion", "anxiety",
+                                    "sadness", "gratitude",   "relief",    "satisfaction",
+                                    "delight", "none"};
+
+static void test_dominant_feelings(void) {
+  /* Names: the module's list is the feeling model's, then none; every field name round-trips. */
+  for (int k = 0; k < GW_FEELING_COUNT; k++)
+    CHECK_STR_EQ(gw_agg_dominant_name(k), gw_feeling_category_name((gw_feeling_category)k));
+  CHECK_STR_EQ(gw_agg_dominant_name(GW_AGG_DOMINANT_NONE), "none");
+  for (int f = 0; f < GW_AGG_FIELD_COUNT; f++) {
+    const char *name = gw_agg_field_name((gw_agg_field)f);
+    CHECK_INT_EQ(gw_agg_field_lookup(name, strlen(name)), f);
+  }
+  CHECK_STR_EQ(gw_agg_field_name(GW_AGG_DOMINANT_PAIRS + 0 * GW_AGG_DOMINANT_KINDS + 6),
+               "f_anger_relief");
+  CHECK_STR_EQ(gw_agg_field_name(GW_AGG_FIELD_COUNT - 1), "f_none_none");
+  CHECK_INT_EQ(gw_agg_field_lookup("f_anger", 7), -1);
+  CHECK_INT_EQ(gw_agg_field_lookup("f_anger_", 8), -1);
+  CHECK_INT_EQ(gw_agg_field_lookup("f_anger_joy", 11), -1);
+  CHECK_INT_EQ(gw_agg_field_lookup("f__", 3), -1);
+
+  /* Highest intensity wins; a tie goes to the earlier category; unknown categories and zero
+   * intensities do not count; nothing left is none. */
+  Goodwill__V1__FeelingIntensity a = GOODWILL__V1__FEELING_INTENSITY__INIT, b = a, c = a, d = a;
+  a.category = "relief", a.intensity_milli = 500;
+  b.category = "anger", b.intensity_milli = 500;
+  c.category = "disgust", c.intensity_milli = 900; /* a newer scorer's category */
+  d.category = "delight", d.intensity_milli = 0;
+  Goodwill__V1__FeelingIntensity *list[] = {&a, &b, &c, &d};
+  CHECK_INT_EQ(gw_agg_dominant(list, 4), GW_FEELING_ANGER);
+  b.intensity_milli = 499;
+  CHECK_INT_EQ(gw_agg_dominant(list, 4), GW_FEELING_RELIEF);
+  CHECK_INT_EQ(gw_agg_dominant(list + 2, 2), GW_AGG_DOMINANT_NONE);
+  CHECK_INT_EQ(gw_agg_dominant(NULL, 0), GW_AGG_DOMINANT_NONE);
+
+  /* A record that began angry and ended relieved: one pair, and its change by start polarity.
+   * Redis cost: a typical interaction with feeling wrote 25 counters per bucket before
+   * (improved or worsened, recovered or soured, resolved, transfers present), 27 now. */
+  Goodwill__V1__ScoredRecord rec = GOODWILL__V1__SCORED_RECORD__INIT;
+  Goodwill__V1__ScoredInteraction si = GOODWILL__V1__SCORED_INTERACTION__INIT;
+  si.record_id = "dom-1";
+  si.tenant_id = "acme";
+  si.team_id = "t1";
+  si.occurred_at_ms = 1795428000000;
+  si.start_valence_milli = -600;
+  si.end_valence_milli = 300;
+  si.change_valence_milli = 900;
+  si.start_polarity = GOODWILL__V1__POLARITY__POLARITY_NEGATIVE;
+  si.end_polarity = GOODWILL__V1__POLARITY__POLARITY_POSITIVE;
+  si.recovered = true;
+  si.empathy_milli = 400;
+  si.handle_ms = 125400;
+  si.wait_ms = 30000;
+  si.transfers = 1;
+  si.resolved_presence_case = GOODWILL__V1__SCORED_INTERACTION__RESOLVED_PRESENCE_RESOLVED;
+  si.resolved = true;
+  Goodwill__V1__FeelingIntensity *start[] = {&b, &c}, *end[] = {&a};
+  si.start_feelings = start;
+  si.n_start_feelings = 2;
+  si.end_feelings = end;
+  si.n_end_feelings = 1;
+  rec.record_case = GOODWILL__V1__SCORED_RECORD__RECORD_INTERACTION;
+  rec.interaction = &si;
+  gw_agg_record r;
+  char err[200];
+  CHECK_INT_EQ(gw_agg_record_from_scored(&rec, &r, err, sizeof(err)), 0);
+  CHECK_INT_EQ(r.inc[GW_AGG_CHANGE_NEG], 900);
+  CHECK_INT_EQ(r.inc[GW_AGG_CHANGE_NEU] + r.inc[GW_AGG_CHANGE_POS], 0);
+  int pairs = 0, before = 0, after = 0;
+  for (int f = 0; f < GW_AGG_FIELD_COUNT; f++) {
+    if (r.inc[f] == 0)
+      continue;
+    after++;
+    if (f >= GW_AGG_DOMINANT_PAIRS)
+      pairs++;
+    else if (f < GW_AGG_CHANGE_NEG)
+      before++;
+  }
+  CHECK_INT_EQ(pairs, 1);
+  CHECK_INT_EQ(
+      r.inc[GW_AGG_DOMINANT_PAIRS + GW_FEELING_ANGER * GW_AGG_DOMINANT_KINDS + GW_FEELING_RELIEF],
+      1);
+  CHECK_INT_EQ(before, 25);
+  CHECK_INT_EQ(after, 27);
+  /* Without customer words: no pair, no change by polarity (as for the other feeling sums). */
+  si.start_polarity = si.end_polarity = GOODWILL__V1__POLARITY__POLARITY_UNSPECIFIED;
+  CHECK_INT_EQ(gw_agg_record_from_scored(&rec, &r, err, sizeof(err)), 0);
+  for (int f = GW_AGG_CHANGE_NEG; f < GW_AGG_FIELD_COUNT; f++)
+    CHECK_INT_EQ(r.inc[f], 0);
+}
+
+/* The test's own view of one scored interaction, kept apart from the module's increments. */
+typedef struct view_rec {
+  int ps, pe; /* polarity 0..2, -1 unspecified */
+  int s, e;   /* valence milli */
+  int emp, transfers;
+  int resolved; /* -1 unknown, 0, 1 */
+  bool recovered, soured;
+  int ds, de; /* dominant kinds, computed here */
+} view_rec;
+
+static int brute_dominant(const char *const *cats, const unsigned *milli, size_t n) {
+  int best = 9;
+  unsigned best_milli = 0;
+  for (size_t i = 0; i < n; i++) {
+    int k = -1;
+    for (int j = 0; j < 9; j++)
+      if (strcmp(cats[i], kinds[j]) == 0)
+        k = j;
+    if (k < 0 || milli[i] == 0)
+      continue;
+    if (milli[i] > best_milli || (milli[i] == best_milli && k < best))
+      best = k, best_milli = milli[i];
+  }
+  return best;
+}
+
+static double jnum(json_t *row, const char *name, bool *is_null) {
+  json_t *v = json_object_get(row, name);
+  *is_null = v == NULL || json_is_null(v);
+  if (v == NULL)
+    fprintf(stderr, "row has no field %s\n", name);
+  CHECK(v != NULL);
+  return json_is_number(v) ? json_number_value(v) : 0;
+}
+
+static void check_num(json_t *row, const char *name, bool defined, double want) {
+  bool is_null;
+  double got = jnum(row, name, &is_null);
+  if (is_null == defined || (defined && fabs(got - want) > 1e-9))
+    fprintf(stderr, "%s: got %s%.12g, want %s%.12g\n", name, is_null ? "null " : "", got,
+            defined ? "" : "null ", want);
+  CHECK(is_null != defined);
+  if (defined)
+    CHECK(fabs(got - want) <= 1e-9);
+}
+
+static void check_count(json_t *row, const char *name, long long want) {
+  bool is_null;
+  double got = jnum(row, name, &is_null);
+  if (is_null || (long long)got != want)
+    fprintf(stderr, "%s: got %.0f, want %lld\n", name, got, want);
+  CHECK(!is_null && (long long)got == want);
+}
+
+/* The interactions of a (start, end) cell, 10 meaning "*" (any). */
+static long long pair_cell(long long pair[10][10], int a, int b) {
+  long long n = 0;
+  for (int i = 0; i < 10; i++)
+    for (int j = 0; j < 10; j++)
+      if ((a == 10 || a == i) && (b == 10 || b == j))
+        n += pair[i][j];
+  return n;
+}
+
+/*
+ * The feelings rows of t against the pairs counted here: exactly the occurring pairs and
+ * margins, in the documented order (a start's pairs then its margin, the end margins, the
+ * total last), each with its share of the total; the CSV lines say the same.
+ */
+static void check_feelings(const gw_agg_totals *t, const gw_agg_row_meta *m, long long pair[10][10],
+                           long long total) {
+  gw_buf b = GW_BUF_INIT;
+  gw_buf_putc(&b, '[');
+  size_t nrows = gw_agg_feelings_rows(&b, m, t, false);
+  gw_buf_putc(&b, ']');
+  json_error_t jerr;
+  json_t *rows = json_loads(b.data, 0, &jerr);
+  CHECK(rows != NULL && json_is_array(rows));
+  if (rows == NULL) {
+    gw_buf_free(&b);
+    return;
+  }
+  size_t want_rows = 0, at = 0;
+  for (int a = 0; a <= 10; a++) {
+    for (int e = 0; e <= 10; e++) {
+      long long n = pair_cell(pair, a, e);
+      if (n == 0 && !(a == 10 && e == 10))
+        continue;
+      want_rows++;
+      json_t *row = json_array_get(rows, at++);
+      CHECK(row != NULL);
+      if (row == NULL)
+        continue;
+      CHECK_INT_EQ(json_object_size(row), 9);
+      CHECK_STR_EQ(json_string_value(json_object_get(row, "team")), m->team);
+      CHECK_STR_EQ(json_string_value(json_object_get(row, "start")), a < 10 ? kinds[a] : "*");
+      CHECK_STR_EQ(json_string_value(json_object_get(row, "end")), e < 10 ? kinds[e] : "*");
+      check_count(row, "interactions", n);
+      check_num(row, "share", total > 0, total > 0 ? (double)n / (double)total : 0);
+    }
+  }
+  CHECK_INT_EQ(nrows, want_rows);
+  CHECK_INT_EQ(json_array_size(rows), want_rows);
+  json_decref(rows);
+  /* CSV: the header, then one line per JSON row. */
+  gw_buf_reset(&b);
+  gw_agg_feelings_csv_header(&b);
+  CHECK_STR_EQ(b.data, "tenant,team,window,from,to,start,end,interactions,share\r\n");
+  CHECK_INT_EQ(gw_agg_feelings_rows(&b, m, t, true), want_rows);
+  size_t lines = 0;
+  for (size_t i = 0; i < b.len; i++)
+    lines += b.data[i] == '\n';
+  CHECK_INT_EQ(lines, want_rows + 1);
+  char total_line[160];
+  snprintf(total_line, sizeof(total_line), ",*,*,%lld,%s\r\n", total, total > 0 ? "1" : "");
+  CHECK_STR_CONTAINS(b.data, total_line);
+  gw_buf_free(&b);
+}
+
+/*
+ * Random scored interactions and surveys, summed as the buckets sum them; every new row field
+ * equals a brute-force recomputation from the records (exact counts, derived numbers within
+ * 1e-9), including a range with no interactions (null rates) and the rule that a range holding
+ * buckets from before the per-polarity sums keeps the change by start polarity null.
+ */
+static void test_bucket_views_brute_force(void) {
+  enum { NREC = 3000 };
+  static const char *const cats[] = {"anger",   "frustration", "confusion", "anxiety",
+                                     "sadness", "gratitude",   "relief",    "satisfaction",
+                                     "delight", "disgust"};
+  view_rec *vr = calloc(NREC, sizeof(*vr));
+  gw_agg_totals t;
+  memset(&t, 0, sizeof(t));
+  long long n = 0, surveys = 0;
+  for (int i = 0; i < NREC; i++) {
+    Goodwill__V1__ScoredRecord rec = GOODWILL__V1__SCORED_RECORD__INIT;
+    gw_agg_record r;
+    char err[200], id[32];
+    snprintf(id, sizeof(id), "bf-%d", i);
+    if (rng() % 4 == 0) {
+      Goodwill__V1__ScoredSurvey ss = GOODWILL__V1__SCORED_SURVEY__INIT;
+      ss.record_id = id, ss.tenant_id = "acme", ss.team_id = "t1";
+      ss.occurred_at_ms = 1795428000000;
+      ss.likelihood_to_recommend = (uint32_t)(rng() % 11);
+      rec.record_case = GOODWILL__V1__SCORED_RECORD__RECORD_SURVEY;
+      rec.survey = &ss;
+      CHECK_INT_EQ(gw_agg_record_from_scored(&rec, &r, err, sizeof(err)), 0);
+      surveys++;
+      vr[i].ps = -2; /* not an interaction */
+    } else {
+      view_rec *v = &vr[i];
+      Goodwill__V1__ScoredInteraction si = GOODWILL__V1__SCORED_INTERACTION__INIT;
+      si.record_id = id, si.tenant_id = "acme", si.team_id = "t1";
+      si.occurred_at_ms = 1795428000000;
+      bool felt = rng() % 10 != 0;
+      v->ps = felt ? (int)(rng() % 3) : -1;
+      v->pe = felt ? (int)(rng() % 3) : -1;
+      v->s = felt ? (int)(rng() % 2001) - 1000 : 0;
+      v->e = felt ? (int)(rng() % 2001) - 1000 : 0;
+      v->recovered = felt && v->ps == 0 && v->pe > 0;
+      v->soured = felt && v->ps > 0 && v->pe == 0;
+      v->emp = (int)(rng() % 1001);
+      v->transfers = (int)(rng() % 4);
+      v->resolved = (int)(rng() % 3) - 1;
+      si.start_valence_milli = v->s, si.end_valence_milli = v->e;
+      si.change_valence_milli = v->e - v->s;
+      si.start_polarity = (Goodwill__V1__Polarity)(v->ps + 1);
+      si.end_polarity = (Goodwill__V1__Polarity)(v->pe + 1);
+      si.recovered = v->recovered, si.soured = v->soured;
+      si.empathy_milli = v->emp, si.transfers = (uint32_t)v->transfers;
+      if (v->resolved >= 0) {
+        si.resolved_presence_case = GOODWILL__V1__SCORED_INTERACTION__RESOLVED_PRESENCE_RESOLVED;
+        si.resolved = v->resolved == 1;
+      }
+      /* Up to three feelings at each end, intensities from a few values so that ties occur. */
+      Goodwill__V1__FeelingIntensity fi[6], *sp[3], *ep[3];
+      const char *names[6];
+      unsigned milli[6];
+      size_t ns = felt ? rng() % 4 : 0, ne = felt ? rng() % 4 : 0;
+      for (size_t k = 0; k < ns + ne; k++) {
+        goodwill__v1__feeling_intensity__init(&fi[k]);
+        names[k] = cats[rng() % 10];
+        milli[k] = (unsigned)(rng() % 4) * 250;
+        fi[k].category = (char *)names[k];
+        fi[k].intensity_milli = milli[k];
+        if (k < ns)
+          sp[k] = &fi[k];
+        else
+          ep[k - ns] = &fi[k];
+      }
+      si.start_feelings = sp, si.n_start_feelings = ns;
+      si.end_feelings = ep, si.n_end_feelings = ne;
+      v->ds = brute_dominant(names, milli, ns);
+      v->de = brute_dominant(names + ns, milli + ns, ne);
+      rec.record_case = GOODWILL__V1__SCORED_RECORD__RECORD_INTERACTION;
+      rec.interaction = &si;
+      CHECK_INT_EQ(gw_agg_record_from_scored(&rec, &r, err, sizeof(err)), 0);
+      n++;
+    }
+    for (int f = 0; f < GW_AGG_FIELD_COUNT; f++)
+      t.v[f] += r.inc[f];
+  }
+
+  /* The brute force. */
+  long long trans[9] = {0}, felt = 0, rec_n = 0, sour_n = 0, emp = 0, xfer = 0, res = 0, known = 0,
+            change = 0, started[3] = {0}, change_from[3] = {0};
+  long long pair[10][10] = {{0}};
+  for (int i = 0; i < NREC; i++) {
+    const view_rec *v = &vr[i];
+    if (v->ps == -2)
+      continue;
+    emp += v->emp;
+    xfer += v->transfers;
+    if (v->resolved >= 0)
+      known++, res += v->resolved;
+    if (v->ps < 0)
+      continue;
+    felt++;
+    trans[v->ps * 3 + v->pe]++;
+    rec_n += v->recovered;
+    sour_n += v->soured;
+    change += v->e - v->s;
+    started[v->ps]++;
+    change_from[v->ps] += v->e - v->s;
+    pair[v->ds][v->de]++;
+  }
+
+  gw_agg_summary s;
+  gw_agg_summarize(&t, &s);
+  gw_agg_row_meta m = {"acme", "t1", "1h", 1795424400, 1795428000};
+  gw_buf b = GW_BUF_INIT;
+  gw_agg_row_json(&b, &m, &s);
+  json_error_t jerr;
+  json_t *row = json_loads(b.data, 0, &jerr);
+  CHECK(row != NULL);
+  if (row == NULL) {
+    gw_buf_free(&b);
+    free(vr);
+    return;
+  }
+  static const char *const pol[3] = {"neg", "neu", "pos"};
+  char name[64];
+  for (int k = 0; k < 9; k++) {
+    snprintf(name, sizeof(name), "%s_to_%s", pol[k / 3], pol[k % 3]);
+    check_count(row, name, trans[k]);
+    snprintf(name, sizeof(name), "%s_to_%s_share", pol[k / 3], pol[k % 3]);
+    check_num(row, name, true, (double)trans[k] / (double)felt);
+  }
+  check_num(row, "recovered_rate", true, (double)rec_n / (double)felt);
+  check_num(row, "soured_rate", true, (double)sour_n / (double)felt);
+  check_num(row, "empathy_mean", true, (double)emp / 1000.0 / (double)n);
+  check_num(row, "transfers_mean", true, (double)xfer / (double)n);
+  check_count(row, "resolved_known", known);
+  check_num(row, "resolution_rate", true, (double)res / (double)known);
+  check_num(row, "survey_response_rate", true, (double)surveys / (double)n);
+  for (int k = 0; k < 3; k++) {
+    snprintf(name, sizeof(name), "change_mean_from_%s", pol[k]);
+    check_num(row, name, started[k] > 0, (double)change_from[k] / 1000.0 / (double)started[k]);
+  }
+  check_num(row, "change_sum", true, (double)change / 1000.0);
+  check_num(row, "change_balance", true, (double)change / 1000.0);
+  CHECK(json_object_get(row, "dominant_n") == NULL);
+  CHECK(json_object_get(row, "start_anger") == NULL);
+  CHECK(json_object_get(row, "anger_to_relief") == NULL);
+  json_decref(row);
+  check_feelings(&t, &m, pair, felt);
+
+  /* A window reaching back before the upgrade: buckets with feeling but without the new
+   * counters. The distribution is over what was counted (dominant_n), the change by start
+   * polarity is null rather than a mean over part of the range. */
+  t.v[GW_AGG_FELT] += 7;
+  t.v[GW_AGG_START_NEG] += 7;
+  t.v[GW_AGG_T_NN] += 7;
+  gw_agg_summarize(&t, &s);
+  CHECK_INT_EQ(s.dominant_n, felt);
+  CHECK_INT_EQ(s.with_feeling, felt + 7);
+  check_feelings(&t, &m, pair, felt);
+  for (int k = 0; k < 3; k++)
+    CHECK(!s.has_change_from[k]);
+
+  /* A start polarity without an end one (not from the scorer): counted in start_neg, but not
+   * an interaction with feeling, so no change from negative is made up for it. */
+  memset(&t, 0, sizeof(t));
+  t.v[GW_AGG_N] = 1;
+  t.v[GW_AGG_START_NEG] = 1;
+  gw_agg_summarize(&t, &s);
+  CHECK(!s.has_change_from[0]);
+
+  /* No dominant feelings at all: only the total, 0 with a null share. */
+  memset(pair, 0, sizeof(pair));
+  check_feelings(&t, &m, pair, 0);
+
+  /* Surveys without interactions: the response rate is null, not infinite. */
+  memset(&t, 0, sizeof(t));
+  t.v[GW_AGG_S] = 3;
+  gw_agg_summarize(&t, &s);
+  gw_buf_reset(&b);
+  gw_agg_row_json(&b, &m, &s);
+  CHECK_STR_CONTAINS(b.data, "\"survey_response_rate\":null");
+  gw_buf_free(&b);
+  free(vr);
 }
 
 static void test_totals_parse(void) {
@@ -686,14 +1165,6 @@ static void test_dedupe_horizon(void) {
   gw_buf_free(&key);
 }
 
-static uint64_t rng_state = 88172645463325252ULL;
-static uint64_t rng(void) {
-  rng_state ^= rng_state << 13;
-  rng_state ^= rng_state >> 7;
-  rng_state ^= rng_state << 17;
-  return rng_state;
-}
-
 /* Many records with extreme values over two batches (one replayed), then the window read
  * through the read script: every counter equals the sum computed here in 64-bit integers. */
 static void test_sums_exact_and_read_script(void) {
@@ -729,6 +1200,9 @@ static void test_sums_exact_and_read_script(void) {
   /* Beyond 32 bits, and beyond the 14 digits Lua would print a number with. */
   CHECK(want.v[GW_AGG_HANDLE_SUM] > (1LL << 33));
   CHECK(want.v[GW_AGG_HANDLE_SQ] > 100000000000000LL);
+  /* Every pair of dominant feelings occurs. */
+  for (int f = GW_AGG_DOMINANT_PAIRS; f < GW_AGG_FIELD_COUNT; f++)
+    CHECK(want.v[f] > 0);
 
   /* Read today through the composition: [day, now + 60). */
   static gw_window_composition comp;
@@ -1018,12 +1492,15 @@ int main(void) {
   gw_agg_apply_script(&apply_src);
   gw_agg_read_script(&read_src);
   GW_RUN(test_increments_of_an_interaction);
+  GW_RUN(test_improved_follows_direction);
   GW_RUN(test_interaction_without_feeling);
   GW_RUN(test_invalid_records_are_named);
   GW_RUN(test_verdicts);
   GW_RUN(test_summary_and_rows);
   GW_RUN(test_rank_compare);
   GW_RUN(test_totals_parse);
+  GW_RUN(test_dominant_feelings);
+  GW_RUN(test_bucket_views_brute_force);
   if (start_redis() != 0) {
     CHECK(!"redis-server started");
     stop_redis();

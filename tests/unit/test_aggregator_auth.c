@@ -13,7 +13,6 @@
 #include <errno.h>
 #include <hiredis/hiredis.h>
 #include <netinet/in.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -31,6 +30,7 @@
 #include "goodwill/buf.h"
 #include "goodwill/log.h"
 #include "gw_test.h"
+#include "gw_test_aggregator.h"
 #include "gw_test_http.h"
 #include "gw_test_redis.h"
 
@@ -87,117 +87,11 @@ static void write_file(const char *path, const char *text) {
   }
 }
 
-/* ------------------------------------------------------------------ fixture */
-
-typedef struct fixture fixture;
-typedef void (*client_fn)(fixture *f);
-
-struct fixture {
-  uv_loop_t loop;
-  gw_aggregator *agg;
-  int api_port, admin_port;
-  client_fn client;
-  uv_async_t done;
-  int stopped;
-  /* gw_aggregator_reload_tokens runs on the loop: the client thread asks through an async and
-   * waits for the result. */
-  uv_async_t reload;
-  pthread_mutex_t mu;
-  pthread_cond_t cv;
-  bool reload_done;
-  int reload_rc;
-};
-
-static void on_stopped(void *opaque, int status) {
-  fixture *f = opaque;
-  (void)status;
-  f->stopped++;
-}
-
-static void on_client_done(uv_async_t *h) {
-  fixture *f = h->data;
-  uv_close((uv_handle_t *)&f->done, NULL);
-  uv_close((uv_handle_t *)&f->reload, NULL);
-  gw_aggregator_stop(f->agg, on_stopped, f);
-}
-
-static void on_reload(uv_async_t *h) {
-  fixture *f = h->data;
-  int rc = gw_aggregator_reload_tokens(f->agg);
-  pthread_mutex_lock(&f->mu);
-  f->reload_rc = rc;
-  f->reload_done = true;
-  pthread_cond_signal(&f->cv);
-  pthread_mutex_unlock(&f->mu);
-}
-
-/* From the client thread: reloads the tokens file on the loop and returns the result. */
-static int reload_tokens(fixture *f) {
-  pthread_mutex_lock(&f->mu);
-  f->reload_done = false;
-  pthread_mutex_unlock(&f->mu);
-  uv_async_send(&f->reload);
-  pthread_mutex_lock(&f->mu);
-  while (!f->reload_done)
-    pthread_cond_wait(&f->cv, &f->mu);
-  int rc = f->reload_rc;
-  pthread_mutex_unlock(&f->mu);
-  return rc;
-}
-
-static void *client_thread(void *arg) {
-  fixture *f = arg;
-  f->client(f);
-  uv_async_send(&f->done);
-  return NULL;
-}
-
+/* Redis where nothing listens unless a test says otherwise: the read API answers 503. */
 static gw_aggregator_config base_config(const gw_log *log) {
   gw_aggregator_config cfg;
-  memset(&cfg, 0, sizeof(cfg));
-  cfg.admin_host = "127.0.0.1";
-  cfg.api_host = "127.0.0.1";
-  /* Nothing listens there: the read API does not need Kafka. */
-  cfg.kafka_bootstrap = "127.0.0.1:1";
-  cfg.group = "test-readauth";
-  cfg.redis_url = "redis://127.0.0.1:1";
-  cfg.flush_interval_ms = 50;
-  cfg.max_batch = 100;
-  cfg.max_pending = 1000;
-  cfg.session_timeout_ms = 6000;
-  cfg.shutdown_grace_ms = 2000;
-  cfg.log = log;
+  gw_test_agg_config(&cfg, log, "redis://127.0.0.1:1", "test-readauth");
   return cfg;
-}
-
-/* Runs client on its own thread against an aggregator started with cfg; the log goes to
- * log_out (read back by the caller). */
-static void run_case(gw_aggregator_config *cfg, client_fn client) {
-  fixture f;
-  memset(&f, 0, sizeof(f));
-  f.client = client;
-  CHECK_INT_EQ(uv_loop_init(&f.loop), 0);
-  int rc = gw_aggregator_start(&f.loop, cfg, &f.agg);
-  CHECK_INT_EQ(rc, 0);
-  if (rc == 0) {
-    f.api_port = gw_aggregator_api_port(f.agg);
-    f.admin_port = gw_aggregator_admin_port(f.agg);
-    uv_async_init(&f.loop, &f.done, on_client_done);
-    f.done.data = &f;
-    uv_async_init(&f.loop, &f.reload, on_reload);
-    f.reload.data = &f;
-    pthread_mutex_init(&f.mu, NULL);
-    pthread_cond_init(&f.cv, NULL);
-    pthread_t t;
-    pthread_create(&t, NULL, client_thread, &f);
-    uv_run(&f.loop, UV_RUN_DEFAULT);
-    pthread_join(t, NULL);
-    CHECK_INT_EQ(f.stopped, 1);
-    pthread_mutex_destroy(&f.mu);
-    pthread_cond_destroy(&f.cv);
-  }
-  uv_run(&f.loop, UV_RUN_DEFAULT);
-  CHECK_INT_EQ(uv_loop_close(&f.loop), 0);
 }
 
 /* Asks path with headers until the answer is not a 503 (the aggregator connecting to Redis),
@@ -219,7 +113,7 @@ static bool get_when_connected(int port, const char *path, const char *headers, 
 
 #define AUTH(token) "Authorization: Bearer " token "\r\n"
 
-static void client_tokens(fixture *f) {
+static void client_tokens(gw_test_agg *f) {
   answer *a = malloc(sizeof(*a));
 
   /* No credentials: 401 with the bare challenge, before any parameter is looked at. */
@@ -229,6 +123,8 @@ static void client_tokens(fixture *f) {
   CHECK_STR_CONTAINS(a->body, "missing credentials: send the header Authorization: Bearer "
                               "<token>");
   CHECK(gw_test_http_get(f->api_port, "/v1/teams/%20bad/summary?tenant=t1&window=2y", NULL, a));
+  CHECK_INT_EQ(a->status, 401);
+  CHECK(gw_test_http_get(f->api_port, "/v1/teams/team-a1/feelings?window=1h", NULL, a));
   CHECK_INT_EQ(a->status, 401);
   /* An unknown token, and another scheme: invalid_token; the token is not echoed. */
   CHECK(gw_test_http_get(f->api_port, "/v1/teams?window=1h", AUTH("read-wrong-9"), a));
@@ -264,6 +160,11 @@ static void client_tokens(fixture *f) {
   CHECK(gw_test_http_get(f->api_port, "/v1/teams/team-b1/summary?tenant=t2&window=1h",
                          AUTH(TOKEN_A), a));
   CHECK_INT_EQ(a->status, 403);
+  /* And for one team's dominant feelings. */
+  CHECK(gw_test_http_get(f->api_port, "/v1/teams/team-b1/feelings?tenant=t2&window=1h",
+                         AUTH(TOKEN_A), a));
+  CHECK_INT_EQ(a->status, 403);
+  CHECK(strstr(a->body, "team-b1") == NULL);
   /* A malformed tenant= is still a 400 naming the parameter. */
   CHECK(gw_test_http_get(f->api_port, "/v1/teams?tenant=a%20b&window=1h", AUTH(TOKEN_A), a));
   CHECK_INT_EQ(a->status, 400);
@@ -272,16 +173,19 @@ static void client_tokens(fixture *f) {
   CHECK(gw_test_http_get(f->api_port, "/v1/teams/team-b1/summary?window=1h", AUTH(TOKEN_B), a));
   CHECK_INT_EQ(a->status, 200);
   CHECK_STR_CONTAINS(a->body, "\"tenant\":\"t2\",\"team\":\"team-b1\"");
+  CHECK(gw_test_http_get(f->api_port, "/v1/teams/team-b1/feelings?window=1h", AUTH(TOKEN_B), a));
+  CHECK_INT_EQ(a->status, 200);
+  CHECK_STR_CONTAINS(a->body, "{\"tenant\":\"t2\",\"team\":\"team-b1\",\"window\":\"1h\"");
 
   /* A bad file: refused, the old tokens still work. */
   write_file(tokens_path, TOKEN_A_HASH "\n");
-  CHECK_INT_EQ(reload_tokens(f), -EINVAL);
+  CHECK_INT_EQ(gw_test_agg_reload_tokens(f), -EINVAL);
   CHECK(gw_test_http_get(f->api_port, "/v1/teams?window=1h", AUTH(TOKEN_A), a));
   CHECK_INT_EQ(a->status, 200);
 
   /* A good file: A is revoked, C reads t1 from now on, B stays. */
   write_file(tokens_path, "# rotated\n" TOKEN_C_HASH "\tt1\tnew key\n" TOKEN_B_HASH "\tt2\n");
-  CHECK_INT_EQ(reload_tokens(f), 0);
+  CHECK_INT_EQ(gw_test_agg_reload_tokens(f), 0);
   CHECK(gw_test_http_get(f->api_port, "/v1/teams?window=1h", AUTH(TOKEN_A), a));
   CHECK_INT_EQ(a->status, 401);
   CHECK_STR_CONTAINS(a->text, "error=\"invalid_token\"");
@@ -311,6 +215,12 @@ static void client_tokens(fixture *f) {
                               "summary\",status=\"403\"} 1\n");
   CHECK_STR_CONTAINS(a->body, "goodwill_aggregator_api_requests_total{route=\"/v1/teams\","
                               "status=\"400\"} 1\n");
+  CHECK_STR_CONTAINS(a->body, "goodwill_aggregator_api_requests_total{route=\"/v1/teams/{team}/"
+                              "feelings\",status=\"401\"} 1\n");
+  CHECK_STR_CONTAINS(a->body, "goodwill_aggregator_api_requests_total{route=\"/v1/teams/{team}/"
+                              "feelings\",status=\"403\"} 1\n");
+  CHECK_STR_CONTAINS(a->body, "goodwill_aggregator_api_requests_total{route=\"/v1/teams/{team}/"
+                              "feelings\",status=\"200\"} 1\n");
   CHECK_STR_CONTAINS(a->body, "goodwill_aggregator_api_request_duration_seconds_count{route=\"/"
                               "v1/teams\",status=\"401\"} 4\n");
   CHECK(strstr(a->body, "read-") == NULL);
@@ -352,7 +262,7 @@ static void test_tokens(void) {
   gw_aggregator_config cfg = base_config(&log);
   cfg.redis_url = redis_url;
   cfg.tokens_file = tokens_path;
-  run_case(&cfg, client_tokens);
+  gw_test_agg_run(&cfg, client_tokens, NULL);
   stop_redis();
 
   char *text = read_all(log_out);
@@ -372,7 +282,7 @@ static void test_tokens(void) {
 
 /* Dev mode: no token needed, tenant= required as before; a loud warning at start. Redis is
  * not reachable, so a well-formed request gets as far as the 503. */
-static void client_dev_mode(fixture *f) {
+static void client_dev_mode(gw_test_agg *f) {
   answer *a = malloc(sizeof(*a));
   CHECK(gw_test_http_get(f->api_port, "/v1/teams?window=1h", NULL, a));
   CHECK_INT_EQ(a->status, 400);
@@ -394,7 +304,7 @@ static void test_dev_mode(void) {
   log.out = log_out;
   gw_aggregator_config cfg = base_config(&log);
   cfg.dev_mode = true;
-  run_case(&cfg, client_dev_mode);
+  gw_test_agg_run(&cfg, client_dev_mode, NULL);
   char *text = read_all(log_out);
   fclose(log_out);
   CHECK_STR_CONTAINS(text, "DEV MODE: AUTHENTICATION IS OFF. Any client can read the aggregates "

@@ -9,7 +9,6 @@
  * under route "/readyz".
  */
 #include <errno.h>
-#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +20,7 @@
 #include "goodwill/aggregator.h"
 #include "goodwill/log.h"
 #include "gw_test.h"
+#include "gw_test_aggregator.h"
 #include "gw_test_http.h"
 #include "gw_test_redis.h"
 
@@ -51,31 +51,7 @@ static bool wait_status(int port, const char *path, int want, answer *a) {
   return false;
 }
 
-/* ------------------------------------------------------------------ fixture */
-
-typedef struct fixture {
-  uv_loop_t loop;
-  gw_aggregator *agg;
-  int api_port, admin_port;
-  uv_async_t done;
-  int stopped;
-  void *(*client)(void *);
-} fixture;
-
-static void on_stopped(void *opaque, int status) {
-  fixture *f = opaque;
-  (void)status;
-  f->stopped++;
-}
-
-static void on_client_done(uv_async_t *h) {
-  fixture *f = h->data;
-  uv_close((uv_handle_t *)&f->done, NULL);
-  gw_aggregator_stop(f->agg, on_stopped, f);
-}
-
-static void *client(void *arg) {
-  fixture *f = arg;
+static void client(gw_test_agg *f) {
   answer *a = malloc(sizeof(*a));
 
   /* Redis connected, Kafka unreachable: the read API is ready, the daemon is not. */
@@ -113,8 +89,6 @@ static void *client(void *arg) {
   CHECK_STR_CONTAINS(
       a->body, "goodwill_aggregator_api_requests_total{route=\"/readyz\",status=\"405\"} 1\n");
   free(a);
-  uv_async_send(&f->done);
-  return NULL;
 }
 
 /* Starts redis-server and a tokens file for tenant t1 in tmpdir; false when it could not. */
@@ -148,44 +122,9 @@ static gw_aggregator_config base_config(gw_log *log, char *url, size_t url_len,
   gw_log_init(log, "aggregator-test", GW_LOG_ERROR);
   snprintf(url, url_len, "redis://127.0.0.1:%d", redis_port);
   gw_aggregator_config cfg;
-  memset(&cfg, 0, sizeof(cfg));
-  cfg.admin_host = "127.0.0.1";
-  cfg.api_host = "127.0.0.1";
-  cfg.kafka_bootstrap = "127.0.0.1:1"; /* nothing listens: never assigned */
-  cfg.group = "test-readiness";
-  cfg.redis_url = url;
-  cfg.flush_interval_ms = 50;
-  cfg.max_batch = 100;
-  cfg.max_pending = 1000;
-  cfg.session_timeout_ms = 6000;
-  cfg.shutdown_grace_ms = 2000;
-  cfg.log = log;
+  gw_test_agg_config(&cfg, log, url, "test-readiness");
   cfg.tokens_file = tokens_path;
   return cfg;
-}
-
-/* Runs the aggregator of cfg on a private loop with fn as the client thread, until the client
- * is done and the aggregator stopped. */
-static void run_aggregator(const gw_aggregator_config *cfg, void *(*fn)(void *)) {
-  fixture f;
-  memset(&f, 0, sizeof(f));
-  f.client = fn;
-  CHECK_INT_EQ(uv_loop_init(&f.loop), 0);
-  int r = gw_aggregator_start(&f.loop, cfg, &f.agg);
-  CHECK_INT_EQ(r, 0);
-  if (r == 0) {
-    f.api_port = gw_aggregator_api_port(f.agg);
-    f.admin_port = gw_aggregator_admin_port(f.agg);
-    uv_async_init(&f.loop, &f.done, on_client_done);
-    f.done.data = &f;
-    pthread_t t;
-    pthread_create(&t, NULL, fn, &f);
-    uv_run(&f.loop, UV_RUN_DEFAULT);
-    pthread_join(t, NULL);
-    CHECK_INT_EQ(f.stopped, 1);
-  }
-  uv_run(&f.loop, UV_RUN_DEFAULT);
-  CHECK_INT_EQ(uv_loop_close(&f.loop), 0);
 }
 
 static void test_read_api_readiness(void) {
@@ -194,14 +133,13 @@ static void test_read_api_readiness(void) {
     return;
   gw_log log;
   gw_aggregator_config cfg = base_config(&log, url, sizeof url, tokens_path);
-  run_aggregator(&cfg, client);
+  gw_test_agg_run(&cfg, client, NULL);
   stop_redis_and_tokens();
 }
 
 /* --mode read: no consumer, so the daemon is ready on Redis alone; the read API's per-tenant
  * rate limit answers 429 with Retry-After past its burst. */
-static void *client_read_mode(void *arg) {
-  fixture *f = arg;
+static void client_read_mode(gw_test_agg *f) {
   answer *a = malloc(sizeof(*a));
   CHECK(wait_status(f->admin_port, "/readyz", 200, a));
   const char *auth = "Authorization: Bearer " TOKEN_A "\r\n";
@@ -222,21 +160,16 @@ static void *client_read_mode(void *arg) {
   CHECK(gw_test_http_get(f->api_port, "/readyz", NULL, a));
   CHECK_INT_EQ(a->status, 200);
   free(a);
-  uv_async_send(&f->done);
-  return NULL;
 }
 
 /* --mode apply: no read API port; the daemon's readiness still needs the consumer. */
-static void *client_apply_mode(void *arg) {
-  fixture *f = arg;
+static void client_apply_mode(gw_test_agg *f) {
   answer *a = malloc(sizeof(*a));
   CHECK_INT_EQ(f->api_port, -1);
   CHECK(gw_test_http_get(f->admin_port, "/readyz", NULL, a));
   CHECK_INT_EQ(a->status, 503);
   CHECK_STR_CONTAINS(a->body, "kafka consumer not assigned");
   free(a);
-  uv_async_send(&f->done);
-  return NULL;
 }
 
 static void test_modes(void) {
@@ -248,9 +181,9 @@ static void test_modes(void) {
   cfg.mode = GW_AGGREGATOR_READ;
   cfg.read_rate_limit_per_s = 0.1;
   cfg.read_rate_burst = 2;
-  run_aggregator(&cfg, client_read_mode);
+  gw_test_agg_run(&cfg, client_read_mode, NULL);
   cfg.mode = GW_AGGREGATOR_APPLY;
-  run_aggregator(&cfg, client_apply_mode);
+  gw_test_agg_run(&cfg, client_apply_mode, NULL);
   gw_aggregator_mode m;
   CHECK_INT_EQ(gw_aggregator_mode_parse("read", &m), 0);
   CHECK_INT_EQ(m, GW_AGGREGATOR_READ);

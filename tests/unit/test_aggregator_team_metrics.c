@@ -13,7 +13,6 @@
 #include <jansson.h>
 #include <math.h>
 #include <netinet/in.h>
-#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +28,7 @@
 #include "goodwill/buf.h"
 #include "goodwill/log.h"
 #include "gw_test.h"
+#include "gw_test_aggregator.h"
 #include "gw_test_http.h"
 #include "gw_test_redis.h"
 
@@ -115,28 +115,6 @@ static void pause_50ms(void) {
   nanosleep(&ts, NULL);
 }
 
-/* ------------------------------------------------------------------ fixture */
-
-typedef struct fixture {
-  uv_loop_t loop;
-  gw_aggregator *agg;
-  int api_port, admin_port;
-  uv_async_t done;
-  int stopped;
-} fixture;
-
-static void on_stopped(void *opaque, int status) {
-  fixture *f = opaque;
-  (void)status;
-  f->stopped++;
-}
-
-static void on_client_done(uv_async_t *h) {
-  fixture *f = h->data;
-  uv_close((uv_handle_t *)&f->done, NULL);
-  gw_aggregator_stop(f->agg, on_stopped, f);
-}
-
 /* The read API's value of field for team in the rows of tenant t1 (NAN for null). */
 static double api_value(json_t *teams, const char *team, const char *field) {
   size_t i;
@@ -174,8 +152,7 @@ static bool same(double x, double y) {
   return fabs(x - y) <= 1e-8 * (fabs(x) > 1 ? fabs(x) : 1);
 }
 
-static void *client(void *arg) {
-  fixture *f = arg;
+static void client(gw_test_agg *f) {
   answer *a = malloc(sizeof(*a));
   /* Bounded wait (10 s) for the first refresh to publish both teams. */
   bool published = false;
@@ -255,8 +232,6 @@ static void *client(void *arg) {
     CHECK(same(scrape(f->admin_port, a, "goodwill_aggregator_team_metrics_teams"), 2));
   }
   free(a);
-  uv_async_send(&f->done);
-  return NULL;
 }
 
 static void test_team_gauges(void) {
@@ -273,40 +248,11 @@ static void test_team_gauges(void) {
   char url[64];
   snprintf(url, sizeof(url), "redis://127.0.0.1:%d", redis_port);
   gw_aggregator_config cfg;
-  memset(&cfg, 0, sizeof(cfg));
-  cfg.admin_host = "127.0.0.1";
-  cfg.api_host = "127.0.0.1";
-  cfg.kafka_bootstrap = "127.0.0.1:1"; /* nothing listens: the gauges do not need Kafka */
-  cfg.group = "test-teamgauges";
-  cfg.redis_url = url;
-  cfg.flush_interval_ms = 50;
-  cfg.max_batch = 100;
-  cfg.max_pending = 1000;
-  cfg.session_timeout_ms = 6000;
-  cfg.shutdown_grace_ms = 2000;
-  cfg.log = &log;
+  gw_test_agg_config(&cfg, &log, url, "test-teamgauges");
   cfg.dev_mode = true;
   cfg.team_metrics_max = 2;
   cfg.team_metrics_interval_ms = 100;
-
-  fixture f;
-  memset(&f, 0, sizeof(f));
-  CHECK_INT_EQ(uv_loop_init(&f.loop), 0);
-  int r = gw_aggregator_start(&f.loop, &cfg, &f.agg);
-  CHECK_INT_EQ(r, 0);
-  if (r == 0) {
-    f.api_port = gw_aggregator_api_port(f.agg);
-    f.admin_port = gw_aggregator_admin_port(f.agg);
-    uv_async_init(&f.loop, &f.done, on_client_done);
-    f.done.data = &f;
-    pthread_t t;
-    pthread_create(&t, NULL, client, &f);
-    uv_run(&f.loop, UV_RUN_DEFAULT);
-    pthread_join(t, NULL);
-    CHECK_INT_EQ(f.stopped, 1);
-  }
-  uv_run(&f.loop, UV_RUN_DEFAULT);
-  CHECK_INT_EQ(uv_loop_close(&f.loop), 0);
+  gw_test_agg_run(&cfg, client, NULL);
   gw_test_redis_stop(&redis_pid);
   char cmd[128];
   snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);

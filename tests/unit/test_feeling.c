@@ -1,10 +1,11 @@
 /*
  * The feeling model: every rule with the direction it must move a score and why, the
  * tokenizer's edge cases, the lexicon loaders (goodwill, VADER-style, AFINN-style, broken
- * files with line numbers) and the interaction rules.
+ * files with line numbers), the lexicon overlay's merge rules and the interaction rules.
  */
 #include "goodwill/buf.h"
 #include "goodwill/feeling.h"
+#include "goodwill/sha256.h"
 #include "gw_test.h"
 
 #include <errno.h>
@@ -64,6 +65,11 @@ static void test_polarity_thresholds(void) {
   CHECK_INT_EQ(gw_feeling_polarity(-0.0499), GW_POLARITY_NEUTRAL);
   CHECK_INT_EQ(gw_feeling_polarity(0.0499), GW_POLARITY_NEUTRAL);
   CHECK_INT_EQ(gw_feeling_polarity(0.05), GW_POLARITY_POSITIVE);
+  /* A conversation's band is wider (docs/FEELING_MODEL.md, "Reading a conversation"). */
+  CHECK_INT_EQ(gw_feeling_conversation_polarity(-0.2), GW_POLARITY_NEGATIVE);
+  CHECK_INT_EQ(gw_feeling_conversation_polarity(-0.199), GW_POLARITY_NEUTRAL);
+  CHECK_INT_EQ(gw_feeling_conversation_polarity(0.199), GW_POLARITY_NEUTRAL);
+  CHECK_INT_EQ(gw_feeling_conversation_polarity(0.2), GW_POLARITY_POSITIVE);
   CHECK_STR_EQ(gw_polarity_name(GW_POLARITY_NEGATIVE), "negative");
   CHECK_STR_EQ(gw_polarity_name(GW_POLARITY_NEUTRAL), "neutral");
   CHECK_STR_EQ(gw_polarity_name(GW_POLARITY_POSITIVE), "positive");
@@ -320,6 +326,77 @@ static void test_feeling_categories(void) {
     CHECK(s.feelings[c] >= 0.0 && s.feelings[c] <= 1.0);
 }
 
+/* A category needs a word that means it (docs/FEELING_MODEL.md, "Feeling categories"): not
+ * merely a negative or positive valence, nor a word that touches the category in passing. */
+static void test_categories_need_evidence(void) {
+  /* Merely negative: "terrible" is bad, and only a little angry. */
+  gw_utterance_score s = score("this is terrible");
+  CHECK(s.valence < -0.3);
+  CHECK(s.feelings[GW_FEELING_ANGER] == 0.0);
+  s = score("I hate this");
+  CHECK(s.feelings[GW_FEELING_ANGER] > 0.3);
+  s = score("I'm so relieved");
+  CHECK(s.feelings[GW_FEELING_RELIEF] > 0.5);
+  /* "works" is satisfaction first; the relief it touches is not enough alone. */
+  s = score("it works now");
+  CHECK(s.feelings[GW_FEELING_SATISFACTION] > 0.3);
+  CHECK(s.feelings[GW_FEELING_RELIEF] == 0.0);
+  /* A question is not confusion by itself; confusion words are. */
+  s = score("Can you check my order status?");
+  for (int c = 0; c < GW_FEELING_COUNT; c++)
+    CHECK(s.feelings[c] == 0.0);
+  s = score("Why was I charged twice?");
+  CHECK(s.feelings[GW_FEELING_CONFUSION] == 0.0);
+  s = score("Why was I charged twice? I don't understand");
+  CHECK(s.feelings[GW_FEELING_CONFUSION] > 0.3);
+  /* Negated evidence is none. */
+  s = score("I'm not worried");
+  CHECK(s.feelings[GW_FEELING_ANXIETY] == 0.0);
+  /* Politeness words alone are not delight. */
+  s = score("thanks");
+  CHECK(s.feelings[GW_FEELING_GRATITUDE] > 0.3);
+  CHECK(s.feelings[GW_FEELING_DELIGHT] == 0.0);
+}
+
+/* Once present, intensity says how strongly: modifiers, repetition and '!' raise it. */
+static void test_category_intensity_follows_strength(void) {
+  double bit = score("I'm a bit worried").feelings[GW_FEELING_ANXIETY];
+  double plain = score("I'm worried").feelings[GW_FEELING_ANXIETY];
+  double very = score("I'm extremely worried").feelings[GW_FEELING_ANXIETY];
+  CHECK(bit > 0 && bit < plain && plain < very);
+  double once = score("I'm furious").feelings[GW_FEELING_ANGER];
+  double more = score("I'm furious, absolutely furious!!!").feelings[GW_FEELING_ANGER];
+  CHECK(once > 0.3 && more > once && more < 1.0);
+}
+
+/* The evidence threshold holds for any goodwill-format lexicon, and a present category is never
+ * rounded away: its intensity is at least 0.001. */
+static void test_category_evidence_threshold(void) {
+  gw_feeling_model *m = NULL;
+  char err[256];
+  int rc = load_text("# goodwill-lexicon 1\n"
+                     "grumble\t-2\tanger:0.85\n"
+                     "rage\t-2\tanger:0.9\n"
+                     "tut\t-0.001\tanger:0.9\n",
+                     &m, err, sizeof(err));
+  CHECK_INT_EQ(rc, 0);
+  if (rc != 0) {
+    fprintf(stderr, "  %s\n", err);
+    return;
+  }
+  gw_utterance_score s;
+  gw_feeling_score_utterance(m, "grumble", 7, &s);
+  CHECK(s.valence < -0.3 && s.feelings[GW_FEELING_ANGER] == 0.0);
+  /* Two weak words are not one strong one. */
+  gw_feeling_score_utterance(m, "grumble grumble", 15, &s);
+  CHECK(s.feelings[GW_FEELING_ANGER] == 0.0);
+  gw_feeling_score_utterance(m, "rage", 4, &s);
+  CHECK(s.feelings[GW_FEELING_ANGER] > 0.3);
+  gw_feeling_score_utterance(m, "tut", 3, &s);
+  CHECK(s.feelings[GW_FEELING_ANGER] >= 0.001);
+  gw_feeling_model_free(m);
+}
+
 static void test_agent_empathy(void) {
   CHECK(score("Your order number is 5512.").empathy == 0.0);
   double one = score("I'm sorry about that.").empathy;
@@ -364,7 +441,7 @@ static void test_interaction_recovered(void) {
 
 static void test_interaction_soured_and_trailing_closing(void) {
   gw_turn_text t[] = {
-      {GW_SPEAKER_CUSTOMER, "Hi, I'd like to upgrade my plan please, sounds great", 0},
+      {GW_SPEAKER_CUSTOMER, "Hi, I love your new plans, I'd like to upgrade mine please", 0},
       {GW_SPEAKER_AGENT, "That will be an extra 20 a month.", 0},
       {GW_SPEAKER_CUSTOMER, "That's ridiculous, nobody told me about hidden fees", 0},
       {GW_SPEAKER_CUSTOMER, "thanks", 0},
@@ -411,11 +488,159 @@ static void test_interaction_edge_cases(void) {
   CHECK_INT_EQ(f.customer_turns, 1);
   CHECK_INT_EQ(f.agent_turns, 0);
   CHECK(f.start < 0 && f.end < 0);
-  /* Only closings: they are all the customer said, so they count fully. */
+  /* Only closings: they are all the customer said, and courtesy is no feeling. */
   gw_turn_text closings[] = {{GW_SPEAKER_CUSTOMER, "ok thanks", 0}};
   closings[0].len = strlen(closings[0].text);
   gw_feeling_score_interaction(model, closings, 1, &f);
-  CHECK(f.has_customer_turns && f.end > 0.05);
+  CHECK(f.has_customer_turns && f.end == 0 && f.end_polarity == GW_POLARITY_NEUTRAL);
+}
+
+/* --- reading a conversation (docs/FEELING_MODEL.md, "Reading a conversation") --- */
+
+/* Scores turns given as speaker/text pairs (the lengths are filled in here). */
+static gw_interaction_feeling interact(const gw_turn_text *turns, size_t n) {
+  gw_turn_text t[16];
+  CHECK(n <= 16);
+  for (size_t i = 0; i < n && i < 16; i++) {
+    t[i] = turns[i];
+    t[i].len = strlen(t[i].text);
+  }
+  gw_interaction_feeling f;
+  gw_feeling_score_interaction(model, t, n < 16 ? n : 16, &f);
+  return f;
+}
+
+/* How a conversation reads one customer turn said alone: its polarity. */
+static gw_polarity felt(const char *text) {
+  gw_turn_text t[] = {{GW_SPEAKER_CUSTOMER, text, 0}};
+  return interact(t, 1).start_polarity;
+}
+
+#define CHECK_FELT(text, polarity)                                                                 \
+  do {                                                                                             \
+    gw_polarity gw_p_ = felt(text);                                                                \
+    if (gw_p_ != (polarity)) {                                                                     \
+      fprintf(stderr, "%s:%d: CHECK failed: %s reads %s, want %s\n", __FILE__, __LINE__, (text),   \
+              gw_polarity_name(gw_p_), gw_polarity_name(polarity));                                \
+      gw_test_failed_checks++;                                                                     \
+    }                                                                                              \
+  } while (0)
+
+static void test_conversation_politeness_is_not_a_feeling(void) {
+  /* Courtesy alone is neutral in a conversation, though a text that says "thanks" is a
+   * friendly text (the utterance keeps its valence: the VADER sets read it so). */
+  CHECK(val("thanks") > 0.05);
+  CHECK(val("have a nice day") > 0.05);
+  CHECK_FELT("thanks", GW_POLARITY_NEUTRAL);
+  CHECK_FELT("ok", GW_POLARITY_NEUTRAL);
+  CHECK_FELT("please", GW_POLARITY_NEUTRAL);
+  CHECK_FELT("have a nice day", GW_POLARITY_NEUTRAL);
+  CHECK_FELT("appreciate it", GW_POLARITY_NEUTRAL);
+  CHECK_FELT("ok great, thanks, have a nice day", GW_POLARITY_NEUTRAL);
+  CHECK_FELT("Perfect, thank you very much. Bye!", GW_POLARITY_NEUTRAL);
+  CHECK_FELT("no that's all thanks", GW_POLARITY_NEUTRAL);
+  CHECK_FELT("no thx", GW_POLARITY_NEUTRAL);
+  CHECK_FELT("Good morning, I'd like to update my address please.", GW_POLARITY_NEUTRAL);
+  /* Describing the problem is not a feeling; living it is. */
+  CHECK_FELT("Hi, my internet is not working since yesterday.", GW_POLARITY_NEUTRAL);
+  CHECK_FELT("Hi, my card was declined at the shop, can you check why?", GW_POLARITY_NEUTRAL);
+  /* Asking about something good is not feeling it; a complaining question still complains. */
+  CHECK_FELT("Hi, is there a student discount I could use?", GW_POLARITY_NEUTRAL);
+  CHECK_FELT("why is this so ridiculously slow?", GW_POLARITY_NEGATIVE);
+  CHECK_FELT("My internet is still not working, this is ridiculous", GW_POLARITY_NEGATIVE);
+  CHECK_FELT("I called 2 HOURS ago and nobody has come", GW_POLARITY_NEGATIVE);
+  /* A polite customer with a question, helped, who says thanks: neutral to neutral. */
+  gw_turn_text polite[] = {
+      {GW_SPEAKER_CUSTOMER, "Hello, could you tell me when my contract ends? Thanks", 0},
+      {GW_SPEAKER_AGENT, "Of course, it ends on 3 May.", 0},
+      {GW_SPEAKER_CUSTOMER, "ok great, thank you very much, appreciate it. have a nice day", 0},
+  };
+  gw_interaction_feeling f = interact(polite, 3);
+  CHECK_INT_EQ(f.start_polarity, GW_POLARITY_NEUTRAL);
+  CHECK_INT_EQ(f.end_polarity, GW_POLARITY_NEUTRAL);
+  CHECK_INT_EQ(f.change_direction, GW_CHANGE_UNCHANGED);
+  CHECK(!f.recovered && !f.soured);
+}
+
+static void test_conversation_sarcasm_and_resignation(void) {
+  CHECK_FELT("thanks for nothing", GW_POLARITY_NEGATIVE);
+  CHECK_FELT("Great. Another week without internet.", GW_POLARITY_NEGATIVE);
+  CHECK_FELT("great, another week without internet. really looking forward to that",
+             GW_POLARITY_NEGATIVE);
+  CHECK_FELT("So I pay for 500 and get 48. Brilliant. Glad I asked 🙃", GW_POLARITY_NEGATIVE);
+  CHECK_FELT("Three weeks and still no callback, useless. Lovely.", GW_POLARITY_NEGATIVE);
+  CHECK_FELT("fine, whatever", GW_POLARITY_NEGATIVE);
+  CHECK_FELT("I guess I'll have to live with it", GW_POLARITY_NEGATIVE);
+  CHECK_FELT("ok. would have been nice to know that yesterday", GW_POLARITY_NEGATIVE);
+  /* A lone approval in a turn that praises is no sarcasm. */
+  CHECK_FELT("Lovely, that worked, thank you!", GW_POLARITY_POSITIVE);
+  /* An unresolved problem closed politely ends negative, whatever the courtesy. */
+  gw_turn_text t[] = {
+      {GW_SPEAKER_CUSTOMER, "Hi, my broadband is not working.", 0},
+      {GW_SPEAKER_AGENT, "An engineer can come next Tuesday.", 0},
+      {GW_SPEAKER_CUSTOMER, "Great. Another week without internet. Thanks for nothing.", 0},
+      {GW_SPEAKER_CUSTOMER, "bye", 0},
+  };
+  gw_interaction_feeling f = interact(t, 4);
+  CHECK_INT_EQ(f.start_polarity, GW_POLARITY_NEUTRAL);
+  CHECK_INT_EQ(f.end_polarity, GW_POLARITY_NEGATIVE);
+  CHECK_INT_EQ(f.change_direction, GW_CHANGE_WORSENED);
+  CHECK(f.soured);
+}
+
+static void test_conversation_genuine_delight(void) {
+  CHECK_FELT("thank you so much, you saved my weekend", GW_POLARITY_POSITIVE);
+  CHECK_FELT("amazing, thank you so much!!", GW_POLARITY_POSITIVE);
+  CHECK_FELT("you're a lifesaver, honestly", GW_POLARITY_POSITIVE);
+  CHECK_FELT("That fixed it, what a relief", GW_POLARITY_POSITIVE);
+  /* A bad feeling told in the past in a turn that thanks is what the customer went through:
+   * relief. Told in the present, it is still felt. */
+  CHECK_FELT("oh my god, thank you. i was really panicking. you've been so kind",
+             GW_POLARITY_POSITIVE);
+  CHECK_FELT("thank you. I am really panicking now", GW_POLARITY_NEGATIVE);
+}
+
+static void test_conversation_start_and_end_turns(void) {
+  /* A menu choice and an account number carry nothing: the start is the first turn that says
+   * something, and the end the last one, not the goodbye after it. */
+  gw_turn_text t[] = {
+      {GW_SPEAKER_BOT, "Hi! Type 1 for billing, 2 for faults, 3 for anything else.", 0},
+      {GW_SPEAKER_CUSTOMER, "3", 0},
+      {GW_SPEAKER_CUSTOMER,
+       "This is the third time calling and it's still not working. Ridiculous.", 0},
+      {GW_SPEAKER_AGENT, "I'm sorry. Can I have your account number?", 0},
+      {GW_SPEAKER_CUSTOMER, "AC-20931", 0},
+      {GW_SPEAKER_AGENT, "I've reset the line, it should work now.", 0},
+      {GW_SPEAKER_CUSTOMER, "It's still broken. Useless.", 0},
+      {GW_SPEAKER_CUSTOMER, "no that's it. bye", 0},
+  };
+  gw_interaction_feeling f = interact(t, 8);
+  CHECK_INT_EQ(f.customer_turns, 5);
+  CHECK_INT_EQ(f.start_polarity, GW_POLARITY_NEGATIVE);
+  CHECK_INT_EQ(f.end_polarity, GW_POLARITY_NEGATIVE);
+  CHECK(f.start < -0.5 && f.end < -0.5);
+  CHECK_INT_EQ(f.change_direction, GW_CHANGE_UNCHANGED);
+  /* Furious, then still annoyed but calmer: negative to negative, improved. */
+  gw_turn_text calmer[] = {
+      {GW_SPEAKER_CUSTOMER, "This is absolutely ridiculous, I am furious, third time calling!!", 0},
+      {GW_SPEAKER_AGENT, "I'm sorry, I've fixed it.", 0},
+      {GW_SPEAKER_CUSTOMER, "ok. still annoyed that it took three calls", 0},
+  };
+  f = interact(calmer, 3);
+  CHECK_INT_EQ(f.start_polarity, GW_POLARITY_NEGATIVE);
+  CHECK_INT_EQ(f.end_polarity, GW_POLARITY_NEGATIVE);
+  CHECK_INT_EQ(f.change_direction, GW_CHANGE_IMPROVED);
+  /* Polarities that differ give the direction: neutral to positive improved. */
+  gw_turn_text better[] = {
+      {GW_SPEAKER_CUSTOMER, "Hi, can I change my delivery date?", 0},
+      {GW_SPEAKER_AGENT, "Done, and I've waived the fee.", 0},
+      {GW_SPEAKER_CUSTOMER, "Oh that's wonderful, you've been so helpful!", 0},
+  };
+  f = interact(better, 3);
+  CHECK_INT_EQ(f.start_polarity, GW_POLARITY_NEUTRAL);
+  CHECK_INT_EQ(f.end_polarity, GW_POLARITY_POSITIVE);
+  CHECK_INT_EQ(f.change_direction, GW_CHANGE_IMPROVED);
+  CHECK_STR_EQ(gw_change_direction_name(f.change_direction), "improved");
 }
 
 /* --- explanations --- */
@@ -467,10 +692,43 @@ static size_t check_explanation_adds_up(const gw_feeling_explain *x, size_t ui, 
   v = v > 1 ? 1 : v < -1 ? -1 : v;
   CHECK_NEAR(v, s->valence, 1e-12);
   CHECK(u->valence == s->valence);
+  /* A category with evidence is present only when its strongest annotation reaches the
+   * category's minimum; the explanation says which were held back. */
   for (int c = 0; c < GW_FEELING_COUNT; c++) {
     CHECK_NEAR(raw[c], u->feelings_raw[c], 1e-12);
     double r = u->feelings_raw[c] * u->feelings_factor;
-    CHECK_NEAR(r > 0 ? 1 - exp(-1.5 * r) : 0, s->feelings[c], 1e-12);
+    CHECK(u->held_back[c] == (r > 0 && u->evidence[c] < u->min_evidence[c]));
+    double want = 0;
+    if (r > 0 && !u->held_back[c]) {
+      want = 1 - exp(-1.5 * r);
+      if (want < u->min_intensity)
+        want = u->min_intensity;
+    }
+    CHECK_NEAR(want, s->feelings[c], 1e-12);
+  }
+  /* The felt valence of a customer turn: the hits' felt parts and the felt steps give its
+   * sum, whose normalisation is the felt valence. */
+  if (u->conversation) {
+    double fs = 0;
+    for (size_t i = u->first_hit; i < u->first_hit + u->nhits; i++) {
+      const gw_explain_hit *h = &x->hits[i];
+      fs += h->felt;
+      if (h->felt_rules &
+          (GW_EXPLAIN_FELT_FORMULA | GW_EXPLAIN_FELT_COURTESY | GW_EXPLAIN_FELT_NO_PROBLEM))
+        CHECK(h->felt == 0);
+      if (!h->felt_rules)
+        CHECK_NEAR(h->felt, h->contribution, 1e-6); /* float in the scorer */
+    }
+    for (size_t k = u->first_felt_step; k < u->first_felt_step + u->nfelt_steps; k++) {
+      CHECK(x->steps[k].rule == GW_EXPLAIN_SHOUT || x->steps[k].rule == GW_EXPLAIN_HEDGE ||
+            x->steps[k].rule == GW_EXPLAIN_RESIGNATION ||
+            x->steps[k].rule == GW_EXPLAIN_EXCLAMATION ||
+            x->steps[k].rule == GW_EXPLAIN_QUESTION_MARKS);
+      fs += x->steps[k].delta;
+    }
+    CHECK_NEAR(fs, u->felt_sum, 1e-9);
+    double f = u->felt_sum / sqrt(u->felt_sum * u->felt_sum + u->alpha);
+    CHECK(u->felt == (f > 1 ? 1 : f < -1 ? -1 : f));
   }
   double kinds[5] = {0}, weights[5] = {0.25, 0.25, 0.2, 0.2, 0.1}, empathy = 0;
   for (size_t k = u->first_empathy; k < u->first_empathy + u->nempathy; k++)
@@ -490,6 +748,99 @@ static void check_explained(gw_feeling_explain *x, const char *text) {
   CHECK(memcmp(&plain, &explained, sizeof(plain)) == 0);
   CHECK(!x->interaction && x->nutterances == 1);
   check_explanation_adds_up(x, 0, text, &explained);
+  CHECK(!x->utterances[0].conversation);
+  /* The same text as the one customer turn of an interaction: its felt valence, which is the
+   * start and the end, adds up too. */
+  gw_turn_text turn = {GW_SPEAKER_CUSTOMER, text, strlen(text)};
+  gw_interaction_feeling pf, ef;
+  gw_feeling_score_interaction(model, &turn, 1, &pf);
+  gw_feeling_score_interaction_explained(model, &turn, 1, &ef, x);
+  CHECK(memcmp(&pf, &ef, sizeof(pf)) == 0);
+  CHECK(x->interaction && !x->failed);
+  if (x->nturns == 1) {
+    const gw_explain_turn *et = &x->turns[0];
+    CHECK(et->start_weight == 1.0 && et->end_weight == 1.0);
+    CHECK(et->felt == ef.start && et->felt == ef.end);
+    CHECK(et->utterance < x->nutterances);
+    if (et->utterance < x->nutterances) {
+      CHECK(x->utterances[et->utterance].conversation);
+      CHECK(x->utterances[et->utterance].felt == et->felt);
+      check_explanation_adds_up(x, et->utterance, text, &explained);
+    }
+    CHECK(x->start_polarity == gw_feeling_conversation_polarity(et->felt));
+    CHECK(x->change_direction == GW_CHANGE_UNCHANGED && x->direction_rule == 0);
+  } else {
+    CHECK(x->nturns == 0 && !ef.has_customer_turns);
+  }
+  /* Leave the utterance's own explanation in x, for the callers' further checks. */
+  gw_feeling_score_utterance_explained(model, text, strlen(text), &explained, x);
+}
+
+/* Scores an interaction with and without a sink: the same scores, and an explanation that
+ * adds up: each weighted turn's utterance (felt valence included), the windows' weighted
+ * means of the turns' felt valences to start and end, the band to the polarities, and the
+ * polarities or the change's size to the direction. */
+static void check_interaction_explained(gw_feeling_explain *x, const gw_turn_text *t, size_t n) {
+  gw_interaction_feeling plain, f;
+  gw_feeling_score_interaction(model, t, n, &plain);
+  gw_feeling_score_interaction_explained(model, t, n, &f, x);
+  CHECK(memcmp(&plain, &f, sizeof(f)) == 0);
+  CHECK(x->interaction && !x->failed);
+  CHECK(f.has_customer_turns == (x->nturns > 0));
+  if (x->nturns == 0)
+    return;
+  double sw = 0, sv = 0, ew = 0, ev = 0;
+  size_t bare = 0;
+  for (size_t i = 0; i < x->nturns; i++) {
+    const gw_explain_turn *et = &x->turns[i];
+    CHECK(et->index < n && t[et->index].speaker == GW_SPEAKER_CUSTOMER);
+    if (i > 0)
+      CHECK(et->index > x->turns[i - 1].index);
+    bare += et->bare;
+    sw += et->start_weight;
+    sv += et->start_weight * et->felt;
+    ew += et->end_weight;
+    ev += et->end_weight * et->felt;
+    if (et->start_weight > 0 || et->end_weight > 0) {
+      CHECK(!et->bare || x->all_bare);
+      CHECK(et->utterance < x->nutterances);
+      if (et->utterance < x->nutterances) {
+        const gw_explain_utterance *u = &x->utterances[et->utterance];
+        gw_utterance_score s;
+        gw_feeling_score_utterance(model, t[et->index].text, t[et->index].len, &s);
+        CHECK(u->conversation && u->felt == et->felt && u->valence == et->valence);
+        CHECK(et->felt_any == (u->felt_items > 0));
+        check_explanation_adds_up(x, et->utterance, t[et->index].text, &s);
+      }
+    } else {
+      CHECK(et->utterance == SIZE_MAX);
+    }
+  }
+  CHECK(x->all_bare == (bare == x->nturns));
+  CHECK(sw > 0 && ew > 0);
+  CHECK_NEAR(sv / sw, f.start, 1e-12);
+  CHECK_NEAR(ev / ew, f.end, 1e-12);
+  CHECK(x->start == f.start && x->end == f.end && x->change == f.change);
+  CHECK(x->band == 0.2 && x->change_min == 0.4);
+  CHECK(f.start_polarity == (x->start <= -x->band  ? GW_POLARITY_NEGATIVE
+                             : x->start >= x->band ? GW_POLARITY_POSITIVE
+                                                   : GW_POLARITY_NEUTRAL));
+  CHECK(f.end_polarity == (x->end <= -x->band  ? GW_POLARITY_NEGATIVE
+                           : x->end >= x->band ? GW_POLARITY_POSITIVE
+                                               : GW_POLARITY_NEUTRAL));
+  CHECK(x->start_polarity == f.start_polarity && x->end_polarity == f.end_polarity);
+  gw_change_direction want;
+  if (f.start_polarity != f.end_polarity) {
+    want = f.end_polarity > f.start_polarity ? GW_CHANGE_IMPROVED : GW_CHANGE_WORSENED;
+    CHECK(x->direction_rule == 1);
+  } else if (fabs(f.change) >= x->change_min) {
+    want = f.change > 0 ? GW_CHANGE_IMPROVED : GW_CHANGE_WORSENED;
+    CHECK(x->direction_rule == 2);
+  } else {
+    want = GW_CHANGE_UNCHANGED;
+    CHECK(x->direction_rule == 0);
+  }
+  CHECK(f.change_direction == want && x->change_direction == want);
 }
 
 /* The step of rule r of the first hit whose entry is `entry`, or NULL. */
@@ -533,6 +884,29 @@ static void test_explanations_add_up(void) {
       "I can't believe how good this is!!!!!!",
       "caf\xC3\xA9 was great, na\xC3\xAFve staff but lovely",
       "not\xFFgood \xFF angry",
+      /* gw-feeling-0.4's conversational reading: formulas, descriptions, sarcasm markers,
+       * lone comments, "another ...", resignation, hedges, shouting, questions, the past. */
+      "thanks for nothing",
+      "Great. Another week without internet. Really looking forward to that.",
+      "fine, whatever, bye",
+      "ok whatever",
+      "I guess I'll have to live with it, I guess",
+      "thanks I guess",
+      "I called 2 HOURS ago and there is NOTHING at my door",
+      "Being told it's our phones. Lovely.",
+      "Lovely, that worked, thank you!",
+      "thank you so much, you saved my weekend",
+      "thank you, I was really panicking",
+      "my internet is not working and the router keeps dropping",
+      "no outage, no problem, ok thanks",
+      "is it fountain pen friendly?",
+      "Hi, good morning, I have a question about my bill",
+      "ok",
+      "\xF0\x9F\x99\x83 sure, great service",
+      /* Category minimums: words of a category below its minimum hold it back. */
+      "wtf is this",
+      "this is a bit annoying and odd",
+      "I'm worried and a little nervous",
   };
   gw_feeling_explain x;
   gw_feeling_explain_init(&x);
@@ -557,6 +931,88 @@ static void test_explanations_add_up(void) {
     }
     check_explained(&x, text);
   }
+  /* Generated interactions: customer turns of 0.4's cues (formulas, descriptions, sarcasm,
+   * resignation, hedges, shouting, the past, bare turns) among agent turns. */
+  static const char *const cues[] = {"thanks",
+                                     "thank you so much",
+                                     "ok",
+                                     "bye",
+                                     "hi",
+                                     "not working",
+                                     "still broken",
+                                     "whatever",
+                                     "fine",
+                                     "another",
+                                     "week",
+                                     "I guess",
+                                     "HOURS",
+                                     "NOTHING",
+                                     "was",
+                                     "panicking",
+                                     "great",
+                                     "lovely",
+                                     "terrible",
+                                     "angry",
+                                     "worried",
+                                     "confused",
+                                     "relieved",
+                                     "thanks for nothing",
+                                     "\xF0\x9F\x99\x83",
+                                     "12345",
+                                     "yes",
+                                     "no",
+                                     "is",
+                                     "it",
+                                     "good",
+                                     "?",
+                                     "!",
+                                     ".",
+                                     ",",
+                                     "really"};
+  char turn_text[8][256];
+  size_t seen_rule[3] = {0}, seen_all_bare = 0, seen_plain = 0, seen_bare = 0, seen_sarcasm = 0,
+         seen_held = 0, seen_felt_steps = 0;
+  for (int n = 0; n < 1000; n++) {
+    gw_turn_text turns[8];
+    seed = seed * 1103515245u + 12345u;
+    size_t nt = 1 + (seed >> 16) % 8;
+    for (size_t k = 0; k < nt; k++) {
+      seed = seed * 1103515245u + 12345u;
+      turns[k].speaker = (seed >> 16) % 4 == 0 ? GW_SPEAKER_AGENT : GW_SPEAKER_CUSTOMER;
+      size_t len = 0;
+      seed = seed * 1103515245u + 12345u;
+      int nw = (int)((seed >> 16) % 9);
+      for (int w = 0; w < nw; w++) {
+        seed = seed * 1103515245u + 12345u;
+        const char *word = cues[(seed >> 16) % (sizeof(cues) / sizeof(cues[0]))];
+        len += (size_t)snprintf(turn_text[k] + len, sizeof(turn_text[k]) - len, "%s%s",
+                                w ? " " : "", word);
+      }
+      turn_text[k][len] = '\0';
+      turns[k].text = turn_text[k];
+      turns[k].len = len;
+    }
+    check_interaction_explained(&x, turns, nt);
+    if (x.nturns == 0)
+      continue;
+    seen_rule[x.direction_rule < 3 ? x.direction_rule : 0]++;
+    seen_all_bare += x.all_bare;
+    for (size_t i = 0; i < x.nturns; i++) {
+      seen_plain += x.turns[i].start_plain || x.turns[i].end_plain;
+      seen_bare += x.turns[i].bare && !x.all_bare;
+    }
+    for (size_t u = 0; u < x.nutterances; u++) {
+      for (int c = 0; c < GW_FEELING_COUNT; c++)
+        seen_held += x.utterances[u].held_back[c];
+      seen_felt_steps += x.utterances[u].nfelt_steps > 0;
+    }
+    for (size_t h = 0; h < x.nhits; h++)
+      seen_sarcasm += (x.hits[h].felt_rules & GW_EXPLAIN_FELT_SARCASM) != 0;
+  }
+  /* The generator reaches every part of the conversational reading. */
+  CHECK(seen_rule[0] > 0 && seen_rule[1] > 0 && seen_rule[2] > 0);
+  CHECK(seen_all_bare > 0 && seen_plain > 0 && seen_bare > 0);
+  CHECK(seen_sarcasm > 0 && seen_held > 0 && seen_felt_steps > 0);
 
   /* The rules name their cues as written. */
   check_explained(&x, "This is NOT good, but very rude staff!!");
@@ -629,6 +1085,7 @@ static void test_interaction_explanations(void) {
   gw_interaction_feeling plain, f;
   gw_feeling_explain x;
   gw_feeling_explain_init(&x);
+  check_interaction_explained(&x, t, n);
   gw_feeling_score_interaction(model, t, n, &plain);
   gw_feeling_score_interaction_explained(model, t, n, &f, &x);
   CHECK(memcmp(&plain, &f, sizeof(f)) == 0);
@@ -643,13 +1100,17 @@ static void test_interaction_explanations(void) {
     CHECK(t[et->index].speaker == GW_SPEAKER_CUSTOMER);
     CHECK(et->valence == s.valence);
     sw += et->start_weight;
-    sv += et->start_weight * et->valence;
+    sv += et->start_weight * et->felt;
     ew += et->end_weight;
-    ev += et->end_weight * et->valence;
-    /* A turn with a weight carries its utterance's explanation, which adds up. */
+    ev += et->end_weight * et->felt;
+    /* A turn with a weight carries its utterance's explanation, which adds up, felt valence
+     * included; a bare turn has no weight. */
     if (et->start_weight > 0 || et->end_weight > 0) {
+      CHECK(!et->bare || x.all_bare);
       CHECK(et->utterance < x.nutterances);
       if (et->utterance < x.nutterances) {
+        CHECK(x.utterances[et->utterance].felt == et->felt);
+        CHECK(et->felt_any == (x.utterances[et->utterance].felt_items > 0));
         CHECK(check_explanation_adds_up(&x, et->utterance, t[et->index].text, &s) > 0 ||
               s.valence == 0);
       }
@@ -657,18 +1118,46 @@ static void test_interaction_explanations(void) {
       CHECK(et->utterance == SIZE_MAX);
     }
   }
-  /* Four informative turns: windows of two (0.6 and 0.4), and the closings after the last
-   * informative turn at 0.25 each, at most two. */
-  CHECK(x.turns[0].index == 0 && x.turns[0].start_weight == 0.6);
-  CHECK(x.turns[1].index == 2 && x.turns[1].start_weight == 0.4);
-  CHECK(x.turns[2].index == 4 && x.turns[2].low_information && x.turns[2].start_weight == 0 &&
+  /* Four informative turns: the start is the opening statement (it carries feeling, so it is
+   * read alone); the end the last two informative turns (0.6 and 0.4); "ok", "ok bye" and
+   * "thanks" are bare and left out. */
+  CHECK(x.turns[0].index == 0 && x.turns[0].start_weight == 1.0 && x.turns[0].felt_any);
+  CHECK(x.turns[1].index == 2 && x.turns[1].start_weight == 0 && x.turns[1].end_weight == 0);
+  CHECK(x.turns[2].index == 4 && x.turns[2].bare && x.turns[2].start_weight == 0 &&
         x.turns[2].end_weight == 0);
   CHECK(x.turns[3].index == 5 && x.turns[3].end_weight == 0.4);
   CHECK(x.turns[4].index == 6 && x.turns[4].end_weight == 0.6);
-  CHECK(x.turns[5].index == 8 && x.turns[5].low_information && x.turns[5].end_weight == 0.25);
-  CHECK(x.turns[6].index == 9 && x.turns[6].low_information && x.turns[6].end_weight == 0.25);
+  CHECK(x.turns[5].index == 8 && x.turns[5].bare && x.turns[5].end_weight == 0);
+  CHECK(x.turns[6].index == 9 && x.turns[6].bare && x.turns[6].end_weight == 0);
+  CHECK(!x.all_bare);
   CHECK_NEAR(sv / sw, f.start, 1e-12);
   CHECK_NEAR(ev / ew, f.end, 1e-12);
+  /* The conversational band and the change direction. */
+  CHECK(x.band == 0.2 && x.change_min == 0.4);
+  CHECK(x.start == f.start && x.end == f.end && x.change == f.change);
+  CHECK(x.start_polarity == gw_feeling_conversation_polarity(sv / sw));
+  CHECK(x.end_polarity == gw_feeling_conversation_polarity(ev / ew));
+  CHECK(x.start_polarity == f.start_polarity && x.end_polarity == f.end_polarity);
+  CHECK(x.change_direction == f.change_direction);
+  CHECK(f.start_polarity == GW_POLARITY_NEGATIVE && f.end_polarity == GW_POLARITY_POSITIVE);
+  CHECK(f.change_direction == GW_CHANGE_IMPROVED && x.direction_rule == 1);
+  /* Every turn bare: all are used, and the explanation says so. */
+  {
+    gw_feeling_explain y;
+    gw_feeling_explain_init(&y);
+    gw_turn_text bare[] = {{GW_SPEAKER_CUSTOMER, "ok", 2},
+                           {GW_SPEAKER_AGENT, "Anything else?", 14},
+                           {GW_SPEAKER_CUSTOMER, "thanks, bye", 11}};
+    check_interaction_explained(&y, bare, 3);
+    CHECK(y.all_bare && y.nturns == 2 && y.turns[0].bare && y.turns[1].bare);
+    CHECK(y.turns[0].start_weight == 1.0 && y.turns[1].end_weight == 1.0);
+    gw_buf jb = GW_BUF_INIT;
+    CHECK_INT_EQ(gw_feeling_explain_json(&y, &jb), 0);
+    CHECK(jb.data && strstr(jb.data, "\"all_bare\":true") != NULL);
+    CHECK(jb.data && strstr(jb.data, "\"direction_by\":\"none\"") != NULL);
+    gw_buf_free(&jb);
+    gw_feeling_explain_free(&y);
+  }
   /* The agent's strongest phrase of each kind, whose weighted sum is the empathy. */
   static const double weights[5] = {0.25, 0.25, 0.2, 0.2, 0.1};
   double empathy = 0;
@@ -718,7 +1207,7 @@ static void test_default_model_matches_the_data_file(void) {
     gw_feeling_model_free(m);
   }
   const char *v = gw_feeling_model_version(model);
-  CHECK(strncmp(v, "gw-feeling-0.3+lex.", 19) == 0 && strlen(v) == 27);
+  CHECK(strncmp(v, "gw-feeling-0.4+lex.", 19) == 0 && strlen(v) == 27);
   for (size_t i = 19; v[i]; i++)
     CHECK((v[i] >= '0' && v[i] <= '9') || (v[i] >= 'a' && v[i] <= 'f'));
 }
@@ -729,7 +1218,7 @@ static void test_goodwill_format(void) {
   int rc = load_text("# goodwill-lexicon 1\n"
                      "\n"
                      "zorp\t3.5\tdelight:1\n"
-                     "blarg\t-2\tanger:0.5,frustration:1\r\n"
+                     "blarg\t-2\tanger:0.9,frustration:1\r\n"
                      "zorp it up\t-1.5\n"
                      ":-]\t2\n",
                      &m, err, sizeof(err));
@@ -1032,6 +1521,200 @@ static void test_huge_lexicons(void) {
   gw_buf_free(&b);
 }
 
+/* --- the lexicon overlay (docs/FEELING_MODEL.md, "Customisation") --- */
+
+/* The version an overlay must give: the base's, then "+overlay." and 12 hex digits of the
+ * overlay's SHA-256, computed here apart from the loader. */
+static void overlaid_version(const char *base, const char *overlay, char *out, size_t outlen) {
+  char hex[GW_SHA256_HEX_LEN + 1];
+  gw_sha256_hex(overlay, strlen(overlay), hex);
+  snprintf(out, outlen, "%s+overlay.%.12s", base, hex);
+}
+
+static const char overlay_text[] = "# contact center overlay\n"
+                                   "zorblax\t2.5\tdelight:1\n"
+                                   "glitchmaster 3000\t-2\tfrustration:1\n"
+                                   "terrible\t-1\tsadness:0.5\n"
+                                   "refund\t0\n"
+                                   "third time calling\t0\n";
+
+static void test_overlay_adds_replaces_and_neutralises(void) {
+  gw_feeling_model *m = NULL;
+  char err[256];
+  /* No overlay: the default model itself. */
+  CHECK_INT_EQ(gw_feeling_model_load_overlaid(&m, NULL, NULL, err, sizeof(err)), 0);
+  if (m)
+    CHECK_STR_EQ(gw_feeling_model_version(m), gw_feeling_model_version(model));
+  gw_feeling_model_free(m);
+  m = NULL;
+
+  char path[64];
+  write_tmp(path, overlay_text);
+  int rc = gw_feeling_model_load_overlaid(&m, NULL, path, err, sizeof(err));
+  unlink(path);
+  CHECK_INT_EQ(rc, 0);
+  if (rc != 0) {
+    fprintf(stderr, "  %s\n", err);
+    return;
+  }
+  gw_utterance_score s, b;
+  /* Added: a product name and a phrase the base does not know; derived forms follow the word. */
+  CHECK(val("zorblax") == 0);
+  gw_feeling_score_utterance(m, "zorblax", 7, &s);
+  CHECK(s.valence > 0.5 && s.feelings[GW_FEELING_DELIGHT] > 0.5);
+  CHECK(val_in(m, "it keeps zorblaxing") > 0.3);
+  CHECK(val_in(m, "the glitchmaster 3000 again") < -0.3);
+  CHECK(val_in(m, "the glitchmaster") == 0); /* a phrase, not its words */
+  /* Replaced as a whole: the valence, and the categories (the base's frustration is gone). */
+  gw_feeling_score_utterance(model, "terrible", 8, &b);
+  gw_feeling_score_utterance(m, "terrible", 8, &s);
+  CHECK(b.valence < -0.5 && b.feelings[GW_FEELING_FRUSTRATION] > 0);
+  CHECK(s.valence < -0.05 && s.valence > b.valence);
+  CHECK(s.feelings[GW_FEELING_FRUSTRATION] == 0 && s.feelings[GW_FEELING_SADNESS] > 0);
+  /* Neutralised by valence 0: a word and a phrase of the base score nothing. */
+  CHECK(val("refund") > 0.05);
+  CHECK(val_in(m, "refund") == 0);
+  CHECK(val("third time calling") < -0.3);
+  CHECK(val_in(m, "third time calling") == 0);
+  /* Everything else is the base's, to the bit. */
+  const char *same[] = {"awful", "thank you so much :)", "terrible service", "not good",
+                        "I've been on hold FOREVER, but the agent was lovely"};
+  for (size_t i = 0; i < sizeof(same) / sizeof(same[0]); i++) {
+    gw_feeling_score_utterance(model, same[i], strlen(same[i]), &b);
+    gw_feeling_score_utterance(m, same[i], strlen(same[i]), &s);
+    CHECK(memcmp(&b, &s, sizeof(b)) == 0);
+  }
+  gw_feeling_model_free(m);
+}
+
+static void test_overlay_changes_the_version(void) {
+  const char *base = gw_feeling_model_version(model);
+  char want[128];
+  char err[256];
+  gw_feeling_model *m = NULL, *m2 = NULL, *e = NULL, *plain = NULL, *o = NULL;
+  char path[64];
+  write_tmp(path, overlay_text);
+  CHECK_INT_EQ(gw_feeling_model_load_overlaid(&m, NULL, path, err, sizeof(err)), 0);
+  unlink(path);
+  overlaid_version(base, overlay_text, want, sizeof(want));
+  if (m) {
+    CHECK_STR_EQ(gw_feeling_model_version(m), want);
+    CHECK(strlen(gw_feeling_model_version(m)) < GW_FEELING_VERSION_MAX);
+  }
+  /* One byte more in the overlay, another version. */
+  char changed[sizeof(overlay_text) + 8];
+  snprintf(changed, sizeof(changed), "%s\n", overlay_text);
+  write_tmp(path, changed);
+  CHECK_INT_EQ(gw_feeling_model_load_overlaid(&m2, NULL, path, err, sizeof(err)), 0);
+  unlink(path);
+  if (m && m2)
+    CHECK(strcmp(gw_feeling_model_version(m), gw_feeling_model_version(m2)) != 0);
+  /* An empty overlay is allowed: it scores as the base, and the version says it was merged. */
+  write_tmp(path, "");
+  CHECK_INT_EQ(gw_feeling_model_load_overlaid(&e, NULL, path, err, sizeof(err)), 0);
+  unlink(path);
+  overlaid_version(base, "", want, sizeof(want));
+  if (e) {
+    CHECK_STR_EQ(gw_feeling_model_version(e), want);
+    CHECK(val_in(e, "terrible") == val("terrible"));
+  }
+  /* The same overlay over another base (in memory): the base's part of the version differs. */
+  const char *base_data = "# goodwill-lexicon 1\ngood\t2\n";
+  CHECK_INT_EQ(
+      gw_feeling_model_parse(&plain, "base.tsv", base_data, strlen(base_data), err, sizeof(err)),
+      0);
+  CHECK_INT_EQ(gw_feeling_model_parse_overlaid(&o, "base.tsv", base_data, strlen(base_data),
+                                               "overlay.tsv", overlay_text, strlen(overlay_text),
+                                               err, sizeof(err)),
+               0);
+  if (o && plain) {
+    overlaid_version(gw_feeling_model_version(plain), overlay_text, want, sizeof(want));
+    CHECK_STR_EQ(gw_feeling_model_version(o), want);
+    CHECK(val_in(o, "good") > 0.3 && val_in(o, "zorblax") > 0.5);
+  }
+  gw_feeling_model_free(o);
+  gw_feeling_model_free(plain);
+  gw_feeling_model_free(e);
+  gw_feeling_model_free(m);
+  gw_feeling_model_free(m2);
+}
+
+/* A foreign base keeps scoring as written (nothing derived), and the overlay is read in the
+ * goodwill format whatever the base's. */
+static void test_overlay_over_a_foreign_lexicon(void) {
+  gw_feeling_model *m = NULL;
+  char err[256];
+  const char *afinn = "zorp\t4\nblarg\t-3\n";
+  const char *overlay = "blarg\t0\nfrob\t-2.5\tanger:1\n";
+  CHECK_INT_EQ(gw_feeling_model_parse_overlaid(&m, "afinn.txt", afinn, strlen(afinn), "overlay.tsv",
+                                               overlay, strlen(overlay), err, sizeof(err)),
+               0);
+  if (!m) {
+    fprintf(stderr, "  %s\n", err);
+    return;
+  }
+  CHECK(val_in(m, "zorp") > 0.5);
+  CHECK(val_in(m, "blarg") == 0);
+  CHECK(val_in(m, "frob") < -0.5);
+  CHECK(val_in(m, "frobbed") == 0 && val_in(m, "frobs") == 0);
+  gw_feeling_model_free(m);
+}
+
+/* A bad overlay is refused as a bad lexicon is: the overlay's file, its line and the reason,
+ * and no model. */
+static void test_bad_overlays_name_file_and_line(void) {
+  struct {
+    const char *text;
+    const char *where;
+    const char *why;
+  } cases[] = {
+      {"zorblax\t2\nwidget\tnine\n", ":2:", "valence must be a number in -4..4, got \"nine\""},
+      {"# ok\nzorp\t1\n\nZorp\t2\n",
+       ":4:", "duplicate entry \"zorp\" in the overlay (first on line 2)"},
+      {"zorp\t1.5\t0.3\t[1, 2]\n", ":1:", "expected token<TAB>valence[<TAB>categories]"},
+      {"zorp\t1\tfury:1\n", ":1:", "unknown category \"fury\""},
+      {"zorp\t1\nzorp\n", ":2:", "found 1 field(s)"},
+      {"a b c d e f\t1\n", ":1:", "longer than 5 words"},
+      {"zorp\t5\n", ":1:", "-4..4"},
+  };
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    gw_feeling_model *m = (gw_feeling_model *)&m; /* must be reset to NULL on failure */
+    char err[256] = "", path[64], where[128];
+    write_tmp(path, cases[i].text);
+    int rc = gw_feeling_model_load_overlaid(&m, NULL, path, err, sizeof(err));
+    unlink(path);
+    CHECK_INT_EQ(rc, -EINVAL);
+    CHECK(m == NULL);
+    snprintf(where, sizeof(where), "%s%s", path, cases[i].where);
+    CHECK_STR_CONTAINS(err, where);
+    CHECK_STR_CONTAINS(err, cases[i].why);
+  }
+  gw_feeling_model *m = NULL;
+  char err[256];
+  CHECK_INT_EQ(
+      gw_feeling_model_load_overlaid(&m, NULL, "/nonexistent/overlay.tsv", err, sizeof(err)),
+      -ENOENT);
+  CHECK_STR_CONTAINS(err, "/nonexistent/overlay.tsv: cannot open");
+  CHECK(m == NULL);
+  /* A broken base is named as the base, even with a good overlay. */
+  char base[64], overlay[64];
+  write_tmp(base, "# goodwill-lexicon 1\ngood\t1\nbad\tx\n");
+  write_tmp(overlay, "zorp\t1\n");
+  CHECK_INT_EQ(gw_feeling_model_load_overlaid(&m, base, overlay, err, sizeof(err)), -EINVAL);
+  char where[128];
+  snprintf(where, sizeof(where), "%s:3:", base);
+  CHECK_STR_CONTAINS(err, where);
+  unlink(base);
+  unlink(overlay);
+  /* Over the size limit: refused before a byte is read. */
+  static const char tiny[] = "zorp\t1\n";
+  CHECK_INT_EQ(gw_feeling_model_parse_overlaid(&m, "base.tsv", tiny, strlen(tiny), "big.tsv", tiny,
+                                               (size_t)17 << 20, err, sizeof(err)),
+               -EFBIG);
+  CHECK_STR_CONTAINS(err, "big.tsv: larger than");
+  CHECK(m == NULL);
+}
+
 int main(void) {
   char err[256];
   int rc = gw_feeling_model_load(&model, NULL, err, sizeof(err));
@@ -1054,10 +1737,17 @@ int main(void) {
   GW_RUN(test_emoticons_and_emoji);
   GW_RUN(test_tokenizer_utf8);
   GW_RUN(test_feeling_categories);
+  GW_RUN(test_categories_need_evidence);
+  GW_RUN(test_category_intensity_follows_strength);
+  GW_RUN(test_category_evidence_threshold);
   GW_RUN(test_agent_empathy);
   GW_RUN(test_interaction_recovered);
   GW_RUN(test_interaction_soured_and_trailing_closing);
   GW_RUN(test_interaction_edge_cases);
+  GW_RUN(test_conversation_politeness_is_not_a_feeling);
+  GW_RUN(test_conversation_sarcasm_and_resignation);
+  GW_RUN(test_conversation_genuine_delight);
+  GW_RUN(test_conversation_start_and_end_turns);
   GW_RUN(test_explanations_add_up);
   GW_RUN(test_interaction_explanations);
   GW_RUN(test_default_model_matches_the_data_file);
@@ -1071,6 +1761,10 @@ int main(void) {
   GW_RUN(test_idioms_sarcasm_laughter_and_colloquial_modifiers);
   GW_RUN(test_inflections_are_derived);
   GW_RUN(test_huge_lexicons);
+  GW_RUN(test_overlay_adds_replaces_and_neutralises);
+  GW_RUN(test_overlay_changes_the_version);
+  GW_RUN(test_overlay_over_a_foreign_lexicon);
+  GW_RUN(test_bad_overlays_name_file_and_line);
   GW_RUN(test_long_words_hashtags_and_word_blocks);
   gw_feeling_model_free(model);
   return gw_test_finish();

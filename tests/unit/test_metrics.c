@@ -221,6 +221,35 @@ static void test_max_series_overflow(void) {
   gw_metrics_free(m);
 }
 
+/* Clearing a family drops its series (the overflow one too); new ones render afresh, and a
+ * registry whose info gauge changed labels many times holds only the last. */
+static void test_family_clear(void) {
+  gw_metrics *m = new_registry();
+  static const char *const labels[] = {"model_version"};
+  gw_metric_family *g = reg(m, "x_info", GW_METRIC_GAUGE, labels, 1, NULL, 0, 2);
+  gw_metric_set(gw_metrics_series(g, (const char *const[]){"a"}), 1);
+  gw_metric_set(gw_metrics_series(g, (const char *const[]){"b"}), 1);
+  gw_metric_set(gw_metrics_series(g, (const char *const[]){"c"}), 1); /* over the cap: _other */
+  gw_metrics_family_clear(g);
+  char *text = render(m);
+  CHECK_STR_CONTAINS(text, "# TYPE x_info gauge\n");
+  CHECK(strstr(text, "x_info{") == NULL);
+  free(text);
+  for (int i = 0; i < 1000; i++) {
+    char v[16];
+    snprintf(v, sizeof v, "v%d", i);
+    gw_metrics_family_clear(g);
+    gw_metric_set(gw_metrics_series(g, (const char *const[]){v}), 1);
+  }
+  text = render(m);
+  CHECK_STR_CONTAINS(text, "x_info{model_version=\"v999\"} 1\n");
+  CHECK(strstr(text, "v998") == NULL && strstr(text, "_other") == NULL);
+  char said[512];
+  CHECK_INT_EQ(promtool_check(text, said, sizeof said), 0);
+  free(text);
+  gw_metrics_free(m);
+}
+
 /* Many series: pointers stay put while the table grows, and each lookup finds its own. */
 static void test_many_series_stable_pointers(void) {
   gw_metrics *m = new_registry();
@@ -372,6 +401,7 @@ int main(void) {
   GW_RUN(test_label_value_escaping);
   GW_RUN(test_register_validation);
   GW_RUN(test_max_series_overflow);
+  GW_RUN(test_family_clear);
   GW_RUN(test_many_series_stable_pointers);
   GW_RUN(test_collect_hook_runs_before_render);
   GW_RUN(test_promtool_accepts_output);

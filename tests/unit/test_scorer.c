@@ -7,14 +7,17 @@
  * again), scored together in seq order with a retried turn once (or released when the close
  * carries a transcript), and expired to the DLQ by event time, or by processing time when
  * nothing more is read. A turn read after its interaction's close goes to the DLQ at once and
- * does not hold the committed offset back. A fatal producer error makes the scorer not ready
- * and its stop quick.
+ * does not hold the committed offset back. A lexicon reload applies to the records scored after
+ * it, and a broken overlay keeps the old model. A fatal producer error makes the scorer not
+ * ready and its stop quick.
  */
 #include <errno.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "goodwill/aggregates.h"
@@ -197,6 +200,10 @@ typedef struct outputs {
    * aggregator's decoder takes, and the received_at_ms each carries. */
   int tb, tb_agg_ok;
   int64_t tb_received[3]; /* tb-bound, tb-skew, tb-direct */
+  /* The records of test_lexicon_reload (source event ids "rl-*"): how many, and the
+   * model_version of the last one. */
+  int rl;
+  char rl_version[96];
 } outputs;
 
 static const char *const tb_ids[3] = {"tb-bound", "tb-skew", "tb-direct"};
@@ -247,6 +254,10 @@ static void on_output(void *opaque, const gw_kafka_message *m) {
       tenant = r->interaction->tenant_id;
       team = r->interaction->team_id;
       note_tb(o, m, r->interaction->source_event_id, r->interaction->received_at_ms);
+      if (strncmp(r->interaction->source_event_id, "rl-", 3) == 0) {
+        o->rl++;
+        snprintf(o->rl_version, sizeof o->rl_version, "%s", r->interaction->model_version);
+      }
       if (strcmp(r->interaction->interaction_id, "live-3") == 0) {
         o->live3++;
         o->live3_customer_turns = r->interaction->customer_turns;
@@ -352,6 +363,7 @@ static bool stop_done(void *arg) {
 }
 
 static gw_metrics *scorer_metrics; /* when set, the next scorer started registers in it */
+static const char *scorer_overlay; /* when set, the next scorer started merges this overlay */
 
 static gw_scorer *start_scorer_live(size_t max_in_flight, int64_t turn_idle_timeout_ms,
                                     size_t max_open_turns) {
@@ -370,6 +382,7 @@ static gw_scorer *start_scorer_live(size_t max_in_flight, int64_t turn_idle_time
       .turn_expiry_grace_ms = 1000,
       .max_open_turns = max_open_turns,
       .metrics = scorer_metrics,
+      .lexicon_overlay_path = scorer_overlay,
       .admin_host = "127.0.0.1",
       .admin_port = 0,
       .log = &fx.log,
@@ -986,6 +999,85 @@ static void test_time_and_bounds(void) {
   stop_scorer_drained(s);
 }
 
+static void write_file(const char *path, const char *content) {
+  FILE *f = fopen(path, "w");
+  CHECK(f != NULL);
+  if (f != NULL) {
+    fputs(content, f);
+    fclose(f);
+  }
+}
+
+/* Scores one interaction with source event id `id` and waits for its ScoredRecord. */
+static void score_one(const char *id) {
+  int want = seen.rl + 1;
+  produce_closed(id, "team-rl");
+  gw_test_count w = {&seen.rl, want};
+  CHECK(run_until(gw_test_count_reached, &w, 20000));
+}
+
+/*
+ * gw_scorer_reload_lexicon (goodwill-scorer's SIGHUP): a record scored after a reload carries
+ * the new overlay's model version, and goodwill_build_info shows it alone; a broken or missing
+ * overlay leaves the old model scoring, and each reload is counted by result.
+ */
+static void test_lexicon_reload(void) {
+  char dir[] = "/tmp/gw-test-reload-XXXXXX";
+  CHECK(mkdtemp(dir) != NULL);
+  char overlay[96];
+  snprintf(overlay, sizeof overlay, "%s/overlay.tsv", dir);
+  write_file(overlay, "zorblax\t2\n");
+  gw_metrics *m = NULL;
+  CHECK_INT_EQ(gw_metrics_new(&m), 0);
+  scorer_metrics = m;
+  scorer_overlay = overlay;
+  gw_scorer *s = start_scorer(100);
+  scorer_metrics = NULL;
+  scorer_overlay = NULL;
+  if (s == NULL || seen.c == NULL) {
+    gw_metrics_free(m);
+    return;
+  }
+  CHECK(run_until(scorer_ready, s, 20000));
+  char v1[96], v2[96], info[200];
+  snprintf(v1, sizeof v1, "%s", gw_scorer_model_version(s));
+  CHECK_STR_CONTAINS(v1, "+overlay.");
+  score_one("rl-1");
+  CHECK_STR_EQ(seen.rl_version, v1);
+
+  write_file(overlay, "zorblax\t-2\nterrible\t0\n");
+  CHECK_INT_EQ(gw_scorer_reload_lexicon(s), 0);
+  snprintf(v2, sizeof v2, "%s", gw_scorer_model_version(s));
+  CHECK_STR_CONTAINS(v2, "+overlay.");
+  CHECK(strcmp(v1, v2) != 0);
+  score_one("rl-2");
+  CHECK_STR_EQ(seen.rl_version, v2);
+  CHECK(metric_value(m, "goodwill_scorer_lexicon_reloads_total{result=\"ok\"}") == 1);
+  CHECK(metric_value(m, "goodwill_scorer_lexicon_reloads_total{result=\"error\"}") == 0);
+  gw_buf text = GW_BUF_INIT;
+  gw_metrics_render(m, &text);
+  gw_buf_putc(&text, '\0');
+  snprintf(info, sizeof info, "model_version=\"%s\"} 1\n", v2);
+  CHECK_STR_CONTAINS(text.data, info);
+  CHECK(strstr(text.data, v1) == NULL);
+  gw_buf_free(&text);
+
+  /* Broken, then gone: the model of v2 stays and scores. */
+  write_file(overlay, "zorblax\t-2\nwidget\tlots\n");
+  CHECK_INT_EQ(gw_scorer_reload_lexicon(s), -EINVAL);
+  CHECK_STR_EQ(gw_scorer_model_version(s), v2);
+  unlink(overlay);
+  CHECK_INT_EQ(gw_scorer_reload_lexicon(s), -ENOENT);
+  CHECK_STR_EQ(gw_scorer_model_version(s), v2);
+  score_one("rl-3");
+  CHECK_STR_EQ(seen.rl_version, v2);
+  CHECK(metric_value(m, "goodwill_scorer_lexicon_reloads_total{result=\"ok\"}") == 1);
+  CHECK(metric_value(m, "goodwill_scorer_lexicon_reloads_total{result=\"error\"}") == 2);
+  stop_scorer_drained(s);
+  gw_metrics_free(m);
+  rmdir(dir);
+}
+
 int main(void) {
   uv_loop_init(&fx.loop);
   gw_log_init(&fx.log, "test_scorer", GW_LOG_WARN);
@@ -1011,6 +1103,7 @@ int main(void) {
   GW_RUN(test_quiet_partition_expires_by_processing_time);
   GW_RUN(test_undeliverable_scored_record_goes_to_dlq);
   GW_RUN(test_time_and_bounds);
+  GW_RUN(test_lexicon_reload);
   /* Last: its scorer stops at once on the fatal error and leaves its records uncommitted, which
    * the group's next scorer would read again. */
   GW_RUN(test_fatal_producer_error);

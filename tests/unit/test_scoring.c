@@ -359,7 +359,13 @@ static void test_explanations_in_records(void) {
     CHECK_STR_CONTAINS(j, "\"text\":\"Third time calling\"");
     CHECK_STR_CONTAINS(j, "\"rule\":\"caps\"");
     CHECK_STR_CONTAINS(j, "\"start_weight\":1.0");
-    CHECK_STR_CONTAINS(j, "\"end_weight\":0.25");
+    /* gw-feeling-0.4: the last informative turn is the end, "ok bye" is bare and left out;
+     * the conversational band and the change direction are explained. */
+    CHECK_STR_CONTAINS(j, "\"end_weight\":1.0");
+    CHECK_STR_CONTAINS(j, "\"bare\":true}");
+    CHECK_STR_CONTAINS(j, "\"rule\":\"shout\"");
+    CHECK_STR_CONTAINS(j, "\"change_direction\":\"improved\",\"direction_by\":\"polarity\"");
+    CHECK_STR_CONTAINS(j, "\"held_back\":[{\"category\":\"anger\"");
     CHECK(strlen(j) < GW_SCORING_EXPLAIN_MAX_BYTES);
     /* Without the field, the same record. */
     char *kept = x->interaction->explain_json;

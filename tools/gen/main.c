@@ -6,8 +6,17 @@
  * whose score follows the trajectory. Teams have a stable personality (some handle customers
  * better than others), so aggregates over the output differ by team.
  *
+ * Every customer has an answer, surveyed or not: --truth-file writes it for every interaction,
+ * so that estimates of the whole population's NPS can be checked against the truth. Who
+ * answers is --response-bias: "none" (each customer answers with probability --survey-rate)
+ * or "extremes" (the delighted and the angry answer more often, as in real surveys: the
+ * probability is --survey-rate times a weight of the answer, 1.6 for 0-4, 0.8 for 5-6, 0.5
+ * for 7-8 and 1.4 for 9-10, at most 1).
+ *
  * Deterministic: the same flags give the same bytes (own PRNG, no rand(), no clock unless
- * --end is left at "now"). Flags through gw_config, like the daemons; the environment is not
+ * --end is left at "now"). With --response-bias none the events do not depend on
+ * --truth-file (the answers of customers who are not surveyed come from a stream of their
+ * own). Flags through gw_config, like the daemons; the environment is not
  * read, so GOODWILL_* variables exported for the daemons do not disturb it.
  */
 #include <errno.h>
@@ -33,6 +42,8 @@ typedef struct gen_config {
   char *survey_rate;
   long long span_ms;
   long long end_ms;
+  char *truth_file;
+  char *response_bias;
 } gen_config;
 
 static const gw_config_key gen_keys[] = {
@@ -40,7 +51,7 @@ static const gw_config_key gen_keys[] = {
      "PRNG seed: the same seed and flags give the same output"},
     {"interactions", GW_CONF_INT, "1000", 0, 100000000, offsetof(gen_config, interactions),
      "number of interactions (one InteractionClosed each)"},
-    {"teams", GW_CONF_INT, "10", 1, 999, offsetof(gen_config, teams),
+    {"teams", GW_CONF_INT, "10", 1, 100000, offsetof(gen_config, teams),
      "number of teams, named team-01, team-02, ..."},
     {"agents", GW_CONF_INT, "8", 1, 999, offsetof(gen_config, agents), "agents per team"},
     {"tenant", GW_CONF_STRING, "demo", 1, 0, offsetof(gen_config, tenant), "tenant id"},
@@ -50,6 +61,12 @@ static const gw_config_key gen_keys[] = {
      "interactions are spread over this period, ending at --end"},
     {"end", GW_CONF_INT, "0", 0, 253402300799999LL, offsetof(gen_config, end_ms),
      "end of the period in Unix epoch ms; 0 means now"},
+    {"truth-file", GW_CONF_STRING, "", 0, 0, offsetof(gen_config, truth_file),
+     "write every customer's answer (surveyed or not) to this file, one JSON line per "
+     "interaction; empty: none"},
+    {"response-bias", GW_CONF_STRING, "none", 1, 0, offsetof(gen_config, response_bias),
+     "who answers surveys: none (every customer alike) or extremes (the delighted and the "
+     "angry more often)"},
 };
 
 /* ---- PRNG: xoshiro256** seeded through splitmix64 (Blackman and Vigna, prng.di.unimi.it;
@@ -326,8 +343,44 @@ typedef struct gen {
   gw_buf tenant_json; /* the tenant, JSON-escaped once */
   team *teams;
   double survey_rate;
+  bool bias_extremes;
+  gen_rng truth_rng; /* answers of customers not surveyed (--response-bias none) */
+  FILE *truth;
+  gw_buf truth_out;
   unsigned long long next_event;
 } gen;
+
+/* The answer of a customer of trajectory tr served by team t: the trajectory's range,
+ * nudged by the team's skill. */
+static int draw_answer(gen_rng *r, const trajectory *tr, const team *t) {
+  int score = (int)rng_range(r, tr->score_lo, tr->score_hi);
+  double nudge = rng_unit(r);
+  if (nudge < 0.15 * t->skill && score < 10) {
+    score++;
+  } else if (nudge > 1.0 - 0.15 * (1.0 - t->skill) && score > 0) {
+    score--;
+  }
+  return score;
+}
+
+/* --response-bias extremes: how much more (or less) likely than a typical customer one
+ * with this answer is to answer a survey. */
+static double response_weight(int score) {
+  return score <= 4 ? 1.6 : score <= 6 ? 0.8 : score <= 8 ? 0.5 : 1.4;
+}
+
+static void put_truth(gen *g, const team *t, int agent, long long interaction, int score,
+                      bool surveyed) {
+  if (g->truth == NULL) {
+    return;
+  }
+  gw_buf_printf(&g->truth_out,
+                "{\"tenant_id\":\"%s\",\"team_id\":\"%s\",\"agent_id\":\"%s-agent-%02d\","
+                "\"interaction_id\":\"int-%lld-%07lld\",\"likelihood_to_recommend\":%d,"
+                "\"surveyed\":%s}\n",
+                g->tenant_json.data, t->id, t->id, agent, g->cfg.seed, interaction, score,
+                surveyed ? "true" : "false");
+}
 
 static void put_head(gen *g, const team *t, int agent, long long interaction, const char *channel,
                      int64_t at_ms) {
@@ -424,17 +477,27 @@ static void gen_interaction(gen *g, long long n, int64_t at_ms) {
   }
   gw_buf_puts(b, "]}}\n");
 
-  if (rng_unit(r) >= g->survey_rate) {
-    return;
+  /* The answer follows the trajectory, nudged by the team; the survey comes 2..30 minutes
+   * later. Without a bias the answer is drawn only for those surveyed, so the events are the
+   * same bytes whether or not the truth is written. */
+  double respond = rng_unit(r);
+  int score;
+  if (!g->bias_extremes) {
+    if (respond >= g->survey_rate) {
+      if (g->truth != NULL) {
+        put_truth(g, t, agent, n, draw_answer(&g->truth_rng, tr, t), false);
+      }
+      return;
+    }
+    score = draw_answer(r, tr, t);
+  } else {
+    score = draw_answer(r, tr, t);
+    if (respond >= g->survey_rate * response_weight(score)) {
+      put_truth(g, t, agent, n, score, false);
+      return;
+    }
   }
-  /* The survey follows the trajectory, nudged by the team, 2..30 minutes later. */
-  int score = (int)rng_range(r, tr->score_lo, tr->score_hi);
-  double nudge = rng_unit(r);
-  if (nudge < 0.15 * t->skill && score < 10) {
-    score++;
-  } else if (nudge > 1.0 - 0.15 * (1.0 - t->skill) && score > 0) {
-    score--;
-  }
+  put_truth(g, t, agent, n, score, true);
   int64_t survey_at = at_ms + rng_range(r, 120000, 1800000);
   if (survey_at > g->cfg.end_ms) {
     survey_at = g->cfg.end_ms;
@@ -455,6 +518,11 @@ static int flush_out(gen *g) {
     return -EIO;
   }
   gw_buf_reset(&g->out);
+  if (g->truth != NULL && g->truth_out.len > 0 &&
+      fwrite(g->truth_out.data, 1, g->truth_out.len, g->truth) != g->truth_out.len) {
+    return -EIO;
+  }
+  gw_buf_reset(&g->truth_out);
   return 0;
 }
 
@@ -500,6 +568,19 @@ int main(int argc, char **argv) {
     gw_config_free(&values);
     return 2;
   }
+  if (strcmp(g.cfg.response_bias, "none") != 0 && strcmp(g.cfg.response_bias, "extremes") != 0) {
+    fprintf(stderr, "goodwill-gen: --response-bias: \"%s\" is not none or extremes\n",
+            g.cfg.response_bias);
+    gw_config_free(&values);
+    return 2;
+  }
+  g.bias_extremes = strcmp(g.cfg.response_bias, "extremes") == 0;
+  if (g.cfg.truth_file[0] != '\0' && (g.truth = fopen(g.cfg.truth_file, "w")) == NULL) {
+    fprintf(stderr, "goodwill-gen: --truth-file: cannot open \"%s\": %s\n", g.cfg.truth_file,
+            strerror(errno));
+    gw_config_free(&values);
+    return 2;
+  }
   if (g.cfg.end_ms == 0) {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -507,6 +588,7 @@ int main(int argc, char **argv) {
   }
   gw_buf_json_escape(&g.tenant_json, g.cfg.tenant, strlen(g.cfg.tenant));
   rng_seed(&g.rng, (uint64_t)g.cfg.seed);
+  rng_seed(&g.truth_rng, (uint64_t)g.cfg.seed ^ 0x7472757468ULL);
 
   /* Team personalities come from their own stream, so they do not change with the number of
    * interactions: team-03 is the same team in a short and in a long run. */
@@ -544,11 +626,15 @@ int main(int argc, char **argv) {
   if (rc == 0 && fflush(stdout) != 0) {
     rc = -EIO;
   }
+  if (g.truth != NULL && fclose(g.truth) != 0 && rc == 0) {
+    rc = -EIO;
+  }
   if (rc != 0) {
-    fprintf(stderr, "goodwill-gen: writing stdout failed\n");
+    fprintf(stderr, "goodwill-gen: writing the output failed\n");
   }
   free(g.teams);
   gw_buf_free(&g.out);
+  gw_buf_free(&g.truth_out);
   gw_buf_free(&g.tenant_json);
   gw_config_free(&values);
   return rc == 0 ? 0 : 1;

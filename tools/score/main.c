@@ -7,14 +7,19 @@
  *   {"id":1,"text":"..."}                     gains valence, polarity, feelings, empathy
  *   {"id":2,"turns":[{"speaker":"customer","text":"..."}, ...]}
  *                                             gains start, end, change, start_polarity,
- *                                             end_polarity, recovered, soured, empathy,
- *                                             customer_turns, agent_turns, has_customer_turns,
- *                                             start_feelings, end_feelings
+ *                                             end_polarity, change_direction, recovered,
+ *                                             soured, empathy, customer_turns, agent_turns,
+ *                                             has_customer_turns, start_feelings,
+ *                                             end_feelings
  *   an object it cannot score                 gains "error"
  *   a line that is not a JSON object          becomes {"line":N,"error":"..."}
  *
+ * --lexicon-overlay merges a goodwill-format overlay over the lexicon (docs/FEELING_MODEL.md,
+ * "Customisation"); --model-version prints the version the two make and exits.
+ *
  * Exit status: 0 when every line was read and written (whatever the lines held), 1 on an I/O
- * failure of stdin or stdout, 2 on a usage error or a lexicon that cannot be loaded.
+ * failure of stdin or stdout, 2 on a usage error or a lexicon or overlay that cannot be
+ * loaded.
  *
  * The line contract itself is gw_feeling_json_line (lib/model/feeling/json.c). This file
  * reads stdin in large blocks and answers every complete line of a block before it reads
@@ -22,6 +27,7 @@
  * streams without a write per line.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +44,8 @@
 typedef struct gw_score_config {
   bool explain;
   char *lexicon;
+  char *lexicon_overlay;
+  bool model_version;
 } gw_score_config;
 
 static const gw_config_key gw_score_keys[] = {
@@ -47,6 +55,12 @@ static const gw_config_key gw_score_keys[] = {
     {"lexicon", GW_CONF_STRING, "", 0, 0, offsetof(gw_score_config, lexicon),
      "lexicon file (goodwill TSV, VADER-style or AFINN-style); empty: the built-in "
      "goodwill-cx lexicon"},
+    {"lexicon-overlay", GW_CONF_STRING, "", 0, 0, offsetof(gw_score_config, lexicon_overlay),
+     "lexicon overlay (goodwill TSV) merged over the lexicon: its entries are added or replace "
+     "the lexicon's; empty: none"},
+    {"model-version", GW_CONF_BOOL, "false", 0, 0, offsetof(gw_score_config, model_version),
+     "print the version of the model that --lexicon and --lexicon-overlay make (the "
+     "model_version of scored records) and exit"},
 };
 
 /* Writes all of b to stdout; 0 or -errno. */
@@ -112,13 +126,20 @@ int main(int argc, char **argv) {
     return 2;
   }
   gw_feeling_model *m = NULL;
-  rc = gw_feeling_model_load(&m, cfg.lexicon && cfg.lexicon[0] ? cfg.lexicon : NULL, err,
-                             sizeof(err));
+  const char *overlay = cfg.lexicon_overlay && cfg.lexicon_overlay[0] ? cfg.lexicon_overlay : NULL;
+  rc = gw_feeling_model_load_overlaid(&m, cfg.lexicon && cfg.lexicon[0] ? cfg.lexicon : NULL,
+                                      overlay, err, sizeof(err));
   gw_config_free(&values);
   unsigned flags = cfg.explain ? GW_FEELING_JSON_EXPLAIN : 0;
   if (rc < 0) {
-    fprintf(stderr, "goodwill-score: cannot load the lexicon: %s\n", err);
+    fprintf(stderr, "goodwill-score: cannot load the lexicon%s: %s\n",
+            overlay ? " and its overlay" : "", err);
     return 2;
+  }
+  if (cfg.model_version) {
+    int ok = printf("%s\n", gw_feeling_model_version(m)) > 0 && fflush(stdout) == 0;
+    gw_feeling_model_free(m);
+    return ok ? 0 : 1;
   }
 
   /* in holds the unanswered tail of the input: at most one partial line, which is cut at the

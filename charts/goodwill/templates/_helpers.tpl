@@ -103,6 +103,9 @@ lives here only, so a rename is a one-line change.
 {{- define "goodwill.tokensSecretName" -}}
 {{- default (printf "%s-tokens" (include "goodwill.fullname" .)) .Values.auth.existingSecret -}}
 {{- end -}}
+{{- define "goodwill.lexiconOverlayName" -}}
+{{- printf "%s-scorer-lexicon" (include "goodwill.fullname" .) -}}
+{{- end -}}
 {{- define "goodwill.kafkaSaslSecretName" -}}
 {{- default (printf "%s-kafka-sasl" (include "goodwill.fullname" .)) .Values.kafka.sasl.existingSecret -}}
 {{- end -}}
@@ -180,6 +183,9 @@ the tokens file.
 {{- end -}}
 {{- if and .Values.tests.enabled .Values.auth.existingSecret (not .Values.tests.existingSecret) -}}
 {{- fail "tests.enabled with auth.existingSecret: set tests.existingSecret (a Secret with key token, a token of tests.tenant listed in your tokens file), or tests.enabled=false" -}}
+{{- end -}}
+{{- if and .Values.scorer.lexiconOverlay (hasKey .Values.scorer.config "lexicon-overlay") -}}
+{{- fail "scorer.lexiconOverlay mounts the overlay and sets GOODWILL_LEXICON_OVERLAY: leave lexicon-overlay out of scorer.config" -}}
 {{- end -}}
 {{- range $c := list "scorer" "aggregator" -}}
 {{- $a := (index $.Values $c).autoscaling -}}

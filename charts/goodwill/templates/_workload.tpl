@@ -13,6 +13,8 @@ The Deployment of one daemon. Called with a dict:
   redis      mount or pass the Redis password (bool)
   kafka      pass the Kafka settings (bool)
   autoscaled the replica count belongs to an autoscaler (bool)
+  lexiconOverlay the text of the scorer's lexicon overlay: mounted from its ConfigMap
+             (configmaps.yaml) and passed as GOODWILL_LEXICON_OVERLAY ("" or absent: none)
 
 The image's entrypoint is tini, so the container sets args only: tini runs the program as its
 child, forwards SIGTERM and reaps. Configuration goes in GOODWILL_* variables (each flag
@@ -54,6 +56,9 @@ spec:
         {{- end }}
         {{- if and .kafka $V.kafka.sasl.enabled (not $V.kafka.sasl.existingSecret) }}
         checksum/kafka-sasl: {{ printf "%s/%s" $V.kafka.sasl.username $V.kafka.sasl.password | sha256sum }}
+        {{- end }}
+        {{- if .lexiconOverlay }}
+        checksum/lexicon-overlay: {{ .lexiconOverlay | sha256sum }}
         {{- end }}
         {{- if and .redis $V.redis.auth.enabled (not $V.redis.auth.existingSecret) }}
         checksum/redis: {{ $V.redis.auth.password | sha256sum }}
@@ -184,6 +189,10 @@ spec:
               value: {{ printf "%s/%s" $V.redis.auth.mountPath (include "goodwill.redisSecretKey" $ctx) | quote }}
             {{- end }}
             {{- end }}
+            {{- if .lexiconOverlay }}
+            - name: GOODWILL_LEXICON_OVERLAY
+              value: /etc/goodwill/lexicon/overlay.tsv
+            {{- end }}
             {{- with .env }}
             {{- toYaml . | nindent 12 }}
             {{- end }}
@@ -240,6 +249,11 @@ spec:
               mountPath: /etc/goodwill/kafka-ca
               readOnly: true
             {{- end }}
+            {{- if .lexiconOverlay }}
+            - name: lexicon-overlay
+              mountPath: /etc/goodwill/lexicon
+              readOnly: true
+            {{- end }}
       volumes:
         - name: tmp
           emptyDir:
@@ -267,5 +281,13 @@ spec:
             items:
               - key: {{ $V.kafka.tls.caKey }}
                 path: {{ $V.kafka.tls.caKey }}
+        {{- end }}
+        {{- if .lexiconOverlay }}
+        - name: lexicon-overlay
+          configMap:
+            name: {{ include "goodwill.lexiconOverlayName" $ctx }}
+            items:
+              - key: overlay.tsv
+                path: overlay.tsv
         {{- end }}
 {{- end -}}

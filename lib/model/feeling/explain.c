@@ -31,6 +31,11 @@ void gw_explain_reset(gw_feeling_explain *x, bool interaction) {
   x->nutterances = x->nhits = x->nsteps = x->nempathy = x->nturns = x->arena_len = 0;
   memset(x->agent_empathy, 0, sizeof(x->agent_empathy));
   memset(x->agent_empathy_turn, 0, sizeof(x->agent_empathy_turn));
+  x->band = x->change_min = x->start = x->end = x->change = 0;
+  x->start_polarity = x->end_polarity = GW_POLARITY_NEUTRAL;
+  x->change_direction = GW_CHANGE_UNCHANGED;
+  x->direction_rule = 0;
+  x->all_bare = false;
 }
 
 /* Room for one more element of size `size` in *v (n used of *cap); NULL when memory is short. */
@@ -99,7 +104,40 @@ size_t gw_explain_text(gw_feeling_explain *x, const char *s, size_t n) {
 
 const char *gw_explain_rule_name(gw_explain_rule r) {
   static const char *const names[GW_EXPLAIN_RULE_COUNT] = {
-      "caps",     "elongation", "modifier",    "negation",      "sarcasm",
-      "question", "contrast",   "exclamation", "question_marks"};
+      "caps",     "elongation",  "modifier",       "negation", "sarcasm", "question",
+      "contrast", "exclamation", "question_marks", "shout",    "hedge",   "resignation"};
   return (unsigned)r < GW_EXPLAIN_RULE_COUNT ? names[r] : "unknown";
+}
+
+const char *gw_explain_felt_rule_name(unsigned bit) {
+  switch (bit) {
+  case GW_EXPLAIN_FELT_FORMULA:
+    return "formula";
+  case GW_EXPLAIN_FELT_COURTESY:
+    return "courtesy";
+  case GW_EXPLAIN_FELT_ASKS:
+    return "asks";
+  case GW_EXPLAIN_FELT_DESCRIPTION:
+    return "description";
+  case GW_EXPLAIN_FELT_NO_CATEGORY:
+    return "no_category";
+  case GW_EXPLAIN_FELT_NO_PROBLEM:
+    return "no_problem";
+  case GW_EXPLAIN_FELT_PAST:
+    return "past";
+  case GW_EXPLAIN_FELT_LONE:
+    return "lone_comment";
+  case GW_EXPLAIN_FELT_LONE_ACK:
+    return "lone_approval";
+  case GW_EXPLAIN_FELT_SARCASM:
+    return "sarcasm";
+  default:
+    return "unknown";
+  }
+}
+
+const char *gw_explain_role_name(unsigned role) {
+  static const char *const names[GW_EXPLAIN_ROLE_COUNT] = {"feeling", "formula", "acknowledgement",
+                                                           "description", "sarcasm"};
+  return role < GW_EXPLAIN_ROLE_COUNT ? names[role] : "unknown";
 }

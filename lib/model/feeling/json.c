@@ -69,7 +69,8 @@ static json_t *gw_json_explain_step(const gw_feeling_explain *x, const gw_explai
     json_object_set_new(o, "boost", json_real(st->boost));
   if (st->factor != 0)
     json_object_set_new(o, "factor", json_real(st->factor));
-  if (st->rule == GW_EXPLAIN_EXCLAMATION || st->rule == GW_EXPLAIN_QUESTION_MARKS)
+  if (st->rule == GW_EXPLAIN_EXCLAMATION || st->rule == GW_EXPLAIN_QUESTION_MARKS ||
+      st->rule == GW_EXPLAIN_RESIGNATION)
     json_object_set_new(o, "count", json_integer(st->count));
   json_object_set_new(o, "delta", json_real(st->delta));
   return o;
@@ -102,6 +103,17 @@ static json_t *gw_json_explain_utterance(const gw_feeling_explain *x,
       json_object_set_new(jh, "feelings", f);
     else
       json_decref(f);
+    if (u->conversation) {
+      json_object_set_new(jh, "role", json_string(gw_explain_role_name(h->role)));
+      if (h->felt_rules) {
+        json_t *fr = json_array();
+        for (unsigned bit = 1; bit <= GW_EXPLAIN_FELT_SARCASM; bit <<= 1)
+          if (h->felt_rules & bit)
+            json_array_append_new(fr, json_string(gw_explain_felt_rule_name(bit)));
+        json_object_set_new(jh, "felt_rules", fr);
+      }
+      json_object_set_new(jh, "felt", json_real(h->felt));
+    }
     json_array_append_new(hits, jh);
   }
   json_object_set_new(o, "hits", hits);
@@ -120,6 +132,35 @@ static json_t *gw_json_explain_utterance(const gw_feeling_explain *x,
     json_object_set_new(o, "feelings_factor", json_real(u->feelings_factor));
   } else {
     json_decref(raw);
+  }
+  /* Categories with evidence that the category minimums held back. */
+  json_t *held = json_array();
+  for (int c = 0; c < GW_FEELING_COUNT; c++)
+    if (u->held_back[c]) {
+      json_t *jc = json_object();
+      json_object_set_new(jc, "category",
+                          json_string(gw_feeling_category_name((gw_feeling_category)c)));
+      json_object_set_new(jc, "evidence", json_real(u->evidence[c]));
+      json_object_set_new(jc, "minimum", json_real(u->min_evidence[c]));
+      json_array_append_new(held, jc);
+    }
+  if (json_array_size(held) > 0)
+    json_object_set_new(o, "held_back", held);
+  else
+    json_decref(held);
+  if (u->conversation) {
+    json_t *jf = json_object();
+    if (u->nfelt_steps > 0) {
+      json_t *p = json_array();
+      for (size_t k = u->first_felt_step; k < u->first_felt_step + u->nfelt_steps && k < x->nsteps;
+           k++)
+        json_array_append_new(p, gw_json_explain_step(x, &x->steps[k]));
+      json_object_set_new(jf, "rules", p);
+    }
+    json_object_set_new(jf, "sum", json_real(u->felt_sum));
+    json_object_set_new(jf, "valence", json_real(u->felt));
+    json_object_set_new(jf, "items", json_integer(u->felt_items));
+    json_object_set_new(o, "felt", jf);
   }
   if (u->nempathy > 0) {
     json_t *e = json_array();
@@ -153,17 +194,41 @@ static json_t *gw_json_explain(const gw_feeling_explain *x) {
     json_t *jt = json_object();
     json_object_set_new(jt, "turn", json_integer((json_int_t)t->index));
     json_object_set_new(jt, "valence", json_real(t->valence));
-    json_object_set_new(jt, "low_information", json_boolean(t->low_information));
+    json_object_set_new(jt, "felt", json_real(t->felt));
+    json_object_set_new(jt, "felt_any", json_boolean(t->felt_any));
+    json_object_set_new(jt, "bare", json_boolean(t->bare));
     if (t->start_weight > 0)
       json_object_set_new(jt, "start_weight", json_real(t->start_weight));
+    if (t->start_plain)
+      json_object_set_new(jt, "start_plain", json_true());
     if (t->end_weight > 0)
       json_object_set_new(jt, "end_weight", json_real(t->end_weight));
+    if (t->end_plain)
+      json_object_set_new(jt, "end_plain", json_true());
     if (t->utterance < x->nutterances)
       json_object_set_new(jt, "utterance",
                           gw_json_explain_utterance(x, &x->utterances[t->utterance]));
     json_array_append_new(turns, jt);
   }
   json_object_set_new(o, "customer_turns", turns);
+  if (x->nturns > 0) {
+    static const char *const rules[] = {"none", "polarity", "change"};
+    json_t *c = json_object();
+    json_object_set_new(c, "start", json_real(x->start));
+    json_object_set_new(c, "end", json_real(x->end));
+    json_object_set_new(c, "change", json_real(x->change));
+    json_object_set_new(c, "band", json_real(x->band));
+    json_object_set_new(c, "start_polarity", json_string(gw_polarity_name(x->start_polarity)));
+    json_object_set_new(c, "end_polarity", json_string(gw_polarity_name(x->end_polarity)));
+    json_object_set_new(c, "change_min", json_real(x->change_min));
+    json_object_set_new(c, "change_direction",
+                        json_string(gw_change_direction_name(x->change_direction)));
+    json_object_set_new(c, "direction_by",
+                        json_string(rules[x->direction_rule < 3 ? x->direction_rule : 0]));
+    if (x->all_bare)
+      json_object_set_new(c, "all_bare", json_true());
+    json_object_set_new(o, "conversation", c);
+  }
   static const double weights[GW_EXPLAIN_EMPATHY_KINDS] = {0.25, 0.25, 0.2, 0.2, 0.1};
   json_t *agents = json_array();
   for (unsigned k = 0; k < GW_EXPLAIN_EMPATHY_KINDS; k++) {
@@ -281,6 +346,8 @@ static const char *gw_json_score_turns(const gw_feeling_model *m, json_t *obj, j
   json_object_set_new(obj, "change", json_real(gw_json_milli(f.change)));
   json_object_set_new(obj, "start_polarity", json_string(gw_polarity_name(f.start_polarity)));
   json_object_set_new(obj, "end_polarity", json_string(gw_polarity_name(f.end_polarity)));
+  json_object_set_new(obj, "change_direction",
+                      json_string(gw_change_direction_name(f.change_direction)));
   json_object_set_new(obj, "recovered", json_boolean(f.recovered));
   json_object_set_new(obj, "soured", json_boolean(f.soured));
   json_object_set_new(obj, "empathy", json_real(gw_json_milli(f.empathy)));

@@ -2,14 +2,16 @@
  * Loading the feeling model's lexicon (lexicon.h): the lexicon file in its three formats (the
  * project's goodwill format, VADER-style `token<TAB>mean<TAB>stddev<TAB>[ratings]` and
  * AFINN-style `token<TAB>integer`, told apart by the first entry line), or the built-in default
- * lexicon; entry keys in the form tokens are looked up in; the derived inflections of the
- * goodwill format; the model version. Errors name the file, the line and the reason.
- * docs/FEELING_MODEL.md, "Lexicon".
+ * lexicon; the lexicon overlay merged over it (always in the goodwill format); entry keys in the
+ * form tokens are looked up in; the derived inflections of the goodwill format; the model
+ * version. Errors name the file, the line and the reason. docs/FEELING_MODEL.md, "Lexicon" and
+ * "Customisation".
  */
 #include "lexicon.h"
 #include "tokenizer.h"
 
 #include "goodwill/ids.h"
+#include "goodwill/sha256.h"
 
 #include <errno.h>
 #include <math.h>
@@ -19,7 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define GW_FEELING_MODEL_NAME "gw-feeling-0.3"
+#define GW_FEELING_MODEL_NAME "gw-feeling-0.4"
 
 #define GW_LEXICON_MAX_BYTES (16u * 1024u * 1024u)
 #define GW_LEXICON_LINE_MAX  4096
@@ -112,6 +114,7 @@ typedef struct gw_loader {
   const char *src; /* file name for messages */
   char *err;
   size_t errlen;
+  int overlay; /* reading the lexicon overlay: its entries replace the base's */
 } gw_loader;
 
 static int gw_load_fail(gw_loader *L, size_t line, const char *fmt, ...)
@@ -286,7 +289,10 @@ static int gw_load_line(gw_loader *L, gw_lex_format *fmt, size_t line, const cha
   int rc = gw_lex_upsert(L->m, key, keylen, (unsigned)ntok, &e);
   if (rc < 0)
     return gw_load_fail(L, line, "out of memory");
-  if (e->line != 0) {
+  if (e->line != 0 && L->overlay && e->from_overlay)
+    return gw_load_fail(L, line, "duplicate entry \"%.*s\" in the overlay (first on line %u)",
+                        (int)keylen, key, e->line);
+  if (e->line != 0 && !L->overlay) {
     /* Our own format must not hide a typo behind a duplicate; foreign files keep the first. */
     if (*fmt == FMT_GOODWILL)
       return gw_load_fail(L, line, "duplicate entry \"%.*s\" (first on line %u)", (int)keylen, key,
@@ -294,6 +300,8 @@ static int gw_load_line(gw_loader *L, gw_lex_format *fmt, size_t line, const cha
     (*first_line_of_dup)++;
     return 0;
   }
+  /* New, or a base entry the overlay replaces as a whole: valence and categories both. */
+  e->from_overlay = (uint8_t)(L->overlay ? 1 : 0);
   e->kind |= K_SENTIMENT | (symbol ? K_SYMBOL : 0);
   if (symbol)
     L->m->symbol_first[(unsigned char)key[0]] = 1;
@@ -386,11 +394,19 @@ static void lexicon_version(const char *data, size_t len, char *out, size_t outl
   snprintf(out, outlen, "%s+lex.%s", GW_FEELING_MODEL_NAME, hex + GW_ID_HEX_LEN - 8);
 }
 
-static int gw_load_bytes(gw_feeling_model *m, const char *src, const char *data, size_t len,
-                         char *err, size_t errlen) {
-  gw_loader L = {m, src, err, errlen};
-  gw_lex_format fmt = FMT_UNKNOWN;
-  size_t line = 0, entries = 0, dups = 0;
+/* Appends "+overlay.<the first 12 hex digits of the overlay bytes' SHA-256>" to the version. */
+static void overlay_version(const char *data, size_t len, char *version, size_t size) {
+  char hex[GW_SHA256_HEX_LEN + 1];
+  gw_sha256_hex(data, len, hex);
+  size_t n = strlen(version);
+  snprintf(version + n, size - n, "+overlay.%.12s", hex);
+}
+
+/* Reads the entry lines of one file (the base lexicon, or the overlay with fmt already set to
+ * the goodwill format); counts them in *entries. */
+static int gw_load_lines(gw_loader *L, gw_lex_format *fmt, const char *data, size_t len,
+                         size_t *entries) {
+  size_t line = 0, dups = 0;
   for (size_t i = 0; i < len;) {
     size_t j = i;
     while (j < len && data[j] != '\n')
@@ -402,9 +418,9 @@ static int gw_load_bytes(gw_feeling_model *m, const char *src, const char *data,
     const char *s = data + i;
     i = j + 1;
     if (n > GW_LEXICON_LINE_MAX)
-      return gw_load_fail(&L, line, "line longer than %d bytes", GW_LEXICON_LINE_MAX);
+      return gw_load_fail(L, line, "line longer than %d bytes", GW_LEXICON_LINE_MAX);
     if (memchr(s, '\0', n))
-      return gw_load_fail(&L, line, "NUL byte in a text file");
+      return gw_load_fail(L, line, "NUL byte in a text file");
     size_t k = 0;
     while (k < n && (s[k] == ' ' || s[k] == '\t'))
       k++;
@@ -412,24 +428,47 @@ static int gw_load_bytes(gw_feeling_model *m, const char *src, const char *data,
       continue;
     /* '#' starts a comment, except where the line is an entry for '#' itself (VADER has
      * emoticons such as "#-)"), which the tab after the token gives away. */
-    if (s[0] == '#' && (fmt == FMT_GOODWILL || fmt == FMT_UNKNOWN || !memchr(s, '\t', n))) {
+    if (s[0] == '#' && (*fmt == FMT_GOODWILL || *fmt == FMT_UNKNOWN || !memchr(s, '\t', n))) {
       static const char magic[] = "goodwill-lexicon";
       size_t p = 1;
       while (p < n && s[p] == ' ')
         p++;
-      if (fmt == FMT_UNKNOWN && n - p >= sizeof(magic) - 1 &&
+      if (*fmt == FMT_UNKNOWN && n - p >= sizeof(magic) - 1 &&
           memcmp(s + p, magic, sizeof(magic) - 1) == 0)
-        fmt = FMT_GOODWILL;
+        *fmt = FMT_GOODWILL;
       continue;
     }
-    int rc = gw_load_line(&L, &fmt, line, s, n, &dups);
+    int rc = gw_load_line(L, fmt, line, s, n, &dups);
     if (rc < 0)
       return rc;
-    entries++;
+    (*entries)++;
   }
+  return 0;
+}
+
+/* The base lexicon, then the overlay (NULL: none) over it, then what is derived from both. */
+static int gw_load_bytes(gw_feeling_model *m, const char *src, const char *data, size_t len,
+                         const char *overlay_src, const char *overlay, size_t overlay_len,
+                         char *err, size_t errlen) {
+  gw_loader L = {m, src, err, errlen, 0};
+  gw_lex_format fmt = FMT_UNKNOWN;
+  size_t entries = 0;
+  int rc = gw_load_lines(&L, &fmt, data, len, &entries);
+  if (rc < 0)
+    return rc;
   if (entries == 0)
     return gw_load_fail(&L, 0, "the lexicon has no entries");
-  /* Only the project's own format: a plugged-in VADER or AFINN file scores as written. */
+  if (overlay) {
+    /* The overlay is always in the goodwill format, whatever the base's; it may be empty. */
+    gw_loader O = {m, overlay_src, err, errlen, 1};
+    gw_lex_format ofmt = FMT_GOODWILL;
+    size_t oentries = 0;
+    rc = gw_load_lines(&O, &ofmt, overlay, overlay_len, &oentries);
+    if (rc < 0)
+      return rc;
+  }
+  /* Only the project's own format: a plugged-in VADER or AFINN file scores as written. The
+   * overlay's words are derived like the base's, so a replaced word's forms follow it. */
   if (fmt == FMT_GOODWILL && gw_lex_add_inflections(m) < 0)
     return gw_load_fail(&L, 0, "out of memory");
   for (size_t k = 0; k < m->count; k++) {
@@ -437,7 +476,10 @@ static int gw_load_bytes(gw_feeling_model *m, const char *src, const char *data,
     for (int c = 0; c < GW_FEELING_COUNT; c++)
       e->has_cats |= e->cats[c] != 0;
   }
+  gw_lex_set_conv_roles(m);
   lexicon_version(data, len, m->version, sizeof(m->version));
+  if (overlay)
+    overlay_version(overlay, overlay_len, m->version, sizeof(m->version));
   return 0;
 }
 
@@ -464,18 +506,20 @@ static int model_with_rules(gw_feeling_model **out, char *err, size_t errlen) {
   return 0;
 }
 
-int gw_feeling_model_parse(gw_feeling_model **out, const char *source, const char *data, size_t len,
-                           char *err, size_t errlen) {
+int gw_feeling_model_parse_overlaid(gw_feeling_model **out, const char *source, const char *data,
+                                    size_t len, const char *overlay_source, const char *overlay,
+                                    size_t overlay_len, char *err, size_t errlen) {
   gw_feeling_model *m;
   int rc = model_with_rules(&m, err, errlen);
   if (rc < 0)
     return rc;
-  if (len > GW_LEXICON_MAX_BYTES) {
+  if (len > GW_LEXICON_MAX_BYTES || (overlay && overlay_len > GW_LEXICON_MAX_BYTES)) {
     rc = -EFBIG;
     if (err && errlen)
-      snprintf(err, errlen, "%s: larger than %u bytes", source, GW_LEXICON_MAX_BYTES);
+      snprintf(err, errlen, "%s: larger than %u bytes",
+               len > GW_LEXICON_MAX_BYTES ? source : overlay_source, GW_LEXICON_MAX_BYTES);
   } else {
-    rc = gw_load_bytes(m, source, data, len, err, errlen);
+    rc = gw_load_bytes(m, source, data, len, overlay_source, overlay, overlay_len, err, errlen);
   }
   if (rc < 0) {
     gw_feeling_model_free(m);
@@ -485,13 +529,16 @@ int gw_feeling_model_parse(gw_feeling_model **out, const char *source, const cha
   return 0;
 }
 
-int gw_feeling_model_load(gw_feeling_model **out, const char *path, char *err, size_t errlen) {
-  *out = NULL;
-  if (err && errlen)
-    err[0] = 0;
-  if (!path)
-    return gw_feeling_model_parse(out, "default lexicon", (const char *)gw_feeling_default_lexicon,
-                                  gw_feeling_default_lexicon_len, err, errlen);
+int gw_feeling_model_parse(gw_feeling_model **out, const char *source, const char *data, size_t len,
+                           char *err, size_t errlen) {
+  return gw_feeling_model_parse_overlaid(out, source, data, len, NULL, NULL, 0, err, errlen);
+}
+
+/* Reads a whole lexicon file of at most GW_LEXICON_MAX_BYTES + 1 bytes (one more tells that
+ * it is too large) into *data, which the caller frees. */
+static int read_lexicon_file(const char *path, char **data, size_t *len, char *err, size_t errlen) {
+  *data = NULL;
+  *len = 0;
   FILE *f = fopen(path, "rb");
   if (!f) {
     int rc = -errno;
@@ -499,22 +546,53 @@ int gw_feeling_model_load(gw_feeling_model **out, const char *path, char *err, s
       snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
     return rc;
   }
-  char *data = malloc(GW_LEXICON_MAX_BYTES + 1);
-  size_t len = data ? fread(data, 1, GW_LEXICON_MAX_BYTES + 1, f) : 0;
+  char *d = malloc(GW_LEXICON_MAX_BYTES + 1);
+  size_t n = d ? fread(d, 1, GW_LEXICON_MAX_BYTES + 1, f) : 0;
   int rerr = ferror(f);
   fclose(f);
-  int rc;
-  if (!data) {
-    rc = -ENOMEM;
-  } else if (rerr) {
-    rc = -EIO;
+  if (!d) {
+    if (err && errlen)
+      snprintf(err, errlen, "%s: out of memory", path);
+    return -ENOMEM;
+  }
+  if (rerr) {
+    free(d);
     if (err && errlen)
       snprintf(err, errlen, "%s: read error", path);
-  } else {
-    rc = gw_feeling_model_parse(out, path, data, len, err, errlen);
+    return -EIO;
+  }
+  *data = d;
+  *len = n;
+  return 0;
+}
+
+int gw_feeling_model_load_overlaid(gw_feeling_model **out, const char *path,
+                                   const char *overlay_path, char *err, size_t errlen) {
+  *out = NULL;
+  if (err && errlen)
+    err[0] = 0;
+  char *data = NULL, *overlay = NULL;
+  size_t len = 0, overlay_len = 0;
+  int rc = 0;
+  if (path)
+    rc = read_lexicon_file(path, &data, &len, err, errlen);
+  if (rc == 0 && overlay_path)
+    rc = read_lexicon_file(overlay_path, &overlay, &overlay_len, err, errlen);
+  if (rc == 0) {
+    /* The overlay is "" when empty: a NULL overlay means none. */
+    rc = gw_feeling_model_parse_overlaid(out, path ? path : "default lexicon",
+                                         path ? data : (const char *)gw_feeling_default_lexicon,
+                                         path ? len : gw_feeling_default_lexicon_len, overlay_path,
+                                         overlay_path ? (overlay ? overlay : "") : NULL,
+                                         overlay_len, err, errlen);
   }
   free(data);
+  free(overlay);
   return rc;
+}
+
+int gw_feeling_model_load(gw_feeling_model **out, const char *path, char *err, size_t errlen) {
+  return gw_feeling_model_load_overlaid(out, path, NULL, err, errlen);
 }
 
 void gw_feeling_default_version(char *out, size_t outlen) {

@@ -39,6 +39,16 @@ enum {
 };
 #define K_MODIFIER (K_NEGATOR | K_BOOST | K_CONTRAST)
 
+/* Conversational roles of sentiment entries (docs/FEELING_MODEL.md, "Reading a conversation"):
+ * what a customer turn's felt valence makes of them. Utterance valence ignores them. */
+enum {
+  CONV_FEELING = 0,  /* carries feeling: counts in full */
+  CONV_FORMULA = 1,  /* politeness and social formula ("thanks", "have a nice day", "ok") */
+  CONV_ACK = 2,      /* mild approval that acknowledges when alone in its clause ("great,") */
+  CONV_DESCRIBE = 3, /* describes the problem rather than a feeling ("not working") */
+  CONV_SARCASM = 4,  /* marks the turn sarcastic ("thanks for nothing", "🙃") */
+};
+
 typedef enum gw_empathy_kind {
   E_APOLOGY,
   E_ACKNOWLEDGE,
@@ -57,13 +67,14 @@ typedef struct gw_lex_entry {
   uint8_t ntokens;
   uint32_t key_off;
   uint16_t key_len;
-  uint8_t has_cats; /* some cats[] is non-zero: the scorer skips the others' categories */
-  uint8_t spare;
+  uint8_t has_cats : 1;     /* some cats[] is non-zero: the scorer skips the others' categories */
+  uint8_t from_overlay : 1; /* a line of the lexicon overlay set the sentiment (line is its) */
+  uint8_t conv;  /* conversational role (CONV_*): how the entry counts in a conversation */
   float valence; /* -4..4 */
   float boost;   /* scalar for K_BOOST */
   float empathy; /* 0..1 strength for K_EMPATHY */
   float cats[GW_FEELING_COUNT];
-  uint32_t line; /* lexicon line that set the sentiment, 0 for built-in rules */
+  uint32_t line; /* lexicon (or overlay) line that set the sentiment, 0 for built-in rules */
 } gw_lex_entry;
 
 _Static_assert(sizeof(gw_lex_entry) == 64, "a lexicon entry fills one cache line");
@@ -88,7 +99,7 @@ struct gw_feeling_model {
   size_t keys_len, keys_cap;
   /* First bytes of the symbol entries: most chunks cannot be a symbol and need no lookup. */
   uint8_t symbol_first[256];
-  char version[64];
+  char version[GW_FEELING_VERSION_MAX];
 };
 
 /* The bit of a key in its Bloom word: one bit filters almost as well as two for a table this
@@ -179,5 +190,11 @@ int gw_lex_entry_key(const char *raw, size_t n, char *key, size_t *keylen, int *
 /* Adds the built-in rule words (negators, modifiers, contrast and echo words, closing words,
  * agent empathy phrases). 0, or a negative errno code. rules.c. */
 int gw_lex_add_rules(gw_feeling_model *m);
+
+/* Sets the conversational role (CONV_*) of the entries of the built-in role lists that the
+ * loaded lexicon has as sentiment entries, and of their derived forms; called once the lexicon
+ * and its inflections are in. Keys the lexicon lacks are skipped: a role only changes how a
+ * valence counts. rules.c. */
+void gw_lex_set_conv_roles(gw_feeling_model *m);
 
 #endif

@@ -134,6 +134,15 @@ static const char *const gw_closings[] = {
     "now",   "then", "well",       "anyway",      "everything", "thats",  "well",
     "cya",   "later"};
 
+/* Closing words too: answers that carry nothing of their own in a conversation ("done",
+ * "noted"), so that a turn made of them is bare (docs/FEELING_MODEL.md, "Interaction
+ * feeling"). */
+static const char *const gw_conv_closings[] = {
+    /* confirming */
+    "done", "noted", "received", "confirmed", "correct",
+    /* courtesy */
+    "please", "sorry"};
+
 typedef struct gw_empathy_phrase {
   const char *key;
   gw_empathy_kind kind;
@@ -268,8 +277,108 @@ int gw_lex_add_rules(gw_feeling_model *m) {
     rc = gw_load_rule(m, gw_echoes[i], K_ECHO, 0, 0);
   for (size_t i = 0; i < GW_NELEM(gw_closings) && rc == 0; i++)
     rc = gw_load_rule(m, gw_closings[i], K_CLOSING, 0, 0);
+  for (size_t i = 0; i < GW_NELEM(gw_conv_closings) && rc == 0; i++)
+    rc = gw_load_rule(m, gw_conv_closings[i], K_CLOSING, 0, 0);
   for (size_t i = 0; i < GW_NELEM(gw_empathy_phrases) && rc == 0; i++)
     rc = gw_load_rule(m, gw_empathy_phrases[i].key, K_EMPATHY, gw_empathy_phrases[i].strength,
                       gw_empathy_phrases[i].kind);
   return rc;
+}
+
+/* Conversational roles (docs/FEELING_MODEL.md, "Reading a conversation"). A customer who
+ * thanks, greets, says goodbye or acknowledges an answer follows a social formula: it says
+ * nothing of how they feel. These keys are lexicon entries whose valence the utterance keeps
+ * (a tweet that says "thanks" is a friendly tweet), but that a customer turn's felt valence
+ * leaves out, negated or not ("no thanks" refuses politely). Hyperbolic gratitude ("can't thank you
+ * enough", "you're a lifesaver") and relief are feelings and are not listed. */
+static const char *const gw_conv_formulas[] = {
+    /* thanking */
+    "thanks", "thank", "thank you", "thankyou", "thx", "ty", "ta", "cheers", "many thanks",
+    "thank you so much", "thanks so much", "thank you very much", "thanks a lot", "thanks a bunch",
+    "thanks a ton", "thanks heaps", "thanks loads", "thanks again", "thank you again",
+    "much appreciated", "appreciated", "appreciate", "appreciate it", "i appreciate it",
+    "really appreciate it", "appreciate your help", "thanks for your help",
+    "thank you for your help", "thanks for the help", "thanks for helping", "🙏",
+    "thanks for clarifying", "thanks for confirming", "thank you for confirming",
+    /* asking */
+    "i'd like", "i would like", "we'd like", "we would like",
+    /* greeting and signing off */
+    "good morning", "good afternoon", "good evening", "hope you're well", "hope you are well",
+    "have a nice day", "have a good day", "have a great day", "have a lovely day",
+    "have a good one", "have a nice weekend", "have a good weekend", "have a great weekend",
+    "have a lovely weekend", "hope you're doing well", "take care", "bye", "goodbye",
+    "kind regards", "best regards", "warm regards", "best wishes", "welcome", "you're welcome",
+    /* acknowledging and agreeing */
+    "ok", "okay", "alright", "sure", "fine", "yes", "got it", "sounds good", "fair enough",
+    "that makes sense", "no problem", "not a problem", "no problem at all", "no worries", "all set",
+    "will do",
+    /* a customer's apology is courtesy too ("sorry, one more question") */
+    "sorry"};
+
+/* Mild approval that acknowledges an answer when it stands alone in its clause, among
+ * formulas only ("great, thanks", "perfect.", "ok good"), and is a feeling in a sentence
+ * ("this is great"). Strong words ("amazing", "wonderful") are chosen to express a feeling
+ * and are not listed. */
+static const char *const gw_conv_acks[] = {
+    /* words and phrases */
+    "good", "great", "perfect", "cool", "nice", "excellent", "best", "all good", "good to go",
+    "sounds great", "sounds perfect", "that's great", "that's perfect", "good point", "fair point",
+    /* emoji and emoticons */
+    "👍", "🙂", ":)", ":-)"};
+
+/* Descriptions of the problem: what is broken, declined, late or missing. Telling the agent
+ * what happened is not a feeling ("hi, my card was declined"): these count at a fraction of
+ * their valence in a customer turn. How the customer lives the problem keeps its full weight
+ * ("still not working", "third time calling", "ridiculous", "worried"). */
+static const char *const gw_conv_descriptions[] = {
+    /* not working */
+    "not working", "isn't working", "is not working", "wasn't working", "stopped working",
+    "doesn't work", "does not work", "didn't work", "did not work", "won't work", "broken", "error",
+    "error message", "error code", "spinning wheel", "blank screen", "won't load", "doesn't load",
+    "not loading", "won't let me", "doesn't let me", "keeps dropping", "keeps crashing", "crash",
+    "crashed", "crashing", "bug", "glitch", "outage", "down", "stuck", "failed", "fail", "problem",
+    "problems", "issue", "issues", "wrong",
+    /* no service, no access */
+    "no signal", "no internet", "no service", "cut off", "call dropped", "got disconnected",
+    "disconnected", "locked out", "can't log in", "can't login", "cannot log in", "can't access",
+    "account locked",
+    /* refused, stopped, charged */
+    "card declined", "card was declined", "payment failed", "declined", "denied", "rejected",
+    "suspended", "cancelled", "canceled", "terminated", "late fee", "extra charge",
+    /* late, missing, damaged */
+    "delayed", "delay", "late", "missing", "lost", "damaged", "arrived damaged", "wrong item",
+    "wrong order", "hasn't arrived", "has not arrived", "didn't arrive", "not delivered",
+    "out of stock", "sold out", "on backorder", "can't find", "couldn't find", "where is my",
+    "where's my", "what happened to",
+    /* things that happened to the customer */
+    "stolen", "hacked", "frozen", "accident", "sick", "ill",
+    /* asking for help, unsure */
+    "i need help", "help me", "please help", "deadline", "as soon as possible", "asap",
+    "really need", "urgent", "want a refund", "cancel my order", "cancel my subscription",
+    "not sure", "unsure", "hmm", "unfortunately"};
+
+/* Markers that make a whole turn sarcastic: its praise says the opposite. */
+static const char *const gw_conv_sarcasm[] = {"🙃",      "🙄", "😒", "😑", "thanks for nothing",
+                                              "yeah right"};
+
+static void gw_set_conv(gw_feeling_model *m, const char *k, uint8_t role) {
+  char key[GW_PHRASE_KEY_BYTES];
+  size_t keylen;
+  int symbol;
+  if (gw_lex_entry_key(k, strlen(k), key, &keylen, &symbol) <= 0)
+    return;
+  gw_lex_entry *e = (gw_lex_entry *)gw_lex_find(m, key, keylen);
+  if (e && (e->kind & K_SENTIMENT))
+    e->conv = role;
+}
+
+void gw_lex_set_conv_roles(gw_feeling_model *m) {
+  for (size_t i = 0; i < GW_NELEM(gw_conv_formulas); i++)
+    gw_set_conv(m, gw_conv_formulas[i], CONV_FORMULA);
+  for (size_t i = 0; i < GW_NELEM(gw_conv_acks); i++)
+    gw_set_conv(m, gw_conv_acks[i], CONV_ACK);
+  for (size_t i = 0; i < GW_NELEM(gw_conv_descriptions); i++)
+    gw_set_conv(m, gw_conv_descriptions[i], CONV_DESCRIBE);
+  for (size_t i = 0; i < GW_NELEM(gw_conv_sarcasm); i++)
+    gw_set_conv(m, gw_conv_sarcasm[i], CONV_SARCASM);
 }

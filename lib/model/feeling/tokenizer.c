@@ -391,8 +391,10 @@ static void gw_word_flush(gw_tokens *t, gw_word *w, const gw_feeling_model *m) {
   }
   memcpy(tok->text, w->text, w->len);
   tok->len = (uint8_t)w->len;
-  tok->src_off = (uint32_t)(w->src - t->base);
-  tok->src_len = (uint16_t)(w->src_end - w->src);
+  if (t->base) { /* recording source positions (gw_tokenize_src) */
+    tok->src_off = (uint32_t)(w->src - t->base);
+    tok->src_len = (uint16_t)(w->src_end - w->src);
+  }
   gw_token_finish(tok, w->letters, w->upper, w->elong, m);
 reset:
   gw_word_reset(w);
@@ -407,8 +409,10 @@ static void gw_push_bytes_token(gw_tokens *t, const char *s, size_t n, uint8_t f
     return;
   memcpy(tok->text, s, n);
   tok->len = (uint8_t)n;
-  tok->src_off = (uint32_t)((const unsigned char *)s - t->base);
-  tok->src_len = (uint16_t)n;
+  if (t->base) {
+    tok->src_off = (uint32_t)((const unsigned char *)s - t->base);
+    tok->src_len = (uint16_t)n;
+  }
   tok->flags |= flags;
   gw_token_lookup(tok, m);
 }
@@ -436,9 +440,11 @@ static void gw_tokenize_chunk(gw_tokens *t, const unsigned char *s, size_t n,
       size_t j = i + 1;
       while (j < n && gw_is_ascii_alnum(s[j]))
         j++;
-      if (w.len == 0)
-        w.src = s + i;
-      w.src_end = s + j;
+      if (t->base) {
+        if (w.len == 0)
+          w.src = s + i;
+        w.src_end = s + j;
+      }
       gw_word_add_ascii(&w, s + i, j - i);
       i = j;
       continue;
@@ -453,9 +459,11 @@ static void gw_tokenize_chunk(gw_tokens *t, const unsigned char *s, size_t n,
     if (gw_is_emoji_dress_cp(cp)) {
       /* Skin tones, variation selectors and joiners add nothing to the emoji's meaning. */
     } else if (gw_is_word_cp(cp)) {
-      if (w.len == 0)
-        w.src = s + i;
-      w.src_end = s + i + l;
+      if (t->base) {
+        if (w.len == 0)
+          w.src = s + i;
+        w.src_end = s + i + l;
+      }
       gw_word_add(&w, s + i, l, cp);
     } else if ((gw_is_apostrophe_cp(cp) || cp == '-') && (w.len > 0 || w.too_long) && i + l < n &&
                gw_is_word_cp(s[i + l] < 0x80 ? s[i + l] : 0x80)) {
@@ -544,8 +552,9 @@ static inline unsigned gw_fold16(const unsigned char *s, size_t avail, char *out
  * possibly with inner apostrophes or hyphens ("don't", "follow-up"), with only sentence
  * punctuation after it. Returns the bytes used, or 0 when the chunk is anything else (then the
  * general path reads it from its start). Same tokens as gw_tokenize_chunk. */
-static size_t gw_tokenize_ascii_word(gw_tokens *t, const unsigned char *s, size_t len,
-                                     const gw_feeling_model *m) {
+static inline __attribute__((always_inline)) size_t
+gw_tokenize_ascii_word(gw_tokens *t, const unsigned char *s, size_t len, const gw_feeling_model *m,
+                       const int src) {
   /* One pass over the word's bytes: classify, lower-case, count and find elongation candidates
    * while copying into the token; gw_token_finish hashes the finished token. The token is taken
    * first and given back when the chunk turns out not to be a plain word; at the token limit
@@ -616,8 +625,10 @@ static size_t gw_tokenize_ascii_word(gw_tokens *t, const unsigned char *s, size_
     for (size_t k = 2; dup && k < wl && !elong; k++)
       elong = out[k] == out[k - 1] && out[k] == out[k - 2] && out[k] >= 'a' && out[k] <= 'z';
     tok->len = (uint8_t)wl;
-    tok->src_off = (uint32_t)(s - t->base);
-    tok->src_len = (uint16_t)wl;
+    if (src) {
+      tok->src_off = (uint32_t)(s - t->base);
+      tok->src_len = (uint16_t)wl;
+    }
     gw_token_finish(tok, (counts >> 16) & 0xffu, counts >> 24, elong, m);
   }
   for (size_t k = wl; trailing && k < i; k++) {
@@ -637,10 +648,13 @@ decline:
 /* Tokenizes text. With a model, a whitespace-separated chunk that is a symbol entry of the
  * lexicon (an emoticon such as ":-)" or "</3") becomes one token, also when sentence
  * punctuation follows it; without a model (lexicon keys) only words are produced. */
-void gw_tokenize(gw_tokens *t, const char *text, size_t len, const gw_feeling_model *m) {
+static inline __attribute__((always_inline)) void gw_tokenize_impl(gw_tokens *t, const char *text,
+                                                                   size_t len,
+                                                                   const gw_feeling_model *m,
+                                                                   const int src) {
   const unsigned char *s = (const unsigned char *)text;
   size_t i = 0;
-  t->base = s;
+  t->base = src ? s : NULL; /* the slower paths record positions when base is set */
   while (i < len) {
     uint32_t cp;
     size_t l;
@@ -661,7 +675,7 @@ void gw_tokenize(gw_tokens *t, const char *text, size_t len, const gw_feeling_mo
     if (!gw_is_ascii_alnum(s[i]))
       sign = (s[i] == '#' || s[i] == '@') && m && !m->symbol_first[s[i]] && i + 1 < len;
     if (gw_is_ascii_alnum(s[i + sign])) {
-      size_t used = gw_tokenize_ascii_word(t, s + i + sign, len - i - sign, m);
+      size_t used = gw_tokenize_ascii_word(t, s + i + sign, len - i - sign, m, src);
       if (used) {
         i += sign + used;
         continue;
@@ -741,4 +755,15 @@ void gw_tokenize(gw_tokens *t, const char *text, size_t len, const gw_feeling_mo
     }
     gw_tokenize_chunk(t, s + start, clen, m);
   }
+}
+
+/* Two copies of the tokenizer: one for scoring, which records nothing more, and one for
+ * explanations, which also notes where each token is written in the text (src_off, src_len).
+ * Scoring without a sink thus pays nothing for explanations (docs/BENCHMARKS.md). */
+void gw_tokenize(gw_tokens *t, const char *text, size_t len, const gw_feeling_model *m) {
+  gw_tokenize_impl(t, text, len, m, 0);
+}
+
+void gw_tokenize_src(gw_tokens *t, const char *text, size_t len, const gw_feeling_model *m) {
+  gw_tokenize_impl(t, text, len, m, 1);
 }

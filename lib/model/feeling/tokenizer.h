@@ -43,7 +43,7 @@ typedef struct gw_tokens {
   gw_token inline_v[64];
   unsigned excl, quest;
   unsigned pending_boundary;
-  const unsigned char *base; /* the text being tokenized, for src_off */
+  const unsigned char *base; /* gw_tokenize_src: the text, for src_off; else NULL */
 } gw_tokens;
 
 static inline void gw_tokens_init(gw_tokens *t) {
@@ -64,5 +64,7 @@ static inline void gw_tokens_free(gw_tokens *t) {
  * lexicon (an emoticon such as ":-)" or "</3") becomes one token, also when sentence
  * punctuation follows it; without a model (lexicon keys) only words are produced. */
 void gw_tokenize(gw_tokens *t, const char *text, size_t len, const gw_feeling_model *m);
+/* gw_tokenize that also records each token's src_off and src_len (explanations). */
+void gw_tokenize_src(gw_tokens *t, const char *text, size_t len, const gw_feeling_model *m);
 
 #endif

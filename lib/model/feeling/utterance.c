@@ -30,6 +30,35 @@
 #define GW_MOD_WINDOW       3
 #define GW_FEELING_RATE     1.5 /* intensity = 1 - exp(-rate * raw) */
 #define GW_LOW_INFO_MAX_TOK 4
+/* Conversational reading (docs/FEELING_MODEL.md, "Reading a conversation"). */
+#define GW_DESCRIBE_WEIGHT 0.3  /* a description alone ("not working", -2.2) stays neutral */
+#define GW_ALONE_MAX_WORDS 4    /* a clause this short around one positive word is a comment */
+#define GW_SHOUT_VALENCE   -1.2 /* shouting in a turn without praise */
+#define GW_HEDGE_VALENCE   -1.0 /* "..., I guess": a trailing hedge concedes */
+#define GW_SHOUT_MIN_LEN   4    /* a shouted word has this many letters at least ("NOTHING") */
+
+/* The least intensity of a present category: the milli resolution of scored records, so that
+ * a category the evidence admits is never rounded away. */
+#define GW_FEELING_MIN_INTENSITY 0.001
+
+/* The evidence each category needs before it is present, in the lexicon's category scale
+ * (0..1): at least one item that is not negated and is annotated with at least this much of
+ * the category. A word of merely negative (or positive) valence, or one that touches a
+ * category in passing ("wtf" is mostly anger, only a little confusion), is not evidence.
+ * Calibrated on the GoEmotions train split, per category the highest value whose F1 is within
+ * 0.005 of the best (precision over recall when they tie); docs/FEELING_MODEL.md, "Feeling
+ * categories". Order of gw_feeling_category. Floats, as the annotations are: 0.9f >= 0.9f. */
+static const float gw_feeling_min_evidence[GW_FEELING_COUNT] = {
+    0.9f, /* anger */
+    0.6f, /* frustration */
+    0.7f, /* confusion */
+    0.9f, /* anxiety */
+    0.4f, /* sadness */
+    0.9f, /* gratitude */
+    0.9f, /* relief */
+    0.3f, /* satisfaction */
+    0.5f, /* delight */
+};
 
 _Static_assert(E_COUNT == GW_EXPLAIN_EMPATHY_KINDS, "explanations name every empathy kind");
 
@@ -84,8 +113,11 @@ typedef struct gw_item {
   uint8_t flags;         /* OR of its tokens' flags; T_BOUNDARY of its first token */
   uint8_t question;      /* in a question that asks rather than states (see gw_questions) */
   uint16_t cand;         /* the x-th item holds the x-th token that may start an empathy phrase */
-  uint16_t tok;          /* its first token (set only when explaining) */
+  uint16_t tok;          /* its first token */
+  uint8_t negated;       /* negated or echoed (sentiment items) */
+  uint8_t words;         /* its tokens with letters */
   uint8_t ntok;          /* its number of tokens (set only when explaining) */
+  float v;               /* its contribution to the utterance's sum (0: none) */
 } gw_item;
 
 /* Words that open a question asking whether something is so ("is it any good?", "did the
@@ -128,6 +160,269 @@ static int gw_is_echo(const gw_item *items, size_t nitems, size_t a) {
 
 static double gw_sign(double x) {
   return x > 0 ? 1.0 : x < 0 ? -1.0 : 0.0;
+}
+
+/* Whether item x is courtesy in a conversation: a closing word, a formula, or a mild approval
+ * (CONV_ACK); items without letters (emoji aside) count as nothing. */
+static int gw_is_courtesy(const gw_item *x) {
+  if (x->e && (x->e->kind & K_SENTIMENT) && !(x->e->kind & K_MODIFIER) && x->e->valence != 0)
+    return x->e->conv == CONV_FORMULA || (!x->negated && x->e->conv == CONV_ACK);
+  if (x->words == 0)
+    return 1;
+  return x->w && (x->w->kind & K_CLOSING);
+}
+
+static int gw_token_is(const gw_tokens *t, size_t i, const char *word) {
+  size_t n = strlen(word);
+  return i < t->n && t->v[i].len == n && memcmp(t->v[i].text, word, n) == 0;
+}
+
+/* Whether a turn shouts: a word of GW_SHOUT_MIN_LEN letters or more in capitals among
+ * lower-case words ("I called 2 HOURS ago"), not a code ("KP19", "PAC"). Doubled '?' or '!'
+ * are no cue: surprise goes both ways ("48??", "free??"). */
+static int gw_shouts(const gw_tokens *t, int caps_differential) {
+  for (size_t i = 0; caps_differential && i < t->n; i++) {
+    const gw_token *k = &t->v[i];
+    if ((k->flags & (T_CAPS | T_LETTERS)) != (T_CAPS | T_LETTERS) || k->len < GW_SHOUT_MIN_LEN)
+      continue;
+    int letters = 1;
+    for (size_t j = 0; j < k->len && letters; j++)
+      letters = k->text[j] >= 'a' && k->text[j] <= 'z';
+    if (letters)
+      return 1;
+  }
+  return 0;
+}
+
+/* Whether the turn ends a clause on "I guess" or "I suppose" after saying something ("thanks
+ * I guess", "I'll wait, I suppose."): conceding without agreeing, resignation. "I guess so"
+ * or "I suppose that works" agree and do not count. */
+static int gw_trailing_hedge(const gw_tokens *t) {
+  for (size_t i = 1; i + 1 < t->n; i++) { /* from 1: something was said before */
+    if (!gw_token_is(t, i, "i"))
+      continue;
+    if (!gw_token_is(t, i + 1, "guess") && !gw_token_is(t, i + 1, "suppose"))
+      continue;
+    if (i + 2 == t->n || (t->v[i + 2].flags & T_BOUNDARY))
+      return 1;
+  }
+  return 0;
+}
+
+/* Explaining: the felt-valence rules applied to hit h (the item's hit in the sink), and its
+ * part of the felt sum. */
+static void gw_explain_felt_hit(gw_feeling_explain *x, size_t h, unsigned rules, double felt) {
+  if (h < x->nhits) {
+    x->hits[h].felt_rules |= rules;
+    x->hits[h].felt = felt;
+  }
+}
+
+/* Explaining: a felt step (shout, hedge, resignation, '!' or '?') of the utterance. */
+static void gw_explain_felt_step(gw_feeling_explain *x, gw_explain_rule rule, unsigned count,
+                                 double delta) {
+  gw_explain_step *st = gw_explain_push_step(x);
+  if (!st)
+    return;
+  st->rule = rule;
+  st->count = count;
+  st->delta = delta;
+}
+
+/* The felt valence of a customer turn (docs/FEELING_MODEL.md, "Reading a conversation"), from
+ * the items' contributions to the utterance sum: formulas count nothing, a mild approval alone
+ * among formulas in its clause counts nothing, descriptions of the problem and words of no
+ * feeling category count GW_DESCRIBE_WEIGHT, a positive word that comments alone on a turn
+ * that is otherwise negative, or that opens "another ..." ("great, another week without
+ * internet"), is sarcasm and counts as negated, as does all praise of a turn with a sarcasm
+ * marker; shouting and a trailing hedge add a complaint. With a sink x (xu: the utterance's
+ * index in it), records each hit's part and the felt steps; inlined, so that without one the
+ * recording is compiled out. */
+static inline __attribute__((always_inline)) void
+gw_felt(const gw_tokens *t, const gw_item *items, size_t nitems, unsigned excl, unsigned quest,
+        int shouts, gw_utt_detail *d, gw_feeling_explain *x, size_t xu) {
+  double neg = 0, pos = 0;
+  /* Lone positive comments: approvals (CONV_ACK, nothing when not sarcastic) and feeling
+   * words ("lovely."), and the part of them that opens "another ...". */
+  double lone_ack = 0, lone_feel = 0, lone_another = 0;
+  unsigned n = 0;
+  /* Explaining: the hit of the current item (items with a contribution are the hits, in
+   * order); SIZE_MAX when the sink has no complete record of them. */
+  size_t xh = SIZE_MAX;
+  if (x && xu != SIZE_MAX && !x->failed)
+    xh = x->utterances[xu].first_hit;
+  /* Whether the turn thanks: then a bad feeling told in the past ("I was panicking") is what
+   * the customer went through, and its end is relief. */
+  int thanks = 0;
+  for (size_t j = 0; j < nitems && !thanks; j++)
+    thanks = items[j].v > 0 && !items[j].negated && items[j].e->conv == CONV_FORMULA &&
+             items[j].e->cats[GW_FEELING_GRATITUDE] > 0;
+  /* The sentence the current item is in: the token that ends it, and whether it asks. */
+  size_t sentence_end = 0;
+  int asks = 0, have_end = 0;
+  int cue = 0;           /* a sarcasm marker: "thanks for nothing", "🙃" */
+  unsigned resigned = 0; /* dismissive clauses: "whatever" */
+  for (size_t s = 0; s < nitems;) {
+    size_t e = s + 1;
+    while (e < nitems && !(items[e].flags & T_BOUNDARY))
+      e++;
+    size_t courtesy = 0, clause_words = 0, whatever = 0;
+    for (size_t j = s; j < e; j++) {
+      courtesy += (size_t)gw_is_courtesy(&items[j]);
+      clause_words += items[j].words;
+      whatever += (size_t)(!items[j].e && gw_token_is(t, items[j].tok, "whatever"));
+    }
+    /* "fine, whatever", "ok whatever": a dismissive "whatever" among courtesy only. */
+    if (whatever && courtesy + whatever == e - s) {
+      resigned++;
+      n++;
+    }
+    int another = e < nitems && gw_token_is(t, items[e].tok, "another");
+    int past = 0;
+    for (size_t j = s; thanks && j < e && !past; j++)
+      past = gw_token_is(t, items[j].tok, "was") || gw_token_is(t, items[j].tok, "were") ||
+             gw_token_is(t, items[j].tok, "been") || gw_token_is(t, items[j].tok, "thought");
+    for (size_t j = s; j < e; j++) {
+      const gw_item *x_ = &items[j];
+      if (x_->v == 0)
+        continue;
+      size_t h = xh;
+      if (x && xh != SIZE_MAX)
+        xh++;
+      /* A negated approval is a feeling ("not good"); a negated formula is still one ("no
+       * thanks", "no, that's all, thank you"). */
+      int role = x_->negated && x_->e->conv != CONV_FORMULA ? CONV_FEELING : x_->e->conv;
+      cue |= role == CONV_SARCASM;
+      /* One positive word among courtesy in a short clause: a comment on the rest. An emoji
+       * is not one: it shows a feeling, and sarcasm has its own ("🙃", "🙄"). */
+      if (x_->v > 0 && x_->words > 0 && role != CONV_FORMULA && role != CONV_DESCRIBE &&
+          courtesy + 1 - (size_t)gw_is_courtesy(x_) == e - s &&
+          clause_words <= GW_ALONE_MAX_WORDS) {
+        if (role == CONV_ACK)
+          lone_ack += x_->v;
+        else
+          lone_feel += x_->v;
+        if (another)
+          lone_another += x_->v;
+        if (x && h != SIZE_MAX) /* its part is known once the turn is read (below) */
+          gw_explain_felt_hit(
+              x, h, GW_EXPLAIN_FELT_LONE | (role == CONV_ACK ? GW_EXPLAIN_FELT_LONE_ACK : 0u),
+              x_->v);
+        continue;
+      }
+      if (!have_end || x_->tok > sentence_end) {
+        size_t k = x_->tok;
+        while (k + 1 < t->n && !(t->v[k].flags & (T_QEND | T_SEND)))
+          k++;
+        sentence_end = k;
+        asks = (t->v[k].flags & T_QEND) && !(t->v[k].flags & T_SEND);
+        have_end = 1;
+      }
+      unsigned why = 0;
+      double c = x_->v;
+      if (asks && c > 0 && (role == CONV_FEELING || role == CONV_ACK)) {
+        c *= GW_DESCRIBE_WEIGHT; /* "is it fountain pen friendly?" asks about it */
+        why |= GW_EXPLAIN_FELT_ASKS;
+      }
+      if (role == CONV_FORMULA || (role == CONV_ACK && courtesy == e - s)) {
+        c = 0;
+        why |= role == CONV_FORMULA ? GW_EXPLAIN_FELT_FORMULA : GW_EXPLAIN_FELT_COURTESY;
+      } else if (role == CONV_DESCRIBE || !x_->e->has_cats) {
+        c *= GW_DESCRIBE_WEIGHT; /* the problem, or the customer's world: "holiday", "upgrade" */
+        why |= role == CONV_DESCRIBE ? GW_EXPLAIN_FELT_DESCRIPTION : GW_EXPLAIN_FELT_NO_CATEGORY;
+      } else if (x_->negated && x_->e->conv == CONV_DESCRIBE) {
+        c = 0; /* "no outage": the absence of a problem is no feeling either */
+        why |= GW_EXPLAIN_FELT_NO_PROBLEM;
+      }
+      if (past && c < 0) {
+        c *= GW_NEG_FLIP_NEG; /* "thank you, I was really panicking": relief, like "not bad" */
+        why |= GW_EXPLAIN_FELT_PAST;
+      }
+      n += c != 0;
+      if (c < 0)
+        neg += c;
+      else
+        pos += c;
+      if (x && h != SIZE_MAX)
+        gw_explain_felt_hit(x, h, why, c);
+    }
+    s = e;
+  }
+  /* Sarcasm: lone positive comments in a turn that says something bad and nothing else good
+   * ("Being told it's our phones. Lovely."), or that open "another ...", say the opposite. */
+  double sum = neg + pos;
+  /* Explaining: which parts the sarcasm turns (1: the lone comments, 2: every positive part),
+   * or which lone comments count as they are (3: the feeling words; approvals count 0). */
+  int xflip = 0;
+  if (cue || lone_another != 0) {
+    /* A marked turn is sarcastic throughout: "Great. Another week without internet. Really
+     * looking forward to that." */
+    sum = neg + (pos + lone_ack + lone_feel) * GW_NEG_FLIP_POS;
+    n += lone_ack + lone_feel != 0;
+    xflip = 2;
+  } else if (neg < 0 && pos == 0) {
+    sum += (lone_ack + lone_feel) * GW_NEG_FLIP_POS;
+    n += lone_ack + lone_feel != 0;
+    xflip = 1;
+  } else {
+    sum += lone_feel; /* approval: "Lovely, that worked, thank you!" */
+    n += lone_feel != 0;
+    xflip = 3;
+  }
+  if (x && xu != SIZE_MAX && !x->failed) {
+    gw_explain_utterance *u = &x->utterances[xu];
+    for (size_t h = u->first_hit; h < u->first_hit + u->nhits && h < x->nhits; h++) {
+      gw_explain_hit *hh = &x->hits[h];
+      int lone = (hh->felt_rules & GW_EXPLAIN_FELT_LONE) != 0;
+      if (lone && xflip == 3 && (hh->felt_rules & GW_EXPLAIN_FELT_LONE_ACK))
+        hh->felt = 0;
+      else if ((lone && xflip != 3) || (xflip == 2 && hh->felt > 0)) {
+        hh->felt *= GW_NEG_FLIP_POS;
+        hh->felt_rules |= GW_EXPLAIN_FELT_SARCASM;
+      }
+    }
+    u->first_felt_step = x->nsteps;
+  }
+  /* Shouting without praise is complaint: calm customers do not shout ("I called 2 HOURS
+   * ago", "there is NOTHING at my door"). */
+  if (shouts && sum <= 0 && lone_feel == 0) {
+    sum += GW_SHOUT_VALENCE;
+    n++;
+    if (x)
+      gw_explain_felt_step(x, GW_EXPLAIN_SHOUT, 0, GW_SHOUT_VALENCE);
+  }
+  if (gw_trailing_hedge(t)) {
+    sum += GW_HEDGE_VALENCE;
+    n++;
+    if (x)
+      gw_explain_felt_step(x, GW_EXPLAIN_HEDGE, 0, GW_HEDGE_VALENCE);
+  }
+  sum += GW_HEDGE_VALENCE * resigned;
+  if (x && resigned > 0)
+    gw_explain_felt_step(x, GW_EXPLAIN_RESIGNATION, resigned, GW_HEDGE_VALENCE * resigned);
+  if (sum != 0) {
+    double s0 = sum;
+    sum += gw_sign(sum) * GW_EXCL_ADD * excl;
+    if (x && excl > 0)
+      gw_explain_felt_step(x, GW_EXPLAIN_EXCLAMATION, excl, sum - s0);
+    if (t->quest >= 2) {
+      s0 = sum;
+      sum += gw_sign(sum) * GW_QUEST_ADD * quest;
+      if (x)
+        gw_explain_felt_step(x, GW_EXPLAIN_QUESTION_MARKS, quest, sum - s0);
+    }
+  }
+  double val = sum / sqrt(sum * sum + GW_NORM_ALPHA);
+  d->felt = val > 1 ? 1 : val < -1 ? -1 : val;
+  d->felt_items = n;
+  if (x && xu != SIZE_MAX && !x->failed) {
+    gw_explain_utterance *u = &x->utterances[xu];
+    u->conversation = true;
+    u->nfelt_steps = x->nsteps - u->first_felt_step;
+    u->felt_sum = sum;
+    u->felt = d->felt;
+    u->felt_items = n;
+  }
 }
 
 double gw_feeling_empathy_of(const double kinds[E_COUNT]) {
@@ -188,6 +483,7 @@ static size_t gw_explain_hit_begin(gw_feeling_explain *x, const gw_feeling_model
   h->valence = e->valence;
   h->line = e->line;
   h->first_step = x->nsteps;
+  h->role = e->conv;
   return x->nhits - 1;
 }
 
@@ -195,15 +491,20 @@ static size_t gw_explain_hit_begin(gw_feeling_explain *x, const gw_feeling_model
 
 /* The scorer. Inlined into its callers below: where x is NULL the compiler removes every
  * recording step, so scoring without an explanation pays nothing for them (docs/BENCHMARKS.md,
- * "Explanations"); with a sink it records as it scores, from the same arithmetic. */
+ * "Explanations"); with a sink it records as it scores, from the same arithmetic. With
+ * `conversation`, it also computes the felt valence a customer turn needs (gw_felt), which an
+ * utterance scored alone does without. */
 static inline __attribute__((always_inline)) void gw_score(const gw_feeling_model *m,
                                                            const char *text, size_t len,
-                                                           gw_utt_detail *d,
+                                                           int conversation, gw_utt_detail *d,
                                                            gw_feeling_explain *x) {
   memset(d, 0, sizeof(*d));
   gw_tokens t;
   gw_tokens_init(&t);
-  gw_tokenize(&t, text, len, m);
+  if (x)
+    gw_tokenize_src(&t, text, len, m); /* the tokens' positions, for the hits' texts */
+  else
+    gw_tokenize(&t, text, len, m);
 
   /* Greedy longest match into items. */
   gw_item inline_items[64];
@@ -238,11 +539,12 @@ static inline __attribute__((always_inline)) void gw_score(const gw_feeling_mode
     if (e && (e->kind & K_CONTRAST) && contrast_at == SIZE_MAX)
       contrast_at = nitems;
     uint8_t fl = t.v[i].flags;
+    size_t item_words = 0;
     for (size_t j = i; j < i + k; j++) {
       uint8_t f = t.v[j].flags;
       if (j > i)
         fl |= (uint8_t)(f & ~T_BOUNDARY);
-      words += (f & T_LETTERS) != 0;
+      item_words += (f & T_LETTERS) != 0;
       caps += (f & (T_LETTERS | T_CAPS)) == (T_LETTERS | T_CAPS);
       const gw_lex_entry *te = t.v[j].e;
       if (te) {
@@ -257,10 +559,13 @@ static inline __attribute__((always_inline)) void gw_score(const gw_feeling_mode
     items[nitems].flags = fl;
     items[nitems].w = w;
     items[nitems].question = q ? q[i] : 0;
-    if (x) {
-      items[nitems].tok = (uint16_t)i;
+    items[nitems].tok = (uint16_t)i;
+    items[nitems].words = (uint8_t)(item_words < 255 ? item_words : 255);
+    items[nitems].negated = 0;
+    items[nitems].v = 0;
+    if (x)
       items[nitems].ntok = (uint8_t)k;
-    }
+    words += item_words;
     nitems++;
     i += k;
   }
@@ -270,6 +575,7 @@ static inline __attribute__((always_inline)) void gw_score(const gw_feeling_mode
   int caps_differential = caps > 0 && caps < words;
   d->words = t.n;
   d->low_information = t.n > 0 && t.n <= GW_LOW_INFO_MAX_TOK && closings == t.n;
+  d->content_words = words > closings ? words - closings : 0;
   size_t xu = SIZE_MAX; /* the utterance's index in x->utterances */
   if (x && gw_explain_push_utterance(x)) {
     xu = x->nutterances - 1;
@@ -278,6 +584,7 @@ static inline __attribute__((always_inline)) void gw_score(const gw_feeling_mode
 
   double sum = 0;
   double raw[GW_FEELING_COUNT] = {0};
+  float evidence[GW_FEELING_COUNT] = {0}; /* strongest annotation of a non-negated item */
   for (size_t j = 0; j < nitems; j++) {
     const gw_lex_entry *e = items[j].e;
     if (!e || !(e->kind & K_SENTIMENT) || (e->kind & K_MODIFIER) || e->valence == 0)
@@ -377,6 +684,8 @@ static inline __attribute__((always_inline)) void gw_score(const gw_feeling_mode
                             &items[contrast_at]);
     }
     sum += v;
+    items[j].v = (float)v;
+    items[j].negated = (uint8_t)negated;
     if (x && xh != SIZE_MAX) {
       x->hits[xh].nsteps = x->nsteps - x->hits[xh].first_step;
       x->hits[xh].contribution = v;
@@ -386,6 +695,8 @@ static inline __attribute__((always_inline)) void gw_score(const gw_feeling_mode
       for (int c = 0; c < GW_FEELING_COUNT; c++) {
         double ev = e->cats[c] * fabs(v) / 4.0;
         raw[c] += ev;
+        if (e->cats[c] > evidence[c])
+          evidence[c] = e->cats[c];
         if (x && xh != SIZE_MAX)
           x->hits[xh].feelings[c] = ev;
       }
@@ -418,13 +729,31 @@ static inline __attribute__((always_inline)) void gw_score(const gw_feeling_mode
   if (val < -1)
     val = -1;
   d->score.valence = val;
+  if (xu != SIZE_MAX)
+    x->utterances[xu].npunct = x->nsteps - x->utterances[xu].first_punct;
+  if (conversation)
+    gw_felt(&t, items, nitems, excl, quest, gw_shouts(&t, caps_differential), d, x, xu);
+  /* A category is present only on enough evidence; its intensity then says how strongly it is
+   * expressed: every item carrying it, by its annotation and its final valence. */
   for (int c = 0; c < GW_FEELING_COUNT; c++) {
     double r = raw[c] * (1.0 + 0.1 * excl);
-    d->score.feelings[c] = r > 0 ? 1.0 - exp(-GW_FEELING_RATE * r) : 0.0;
+    double f = 0.0;
+    if (evidence[c] >= gw_feeling_min_evidence[c] && r > 0) {
+      f = 1.0 - exp(-GW_FEELING_RATE * r);
+      if (f < GW_FEELING_MIN_INTENSITY)
+        f = GW_FEELING_MIN_INTENSITY;
+    }
+    d->score.feelings[c] = f;
+    if (xu != SIZE_MAX) {
+      gw_explain_utterance *u = &x->utterances[xu];
+      u->evidence[c] = evidence[c];
+      u->min_evidence[c] = gw_feeling_min_evidence[c];
+      u->held_back[c] = r > 0 && !(evidence[c] >= gw_feeling_min_evidence[c]);
+    }
   }
   if (xu != SIZE_MAX) {
     gw_explain_utterance *u = &x->utterances[xu];
-    u->npunct = x->nsteps - u->first_punct;
+    u->min_intensity = GW_FEELING_MIN_INTENSITY;
     u->sum = sum;
     u->alpha = GW_NORM_ALPHA;
     u->valence = val;
@@ -465,23 +794,26 @@ static inline __attribute__((always_inline)) void gw_score(const gw_feeling_mode
 void gw_feeling_score_detail(const gw_feeling_model *m, const char *text, size_t len,
                              gw_utt_detail *d, gw_feeling_explain *x) {
   if (x)
-    gw_score(m, text, len, d, x);
+    gw_score(m, text, len, 1, d, x);
   else
-    gw_score(m, text, len, d, NULL);
+    gw_score(m, text, len, 1, d, NULL);
 }
 
 void gw_feeling_score_utterance(const gw_feeling_model *m, const char *text, size_t len,
                                 gw_utterance_score *out) {
   gw_utt_detail d;
-  gw_score(m, text, len, &d, NULL);
+  gw_score(m, text, len, 0, &d, NULL);
   *out = d.score;
 }
 
 void gw_feeling_score_utterance_explained(const gw_feeling_model *m, const char *text, size_t len,
                                           gw_utterance_score *out, gw_feeling_explain *x) {
   gw_utt_detail d;
-  if (x)
+  if (x) {
     gw_explain_reset(x, false);
-  gw_feeling_score_detail(m, text, len, &d, x);
+    gw_score(m, text, len, 0, &d, x);
+  } else {
+    gw_score(m, text, len, 0, &d, NULL);
+  }
   *out = d.score;
 }

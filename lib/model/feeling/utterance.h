@@ -15,10 +15,15 @@ typedef struct gw_utt_detail {
   double empathy_kind[E_COUNT]; /* strongest phrase of each empathy kind */
   size_t words;                 /* tokens with letters, emoji or symbols */
   int low_information;          /* every token is a closing word and there are few */
+  /* The turn as a conversation reads it (docs/FEELING_MODEL.md, "Reading a conversation"):
+   * formulas left out, descriptions of the problem damped, sarcasm read as such. */
+  double felt;          /* -1..1, like score.valence */
+  unsigned felt_items;  /* items that count in felt */
+  size_t content_words; /* words that are not closing words ("yes", "ok", "thanks") */
 } gw_utt_detail;
 
-/* Scores text (len bytes of UTF-8) into *d; with a sink x (may be NULL), appends the
- * utterance's explanation to it. utterance.c. */
+/* Scores text (len bytes of UTF-8) into *d, felt valence included; with a sink x (may be
+ * NULL), appends the utterance's explanation to it, felt valence included. utterance.c. */
 void gw_feeling_score_detail(const gw_feeling_model *m, const char *text, size_t len,
                              gw_utt_detail *d, gw_feeling_explain *x);
 

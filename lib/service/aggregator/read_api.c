@@ -24,8 +24,9 @@
 /* The most teams one list request reads. */
 #define LIST_MAX_TEAMS 10000
 /* Read requests answered at once; more get 503 with Retry-After. With LIST_MAX_TEAMS this
- * bounds the read API's memory (a list request holds the totals of each of its teams) and its
- * share of the read connection. */
+ * bounds the read API's memory (a list request holds the summary of each of its teams, 0.6 KB
+ * with its id and rank: 6 MB for 10,000 teams, then its answer, about 1.2 KB of JSON a team)
+ * and its share of the read connection. */
 #define READ_MAX_REQUESTS 16
 /* Tenants whose read budgets are tracked at once (rate_limit.h drops idle ones first). */
 #define READ_RATE_MAX_TENANTS 10000
@@ -57,9 +58,12 @@ struct gw_agg_read_api {
   gw_metric_family *f_reloads; /* {result} */
 };
 
+/* A team of a window read. Its counters are summed per reply and summarized at once, so a
+ * leaderboard holds a summary per team, not its counters (1.2 KB with the pairs of dominant
+ * feelings, which no row shows). */
 typedef struct read_team {
   char team[GW_AGG_ID_MAX + 1];
-  gw_agg_totals totals;
+  gw_agg_summary s;
 } read_team;
 
 typedef struct read_req {
@@ -69,6 +73,9 @@ typedef struct read_req {
   char window[32];
   bool csv;
   bool list;
+  /* The feelings route: the team's counters, for its pairs of dominant feelings. */
+  bool feelings;
+  gw_agg_totals *feel_totals;
   int64_t from_s, to_s;
   gw_window_composition *comp;
   read_team *teams;
@@ -89,23 +96,16 @@ typedef struct read_req {
   char error[256];
 } read_req;
 
-/* The route label of a read API path: the three endpoints, /readyz, or "other" (bounded, for
- * metrics). */
+/* The route label of a read API path: the data routes' patterns, /readyz, or "other"
+ * (bounded, for metrics). */
 static const char *api_route(const char *path) {
-  if (path == NULL)
-    return "other";
-  if (strcmp(path, "/readyz") == 0)
+  if (path != NULL && strcmp(path, "/readyz") == 0)
     return "/readyz";
-  if (strcmp(path, "/v1/teams") == 0 || strcmp(path, "/v1/teams/") == 0)
-    return "/v1/teams";
-  size_t n = strlen(path), pl = strlen("/v1/teams/");
-  if (n > pl && strncmp(path, "/v1/teams/", pl) == 0) {
-    if (n > pl + 8 && strcmp(path + n - 8, "/summary") == 0)
-      return "/v1/teams/{team}/summary";
-    if (n > pl + 7 && strcmp(path + n - 7, "/series") == 0)
-      return "/v1/teams/{team}/series";
-  }
-  return "other";
+  gw_read_route route;
+  const char *team;
+  size_t team_len;
+  return gw_read_route_parse(path, &route, &team, &team_len) == 0 ? gw_read_route_pattern(route)
+                                                                  : "other";
 }
 
 static void count_api_answer(gw_agg_read_api *api, const char *path, int status,
@@ -151,22 +151,22 @@ static void respond_error(gw_http_request *req, int status, const char *msg) {
 static void read_free(read_req *r) {
   r->api->reads_in_flight--;
   free(r->points);
+  free(r->feel_totals);
   free(r->comp);
   free(r->teams);
   free(r);
 }
 
-/* A team and its summary, with what its leaderboard ranks by (qsort has no context). */
+/* A team, with what its leaderboard ranks by (qsort has no context). */
 typedef struct ranked {
   const read_team *team;
-  gw_agg_summary s;
   int field;
   bool ascending;
 } ranked;
 
 static int compare_ranked(const void *x, const void *y) {
   const ranked *a = x, *b = y;
-  int c = gw_agg_rank_compare(&a->s, &b->s, a->field, a->ascending);
+  int c = gw_agg_rank_compare(&a->team->s, &b->team->s, a->field, a->ascending);
   return c != 0 ? c : strcmp(a->team->team, b->team->team);
 }
 
@@ -187,10 +187,15 @@ static void read_render_series(read_req *r, gw_buf *b) {
     gw_buf_printf(b, ",\"step\":\"%s\",\"from\":\"%s\",\"to\":\"%s\",\"points\":[",
                   gw_res_name(r->step), from, to);
   }
+  /* The running balance of feeling change: every interaction's change from the first point's
+   * start up to the end of each point. */
+  int64_t balance_milli = 0;
   for (size_t i = 0; i < r->npoints; i++) {
     meta.from_s = r->first_s + (int64_t)i * size;
     meta.to_s = meta.from_s + size;
     gw_agg_summarize(&r->points[i], &s);
+    balance_milli += s.change_sum_milli;
+    s.change_balance_milli = balance_milli;
     if (r->csv) {
       gw_agg_row_csv(b, &meta, &s);
     } else {
@@ -203,10 +208,36 @@ static void read_render_series(read_req *r, gw_buf *b) {
     gw_buf_puts(b, "]}\n");
 }
 
+/* The feelings route: flat rows of the pairs of dominant feelings and their margins
+ * (gw_agg_feelings_rows), in an object like a leaderboard's. */
+static void read_render_feelings(read_req *r, gw_buf *b) {
+  gw_agg_row_meta meta = {r->tenant, r->teams[0].team, r->window, r->comp->from_s, r->comp->to_s};
+  if (r->csv) {
+    gw_agg_feelings_csv_header(b);
+    gw_agg_feelings_rows(b, &meta, r->feel_totals, true);
+    return;
+  }
+  char from[GW_ISO_LEN], to[GW_ISO_LEN];
+  gw_window_format_iso(meta.from_s, from);
+  gw_window_format_iso(meta.to_s, to);
+  gw_buf_puts(b, "{\"tenant\":");
+  gw_buf_json_string(b, r->tenant);
+  gw_buf_puts(b, ",\"team\":");
+  gw_buf_json_string(b, meta.team);
+  gw_buf_puts(b, ",\"window\":");
+  gw_buf_json_string(b, r->window);
+  gw_buf_printf(b, ",\"from\":\"%s\",\"to\":\"%s\",\"feelings\":[", from, to);
+  gw_agg_feelings_rows(b, &meta, r->feel_totals, false);
+  gw_buf_puts(b, "]}\n");
+}
+
 static void read_render(read_req *r) {
   gw_buf b = GW_BUF_INIT;
-  if (r->series) {
-    read_render_series(r, &b);
+  if (r->series || r->feelings) {
+    if (r->series)
+      read_render_series(r, &b);
+    else
+      read_render_feelings(r, &b);
     api_respond(r->req, 200, r->csv ? "text/csv; charset=utf-8" : "application/json", b.data, b.len,
                 NULL, 0);
     gw_buf_free(&b);
@@ -218,7 +249,6 @@ static void read_render(read_req *r) {
     abort();
   for (size_t i = 0; i < r->nteams; i++) {
     rows[i].team = &r->teams[i];
-    gw_agg_summarize(&r->teams[i].totals, &rows[i].s);
     rows[i].field = r->sort_field;
     rows[i].ascending = r->ascending;
   }
@@ -241,11 +271,11 @@ static void read_render(read_req *r) {
   for (size_t i = 0; i < nrows; i++) {
     meta.team = rows[i].team->team;
     if (r->csv) {
-      gw_agg_row_csv(&b, &meta, &rows[i].s);
+      gw_agg_row_csv(&b, &meta, &rows[i].team->s);
     } else {
       if (i > 0)
         gw_buf_putc(&b, ',');
-      gw_agg_row_json(&b, &meta, &rows[i].s);
+      gw_agg_row_json(&b, &meta, &rows[i].team->s);
     }
   }
   if (r->list && !r->csv)
@@ -310,8 +340,17 @@ static void on_read(void *opaque, int status, const gw_redis_reply *reply) {
     return;
   }
   /* A series keeps each bucket apart (one key per point, in order); a window sums them. */
-  int rc = r->series ? gw_agg_read_path_points(r->points, r->npoints, reply)
-                     : gw_agg_read_path_sum(&rt->totals, reply);
+  int rc;
+  if (r->series) {
+    rc = gw_agg_read_path_points(r->points, r->npoints, reply);
+  } else {
+    gw_agg_totals sum;
+    memset(&sum, 0, sizeof(sum));
+    rc = gw_agg_read_path_sum(&sum, reply);
+    gw_agg_summarize(&sum, &rt->s);
+    if (r->feelings)
+      *r->feel_totals = sum;
+  }
   if (rc < 0 && !r->failed) {
     r->failed = 500;
     snprintf(r->error, sizeof(r->error), "a bucket of team %s holds a non-integer counter",
@@ -473,31 +512,14 @@ static void api_handler(void *opaque, gw_http_request *req) {
     respond_ready(api, req);
     return;
   }
-  bool list = strcmp(path, "/v1/teams") == 0 || strcmp(path, "/v1/teams/") == 0;
-  const char *team_in_path = NULL;
-  size_t team_len = 0;
-  bool series = false;
-  if (!list) {
-    const char *prefix = "/v1/teams/";
-    size_t pl = strlen(prefix), len = strlen(path), sl = 0;
-    static const char *const suffixes[] = {"/summary", "/series"};
-    for (size_t k = 0; k < 2 && sl == 0; k++) {
-      size_t n = strlen(suffixes[k]);
-      if (len > pl + n && strncmp(path, prefix, pl) == 0 &&
-          strcmp(path + len - n, suffixes[k]) == 0) {
-        sl = n;
-        series = k == 1;
-      }
-    }
-    if (sl == 0) {
-      respond_error(req, 404,
-                    "unknown route (GET /v1/teams, /v1/teams/{team}/summary or "
-                    "/v1/teams/{team}/series)");
-      return;
-    }
-    team_in_path = path + pl;
-    team_len = len - pl - sl;
+  gw_read_route route;
+  const char *team_in_path;
+  size_t team_len;
+  if (gw_read_route_parse(path, &route, &team_in_path, &team_len) != 0) {
+    respond_error(req, 404, "unknown route (" GW_READ_ROUTES_TEXT ")");
+    return;
   }
+  bool list = route == GW_READ_LIST, series = route == GW_READ_SERIES;
   if (strcmp(req->method, "GET") != 0) {
     gw_http_header allow = {"Allow", "GET"};
     api_respond(req, 405, "application/json", "{\"error\":\"method: only GET\"}\n", 28, &allow, 1);
@@ -538,11 +560,8 @@ static void api_handler(void *opaque, gw_http_request *req) {
   };
   int64_t now = (int64_t)time(NULL);
   gw_read_query q;
-  char err[300];
-  if (gw_read_query_parse(list     ? GW_READ_LIST
-                          : series ? GW_READ_SERIES
-                                   : GW_READ_SUMMARY,
-                          &params, now, LIST_MAX_TEAMS, &q, err, sizeof(err)) != 0) {
+  char err[640];
+  if (gw_read_query_parse(route, &params, now, LIST_MAX_TEAMS, &q, err, sizeof(err)) != 0) {
     respond_error(req, 400, err);
     return;
   }
@@ -571,6 +590,12 @@ static void api_handler(void *opaque, gw_http_request *req) {
   if (series) {
     r->points = calloc(q.npoints ? q.npoints : 1, sizeof(*r->points));
     if (r->points == NULL)
+      abort();
+  }
+  r->feelings = route == GW_READ_FEELINGS;
+  if (r->feelings) {
+    r->feel_totals = calloc(1, sizeof(*r->feel_totals));
+    if (r->feel_totals == NULL)
       abort();
   }
   snprintf(r->tenant, sizeof(r->tenant), "%s", tenant);

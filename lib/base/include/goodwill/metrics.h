@@ -81,6 +81,12 @@ gw_metric_family *gw_metrics_family(const gw_metrics *m, const char *name);
 /* The series for these label values (nlabels of them, NULL when nlabels is 0). */
 gw_metric *gw_metrics_series(gw_metric_family *f, const char *const *label_values);
 
+/* Drops every series of the family (its overflow series too); the family renders its HELP and
+ * TYPE lines only until a series is created again. Pointers to the dropped series become
+ * invalid. For a family whose one series changes its labels, e.g. an info gauge whose
+ * model_version changes on a reload: the old series must not linger. */
+void gw_metrics_family_clear(gw_metric_family *f);
+
 void gw_metric_add(gw_metric *s, double v);     /* counter (v >= 0) or gauge */
 void gw_metric_set(gw_metric *s, double v);     /* gauge */
 void gw_metric_observe(gw_metric *s, double v); /* histogram */

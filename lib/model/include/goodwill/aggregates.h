@@ -34,6 +34,7 @@
 
 #include "goodwill/buf.h"
 #include "goodwill/event.h"
+#include "goodwill/feeling.h"
 #include "goodwill/window.h"
 #include "goodwill/v1/scored.pb-c.h"
 
@@ -87,8 +88,32 @@ typedef enum gw_agg_field {
   GW_AGG_COMMENT_N,
   GW_AGG_COMMENT_SUM,
   GW_AGG_COMMENT_SQ,
-  GW_AGG_FIELD_COUNT
+  /* The change (milli) summed per start polarity, for the mean change of the interactions that
+   * began negative, neutral, positive: change_neg, change_neu, change_pos. */
+  GW_AGG_CHANGE_NEG,
+  GW_AGG_CHANGE_NEU,
+  GW_AGG_CHANGE_POS,
+  /* The dominant feelings at the start and at the end, one counter per pair (start, end):
+   * f_<start>_<end>, GW_AGG_DOMINANT_PAIRS + start * GW_AGG_DOMINANT_KINDS + end, each of them a
+   * gw_feeling_category or GW_AGG_DOMINANT_NONE. Only the pairs that occur are written. */
+  GW_AGG_DOMINANT_PAIRS,
+  GW_AGG_FIELD_COUNT = GW_AGG_DOMINANT_PAIRS + (GW_FEELING_COUNT + 1) * (GW_FEELING_COUNT + 1)
 } gw_agg_field;
+
+/* The dominant feeling of an interaction's start or end: a gw_feeling_category, or none. */
+#define GW_AGG_DOMINANT_NONE  GW_FEELING_COUNT
+#define GW_AGG_DOMINANT_KINDS (GW_FEELING_COUNT + 1)
+/* "anger" .. "delight" (gw_feeling_category_name), "none". */
+const char *gw_agg_dominant_name(int kind);
+
+/*
+ * The dominant feeling of a list of intensities (a ScoredInteraction's start_feelings or
+ * end_feelings): the category of the highest intensity; between equal intensities the first in
+ * gw_feeling_category order (anger, frustration, confusion, anxiety, sadness, gratitude, relief,
+ * satisfaction, delight); GW_AGG_DOMINANT_NONE when no known category has an intensity above 0.
+ * Categories this build does not know (a newer scorer's) are ignored.
+ */
+int gw_agg_dominant(Goodwill__V1__FeelingIntensity *const *items, size_t n);
 
 const char *gw_agg_field_name(gw_agg_field f);
 /* The field of a name, or -1 when unknown. */
@@ -273,8 +298,34 @@ typedef struct gw_agg_summary {
   bool has_surveys; /* false: nps and nps_moe are undefined (null) */
   double nps;       /* -100..100 */
   double nps_moe;   /* margin of error at 95 %, NPS points */
+
+  /* What the buckets hold beyond the means above (docs/API-read.md gives every formula). */
+  int64_t transitions[9];             /* t_nn .. t_pp: start polarity -> end polarity */
+  double transition_share[9];         /* t_nn .. t_pp / with_feeling (has_feeling) */
+  double recovered_rate, soured_rate; /* of with_feeling (has_feeling) */
+  double empathy_mean;                /* agent empathy 0..1, over interactions */
+  double transfers_mean;              /* over interactions */
+  double survey_response_rate;        /* surveys / interactions of the same range */
+  bool has_resolution;                /* false: resolution_rate is undefined (null) */
+  int64_t resolved_known;             /* interactions whose resolved flag was given */
+  double resolution_rate;             /* resolved / resolved_known */
+  /* Mean change of the interactions that began negative, neutral, positive (valence, -2..2);
+   * undefined without such interactions, or when the range holds interactions counted before
+   * the per-polarity sums were kept (dominant_n < with_feeling). */
+  bool has_change_from[3];
+  double change_mean_from[3];
+  /* Interactions whose dominant feelings were counted: with_feeling, less those of buckets
+   * written before these counters were. Not a row column (gw_agg_feelings_rows gives it as
+   * the "*" -> "*" row); it says whether the change by start polarity is defined. */
+  int64_t dominant_n;
+  /* The sum of every interaction's change over the range (milli), and the running balance: the
+   * same sum from the start of a series up to the end of this row (gw_agg_summarize sets it to
+   * change_sum_milli; a series adds the points before). */
+  int64_t change_sum_milli, change_balance_milli;
+  double change_sum; /* change_sum_milli / 1000, for ranking */
 } gw_agg_summary;
 
+/* Fills out from t; out keeps no pointer into t. */
 void gw_agg_summarize(const gw_agg_totals *t, gw_agg_summary *out);
 
 typedef struct gw_agg_row_meta {
@@ -285,13 +336,17 @@ typedef struct gw_agg_row_meta {
 } gw_agg_row_meta;
 
 /*
- * Leaderboards: the numeric row fields teams can be ranked by (interactions, with_feeling,
- * start_mean, end_mean, change_mean, improved_share, recovered, soured, surveys, promoters,
- * passives, detractors, nps, nps_moe, handle_ms_mean, wait_ms_mean). gw_agg_sort_field gives
- * a field's number for a name, or -EINVAL. gw_agg_rank_compare orders two summaries by that
- * field, descending unless ascending is set; undefined values (null) come last either way,
- * and ties are left to the caller (0).
+ * Leaderboards: the numeric row fields teams can be ranked by (GW_AGG_SORT_FIELDS_TEXT).
+ * gw_agg_sort_field gives a field's number for a name, or -EINVAL. gw_agg_rank_compare orders
+ * two summaries by that field, descending unless ascending is set; undefined values (null) come
+ * last either way, and ties are left to the caller (0).
  */
+#define GW_AGG_SORT_FIELDS_TEXT                                                                    \
+  "interactions, with_feeling, start_mean, end_mean, change_mean, improved_share, recovered, "     \
+  "soured, surveys, promoters, passives, detractors, nps, nps_moe, handle_ms_mean, wait_ms_mean, " \
+  "recovered_rate, soured_rate, empathy_mean, resolution_rate, transfers_mean, "                   \
+  "survey_response_rate, change_mean_from_neg, change_mean_from_neu, change_mean_from_pos, "       \
+  "change_sum"
 int gw_agg_sort_field(const char *name);
 int gw_agg_rank_compare(const gw_agg_summary *a, const gw_agg_summary *b, int field,
                         bool ascending);
@@ -301,5 +356,20 @@ void gw_agg_row_json(gw_buf *out, const gw_agg_row_meta *m, const gw_agg_summary
 /* The CSV header line and one CSV line (RFC 4180, CRLF; undefined values are empty). */
 void gw_agg_csv_header(gw_buf *out);
 void gw_agg_row_csv(gw_buf *out, const gw_agg_row_meta *m, const gw_agg_summary *s);
+
+/*
+ * The dominant feelings of a range (GET /v1/teams/{team}/feelings, docs/API-read.md): flat rows
+ * of the columns tenant, team, window, from, to, start, end, interactions, share. One row per
+ * pair of dominant feelings (start, end) that occurred, start in the order of
+ * gw_agg_dominant_name then end; after a start's pairs, its margin (start, "*"): the
+ * interactions that began so, whatever the end; then the end margins ("*", end); last the total
+ * ("*", "*"), dominant_n, always listed. share = interactions / dominant_n (null, or empty in
+ * CSV, when dominant_n is 0). Rows of 0 interactions other than the total are not listed.
+ * JSON: the row objects separated by commas (the caller writes the brackets); CSV: one CRLF
+ * line each, after gw_agg_feelings_csv_header. Returns the rows written.
+ */
+void gw_agg_feelings_csv_header(gw_buf *out);
+size_t gw_agg_feelings_rows(gw_buf *out, const gw_agg_row_meta *m, const gw_agg_totals *t,
+                            bool csv);
 
 #endif

@@ -3,8 +3,8 @@
  * utterance from its words, and the feeling of a whole interaction from its turns: how the
  * customer felt at the start, at the end, the change, and the agent's empathy signal.
  *
- * Pure: no I/O apart from gw_feeling_model_load reading the lexicon file; no libuv, Kafka or
- * Redis. A loaded model is immutable: any number of threads may score with it at once.
+ * Pure: no I/O apart from the load functions reading the lexicon and overlay files; no libuv,
+ * Kafka or Redis. A loaded model is immutable: any number of threads may score with it at once.
  * Formulas and rules: docs/FEELING_MODEL.md.
  */
 #ifndef GOODWILL_FEELING_H
@@ -34,6 +34,14 @@ typedef enum gw_polarity {
   GW_POLARITY_POSITIVE = 1,
 } gw_polarity;
 
+/* How the customer's feeling changed from the start to the end of an interaction
+ * (docs/FEELING_MODEL.md, "Reading a conversation"). */
+typedef enum gw_change_direction {
+  GW_CHANGE_WORSENED = -1,
+  GW_CHANGE_UNCHANGED = 0,
+  GW_CHANGE_IMPROVED = 1,
+} gw_change_direction;
+
 typedef struct gw_utterance_score {
   double valence;                    /* -1..1 */
   double feelings[GW_FEELING_COUNT]; /* intensity 0..1 per category */
@@ -53,8 +61,9 @@ typedef struct gw_turn_text {
 } gw_turn_text;
 
 typedef struct gw_interaction_feeling {
-  double start, end, change; /* valences; change = end - start */
-  gw_polarity start_polarity, end_polarity;
+  double start, end, change; /* felt valences of the customer, -1..1; change = end - start */
+  gw_polarity start_polarity, end_polarity; /* by the conversational band, not -0.05/+0.05 */
+  gw_change_direction change_direction;
   bool recovered, soured;
   bool has_customer_turns; /* false: start/end are 0 and neutral */
   double start_feelings[GW_FEELING_COUNT];
@@ -69,8 +78,25 @@ int gw_feeling_model_load(gw_feeling_model **out, const char *path, char *err, s
 /* The same from len bytes in memory (a lexicon file's content); source names them in errors. */
 int gw_feeling_model_parse(gw_feeling_model **out, const char *source, const char *data, size_t len,
                            char *err, size_t errlen);
+/*
+ * The same with a lexicon overlay merged over the lexicon (docs/FEELING_MODEL.md,
+ * "Customisation"): the overlay is a file in the goodwill format whose entries are added to the
+ * lexicon, or replace the lexicon's entry of the same key (valence and categories as a whole;
+ * valence 0 neutralises a word). overlay_path NULL: no overlay, as gw_feeling_model_load. The
+ * version gains "+overlay.<12 hex digits of the overlay's SHA-256>". Errors name the file (the
+ * lexicon's or the overlay's), the line and the reason in err; *out is NULL on failure.
+ */
+int gw_feeling_model_load_overlaid(gw_feeling_model **out, const char *path,
+                                   const char *overlay_path, char *err, size_t errlen);
+/* In memory: overlay NULL means no overlay (an empty overlay is overlay_len 0, not NULL). */
+int gw_feeling_model_parse_overlaid(gw_feeling_model **out, const char *source, const char *data,
+                                    size_t len, const char *overlay_source, const char *overlay,
+                                    size_t overlay_len, char *err, size_t errlen);
 void gw_feeling_model_free(gw_feeling_model *m);
-/* "<model>-<version>+lex.<8 hex digits of the lexicon hash>" */
+/* "<model>-<version>+lex.<8 hex digits of the lexicon hash>", followed by
+ * "+overlay.<12 hex digits of the overlay's SHA-256>" when an overlay was merged. At most
+ * GW_FEELING_VERSION_MAX bytes with its NUL. */
+#define GW_FEELING_VERSION_MAX 64
 const char *gw_feeling_model_version(const gw_feeling_model *m);
 /* The version of the built-in default model, without loading it (for --version and
  * goodwill_build_info of daemons that do not score). */
@@ -114,6 +140,9 @@ typedef enum gw_explain_rule {
   GW_EXPLAIN_CONTRAST,       /* hit: x 0.5 before the first but/however, x 1.5 after */
   GW_EXPLAIN_EXCLAMATION,    /* utterance: + 0.25 per '!' (at most 4) in the direction of S */
   GW_EXPLAIN_QUESTION_MARKS, /* utterance: + 0.15 per '?' (at most 3) when there are 2 or more */
+  GW_EXPLAIN_SHOUT,          /* felt: - 1.2 for a shouted word in a turn without praise */
+  GW_EXPLAIN_HEDGE,          /* felt: - 1.0 for a trailing "I guess" / "I suppose" */
+  GW_EXPLAIN_RESIGNATION,    /* felt: - 1.0 per dismissive "whatever" clause (count) */
   GW_EXPLAIN_RULE_COUNT
 } gw_explain_rule;
 
@@ -134,7 +163,41 @@ typedef struct gw_explain_hit {
   size_t first_step, nsteps;         /* its rule steps, in order of application, in steps */
   double contribution;               /* valence + its steps' deltas: what it adds to S */
   double feelings[GW_FEELING_COUNT]; /* raw category evidence it gave (negated hits give none) */
+  /* Felt valence (customer turns of an interaction only; docs/FEELING_MODEL.md, "Reading a
+   * conversation"): the conversational role of its entry, what the felt-valence rules did to
+   * its contribution (GW_EXPLAIN_FELT_* bits) and what it adds to the
+   * felt sum. */
+  unsigned role; /* GW_EXPLAIN_ROLE_* */
+  unsigned felt_rules;
+  double felt; /* its part of felt_sum */
 } gw_explain_hit;
+
+/* Conversational roles of a hit's entry (rules.c): feeling, formula ("thanks", "hello"),
+ * acknowledgement ("ok", "fine"), description of the problem, sarcasm marker. */
+enum {
+  GW_EXPLAIN_ROLE_FEELING,
+  GW_EXPLAIN_ROLE_FORMULA,
+  GW_EXPLAIN_ROLE_ACK,
+  GW_EXPLAIN_ROLE_DESCRIBE,
+  GW_EXPLAIN_ROLE_SARCASM,
+  GW_EXPLAIN_ROLE_COUNT
+};
+
+/* What the felt-valence rules did to a hit's contribution (bits of gw_explain_hit.felt_rules).
+ * felt = contribution x the factors of the rules that applied (multiplications, in any order);
+ * a lone approval counts 0 unless the turn is sarcastic. */
+#define GW_EXPLAIN_FELT_FORMULA     0x001u /* a formula: x 0 */
+#define GW_EXPLAIN_FELT_COURTESY    0x002u /* an approval in a clause of courtesy only: x 0 */
+#define GW_EXPLAIN_FELT_ASKS        0x004u /* praise in a question that asks: x 0.3 */
+#define GW_EXPLAIN_FELT_DESCRIPTION 0x008u /* a description of the problem: x 0.3 */
+#define GW_EXPLAIN_FELT_NO_CATEGORY 0x010u /* a word of no feeling category: x 0.3 */
+#define GW_EXPLAIN_FELT_NO_PROBLEM  0x020u /* a negated description ("no outage"): x 0 */
+#define GW_EXPLAIN_FELT_PAST        0x040u /* bad feeling told in the past, thanking: x -0.5 */
+#define GW_EXPLAIN_FELT_LONE        0x080u /* a positive comment alone in a short clause */
+#define GW_EXPLAIN_FELT_LONE_ACK    0x100u /* ... an approval, which counts 0 unless sarcastic */
+#define GW_EXPLAIN_FELT_SARCASM     0x200u /* read as sarcasm: x -0.75 */
+const char *gw_explain_felt_rule_name(unsigned bit); /* "formula", ... */
+const char *gw_explain_role_name(unsigned role);     /* "feeling", "formula", ... */
 
 #define GW_EXPLAIN_EMPATHY_KINDS 5
 
@@ -153,15 +216,33 @@ typedef struct gw_explain_utterance {
   double valence;                        /* S / sqrt(S^2 + alpha), clamped to -1..1 */
   double feelings_raw[GW_FEELING_COUNT]; /* sum of the hits' evidence per category */
   double feelings_factor;                /* 1 + 0.1 x min(#!, 4) */
+  /* Category minimums: the strongest annotation of a non-negated hit per category, the
+   * minimum it must reach, and whether the category had raw evidence but was held back. */
+  double evidence[GW_FEELING_COUNT];
+  double min_evidence[GW_FEELING_COUNT];
+  bool held_back[GW_FEELING_COUNT];
+  double min_intensity; /* a present category's least intensity (0.001) */
+  /* Felt valence (conversation: a customer turn of an interaction): the hits' felt parts, the
+   * felt steps (shout, hedge, resignation, then '!' and '?'), their sum and its
+   * normalisation (with alpha, clamped). */
+  bool conversation;
+  size_t first_felt_step, nfelt_steps;
+  double felt_sum;
+  double felt;
+  unsigned felt_items;
 } gw_explain_utterance;
 
 typedef struct gw_explain_turn {
-  size_t index;         /* position in the turns given to gw_feeling_score_interaction */
-  double valence;       /* the turn's utterance valence */
-  bool low_information; /* as the windows counted it */
-  double start_weight;  /* weight in the start window; 0: not in it */
-  double end_weight;    /* weight in the end window; 0: not in it */
-  size_t utterance;     /* index in utterances of its explanation; SIZE_MAX: none (no weight) */
+  size_t index;        /* position in the turns given to gw_feeling_score_interaction */
+  double valence;      /* the turn's utterance valence (as scored alone; not what counts) */
+  double felt;         /* the turn's felt valence: what the windows average */
+  bool felt_any;       /* some item counts in felt */
+  bool bare;           /* carries nothing (no felt item, closings only or <= 2 content words) */
+  double start_weight; /* weight in the start window, plain factor included; 0: not in it */
+  double end_weight;   /* weight in the end window, plain factor included; 0: not in it */
+  bool start_plain;    /* its place's weight was halved: no feeling next to a turn with one */
+  bool end_plain;
+  size_t utterance; /* index in utterances of its explanation; SIZE_MAX: none (no weight) */
 } gw_explain_turn;
 
 typedef struct gw_feeling_explain {
@@ -181,6 +262,17 @@ typedef struct gw_feeling_explain {
    * interaction's empathy (strength 0: none), and the index of its turn. */
   gw_explain_empathy agent_empathy[GW_EXPLAIN_EMPATHY_KINDS];
   size_t agent_empathy_turn[GW_EXPLAIN_EMPATHY_KINDS];
+  /* Interaction: the conversational reading. start and end are the weighted means of the
+   * turns' felt valences; their polarities use the band (|felt| < band: neutral); the change
+   * direction follows the polarities when they differ (direction_rule "polarity"), else needs
+   * |change| >= change_min ("change"; "none": unchanged). all_bare: every turn was bare and
+   * all were used. */
+  double band, change_min;
+  double start, end, change;
+  gw_polarity start_polarity, end_polarity;
+  gw_change_direction change_direction;
+  unsigned direction_rule; /* 0 none, 1 polarity, 2 change */
+  bool all_bare;
   char *arena;
   size_t arena_len, arena_cap;
 } gw_feeling_explain;
@@ -214,8 +306,12 @@ const char *gw_explain_rule_name(gw_explain_rule r); /* "caps", "negation", ... 
 int gw_feeling_json_line(const gw_feeling_model *m, const char *line, size_t len, size_t lineno,
                          unsigned flags, struct gw_buf *out);
 
-gw_polarity gw_feeling_polarity(double valence);             /* thresholds -0.05 / +0.05 */
+gw_polarity gw_feeling_polarity(double valence); /* thresholds -0.05 / +0.05 */
+/* The polarity of a felt valence in a conversation (an interaction's start and end): the
+ * conversational band, thresholds -0.2 / +0.2. */
+gw_polarity gw_feeling_conversation_polarity(double felt);
 const char *gw_feeling_category_name(gw_feeling_category c); /* "anger", ... */
 const char *gw_polarity_name(gw_polarity p);                 /* "negative", ... */
+const char *gw_change_direction_name(gw_change_direction d); /* "improved", ... */
 
 #endif

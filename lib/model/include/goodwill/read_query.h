@@ -23,7 +23,25 @@ typedef enum gw_read_route {
   GW_READ_LIST,    /* GET /v1/teams: a leaderboard of the tenant's teams */
   GW_READ_SUMMARY, /* GET /v1/teams/{team}/summary: one team's row */
   GW_READ_SERIES,  /* GET /v1/teams/{team}/series: one row per bucket of a step */
+  /* GET /v1/teams/{team}/feelings: the pairs of dominant feelings of one team's range, with
+   * their margins; the parameters of a summary */
+  GW_READ_FEELINGS,
 } gw_read_route;
+
+/*
+ * The data route of a request path (without its query): GET /v1/teams (or /v1/teams/), and
+ * /v1/teams/{team}/summary, /series, /feelings. 0 with *route, and for the team routes *team
+ * and *team_len: the team segment as it is in path (borrowed; not checked here, it may be
+ * empty of any length), or -ENOENT for any other path.
+ */
+int gw_read_route_parse(const char *path, gw_read_route *route, const char **team,
+                        size_t *team_len);
+/* The route's path pattern, for metrics labels and errors: "/v1/teams/{team}/feelings". */
+const char *gw_read_route_pattern(gw_read_route route);
+/* The data routes, as the 404 names them. */
+#define GW_READ_ROUTES_TEXT                                                                        \
+  "GET /v1/teams, /v1/teams/{team}/summary, /v1/teams/{team}/series or "                           \
+  "/v1/teams/{team}/feelings"
 
 /* Decoded parameter values; NULL (or "") when absent. */
 typedef struct gw_read_params {
@@ -47,8 +65,8 @@ typedef struct gw_read_query {
 } gw_read_query;
 
 /* Checks p for route at now_s (unix seconds) into *out; a leaderboard's limit is at most
- * max_teams. Parameters of another route (sort on a series, step on a leaderboard) are refused
- * rather than ignored. */
+ * max_teams. Parameters of another route (sort on a series, step on a leaderboard or on the
+ * feelings) are refused rather than ignored. */
 int gw_read_query_parse(gw_read_route route, const gw_read_params *p, int64_t now_s,
                         size_t max_teams, gw_read_query *out, char *err, size_t errlen);
 

@@ -18,6 +18,10 @@
 
 int gw_build_info_register(gw_metrics *m, const char *model_version);
 
+/* A daemon that reloaded its model: goodwill_build_info now has model_version (borrowed for
+ * the call) instead of the old one. -ENOENT when gw_build_info_register was not called on m. */
+int gw_build_info_set_model(gw_metrics *m, const char *model_version);
+
 /* "<program> <version> (feeling model <model version>)" and a newline. */
 void gw_build_info_print(FILE *out, const char *program);
 

@@ -51,9 +51,13 @@
  * records skipped without being read (goodwill/kafka.h, "Lost records") are logged and counted
  * in goodwill_scorer_records_lost_total{topic,partition}.
  *
+ * The feeling model comes from lexicon_path (or the built-in lexicon) with
+ * lexicon_overlay_path merged over it; gw_scorer_reload_lexicon loads both again.
+ *
  * Threading: loop thread only; every callback runs on the loop. Ownership: the config's
- * strings, metrics and log are borrowed and must outlive the scorer; the scorer owns its
- * Kafka clients, the feeling model and (when admin_port >= 0) its admin server.
+ * strings, metrics and log are borrowed and must outlive the scorer (the lexicon paths are
+ * copied); the scorer owns its Kafka clients, the feeling model and (when admin_port >= 0) its
+ * admin server.
  */
 #ifndef GOODWILL_SCORER_H
 #define GOODWILL_SCORER_H
@@ -79,30 +83,32 @@ typedef struct gw_scorer_config {
   const char *kafka_bootstrap;         /* "host:port,..." (required) */
   const char *const *kafka_properties; /* "name=value" pass-through, may be NULL */
   size_t nkafka_properties;
-  const char *group_id;          /* NULL: "goodwill-scorer" */
-  const char *client_id;         /* NULL: "goodwill-scorer" */
-  const char *input_topic;       /* NULL: GW_TOPIC_INTERACTIONS */
-  const char *scored_topic;      /* NULL: GW_TOPIC_SCORED */
-  const char *dlq_topic;         /* NULL: GW_TOPIC_DLQ */
-  const char *lexicon_path;      /* NULL or "": the built-in lexicon */
-  size_t max_in_flight;          /* 0: 10000 */
-  uint64_t session_timeout_ms;   /* 0: 10000 */
-  uint64_t commit_interval_ms;   /* 0: 1000 */
-  uint64_t delivery_timeout_ms;  /* one produce attempt; 0: 30000 */
-  uint64_t retry_backoff_ms;     /* first retry delay; 0: 200 */
-  uint64_t retry_backoff_max_ms; /* 0: 10000 */
-  uint64_t shutdown_grace_ms;    /* drain time on stop; 0: 20000 */
-  int64_t turn_idle_timeout_ms;  /* after an open interaction's last turn, in event time and in
-                                    processing time; 0: 6 h */
-  int64_t turn_expiry_grace_ms;  /* processing time after a turn before its interaction may
-                                    expire by event time; 0: 60 s; at most the idle timeout */
-  size_t max_open_turns;         /* live turns buffered over all partitions; 0: 200000 */
-  size_t max_open_bytes;         /* bytes buffered for them; 0: 256 MiB */
-  size_t max_recent_closes;      /* closes remembered to refuse later turns; 0: 100000 */
-  const char *admin_host;        /* NULL: "0.0.0.0" */
-  int admin_port;                /* 0: any free port; < 0: no admin server */
-  gw_metrics *metrics;           /* borrowed; NULL: the scorer keeps its own */
-  const gw_log *log;             /* borrowed, required */
+  const char *group_id;             /* NULL: "goodwill-scorer" */
+  const char *client_id;            /* NULL: "goodwill-scorer" */
+  const char *input_topic;          /* NULL: GW_TOPIC_INTERACTIONS */
+  const char *scored_topic;         /* NULL: GW_TOPIC_SCORED */
+  const char *dlq_topic;            /* NULL: GW_TOPIC_DLQ */
+  const char *lexicon_path;         /* NULL or "": the built-in lexicon */
+  const char *lexicon_overlay_path; /* NULL or "": no overlay (docs/FEELING_MODEL.md,
+                                       "Customisation") */
+  size_t max_in_flight;             /* 0: 10000 */
+  uint64_t session_timeout_ms;      /* 0: 10000 */
+  uint64_t commit_interval_ms;      /* 0: 1000 */
+  uint64_t delivery_timeout_ms;     /* one produce attempt; 0: 30000 */
+  uint64_t retry_backoff_ms;        /* first retry delay; 0: 200 */
+  uint64_t retry_backoff_max_ms;    /* 0: 10000 */
+  uint64_t shutdown_grace_ms;       /* drain time on stop; 0: 20000 */
+  int64_t turn_idle_timeout_ms;     /* after an open interaction's last turn, in event time and in
+                                       processing time; 0: 6 h */
+  int64_t turn_expiry_grace_ms;     /* processing time after a turn before its interaction may
+                                       expire by event time; 0: 60 s; at most the idle timeout */
+  size_t max_open_turns;            /* live turns buffered over all partitions; 0: 200000 */
+  size_t max_open_bytes;            /* bytes buffered for them; 0: 256 MiB */
+  size_t max_recent_closes;         /* closes remembered to refuse later turns; 0: 100000 */
+  const char *admin_host;           /* NULL: "0.0.0.0" */
+  int admin_port;                   /* 0: any free port; < 0: no admin server */
+  gw_metrics *metrics;              /* borrowed; NULL: the scorer keeps its own */
+  const gw_log *log;                /* borrowed, required */
   /* Optional: called once when a Kafka client failed for good (a fatal error, see
    * goodwill/kafka.h); gw_scorer_ready is false with the reason from then on. The owner should
    * stop the scorer and exit non-zero (goodwill-scorer: gw_daemon_fail). A stop after a
@@ -134,6 +140,20 @@ int gw_scorer_start(uv_loop_t *loop, const gw_scorer_config *cfg, gw_scorer **ou
  * A second call is ignored.
  */
 void gw_scorer_stop(gw_scorer *s, void (*done_cb)(void *opaque, int status), void *opaque);
+
+/*
+ * Loads the lexicon and its overlay again from the configured files (goodwill-scorer calls it
+ * on SIGHUP) and scores every record handled after the call with the new model. Synchronous,
+ * on the loop: no record is scored meanwhile. On success logs "lexicon reloaded" with the new
+ * and the previous model version, sets goodwill_build_info's model_version and counts
+ * goodwill_scorer_lexicon_reloads_total{result="ok"}. On failure (a file missing or broken)
+ * the old model stays, an error line names the file, the line and the reason, and
+ * {result="error"} counts it. Returns 0 or the loader's negative code. Loop thread only.
+ */
+int gw_scorer_reload_lexicon(gw_scorer *s);
+
+/* The version of the model records are scored with now (borrowed until the next reload). */
+const char *gw_scorer_model_version(const gw_scorer *s);
 
 /* The admin port actually bound (useful with admin_port 0); -1 without an admin server. */
 int gw_scorer_admin_port(const gw_scorer *s);
