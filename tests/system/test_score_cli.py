@@ -133,10 +133,10 @@ import hashlib
 with tempfile.TemporaryDirectory() as d:
     overlay = os.path.join(d, "overlay.tsv")
     overlay_bytes = (b"# our products\nzorblax\t3\tdelight:1\nspeedy router 9\t-2.5\n"
-                     b"refund\t0\nterrible\t-1\tsadness:0.5\n")
+                     b"refund\t0\nnightmare\t-1\tsadness:0.5\n")
     with open(overlay, "wb") as f:
         f.write(overlay_bytes)
-    texts = ["zorblax", "my speedy router 9 again", "refund", "terrible", "awful"]
+    texts = ["zorblax", "my speedy router 9 again", "refund", "nightmare", "awful"]
     stdin = "".join(json.dumps({"id": i, "text": t}) + "\n" for i, t in enumerate(texts))
     rc, out, err = run(stdin)
     base = [json.loads(o) for o in out.splitlines()]

@@ -359,6 +359,42 @@ static void test_categories_need_evidence(void) {
 }
 
 /* Once present, intensity says how strongly: modifiers, repetition and '!' raise it. */
+/* The category weights of the default lexicon follow the written definitions
+ * (docs/FEELING_MODEL.md, "What each category's evidence is"): the words that name a feeling,
+ * or are its standard expression, reach their category's minimum; words that judge a thing
+ * or touch a feeling in passing do not. */
+static void test_category_weights_follow_definitions(void) {
+  gw_utterance_score s = score("I'm fed up");
+  CHECK(s.feelings[GW_FEELING_FRUSTRATION] > 0.3);
+  s = score("this is so annoying");
+  CHECK(s.feelings[GW_FEELING_FRUSTRATION] > 0.3);
+  s = score("not again");
+  CHECK(s.feelings[GW_FEELING_FRUSTRATION] > 0.3);
+  s = score("phew");
+  CHECK(s.feelings[GW_FEELING_RELIEF] > 0.0);
+  s = score("finally sorted, thank goodness");
+  CHECK(s.feelings[GW_FEELING_RELIEF] > 0.3);
+  s = score("wait, what do you mean?");
+  CHECK(s.feelings[GW_FEELING_CONFUSION] > 0.0);
+  s = score("I'm so happy");
+  CHECK(s.feelings[GW_FEELING_DELIGHT] > 0.3);
+  s = score("that's hilarious");
+  CHECK(s.feelings[GW_FEELING_DELIGHT] > 0.3);
+  s = score("wtf is this");
+  CHECK(s.feelings[GW_FEELING_ANGER] > 0.3);
+  /* Judging a thing bad is not frustration, an apology is not sadness, surprise is not
+   * delight. */
+  s = score("the food was terrible");
+  CHECK(s.feelings[GW_FEELING_FRUSTRATION] == 0.0 && s.feelings[GW_FEELING_ANGER] == 0.0);
+  s = score("sorry, my mistake");
+  CHECK(s.feelings[GW_FEELING_SADNESS] == 0.0);
+  s = score("wow");
+  CHECK(s.feelings[GW_FEELING_DELIGHT] == 0.0);
+  /* Negated, a weight says nothing. */
+  s = score("I'm not annoyed");
+  CHECK(s.feelings[GW_FEELING_FRUSTRATION] == 0.0);
+}
+
 static void test_category_intensity_follows_strength(void) {
   double bit = score("I'm a bit worried").feelings[GW_FEELING_ANXIETY];
   double plain = score("I'm worried").feelings[GW_FEELING_ANXIETY];
@@ -1534,7 +1570,7 @@ static void overlaid_version(const char *base, const char *overlay, char *out, s
 static const char overlay_text[] = "# contact center overlay\n"
                                    "zorblax\t2.5\tdelight:1\n"
                                    "glitchmaster 3000\t-2\tfrustration:1\n"
-                                   "terrible\t-1\tsadness:0.5\n"
+                                   "nightmare\t-1\tsadness:0.5\n"
                                    "refund\t0\n"
                                    "third time calling\t0\n";
 
@@ -1566,8 +1602,8 @@ static void test_overlay_adds_replaces_and_neutralises(void) {
   CHECK(val_in(m, "the glitchmaster 3000 again") < -0.3);
   CHECK(val_in(m, "the glitchmaster") == 0); /* a phrase, not its words */
   /* Replaced as a whole: the valence, and the categories (the base's frustration is gone). */
-  gw_feeling_score_utterance(model, "terrible", 8, &b);
-  gw_feeling_score_utterance(m, "terrible", 8, &s);
+  gw_feeling_score_utterance(model, "nightmare", 9, &b);
+  gw_feeling_score_utterance(m, "nightmare", 9, &s);
   CHECK(b.valence < -0.5 && b.feelings[GW_FEELING_FRUSTRATION] > 0);
   CHECK(s.valence < -0.05 && s.valence > b.valence);
   CHECK(s.feelings[GW_FEELING_FRUSTRATION] == 0 && s.feelings[GW_FEELING_SADNESS] > 0);
@@ -1738,6 +1774,7 @@ int main(void) {
   GW_RUN(test_tokenizer_utf8);
   GW_RUN(test_feeling_categories);
   GW_RUN(test_categories_need_evidence);
+  GW_RUN(test_category_weights_follow_definitions);
   GW_RUN(test_category_intensity_follows_strength);
   GW_RUN(test_category_evidence_threshold);
   GW_RUN(test_agent_empathy);
