@@ -103,6 +103,22 @@ class Load:
                     return True
         return False
 
+    def halt(self):
+        """Stops the load (no new batch is taken) and waits for the batches in flight; for a
+        finally clause, so it raises only when a client hangs."""
+        self.stop.set()
+        self.join(BATCH_DEADLINE_S + CLIENT_TIMEOUT_S)
+
+    def results(self):
+        """After halt: checks that the load did not fail and that every batch sent was
+        acknowledged; returns (the acknowledged batches' indexes, events sent, events
+        acknowledged)."""
+        g.check(self.error is None, "the load failed: %s" % self.error)
+        sent, acked = sorted(self.sent), sorted(self.acked)
+        missing = sorted(set(sent) - set(acked))
+        g.check(not missing, "%d batches were sent but never acknowledged: %s" % (len(missing), missing[:10]))
+        return acked, sum(len(self.batches[i]) for i in sent), sum(len(self.batches[i]) for i in acked)
+
     def acked_events(self):
         with self.lock:
             return sum(len(self.batches[i]) for i in self.acked)

@@ -181,15 +181,8 @@ def main():
             resume("cluster down", t_up)
             calm("the end")
         finally:
-            load.stop.set()
-            load.join(fl.BATCH_DEADLINE_S + fl.CLIENT_TIMEOUT_S)
-        g.check(load.error is None, "the load failed: %s" % load.error)
-        sent_batches = sorted(load.sent)
-        acked = sorted(load.acked)
-        sent_events = sum(len(batches[i]) for i in sent_batches)
-        acked_events = sum(len(batches[i]) for i in acked)
-        g.check(sent_batches == acked, "%d batches were sent but never acknowledged"
-                % len(set(sent_batches) - set(acked)))
+            load.halt()
+        acked, sent_events, acked_events = load.results()
         g.log("load: %d requests (%d retries: %d cut off, %d answered 503); %d events sent, %d acknowledged "
               "in %.0f s; answers by phase %s"
               % (load.requests, load.retries, load.cut, load.statuses.get(503, 0), sent_events, acked_events,

@@ -192,14 +192,9 @@ def main():
             resume("slow", time.monotonic())
             calm("the end")
         finally:
-            load.stop.set()
-            load.join(fl.BATCH_DEADLINE_S + fl.CLIENT_TIMEOUT_S)
+            load.halt()
             watch.finish()
-        g.check(load.error is None, "the load failed: %s" % load.error)
-        acked = sorted(load.acked)
-        g.check(sorted(load.sent) == acked, "%d batches were sent but never acknowledged"
-                % len(set(load.sent) - set(acked)))
-        acked_events = sum(len(batches[i]) for i in acked)
+        acked, _, acked_events = load.results()
         g.check(set(load.statuses) <= {202}, "ingest, which does not use Redis, answered %s"
                 % dict(load.statuses))
         g.log("load: %d requests, %d events acknowledged in %.0f s; aggregator /healthz: %d probes, worst %.3f s; "
