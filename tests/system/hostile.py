@@ -77,6 +77,10 @@ PROBE_LIMIT_S = 1.0
 EARLY_LIMIT_S = 1.0
 STALL_MARGIN_S = 3.0
 PIPELINE_MARGIN_S = 15.0
+# A pipelining client is cut off within PIPELINE_PERIODS request timeouts + PIPELINE_MARGIN_S
+# of the moment its socket last took bytes. Measured (docs/RELIABILITY.md, row 2b): from about
+# 1.2 to 2.6 request timeouts (read API: 37 to 77 s with its 30 s timeout), so 3.
+PIPELINE_PERIODS = 3
 # goodwill/http.h: "A connection's memory is so bounded by about max_output_bytes plus one
 # answer, the read buffer and the requests already in the pipeline (at most 32)": 1 MiB +
 # 64 KiB + a few KiB, rounded up to PIPELINER_MIB per pipelining client. RSS_MARGIN_MIB covers
@@ -268,10 +272,10 @@ def attack(cfg):
             took = now - (c.t_sent or c.t0)
             results[target]["pipeline_cut"] += 1
             worst[(target, "pipeline_cut_s")] = max(worst[(target, "pipeline_cut_s")], took)
-            limit = 2 * cfg["targets"][target]["timeout_s"] + cfg["pipeline_margin_s"]
+            limit = cfg["pipeline_periods"] * cfg["targets"][target]["timeout_s"] + cfg["pipeline_margin_s"]
             if took > limit:
-                problem("%s pipeline: cut off %.1f s after its socket last took bytes, more than 2 request "
-                        "timeouts + margin (%.1f s)" % (target, took, limit))
+                problem("%s pipeline: cut off %.1f s after its socket last took bytes, more than %d request "
+                        "timeouts + margin (%.1f s)" % (target, took, cfg["pipeline_periods"], limit))
             close(c)
             return
         if ev & select.EPOLLOUT:
@@ -351,7 +355,7 @@ def attack(cfg):
     for c in list(open_pipes.values()):
         target = c.slot[0]
         results[target]["pipeline_open_at_end"] += 1
-        limit = 2 * cfg["targets"][target]["timeout_s"] + cfg["pipeline_margin_s"]
+        limit = cfg["pipeline_periods"] * cfg["targets"][target]["timeout_s"] + cfg["pipeline_margin_s"]
         if now - (c.t_sent or c.t0) > limit:
             problem("%s pipeline: still open %.1f s after its socket took its last byte (bound %.1f s)"
                     % (target, now - (c.t_sent or c.t0), limit))
@@ -527,7 +531,8 @@ def run(name, plan, seconds):
                for t, path in (("ingest", "/v1/health"), ("api", "/readyz"), ("admin", "/healthz"))}
         cfg = {"seed": 7, "seconds": seconds, "plan": plan, "targets": targets, "bad_heads": bad,
                "greedy_token": GREEDY_TOKEN, "stall_margin_s": STALL_MARGIN_S,
-               "pipeline_margin_s": PIPELINE_MARGIN_S, "early_limit_s": EARLY_LIMIT_S}
+               "pipeline_margin_s": PIPELINE_MARGIN_S, "pipeline_periods": PIPELINE_PERIODS,
+               "early_limit_s": EARLY_LIMIT_S}
 
         watch = Watch(urls, pids)
         watch.start()
