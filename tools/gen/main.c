@@ -369,28 +369,33 @@ static double response_weight(int score) {
   return score <= 4 ? 1.6 : score <= 6 ? 0.8 : score <= 8 ? 0.5 : 1.4;
 }
 
+/* The ids an interaction's events and its truth line share: tenant, team, agent and
+ * interaction, as JSON members (the truth file is joined to the events by them). */
+static void put_ids(gen *g, gw_buf *b, const team *t, int agent, long long interaction) {
+  gw_buf_printf(b,
+                "\"tenant_id\":\"%s\",\"team_id\":\"%s\",\"agent_id\":\"%s-agent-%02d\","
+                "\"interaction_id\":\"int-%lld-%07lld\"",
+                g->tenant_json.data, t->id, t->id, agent, g->cfg.seed, interaction);
+}
+
 static void put_truth(gen *g, const team *t, int agent, long long interaction, int score,
                       bool surveyed) {
   if (g->truth == NULL) {
     return;
   }
-  gw_buf_printf(&g->truth_out,
-                "{\"tenant_id\":\"%s\",\"team_id\":\"%s\",\"agent_id\":\"%s-agent-%02d\","
-                "\"interaction_id\":\"int-%lld-%07lld\",\"likelihood_to_recommend\":%d,"
-                "\"surveyed\":%s}\n",
-                g->tenant_json.data, t->id, t->id, agent, g->cfg.seed, interaction, score,
+  gw_buf_putc(&g->truth_out, '{');
+  put_ids(g, &g->truth_out, t, agent, interaction);
+  gw_buf_printf(&g->truth_out, ",\"likelihood_to_recommend\":%d,\"surveyed\":%s}\n", score,
                 surveyed ? "true" : "false");
 }
 
 static void put_head(gen *g, const team *t, int agent, long long interaction, const char *channel,
                      int64_t at_ms) {
   gw_buf *b = &g->out;
-  gw_buf_printf(b,
-                "{\"event_id\":\"%s-%lld-%llu\",\"tenant_id\":\"%s\",\"team_id\":\"%s\","
-                "\"agent_id\":\"%s-agent-%02d\",\"interaction_id\":\"int-%lld-%07lld\","
-                "\"channel\":\"%s\",\"occurred_at\":",
-                g->tenant_json.data, g->cfg.seed, ++g->next_event, g->tenant_json.data, t->id,
-                t->id, agent, g->cfg.seed, interaction, channel);
+  gw_buf_printf(b, "{\"event_id\":\"%s-%lld-%llu\",", g->tenant_json.data, g->cfg.seed,
+                ++g->next_event);
+  put_ids(g, b, t, agent, interaction);
+  gw_buf_printf(b, ",\"channel\":\"%s\",\"occurred_at\":", channel);
   put_time(b, at_ms);
 }
 
