@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -65,6 +66,13 @@ def require_modules():
             missing.append(mod)
     check(not missing, "python modules %s missing in %s: run the tests with /usr/bin/python3 "
           "(Debian packages python3-confluent-kafka, python3-redis)" % (missing, sys.executable))
+
+
+def free_port():
+    """A loopback port nothing listens on right now (bind to 0, read it back, release it)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def asan_build():

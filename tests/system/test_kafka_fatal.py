@@ -21,7 +21,6 @@ them.
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -55,12 +54,6 @@ def listening(proc, log_path, what):
         docs = g.log_lines(log_path, "listening")
         return bool(docs), docs[0] if docs else "no listening line yet"
     return g.wait_until(probe, 30, "%s to log its ports" % what)
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def exits_after_fence(proc, admin, log_path, what, dk_admin):
@@ -234,7 +227,7 @@ def main():
         exits_after_fence(sc, sc_admin, sc_log, "goodwill-scorer", dk_admin)
 
         # The aggregator's consumer alike, with a redis-server of its own.
-        port = free_port()
+        port = g.free_port()
         rs = g.popen_logged(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
                              "--appendonly", "no"], rs_log, env=clean_env())
         ag = g.popen_logged([g.binary("aggregator"), "--admin-host", "127.0.0.1", "--admin-port", "0",

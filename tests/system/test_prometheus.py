@@ -16,7 +16,6 @@ through Prometheus's HTTP API, what an SRE's dashboard would read:
 """
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -27,14 +26,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import gwstack as g  # noqa: E402
 
 TENANT = "prom"
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def ready(base):
@@ -66,7 +57,7 @@ def main():
     g.check(os.path.exists(rules), "%s is missing" % rules)
     with g.Stack(session_timeout="6s") as st:
         work = tempfile.mkdtemp(prefix="gw-prom-", dir=st.dir)
-        port = free_port()
+        port = g.free_port()
         targets = {name: urllib.parse.urlparse(st.admin(name)).netloc
                    for name in ("ingest", "scorer", "aggregator", "devkafka")}
         scrape = []
